@@ -1,0 +1,6 @@
+// Ember: PyTorch's `torch.nn` way of building networks, in Swift.
+// This umbrella module re-exports the public targets; `import Ember` is all a user needs.
+@_exported import EmberAutograd
+@_exported import EmberIO
+@_exported import EmberStorage
+@_exported import EmberTensor

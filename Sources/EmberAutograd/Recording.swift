@@ -1,0 +1,45 @@
+import EmberTensor
+
+extension Tensor {
+    /// Whether this tensor takes part in gradient recording.
+    @inline(__always) package var tracksGrad: Bool { autograd?.requiresGrad ?? false }
+}
+
+/// Whether an op on `inputs` must record a backward node: some input requires a gradient and
+/// recording is enabled. Reads the task-local only when an input needs a gradient.
+@inline(__always)
+package func shouldRecord(_ a: Tensor) -> Bool {
+    (a.autograd?.requiresGrad ?? false) && GradMode.isEnabled
+}
+
+@inline(__always)
+package func shouldRecord(_ a: Tensor, _ b: Tensor) -> Bool {
+    ((a.autograd?.requiresGrad ?? false) || (b.autograd?.requiresGrad ?? false)) && GradMode.isEnabled
+}
+
+@inline(__always)
+package func shouldRecord(_ tensors: [Tensor]) -> Bool {
+    tensors.contains { $0.autograd?.requiresGrad ?? false } && GradMode.isEnabled
+}
+
+extension Tensor {
+    /// Attaches a backward node to this freshly computed result.
+    ///
+    /// `backward` receives the gradient of the result and returns one gradient per input (same
+    /// order, `nil` for inputs that need none). It runs under no-grad.
+    package mutating func record(_ op: String, inputs: [Tensor], backward: @escaping (Tensor) -> [Tensor?]) {
+        autograd = AutogradMeta(
+            opName: op,
+            inputs: inputs.map { ($0.autograd?.requiresGrad ?? false) ? $0.autograd : nil },
+            backward: backward)
+    }
+
+    /// Returns `self` with a backward node attached when `shouldRecord` holds for `inputs`.
+    @inline(__always)
+    package func recorded(_ op: String, _ inputs: [Tensor], backward: @escaping (Tensor) -> [Tensor?]) -> Tensor {
+        guard shouldRecord(inputs) else { return self }
+        var out = self
+        out.record(op, inputs: inputs, backward: backward)
+        return out
+    }
+}

@@ -1,0 +1,81 @@
+import EmberTensor
+
+extension Tensor {
+    /// A 0-d tensor holding `value` in a dtype suited to combine with `self` (PyTorch's rule for
+    /// Python scalars: they do not widen a tensor's float dtype; a fractional value promotes an
+    /// integer tensor to float32).
+    package func scalarOperand(_ value: Double) -> Tensor {
+        let dt: DType
+        switch dtype {
+        case .float32, .float64: dt = dtype
+        case .int64, .bool: dt = value.rounded() == value ? .int64 : .float32
+        }
+        return Tensor.full([], value, dtype: dt)
+    }
+
+    /// Element-wise sum with broadcasting. PyTorch parity: `torch.add` (`a + b`).
+    public static func + (a: Tensor, b: Tensor) -> Tensor {
+        Kernels.add(a, b).recorded("add", [a, b]) { g in
+            [a.tracksGrad ? Kernels.sumToShape(g, a.shape) : nil,
+             b.tracksGrad ? Kernels.sumToShape(g, b.shape) : nil]
+        }
+    }
+
+    /// Element-wise difference with broadcasting. PyTorch parity: `torch.sub`.
+    public static func - (a: Tensor, b: Tensor) -> Tensor {
+        Kernels.sub(a, b).recorded("sub", [a, b]) { g in
+            [a.tracksGrad ? Kernels.sumToShape(g, a.shape) : nil,
+             b.tracksGrad ? Kernels.sumToShape(Kernels.scale(g, -1), b.shape) : nil]
+        }
+    }
+
+    /// Element-wise product with broadcasting. PyTorch parity: `torch.mul`.
+    public static func * (a: Tensor, b: Tensor) -> Tensor {
+        Kernels.mul(a, b).recorded("mul", [a, b]) { g in
+            [a.tracksGrad ? Kernels.sumToShape(Kernels.mul(g, b), a.shape) : nil,
+             b.tracksGrad ? Kernels.sumToShape(Kernels.mul(g, a), b.shape) : nil]
+        }
+    }
+
+    /// Element-wise true division with broadcasting. PyTorch parity: `torch.div` (integer operands
+    /// give float32).
+    public static func / (a: Tensor, b: Tensor) -> Tensor {
+        Kernels.div(a, b).recorded("div", [a, b]) { g in
+            let gb = Kernels.div(g, b)
+            return [a.tracksGrad ? Kernels.sumToShape(gb, a.shape) : nil,
+                    b.tracksGrad ? Kernels.sumToShape(Kernels.scale(Kernels.mul(gb, Kernels.div(a, b)), -1), b.shape) : nil]
+        }
+    }
+
+    /// Negation. PyTorch parity: `torch.neg`.
+    public static prefix func - (x: Tensor) -> Tensor {
+        Kernels.scale(x, -1).recorded("neg", [x]) { g in [Kernels.scale(g, -1)] }
+    }
+
+    public static func + (a: Tensor, b: Double) -> Tensor { a + a.scalarOperand(b) }
+    public static func + (a: Double, b: Tensor) -> Tensor { b.scalarOperand(a) + b }
+    public static func - (a: Tensor, b: Double) -> Tensor { a - a.scalarOperand(b) }
+    public static func - (a: Double, b: Tensor) -> Tensor { b.scalarOperand(a) - b }
+    public static func * (a: Tensor, b: Double) -> Tensor { a * a.scalarOperand(b) }
+    public static func * (a: Double, b: Tensor) -> Tensor { b.scalarOperand(a) * b }
+    public static func / (a: Tensor, b: Double) -> Tensor { a / a.scalarOperand(b) }
+    public static func / (a: Double, b: Tensor) -> Tensor { b.scalarOperand(a) / b }
+
+    public static func += (a: inout Tensor, b: Tensor) { a = a + b }
+    public static func -= (a: inout Tensor, b: Tensor) { a = a - b }
+    public static func *= (a: inout Tensor, b: Tensor) { a = a * b }
+    public static func /= (a: inout Tensor, b: Tensor) { a = a / b }
+    public static func += (a: inout Tensor, b: Double) { a = a + b }
+    public static func -= (a: inout Tensor, b: Double) { a = a - b }
+    public static func *= (a: inout Tensor, b: Double) { a = a * b }
+    public static func /= (a: inout Tensor, b: Double) { a = a / b }
+
+    /// Converts to `dtype`; differentiable between float dtypes. PyTorch parity: `Tensor.to(dtype)`.
+    public func to(_ target: DType) -> Tensor {
+        if target == dtype { return self }
+        let out = convertedRaw(to: target)
+        guard target.isFloatingPoint && dtype.isFloatingPoint else { return out }
+        let source = dtype
+        return out.recorded("to", [self]) { g in [g.convertedRaw(to: source)] }
+    }
+}
