@@ -38,7 +38,7 @@ let package = Package(
         .testTarget(
             name: "EmberTests",
             dependencies: ["Ember", "_EmberTestSupport"],
-            resources: [.copy("Fixtures")]
+            exclude: ["Fixtures"]
         ),
     ],
     swiftLanguageModes: [.v6]
