@@ -25,10 +25,12 @@ let package = Package(
         ),
         // Differentiable op API, the backward engine, Parameter, no-grad scopes.
         .target(name: "EmberAutograd", dependencies: ["EmberTensor"]),
+        // Module, layers, modes, state dicts.
+        .target(name: "EmberNN", dependencies: ["EmberAutograd"]),
         // Files: safetensors.
         .target(name: "EmberIO", dependencies: ["EmberAutograd"]),
         // Umbrella: re-exports the public targets.
-        .target(name: "Ember", dependencies: ["EmberStorage", "EmberTensor", "EmberAutograd", "EmberIO"]),
+        .target(name: "Ember", dependencies: ["EmberStorage", "EmberTensor", "EmberAutograd", "EmberNN", "EmberIO"]),
         .target(name: "_EmberTestSupport", dependencies: ["Ember"]),
         .executableTarget(
             name: "EmberCLI",

@@ -2,5 +2,6 @@
 // This umbrella module re-exports the public targets; `import Ember` is all a user needs.
 @_exported import EmberAutograd
 @_exported import EmberIO
+@_exported import EmberNN
 @_exported import EmberStorage
 @_exported import EmberTensor

@@ -1,0 +1,55 @@
+/// A trainable tensor with identity: optimizers keep state per parameter, and backward
+/// accumulates into its gradient.
+///
+/// `value` is a leaf tensor that requires gradients (unless frozen with `requiresGrad = false`).
+/// Use it in forward code as `weight.value`; updating `value` in place (for example by an
+/// optimizer under `withNoGrad`) keeps the parameter's identity.
+///
+/// PyTorch parity: `torch.nn.Parameter`. Freezing with `requiresGrad = false` is independent of
+/// any module's training mode, as in PyTorch.
+public final class Parameter {
+    /// The current value. Assigning a new tensor keeps `requiresGrad` and clears nothing else.
+    public var value: Tensor {
+        didSet {
+            precondition(value.shape == oldValue.shape,
+                         "Parameter: assigned shape \(value.shape) differs from the parameter's shape \(oldValue.shape); create a new Parameter to change shape")
+            let wanted = oldValue.requiresGrad
+            let grad = oldValue.grad
+            value = value.detached()
+            if wanted { value.requiresGrad = true; value.grad = grad }
+        }
+    }
+
+    /// Creates a parameter holding `value` (detached from any graph).
+    public init(_ value: Tensor, requiresGrad: Bool = true) {
+        var v = value.detached()
+        if requiresGrad { v.requiresGrad = true }
+        self.value = v
+    }
+
+    /// Whether backward computes a gradient for this parameter.
+    public var requiresGrad: Bool {
+        get { value.requiresGrad }
+        set {
+            let g = value.grad
+            value.requiresGrad = newValue
+            if newValue, let g { value.grad = g }
+        }
+    }
+
+    /// The accumulated gradient, `nil` before the first backward or after `zeroGrad(setToNil: true)`.
+    public var grad: Tensor? {
+        get { value.grad }
+        set {
+            if newValue != nil || value.requiresGrad {
+                if !value.requiresGrad { value.requiresGrad = true }
+                value.grad = newValue
+            }
+        }
+    }
+
+    /// Shape of the value.
+    public var shape: Shape { value.shape }
+    /// Number of elements.
+    public var count: Int { value.count }
+}

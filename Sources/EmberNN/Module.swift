@@ -1,0 +1,91 @@
+import EmberAutograd
+
+/// A training or evaluation mode.
+public enum Mode: String, Sendable, Hashable, CustomStringConvertible {
+    /// Training behaviour: dropout drops, batch normalization uses and updates batch statistics.
+    case training = "train"
+    /// Deterministic inference behaviour: dropout is the identity, batch normalization uses its
+    /// running statistics.
+    case evaluation = "eval"
+
+    public var description: String { rawValue }
+}
+
+/// The base class of every layer and model.
+///
+/// Subclass it, store layers, parameters and buffers in stored properties, and override
+/// ``forward(_:)``. There is no registration step: Ember discovers children by reflection.
+///
+/// ## Discovery contract
+/// 1. A child is any stored property whose value is a `Module`, or that contains modules through
+///    `Optional`, `Array`, `Dictionary` (any key type), `Set`, tuples (any arity), structs, enums with
+///    payloads, or property-wrapper storage, nested to any depth.
+/// 2. Leaves are never descended: `Tensor`, `Parameter`, `Buffer`, scalars, `String`, and
+///    collections of those (decided in O(1) through ``ModuleTreeLeaf`` before any reflection).
+/// 3. A module is visited once even when shared, named by its first path, as PyTorch does. The walk
+///    uses an explicit stack, not recursion.
+/// 4. Nothing is cached: every traversal walks afresh, so modules added later are always found.
+/// 5. Instances of classes that are not modules are not descended (they may be caches or graphs);
+///    when one holds a module, the traversal prints one warning naming its path, so that the
+///    holder can be made a `Module`.
+/// 6. A back-reference to a parent must be a ``WeakModuleReference``, which is a leaf; a plain
+///    stored reference to the parent would make `child.eval()` switch the parent too.
+///
+/// Names follow PyTorch's: `fc1.weight`, array elements by index (`blocks.0.weight`), dictionary
+/// entries by key (`heads.cls.weight`, keys sorted since Swift dictionaries have no order), tuple
+/// elements by label or position, struct fields and enum payloads by name, and property-wrapper
+/// storage by the wrapped property's name.
+///
+/// PyTorch parity: `torch.nn.Module`, except that PyTorch only sees modules registered as
+/// attributes or in `ModuleList`/`ModuleDict`, and silently skips plain lists, dicts and helper
+/// objects. Ember reaches them all (a deliberate difference).
+open class Module {
+    /// Whether this module is in training mode. `true` after construction (PyTorch's default).
+    public internal(set) var isTraining: Bool = true
+
+    /// The mode this module is pinned to, if any: `train()` and `eval()` leave a pinned module and
+    /// its subtree unchanged until ``unpin()``.
+    public internal(set) var pinnedMode: Mode?
+
+    /// Paths already warned about (a holder class hiding modules), so each warns once per root.
+    var warnedPaths: Set<String> = []
+
+    public init() {}
+
+    /// The current mode.
+    public var mode: Mode { isTraining ? .training : .evaluation }
+
+    /// Called after this module's mode changed (by `train`, `eval`, a pin or a scope's restore).
+    /// Override to react, for example to reset a cache; call `super` is not required.
+    open func didChangeMode() {}
+
+    /// The computation. Subclasses override this (modules with other signatures add their own
+    /// `callAsFunction` instead).
+    open func forward(_ input: Tensor) -> Tensor {
+        preconditionFailure("\(typeName): forward(_:) is not implemented; override forward(_ input: Tensor) -> Tensor")
+    }
+
+    /// Runs ``forward(_:)``.
+    public func callAsFunction(_ input: Tensor) -> Tensor { forward(input) }
+
+    /// The class name, used in listings and messages.
+    public var typeName: String { String(describing: type(of: self)) }
+
+    /// PyTorch's `extra_repr`: the constructor arguments shown in listings, e.g.
+    /// `in_features=10, out_features=20, bias=True`.
+    open var extraDescription: String { "" }
+
+    /// Sets this module's flag and notifies it, if the value changes.
+    func setTraining(_ on: Bool) {
+        guard isTraining != on else { return }
+        isTraining = on
+        didChangeMode()
+    }
+}
+
+/// A weak reference to a module that module discovery never follows. Use it for back-references
+/// (a child that knows its parent), so `child.eval()` does not switch the parent.
+public struct WeakModuleReference<M: Module>: ModuleTreeLeaf {
+    public weak var module: M?
+    public init(_ module: M?) { self.module = module }
+}

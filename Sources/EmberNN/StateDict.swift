@@ -1,0 +1,91 @@
+import EmberAutograd
+
+/// An ordered mapping from PyTorch-style keys (`fc1.weight`, `bn1.running_mean`) to tensors.
+///
+/// PyTorch parity: the `OrderedDict` returned by `state_dict()`; keys and their order match
+/// PyTorch's for the equivalent model.
+public struct StateDict: Sequence, ExpressibleByDictionaryLiteral {
+    /// Keys in order.
+    public private(set) var keys: [String] = []
+    private var values: [String: Tensor] = [:]
+
+    public init() {}
+
+    /// A state dict from `(key, tensor)` pairs in order; a repeated key keeps its first position
+    /// and its last value.
+    public init<S: Sequence>(_ pairs: S) where S.Element == (String, Tensor) {
+        for (k, v) in pairs { self[k] = v }
+    }
+
+    public init(dictionaryLiteral elements: (String, Tensor)...) { self.init(elements) }
+
+    /// The tensor under `key`; setting appends a new key at the end or replaces in place.
+    public subscript(key: String) -> Tensor? {
+        get { values[key] }
+        set {
+            if let v = newValue {
+                if values.updateValue(v, forKey: key) == nil { keys.append(key) }
+            } else if values.removeValue(forKey: key) != nil {
+                keys.removeAll { $0 == key }
+            }
+        }
+    }
+
+    /// Number of entries.
+    public var count: Int { keys.count }
+
+    public func makeIterator() -> AnyIterator<(key: String, value: Tensor)> {
+        var i = 0
+        return AnyIterator {
+            guard i < keys.count else { return nil }
+            defer { i += 1 }
+            return (keys[i], values[keys[i]]!)
+        }
+    }
+}
+
+/// Why a state dict could not be loaded.
+///
+/// PyTorch parity: its description has `load_state_dict`'s exact format: a header line, then the
+/// missing keys, the unexpected keys and each size mismatch, each on its own tab-indented line.
+public struct StateDictError: Error, CustomStringConvertible, Equatable {
+    public var moduleName: String
+    public var missingKeys: [String]
+    public var unexpectedKeys: [String]
+    /// `(key, shape in the checkpoint, shape in the model)`.
+    public var shapeMismatches: [ShapeMismatch]
+
+    public struct ShapeMismatch: Equatable, Sendable {
+        public var key: String
+        public var checkpointShape: Shape
+        public var modelShape: Shape
+    }
+
+    public var description: String {
+        var lines = ["Error(s) in loading state_dict for \(moduleName):"]
+        if !missingKeys.isEmpty {
+            lines.append("\tMissing key(s) in state_dict: " + missingKeys.map { "\"\($0)\"" }.joined(separator: ", ") + ". ")
+        }
+        if !unexpectedKeys.isEmpty {
+            lines.append("\tUnexpected key(s) in state_dict: " + unexpectedKeys.map { "\"\($0)\"" }.joined(separator: ", ") + ". ")
+        }
+        for m in shapeMismatches {
+            lines.append("\tsize mismatch for \(m.key): copying a param with shape torch.Size(\(m.checkpointShape)) from checkpoint, the shape in current model is torch.Size(\(m.modelShape)).")
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// Keys that did not match in a non-strict load.
+///
+/// PyTorch parity: the `_IncompatibleKeys` named tuple returned by `load_state_dict`.
+public struct IncompatibleKeys: Equatable, CustomStringConvertible, Sendable {
+    public var missingKeys: [String]
+    public var unexpectedKeys: [String]
+
+    public var description: String {
+        if missingKeys.isEmpty && unexpectedKeys.isEmpty { return "<All keys matched successfully>" }
+        return "_IncompatibleKeys(missing_keys=\(missingKeys.map { "'\($0)'" }), unexpected_keys=\(unexpectedKeys.map { "'\($0)'" }))"
+            .replacingOccurrences(of: "\"", with: "")
+    }
+}
