@@ -85,7 +85,7 @@ public struct IncompatibleKeys: Equatable, CustomStringConvertible, Sendable {
 
     public var description: String {
         if missingKeys.isEmpty && unexpectedKeys.isEmpty { return "<All keys matched successfully>" }
-        return "_IncompatibleKeys(missing_keys=\(missingKeys.map { "'\($0)'" }), unexpected_keys=\(unexpectedKeys.map { "'\($0)'" }))"
-            .replacingOccurrences(of: "\"", with: "")
+        func list(_ keys: [String]) -> String { "[" + keys.map { "'\($0)'" }.joined(separator: ", ") + "]" }
+        return "_IncompatibleKeys(missing_keys=\(list(missingKeys)), unexpected_keys=\(list(unexpectedKeys)))"
     }
 }
