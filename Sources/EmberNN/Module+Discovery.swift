@@ -75,7 +75,7 @@ extension Module {
                 for (i, c) in mirror.children.enumerated() {
                     var label = c.label ?? String(i)
                     if label.hasPrefix(".") { label.removeFirst() }
-                    children.append((join(name, label), c.value, unstable))
+                    children.append((join(name, snakeCased(label)), c.value, unstable))
                 }
             case .struct:
                 for c in mirror.children {
@@ -84,7 +84,7 @@ extension Module {
                     children.append((join(name, n), v, unstable))
                 }
             case .enum:
-                for c in mirror.children { children.append((join(name, c.label ?? "payload"), c.value, unstable)) }
+                for c in mirror.children { children.append((join(name, snakeCased(c.label ?? "payload")), c.value, unstable)) }
             case .class:
                 if let hidden = firstHiddenModule(in: value) {
                     let full = join(path, name)
@@ -110,9 +110,9 @@ func join(_ a: String, _ b: String) -> String {
 /// is named `name`.
 private func fieldName(_ label: String, value: Any) -> (String, Any) {
     let lazyPrefix = "$__lazy_storage_$_"
-    if label.hasPrefix(lazyPrefix) { return (String(label.dropFirst(lazyPrefix.count)), value) }
-    guard label.hasPrefix("_"), label.count > 1 else { return (label, value) }
-    let name = String(label.dropFirst())
+    if label.hasPrefix(lazyPrefix) { return (snakeCased(String(label.dropFirst(lazyPrefix.count))), value) }
+    guard label.hasPrefix("_"), label.count > 1 else { return (snakeCased(label), value) }
+    let name = snakeCased(String(label.dropFirst()))
     let mirror = Mirror(reflecting: value)
     if mirror.displayStyle == .struct, mirror.children.count == 1, let only = mirror.children.first {
         return (name, only.value)
@@ -152,4 +152,24 @@ private func firstHiddenModule(in root: Any) -> String? {
         stack.append(contentsOf: children.reversed())
     }
     return nil
+}
+
+/// Swift's camelCase property name as PyTorch's snake_case attribute name, so state-dict keys
+/// match: `runningMean` -> `running_mean`, `numBatchesTracked` -> `num_batches_tracked`,
+/// `weightIH` -> `weight_ih`, `fc1` -> `fc1`. Dictionary keys are never changed.
+func snakeCased(_ name: String) -> String {
+    let chars = Array(name)
+    guard chars.contains(where: \.isUppercase) else { return name }
+    var out = ""
+    for (i, ch) in chars.enumerated() {
+        if ch.isUppercase, i > 0 {
+            let prev = chars[i - 1]
+            let nextIsLower = i + 1 < chars.count && chars[i + 1].isLowercase
+            if prev.isLowercase || prev.isNumber || (prev.isUppercase && nextIsLower), prev != "_" {
+                out.append("_")
+            }
+        }
+        out.append(contentsOf: ch.lowercased())
+    }
+    return out
 }

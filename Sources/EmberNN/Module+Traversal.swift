@@ -11,6 +11,7 @@ extension Module {
         var warnings: [(String, String)] = []
         while let (path, module) = stack.popLast() {
             guard seen.insert(ObjectIdentifier(module)).inserted else { continue }
+            module.lastKnownPath = path
             let members = module.localMembers(path: path) { warnings.append(($0, $1)) }
             guard visit(path, module, members) else { continue }
             for m in members.reversed() {

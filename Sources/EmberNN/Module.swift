@@ -47,6 +47,10 @@ open class Module {
     /// its subtree unchanged until ``unpin()``.
     public internal(set) var pinnedMode: Mode?
 
+    /// The path this module had in the last traversal that reached it (`""` for a root), used to
+    /// name it in error messages. Only a hint: a module may sit in several trees.
+    public internal(set) var lastKnownPath: String?
+
     /// Paths already warned about (a holder class hiding modules), so each warns once per root.
     var warnedPaths: Set<String> = []
 
@@ -70,6 +74,13 @@ open class Module {
 
     /// The class name, used in listings and messages.
     public var typeName: String { String(describing: type(of: self)) }
+
+    /// How error messages name this module: `BatchNorm1d 'bn1'`, or just the type when its path is
+    /// unknown or it is a root.
+    public var errorContext: String {
+        if let p = lastKnownPath, !p.isEmpty { return "\(typeName) '\(p)'" }
+        return typeName
+    }
 
     /// PyTorch's `extra_repr`: the constructor arguments shown in listings, e.g.
     /// `in_features=10, out_features=20, bias=True`.

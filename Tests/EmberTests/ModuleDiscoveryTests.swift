@@ -1,4 +1,5 @@
 import Ember
+@testable import EmberNN
 import Testing
 import _EmberTestSupport
 
@@ -49,7 +50,7 @@ final class Zoo: Module {
 @Suite struct ModuleDiscoveryTests {
     static let zooModulePaths = [
         "", "field", "optional", "array.0", "array.1", "dictionary.box", "dictionary.cls",
-        "intKeyed.1", "intKeyed.2", "tuple.0", "tuple.named", "pair.left", "pair.right",
+        "int_keyed.1", "int_keyed.2", "tuple.0", "tuple.named", "pair.left", "pair.right",
         "head.linear", "wrapped", "nested.0.x", "back", "back.probe",
     ]
 
@@ -106,6 +107,12 @@ final class Zoo: Module {
         #expect(warnings.first?.contains("'helper.hidden'") == true)
         h.eval()
         #expect(h.helper.hidden.isTraining, "non-module classes are not descended")
+    }
+
+    @Test(arguments: [("runningMean", "running_mean"), ("numBatchesTracked", "num_batches_tracked"),
+                      ("fc1", "fc1"), ("weightIH", "weight_ih"), ("HTTPServer", "http_server"), ("layer2Norm", "layer2_norm")])
+    func propertyNamesBecomeSnakeCaseKeys(_ swiftName: String, _ key: String) {
+        #expect(snakeCased(swiftName) == key)
     }
 
     @Test func scalarCollectionsAreLeavesDecidedWithoutReflection() {

@@ -1,0 +1,94 @@
+import EmberAutograd
+
+/// Batch normalization of a contiguous-or-not `[N, C, *]` input as a differentiable op.
+///
+/// - Parameters:
+///   - input: `[N, C]` or `[N, C, ...]`; statistics are per channel `C` (dimension 1).
+///   - runningMean, runningVar: running statistics (same dtype, `[C]`); required unless
+///     `training`. Updated in place when `training` (momentum weights the new batch; the running
+///     variance uses the unbiased batch variance).
+///   - weight, bias: optional affine parameters `[C]`.
+///   - training: normalise with the batch's statistics (and update the running ones), else with
+///     the running statistics.
+///   - momentum: the update factor `f` (`running = (1 - f) running + f batch`).
+///   - eps: added to the variance.
+///   - context: module path and name for error messages.
+///
+/// PyTorch parity: `torch.nn.functional.batch_norm`, except that `training` has no default: the
+/// caller must say which mode it means (PyTorch's default `False` is a known footgun).
+public func batchNorm(
+    _ input: Tensor, runningMean: inout Tensor?, runningVar: inout Tensor?,
+    weight: Tensor?, bias: Tensor?, training: Bool, momentum: Double, eps: Double, context: String = "batch_norm"
+) -> Tensor {
+    precondition(input.rank >= 2, "\(context): expected input with at least 2 dimensions [N, C, ...], got shape \(input.shape)")
+    precondition(input.dtype.isFloatingPoint, "\(context): expected a float32 or float64 input, got \(input.dtype)")
+    let n = input.shape[0], c = input.shape[1]
+    let s = input.count / max(n * c, 1)
+    if let rm = runningMean {
+        precondition(rm.count == c, "\(context): running_mean should contain \(c) elements not \(rm.count) (input shape \(input.shape))")
+    }
+    if let w = weight {
+        precondition(w.count == c, "\(context): weight should contain \(c) elements not \(w.count) (input shape \(input.shape))")
+    }
+    let useBatchStats = training || runningMean == nil || runningVar == nil
+    if useBatchStats {
+        precondition(n * s > 1, "\(context): Expected more than 1 value per channel when training, got input size torch.Size(\(input.shape)). Fixes: drop the last partial batch (DataLoader dropLast), run this module in eval mode, or use GroupNorm/LayerNorm, which normalise each sample on its own.")
+        precondition(!training || eps > 0, "\(context): batch_norm eps must be positive during training, but got \(eps)")
+    }
+    precondition(eps >= 0, "\(context): batch_norm eps must be non-negative, but got \(eps)")
+    switch input.dtype {
+    case .float32:
+        return batchNormTyped(Float.self, input, &runningMean, &runningVar, weight, bias, training, useBatchStats, momentum, eps, n, c, s, context)
+    default:
+        return batchNormTyped(Double.self, input, &runningMean, &runningVar, weight, bias, training, useBatchStats, momentum, eps, n, c, s, context)
+    }
+}
+
+private func batchNormTyped<T: TensorFloat>(
+    _: T.Type, _ input: Tensor, _ runningMean: inout Tensor?, _ runningVar: inout Tensor?,
+    _ weight: Tensor?, _ bias: Tensor?, _ training: Bool, _ useBatchStats: Bool,
+    _ momentum: Double, _ eps: Double, _ n: Int, _ c: Int, _ s: Int, _ context: String
+) -> Tensor {
+    let x = input.to(T.dtype).contiguousRaw
+    let w = weight?.to(T.dtype).contiguousRaw, b = bias?.to(T.dtype).contiguousRaw
+    var mean: [Double], variance: [Double]
+    if useBatchStats {
+        (mean, variance) = BatchNormKernel.statistics(x.pointer(as: T.self), n: n, c: c, s: s)
+        if training, var rm = runningMean, var rv = runningVar {
+            let m = Double(n * s)
+            rm.makeUniqueContiguous(); rv.makeUniqueContiguous()
+            let pm = rm.mutablePointer(as: T.self), pv = rv.mutablePointer(as: T.self)
+            let f = T(momentum)
+            for ch in 0..<c {
+                pm[ch] = (1 - f) * pm[ch] + f * T(mean[ch])
+                pv[ch] = (1 - f) * pv[ch] + f * T(variance[ch] * m / (m - 1))
+            }
+            runningMean = rm; runningVar = rv
+        }
+    } else {
+        mean = runningMean!.to(.float64).contiguousRaw.scalars(as: Double.self)
+        variance = runningVar!.to(.float64).contiguousRaw.scalars(as: Double.self)
+    }
+    let invstd = variance.map { 1 / ($0 + eps).squareRoot() }
+    let out = Tensor(uninitializedShape: x.shape, dtype: T.dtype)
+    BatchNormKernel.normalize(x.pointer(as: T.self), out.mutablePointer(as: T.self), n: n, c: c, s: s,
+                              mean: mean, invstd: invstd, gamma: w?.pointer(as: T.self), beta: b?.pointer(as: T.self))
+    var inputs = [input]
+    if let weight { inputs.append(weight) }
+    if let bias { inputs.append(bias) }
+    let needX = input.requiresGrad, needW = weight?.requiresGrad ?? false, needB = bias?.requiresGrad ?? false
+    return out.recorded("batch_norm", inputs) { g in
+        let gc = g.contiguousRaw
+        let dx = needX ? Tensor(uninitializedShape: x.shape, dtype: T.dtype) : nil
+        let dw = needW ? Tensor(uninitializedShape: [c], dtype: T.dtype) : nil
+        let db = needB ? Tensor(uninitializedShape: [c], dtype: T.dtype) : nil
+        BatchNormKernel.backward(x: x.pointer(as: T.self), g: gc.pointer(as: T.self), n: n, c: c, s: s,
+                                 mean: mean, invstd: invstd, gamma: w?.pointer(as: T.self), usedBatchStats: useBatchStats,
+                                 dx: dx?.mutablePointer(as: T.self), dgamma: dw?.mutablePointer(as: T.self),
+                                 dbeta: db?.mutablePointer(as: T.self))
+        var grads: [Tensor?] = [dx.map { $0.to(input.dtype) }]
+        if let weight { grads.append(dw.map { $0.to(weight.dtype) }) }
+        if let bias { grads.append(db.map { $0.to(bias.dtype) }) }
+        return grads
+    }
+}

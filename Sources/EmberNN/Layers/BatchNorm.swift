@@ -1,0 +1,125 @@
+import EmberAutograd
+import Foundation
+
+/// Batch normalization over channel dimension 1; the shared implementation of ``BatchNorm1d``,
+/// ``BatchNorm2d`` and ``BatchNorm3d``.
+///
+/// Training mode: `y = (x - mean_B) / sqrt(var_B + eps) * weight + bias` with the batch's mean and
+/// biased variance per channel, and (when tracking) `running = (1 - f) running + f batch` with the
+/// unbiased batch variance, `f = momentum`, or `f = 1 / numBatchesTracked` when `momentum` is `nil`
+/// (a cumulative average); `num_batches_tracked` increments on every tracked training call.
+/// Evaluation mode: the running statistics replace the batch's, so each sample's output is
+/// independent of the rest of the batch. Without running statistics (`trackRunningStats: false` at
+/// construction) batch statistics are used in both modes.
+///
+/// PyTorch parity: `torch.nn.BatchNorm{1,2,3}d` with the same defaults (eps 1e-5, momentum 0.1
+/// weighting the new batch, weight 1, bias 0, running mean 0, running variance 1), the same
+/// state-dict keys and error texts. As in PyTorch, whether eval uses running statistics depends on
+/// whether the buffers exist, not on the current `trackRunningStats` value.
+open class BatchNormBase: Module {
+    public let numFeatures: Int
+    public let eps: Double
+    /// The update factor for running statistics; `nil` means a cumulative moving average.
+    public var momentum: Double?
+    public let affine: Bool
+    /// Whether training-mode calls update the running statistics.
+    public var trackRunningStats: Bool
+
+    public let weight: Parameter?
+    public let bias: Parameter?
+    public let runningMean: Buffer?
+    public let runningVar: Buffer?
+    public let numBatchesTracked: Buffer?
+
+    /// Input ranks this layer accepts and how to say so in errors.
+    open var acceptedRanks: Set<Int> { [] }
+    open var rankDescription: String { "" }
+
+    public init(numFeatures: Int, eps: Double = 1e-5, momentum: Double? = 0.1, affine: Bool = true,
+                trackRunningStats: Bool = true, dtype: DType = .float32) {
+        precondition(numFeatures > 0, "BatchNorm: numFeatures must be positive, got \(numFeatures)")
+        self.numFeatures = numFeatures
+        self.eps = eps
+        self.momentum = momentum
+        self.affine = affine
+        self.trackRunningStats = trackRunningStats
+        weight = affine ? Parameter(.ones([numFeatures], dtype: dtype)) : nil
+        bias = affine ? Parameter(.zeros([numFeatures], dtype: dtype)) : nil
+        runningMean = trackRunningStats ? Buffer(.zeros([numFeatures], dtype: dtype)) : nil
+        runningVar = trackRunningStats ? Buffer(.ones([numFeatures], dtype: dtype)) : nil
+        numBatchesTracked = trackRunningStats ? Buffer(.zeros([], dtype: .int64)) : nil
+        super.init()
+    }
+
+    /// Resets running mean to 0, running variance to 1 and the counter to 0; parameters untouched.
+    ///
+    /// PyTorch parity: `reset_running_stats()`.
+    public func resetRunningStats() {
+        runningMean?.value = .zeros([numFeatures], dtype: runningMean!.value.dtype)
+        runningVar?.value = .ones([numFeatures], dtype: runningVar!.value.dtype)
+        numBatchesTracked?.value = .zeros([], dtype: .int64)
+    }
+
+    open override func forward(_ input: Tensor) -> Tensor {
+        precondition(acceptedRanks.contains(input.rank),
+                     "\(errorContext): expected \(rankDescription) input (got \(input.rank)D input), shape \(input.shape)")
+        precondition(input.shape[1] == numFeatures,
+                     "\(errorContext): running_mean should contain \(input.shape[1]) elements not \(numFeatures) (input shape \(input.shape); the layer was built for \(numFeatures) channels)")
+        var factor = momentum ?? 0
+        let update = isTraining && trackRunningStats && runningMean != nil
+        if update, let counter = numBatchesTracked {
+            counter.value = Tensor(counter.value.item(as: Int64.self) + 1)
+            if momentum == nil { factor = 1 / Double(counter.value.item(as: Int64.self)) }
+        }
+        var rm: Tensor? = runningMean?.value, rv: Tensor? = runningVar?.value
+        // Training without tracking passes no statistics, so none are updated or used.
+        let useRunning = !isTraining || update
+        if !useRunning { rm = nil; rv = nil }
+        let out = batchNorm(input, runningMean: &rm, runningVar: &rv, weight: weight?.value, bias: bias?.value,
+                            training: isTraining || rm == nil, momentum: factor, eps: eps, context: errorContext)
+        if update, let rm, let rv {
+            runningMean?.value = rm
+            runningVar?.value = rv
+        }
+        return out
+    }
+
+    open override var extraDescription: String {
+        "\(numFeatures), eps=\(formatPython(eps)), momentum=\(momentum.map(formatPython) ?? "None"), affine=\(affine ? "True" : "False"), track_running_stats=\(trackRunningStats ? "True" : "False")"
+    }
+}
+
+/// Batch normalization for `[N, C]` or `[N, C, L]` input. See ``BatchNormBase``.
+///
+/// PyTorch parity: `torch.nn.BatchNorm1d`, including "expected 2D or 3D input (got 4D input)".
+public final class BatchNorm1d: BatchNormBase {
+    public override var acceptedRanks: Set<Int> { [2, 3] }
+    public override var rankDescription: String { "2D or 3D" }
+}
+
+/// Batch normalization for `[N, C, H, W]` input. See ``BatchNormBase``.
+///
+/// PyTorch parity: `torch.nn.BatchNorm2d`, including "expected 4D input (got 3D input)".
+public final class BatchNorm2d: BatchNormBase {
+    public override var acceptedRanks: Set<Int> { [4] }
+    public override var rankDescription: String { "4D" }
+}
+
+/// Batch normalization for `[N, C, D, H, W]` input. See ``BatchNormBase``.
+///
+/// PyTorch parity: `torch.nn.BatchNorm3d`.
+public final class BatchNorm3d: BatchNormBase {
+    public override var acceptedRanks: Set<Int> { [5] }
+    public override var rankDescription: String { "5D" }
+}
+
+/// Formats a number as Python's `repr` would for simple values: `1e-05`, `0.1`, `1.0`.
+func formatPython(_ x: Double) -> String {
+    if x == x.rounded() && abs(x) < 1e16 { return String(format: "%.1f", x) }
+    if abs(x) < 1e-4 && x != 0 {
+        // Python: 1e-05 style (two-digit exponent).
+        let s = String(format: "%g", x)
+        return s
+    }
+    return "\(x)"
+}
