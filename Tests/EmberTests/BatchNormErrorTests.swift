@@ -1,5 +1,6 @@
 import Ember
 import Testing
+import _EmberTestSupport
 
 /// Programmer errors stop the process with a message naming the module path, the shape and the
 /// fixes. Exit tests run each case in a child process and check its output.
@@ -11,7 +12,7 @@ import Testing
             net.train()
             _ = net.bn1(Tensor.zeros([1, 20]))
         }
-        let text = String(decoding: result?.standardErrorContent ?? [], as: UTF8.self)
+        let text = standardErrorText(result)
         #expect(text.contains("BatchNorm1d 'bn1': Expected more than 1 value per channel when training, got input size torch.Size([1, 20])"))
         #expect(text.contains("dropLast") && text.contains("eval mode") && text.contains("GroupNorm"))
     }
@@ -26,7 +27,7 @@ import Testing
         let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             _ = BatchNorm1d(numFeatures: 3)(Tensor.zeros([2, 3, 4, 5]))
         }
-        let text = String(decoding: result?.standardErrorContent ?? [], as: UTF8.self)
+        let text = standardErrorText(result)
         #expect(text.contains("BatchNorm1d: expected 2D or 3D input (got 4D input)"))
     }
 
@@ -34,7 +35,7 @@ import Testing
         let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             _ = BatchNorm2d(numFeatures: 3)(Tensor.zeros([2, 3, 4]))
         }
-        let text = String(decoding: result?.standardErrorContent ?? [], as: UTF8.self)
+        let text = standardErrorText(result)
         #expect(text.contains("BatchNorm2d: expected 4D input (got 3D input)"))
     }
 
@@ -42,7 +43,7 @@ import Testing
         let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             _ = BatchNorm1d(numFeatures: 20)(Tensor.zeros([4, 19]))
         }
-        let text = String(decoding: result?.standardErrorContent ?? [], as: UTF8.self)
+        let text = standardErrorText(result)
         #expect(text.contains("running_mean should contain 19 elements not 20"))
     }
 }

@@ -1,0 +1,145 @@
+import EmberAutograd
+
+/// Normalises groups of contiguous elements: the input is viewed as `[rows, groupSize]` and each
+/// row is normalised by its own mean and biased variance; then an affine map is applied per
+/// `channel`, where element `j` of row `r` belongs to channel `channelOf(r, j)`.
+/// Shared by layer normalization (one row per sample position) and group normalization (one row per
+/// sample and group).
+enum GroupedNormKernel {
+    /// Forward. Returns per-row mean and inverse standard deviation for the backward.
+    static func forward<T: TensorFloat>(
+        _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, rows: Int, size: Int, eps: Double,
+        affineIndex: (Int, Int) -> Int, gamma: UnsafePointer<T>?, beta: UnsafePointer<T>?
+    ) -> (mean: [Double], invstd: [Double]) {
+        var means = [Double](repeating: 0, count: rows), invstds = [Double](repeating: 0, count: rows)
+        for r in 0..<rows {
+            let p = x + r * size
+            var sum = 0.0
+            for j in 0..<size { sum += Double(p[j]) }
+            let mu = sum / Double(size)
+            var sq = 0.0
+            for j in 0..<size { let d = Double(p[j]) - mu; sq += d * d }
+            let inv = 1 / (sq / Double(size) + eps).squareRoot()
+            means[r] = mu; invstds[r] = inv
+            let q = y + r * size
+            for j in 0..<size {
+                var v = (Double(p[j]) - mu) * inv
+                let a = affineIndex(r, j)
+                if let gamma { v *= Double(gamma[a]) }
+                if let beta { v += Double(beta[a]) }
+                q[j] = T(v)
+            }
+        }
+        return (means, invstds)
+    }
+
+    /// Backward: with `h = g * gamma`, `dx = invstd / n * (n h - sum h - xhat sum(h xhat))` per row;
+    /// `dgamma[a] += g xhat`, `dbeta[a] += g`.
+    static func backward<T: TensorFloat>(
+        x: UnsafePointer<T>, g: UnsafePointer<T>, rows: Int, size: Int, mean: [Double], invstd: [Double],
+        affineIndex: (Int, Int) -> Int, gamma: UnsafePointer<T>?, affineCount: Int,
+        dx: UnsafeMutablePointer<T>?, dgamma: UnsafeMutablePointer<T>?, dbeta: UnsafeMutablePointer<T>?
+    ) {
+        var dg = [Double](repeating: 0, count: affineCount), db = [Double](repeating: 0, count: affineCount)
+        let n = Double(size)
+        for r in 0..<rows {
+            let p = x + r * size, q = g + r * size
+            let mu = mean[r], inv = invstd[r]
+            var sumH = 0.0, sumHX = 0.0
+            for j in 0..<size {
+                let a = affineIndex(r, j)
+                let gv = Double(q[j])
+                let xhat = (Double(p[j]) - mu) * inv
+                let h = gamma.map { gv * Double($0[a]) } ?? gv
+                sumH += h; sumHX += h * xhat
+                dg[a] += gv * xhat; db[a] += gv
+            }
+            if let dx {
+                let o = dx + r * size
+                for j in 0..<size {
+                    let a = affineIndex(r, j)
+                    let gv = Double(q[j])
+                    let h = gamma.map { gv * Double($0[a]) } ?? gv
+                    let xhat = (Double(p[j]) - mu) * inv
+                    o[j] = T(inv / n * (n * h - sumH - xhat * sumHX))
+                }
+            }
+        }
+        if let dgamma { for a in 0..<affineCount { dgamma[a] = T(dg[a]) } }
+        if let dbeta { for a in 0..<affineCount { dbeta[a] = T(db[a]) } }
+    }
+
+    /// Runs the fused op on `input` with optional affine tensors and records its backward.
+    static func apply(
+        _ input: Tensor, rows: Int, size: Int, eps: Double, weight: Tensor?, bias: Tensor?,
+        affineCount: Int, opName: String, affineIndex: @escaping (Int, Int) -> Int
+    ) -> Tensor {
+        switch input.dtype {
+        case .float32: return typed(Float.self, input, rows, size, eps, weight, bias, affineCount, opName, affineIndex)
+        case .float64: return typed(Double.self, input, rows, size, eps, weight, bias, affineCount, opName, affineIndex)
+        default: preconditionFailure("\(opName): expected a float32 or float64 input, got \(input.dtype)")
+        }
+    }
+
+    private static func typed<T: TensorFloat>(
+        _: T.Type, _ input: Tensor, _ rows: Int, _ size: Int, _ eps: Double, _ weight: Tensor?, _ bias: Tensor?,
+        _ affineCount: Int, _ opName: String, _ affineIndex: @escaping (Int, Int) -> Int
+    ) -> Tensor {
+        let x = input.contiguousRaw
+        let w = weight?.to(T.dtype).contiguousRaw, b = bias?.to(T.dtype).contiguousRaw
+        let out = Tensor(uninitializedShape: x.shape, dtype: T.dtype)
+        let (mean, invstd) = forward(x.pointer(as: T.self), out.mutablePointer(as: T.self), rows: rows, size: size, eps: eps,
+                                     affineIndex: affineIndex, gamma: w?.pointer(as: T.self), beta: b?.pointer(as: T.self))
+        var inputs = [input]
+        if let weight { inputs.append(weight) }
+        if let bias { inputs.append(bias) }
+        let needX = input.requiresGrad, needW = weight?.requiresGrad ?? false, needB = bias?.requiresGrad ?? false
+        return out.recorded(opName, inputs) { g in
+            let gc = g.contiguousRaw
+            let dx = needX ? Tensor(uninitializedShape: x.shape, dtype: T.dtype) : nil
+            let dw = needW ? Tensor(uninitializedShape: [affineCount], dtype: T.dtype) : nil
+            let db = needB ? Tensor(uninitializedShape: [affineCount], dtype: T.dtype) : nil
+            backward(x: x.pointer(as: T.self), g: gc.pointer(as: T.self), rows: rows, size: size, mean: mean, invstd: invstd,
+                     affineIndex: affineIndex, gamma: w?.pointer(as: T.self), affineCount: affineCount,
+                     dx: dx?.mutablePointer(as: T.self), dgamma: dw?.mutablePointer(as: T.self), dbeta: db?.mutablePointer(as: T.self))
+            var grads: [Tensor?] = [dx]
+            if let weight { grads.append(dw.map { $0.reshaped(weight.shape).to(weight.dtype) }) }
+            if let bias { grads.append(db.map { $0.reshaped(bias.shape).to(bias.dtype) }) }
+            return grads
+        }
+    }
+}
+
+/// Layer normalization over the trailing dimensions `normalizedShape`:
+/// `y = (x - mean) / sqrt(var + eps) * weight + bias`, statistics per sample (biased variance).
+///
+/// PyTorch parity: `torch.nn.functional.layer_norm`; the mode never matters.
+public func layerNorm(_ input: Tensor, normalizedShape: Shape, weight: Tensor?, bias: Tensor?, eps: Double = 1e-5,
+                      context: String = "layer_norm") -> Tensor {
+    let k = normalizedShape.count
+    precondition(k >= 1 && input.rank >= k && Array(input.shape.suffix(k)) == normalizedShape.array,
+                 "\(context): Given normalized_shape=\(normalizedShape), expected input with shape [*, \(normalizedShape.map(String.init).joined(separator: ", "))], but got input of size \(input.shape)")
+    let size = normalizedShape.elementCount
+    let rows = size == 0 ? 0 : input.count / size
+    return GroupedNormKernel.apply(input, rows: rows, size: size, eps: eps, weight: weight, bias: bias,
+                                   affineCount: size, opName: "layer_norm") { _, j in j }
+}
+
+/// Group normalization: channels (dimension 1) are split into `numGroups` groups, and each sample's
+/// group is normalised by its own statistics; then a per-channel affine map.
+///
+/// PyTorch parity: `torch.nn.functional.group_norm`; works with batch size 1; the mode never matters.
+public func groupNorm(_ input: Tensor, numGroups: Int, weight: Tensor?, bias: Tensor?, eps: Double = 1e-5,
+                      context: String = "group_norm") -> Tensor {
+    precondition(input.rank >= 2, "\(context): Expected at least 2 dimensions for input tensor but received \(input.rank)")
+    let n = input.shape[0], c = input.shape[1]
+    precondition(c % numGroups == 0,
+                 "\(context): Expected number of channels in input to be divisible by num_groups, but got input of shape \(input.shape) and num_groups=\(numGroups)")
+    let spatial = input.count / max(n * c, 1)
+    let perGroup = c / numGroups
+    let size = perGroup * spatial
+    return GroupedNormKernel.apply(input, rows: n * numGroups, size: size, eps: eps, weight: weight, bias: bias,
+                                   affineCount: c, opName: "group_norm") { r, j in
+        (r % numGroups) * perGroup + j / spatial
+    }
+}
