@@ -109,6 +109,7 @@ func join(_ a: String, _ b: String) -> String {
 /// wrapper struct with a single stored property is looked through), and `lazy var name` storage
 /// is named `name`.
 private func fieldName(_ label: String, value: Any) -> (String, Any) {
+    if let flattened = value as? FlattenedNames { return ("", flattened.flattenedContents) }
     let lazyPrefix = "$__lazy_storage_$_"
     if label.hasPrefix(lazyPrefix) { return (snakeCased(String(label.dropFirst(lazyPrefix.count))), value) }
     guard label.hasPrefix("_"), label.count > 1 else { return (snakeCased(label), value) }

@@ -1,0 +1,99 @@
+import EmberAutograd
+
+/// Runs its layers in order, each on the previous one's output.
+///
+/// ```swift
+/// let model = Sequential(Linear(10, 20), ReLU(), BatchNorm1d(numFeatures: 20), Dropout(0.5), Linear(20, 2))
+/// ```
+///
+/// PyTorch parity: `torch.nn.Sequential`; children are named `"0"`, `"1"`, ... so state-dict keys
+/// (`0.weight`, `4.bias`) match PyTorch's.
+public final class Sequential: Module {
+    /// The layers, in order.
+    @Flattened public var layers: [Module]
+
+    public init(_ layers: [Module]) {
+        self.layers = layers
+        super.init()
+    }
+
+    public convenience init(_ layers: Module...) { self.init(layers) }
+
+    public override func forward(_ input: Tensor) -> Tensor {
+        var x = input
+        for layer in layers { x = layer(x) }
+        return x
+    }
+
+    /// The layer at `index`.
+    public subscript(index: Int) -> Module { layers[index] }
+
+    /// Number of layers.
+    public var count: Int { layers.count }
+
+    /// Appends a layer. PyTorch parity: `Sequential.append`.
+    public func append(_ layer: Module) { layers.append(layer) }
+}
+
+/// Returns its input unchanged. PyTorch parity: `torch.nn.Identity`.
+public final class Identity: Module {
+    public override init() { super.init() }
+    public override func forward(_ input: Tensor) -> Tensor { input }
+}
+
+/// Flattens dimensions `startAxis...endAxis` into one.
+///
+/// PyTorch parity: `torch.nn.Flatten(start_dim=1, end_dim=-1)`.
+public final class Flatten: Module {
+    public let startAxis: Int
+    public let endAxis: Int
+
+    public init(startAxis: Int = 1, endAxis: Int = -1) {
+        self.startAxis = startAxis
+        self.endAxis = endAxis
+        super.init()
+    }
+
+    public override func forward(_ input: Tensor) -> Tensor {
+        let r = max(input.rank, 1)
+        let s = startAxis < 0 ? startAxis + r : startAxis, e = endAxis < 0 ? endAxis + r : endAxis
+        precondition(s >= 0 && e < r && s <= e || input.rank == 0,
+                     "\(errorContext): cannot flatten dimensions \(startAxis)...\(endAxis) of a tensor with shape \(input.shape)")
+        if input.rank == 0 { return input.reshaped([1]) }
+        var shape = Shape(input.shape.prefix(s))
+        shape.append(input.shape[s...e].reduce(1, *))
+        for d in input.shape.suffix(from: e + 1) { shape.append(d) }
+        return input.reshaped(shape)
+    }
+
+    public override var extraDescription: String { "start_dim=\(startAxis), end_dim=\(endAxis)" }
+}
+
+/// Splits dimension `axis` into `sizes`.
+///
+/// PyTorch parity: `torch.nn.Unflatten(dim, unflattened_size)`.
+public final class Unflatten: Module {
+    public let axis: Int
+    public let sizes: [Int]
+
+    public init(axis: Int, sizes: [Int]) {
+        self.axis = axis
+        self.sizes = sizes
+        super.init()
+    }
+
+    public override func forward(_ input: Tensor) -> Tensor {
+        let a = axis < 0 ? axis + input.rank : axis
+        precondition(a >= 0 && a < input.rank, "\(errorContext): dimension \(axis) out of range for shape \(input.shape)")
+        var known = 1
+        for s in sizes where s != -1 { known *= s }
+        precondition(sizes.filter { $0 == -1 }.count <= 1 && (sizes.contains(-1) ? input.shape[a] % max(known, 1) == 0 : known == input.shape[a]),
+                     "\(errorContext): unflattened_size \(sizes) does not match dimension \(axis) of size \(input.shape[a]) in shape \(input.shape)")
+        var shape = Shape(input.shape.prefix(a))
+        for s in sizes { shape.append(s == -1 ? input.shape[a] / known : s) }
+        for d in input.shape.suffix(from: a + 1) { shape.append(d) }
+        return input.reshaped(shape)
+    }
+
+    public override var extraDescription: String { "dim=\(axis), unflattened_size=(\(sizes.map(String.init).joined(separator: ", ")))" }
+}
