@@ -19,6 +19,8 @@ import EmberTensor
 /// out-of-range bounds are clamped, an empty range gives size 0. Swift ranges cannot have
 /// `lower > upper`, so write `x[1:-1]` as `.slice(1, -1)`.
 ///
+/// Subscripts are read-only: Ember has no writes through views (views never alias).
+///
 /// PyTorch parity: basic indexing (integers, slices, `None`, `...`). Not supported: tensor
 /// (advanced) indices and boolean masks (use ``Tensor/indexSelect(axis:index:)``,
 /// ``Tensor/gather(axis:index:)``, ``Tensor/maskedFill(_:_:)``), negative steps (PyTorch refuses

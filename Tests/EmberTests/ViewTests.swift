@@ -60,6 +60,33 @@ import _EmberTestSupport
         }
     }
 
+    /// 80 random layouts (expanded, permuted, strided) and target shapes: `view` must succeed
+    /// exactly where PyTorch's does, with PyTorch's strides, and read the same values as a copy.
+    @Test func viewSucceedsExactlyWherePyTorchDoes() throws {
+        let rows = fx["view_cases"].scalars(as: Int64.self).map { Int($0) }
+        let width = 26
+        try #require(rows.count == 80 * width)
+        var viewable = 0
+        for r in 0..<(rows.count / width) {
+            let row = Array(rows[(r * width)..<((r + 1) * width)])
+            let rank = row[0]
+            let shape = Shape(row[1..<(1 + rank)]), expand = Shape(row[5..<(5 + rank)])
+            let perm = Array(row[9..<(9 + rank)]), step = row[13]
+            let target = Shape(row[15..<(15 + row[14])])
+            let ok = row[20] == 1, strides = Shape(row[21..<(21 + row[14])])
+            let base = Tensor((0..<shape.elementCount).map { Double($0) }, shape: shape)
+            let v = base.expanded(to: expand).permuted(perm).sliced(axis: 0, step: step)
+            let computed = v.viewStrides(for: target)
+            #expect((computed != nil) == ok, "case \(r): \(v.shape) strides \(v.strides) as \(target)")
+            if ok, let computed {
+                viewable += 1
+                #expect(computed == strides, "case \(r): \(v.shape) strides \(v.strides) as \(target)")
+                expectBitwiseEqual(v.view(target), v.contiguous().view(target), "case \(r)")
+            }
+        }
+        #expect(viewable > 20 && viewable < 80)  // both outcomes are exercised
+    }
+
     // MARK: flatten / unflatten
 
     @Test func flattenAndUnflattenMatchPyTorch() {
