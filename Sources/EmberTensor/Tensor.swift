@@ -56,8 +56,10 @@ public struct Tensor {
     /// Size of dimension `axis` (negative counts from the end).
     public func size(_ axis: Int) -> Int { shape[normalizeAxis(axis, rank: rank, op: "size")] }
 
-    /// Whether elements are laid out row-major without gaps from `offset`.
+    /// Whether elements are laid out row-major without gaps from `offset`. A tensor with no
+    /// elements is contiguous (PyTorch's rule), whatever its strides.
     public var isContiguous: Bool {
+        if count == 0 { return true }
         var expected = 1
         var i = rank - 1
         while i >= 0 {
@@ -120,6 +122,6 @@ public struct Tensor {
 package func normalizeAxis(_ axis: Int, rank: Int, op: String) -> Int {
     let r = Swift.max(rank, 1)
     precondition(axis >= -r && axis < r,
-                 "\(op): dimension out of range (expected to be in range of [\(-r), \(r - 1)], but got \(axis))")
+                 "\(op): Dimension out of range (expected to be in range of [\(-r), \(r - 1)], but got \(axis))")
     return axis < 0 ? axis + r : axis
 }

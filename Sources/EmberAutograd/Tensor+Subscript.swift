@@ -1,0 +1,148 @@
+import EmberTensor
+
+/// One component of a tensor subscript: an integer position, a range, `.all`, `.newAxis`,
+/// `.ellipsis` or a stepped `.slice`.
+///
+/// Write subscripts as in Python, with Swift ranges:
+///
+/// ```swift
+/// x[0]                    // x[0]
+/// x[-1]                   // x[-1]
+/// x[1..., 2]              // x[1:, 2]
+/// x[.all, 0..<3]          // x[:, 0:3]
+/// x[..<2, .newAxis]       // x[:2, None]
+/// x[.ellipsis, 0]         // x[..., 0]
+/// x[.slice(1, -1, step: 2)] // x[1:-1:2]
+/// ```
+///
+/// Range bounds follow Python slicing: negative bounds count from the end (`(-3)...` is `[-3:]`),
+/// out-of-range bounds are clamped, an empty range gives size 0. Swift ranges cannot have
+/// `lower > upper`, so write `x[1:-1]` as `.slice(1, -1)`.
+///
+/// Subscripts are read-only: Ember has no writes through views (views never alias).
+///
+/// PyTorch parity: basic indexing (integers, slices, `None`, `...`). Not supported: tensor
+/// (advanced) indices and boolean masks (use ``Tensor/indexSelect(axis:index:)``,
+/// ``Tensor/gather(axis:index:)``, ``Tensor/maskedFill(_:_:)``), negative steps (PyTorch refuses
+/// them too), and more than one ellipsis (PyTorch accepts several; NumPy and Ember refuse).
+public struct TensorIndex: Sendable, Hashable {
+    package enum Kind: Sendable, Hashable {
+        case position(Int)
+        case slice(start: Int?, end: Int?, step: Int)
+        case newAxis
+        case ellipsis
+    }
+
+    package let kind: Kind
+
+    package init(_ kind: Kind) { self.kind = kind }
+}
+
+/// A value that can appear in a tensor subscript: `Int`, Swift's integer ranges, or a
+/// ``TensorIndex`` (`.all`, `.newAxis`, `.ellipsis`, `.slice(_:_:step:)`).
+public protocol TensorIndexExpression {
+    /// This value as a subscript component.
+    var tensorIndex: TensorIndex { get }
+}
+
+extension TensorIndexExpression where Self == TensorIndex {
+    /// Every position of a dimension (Python's `:`).
+    public static var all: TensorIndex { TensorIndex(.slice(start: nil, end: nil, step: 1)) }
+    /// A new size-1 dimension (Python's `None`).
+    public static var newAxis: TensorIndex { TensorIndex(.newAxis) }
+    /// As many `.all` as needed to index every remaining dimension (Python's `...`).
+    public static var ellipsis: TensorIndex { TensorIndex(.ellipsis) }
+    /// Python's `start:end:step`; `nil` bounds mean the whole extent, negatives count from the end.
+    public static func slice(_ start: Int? = nil, _ end: Int? = nil, step: Int = 1) -> TensorIndex {
+        TensorIndex(.slice(start: start, end: end, step: step))
+    }
+}
+
+extension TensorIndex: TensorIndexExpression {
+    public var tensorIndex: TensorIndex { self }
+}
+
+extension Int: TensorIndexExpression {
+    public var tensorIndex: TensorIndex { TensorIndex(.position(self)) }
+}
+
+extension Range: TensorIndexExpression where Bound == Int {
+    public var tensorIndex: TensorIndex { .slice(lowerBound, upperBound) }
+}
+
+extension ClosedRange: TensorIndexExpression where Bound == Int {
+    /// `a...b` includes `b`; `a...(-1)` runs to the end.
+    public var tensorIndex: TensorIndex { .slice(lowerBound, upperBound == -1 ? nil : upperBound + 1) }
+}
+
+extension PartialRangeFrom: TensorIndexExpression where Bound == Int {
+    public var tensorIndex: TensorIndex { .slice(lowerBound, nil) }
+}
+
+extension PartialRangeUpTo: TensorIndexExpression where Bound == Int {
+    public var tensorIndex: TensorIndex { .slice(nil, upperBound) }
+}
+
+extension PartialRangeThrough: TensorIndexExpression where Bound == Int {
+    public var tensorIndex: TensorIndex { .slice(nil, upperBound == -1 ? nil : upperBound + 1) }
+}
+
+extension Tensor {
+    /// The view selected by a Python-style subscript (no copy); see ``TensorIndex``.
+    ///
+    /// An integer removes its dimension, a range or `.all` keeps it, `.newAxis` inserts a size-1
+    /// dimension and `.ellipsis` stands for all unindexed dimensions. Dimensions after the last
+    /// component are kept whole. The backward writes the gradient into zeros of `self`'s shape.
+    ///
+    /// The result shares storage with `self`, but never aliases observably (copy-on-write).
+    ///
+    /// PyTorch parity: basic indexing `x[...]`, with its error texts ("index 5 is out of bounds for
+    /// dimension 1 with size 3", "too many indices for tensor of dimension 3").
+    public subscript(_ indices: any TensorIndexExpression...) -> Tensor {
+        let components = indices.map(\.tensorIndex.kind)
+        let view = subscriptedRaw(components)
+        let x = self
+        return view.recorded("index", [x]) { g in
+            [Kernels.embed(g, intoZerosOf: x.shape) { $0.subscriptedRaw(components) }]
+        }
+    }
+
+    /// Applies subscript components as raw views, checking them as PyTorch does.
+    package func subscriptedRaw(_ components: [TensorIndex.Kind]) -> Tensor {
+        var consumed = 0, ellipses = 0
+        for c in components {
+            switch c {
+            case .position, .slice: consumed += 1
+            case .ellipsis: ellipses += 1
+            case .newAxis: break
+            }
+        }
+        precondition(ellipses <= 1, "index: an index can only have a single ellipsis ('...')")
+        precondition(rank > 0 || consumed == 0,
+                     "index: invalid index of a 0-dim tensor. Use `item()` or `doubleValue` to read the value of a 0-dim tensor")
+        precondition(consumed <= rank, "index: too many indices for tensor of dimension \(rank)")
+        var out = self
+        var d = 0  // dimension of `out` the next component applies to
+        var source = 0  // dimension of `self` it refers to, for messages
+        for c in components {
+            switch c {
+            case .position(let i):
+                let n = out.shape[d]
+                precondition(i >= -n && i < n, "index: index \(i) is out of bounds for dimension \(source) with size \(n)")
+                out = out.selectRaw(axis: d, index: i, op: "index")
+                source += 1
+            case .slice(let start, let end, let step):
+                out = out.slicedRaw(axis: d, start: start, end: end, step: step, op: "index")
+                d += 1
+                source += 1
+            case .newAxis:
+                out = out.unsqueezedRaw(axis: d)
+                d += 1
+            case .ellipsis:
+                d += rank - consumed
+                source += rank - consumed
+            }
+        }
+        return out
+    }
+}
