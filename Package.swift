@@ -21,20 +21,26 @@ let package = Package(
         // The Tensor value type: creation, raw (graph-free) compute, RNG, printing.
         .target(
             name: "EmberTensor",
-            dependencies: ["EmberStorage", .product(name: "RealModule", package: "swift-numerics")]
+            dependencies: ["EmberStorage", .product(name: "RealModule", package: "swift-numerics")],
+            exclude: ["README.md"]
         ),
         // Differentiable op API, the backward engine, Parameter, no-grad scopes.
-        .target(name: "EmberAutograd", dependencies: ["EmberTensor"]),
+        .target(name: "EmberAutograd", dependencies: ["EmberTensor"], exclude: ["README.md"]),
         // Module, layers, modes, state dicts.
-        .target(name: "EmberNN", dependencies: ["EmberAutograd"]),
+        .target(name: "EmberNN", dependencies: ["EmberAutograd"], exclude: ["README.md"]),
         // Files: safetensors.
-        .target(name: "EmberIO", dependencies: ["EmberAutograd"]),
+        .target(name: "EmberIO", dependencies: ["EmberAutograd"], exclude: ["README.md"]),
         // Umbrella: re-exports the public targets.
-        .target(name: "Ember", dependencies: ["EmberStorage", "EmberTensor", "EmberAutograd", "EmberNN", "EmberIO"]),
-        .target(name: "_EmberTestSupport", dependencies: ["Ember"]),
+        .target(
+            name: "Ember",
+            dependencies: ["EmberStorage", "EmberTensor", "EmberAutograd", "EmberNN", "EmberIO"],
+            exclude: ["README.md"]
+        ),
+        .target(name: "_EmberTestSupport", dependencies: ["Ember"], exclude: ["README.md"]),
         .executableTarget(
             name: "EmberCLI",
-            dependencies: ["Ember", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Ember", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            exclude: ["README.md"]
         ),
         .executableTarget(name: "EmberBench", dependencies: ["Ember"]),
         .testTarget(

@@ -34,12 +34,42 @@ extension Tensor {
             backward: backward)
     }
 
-    /// Returns `self` with a backward node attached when `shouldRecord` holds for `inputs`.
+    /// Returns `self` with a backward node attached when an input requires a gradient and
+    /// recording is enabled.
+    ///
+    /// `backward` is an autoclosure: the backward closure (and the context it captures) is only
+    /// created when recording, so the common no-gradient path allocates nothing here. Prefer the
+    /// overloads taking one to three tensors over the array form, which allocates its array.
     @inline(__always)
-    package func recorded(_ op: String, _ inputs: [Tensor], backward: @escaping (Tensor) -> [Tensor?]) -> Tensor {
+    package func recorded(_ op: String, _ a: Tensor, backward: @autoclosure () -> ((Tensor) -> [Tensor?])) -> Tensor {
+        guard shouldRecord(a) else { return self }
+        var out = self
+        out.record(op, inputs: [a], backward: backward())
+        return out
+    }
+
+    @inline(__always)
+    package func recorded(_ op: String, _ a: Tensor, _ b: Tensor, backward: @autoclosure () -> ((Tensor) -> [Tensor?])) -> Tensor {
+        guard shouldRecord(a, b) else { return self }
+        var out = self
+        out.record(op, inputs: [a, b], backward: backward())
+        return out
+    }
+
+    @inline(__always)
+    package func recorded(_ op: String, _ a: Tensor, _ b: Tensor, _ c: Tensor,
+                          backward: @autoclosure () -> ((Tensor) -> [Tensor?])) -> Tensor {
+        guard shouldRecord(a, b) || shouldRecord(c) else { return self }
+        var out = self
+        out.record(op, inputs: [a, b, c], backward: backward())
+        return out
+    }
+
+    @inline(__always)
+    package func recorded(_ op: String, _ inputs: [Tensor], backward: @autoclosure () -> ((Tensor) -> [Tensor?])) -> Tensor {
         guard shouldRecord(inputs) else { return self }
         var out = self
-        out.record(op, inputs: inputs, backward: backward)
+        out.record(op, inputs: inputs, backward: backward())
         return out
     }
 }

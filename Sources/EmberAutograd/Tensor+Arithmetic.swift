@@ -15,7 +15,7 @@ extension Tensor {
 
     /// Element-wise sum with broadcasting. PyTorch parity: `torch.add` (`a + b`).
     public static func + (a: Tensor, b: Tensor) -> Tensor {
-        Kernels.add(a, b).recorded("add", [a, b]) { g in
+        Kernels.add(a, b).recorded("add", a, b) { g in
             [a.tracksGrad ? Kernels.sumToShape(g, a.shape) : nil,
              b.tracksGrad ? Kernels.sumToShape(g, b.shape) : nil]
         }
@@ -23,7 +23,7 @@ extension Tensor {
 
     /// Element-wise difference with broadcasting. PyTorch parity: `torch.sub`.
     public static func - (a: Tensor, b: Tensor) -> Tensor {
-        Kernels.sub(a, b).recorded("sub", [a, b]) { g in
+        Kernels.sub(a, b).recorded("sub", a, b) { g in
             [a.tracksGrad ? Kernels.sumToShape(g, a.shape) : nil,
              b.tracksGrad ? Kernels.sumToShape(Kernels.scale(g, -1), b.shape) : nil]
         }
@@ -31,7 +31,7 @@ extension Tensor {
 
     /// Element-wise product with broadcasting. PyTorch parity: `torch.mul`.
     public static func * (a: Tensor, b: Tensor) -> Tensor {
-        Kernels.mul(a, b).recorded("mul", [a, b]) { g in
+        Kernels.mul(a, b).recorded("mul", a, b) { g in
             [a.tracksGrad ? Kernels.sumToShape(Kernels.mul(g, b), a.shape) : nil,
              b.tracksGrad ? Kernels.sumToShape(Kernels.mul(g, a), b.shape) : nil]
         }
@@ -40,7 +40,7 @@ extension Tensor {
     /// Element-wise true division with broadcasting. PyTorch parity: `torch.div` (integer operands
     /// give float32).
     public static func / (a: Tensor, b: Tensor) -> Tensor {
-        Kernels.div(a, b).recorded("div", [a, b]) { g in
+        Kernels.div(a, b).recorded("div", a, b) { g in
             let gb = Kernels.div(g, b)
             return [a.tracksGrad ? Kernels.sumToShape(gb, a.shape) : nil,
                     b.tracksGrad ? Kernels.sumToShape(Kernels.scale(Kernels.mul(gb, Kernels.div(a, b)), -1), b.shape) : nil]
@@ -49,7 +49,7 @@ extension Tensor {
 
     /// Negation. PyTorch parity: `torch.neg`.
     public static prefix func - (x: Tensor) -> Tensor {
-        Kernels.scale(x, -1).recorded("neg", [x]) { g in [Kernels.scale(g, -1)] }
+        Kernels.scale(x, -1).recorded("neg", x) { g in [Kernels.scale(g, -1)] }
     }
 
     public static func + (a: Tensor, b: Double) -> Tensor { a + a.scalarOperand(b) }
@@ -76,6 +76,6 @@ extension Tensor {
         let out = convertedRaw(to: target)
         guard target.isFloatingPoint && dtype.isFloatingPoint else { return out }
         let source = dtype
-        return out.recorded("to", [self]) { g in [g.convertedRaw(to: source)] }
+        return out.recorded("to", self) { g in [g.convertedRaw(to: source)] }
     }
 }

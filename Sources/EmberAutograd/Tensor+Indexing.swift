@@ -22,7 +22,7 @@ extension Tensor {
         let x = self
         let out = selectRaw(axis: a, index: index)
         let i = index < 0 ? index + shape[a] : index
-        return out.recorded("select", [x]) { g in
+        return out.recorded("select", x) { g in
             [Kernels.embed(g, intoZerosOf: x.shape) { $0.selectRaw(axis: a, index: i) }]
         }
     }
@@ -42,7 +42,7 @@ extension Tensor {
         let x = self
         let out = narrowRaw(axis: a, start: start, length: length)
         let s = start < 0 ? start + shape[a] : start
-        return out.recorded("narrow", [x]) { g in
+        return out.recorded("narrow", x) { g in
             [Kernels.embed(g, intoZerosOf: x.shape) { $0.narrowRaw(axis: a, start: s, length: length) }]
         }
     }
@@ -63,7 +63,7 @@ extension Tensor {
     public func sliced(axis: Int, start: Int? = nil, end: Int? = nil, step: Int = 1) -> Tensor {
         let a = normalizeAxis(axis, rank: rank, op: "slice")
         let x = self
-        return slicedRaw(axis: a, start: start, end: end, step: step).recorded("slice", [x]) { g in
+        return slicedRaw(axis: a, start: start, end: end, step: step).recorded("slice", x) { g in
             [Kernels.embed(g, intoZerosOf: x.shape) { $0.slicedRaw(axis: a, start: start, end: end, step: step) }]
         }
     }
@@ -84,7 +84,7 @@ extension Tensor {
     public func gather(axis: Int, index: Tensor) -> Tensor {
         let x = self
         let out = Kernels.gather(x, axis: axis, index: index)
-        return out.recorded("gather", [x]) { g in
+        return out.recorded("gather", x) { g in
             [Kernels.scatterAdd(Tensor.zeros(x.shape, dtype: g.dtype), axis: axis, index: index, source: g)]
         }
     }
@@ -103,7 +103,7 @@ extension Tensor {
     public func indexSelect(axis: Int, index: Tensor) -> Tensor {
         let x = self
         let out = Kernels.indexSelect(x, axis: axis, index: index)
-        return out.recorded("indexSelect", [x]) { g in
+        return out.recorded("indexSelect", x) { g in
             [Kernels.indexAdd(Tensor.zeros(x.shape, dtype: g.dtype), axis: axis, index: index, source: g)]
         }
     }
@@ -123,7 +123,7 @@ extension Tensor {
     public func maskedFill(_ mask: Tensor, _ value: Double) -> Tensor {
         let x = self
         let out = Kernels.maskedFill(x, mask: mask, value: value)
-        return out.recorded("maskedFill", [x]) { g in
+        return out.recorded("maskedFill", x) { g in
             [Kernels.sumToShape(Kernels.maskedFill(g, mask: mask, value: 0), x.shape)]
         }
     }

@@ -11,7 +11,7 @@ extension Tensor {
                      "matmul: both arguments to matmul need to be at least 1D, but they are \(rank)D and \(other.rank)D")
         let a = rank == 1 ? reshaped([1, shape[0]]) : self
         let b = other.rank == 1 ? other.reshaped([other.shape[0], 1]) : other
-        var out = Kernels.matmul(a, b).recorded("matmul", [a, b]) { g in
+        var out = Kernels.matmul(a, b).recorded("matmul", a, b) { g in
             [a.tracksGrad ? Kernels.sumToShape(Kernels.matmul(g, b.transposedRaw()), a.shape) : nil,
              b.tracksGrad ? Kernels.sumToShape(Kernels.matmul(a.transposedRaw(), g), b.shape) : nil]
         }

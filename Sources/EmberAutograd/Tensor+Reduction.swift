@@ -6,7 +6,7 @@ extension Tensor {
     public func sum(axes: [Int] = [], keepDim: Bool = false) -> Tensor {
         let x = self
         let ax = Kernels.reductionAxes(axes, rank: rank, op: "sum")
-        return Kernels.sum(self, axes: ax, keepDim: keepDim).recorded("sum", [x]) { g in
+        return Kernels.sum(self, axes: ax, keepDim: keepDim).recorded("sum", x) { g in
             let kept = keepDim ? g : g.reshapedRaw(Kernels.reducedShape(x.shape, axes: ax, keepDim: true))
             return [kept.expandedRaw(to: x.shape).contiguousRaw]
         }

@@ -102,7 +102,7 @@ extension Tensor {
         let components = indices.map(\.tensorIndex.kind)
         let view = subscriptedRaw(components)
         let x = self
-        return view.recorded("index", [x]) { g in
+        return view.recorded("index", x) { g in
             [Kernels.embed(g, intoZerosOf: x.shape) { $0.subscriptedRaw(components) }]
         }
     }

@@ -36,7 +36,7 @@ import _EmberTestSupport
         let x = Tensor([0.3, -1.2, 2.0] as [Double])
         let m = checkGradients([x]) { args in
             let v = args[0]
-            return Kernels.mul(v, v).recorded("wrong_square", [v]) { g in [Kernels.mul(g, v)] }
+            return Kernels.mul(v, v).recorded("wrong_square", v) { g in [Kernels.mul(g, v)] }
         }
         let mismatch = try #require(m)
         #expect(mismatch.message.contains("gradient of input 0"))
