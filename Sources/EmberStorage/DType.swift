@@ -22,6 +22,16 @@ public enum DType: String, Sendable, Hashable, CaseIterable, CustomStringConvert
     /// Whether the dtype is a floating-point type (and so can require gradients).
     @inlinable public var isFloatingPoint: Bool { self == .float32 || self == .float64 }
 
+    /// Compares cases directly. Without this, `==` resolves to `RawRepresentable`'s and compares
+    /// the raw strings, which showed up as a string comparison in every op's profile.
+    @inlinable public static func == (a: DType, b: DType) -> Bool {
+        unsafeBitCast(a, to: UInt8.self) == unsafeBitCast(b, to: UInt8.self)
+    }
+
+    @inlinable public func hash(into hasher: inout Hasher) {
+        hasher.combine(unsafeBitCast(self, to: UInt8.self))
+    }
+
     /// PyTorch's spelling, used in printing: `torch.float32`.
     public var description: String { "torch.\(rawValue)" }
 }

@@ -82,6 +82,12 @@ public struct Shape: Sendable, Hashable, RandomAccessCollection, MutableCollecti
 
     /// Row-major (C-contiguous) strides for this shape, in elements.
     @inlinable public var contiguousStrides: Shape {
+        if rank <= 1 {
+            var s = Shape()
+            s.rank = rank
+            s.dims.0 = 1
+            return s
+        }
         var s = Shape(repeating: 0, count: rank)
         var acc = 1
         var i = rank - 1
@@ -93,10 +99,36 @@ public struct Shape: Sendable, Hashable, RandomAccessCollection, MutableCollecti
         return s
     }
 
+    /// Whether `strides` lay out this shape row-major without gaps (size-1 dimensions may have any
+    /// stride; an empty shape is contiguous).
+    @inlinable public func isContiguous(strides: Shape) -> Bool {
+        withUnsafeBytes(of: dims) { d in
+            withUnsafeBytes(of: strides.dims) { st in
+                var expected = 1
+                var empty = false
+                var i = rank - 1
+                while i >= 0 {
+                    let n = d.load(fromByteOffset: i &* 8, as: Int.self)
+                    if n == 0 { empty = true }
+                    if n != 1 && st.load(fromByteOffset: i &* 8, as: Int.self) != expected { if !empty { expected = -1 } }
+                    expected &*= n
+                    i -= 1
+                }
+                return empty || expected >= 0
+            }
+        }
+    }
+
     @inlinable public static func == (a: Shape, b: Shape) -> Bool {
         guard a.rank == b.rank else { return false }
-        for i in 0..<a.rank where a[i] != b[i] { return false }
-        return true
+        return withUnsafeBytes(of: a.dims) { x in
+            withUnsafeBytes(of: b.dims) { y in
+                for i in 0..<a.rank where x.load(fromByteOffset: i &* 8, as: Int.self) != y.load(fromByteOffset: i &* 8, as: Int.self) {
+                    return false
+                }
+                return true
+            }
+        }
     }
 
     @inlinable public func hash(into hasher: inout Hasher) {

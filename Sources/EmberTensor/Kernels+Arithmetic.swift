@@ -15,6 +15,14 @@ extension Kernels {
         _ a: Tensor, _ b: Tensor, op: String,
         f32: (Float, Float) -> Float, f64: (Double, Double) -> Double, i64: ((Int64, Int64) -> Int64)?
     ) -> Tensor {
+        // Fast path: same dtype needs no conversion (and no tensor copies).
+        if a.dtype == b.dtype {
+            switch a.dtype {
+            case .float32: return zip(a, b, Float.self, Float.self, Float.self, op: op, f32)
+            case .float64: return zip(a, b, Double.self, Double.self, Double.self, op: op, f64)
+            default: break
+            }
+        }
         var dt = promotedDType(a.dtype, b.dtype)
         if dt == .bool { dt = .int64 }
         let a2 = a.dtype == dt ? a : a.convertedRaw(to: dt)

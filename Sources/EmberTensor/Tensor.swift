@@ -58,18 +58,7 @@ public struct Tensor {
 
     /// Whether elements are laid out row-major without gaps from `offset`. A tensor with no
     /// elements is contiguous (PyTorch's rule), whatever its strides.
-    public var isContiguous: Bool {
-        if count == 0 { return true }
-        var expected = 1
-        var i = rank - 1
-        while i >= 0 {
-            let d = shape[i]
-            if d != 1 && strides[i] != expected { return false }
-            expected &*= d
-            i -= 1
-        }
-        return true
-    }
+    @inlinable public var isContiguous: Bool { shape.isContiguous(strides: strides) }
 
     /// Byte address of the first element. Valid while `storage` is alive.
     package var rawPointer: UnsafeMutableRawPointer {
