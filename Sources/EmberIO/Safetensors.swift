@@ -1,32 +1,46 @@
 import EmberAutograd
 import Foundation
 
-/// Reads and writes the safetensors format: an 8-byte little-endian header length, a JSON header
-/// mapping each tensor name to `{"dtype", "shape", "data_offsets": [begin, end]}` (offsets relative
-/// to the byte after the header) plus an optional `"__metadata__"` string map, then the raw
-/// little-endian data.
+/// Reads and writes the safetensors format.
+///
+/// Layout: an 8-byte little-endian header length `N`; `N` bytes of UTF-8 JSON (an object mapping
+/// each tensor name to `{"dtype", "shape", "data_offsets": [begin, end]}`, with offsets relative
+/// to the first byte after the header, plus an optional `"__metadata__"` map of strings); then the
+/// data section, raw little-endian bytes that the tensors must cover exactly, without gaps or
+/// overlaps.
+///
+/// Reading checks all of that and throws a ``SafetensorsError`` naming the file, the tensor and
+/// the problem; it never crashes on a malformed file. Ember reads F32, F64, F16, BF16, I64, I32,
+/// U8 and BOOL: F16 and BF16 are widened to float32, I32 and U8 to int64 (``Contents/storedDTypes``
+/// keeps the file's dtype). It writes float32, float64, int64 and bool as F32, F64, I64, BOOL.
 ///
 /// PyTorch parity: files written by `safetensors.torch.save_file(model.state_dict(), path)` load
-/// here, and files written here load with `safetensors.torch.load_file`.
+/// here, and files written here load with `safetensors.torch.load_file` (both checked by tests and
+/// `Tools/fixtures/check_ember_written.py`).
 public enum Safetensors {
-    /// The dtypes Ember reads, by their safetensors names. F16 and BF16 are widened to float32;
-    /// I32 to int64; U8 to int64.
-    static let readable: Set<String> = ["F32", "F64", "F16", "BF16", "I64", "I32", "U8", "BOOL"]
+    /// The dtypes Ember reads and their sizes in bytes, by their safetensors names.
+    static let readable: [String: Int] = ["F32": 4, "F64": 8, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "U8": 1, "BOOL": 1]
+
+    /// The format's header size limit (the reference implementation's).
+    public static let maxHeaderLength: UInt64 = 100_000_000
 
     /// Tensors and metadata read from a file.
     public struct Contents {
-        /// Tensors by name, in file (offset) order in `names`.
+        /// Tensors by name.
         public var tensors: [String: Tensor]
         /// Names in the order their data appears in the file.
         public var names: [String]
         /// The `__metadata__` map (empty when absent).
         public var metadata: [String: String]
+        /// Each tensor's dtype as stored in the file (`"F16"`, `"I32"`, ...), which may be narrower
+        /// than the Ember dtype it was read into.
+        public var storedDTypes: [String: String]
     }
 
     /// Reads every tensor in the file at `path`.
     public static func read(contentsOf path: String) throws(SafetensorsError) -> Contents {
         let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path), options: .mappedIfSafe) } catch {
             throw .unreadable(path: path, reason: error.localizedDescription)
         }
         return try decode(data, path: path)
@@ -34,187 +48,173 @@ public enum Safetensors {
 
     /// Decodes a safetensors image held in memory; `path` is only used in errors.
     public static func decode(_ data: Data, path: String = "<memory>") throws(SafetensorsError) -> Contents {
-        guard data.count >= 8 else { throw .truncated(path: path, detail: "\(data.count) bytes, need at least 8 for the header length") }
-        var headerLength: UInt64 = 0
-        for i in 0..<8 { headerLength |= UInt64(data[data.startIndex + i]) << (8 * UInt64(i)) }
-        guard headerLength <= 100_000_000 else {
-            throw .invalidHeader(path: path, detail: "header length \(headerLength) exceeds the 100 MB limit")
+        let result: Result<Contents, SafetensorsError> = data.withUnsafeBytes { raw in
+            Result { () throws(SafetensorsError) in try decode(raw, path: path) }
         }
-        guard UInt64(data.count - 8) >= headerLength else {
-            throw .truncated(path: path, detail: "header length \(headerLength) but only \(data.count - 8) bytes follow")
-        }
-        let headerData = data.subdata(in: (data.startIndex + 8)..<(data.startIndex + 8 + Int(headerLength)))
-        let header: Header
-        do { header = try JSONDecoder().decode(Header.self, from: headerData) } catch let error as HeaderError {
-            switch error {
-            case .entry(let name, let detail): throw .invalidTensor(path: path, name: name, detail: detail)
-            case .metadata(let detail): throw .invalidHeader(path: path, detail: detail)
-            }
-        } catch {
-            throw .invalidHeader(path: path, detail: "not a JSON object of tensor entries")
-        }
-        let bodyStart = data.startIndex + 8 + Int(headerLength)
-        let bodyCount = data.count - 8 - Int(headerLength)
+        return try result.get()
+    }
 
-        var entries: [(name: String, dtype: String, shape: [Int], begin: Int, end: Int)] = []
-        for (name, info) in header.entries {
-            let (dtype, shape) = (info.dtype, info.shape)
-            guard readable.contains(dtype) else { throw .invalidTensor(path: path, name: name, detail: "unsupported dtype \(dtype)") }
-            guard shape.allSatisfy({ $0 >= 0 }) else {
-                throw .invalidTensor(path: path, name: name, detail: "shape \(shape) has a negative dimension")
-            }
-            guard shape.count <= Shape.maxRank else {
-                throw .invalidTensor(path: path, name: name, detail: "rank \(shape.count) exceeds Ember's maximum of \(Shape.maxRank)")
-            }
-            guard info.dataOffsets.count == 2 else {
-                throw .invalidTensor(path: path, name: name, detail: "data_offsets is not a pair of integers")
-            }
-            let (begin, end) = (info.dataOffsets[0], info.dataOffsets[1])
-            guard begin >= 0, end >= begin, end <= bodyCount else {
-                throw .invalidTensor(path: path, name: name, detail: "data_offsets [\(begin), \(end)] outside the \(bodyCount)-byte data section")
-            }
-            var count = 1
-            for d in shape {
-                let (p, o) = count.multipliedReportingOverflow(by: d)
-                guard !o else { throw .invalidTensor(path: path, name: name, detail: "shape \(shape) overflows") }
-                count = p
-            }
-            guard count * byteSize(dtype) == end - begin else {
-                throw .invalidTensor(path: path, name: name,
-                                     detail: "shape \(shape) of \(dtype) needs \(count * byteSize(dtype)) bytes but data_offsets span \(end - begin)")
-            }
-            entries.append((name, dtype, shape, begin, end))
+    /// One validated header entry.
+    private struct Entry {
+        var name: String
+        var dtype: String
+        var shape: Shape
+        var begin: Int
+        var end: Int
+    }
+
+    private static func decode(_ raw: UnsafeRawBufferPointer, path: String) throws(SafetensorsError) -> Contents {
+        guard raw.count >= 8 else {
+            throw .truncated(path: path, detail: "\(raw.count) bytes, need at least 8 for the header length")
         }
-        let metadata = header.metadata
+        var headerLength: UInt64 = 0
+        for i in 0..<8 { headerLength |= UInt64(raw[i]) << (8 * UInt64(i)) }
+        guard headerLength <= maxHeaderLength else { throw .headerTooLarge(path: path, length: headerLength) }
+        let n = Int(headerLength)
+        guard raw.count - 8 >= n else {
+            throw .truncated(path: path, detail: "the header is \(n) bytes but only \(raw.count - 8) follow the length field")
+        }
+        let headerBytes = Array(raw[8..<(8 + n)])
+        guard String(validating: headerBytes, as: UTF8.self) != nil else {
+            throw .invalidHeader(path: path, detail: "the header is not valid UTF-8")
+        }
+        let json: HeaderJSON
+        do { json = try HeaderJSON.parse(headerBytes) } catch {
+            throw .invalidHeader(path: path, detail: "not valid JSON: \(error.message)")
+        }
+        guard case .object(let members) = json else {
+            throw .invalidHeader(path: path, detail: "the header must be a JSON object, not \(json.kind)")
+        }
+        let bodyCount = raw.count - 8 - n
+
+        var metadata: [String: String] = [:]
+        var entries: [Entry] = []
+        var storedDTypes: [String: String] = [:]
+        for (name, value) in members {
+            if name == "__metadata__" {
+                metadata = try parseMetadata(value, path: path)
+                continue
+            }
+            let entry = try parseEntry(name, value, path: path)
+            if entry.end > bodyCount {
+                throw .truncated(path: path, detail: "tensor '\(name)' ends at byte \(entry.end) of the data section, which has only \(bodyCount) bytes")
+            }
+            entries.append(entry)
+            storedDTypes[name] = entry.dtype
+        }
+
+        // The tensors must tile the data section: sorted by offsets, each starts where the
+        // previous one ended, and the last ends at the end of the file.
         entries.sort { ($0.begin, $0.end) < ($1.begin, $1.end) }
         var cursor = 0
+        var previous: String? = nil
         for e in entries {
-            guard e.begin == cursor else {
-                throw .invalidTensor(path: path, name: e.name,
-                                     detail: e.begin < cursor ? "data overlaps the previous tensor" : "gap in the data section before this tensor")
+            if e.begin < cursor {
+                throw .overlap(path: path, name: e.name, other: previous ?? "")
             }
+            if e.begin > cursor { throw .uncoveredBytes(path: path, range: cursor..<e.begin) }
+            if e.end > e.begin { previous = e.name }
             cursor = e.end
         }
-        guard cursor == bodyCount else {
-            throw .invalidHeader(path: path, detail: "data section has \(bodyCount - cursor) bytes not covered by any tensor")
-        }
+        if cursor != bodyCount { throw .uncoveredBytes(path: path, range: cursor..<bodyCount) }
 
+        let body = raw.baseAddress.map { $0 + 8 + n }
         var tensors: [String: Tensor] = [:]
-        data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
-            let body = raw.baseAddress! + (bodyStart - data.startIndex)
-            for e in entries {
-                tensors[e.name] = makeTensor(dtype: e.dtype, shape: Shape(e.shape), bytes: body + e.begin)
-            }
+        for e in entries {
+            tensors[e.name] = makeTensor(dtype: e.dtype, shape: e.shape, bytes: body.map { $0 + e.begin })
         }
-        return Contents(tensors: tensors, names: entries.map(\.name), metadata: metadata)
+        return Contents(tensors: tensors, names: entries.map(\.name), metadata: metadata, storedDTypes: storedDTypes)
     }
 
-    /// Writes `tensors` (in the order given) to `path`, atomically: the data goes to a temporary
-    /// file in the same folder that is then renamed over `path`, so a crash never leaves a
-    /// half-written file.
-    public static func write(_ tensors: [(String, Tensor)], metadata: [String: String] = [:], to path: String) throws(SafetensorsError) {
-        let data = encode(tensors, metadata: metadata)
-        let url = URL(fileURLWithPath: path)
-        do { try data.write(to: url, options: .atomic) } catch {
-            throw .unwritable(path: path, reason: error.localizedDescription)
-        }
-    }
-
-    /// Encodes tensors as a safetensors image.
-    public static func encode(_ tensors: [(String, Tensor)], metadata: [String: String] = [:]) -> Data {
-        var header: [String: Any] = [:]
-        if !metadata.isEmpty { header["__metadata__"] = metadata }
-        var body = Data()
-        for (name, t) in tensors {
-            precondition(name != "__metadata__", "Safetensors.encode: '__metadata__' is reserved")
-            precondition(header[name] == nil, "Safetensors.encode: duplicate tensor name '\(name)'")
-            let c = t.detached().contiguous()
-            let begin = body.count
-            body.append(Data(bytes: c.rawPointer, count: c.count * c.dtype.itemSize))
-            let dt: String
-            switch c.dtype { case .float32: dt = "F32"; case .float64: dt = "F64"; case .int64: dt = "I64"; case .bool: dt = "BOOL" }
-            header[name] = ["dtype": dt, "shape": c.shape.array, "data_offsets": [begin, body.count]] as [String: Any]
-        }
-        var json = (try? JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])) ?? Data("{}".utf8)
-        while (8 + json.count) % 8 != 0 { json.append(0x20) }  // pad with spaces to 8-byte alignment
-        var out = Data()
-        var n = UInt64(json.count).littleEndian
-        withUnsafeBytes(of: &n) { out.append(contentsOf: $0) }
-        out.append(json)
-        out.append(body)
-        return out
-    }
-
-    /// One tensor's header entry.
-    struct TensorInfo: Decodable {
-        var dtype: String
-        var shape: [Int]
-        var dataOffsets: [Int]
-        enum CodingKeys: String, CodingKey { case dtype, shape, dataOffsets = "data_offsets" }
-    }
-
-    enum HeaderError: Error {
-        case entry(String, String)
-        case metadata(String)
-    }
-
-    /// The JSON header: tensor entries by name plus the optional `__metadata__` string map.
-    struct Header: Decodable {
-        var entries: [String: TensorInfo] = [:]
-        var metadata: [String: String] = [:]
-
-        struct Key: CodingKey {
-            var stringValue: String
-            var intValue: Int? { nil }
-            init(stringValue: String) { self.stringValue = stringValue }
-            init?(intValue: Int) { nil }
-        }
-
-        init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: Key.self)
-            for key in c.allKeys {
-                if key.stringValue == "__metadata__" {
-                    do { metadata = try c.decode([String: String].self, forKey: key) } catch {
-                        throw HeaderError.metadata("__metadata__ must map strings to strings")
-                    }
-                } else {
-                    do { entries[key.stringValue] = try c.decode(TensorInfo.self, forKey: key) } catch {
-                        throw HeaderError.entry(key.stringValue, "entry must have a string dtype, an integer list shape and integer data_offsets")
-                    }
+    private static func parseMetadata(_ value: HeaderJSON, path: String) throws(SafetensorsError) -> [String: String] {
+        switch value {
+        case .null: return [:]
+        case .object(let pairs):
+            var out: [String: String] = [:]
+            for (k, v) in pairs {
+                guard case .string(let s) = v else {
+                    throw .invalidHeader(path: path, detail: "__metadata__ must map strings to strings, but '\(k)' is \(v.kind)")
                 }
+                out[k] = s
             }
+            return out
+        default:
+            throw .invalidHeader(path: path, detail: "__metadata__ must be an object of strings, not \(value.kind)")
         }
     }
 
-    private static func byteSize(_ dtype: String) -> Int {
-        switch dtype {
-        case "F64", "I64": 8
-        case "F32", "I32": 4
-        case "F16", "BF16": 2
-        default: 1
+    private static func parseEntry(_ name: String, _ value: HeaderJSON, path: String) throws(SafetensorsError) -> Entry {
+        func bad(_ detail: String) -> SafetensorsError { .invalidTensor(path: path, name: name, detail: detail) }
+        guard case .object(let fields) = value else { throw bad("the entry must be an object, not \(value.kind)") }
+        func field(_ key: String) throws(SafetensorsError) -> HeaderJSON {
+            guard let v = fields.first(where: { $0.key == key })?.value else { throw bad("missing \"\(key)\"") }
+            return v
         }
+        guard case .string(let dtype) = try field("dtype") else { throw bad("\"dtype\" must be a string") }
+        guard case .array(let dims) = try field("shape") else { throw bad("\"shape\" must be an array of integers") }
+        guard case .array(let offsets) = try field("data_offsets"), offsets.count == 2 else {
+            throw bad("\"data_offsets\" must be an array of two integers")
+        }
+        var shape = Shape()
+        var elements = 1
+        guard dims.count <= Shape.maxRank else { throw bad("rank \(dims.count) exceeds Ember's maximum of \(Shape.maxRank)") }
+        for d in dims {
+            guard let v = d.int, v >= 0 else { throw bad("shape entries must be non-negative integers, found \(d.kind)") }
+            let (p, overflow) = elements.multipliedReportingOverflow(by: v)
+            guard !overflow else { throw bad("the element count of shape \(dims.compactMap(\.int)) overflows") }
+            elements = p
+            shape.append(v)
+        }
+        guard let begin = offsets[0].int, let end = offsets[1].int, begin >= 0, end >= 0 else {
+            throw bad("data_offsets must be non-negative integers, found [\(offsets[0].kind), \(offsets[1].kind)]")
+        }
+        guard begin <= end else { throw bad("data_offsets [\(begin), \(end)] end before they begin") }
+        guard let size = readable[dtype] else { throw .unsupportedDType(path: path, name: name, dtype: dtype) }
+        let (bytes, overflow) = elements.multipliedReportingOverflow(by: size)
+        guard !overflow else { throw bad("the byte size of shape \(shape) with dtype \(dtype) overflows") }
+        guard bytes == end - begin else {
+            throw .sizeMismatch(path: path, name: name, expectedBytes: bytes, actualBytes: end - begin)
+        }
+        return Entry(name: name, dtype: dtype, shape: shape, begin: begin, end: end)
     }
 
-    private static func makeTensor(dtype: String, shape: Shape, bytes: UnsafeRawPointer) -> Tensor {
+    /// Builds a tensor from `shape`'s worth of little-endian `dtype` elements at `bytes` (which may
+    /// be unaligned; `nil` only for an empty data section, when the tensor has no elements).
+    private static func makeTensor(dtype: String, shape: Shape, bytes: UnsafeRawPointer?) -> Tensor {
         let n = shape.elementCount
-        func load<T>(_: T.Type, _ i: Int) -> T { bytes.loadUnaligned(fromByteOffset: i * MemoryLayout<T>.size, as: T.self) }
+        func load<T>(_: T.Type, _ i: Int) -> T { bytes!.loadUnaligned(fromByteOffset: i * MemoryLayout<T>.size, as: T.self) }
+        func build<T: TensorScalar>(_: T.Type, _ element: (Int) -> T) -> Tensor {
+            let t = Tensor(uninitializedShape: shape, dtype: T.dtype)
+            let p = t.mutablePointer(as: T.self)
+            for i in 0..<n { p[i] = element(i) }
+            return t
+        }
+        func copy(_ dt: DType) -> Tensor {
+            let t = Tensor(uninitializedShape: shape, dtype: dt)
+            if n > 0 { t.rawPointer.copyMemory(from: bytes!, byteCount: n * dt.itemSize) }
+            return t
+        }
         switch dtype {
-        case "F32": return Tensor((0..<n).map { Float(bitPattern: UInt32(littleEndian: load(UInt32.self, $0))) }, shape: shape)
-        case "F64": return Tensor((0..<n).map { Double(bitPattern: UInt64(littleEndian: load(UInt64.self, $0))) }, shape: shape)
-        case "I64": return Tensor((0..<n).map { Int64(littleEndian: load(Int64.self, $0)) }, shape: shape)
-        case "I32": return Tensor((0..<n).map { Int64(Int32(littleEndian: load(Int32.self, $0))) }, shape: shape)
-        case "U8": return Tensor((0..<n).map { Int64(load(UInt8.self, $0)) }, shape: shape)
-        case "BOOL": return Tensor((0..<n).map { load(UInt8.self, $0) != 0 }, shape: shape)
-        case "F16":
-            return Tensor((0..<n).map { halfToFloat(UInt16(littleEndian: load(UInt16.self, $0))) }, shape: shape)
-        case "BF16":
-            return Tensor((0..<n).map { Float(bitPattern: UInt32(UInt16(littleEndian: load(UInt16.self, $0))) << 16) }, shape: shape)
-        default: fatalError("unreachable: dtype \(dtype) was validated")
+        #if _endian(little)
+        case "F32": return copy(.float32)
+        case "F64": return copy(.float64)
+        case "I64": return copy(.int64)
+        #else
+        case "F32": return build(Float.self) { Float(bitPattern: UInt32(littleEndian: load(UInt32.self, $0))) }
+        case "F64": return build(Double.self) { Double(bitPattern: UInt64(littleEndian: load(UInt64.self, $0))) }
+        case "I64": return build(Int64.self) { Int64(littleEndian: load(Int64.self, $0)) }
+        #endif
+        case "I32": return build(Int64.self) { Int64(Int32(littleEndian: load(Int32.self, $0))) }
+        case "U8": return build(Int64.self) { Int64(load(UInt8.self, $0)) }
+        case "BOOL": return build(Bool.self) { load(UInt8.self, $0) != 0 }  // any non-zero byte is true
+        case "F16": return build(Float.self) { halfToFloat(UInt16(littleEndian: load(UInt16.self, $0))) }
+        case "BF16": return build(Float.self) { Float(bitPattern: UInt32(UInt16(littleEndian: load(UInt16.self, $0))) << 16) }
+        default: preconditionFailure("Safetensors: dtype \(dtype) passed validation but has no reader")
         }
     }
 
     /// IEEE 754 binary16 to binary32 (portable: no reliance on `Float16`, which x86 macOS lacks).
-    static func halfToFloat(_ h: UInt16) -> Float {
+    package static func halfToFloat(_ h: UInt16) -> Float {
         let sign = UInt32(h >> 15) << 31
         let exp = Int((h >> 10) & 0x1F)
         let mant = UInt32(h & 0x3FF)
@@ -224,5 +224,63 @@ public enum Safetensors {
         }
         if exp == 31 { return Float(bitPattern: sign | 0x7F80_0000 | (mant << 13)) }
         return Float(bitPattern: sign | UInt32(exp - 15 + 127) << 23 | (mant << 13))
+    }
+
+    // MARK: writing
+
+    /// Writes `tensors` (data in the order given) and `metadata` to `path`, atomically: the bytes
+    /// go to a temporary file in the same folder that is then renamed over `path`, so a crash never
+    /// leaves a half-written file.
+    ///
+    /// Tensor names must be unique and must not be `__metadata__` (a programmer error).
+    public static func write(_ tensors: [(String, Tensor)], metadata: [String: String] = [:], to path: String) throws(SafetensorsError) {
+        let data = encode(tensors, metadata: metadata)
+        do { try data.write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
+            throw .unwritable(path: path, reason: error.localizedDescription)
+        }
+    }
+
+    /// Writes a name-to-tensor map, in name order (a `state_dict`-like dictionary).
+    public static func write(_ tensors: [String: Tensor], metadata: [String: String] = [:], to path: String) throws(SafetensorsError) {
+        try write(tensors.sorted { $0.key < $1.key }, metadata: metadata, to: path)
+    }
+
+    /// Encodes tensors as a safetensors image: the header is compact JSON with `__metadata__`
+    /// first (keys sorted) and the tensors in the order given, padded with spaces so that the data
+    /// starts at a multiple of 8 bytes, as the reference writer does.
+    public static func encode(_ tensors: [(String, Tensor)], metadata: [String: String] = [:]) -> Data {
+        var seen = Set<String>()
+        var parts: [String] = []
+        if !metadata.isEmpty {
+            let pairs = metadata.sorted { $0.key < $1.key }.map { HeaderJSON.quoted($0.key) + ":" + HeaderJSON.quoted($0.value) }
+            parts.append("\"__metadata__\":{" + pairs.joined(separator: ",") + "}")
+        }
+        var contiguous: [Tensor] = []
+        var offset = 0
+        for (name, t) in tensors {
+            precondition(name != "__metadata__", "Safetensors.encode: '__metadata__' is reserved and cannot name a tensor")
+            precondition(seen.insert(name).inserted, "Safetensors.encode: duplicate tensor name '\(name)'")
+            let c = t.contiguousRaw
+            let bytes = c.count * c.dtype.itemSize
+            let dt: String
+            switch c.dtype { case .float32: dt = "F32"; case .float64: dt = "F64"; case .int64: dt = "I64"; case .bool: dt = "BOOL" }
+            let shape = c.shape.map(String.init).joined(separator: ",")
+            parts.append(HeaderJSON.quoted(name) + ":{\"dtype\":\"\(dt)\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + bytes)]}")
+            offset += bytes
+            contiguous.append(c)
+        }
+        var header = Array(("{" + parts.joined(separator: ",") + "}").utf8)
+        while header.count % 8 != 0 { header.append(0x20) }
+        var out = Data(capacity: 8 + header.count + offset)
+        withUnsafeBytes(of: UInt64(header.count).littleEndian) { out.append(contentsOf: $0) }
+        out.append(contentsOf: header)
+        for c in contiguous where c.count > 0 {
+            #if _endian(little)
+            out.append(UnsafeRawPointer(c.rawPointer).assumingMemoryBound(to: UInt8.self), count: c.count * c.dtype.itemSize)
+            #else
+            #error("Safetensors.encode: big-endian hosts need byte swapping")
+            #endif
+        }
+        return out
     }
 }
