@@ -1,0 +1,85 @@
+import EmberAutograd
+
+/// A fully connected layer: `y = x W^T + b`.
+///
+/// - `weight`: `[outFeatures, inFeatures]`, initialised `U(-1/sqrt(in), 1/sqrt(in))` (PyTorch's
+///   `kaiming_uniform_(a=sqrt(5))`).
+/// - `bias`: `[outFeatures]`, initialised `U(-1/sqrt(in), 1/sqrt(in))`; `nil` when `bias: false`.
+///
+/// Input `[*, inFeatures]`, output `[*, outFeatures]`. The product and the bias run as one fused
+/// op (one allocation), with a fused backward.
+///
+/// PyTorch parity: `torch.nn.Linear(in_features, out_features, bias=True)`: same shapes, init
+/// bounds, state-dict keys (`weight`, `bias`) and the same shape error.
+public final class Linear: Module {
+    public let inFeatures: Int
+    public let outFeatures: Int
+    public let weight: Parameter
+    public let bias: Parameter?
+
+    public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true, dtype: DType = .float32,
+                generator: Generator = .default) {
+        precondition(inFeatures >= 0 && outFeatures >= 0, "Linear: feature counts must be non-negative, got \(inFeatures) -> \(outFeatures)")
+        self.inFeatures = inFeatures
+        self.outFeatures = outFeatures
+        let bound = inFeatures > 0 ? 1 / Double(inFeatures).squareRoot() : 0
+        weight = Parameter(.uniform([outFeatures, inFeatures], low: -bound, high: bound, dtype: dtype, generator: generator))
+        self.bias = bias ? Parameter(.uniform([outFeatures], low: -bound, high: bound, dtype: dtype, generator: generator)) : nil
+        super.init()
+    }
+
+    public override func forward(_ input: Tensor) -> Tensor {
+        precondition(input.rank >= 1 && input.shape[input.rank - 1] == inFeatures,
+                     "\(errorContext): mat1 and mat2 shapes cannot be multiplied (\(input.rank >= 1 ? input.count / max(input.shape[input.rank - 1], 1) : 1)x\(input.rank >= 1 ? input.shape[input.rank - 1] : 0) and \(inFeatures)x\(outFeatures)); input shape \(input.shape), expected [*, \(inFeatures)]")
+        return linear(input, weight: weight.value, bias: bias?.value)
+    }
+
+    public override var extraDescription: String {
+        "in_features=\(inFeatures), out_features=\(outFeatures), bias=\(bias != nil ? "True" : "False")"
+    }
+}
+
+/// `y = x W^T + b` as one fused differentiable op.
+///
+/// PyTorch parity: `torch.nn.functional.linear(input, weight, bias=None)`.
+public func linear(_ input: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
+    precondition(weight.rank == 2, "linear: weight must be 2-D [out, in], got shape \(weight.shape)")
+    let inF = weight.shape[1], outF = weight.shape[0]
+    precondition(input.rank >= 1 && input.shape[input.rank - 1] == inF,
+                 "linear: mat1 and mat2 shapes cannot be multiplied (input shape \(input.shape) and weight shape \(weight.shape))")
+    precondition(input.dtype == weight.dtype, "linear: expected input and weight to have the same dtype, but got \(input.dtype) and \(weight.dtype)")
+    let rows = inF == 0 ? input.count : input.count / inF
+    var outShape = Shape(input.shape.dropLast())
+    outShape.append(outF)
+    let x2 = input.reshapedRaw([rows, inF])
+    var out = Tensor(uninitializedShape: [rows, outF], dtype: input.dtype)
+    if let bias {
+        precondition(bias.shape == [outF], "linear: bias must have shape [\(outF)], got \(bias.shape)")
+        copyElements(from: bias.to(input.dtype).expandedRaw(to: [rows, outF]), into: &out)
+    }
+    let beta = bias == nil ? 0.0 : 1.0
+    switch input.dtype {
+    case .float32:
+        GEMM.sgemm(m: rows, n: outF, k: inF, alpha: 1, a: x2.pointer(as: Float.self), rowStrideA: x2.strides[0], colStrideA: x2.strides[1],
+                   b: weight.pointer(as: Float.self), rowStrideB: weight.strides[1], colStrideB: weight.strides[0],
+                   beta: Float(beta), c: out.mutablePointer(as: Float.self), ldc: outF)
+    case .float64:
+        GEMM.dgemm(m: rows, n: outF, k: inF, alpha: 1, a: x2.pointer(as: Double.self), rowStrideA: x2.strides[0], colStrideA: x2.strides[1],
+                   b: weight.pointer(as: Double.self), rowStrideB: weight.strides[1], colStrideB: weight.strides[0],
+                   beta: beta, c: out.mutablePointer(as: Double.self), ldc: outF)
+    default:
+        preconditionFailure("linear: \(input.dtype) is not supported; use float32 or float64")
+    }
+    let result = out.reshapedRaw(outShape)
+    var inputs = [input, weight]
+    if let bias { inputs.append(bias) }
+    return result.recorded("linear", inputs) { g in
+        let g2 = g.reshapedRaw([rows, outF])
+        var grads: [Tensor?] = [
+            input.tracksGrad ? Kernels.matmul(g2, weight).reshapedRaw(input.shape) : nil,
+            weight.tracksGrad ? Kernels.matmul(g2.transposedRaw(), x2) : nil,
+        ]
+        if let bias { grads.append(bias.tracksGrad ? Kernels.sum(g2, axes: [0], keepDim: false) : nil) }
+        return grads
+    }
+}
