@@ -56,8 +56,10 @@ public struct Tensor {
     /// Size of dimension `axis` (negative counts from the end).
     public func size(_ axis: Int) -> Int { shape[normalizeAxis(axis, rank: rank, op: "size")] }
 
-    /// Whether elements are laid out row-major without gaps from `offset`.
+    /// Whether elements are laid out row-major without gaps from `offset`. A tensor without
+    /// elements is contiguous whatever its strides (as in PyTorch).
     public var isContiguous: Bool {
+        if count == 0 { return true }
         var expected = 1
         var i = rank - 1
         while i >= 0 {
