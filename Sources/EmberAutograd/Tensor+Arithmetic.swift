@@ -21,9 +21,12 @@ extension Tensor {
         }
     }
 
-    /// Element-wise difference with broadcasting. PyTorch parity: `torch.sub`.
+    /// Element-wise difference with broadcasting. PyTorch parity: `torch.sub`, including its
+    /// refusal of bool operands.
     public static func - (a: Tensor, b: Tensor) -> Tensor {
-        Kernels.sub(a, b).recorded("sub", a, b) { g in
+        precondition(a.dtype != .bool && b.dtype != .bool,
+                     "sub: Subtraction, the `-` operator, with a bool tensor is not supported. If you are trying to invert a mask, use the `~` or `logical_not()` operator instead.")
+        return Kernels.sub(a, b).recorded("sub", a, b) { g in
             [a.tracksGrad ? Kernels.sumToShape(g, a.shape) : nil,
              b.tracksGrad ? Kernels.sumToShape(Kernels.scale(g, -1), b.shape) : nil]
         }
@@ -49,7 +52,8 @@ extension Tensor {
 
     /// Negation. PyTorch parity: `torch.neg`.
     public static prefix func - (x: Tensor) -> Tensor {
-        Kernels.scale(x, -1).recorded("neg", x) { g in [Kernels.scale(g, -1)] }
+        precondition(x.dtype != .bool, "neg: Negation, the `-` operator, on a bool tensor is not supported. If you are trying to invert a mask, use the `~` or `logical_not()` operator instead.")
+        return Kernels.scale(x, -1).recorded("neg", x) { g in [Kernels.scale(g, -1)] }
     }
 
     public static func + (a: Tensor, b: Double) -> Tensor { a + a.scalarOperand(b) }

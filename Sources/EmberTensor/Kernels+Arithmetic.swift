@@ -8,6 +8,19 @@ package func promotedDType(_ a: DType, _ b: DType) -> DType {
     return rank(a) >= rank(b) ? a : b
 }
 
+/// PyTorch's `result_type` for two tensor operands: a 0-d tensor only decides the result when it
+/// is of a higher category (bool < integer < float) than the dimensioned operand, so
+/// `float32[3] + float64[]` is float32 but `int64[3] + float64[]` is float64. Two operands of the
+/// same kind (both 0-d or both dimensioned) promote normally.
+package func promotedDType(_ a: Tensor, _ b: Tensor) -> DType {
+    let aZero = a.rank == 0, bZero = b.rank == 0
+    if aZero == bZero { return promotedDType(a.dtype, b.dtype) }
+    let dim = aZero ? b.dtype : a.dtype, zero = aZero ? a.dtype : b.dtype
+    if dim.isFloatingPoint { return dim }
+    if dim == .bool || zero.isFloatingPoint { return promotedDType(dim, zero) }
+    return dim
+}
+
 extension Kernels {
     /// Applies a numeric binary op after promoting both operands to a common dtype.
     @inline(__always)
@@ -23,7 +36,7 @@ extension Kernels {
             default: break
             }
         }
-        var dt = promotedDType(a.dtype, b.dtype)
+        var dt = promotedDType(a, b)
         if dt == .bool { dt = .int64 }
         let a2 = a.dtype == dt ? a : a.convertedRaw(to: dt)
         let b2 = b.dtype == dt ? b : b.convertedRaw(to: dt)
@@ -37,18 +50,22 @@ extension Kernels {
         }
     }
 
+    /// `a + b`; two bool tensors give their logical or, as in PyTorch.
     package static func add(_ a: Tensor, _ b: Tensor) -> Tensor {
-        numericBinary(a, b, op: "add", f32: { $0 + $1 }, f64: { $0 + $1 }, i64: { $0 &+ $1 })
+        if a.dtype == .bool && b.dtype == .bool { return zip(a, b, Bool.self, Bool.self, Bool.self, op: "add") { $0 || $1 } }
+        return numericBinary(a, b, op: "add", f32: { $0 + $1 }, f64: { $0 + $1 }, i64: { $0 &+ $1 })
     }
     package static func sub(_ a: Tensor, _ b: Tensor) -> Tensor {
         numericBinary(a, b, op: "sub", f32: { $0 - $1 }, f64: { $0 - $1 }, i64: { $0 &- $1 })
     }
+    /// `a * b`; two bool tensors give their logical and, as in PyTorch.
     package static func mul(_ a: Tensor, _ b: Tensor) -> Tensor {
-        numericBinary(a, b, op: "mul", f32: { $0 * $1 }, f64: { $0 * $1 }, i64: { $0 &* $1 })
+        if a.dtype == .bool && b.dtype == .bool { return zip(a, b, Bool.self, Bool.self, Bool.self, op: "mul") { $0 && $1 } }
+        return numericBinary(a, b, op: "mul", f32: { $0 * $1 }, f64: { $0 * $1 }, i64: { $0 &* $1 })
     }
     /// True division: integer operands give float32, as PyTorch's `/` does.
     package static func div(_ a: Tensor, _ b: Tensor) -> Tensor {
-        let dt = promotedDType(a.dtype, b.dtype)
+        let dt = promotedDType(a, b)
         if dt == .int64 || dt == .bool {
             return div(a.convertedRaw(to: .float32), b.convertedRaw(to: .float32))
         }

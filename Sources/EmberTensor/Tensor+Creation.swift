@@ -36,8 +36,18 @@ extension Tensor {
 
     /// A tensor of `shape` with every element `value`.
     ///
-    /// PyTorch parity: `torch.full`.
+    /// PyTorch parity: `torch.full`, including its refusal of values the dtype cannot hold
+    /// (a finite value beyond float32's range, or a non-finite or out-of-range int64).
     public static func full(_ shape: Shape, _ value: Double, dtype: DType = .float32) -> Tensor {
+        switch dtype {
+        case .float32:
+            precondition(!value.isFinite || Swift.abs(value) <= Double(Float.greatestFiniteMagnitude),
+                         "full: value cannot be converted to type float without overflow (value \(value))")
+        case .int64:
+            precondition(value.isFinite && value >= -0x1p63 && value < 0x1p63,
+                         "full: value cannot be converted to type int64_t without overflow (value \(value))")
+        case .float64, .bool: break
+        }
         var t = Tensor(uninitializedShape: shape, dtype: dtype)
         t.fillRaw(value)
         return t
@@ -60,29 +70,68 @@ extension Tensor {
 
     /// `start, start + step, ...` up to but excluding `end`.
     ///
-    /// PyTorch parity: `torch.arange`; the count is `ceil((end - start) / step)`. The default dtype
-    /// is int64 when all arguments are whole numbers and `dtype` is not given, as PyTorch infers.
+    /// PyTorch parity: `torch.arange`; the count is `ceil((end - start) / step)` in double, and the
+    /// default dtype is int64 when all arguments are whole numbers and `dtype` is not given, as
+    /// PyTorch infers (Swift cannot tell `2.0` from `2`, so pass `dtype: .float32` for a float
+    /// range of whole numbers). Values are bit-identical to PyTorch's CPU kernel, which fills
+    /// 256-bit vector blocks (8 float32 or 4 float64 lanes, two blocks at a time) from a base
+    /// `fma(step, i, start)` (rounded to the dtype for float32) plus `fma(k, step, base)` for lane
+    /// `k`, and the remaining tail elements as `fma(step, i, start)`, all in double. (PyTorch's own
+    /// values change in the last bit on AVX-512 machines, and above 32768 elements with its
+    /// thread count.) For int64, `start` and `step` are truncated to integers first, as in PyTorch.
     public static func arange(_ start: Double = 0, _ end: Double, step: Double = 1, dtype: DType? = nil) -> Tensor {
+        precondition(start.isFinite && end.isFinite, "arange: unsupported range: \(start) -> \(end)")
         precondition(step != 0, "arange: step must be nonzero")
-        precondition((end - start) / step >= 0 || start == end,
-                     "arange: upper bound and larger bound inconsistent with step sign")
+        precondition((step > 0 && end >= start) || (step < 0 && end <= start),
+                     "arange: upper bound and lower bound inconsistent with step sign")
         let n = Swift.max(0, Int(((end - start) / step).rounded(.up)))
         let whole = start.rounded() == start && end.rounded() == end && step.rounded() == step
         let dt = dtype ?? (whole ? .int64 : .float32)
         var t = Tensor(uninitializedShape: [n], dtype: dt)
-        t.fillRaw { i in start + Double(i) * step }
+        switch dt {
+        case .float32, .float64:
+            let lanes = dt == .float32 ? 8 : 4
+            let vectorEnd = n / (2 * lanes) * (2 * lanes)
+            t.fillRaw { i in
+                guard i < vectorEnd else { return start.addingProduct(step, Double(i)) }
+                var base = start.addingProduct(step, Double(i - i % lanes))
+                if dt == .float32 { base = Double(Float(base)) }
+                return base.addingProduct(Double(i % lanes), step)
+            }
+        case .int64, .bool:
+            let s = Int64(fromDouble: start), st = Int64(fromDouble: step)
+            t.fillRaw { i in Double(s &+ st &* Int64(i)) }
+        }
         return t
     }
 
     /// `steps` evenly spaced values from `start` to `end` inclusive.
     ///
-    /// PyTorch parity: `torch.linspace` (computes from both ends symmetrically, as PyTorch does).
+    /// `step = (end - start) / (steps - 1)`; element `i` is `start + step * i` in the first half
+    /// and `end - step * (steps - 1 - i)` in the second, each with one rounding (fused multiply-add)
+    /// in the dtype's own arithmetic; `steps == 1` gives `[start]`.
+    ///
+    /// PyTorch parity: `torch.linspace`, bit for bit (its CPU kernel computes exactly this). For
+    /// int64, `start` and `end` are truncated first, the step is computed in double and each value
+    /// truncated, as PyTorch does; bool is refused, as in PyTorch.
     public static func linspace(_ start: Double, _ end: Double, steps: Int, dtype: DType = .float32) -> Tensor {
         precondition(steps >= 0, "linspace: number of steps must be non-negative")
+        precondition(dtype != .bool, "linspace: \"linspace_cpu\" not implemented for 'Bool'")
         var t = Tensor(uninitializedShape: [steps], dtype: dtype)
-        let step = steps > 1 ? (end - start) / Double(steps - 1) : 0
         let half = steps / 2
-        t.fillRaw { i in i < half ? start + step * Double(i) : end - step * Double(steps - 1 - i) }
+        switch dtype {
+        case .float32:
+            let s = Float(start), e = Float(end)
+            let step = steps > 1 ? (e - s) / Float(steps - 1) : 0
+            let p = t.mutablePointer(as: Float.self)
+            for i in 0..<steps { p[i] = i < half ? s.addingProduct(step, Float(i)) : e.addingProduct(-step, Float(steps - 1 - i)) }
+        case .float64, .int64, .bool:
+            let s = dtype == .int64 ? Double(Int64(fromDouble: start)) : start
+            let e = dtype == .int64 ? Double(Int64(fromDouble: end)) : end
+            let step = steps > 1 ? (e - s) / Double(steps - 1) : 0
+            t.fillRaw { i in i < half ? s.addingProduct(step, Double(i)) : e.addingProduct(-step, Double(steps - 1 - i)) }
+        }
+        if steps == 1 { t.fillRaw(start) }
         return t
     }
 

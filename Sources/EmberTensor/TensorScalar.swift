@@ -36,8 +36,18 @@ extension Double: TensorFloat {
 
 extension Int64: TensorScalar {
     @inlinable public static var dtype: DType { .int64 }
+    /// Truncates toward zero, saturating: NaN gives 0, values at or beyond +-2^63 (and the
+    /// infinities) give `.max` / `.min`. (PyTorch leaves these undefined: INT64_MIN on x86.)
     @inlinable public init(fromDouble value: Double) {
-        self = value.isFinite ? Int64(value.rounded(.towardZero)) : (value.isNaN ? 0 : (value > 0 ? .max : .min))
+        if value.isNaN {
+            self = 0
+        } else if value >= 0x1p63 {
+            self = .max
+        } else if value < -0x1p63 {
+            self = .min
+        } else {
+            self = Int64(value.rounded(.towardZero))
+        }
     }
     @inlinable public var doubleValue: Double { Double(self) }
 }

@@ -63,7 +63,7 @@ public func embedding(_ indices: Tensor, weight: Tensor, paddingIdx: Int? = nil,
     for (k, i) in idx.enumerated() {
         (out.rawPointer + k * size).copyMemory(from: w.rawPointer + Int(i) * size, byteCount: size)
     }
-    return out.recorded("embedding", [weight]) { g in
+    return out.recorded("embedding", weight) { g in
         let gc = g.contiguousRaw.to(.float64).contiguousRaw
         var acc = [Double](repeating: 0, count: rows * dim)
         let pg = gc.pointer(as: Double.self)
