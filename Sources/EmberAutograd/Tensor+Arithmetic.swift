@@ -49,7 +49,7 @@ extension Tensor {
 
     /// Negation. PyTorch parity: `torch.neg`.
     public static prefix func - (x: Tensor) -> Tensor {
-        Kernels.scale(x, -1).recorded("neg", [x]) { g in [Kernels.scale(g, -1)] }
+        Kernels.neg(x).recorded("neg", [x]) { g in [Kernels.scale(g, -1)] }
     }
 
     public static func + (a: Tensor, b: Double) -> Tensor { a + a.scalarOperand(b) }
