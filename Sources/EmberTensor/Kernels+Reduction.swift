@@ -200,7 +200,7 @@ extension Kernels {
         plan.forEachGroupRun { off, count, st, outStart in
             if st == 1 && count >= 8 {
                 // Reducing over rows with a contiguous row of outputs: add whole rows, which
-                // vectorises, in blocks of 64 rows for accuracy.
+                // vectorises, with a double-precision accumulator across blocks of rows.
                 columnSum(px + off, rows: n, rowStride: s, columns: count, into: po + outStart)
             } else {
                 var o = off
@@ -210,32 +210,35 @@ extension Kernels {
         return out
     }
 
-    /// `out[j] = sum over r of p[r * rowStride + j]`, rows summed in blocks of 64 whose partial
-    /// sums are then added, columns in tiles of 256 so the accumulators stay in L1.
+    /// `out[j] = sum over r of p[r * rowStride + j]`: rows are added in blocks of 32 in `T`
+    /// (whole rows at a time, which vectorises), the block sums in double precision; columns go
+    /// in tiles of 256 so both accumulators stay in L1.
     private static func columnSum<T: TensorFloat>(
         _ p: UnsafePointer<T>, rows: Int, rowStride: Int, columns: Int, into out: UnsafeMutablePointer<T>
     ) {
-        let tile = 256, block = 64
-        withUnsafeTemporaryAllocation(of: T.self, capacity: 2 * tile) { buf in
-            let acc = buf.baseAddress!, blk = acc + tile
-            var c0 = 0
-            while c0 < columns {
-                let w = Swift.min(tile, columns - c0)
-                for j in 0..<w { acc[j] = 0 }
-                var r = 0
-                while r < rows {
-                    let end = Swift.min(r + block, rows)
-                    var row = p + r * rowStride + c0
-                    for j in 0..<w { blk[j] = row[j] }
-                    for _ in (r + 1)..<end {
-                        row += rowStride
-                        for j in 0..<w { blk[j] += row[j] }
+        let tile = 256, block = 32
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: tile) { accBuffer in
+            withUnsafeTemporaryAllocation(of: T.self, capacity: tile) { blockBuffer in
+                let acc = accBuffer.baseAddress!, blk = blockBuffer.baseAddress!
+                var c0 = 0
+                while c0 < columns {
+                    let w = Swift.min(tile, columns - c0)
+                    for j in 0..<w { acc[j] = 0 }
+                    var r = 0
+                    while r < rows {
+                        let end = Swift.min(r + block, rows)
+                        var row = p + r * rowStride + c0
+                        for j in 0..<w { blk[j] = row[j] }
+                        for _ in (r + 1)..<end {
+                            row += rowStride
+                            for j in 0..<w { blk[j] += row[j] }
+                        }
+                        for j in 0..<w { acc[j] += Double(blk[j]) }
+                        r = end
                     }
-                    for j in 0..<w { acc[j] += blk[j] }
-                    r = end
+                    for j in 0..<w { out[c0 + j] = T(acc[j]) }
+                    c0 += w
                 }
-                for j in 0..<w { out[c0 + j] = acc[j] }
-                c0 += w
             }
         }
     }
@@ -560,7 +563,8 @@ extension Kernels {
         return softmaxTyped(x, axis: axis, log: false, Double.self)
     }
 
-    /// `x - max - log(sum(exp(x - max)))` along `axis`. Float dtypes only, as PyTorch.
+    /// `(x - max) - log(sum(exp(x - max)))` along `axis` (in that order, so large values keep
+    /// their precision). Float dtypes only, as PyTorch.
     package static func logSoftmax(_ x: Tensor, axis: Int) -> Tensor {
         requireFloat(x, op: "logSoftmax", kernel: "log_softmax_lastdim_kernel_impl")
         if x.dtype == .float32 { return softmaxTyped(x, axis: axis, log: true, Float.self) }
@@ -578,8 +582,8 @@ extension Kernels {
                 if log {
                     var sum: T = 0
                     for k in 0..<n { sum += T.exp(src[k] - m) }
-                    let shift = m + T.log(sum)
-                    for k in 0..<n { dst[k] = src[k] - shift }
+                    let logSum = T.log(sum)
+                    for k in 0..<n { dst[k] = (src[k] - m) - logSum }
                 } else {
                     var sum: T = 0
                     for k in 0..<n { let e = T.exp(src[k] - m); dst[k] = e; sum += e }
@@ -590,8 +594,8 @@ extension Kernels {
                 if log {
                     var sum: T = 0
                     for k in 0..<n { sum += T.exp(src[k * xs] - m) }
-                    let shift = m + T.log(sum)
-                    for k in 0..<n { dst[k * os] = src[k * xs] - shift }
+                    let logSum = T.log(sum)
+                    for k in 0..<n { dst[k * os] = (src[k * xs] - m) - logSum }
                 } else {
                     var sum: T = 0
                     for k in 0..<n { let e = T.exp(src[k * xs] - m); dst[k * os] = e; sum += e }
