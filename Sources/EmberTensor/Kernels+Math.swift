@@ -65,6 +65,21 @@ private let geluKappa = 0.044715
     return cdf + x * pdf
 }
 
+/// `geluDerivative` for 8 float32 lanes, with the vector `erf`, `exp` and `tanh`.
+@inline(__always) package func geluDerivativeVector(_ x: Float8, tanhApproximation: Bool) -> Float8 {
+    let beta = Float(0.797_884_560_802_865_4), kappa = Float(geluKappa)
+    if tanhApproximation {
+        let xSq = x * x
+        let t = tanhVector((x + kappa * xSq * x) * beta)
+        let left = 0.5 * x
+        let right = 1 + t
+        return 0.5 * right + left * (1 - t * t) * beta * (1 + 3 * kappa * xSq)
+    }
+    let cdf = 0.5 * (1 + erfVector(x * Float(0.707_106_781_186_547_5)))
+    let pdf = expVector(-0.5 * x * x) * Float(0.398_942_280_401_432_7)
+    return cdf + x * pdf
+}
+
 @inline(__always) package func softplusValue<T: TensorFloat>(_ x: T, beta: T, threshold: T) -> T {
     x * beta > threshold ? x : T.log(onePlus: T.exp(x * beta)) / beta
 }
@@ -74,17 +89,6 @@ private let geluKappa = 0.044715
 @inline(__always) package func cPow<T: TensorFloat>(_ x: T, _ y: T) -> T {
     if T.self == Float.self { return T(powf(Float(x), Float(y))) }
     return T(pow(Double(x), Double(y)))
-}
-
-/// `x^e` for a scalar exponent, with PyTorch's exact special cases (2, 3, 0.5, -0.5, -1, -2).
-@inline(__always) package func powScalarValue<T: TensorFloat>(_ x: T, _ e: T) -> T {
-    if e == 2 { return x * x }
-    if e == 3 { return x * x * x }
-    if e == 0.5 { return T.sqrt(x) }
-    if e == -0.5 { return 1 / T.sqrt(x) }
-    if e == -1 { return 1 / x }
-    if e == -2 { return 1 / (x * x) }
-    return cPow(x, e)
 }
 
 /// Integer power by squaring with wrapping overflow; negative exponents as PyTorch's `powi`.
@@ -146,6 +150,15 @@ extension Kernels {
         return zip3(a, b, c, A.self, B.self, C.self, R.self, op: op, f)
     }
 
+    /// `f` element-wise on a float tensor, int64/bool promoted to float32 first. Unlike
+    /// `floatUnary` it is not recursive, so it inlines and the closures vectorise.
+    @inline(__always)
+    package static func floatMap(_ x: Tensor, f32: (Float) -> Float, f64: (Double) -> Double) -> Tensor {
+        let src = x.dtype.isFloatingPoint ? x : x.convertedRaw(to: .float32)
+        if src.dtype == .float32 { return map(src, Float.self, Float.self, f32) }
+        return map(src, Double.self, Double.self, f64)
+    }
+
     /// Stops with PyTorch's "not implemented for" error unless `x` is a float tensor.
     @inline(__always)
     package static func requireFloat(_ x: Tensor, op: String, kernel: String) {
@@ -179,25 +192,29 @@ extension Kernels {
     }
 
     package static func exp(_ x: Tensor) -> Tensor {
-        floatUnary(x, op: "exp", f32: { Float.exp($0) }, f64: { Double.exp($0) })
+        if x.dtype != .float64 { return mapFloat8(x.dtype == .float32 ? x : x.convertedRaw(to: .float32), expVector) }
+        return map(x, Double.self, Double.self) { Double.exp($0) }
     }
     package static func log(_ x: Tensor) -> Tensor {
-        floatUnary(x, op: "log", f32: { Float.log($0) }, f64: { Double.log($0) })
+        floatMap(x, f32: { Float.log($0) }, f64: { Double.log($0) })
     }
     package static func log1p(_ x: Tensor) -> Tensor {
-        floatUnary(x, op: "log1p", f32: { Float.log(onePlus: $0) }, f64: { Double.log(onePlus: $0) })
+        floatMap(x, f32: { Float.log(onePlus: $0) }, f64: { Double.log(onePlus: $0) })
     }
     package static func sqrt(_ x: Tensor) -> Tensor {
-        floatUnary(x, op: "sqrt", f32: { $0.squareRoot() }, f64: { $0.squareRoot() })
+        floatMap(x, f32: { $0.squareRoot() }, f64: { $0.squareRoot() })
     }
     package static func rsqrt(_ x: Tensor) -> Tensor {
-        floatUnary(x, op: "rsqrt", f32: { 1 / $0.squareRoot() }, f64: { 1 / $0.squareRoot() })
+        floatMap(x, f32: { 1 / $0.squareRoot() }, f64: { 1 / $0.squareRoot() })
     }
     package static func tanh(_ x: Tensor) -> Tensor {
-        floatUnary(x, op: "tanh", f32: { Float.tanh($0) }, f64: { Double.tanh($0) })
+        if x.dtype != .float64 { return mapFloat8(x.dtype == .float32 ? x : x.convertedRaw(to: .float32), tanhVector) }
+        return map(x, Double.self, Double.self) { Double.tanh($0) }
     }
+    /// float32: `1 / (1 + e^-x)` (0 once `e^-x` overflows, as PyTorch); float64: the stable form.
     package static func sigmoid(_ x: Tensor) -> Tensor {
-        floatUnary(x, op: "sigmoid", f32: { sigmoidValue($0) }, f64: { sigmoidValue($0) })
+        if x.dtype != .float64 { return mapFloat8(x.dtype == .float32 ? x : x.convertedRaw(to: .float32), sigmoidVector) }
+        return map(x, Double.self, Double.self) { sigmoidValue($0) }
     }
 
     /// `max(x, 0)`; int64 stays int64, bool is refused as in PyTorch. NaN stays NaN.
@@ -213,36 +230,46 @@ extension Kernels {
     package static func leakyRelu(_ x: Tensor, negativeSlope: Double) -> Tensor {
         requireFloat(x, op: "leakyRelu", kernel: "leaky_relu_cpu")
         let s32 = Float(negativeSlope)
-        return floatUnary(x, op: "leakyRelu", f32: { $0 > 0 ? $0 : $0 * s32 }, f64: { $0 > 0 ? $0 : $0 * negativeSlope })
+        return floatMap(x, f32: { $0 > 0 ? $0 : $0 * s32 }, f64: { $0 > 0 ? $0 : $0 * negativeSlope })
     }
 
     package static func gelu(_ x: Tensor, tanhApproximation: Bool) -> Tensor {
         requireFloat(x, op: "gelu", kernel: "GeluKernelImpl")
+        if x.dtype == .float32 {
+            if tanhApproximation {
+                return mapFloat8(x) { v in
+                    let inner = (v + v * v * v * Float(geluKappa)) * Float(0.797_884_560_802_865_4)
+                    return v * 0.5 * (1 + tanhVector(inner))
+                }
+            }
+            return mapFloat8(x) { v in v * 0.5 * (1 + erfVector(v * Float(0.707_106_781_186_547_5))) }
+        }
         if tanhApproximation {
-            return floatUnary(x, op: "gelu", f32: { geluValue($0, tanhApproximation: true) },
+            return floatMap(x, f32: { geluValue($0, tanhApproximation: true) },
                               f64: { geluValue($0, tanhApproximation: true) })
         }
-        return floatUnary(x, op: "gelu", f32: { geluValue($0, tanhApproximation: false) },
+        return floatMap(x, f32: { geluValue($0, tanhApproximation: false) },
                           f64: { geluValue($0, tanhApproximation: false) })
     }
 
     /// `x / (1 + exp(-x))`, PyTorch's formula (so `silu(-1000) == -0`).
     package static func silu(_ x: Tensor) -> Tensor {
         requireFloat(x, op: "silu", kernel: "silu_cpu")
-        return floatUnary(x, op: "silu", f32: { $0 / (1 + Float.exp(-$0)) }, f64: { $0 / (1 + Double.exp(-$0)) })
+        if x.dtype == .float32 { return mapFloat8(x) { $0 / (1 + expVector(-$0)) } }
+        return floatMap(x, f32: { $0 / (1 + Float.exp(-$0)) }, f64: { $0 / (1 + Double.exp(-$0)) })
     }
 
     package static func softplus(_ x: Tensor, beta: Double, threshold: Double) -> Tensor {
         requireFloat(x, op: "softplus", kernel: "softplus_cpu")
         let b32 = Float(beta), t32 = Float(threshold)
-        return floatUnary(x, op: "softplus", f32: { softplusValue($0, beta: b32, threshold: t32) },
-                          f64: { softplusValue($0, beta: beta, threshold: threshold) })
+        return floatMap(x, f32: { softplusValue($0, beta: b32, threshold: t32) },
+                        f64: { softplusValue($0, beta: beta, threshold: threshold) })
     }
 
     package static func elu(_ x: Tensor, alpha: Double) -> Tensor {
         requireFloat(x, op: "elu", kernel: "elu_cpu")
         let a32 = Float(alpha)
-        return floatUnary(x, op: "elu", f32: { $0 > 0 ? $0 : Float.expMinusOne($0) * a32 },
+        return floatMap(x, f32: { $0 > 0 ? $0 : Float.expMinusOne($0) * a32 },
                           f64: { $0 > 0 ? $0 : Double.expMinusOne($0) * alpha })
     }
 
@@ -281,8 +308,19 @@ extension Kernels {
             let n = Int64(e)
             return map(src, Int64.self, Int64.self) { intPow($0, n) }
         }
-        let e32 = Float(e)
-        return floatUnary(x, op: "pow", f32: { powScalarValue($0, e32) }, f64: { powScalarValue($0, e) })
+        // The exponent is tested once, outside the loop, and each case is its own small function
+        // so its element closure inlines into the loop and vectorises.
+        switch e {
+        case 0: return PowCase.zero(x)
+        case 1: return PowCase.one(x)
+        case 2: return PowCase.square(x)
+        case 3: return PowCase.cube(x)
+        case 0.5: return sqrt(x)
+        case -0.5: return rsqrt(x)
+        case -1: return PowCase.reciprocal(x)
+        case -2: return PowCase.reciprocalSquare(x)
+        default: return PowCase.general(x, e)
+        }
     }
 
     /// `a^b` element-wise with broadcasting and PyTorch's type promotion (bool^bool gives int64).
@@ -306,6 +344,24 @@ extension Kernels {
         }
         return numericBinary(a, b, op: "minimum", f32: { minimumValue($0, $1) }, f64: { minimumValue($0, $1) },
                              i64: { Swift.min($0, $1) })
+    }
+}
+
+/// `x^e` for the exponents PyTorch computes exactly (not through `pow`).
+private enum PowCase {
+    @inline(never) static func zero(_ x: Tensor) -> Tensor { Kernels.floatMap(x, f32: { _ in 1 }, f64: { _ in 1 }) }
+    @inline(never) static func one(_ x: Tensor) -> Tensor { Kernels.floatMap(x, f32: { $0 }, f64: { $0 }) }
+    @inline(never) static func square(_ x: Tensor) -> Tensor { Kernels.floatMap(x, f32: { $0 * $0 }, f64: { $0 * $0 }) }
+    @inline(never) static func cube(_ x: Tensor) -> Tensor {
+        Kernels.floatMap(x, f32: { $0 * $0 * $0 }, f64: { $0 * $0 * $0 })
+    }
+    @inline(never) static func reciprocal(_ x: Tensor) -> Tensor { Kernels.floatMap(x, f32: { 1 / $0 }, f64: { 1 / $0 }) }
+    @inline(never) static func reciprocalSquare(_ x: Tensor) -> Tensor {
+        Kernels.floatMap(x, f32: { 1 / ($0 * $0) }, f64: { 1 / ($0 * $0) })
+    }
+    @inline(never) static func general(_ x: Tensor, _ e: Double) -> Tensor {
+        let e32 = Float(e)
+        return Kernels.floatMap(x, f32: { cPow($0, e32) }, f64: { cPow($0, e) })
     }
 }
 
@@ -363,6 +419,14 @@ extension Kernels {
                            f64: { $1 > 0 ? $0 : $0 * negativeSlope })
     }
     package static func geluBackward(_ g: Tensor, _ x: Tensor, tanhApproximation: Bool) -> Tensor {
+        if g.dtype == .float32 {
+            if tanhApproximation {
+                return zipFloat8(g, x, op: "gelu_backward", vector: { $0 * geluDerivativeVector($1, tanhApproximation: true) },
+                                 scalar: { $0 * geluDerivativeVector(Float8(repeating: $1), tanhApproximation: true)[0] })
+            }
+            return zipFloat8(g, x, op: "gelu_backward", vector: { $0 * geluDerivativeVector($1, tanhApproximation: false) },
+                             scalar: { $0 * geluDerivativeVector(Float8(repeating: $1), tanhApproximation: false)[0] })
+        }
         if tanhApproximation {
             return floatBinary(g, x, op: "gelu_backward", f32: { $0 * geluDerivative($1, tanhApproximation: true) },
                                f64: { $0 * geluDerivative($1, tanhApproximation: true) })
@@ -372,13 +436,29 @@ extension Kernels {
     }
     /// `g s (1 + x (1 - s))` with `s = sigmoid(x)`.
     package static func siluBackward(_ g: Tensor, _ x: Tensor) -> Tensor {
-        floatBinary(g, x, op: "silu_backward",
+        if g.dtype == .float32 {
+            return zipFloat8(g, x, op: "silu_backward",
+                             vector: { g, x in let s = 1 / (1 + expVector(-x)); return g * s * (1 + x * (1 - s)) },
+                             scalar: { g, x in let s = 1 / (1 + expLane(-x)); return g * s * (1 + x * (1 - s)) })
+        }
+        return floatBinary(g, x, op: "silu_backward",
                     f32: { g, x in let s = 1 / (1 + Float.exp(-x)); return g * s * (1 + x * (1 - s)) },
                     f64: { g, x in let s = 1 / (1 + Double.exp(-x)); return g * s * (1 + x * (1 - s)) })
     }
     /// `x beta > threshold ? g : g z / (z + 1)` with `z = exp(x beta)`.
     package static func softplusBackward(_ g: Tensor, _ x: Tensor, beta: Double, threshold: Double) -> Tensor {
         let b32 = Float(beta), t32 = Float(threshold)
+        if g.dtype == .float32 {
+            let b = Float8(repeating: b32), t = Float8(repeating: t32)
+            return zipFloat8(g, x, op: "softplus_backward",
+                             vector: { g, x in
+                                 let z = expVector(x * b)
+                                 var r = g * z / (z + 1)
+                                 r.replace(with: g, where: x * b .> t)
+                                 return r
+                             },
+                             scalar: { g, x in let z = expLane(x * b32); return x * b32 > t32 ? g : g * z / (z + 1) })
+        }
         return floatBinary(g, x, op: "softplus_backward",
                            f32: { g, x in let z = Float.exp(x * b32); return x * b32 > t32 ? g : g * z / (z + 1) },
                            f64: { g, x in let z = Double.exp(x * beta); return x * beta > threshold ? g : g * z / (z + 1) })
@@ -402,9 +482,9 @@ extension Kernels {
     /// `e == 0 ? 0 : g e x^(e-1)`.
     package static func powScalarBackward(_ g: Tensor, _ x: Tensor, exponent e: Double) -> Tensor {
         if e == 0 { return Tensor.zeros(broadcastShapes(g.shape, x.shape, op: "pow_backward"), dtype: g.dtype) }
-        let e32 = Float(e), em32 = Float(e - 1), em = e - 1
-        return floatBinary(g, x, op: "pow_backward", f32: { $0 * (e32 * powScalarValue($1, em32)) },
-                           f64: { $0 * (e * powScalarValue($1, em)) })
+        if e == 2 { return floatBinary(g, x, op: "pow_backward", f32: { $0 * (2 * $1) }, f64: { $0 * (2 * $1) }) }
+        let e32 = Float(e)
+        return floatBinary(g, pow(x, e - 1), op: "pow_backward", f32: { $0 * (e32 * $1) }, f64: { $0 * (e * $1) })
     }
     /// Gradient of `a^b` for the base: `b == 0 ? 0 : g b a^(b-1)`.
     package static func powBaseBackward(_ g: Tensor, _ a: Tensor, _ b: Tensor) -> Tensor {

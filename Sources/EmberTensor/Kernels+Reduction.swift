@@ -336,9 +336,9 @@ extension Kernels {
         _ x: Tensor, axes: [Int], keepDim: Bool, isMax: Bool, op: String, _: T.Type
     ) -> Tensor {
         if isMax {
-            return reduceStrided(x, axes: axes, keepDim: keepDim, op: op, T.self, T.self) { extremumFold($0, $1, $2, isMax: true).0 }
+            return reduceStrided(x, axes: axes, keepDim: keepDim, op: op, T.self, T.self) { extremumValue($0, $1, $2, isMax: true) }
         }
-        return reduceStrided(x, axes: axes, keepDim: keepDim, op: op, T.self, T.self) { extremumFold($0, $1, $2, isMax: false).0 }
+        return reduceStrided(x, axes: axes, keepDim: keepDim, op: op, T.self, T.self) { extremumValue($0, $1, $2, isMax: false) }
     }
 
     /// The extreme value along `axis` and its index (first occurrence; the first NaN wins).
@@ -367,7 +367,16 @@ extension Kernels {
         let pv = values.mutablePointer(as: T.self), pi = indices.mutablePointer(as: Int64.self)
         let px = plan.source.pointer(as: T.self)
         let n = plan.groupSize, s = plan.groupStride
-        if isMax {
+        if T.self == Float.self && s == 1 && n >= 16 {
+            // Contiguous float32 groups: the value 8 lanes at a time, then its first position.
+            plan.forEachGroup { i, off in
+                let v = extremumValue(px + off, n, 1, isMax: isMax)
+                var k = 0
+                if v != v { while px[off + k] == px[off + k] { k += 1 } } else { while px[off + k] != v { k += 1 } }
+                pv[i] = v
+                pi[i] = Int64(k)
+            }
+        } else if isMax {
             plan.forEachGroup { i, off in let r = extremumFold(px + off, n, s, isMax: true); pv[i] = r.0; pi[i] = Int64(r.1) }
         } else {
             plan.forEachGroup { i, off in let r = extremumFold(px + off, n, s, isMax: false); pv[i] = r.0; pi[i] = Int64(r.1) }
@@ -530,12 +539,57 @@ private func stridedVariance<T: TensorFloat>(_ p: UnsafePointer<T>, _ n: Int, _ 
 @inline(__always)
 private func stridedLogSumExp<T: TensorFloat>(_ p: UnsafePointer<T>, _ n: Int, _ s: Int) -> T {
     if n == 0 { return -.infinity }
-    var m = extremumFold(p, n, s, isMax: true).0
+    var m = extremumValue(p, n, s, isMax: true)
     if m.isInfinite { m = 0 }
     var acc = 0.0
-    var q = p
-    for _ in 0..<n { acc += Double(T.exp(q.pointee - m)); q += s }
+    if T.self == Float.self {
+        let mv = Float8(repeating: Float(m))
+        acc = Kernels.sumFloat8(UnsafeRawPointer(p).assumingMemoryBound(to: Float.self), stride: s, count: n) {
+            expVector($0 - mv)
+        }
+    } else {
+        var q = p
+        for _ in 0..<n { acc += Double(T.exp(q.pointee - m)); q += s }
+    }
     return T(Double.log(acc)) + m
+}
+
+/// The extreme value of a strided group, NaN propagating (the first NaN is returned). Contiguous
+/// float32 groups are scanned 8 lanes at a time.
+@inline(__always)
+package func extremumValue<T: TensorNumeric>(_ p: UnsafePointer<T>, _ n: Int, _ s: Int, isMax: Bool) -> T {
+    if T.self == Float.self && s == 1 && n >= 16 {
+        let r = extremumFloat8(UnsafeRawPointer(p).assumingMemoryBound(to: Float.self), n, isMax: isMax)
+        return unsafeBitCast(r, to: T.self)
+    }
+    return extremumFold(p, n, s, isMax: isMax).0
+}
+
+/// Vectorised max/min of `n >= 8` contiguous floats; NaN propagates (the first NaN is returned).
+@inline(__always)
+private func extremumFloat8(_ p: UnsafePointer<Float>, _ n: Int, isMax: Bool) -> Float {
+    let raw = UnsafeRawPointer(p)
+    var m = raw.loadUnaligned(as: Float8.self)
+    var nan = m .!= m
+    var i = 8
+    while i + 8 <= n {
+        let v = raw.loadUnaligned(fromByteOffset: i * 4, as: Float8.self)
+        if isMax { m.replace(with: v, where: v .> m) } else { m.replace(with: v, where: v .< m) }
+        nan = nan .| (v .!= v)
+        i += 8
+    }
+    var best = m[0]
+    for l in 1..<8 where isMax ? m[l] > best : m[l] < best { best = m[l] }
+    var tailNaN = false
+    while i < n {
+        let v = p[i]
+        if v != v { tailNaN = true } else if isMax ? v > best : v < best { best = v }
+        i += 1
+    }
+    if any(nan) || tailNaN {
+        for k in 0..<n where p[k] != p[k] { return p[k] }
+    }
+    return best
 }
 
 // MARK: - Softmax
@@ -553,6 +607,14 @@ extension Kernels {
         var inner = 1
         if let a { for d in (a + 1)..<x.rank { inner *= x.shape[d] } }
         plan.forEachGroup { i, off in body(off, s, (i / inner) * n * inner + i % inner, inner, n) }
+    }
+
+    /// Elements after `axis` (the stride of `axis` in a contiguous tensor) and the size of `axis`.
+    private static func lineGeometry(_ shape: Shape, axis: Int) -> (n: Int, inner: Int) {
+        if shape.count == 0 { return (1, 1) }
+        var inner = 1
+        for d in (axis + 1)..<shape.count { inner *= shape[d] }
+        return (shape[axis], inner)
     }
 
     /// `exp(x - max) / sum(exp(x - max))` along `axis`. A NaN in a line, or a line of `-inf` only,
@@ -573,38 +635,109 @@ extension Kernels {
 
     private static func softmaxTyped<T: TensorFloat>(_ x: Tensor, axis: Int, log: Bool, _: T.Type) -> Tensor {
         let out = Tensor(uninitializedShape: x.shape, dtype: T.dtype)
+        let (n, inner) = lineGeometry(x.shape, axis: axis)
+        if inner > 1 && n > 1 {
+            // Not the last axis: work row by row over blocks of the inner elements (contiguous,
+            // vectorisable) instead of striding through memory one line at a time.
+            let xc = x.contiguousRaw
+            let px = xc.pointer(as: T.self), po = out.mutablePointer(as: T.self)
+            let outer = n * inner == 0 ? 0 : x.count / (n * inner)
+            for o in 0..<outer {
+                softmaxColumns(px + o * n * inner, po + o * n * inner, n: n, inner: inner, log: log)
+            }
+            return out
+        }
         let px = x.pointer(as: T.self), po = out.mutablePointer(as: T.self)
         forEachLine(x, axis: axis, op: log ? "logSoftmax" : "softmax") { xo, xs, oo, os, n in
             if n == 0 { return }
-            let src = px + xo, dst = po + oo
-            let m = extremumFold(src, n, xs, isMax: true).0
-            if xs == 1 && os == 1 {
-                if log {
-                    var sum: T = 0
-                    for k in 0..<n { sum += T.exp(src[k] - m) }
-                    let logSum = T.log(sum)
-                    for k in 0..<n { dst[k] = (src[k] - m) - logSum }
-                } else {
-                    var sum: T = 0
-                    for k in 0..<n { let e = T.exp(src[k] - m); dst[k] = e; sum += e }
-                    let inv = 1 / sum
-                    for k in 0..<n { dst[k] *= inv }
-                }
-            } else {
-                if log {
-                    var sum: T = 0
-                    for k in 0..<n { sum += T.exp(src[k * xs] - m) }
-                    let logSum = T.log(sum)
-                    for k in 0..<n { dst[k * os] = (src[k * xs] - m) - logSum }
-                } else {
-                    var sum: T = 0
-                    for k in 0..<n { let e = T.exp(src[k * xs] - m); dst[k * os] = e; sum += e }
-                    let inv = 1 / sum
-                    for k in 0..<n { dst[k * os] *= inv }
-                }
-            }
+            softmaxLine(px + xo, xs, po + oo, os, n: n, log: log)
         }
         return out
+    }
+
+    /// Softmax (or log-softmax) of one line of `n` elements.
+    @inline(__always)
+    private static func softmaxLine<T: TensorFloat>(
+        _ src: UnsafePointer<T>, _ xs: Int, _ dst: UnsafeMutablePointer<T>, _ os: Int, n: Int, log: Bool
+    ) {
+        let m = extremumValue(src, n, xs, isMax: true)
+        if T.self == Float.self {
+            let sf = UnsafeRawPointer(src).assumingMemoryBound(to: Float.self)
+            let df = UnsafeMutableRawPointer(dst).assumingMemoryBound(to: Float.self)
+            let mv = Float8(repeating: Float(m))
+            if log {
+                let logSum = Float(Double.log(sumFloat8(sf, stride: xs, count: n) { expVector($0 - mv) }))
+                let shift = Float8(repeating: logSum)
+                applyFloat8(sf, stride: xs, count: n, into: df, dstStride: os) { ($0 - mv) - shift }
+            } else {
+                applyFloat8(sf, stride: xs, count: n, into: df, dstStride: os) { expVector($0 - mv) }
+                var sum: Float = 0
+                if os == 1 { sum = pairwiseSum(UnsafePointer(df), n) } else { for k in 0..<n { sum += df[k * os] } }
+                let inv = 1 / sum
+                for k in 0..<n { df[k * os] *= inv }
+            }
+            return
+        }
+        if log {
+            var sum: T = 0
+            for k in 0..<n { sum += T.exp(src[k * xs] - m) }
+            let logSum = T.log(sum)
+            for k in 0..<n { dst[k * os] = (src[k * xs] - m) - logSum }
+        } else {
+            var sum: T = 0
+            for k in 0..<n { let e = T.exp(src[k * xs] - m); dst[k * os] = e; sum += e }
+            let inv = 1 / sum
+            for k in 0..<n { dst[k * os] *= inv }
+        }
+    }
+
+    /// Softmax over the rows of an `n x inner` contiguous block (normalising each column), in
+    /// tiles of 256 columns.
+    private static func softmaxColumns<T: TensorFloat>(
+        _ src: UnsafePointer<T>, _ dst: UnsafeMutablePointer<T>, n: Int, inner: Int, log: Bool
+    ) {
+        let tile = 256
+        withUnsafeTemporaryAllocation(of: T.self, capacity: 2 * tile) { buf in
+            let m = buf.baseAddress!, sums = m + tile
+            var j0 = 0
+            while j0 < inner {
+                let w = Swift.min(tile, inner - j0)
+                let s0 = src + j0, d0 = dst + j0
+                for j in 0..<w { m[j] = s0[j]; sums[j] = 0 }
+                for k in 1..<n {
+                    let row = s0 + k * inner
+                    for j in 0..<w {
+                        let v = row[j]
+                        if v > m[j] || v != v { m[j] = v }
+                    }
+                }
+                for k in 0..<n {
+                    let row = s0 + k * inner, drow = d0 + k * inner
+                    if T.self == Float.self {
+                        applyFloat8(UnsafeRawPointer(row).assumingMemoryBound(to: Float.self),
+                                    UnsafeRawPointer(m).assumingMemoryBound(to: Float.self), count: w,
+                                    into: UnsafeMutableRawPointer(drow).assumingMemoryBound(to: Float.self)) { expVector($0 - $1) }
+                    } else {
+                        for j in 0..<w { drow[j] = T.exp(row[j] - m[j]) }
+                    }
+                    for j in 0..<w { sums[j] += drow[j] }
+                }
+                if log {
+                    for j in 0..<w { sums[j] = T.log(sums[j]) }
+                    for k in 0..<n {
+                        let row = s0 + k * inner, drow = d0 + k * inner
+                        for j in 0..<w { drow[j] = (row[j] - m[j]) - sums[j] }
+                    }
+                } else {
+                    for j in 0..<w { sums[j] = 1 / sums[j] }
+                    for k in 0..<n {
+                        let drow = d0 + k * inner
+                        for j in 0..<w { drow[j] *= sums[j] }
+                    }
+                }
+                j0 += w
+            }
+        }
     }
 
     /// Backward of `softmax` given its output `y`: `y * (g - sum(g * y))` along `axis`.
@@ -620,21 +753,74 @@ extension Kernels {
     }
 
     private static func softmaxBackwardTyped<T: TensorFloat>(_ g: Tensor, _ y: Tensor, axis: Int, log: Bool, _: T.Type) -> Tensor {
-        // y is the forward output (contiguous); make g contiguous too so every line has the same
-        // offsets in g, y and the result.
+        // y is the forward output (contiguous); make g contiguous too so g, y and the result share
+        // offsets. Each line is `n` elements `inner` apart; inner axes go a tile of lines at a time.
         let gc = g.contiguousRaw, yc = y.contiguousRaw
         let out = Tensor(uninitializedShape: y.shape, dtype: T.dtype)
         let pg = gc.pointer(as: T.self), py = yc.pointer(as: T.self), po = out.mutablePointer(as: T.self)
-        forEachLine(yc, axis: axis, op: log ? "logSoftmax" : "softmax") { off, s, _, _, n in
-            let gl = pg + off, yl = py + off, ol = po + off
-            if log {
-                var sum: T = 0
-                for k in 0..<n { sum += gl[k * s] }
-                for k in 0..<n { ol[k * s] = gl[k * s] - T.exp(yl[k * s]) * sum }
-            } else {
-                var dot: T = 0
-                for k in 0..<n { dot += gl[k * s] * yl[k * s] }
-                for k in 0..<n { ol[k * s] = yl[k * s] * (gl[k * s] - dot) }
+        let (n, inner) = lineGeometry(y.shape, axis: axis)
+        if n * inner == 0 { return out }
+        let outer = y.count / (n * inner)
+        if inner == 1 {
+            // The last axis: each line is contiguous.
+            for o in 0..<outer {
+                let gl = pg + o * n, yl = py + o * n, ol = po + o * n
+                var a0: T = 0, a1: T = 0, a2: T = 0, a3: T = 0
+                var k = 0
+                if log {
+                    while k + 4 <= n { a0 += gl[k]; a1 += gl[k + 1]; a2 += gl[k + 2]; a3 += gl[k + 3]; k += 4 }
+                    while k < n { a0 += gl[k]; k += 1 }
+                } else {
+                    while k + 4 <= n {
+                        a0 += gl[k] * yl[k]; a1 += gl[k + 1] * yl[k + 1]; a2 += gl[k + 2] * yl[k + 2]; a3 += gl[k + 3] * yl[k + 3]
+                        k += 4
+                    }
+                    while k < n { a0 += gl[k] * yl[k]; k += 1 }
+                }
+                let acc = (a0 + a1) + (a2 + a3)
+                if !log {
+                    for k in 0..<n { ol[k] = yl[k] * (gl[k] - acc) }
+                } else if T.self == Float.self {
+                    let sumV = Float8(repeating: Float(acc))
+                    applyFloat8(UnsafeRawPointer(gl).assumingMemoryBound(to: Float.self),
+                                UnsafeRawPointer(yl).assumingMemoryBound(to: Float.self), count: n,
+                                into: UnsafeMutableRawPointer(ol).assumingMemoryBound(to: Float.self)) { $0 - expVector($1) * sumV }
+                } else {
+                    for k in 0..<n { ol[k] = gl[k] - T.exp(yl[k]) * acc }
+                }
+            }
+            return out
+        }
+        let tile = 256
+        withUnsafeTemporaryAllocation(of: T.self, capacity: tile) { buf in
+            let acc = buf.baseAddress!
+            for o in 0..<outer {
+                var j0 = 0
+                while j0 < inner {
+                    let w = Swift.min(tile, inner - j0)
+                    let base = o * n * inner + j0
+                    for j in 0..<w { acc[j] = 0 }
+                    for k in 0..<n {
+                        let gr = pg + base + k * inner, yr = py + base + k * inner
+                        if log { for j in 0..<w { acc[j] += gr[j] } } else { for j in 0..<w { acc[j] += gr[j] * yr[j] } }
+                    }
+                    for k in 0..<n {
+                        let gr = pg + base + k * inner, yr = py + base + k * inner, orow = po + base + k * inner
+                        if log {
+                            if T.self == Float.self {
+                                // exp(y) for the row of the tile, vectorised, then combined.
+                                applyFloat8(UnsafeRawPointer(yr).assumingMemoryBound(to: Float.self), stride: 1, count: w,
+                                            into: UnsafeMutableRawPointer(orow).assumingMemoryBound(to: Float.self), expVector)
+                                for j in 0..<w { orow[j] = gr[j] - orow[j] * acc[j] }
+                            } else {
+                                for j in 0..<w { orow[j] = gr[j] - T.exp(yr[j]) * acc[j] }
+                            }
+                        } else {
+                            for j in 0..<w { orow[j] = yr[j] * (gr[j] - acc[j]) }
+                        }
+                    }
+                    j0 += w
+                }
             }
         }
         return out

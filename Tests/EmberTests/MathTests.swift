@@ -99,6 +99,65 @@ private func stderrText(_ result: ExitTest.Result?) -> String {
         #expect(checkGradients([x]) { Self.apply(name, $0[0].transposed(0, 1)) } == nil, "\(name) transposed")
     }
 
+    @Test(arguments: ["exp", "tanh", "sigmoid", "gelu", "gelu_tanh", "silu", "softplus", "elu"])
+    func float32GradientsMatchPyTorch(_ name: String) {
+        let v = fx["v32"].requiringGrad()
+        (Self.apply(name, v) * fx["w32"]).sum().backward()
+        expectClose(v.grad!, fx["unary_\(name)_g32"], atol: 1e-6, rtol: 1e-5, name)
+    }
+
+    /// float32 exp, tanh, sigmoid, silu and gelu (vectorised) on a dense grid against the same
+    /// functions in double precision, rounded: a few ulp at most.
+    @Test func vectorisedFloat32FunctionsAreAccurate() {
+        let n = 40_001
+        let grid = (0..<n).map { Float(-110 + 220 * Double($0) / Double(n - 1)) }
+        let x = Tensor(grid)
+        func reference(_ f: (Double) -> Double) -> Tensor { Tensor(grid.map { Float(f(Double($0))) }) }
+        // atol: one denormal ulp (denormal results carry fewer bits).
+        expectClose(x.exp(), reference { Double.exp($0) }, atol: 1.5e-45, rtol: 3e-7, "exp")
+        expectClose(x.tanh(), reference { Double.tanh($0) }, atol: 0, rtol: 3e-7, "tanh")
+        // Below -88.7, e^-x overflows and the result is 0, as PyTorch's; the true values are
+        // below 1e-35 there.
+        expectClose(x.sigmoid(), reference { 1 / (1 + Double.exp(-$0)) }, atol: 1e-35, rtol: 3e-7, "sigmoid")
+        expectClose(x.silu(), reference { $0 / (1 + Double.exp(-$0)) }, atol: 1e-35, rtol: 3e-7, "silu")
+        expectClose(x.gelu(approximate: .tanh),
+                    reference { 0.5 * $0 * (1 + Double.tanh(0.7978845608028654 * ($0 + 0.044715 * $0 * $0 * $0))) },
+                    atol: 1e-7, rtol: 3e-7, "gelu tanh")
+        // erf by Abramowitz & Stegun, as PyTorch's vectorised kernel: PyTorch's own float32 GELU
+        // is 3.5e-7 from the exact value on this grid.
+        expectClose(x.gelu(), reference { 0.5 * $0 * (1 + Double.erf($0 / 2.0.squareRoot())) },
+                    atol: 4e-7, rtol: 3e-7, "gelu")
+        // log and log1p over 80 orders of magnitude (and denormals), softplus.
+        let positive = (0..<n).map { Float(Double.exp(-100 + 190 * Double($0) / Double(n - 1))) }
+        let p = Tensor(positive)
+        func referenceP(_ f: (Double) -> Double) -> Tensor { Tensor(positive.map { Float(f(Double($0))) }) }
+        expectClose(p.log(), referenceP { Double.log($0) }, atol: 0, rtol: 3e-7, "log")
+        expectClose(p.log1p(), referenceP { Double.log(onePlus: $0) }, atol: 0, rtol: 3e-7, "log1p")
+        let nearMinusOne = Tensor((0..<1000).map { Float(-1 + Double($0 + 1) * 1e-4) })
+        expectClose(nearMinusOne.log1p(), Tensor(nearMinusOne.floats.map { Float(Double.log(onePlus: Double($0))) }),
+                    atol: 0, rtol: 3e-7, "log1p near -1")
+        expectClose(x.softplus(), reference { $0 > 20 ? $0 : Double.log(onePlus: Double.exp($0)) }, atol: 1e-37, rtol: 3e-7,
+                    "softplus")
+        // Tiny arguments keep full relative precision.
+        let tiny = Tensor([1e-30, -3e-8, 1e-4, -0.3] as [Float])
+        expectClose(tiny.tanh(), Tensor([1e-30, -3e-8, Float(Double.tanh(1e-4)), Float(Double.tanh(-0.3))]), atol: 0, rtol: 2e-7)
+        // Special values.
+        let special = Tensor([.nan, .infinity, -.infinity, 0, -0.0] as [Float])
+        expectBitwiseEqual(special.exp() .!= special.exp(), Tensor([true, false, false, false, false]))
+        #expect(Array(special.exp().floats.dropFirst()) == [.infinity, 0, 1, 1])
+        #expect(Array(special.tanh().floats.dropFirst()) == [1, -1, 0, 0])
+        #expect(Array(special.sigmoid().floats.dropFirst()) == [1, 0, 0.5, 0.5])
+        #expect(special.tanh().floats[0].isNaN && special.sigmoid().floats[0].isNaN && special.gelu().floats[0].isNaN)
+        let logSpecial = Tensor([.nan, .infinity, 0, -0.0, -1, 1, .leastNonzeroMagnitude] as [Float]).log().floats
+        #expect(logSpecial[0].isNaN && logSpecial[4].isNaN)
+        #expect(Array(logSpecial[1...3]) == [.infinity, -.infinity, -.infinity] && logSpecial[5] == 0)
+        #expect(logSpecial[6] == Float(Double.log(Double(Float.leastNonzeroMagnitude))))
+        let log1pSpecial = Tensor([.nan, .infinity, -1, -2, 0, -0.0, 1e-30] as [Float]).log1p().floats
+        #expect(log1pSpecial[0].isNaN && log1pSpecial[3].isNaN)
+        #expect(log1pSpecial[1] == .infinity && log1pSpecial[2] == -.infinity && log1pSpecial[6] == 1e-30)
+        #expect(log1pSpecial[4] == 0 && log1pSpecial[5] == 0 && log1pSpecial[5].sign == .minus)
+    }
+
     @Test func largeMagnitudesStayFinite() {
         let x = Tensor([-1e4, -100, 100, 1e4] as [Float])
         // PyTorch's values (its sigmoid flushes e^-100 to 0; the difference is a denormal).

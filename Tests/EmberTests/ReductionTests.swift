@@ -261,6 +261,43 @@ private func stderrText(_ result: ExitTest.Result?) -> String {
         expectClose(fx["smx_x"].logSoftmax(axis: -1), fx["smx_log_softmax"], atol: 1e-6, rtol: 1e-6)
     }
 
+    @Test func longFloat32RowsMatchPyTorch() {
+        // 37 elements: 8-lane chunks plus a tail; a NaN late in row 1, repeated extremes in row 2.
+        let x = fx["long_x"]
+        expectClose(x.amax(axes: [1]), fx["long_amax"], atol: 0, rtol: 0)
+        expectClose(x.amin(axes: [1]), fx["long_amin"], atol: 0, rtol: 0)
+        let (v, i) = x.max(axis: 1)
+        expectClose(v, fx["long_max_v"], atol: 0, rtol: 0)
+        expectBitwiseEqual(i, fx["long_max_i"])
+        let (vn, iN) = x.min(axis: 1)
+        expectClose(vn, fx["long_min_v"], atol: 0, rtol: 0)
+        expectBitwiseEqual(iN, fx["long_min_i"])
+        expectBitwiseEqual(x.argmin(axis: 1), fx["long_argmin"])
+        expectBitwiseEqual(x.argmax(), fx["long_argmax_all"])
+        expectClose(x.logsumexp(axis: 1), fx["long_lse"], atol: 1e-6, rtol: 1e-6)
+        let c = fx["long_clean"]
+        expectClose(c.softmax(axis: 1), fx["long_softmax"], atol: 1e-7, rtol: 1e-5)
+        expectClose(c.logSoftmax(axis: 1), fx["long_log_softmax"], atol: 1e-6, rtol: 1e-6)
+        // The same rows through a transposed (strided) view.
+        expectClose(c.t.softmax(axis: 0), fx["long_softmax"].t, atol: 1e-7, rtol: 1e-5)
+        expectClose(c.t.logSoftmax(axis: 0), fx["long_log_softmax"].t, atol: 1e-6, rtol: 1e-6)
+        // More inner elements than one tile of the column-wise kernel.
+        expectClose(fx["wide_x"].softmax(axis: 0), fx["wide_softmax0"], atol: 1e-7, rtol: 1e-5)
+        expectClose(fx["wide_x"].logSoftmax(axis: 0), fx["wide_log_softmax0"], atol: 1e-6, rtol: 1e-6)
+    }
+
+    @Test(arguments: ["long", "wide"])
+    func float32SoftmaxGradientsMatchPyTorch(_ key: String) {
+        let axis = key == "long" ? 1 : 0
+        let input = key == "long" ? fx["long_clean"] : fx["wide_x"]
+        for name in ["softmax", "log_softmax"] {
+            let x = input.requiringGrad()
+            let out = name == "softmax" ? x.softmax(axis: axis) : x.logSoftmax(axis: axis)
+            (out * fx["\(key)_\(name)_w"]).sum().backward()
+            expectClose(x.grad!, fx["\(key)_\(name)_g"], atol: 1e-6, rtol: 1e-5, "\(key) \(name)")
+        }
+    }
+
     // MARK: Integers, empty tensors, rank 0, accuracy
 
     @Test func integerAndBoolSumsAreInt64() {
