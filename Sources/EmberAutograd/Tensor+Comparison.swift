@@ -46,17 +46,29 @@ extension Tensor {
     /// `a .>= b` is `a.ge(b)`.
     public static func .>= (a: Tensor, b: Tensor) -> Tensor { a.ge(b) }
 
+    /// `x .== value` is `x.eq(value)`.
     public static func .== (a: Tensor, b: Double) -> Tensor { a.eq(b) }
+    /// `x .!= value` is `x.ne(value)`.
     public static func .!= (a: Tensor, b: Double) -> Tensor { a.ne(b) }
+    /// `x .< value` is `x.lt(value)`.
     public static func .< (a: Tensor, b: Double) -> Tensor { a.lt(b) }
+    /// `x .<= value` is `x.le(value)`.
     public static func .<= (a: Tensor, b: Double) -> Tensor { a.le(b) }
+    /// `x .> value` is `x.gt(value)`.
     public static func .> (a: Tensor, b: Double) -> Tensor { a.gt(b) }
+    /// `x .>= value` is `x.ge(value)`.
     public static func .>= (a: Tensor, b: Double) -> Tensor { a.ge(b) }
+    /// `value .== x` is `x.eq(value)`.
     public static func .== (a: Double, b: Tensor) -> Tensor { b.eq(a) }
+    /// `value .!= x` is `x.ne(value)`.
     public static func .!= (a: Double, b: Tensor) -> Tensor { b.ne(a) }
+    /// `value .< x` is `x.gt(value)`.
     public static func .< (a: Double, b: Tensor) -> Tensor { b.gt(a) }
+    /// `value .<= x` is `x.ge(value)`.
     public static func .<= (a: Double, b: Tensor) -> Tensor { b.ge(a) }
+    /// `value .> x` is `x.lt(value)`.
     public static func .> (a: Double, b: Tensor) -> Tensor { b.lt(a) }
+    /// `value .>= x` is `x.le(value)`.
     public static func .>= (a: Double, b: Tensor) -> Tensor { b.le(a) }
 
     /// Element-wise logical NOT (zero is false, anything else, NaN included, is true), as bool.

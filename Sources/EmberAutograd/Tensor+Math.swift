@@ -122,8 +122,12 @@ extension Tensor {
     /// PyTorch parity: `torch.maximum` (type promotion; bool stays bool) and its tie rule.
     public func maximum(_ other: Tensor) -> Tensor { extremum(other, isMax: true) }
 
-    /// Element-wise maximum with a scalar. PyTorch parity: `torch.clamp_min`-like but with
-    /// `torch.maximum`'s tie gradient (`g / 2` at `x == value`).
+    /// Element-wise maximum with a scalar (in this tensor's float dtype), NaN propagating.
+    ///
+    /// Gradient: `g` where `x > value`, `g / 2` where `x == value`, else 0.
+    ///
+    /// PyTorch parity: `torch.maximum(x, torch.tensor(value))` (unlike `clamp(min:)`, whose
+    /// gradient at the bound is 0).
     public func maximum(_ value: Double) -> Tensor { extremum(scalarOperand(value), isMax: true) }
 
     /// Element-wise minimum of two tensors, broadcasting; NaN propagates.
@@ -133,7 +137,11 @@ extension Tensor {
     /// PyTorch parity: `torch.minimum` (type promotion; bool stays bool) and its tie rule.
     public func minimum(_ other: Tensor) -> Tensor { extremum(other, isMax: false) }
 
-    /// Element-wise minimum with a scalar (see `minimum(_:)` for the tie gradient).
+    /// Element-wise minimum with a scalar (in this tensor's float dtype), NaN propagating.
+    ///
+    /// Gradient: `g` where `x < value`, `g / 2` where `x == value`, else 0.
+    ///
+    /// PyTorch parity: `torch.minimum(x, torch.tensor(value))`.
     public func minimum(_ value: Double) -> Tensor { extremum(scalarOperand(value), isMax: false) }
 
     private func extremum(_ other: Tensor, isMax: Bool) -> Tensor {

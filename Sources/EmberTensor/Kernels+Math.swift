@@ -151,7 +151,9 @@ extension Kernels {
     }
 
     /// `f` element-wise on a float tensor, int64/bool promoted to float32 first. Unlike
-    /// `floatUnary` it is not recursive, so it inlines and the closures vectorise.
+    /// `floatUnary` it is not recursive, so it inlines and the closures vectorise. (Not split
+    /// across threads: a closure captured by a parallel body is called indirectly per element,
+    /// which costs more than these cheap, bandwidth-bound functions gain.)
     @inline(__always)
     package static func floatMap(_ x: Tensor, f32: (Float) -> Float, f64: (Double) -> Double) -> Tensor {
         let src = x.dtype.isFloatingPoint ? x : x.convertedRaw(to: .float32)
@@ -192,7 +194,7 @@ extension Kernels {
     }
 
     package static func exp(_ x: Tensor) -> Tensor {
-        if x.dtype != .float64 { return mapFloat8(x.dtype == .float32 ? x : x.convertedRaw(to: .float32), expVector) }
+        if x.dtype != .float64 { return mapFloat8(x.dtype == .float32 ? x : x.convertedRaw(to: .float32), ExpFunction()) }
         return map(x, Double.self, Double.self) { Double.exp($0) }
     }
     package static func log(_ x: Tensor) -> Tensor {
@@ -208,12 +210,12 @@ extension Kernels {
         floatMap(x, f32: { 1 / $0.squareRoot() }, f64: { 1 / $0.squareRoot() })
     }
     package static func tanh(_ x: Tensor) -> Tensor {
-        if x.dtype != .float64 { return mapFloat8(x.dtype == .float32 ? x : x.convertedRaw(to: .float32), tanhVector) }
+        if x.dtype != .float64 { return mapFloat8(x.dtype == .float32 ? x : x.convertedRaw(to: .float32), TanhFunction()) }
         return map(x, Double.self, Double.self) { Double.tanh($0) }
     }
     /// float32: `1 / (1 + e^-x)` (0 once `e^-x` overflows, as PyTorch); float64: the stable form.
     package static func sigmoid(_ x: Tensor) -> Tensor {
-        if x.dtype != .float64 { return mapFloat8(x.dtype == .float32 ? x : x.convertedRaw(to: .float32), sigmoidVector) }
+        if x.dtype != .float64 { return mapFloat8(x.dtype == .float32 ? x : x.convertedRaw(to: .float32), SigmoidFunction()) }
         return map(x, Double.self, Double.self) { sigmoidValue($0) }
     }
 
@@ -236,13 +238,7 @@ extension Kernels {
     package static func gelu(_ x: Tensor, tanhApproximation: Bool) -> Tensor {
         requireFloat(x, op: "gelu", kernel: "GeluKernelImpl")
         if x.dtype == .float32 {
-            if tanhApproximation {
-                return mapFloat8(x) { v in
-                    let inner = (v + v * v * v * Float(geluKappa)) * Float(0.797_884_560_802_865_4)
-                    return v * 0.5 * (1 + tanhVector(inner))
-                }
-            }
-            return mapFloat8(x) { v in v * 0.5 * (1 + erfVector(v * Float(0.707_106_781_186_547_5))) }
+            return tanhApproximation ? mapFloat8(x, GELUTanhFunction()) : mapFloat8(x, GELUFunction())
         }
         if tanhApproximation {
             return floatMap(x, f32: { geluValue($0, tanhApproximation: true) },
@@ -255,7 +251,7 @@ extension Kernels {
     /// `x / (1 + exp(-x))`, PyTorch's formula (so `silu(-1000) == -0`).
     package static func silu(_ x: Tensor) -> Tensor {
         requireFloat(x, op: "silu", kernel: "silu_cpu")
-        if x.dtype == .float32 { return mapFloat8(x) { $0 / (1 + expVector(-$0)) } }
+        if x.dtype == .float32 { return mapFloat8(x, SiLUFunction()) }
         return floatMap(x, f32: { $0 / (1 + Float.exp(-$0)) }, f64: { $0 / (1 + Double.exp(-$0)) })
     }
 

@@ -648,6 +648,14 @@ extension Kernels {
             return out
         }
         let px = x.pointer(as: T.self), po = out.mutablePointer(as: T.self)
+        if x.isContiguous && n > 0 && x.count >= 65_536 {
+            // Contiguous rows along the last axis: independent, so whole rows go to threads.
+            let rows = x.count / n
+            forEachChunk(count: rows, minimumPerThread: Swift.max(1, 32_768 / n)) { start, count in
+                for r in start..<(start + count) { softmaxLine(px + r * n, 1, po + r * n, 1, n: n, log: log) }
+            }
+            return out
+        }
         forEachLine(x, axis: axis, op: log ? "logSoftmax" : "softmax") { xo, xs, oo, os, n in
             if n == 0 { return }
             softmaxLine(px + xo, xs, po + oo, os, n: n, log: log)

@@ -83,22 +83,87 @@ package func erfVector(_ x: Float8) -> Float8 {
 @inline(__always)
 package func sigmoidVector(_ x: Float8) -> Float8 { 1 / (1 + expVector(-x)) }
 
+/// An 8-lane float32 function as a type, so kernels specialise on it and call it statically
+/// (a closure captured by a parallel loop body would be called indirectly).
+package protocol Float8Function {
+    func callAsFunction(_ x: Float8) -> Float8
+}
+
+package struct ExpFunction: Float8Function {
+    package init() {}
+    @inline(__always) package func callAsFunction(_ x: Float8) -> Float8 { expVector(x) }
+}
+
+package struct TanhFunction: Float8Function {
+    package init() {}
+    @inline(__always) package func callAsFunction(_ x: Float8) -> Float8 { tanhVector(x) }
+}
+
+package struct SigmoidFunction: Float8Function {
+    package init() {}
+    @inline(__always) package func callAsFunction(_ x: Float8) -> Float8 { sigmoidVector(x) }
+}
+
+/// `x / (1 + e^-x)`.
+package struct SiLUFunction: Float8Function {
+    package init() {}
+    @inline(__always) package func callAsFunction(_ x: Float8) -> Float8 { x / (1 + expVector(-x)) }
+}
+
+/// `x * 0.5 * (1 + erf(x / sqrt 2))`.
+package struct GELUFunction: Float8Function {
+    package init() {}
+    @inline(__always) package func callAsFunction(_ x: Float8) -> Float8 {
+        x * 0.5 * (1 + erfVector(x * Float(0.707_106_781_186_547_5)))
+    }
+}
+
+/// `0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))`.
+package struct GELUTanhFunction: Float8Function {
+    package init() {}
+    @inline(__always) package func callAsFunction(_ x: Float8) -> Float8 {
+        let inner = (x + x * x * x * Float(0.044715)) * Float(0.797_884_560_802_865_4)
+        return x * 0.5 * (1 + tanhVector(inner))
+    }
+}
+
 extension Kernels {
     /// Applies the 8-lane function `f` to every element of a float32 tensor (any layout) into a
-    /// new contiguous float32 tensor.
+    /// new contiguous float32 tensor; large contiguous inputs are split across threads.
     @inline(__always)
-    package static func mapFloat8(_ x: Tensor, _ f: (Float8) -> Float8) -> Tensor {
+    package static func mapFloat8<F: Float8Function>(_ x: Tensor, _ f: F) -> Tensor {
         precondition(x.dtype == .float32, "mapFloat8: internal dtype error \(x.dtype)")
         let out = Tensor(uninitializedShape: x.shape, dtype: .float32)
         let src = x.pointer(as: Float.self), dst = out.mutablePointer(as: Float.self)
         if x.isContiguous {
-            applyFloat8(src, stride: 1, count: x.count, into: dst, f)
+            forEachChunk(count: x.count) { start, count in
+                applyFloat8(src + start, stride: 1, count: count, into: dst + start) { f($0) }
+            }
         } else {
             forEachRun(shape: x.shape, x.strides) { o0, _, _, linear, n, st0, _, _ in
-                applyFloat8(src + o0, stride: st0, count: n, into: dst + linear, f)
+                applyFloat8(src + o0, stride: st0, count: n, into: dst + linear) { f($0) }
             }
         }
         return out
+    }
+
+    /// Calls `body(start, count)` for disjoint chunks covering `0..<count`: in parallel (up to
+    /// `Threading.maxThreads`) when there are at least 64Ki elements, else once. Chunk starts are
+    /// multiples of 8, so 8-lane kernels see the same lanes whatever the split.
+    @inline(__always)
+    package static func forEachChunk(count: Int, minimumPerThread: Int = 32_768, _ body: (_ start: Int, _ count: Int) -> Void) {
+        let threads = count >= 2 * minimumPerThread ? Swift.min(Threading.maxThreads, count / minimumPerThread) : 1
+        if threads <= 1 {
+            body(0, count)
+            return
+        }
+        let chunk = ((count + threads - 1) / threads + 7) & ~7
+        // Each chunk reads and writes only its own range of elements.
+        Threading.parallelFor(chunks: threads) { c in
+            let start = c * chunk
+            let end = Swift.min(count, start + chunk)
+            if start < end { body(start, end - start) }
+        }
     }
 
     /// Float8 version of `f` over one run: `dst[i * dstStride] = f(src[i * stride])` for

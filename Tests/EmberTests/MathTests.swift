@@ -158,6 +158,28 @@ private func stderrText(_ result: ExitTest.Result?) -> String {
         #expect(log1pSpecial[4] == 0 && log1pSpecial[5] == 0 && log1pSpecial[5].sign == .minus)
     }
 
+    @Test func largeTensorsGiveTheSameValuesOnAnyThreadCount() {
+        // Above 64Ki elements, maps and softmax rows are split across threads.
+        let n = 701 * 100
+        let x = Tensor((0..<n).map { Float(Double.sin(Double($0)) * 8) })
+        let x64 = x.to(.float64)
+        let ops: [(String, (Tensor) -> Tensor)] = [
+            ("exp", { $0.exp() }), ("gelu", { $0.gelu() }), ("pow", { $0.pow(1.7) }), ("log1p", { $0.abs().log1p() }),
+            ("softplus", { $0.softplus() }), ("softmax", { $0.reshaped([701, 100, 1]).softmax(axis: 1) }),
+            ("logSoftmax", { $0.reshaped([701, 100]).logSoftmax(axis: -1) }),
+        ]
+        for (name, f) in ops {
+            let serial = Threading.withThreads(1) { f(x) }
+            let parallel = Threading.withThreads(4) { f(x) }
+            expectBitwiseEqual(parallel, serial, name)
+            expectBitwiseEqual(Threading.withThreads(3) { f(x64) }, Threading.withThreads(1) { f(x64) }, "\(name) float64")
+        }
+        // And they agree with the small-tensor path, element by element.
+        let head = Tensor(Array(x.floats.prefix(1000)))
+        expectBitwiseEqual(Tensor(Array(x.exp().floats.prefix(1000))), head.exp(), "exp head")
+        expectBitwiseEqual(Tensor(Array(x.pow(1.7).floats.prefix(1000))), head.pow(1.7), "pow head")
+    }
+
     @Test func largeMagnitudesStayFinite() {
         let x = Tensor([-1e4, -100, 100, 1e4] as [Float])
         // PyTorch's values (its sigmoid flushes e^-100 to 0; the difference is a denormal).
