@@ -53,7 +53,7 @@ extension Tensor {
     /// Negation. PyTorch parity: `torch.neg`.
     public static prefix func - (x: Tensor) -> Tensor {
         precondition(x.dtype != .bool, "neg: Negation, the `-` operator, on a bool tensor is not supported. If you are trying to invert a mask, use the `~` or `logical_not()` operator instead.")
-        return Kernels.scale(x, -1).recorded("neg", x) { g in [Kernels.scale(g, -1)] }
+        return Kernels.neg(x).recorded("neg", x) { g in [Kernels.scale(g, -1)] }
     }
 
     public static func + (a: Tensor, b: Double) -> Tensor { a + a.scalarOperand(b) }
