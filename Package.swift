@@ -37,15 +37,17 @@ let package = Package(
             exclude: ["README.md"]
         ),
         .target(name: "_EmberTestSupport", dependencies: ["Ember"], exclude: ["README.md"]),
+        // The seed network from the classic explanation of model.eval(), for users to copy.
+        .target(name: "SeedNetwork", dependencies: ["Ember"], path: "Examples/SeedNetwork"),
         .executableTarget(
             name: "EmberCLI",
-            dependencies: ["Ember", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Ember", "SeedNetwork", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             exclude: ["README.md"]
         ),
         .executableTarget(name: "EmberBench", dependencies: ["Ember"]),
         .testTarget(
             name: "EmberTests",
-            dependencies: ["Ember", "_EmberTestSupport"],
+            dependencies: ["Ember", "_EmberTestSupport", "SeedNetwork"],
             exclude: ["Fixtures"]
         ),
     ],

@@ -9,7 +9,7 @@ struct EmberCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ember",
         abstract: "Ember: PyTorch's torch.nn way of building networks, in Swift.",
-        subcommands: [Example.self],
+        subcommands: [Example.self, Demo.self],
         defaultSubcommand: Example.self
     )
 }
