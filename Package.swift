@@ -29,7 +29,7 @@ let package = Package(
         // Module, layers, modes, state dicts.
         .target(name: "EmberNN", dependencies: ["EmberAutograd"], exclude: ["README.md"]),
         // Files: safetensors.
-        .target(name: "EmberIO", dependencies: ["EmberAutograd"], exclude: ["README.md"]),
+        .target(name: "EmberIO", dependencies: ["EmberNN"], exclude: ["README.md"]),
         // Umbrella: re-exports the public targets.
         .target(
             name: "Ember",
