@@ -37,13 +37,13 @@ struct Progress {
         let line = String(format: "epoch %d/%d %@ batch %d/%d  loss %.4f  %.0f samples/s  ETA %.1fs",
                           epoch, totalEpochs, bar, batch, batchesPerEpoch, loss, rate, eta)
         print("\r\u{1B}[2K" + line, terminator: "")
-        fflush(stdout)
+        fflush(nil)
     }
 
     /// Called at the end of an epoch with its summary line.
     func epochEnd(_ line: String) {
         if isTerminal { print("\r\u{1B}[2K", terminator: "") }
         print(line)
-        fflush(stdout)
+        fflush(nil)
     }
 }
