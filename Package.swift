@@ -27,10 +27,12 @@ let package = Package(
         .target(name: "EmberAutograd", dependencies: ["EmberTensor"]),
         // Module, layers, modes, state dicts.
         .target(name: "EmberNN", dependencies: ["EmberAutograd"]),
+        // Optimizers, learning-rate schedules and gradient clipping over [Parameter] (never imports EmberNN).
+        .target(name: "EmberOptim", dependencies: ["EmberAutograd"]),
         // Files: safetensors.
         .target(name: "EmberIO", dependencies: ["EmberAutograd"]),
         // Umbrella: re-exports the public targets.
-        .target(name: "Ember", dependencies: ["EmberStorage", "EmberTensor", "EmberAutograd", "EmberNN", "EmberIO"]),
+        .target(name: "Ember", dependencies: ["EmberStorage", "EmberTensor", "EmberAutograd", "EmberNN", "EmberOptim", "EmberIO"]),
         .target(name: "_EmberTestSupport", dependencies: ["Ember"]),
         .executableTarget(
             name: "EmberCLI",
