@@ -28,7 +28,7 @@ let package = Package(
         // Module, layers, modes, state dicts.
         .target(name: "EmberNN", dependencies: ["EmberAutograd"]),
         // Optimizers, learning-rate schedules and gradient clipping over [Parameter] (never imports EmberNN).
-        .target(name: "EmberOptim", dependencies: ["EmberAutograd"]),
+        .target(name: "EmberOptim", dependencies: ["EmberAutograd"], exclude: ["README.md"]),
         // Files: safetensors.
         .target(name: "EmberIO", dependencies: ["EmberAutograd"]),
         // Umbrella: re-exports the public targets.

@@ -38,6 +38,7 @@ public final class Adagrad: Optimizer {
         /// Maximizes the objective instead of minimizing it.
         public var maximize: Bool
 
+        /// Options with PyTorch\'s defaults for any value not given.
         public init(learningRate: Double = 1e-2, lrDecay: Double = 0, weightDecay: Double = 0,
                     initialAccumulatorValue: Double = 0, eps: Double = 1e-10, maximize: Bool = false)
         {

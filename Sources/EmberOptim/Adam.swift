@@ -46,6 +46,7 @@ public final class Adam: Optimizer {
         /// Decays weights directly (`p *= 1 - lr * weightDecay`) instead of adding to the gradient.
         public var decoupledWeightDecay: Bool
 
+        /// Options with PyTorch\'s defaults for any value not given.
         public init(learningRate: Double = 1e-3, betas: (Double, Double) = (0.9, 0.999), eps: Double = 1e-8,
                     weightDecay: Double = 0, amsgrad: Bool = false, maximize: Bool = false,
                     decoupledWeightDecay: Bool = false)

@@ -19,8 +19,11 @@ import Foundation
 public final class CosineAnnealingLR: LRScheduler, EpochScheduler {
     /// Hyperparameters and counters.
     public struct State: Codable, Sendable, Equatable {
+        /// Epochs of one half period (`T_max`).
         public var tMax: Int
+        /// The lowest learning rate (`eta_min`).
         public var etaMin: Double
+        /// Counters and base learning rates.
         public var progress: ScheduleProgress
     }
 

@@ -59,6 +59,7 @@ public struct ScheduleProgress: Codable, Sendable, Equatable {
     /// The learning rates set last.
     public var lastLearningRates: [Double]
 
+    /// Progress from its parts.
     public init(baseLearningRates: [Double], lastEpoch: Int, stepCount: Int, lastLearningRates: [Double]) {
         self.baseLearningRates = baseLearningRates
         self.lastEpoch = lastEpoch

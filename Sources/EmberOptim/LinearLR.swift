@@ -14,9 +14,13 @@
 public final class LinearLR: LRScheduler, EpochScheduler {
     /// Hyperparameters and counters.
     public struct State: Codable, Sendable, Equatable {
+        /// Factor at epoch 0.
         public var startFactor: Double
+        /// Factor from epoch `totalIters` on.
         public var endFactor: Double
+        /// Epochs over which the factor changes.
         public var totalIters: Int
+        /// Counters and base learning rates.
         public var progress: ScheduleProgress
     }
 

@@ -29,17 +29,27 @@ public final class OneCycleLR: LRScheduler, EpochScheduler {
 
     /// Hyperparameters and counters.
     public struct State: Codable, Sendable, Equatable {
+        /// Steps in the cycle.
         public var totalSteps: Int
+        /// Fraction of the cycle spent increasing the learning rate.
         public var pctStart: Double
+        /// Cosine or linear interpolation.
         public var annealStrategy: AnnealStrategy
+        /// Whether momentum cycles.
         public var cycleMomentum: Bool
+        /// Whether the schedule has three phases.
         public var threePhase: Bool
-        /// Per group: the starting, peak and final learning rates.
+        /// Per group: the starting learning rate (`initial_lr`).
         public var initialLearningRates: [Double]
+        /// Per group: the peak learning rate (`max_lr`).
         public var maxLearningRates: [Double]
+        /// Per group: the final learning rate (`min_lr`).
         public var minLearningRates: [Double]
+        /// Lowest momentum.
         public var baseMomentum: Double
+        /// Highest momentum.
         public var maxMomentum: Double
+        /// Counters and base learning rates.
         public var progress: ScheduleProgress
     }
 

@@ -38,6 +38,7 @@ public struct OptimizerState {
         /// Hyperparameters under PyTorch's keys (`lr`, `momentum`, `betas`, `initial_lr`, ...).
         public var hyperparameters: [String: Hyperparameter]
 
+        /// A group from its indices and hyperparameters.
         public init(parameterIndices: [Int], hyperparameters: [String: Hyperparameter]) {
             self.parameterIndices = parameterIndices
             self.hyperparameters = hyperparameters
@@ -76,6 +77,7 @@ public struct OptimizerState {
         /// Buffers under PyTorch's names, each with the parameter's shape and dtype.
         public var buffers: [String: Tensor]
 
+        /// A parameter's state from its step count and buffers.
         public init(step: Int? = nil, buffers: [String: Tensor] = [:]) {
             self.step = step
             self.buffers = buffers
@@ -138,6 +140,7 @@ public struct OptimizerState {
         /// Each group's parameter indices and hyperparameters (`param_groups`).
         public var groups: [Group]
 
+        /// A header from its parts.
         public init(optimizer: String, groups: [Group]) {
             self.optimizer = optimizer
             self.groups = groups

@@ -45,6 +45,7 @@ public final class RMSprop: Optimizer {
         /// Maximizes the objective instead of minimizing it.
         public var maximize: Bool
 
+        /// Options with PyTorch\'s defaults for any value not given.
         public init(learningRate: Double = 1e-2, alpha: Double = 0.99, eps: Double = 1e-8, weightDecay: Double = 0,
                     momentum: Double = 0, centered: Bool = false, maximize: Bool = false)
         {

@@ -22,20 +22,33 @@ public final class ReduceLROnPlateau {
 
     /// Hyperparameters and counters. `best` is written as a string when infinite (`"inf"`).
     public struct State: Codable, Sendable, Equatable {
+        /// Whether lower or higher metrics are better.
         public var mode: Mode
+        /// Multiplies a learning rate on a reduction.
         public var factor: Double
+        /// Bad epochs tolerated before a reduction.
         public var patience: Int
+        /// Improvement needed to count as better.
         public var threshold: Double
+        /// Relative or absolute threshold.
         public var thresholdMode: ThresholdMode
+        /// Epochs to wait after a reduction.
         public var cooldown: Int
+        /// Per group lower bounds (`min_lrs`).
         public var minLearningRates: [Double]
         /// The single `minLR` given at construction; `nil` when a per-group list was given.
         public var defaultMinLearningRate: Double?
+        /// Smallest change worth making.
         public var eps: Double
+        /// Best metric so far.
         public var best: Double
+        /// Epochs since the last improvement.
         public var numBadEpochs: Int
+        /// Cooldown epochs left.
         public var cooldownCounter: Int
+        /// Calls of `step(metric:)` so far.
         public var lastEpoch: Int
+        /// The learning rates after the last step.
         public var lastLearningRates: [Double]
 
         enum CodingKeys: String, CodingKey {
@@ -103,14 +116,21 @@ public final class ReduceLROnPlateau {
 
     /// The optimizer whose learning rates this schedule reduces.
     public let optimizer: any Optimizer
+    /// Whether lower or higher metrics are better.
     public private(set) var mode: Mode
+    /// Multiplies a learning rate on a reduction.
     public private(set) var factor: Double
+    /// Bad epochs tolerated before a reduction.
     public private(set) var patience: Int
+    /// Improvement needed to count as better.
     public private(set) var threshold: Double
+    /// Relative or absolute threshold.
     public private(set) var thresholdMode: ThresholdMode
+    /// Epochs to wait after a reduction.
     public private(set) var cooldown: Int
     var minLRs: [Double]
     var defaultMinLR: Double?
+    /// Smallest change worth making.
     public private(set) var eps: Double
     /// The best metric so far (`+inf` for `.min`, `-inf` for `.max` before the first step).
     public private(set) var best: Double

@@ -38,6 +38,7 @@ public final class SGD: Optimizer {
         /// Maximizes the objective instead of minimizing it.
         public var maximize: Bool
 
+        /// Options with PyTorch\'s defaults for any value not given.
         public init(learningRate: Double = 1e-3, momentum: Double = 0, dampening: Double = 0,
                     weightDecay: Double = 0, nesterov: Bool = false, maximize: Bool = false)
         {

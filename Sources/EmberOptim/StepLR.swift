@@ -12,8 +12,11 @@ import Foundation
 public final class StepLR: LRScheduler, EpochScheduler {
     /// Hyperparameters and counters.
     public struct State: Codable, Sendable, Equatable {
+        /// Epochs between decays.
         public var stepSize: Int
+        /// Multiplicative decay.
         public var gamma: Double
+        /// Counters and base learning rates.
         public var progress: ScheduleProgress
     }
 
@@ -65,7 +68,9 @@ public final class MultiStepLR: LRScheduler, EpochScheduler {
     public struct State: Codable, Sendable, Equatable {
         /// Milestones, sorted, repeated as given.
         public var milestones: [Int]
+        /// Multiplicative decay.
         public var gamma: Double
+        /// Counters and base learning rates.
         public var progress: ScheduleProgress
     }
 
@@ -113,7 +118,9 @@ public final class MultiStepLR: LRScheduler, EpochScheduler {
 public final class ExponentialLR: LRScheduler, EpochScheduler {
     /// Hyperparameters and counters.
     public struct State: Codable, Sendable, Equatable {
+        /// Multiplicative decay per epoch.
         public var gamma: Double
+        /// Counters and base learning rates.
         public var progress: ScheduleProgress
     }
 
