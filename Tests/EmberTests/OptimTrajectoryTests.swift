@@ -204,3 +204,39 @@ import _EmberTestSupport
         #expect(adam.learningRates == [0.25, 0.5])
     }
 }
+
+/// The whole loop with autograd: forward, backward, step, zeroGrad, against PyTorch (float64).
+@Suite struct OptimEndToEndTests {
+    struct Case: Decodable, CustomTestStringConvertible, Sendable {
+        var name: String
+        var optimizer: String
+        var kwargs: Hyperparameters
+        var testDescription: String { name }
+        static let all: [Case] = try! JSONDecoder().decode(
+            [Case].self, from: Data(Fixture("optim").metadata["e2e"]!.utf8))
+    }
+
+    let fx = try! Fixture("optim")
+
+    @Test(arguments: Case.all)
+    func leastSquaresFitMatchesPyTorch(_ c: Case) throws {
+        let expected = fx["e2e/\(c.name)"]
+        let x = fx["e2e/x"], y = fx["e2e/y"]
+        let rows = expected.scalars(as: Double.self), width = expected.shape[1]
+        let w = Parameter(Tensor(Array(rows[0..<3]), shape: [3])), b = Parameter(Tensor([0.0]))
+        // PyTorch's defaults for this optimizer, overridden by the case's arguments.
+        let defaults = try JSONDecoder().decode([String: Hyperparameters].self, from: Data(fx.metadata["defaults"]!.utf8))
+        let group = try #require(defaults[c.optimizer]).merging(c.kwargs) { _, given in given }
+        let optimizer = try makeOptimizer(c.optimizer, [w, b], groups: [group])
+        #expect(optimizer.name == c.optimizer)
+        for step in 1..<expected.shape[0] {
+            optimizer.zeroGrad()
+            let r = x.matmul(w.value) + b.value - y
+            ((r * r).sum() * 0.125).backward()
+            optimizer.step()
+            let row = Array(rows[step * width..<(step + 1) * width])
+            expectClose(w.value, Tensor(Array(row[0..<3]), shape: [3]), atol: 1e-13, rtol: 1e-11, "\(c.name) w after step \(step)")
+            expectClose(b.value, Tensor([row[3]]), atol: 1e-13, rtol: 1e-11, "\(c.name) b after step \(step)")
+        }
+    }
+}
