@@ -157,18 +157,21 @@ public final class Adagrad: Optimizer {
     }
 
     /// The fused update of one parameter, in its dtype `T`.
-    private static func update<T: TensorFloat>(_: T.Type, _ param: Tensor, _ grad: Tensor, _ sum: Tensor, clr: Double, _ o: Options) {
+    private static func update<T: LaneScalar>(_: T.Type, _ param: Tensor, _ grad: Tensor, _ sum: Tensor, clr: Double, _ o: Options) {
         let p = param.mutablePointer(as: T.self), g = grad.pointer(as: T.self), acc = sum.mutablePointer(as: T.self)
         let maximize = o.maximize, useWD = o.weightDecay != 0
         let wd: T = scalar(o.weightDecay), eps: T = scalar(o.eps), negCLR: T = scalar(-clr)
+        @inline(__always) func lane<L: UpdateLane>(_: L.Type, _ i: Int) where L.Scalar == T {
+            let pi = L.load(p, i)
+            var gi = maximize ? -L.load(g, i) : L.load(g, i)
+            if useWD { gi = gi + L(repeating: wd) * pi }
+            let si = L.load(acc, i) + gi * gi
+            si.store(acc, i)
+            let std = si.squareRoot() + L(repeating: eps)
+            (pi + (L(repeating: negCLR) * gi) / std).store(p, i)
+        }
         forEachChunk(param.count) { range in
-            for i in range {
-                var gi = maximize ? -g[i] : g[i]
-                if useWD { gi = gi + wd * p[i] }
-                acc[i] = acc[i] + gi * gi
-                let std = acc[i].squareRoot() + eps
-                p[i] = p[i] + (negCLR * gi) / std
-            }
+            forEachLane(range, wide: { lane(T.Wide.self, $0) }, narrow: { lane(T.self, $0) })
         }
     }
 

@@ -291,7 +291,7 @@ private func adamStep(_ groups: [ParameterGroup<Adam.Options>], _ slots: inout [
 }
 
 /// The fused Adam update of one parameter, in its dtype `T`.
-private func adamUpdate<T: TensorFloat>(_: T.Type, _ param: Tensor, _ grad: Tensor, _ s: AdamSlot, step: Int, _ o: Adam.Options) {
+private func adamUpdate<T: LaneScalar>(_: T.Type, _ param: Tensor, _ grad: Tensor, _ s: AdamSlot, step: Int, _ o: Adam.Options) {
     let (beta1, beta2) = o.betas
     // Scalars as PyTorch computes them: Python floats (double), then rounded to T by each op.
     let t = Double(step)
@@ -310,20 +310,24 @@ private func adamUpdate<T: TensorFloat>(_: T.Type, _ param: Tensor, _ grad: Tens
     let decay: T = scalar(1 - o.learningRate * o.weightDecay), wd: T = scalar(o.weightDecay)
     let w1: T = scalar(1 - beta1), b2: T = scalar(beta2), c2: T = scalar(1 - beta2)
     let bc2Sqrt: T = scalar(biasCorrection2Sqrt), eps: T = scalar(o.eps), negStep: T = scalar(-stepSize)
-    forEachChunk(param.count) { range in
-        for i in range {
-            var gi = maximize ? -g[i] : g[i]
-            if decoupled { p[i] = p[i] * decay }
-            if coupled { gi = gi + wd * p[i] }
-            m[i] = lerp(m[i], gi, w1)
-            v[i] = v[i] * b2 + (c2 * gi) * gi
-            var second = v[i]
-            if amsgrad, let vMax {
-                vMax[i] = nanPropagatingMax(vMax[i], v[i])
-                second = vMax[i]
-            }
-            let denom = second.squareRoot() / bc2Sqrt + eps
-            p[i] = p[i] + (negStep * m[i]) / denom
+    @inline(__always) func lane<L: UpdateLane>(_: L.Type, _ i: Int) where L.Scalar == T {
+        var pi = L.load(p, i)
+        var gi = maximize ? -L.load(g, i) : L.load(g, i)
+        if decoupled { pi = pi * L(repeating: decay) }
+        if coupled { gi = gi + L(repeating: wd) * pi }
+        let mi = L.load(m, i).lerp(to: gi, weight: w1)
+        let vi = L.load(v, i) * L(repeating: b2) + (L(repeating: c2) * gi) * gi
+        mi.store(m, i)
+        vi.store(v, i)
+        var second = vi
+        if amsgrad, let vMax {
+            second = L.nanPropagatingMax(L.load(vMax, i), vi)
+            second.store(vMax, i)
         }
+        let denom = second.squareRoot() / L(repeating: bc2Sqrt) + L(repeating: eps)
+        (pi + (L(repeating: negStep) * mi) / denom).store(p, i)
+    }
+    forEachChunk(param.count) { range in
+        forEachLane(range, wide: { lane(T.Wide.self, $0) }, narrow: { lane(T.self, $0) })
     }
 }

@@ -80,34 +80,51 @@ private func norm(of t: Tensor, order: Double) -> Double {
 }
 
 private func norm<T: TensorFloat>(_: T.Type, _ t: Tensor, order: Double) -> Double {
-    let x = UnsafeBufferPointer(start: t.pointer(as: T.self), count: t.count)
-    return norm(x.lazy.map { $0.doubleValue }, order: order)
-}
-
-/// The `order`-norm of `values`, computed in double precision.
-private func norm<S: Sequence>(_ values: S, order: Double) -> Double where S.Element == Double {
+    let x = t.pointer(as: T.self), n = t.count
     if order == .infinity {
         var m = 0.0
-        for v in values {
+        for i in 0..<n {
+            let v = x[i].doubleValue
             if v.isNaN { return .nan }
             m = Swift.max(m, abs(v))
         }
         return m
     }
     if order == 2 {
-        var sum = 0.0
-        for v in values { sum += v * v }
-        if sum.isFinite || sum.isNaN || values.contains(where: { $0.isInfinite }) { return sum.squareRoot() }
-        // Overflow of the plain sum (float64 values beyond 1e154): sum of squares scaled by the
-        // largest magnitude.
-        let m = norm(values, order: .infinity)
+        // Four partial sums: independent additions the CPU can overlap.
+        var s = (0.0, 0.0, 0.0, 0.0)
+        var i = 0
+        while i + 4 <= n {
+            let a = x[i].doubleValue, b = x[i + 1].doubleValue, c = x[i + 2].doubleValue, d = x[i + 3].doubleValue
+            s.0 += a * a; s.1 += b * b; s.2 += c * c; s.3 += d * d
+            i += 4
+        }
+        while i < n {
+            let a = x[i].doubleValue
+            s.0 += a * a
+            i += 1
+        }
+        let sum = (s.0 + s.1) + (s.2 + s.3)
+        if sum.isFinite || sum.isNaN { return sum.squareRoot() }
+        // Infinite: a true infinity, or overflow of squares of float64 values beyond 1e154
+        // (then the sum of squares scaled by the largest magnitude).
+        let m = norm(T.self, t, order: .infinity)
+        if m.isInfinite { return m }
         var scaled = 0.0
-        for v in values { scaled += (v / m) * (v / m) }
+        for j in 0..<n {
+            let v = x[j].doubleValue / m
+            scaled += v * v
+        }
         return m * scaled.squareRoot()
     }
     var sum = 0.0
-    for v in values { sum += Foundation.pow(abs(v), order) }
+    for i in 0..<n { sum += Foundation.pow(abs(x[i].doubleValue), order) }
     return order == 1 ? sum : Foundation.pow(sum, 1 / order)
+}
+
+/// The `order`-norm of `values` (the per-gradient norms), in double precision.
+private func norm(_ values: [Double], order: Double) -> Double {
+    norm(Double.self, Tensor(values), order: order)
 }
 
 private func scale<T: TensorFloat>(_: T.Type, _ g: Tensor, by coefficient: Double) {

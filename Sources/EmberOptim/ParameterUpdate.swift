@@ -56,20 +56,6 @@ func forEachChunk(_ count: Int, _ body: (Range<Int>) -> Void) {
     }
 }
 
-/// PyTorch's `lerp(start, end, weight)`: `start + weight * (end - start)` for `|weight| < 0.5`,
-/// else `end - (end - start) * (1 - weight)` (the form PyTorch uses for accuracy).
-@inline(__always)
-func lerp<T: FloatingPoint>(_ start: T, _ end: T, _ weight: T) -> T {
-    abs(weight) < 1 / 2 ? start + weight * (end - start) : end - (end - start) * (1 - weight)
-}
-
-/// PyTorch's `maximum`: the larger value, NaN when either is NaN.
-@inline(__always)
-func nanPropagatingMax<T: FloatingPoint>(_ a: T, _ b: T) -> T {
-    if a.isNaN || b.isNaN { return .nan }
-    return a > b ? a : b
-}
-
 /// `T(value)` rounded to nearest, as PyTorch converts a Python scalar to the tensor's dtype.
 @inline(__always)
 func scalar<T: TensorFloat>(_ value: Double, as _: T.Type = T.self) -> T { T(fromDouble: value) }

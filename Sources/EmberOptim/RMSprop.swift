@@ -180,7 +180,7 @@ public final class RMSprop: Optimizer {
     }
 
     /// The fused update of one parameter, in its dtype `T`.
-    private static func update<T: TensorFloat>(_: T.Type, _ param: Tensor, _ grad: Tensor, _ s: Slot, _ o: Options) {
+    private static func update<T: LaneScalar>(_: T.Type, _ param: Tensor, _ grad: Tensor, _ s: Slot, _ o: Options) {
         let p = param.mutablePointer(as: T.self), g = grad.pointer(as: T.self)
         let sq = s.squareAvg.mutablePointer(as: T.self)
         let buf = o.momentum > 0 ? s.momentumBuffer?.mutablePointer(as: T.self) : nil
@@ -188,26 +188,31 @@ public final class RMSprop: Optimizer {
         let maximize = o.maximize, useWD = o.weightDecay != 0
         let wd: T = scalar(o.weightDecay), alpha: T = scalar(o.alpha), c: T = scalar(1 - o.alpha)
         let eps: T = scalar(o.eps), mom: T = scalar(o.momentum), negLR: T = scalar(-o.learningRate)
-        forEachChunk(param.count) { range in
-            for i in range {
-                var gi = maximize ? -g[i] : g[i]
-                if useWD { gi = gi + wd * p[i] }
-                sq[i] = sq[i] * alpha + (c * gi) * gi
-                var avg: T
-                if let avgG {
-                    avgG[i] = lerp(avgG[i], gi, c)
-                    avg = (sq[i] + (-1 * avgG[i]) * avgG[i]).squareRoot()
-                } else {
-                    avg = sq[i].squareRoot()
-                }
-                avg = avg + eps
-                if let buf {
-                    buf[i] = buf[i] * mom + gi / avg
-                    p[i] = p[i] + negLR * buf[i]
-                } else {
-                    p[i] = p[i] + (negLR * gi) / avg
-                }
+        @inline(__always) func lane<L: UpdateLane>(_: L.Type, _ i: Int) where L.Scalar == T {
+            let pi = L.load(p, i)
+            var gi = maximize ? -L.load(g, i) : L.load(g, i)
+            if useWD { gi = gi + L(repeating: wd) * pi }
+            let si = L.load(sq, i) * L(repeating: alpha) + (L(repeating: c) * gi) * gi
+            si.store(sq, i)
+            var avg: L
+            if let avgG {
+                let ai = L.load(avgG, i).lerp(to: gi, weight: c)
+                ai.store(avgG, i)
+                avg = (si + (L(repeating: -1) * ai) * ai).squareRoot()
+            } else {
+                avg = si.squareRoot()
             }
+            avg = avg + L(repeating: eps)
+            if let buf {
+                let bi = L.load(buf, i) * L(repeating: mom) + gi / avg
+                bi.store(buf, i)
+                (pi + L(repeating: negLR) * bi).store(p, i)
+            } else {
+                (pi + (L(repeating: negLR) * gi) / avg).store(p, i)
+            }
+        }
+        forEachChunk(param.count) { range in
+            forEachLane(range, wide: { lane(T.Wide.self, $0) }, narrow: { lane(T.self, $0) })
         }
     }
 

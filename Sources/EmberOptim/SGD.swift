@@ -148,7 +148,7 @@ public final class SGD: Optimizer {
     }
 
     /// The fused update of one parameter, in its dtype `T`.
-    private static func update<T: TensorFloat>(
+    private static func update<T: LaneScalar>(
         _: T.Type, _ param: Tensor, _ grad: Tensor, _ buffer: Tensor?, first: Bool, _ o: Options
     ) {
         let p = param.mutablePointer(as: T.self), g = grad.pointer(as: T.self)
@@ -156,16 +156,19 @@ public final class SGD: Optimizer {
         let negLR: T = scalar(-o.learningRate), wd: T = scalar(o.weightDecay)
         let mom: T = scalar(o.momentum), keep: T = scalar(1 - o.dampening)
         let useWD = o.weightDecay != 0, nesterov = o.nesterov, maximize = o.maximize
-        forEachChunk(param.count) { range in
-            for i in range {
-                var d = maximize ? -g[i] : g[i]
-                if useWD { d = d + wd * p[i] }
-                if let b {
-                    if first { b[i] = d } else { b[i] = b[i] * mom + keep * d }
-                    d = nesterov ? d + mom * b[i] : b[i]
-                }
-                p[i] = p[i] + negLR * d
+        @inline(__always) func lane<L: UpdateLane>(_: L.Type, _ i: Int) where L.Scalar == T {
+            let pi = L.load(p, i)
+            var d = maximize ? -L.load(g, i) : L.load(g, i)
+            if useWD { d = d + L(repeating: wd) * pi }
+            if let b {
+                let bi = first ? d : L.load(b, i) * L(repeating: mom) + L(repeating: keep) * d
+                bi.store(b, i)
+                d = nesterov ? d + L(repeating: mom) * bi : bi
             }
+            (pi + L(repeating: negLR) * d).store(p, i)
+        }
+        forEachChunk(param.count) { range in
+            forEachLane(range, wide: { lane(T.Wide.self, $0) }, narrow: { lane(T.self, $0) })
         }
     }
 

@@ -180,6 +180,36 @@ import _EmberTestSupport
         #expect(one != values)
     }
 
+    /// Eight-element lanes and single elements give bitwise the same updates: one parameter of 19
+    /// elements (two wide lanes and a tail) against 19 one-element parameters.
+    @Test(arguments: ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"], [DType.float32, .float64])
+    func wideAndNarrowLanesAgreeBitwise(_ kind: String, _ dtype: DType) throws {
+        let n = 19
+        let values = (0..<n).map { sin(Double($0) + 1) }
+        let whole = Parameter(Tensor(values).to(dtype))
+        let singles = values.map { Parameter(Tensor([$0]).to(dtype)) }
+        func make(_ params: [Parameter]) -> any Optimizer {
+            switch kind {
+            case "SGD": SGD(params, lr: 0.1, momentum: 0.9, weightDecay: 0.01, nesterov: true, maximize: true)
+            case "Adam": Adam(params, lr: 0.05, betas: (0.3, 0.9), weightDecay: 0.1, amsgrad: true)
+            case "AdamW": AdamW(params, lr: 0.05, amsgrad: true, maximize: true)
+            case "RMSprop": RMSprop(params, lr: 0.01, alpha: 0.3, weightDecay: 0.1, momentum: 0.5, centered: true)
+            default: Adagrad(params, lr: 0.1, lrDecay: 0.1, weightDecay: 0.1, initialAccumulatorValue: 0.2)
+            }
+        }
+        let a = make([whole]), b = make(singles)
+        for step in 0..<4 {
+            let grads = (0..<n).map { cos(Double($0 * (step + 2))) * Double(step + 1) }
+            whole.grad = Tensor(grads).to(dtype)
+            for (p, g) in zip(singles, grads) { p.grad = Tensor([g]).to(dtype) }
+            a.step()
+            b.step()
+            let joined = Tensor(singles.flatMap { $0.value.doubles }).to(dtype)
+            expectBitwiseEqual(whole.value, joined, "\(kind) \(dtype) step \(step)")
+        }
+        #expect(whole.value.doubles != Tensor(values).to(dtype).doubles, "the parameters moved")
+    }
+
     @Test func zeroGradSetsNilOrZerosInPlace() {
         let a = Parameter(Tensor([Float(1), 2])), b = Parameter(Tensor([Float(3)]))
         let opt = RMSprop([a, b])
