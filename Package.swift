@@ -28,12 +28,14 @@ let package = Package(
         .target(name: "EmberAutograd", dependencies: ["EmberTensor"], exclude: ["README.md"]),
         // Module, layers, modes, state dicts.
         .target(name: "EmberNN", dependencies: ["EmberAutograd"], exclude: ["README.md"]),
+        // Optimizers, learning-rate schedules and gradient clipping over [Parameter] (never imports EmberNN).
+        .target(name: "EmberOptim", dependencies: ["EmberAutograd"], exclude: ["README.md"]),
         // Files: safetensors.
         .target(name: "EmberIO", dependencies: ["EmberNN"], exclude: ["README.md"]),
         // Umbrella: re-exports the public targets.
         .target(
             name: "Ember",
-            dependencies: ["EmberStorage", "EmberTensor", "EmberAutograd", "EmberNN", "EmberIO"],
+            dependencies: ["EmberStorage", "EmberTensor", "EmberAutograd", "EmberNN", "EmberOptim", "EmberIO"],
             exclude: ["README.md"]
         ),
         .target(name: "_EmberTestSupport", dependencies: ["Ember"], exclude: ["README.md"]),

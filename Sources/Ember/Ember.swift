@@ -3,5 +3,6 @@
 @_exported import EmberAutograd
 @_exported import EmberIO
 @_exported import EmberNN
+@_exported import EmberOptim
 @_exported import EmberStorage
 @_exported import EmberTensor

@@ -10,21 +10,39 @@
 public final class Parameter {
     /// The current value. Assigning a new tensor keeps `requiresGrad` and clears nothing else.
     public var value: Tensor {
-        didSet {
-            precondition(value.shape == oldValue.shape,
-                         "Parameter: assigned shape \(value.shape) differs from the parameter's shape \(oldValue.shape); create a new Parameter to change shape")
-            let wanted = oldValue.requiresGrad
-            let grad = oldValue.grad
-            value = value.detached()
-            if wanted { value.requiresGrad = true; value.grad = grad }
+        get { storedValue }
+        set {
+            precondition(newValue.shape == storedValue.shape,
+                         "Parameter: assigned shape \(newValue.shape) differs from the parameter's shape \(storedValue.shape); create a new Parameter to change shape")
+            let wanted = storedValue.requiresGrad
+            let grad = storedValue.grad
+            var v = newValue.detached()
+            if wanted { v.requiresGrad = true; v.grad = grad }
+            storedValue = v
         }
     }
+
+    /// The value's backing store; `value`'s setter keeps gradient state, `updateValueInPlace`
+    /// writes without copying.
+    private var storedValue: Tensor
 
     /// Creates a parameter holding `value` (detached from any graph).
     public init(_ value: Tensor, requiresGrad: Bool = true) {
         var v = value.detached()
         if requiresGrad { v.requiresGrad = true }
-        self.value = v
+        self.storedValue = v
+    }
+
+    /// Lets `body` write the value's elements in place (for optimizers): the storage is copied
+    /// only when it is shared (copy-on-write), and the gradient state (`requiresGrad`, `grad`)
+    /// stays attached. `body` must keep the shape and dtype.
+    package func updateValueInPlace<R>(_ body: (inout Tensor) throws -> R) rethrows -> R {
+        let shape = storedValue.shape, dtype = storedValue.dtype
+        defer {
+            precondition(storedValue.shape == shape && storedValue.dtype == dtype,
+                         "Parameter.updateValueInPlace: the update changed shape or dtype")
+        }
+        return try body(&storedValue)
     }
 
     /// Whether backward computes a gradient for this parameter.

@@ -1,0 +1,333 @@
+import EmberAutograd
+import Foundation
+
+/// Adam: adaptive moment estimation, with optional L2 weight decay, AMSGrad and maximization.
+///
+/// For each parameter `p` with gradient `g`, at step `t` (counted per parameter, from 1):
+/// ```
+/// g = maximize ? -g : g
+/// p = p * (1 - lr * weightDecay)                 (decoupled weight decay: AdamW)
+/// g = g + weightDecay * p                        (otherwise, if weightDecay != 0)
+/// m = lerp(m, g, 1 - beta1)                      (m + (1 - beta1) * (g - m))
+/// v = v * beta2 + (1 - beta2) * g * g
+/// vMax = max(vMax, v)                            (amsgrad; then vMax replaces v below)
+/// denom = sqrt(v) / sqrt(1 - beta2^t) + eps
+/// p = p - (lr / (1 - beta1^t)) * m / denom
+/// ```
+/// The bias corrections are computed in double precision, then each scalar is rounded to the
+/// parameter's dtype where PyTorch rounds it. Each parameter is updated in place in one fused
+/// pass over its elements.
+///
+/// PyTorch parity: `torch.optim.Adam(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
+/// weight_decay=0, amsgrad=False, maximize=False, decoupled_weight_decay=False)` with its
+/// single-tensor (`foreach=False`) update, in the same order of operations
+/// (`denom = (exp_avg_sq.sqrt() / sqrt(bias_correction2)).add_(eps)`,
+/// `step_size = lr / bias_correction1`), the same validation errors and the same state (`step`,
+/// `exp_avg`, `exp_avg_sq`, `max_exp_avg_sq`). Differences in the last bit of float32 results are
+/// possible: PyTorch's vectorized CPU kernels fuse some multiply-adds and take square roots with
+/// MKL.
+///
+/// See also: ``AdamW``, ``Optimizer``.
+public final class Adam: Optimizer {
+    /// The hyperparameters of one group (shared with ``AdamW``).
+    public struct Options: OptimizerOptions {
+        /// Step size (`lr`).
+        public var learningRate: Double
+        /// Decay rates of the first and second moment estimates.
+        public var betas: (Double, Double)
+        /// Added to the denominator for numerical stability.
+        public var eps: Double
+        /// Weight decay: an L2 penalty, or decoupled (AdamW) when `decoupledWeightDecay`.
+        public var weightDecay: Double
+        /// Uses the maximum of past second-moment estimates (AMSGrad).
+        public var amsgrad: Bool
+        /// Maximizes the objective instead of minimizing it.
+        public var maximize: Bool
+        /// Decays weights directly (`p *= 1 - lr * weightDecay`) instead of adding to the gradient.
+        public var decoupledWeightDecay: Bool
+
+        /// Options with PyTorch\'s defaults for any value not given.
+        public init(learningRate: Double = 1e-3, betas: (Double, Double) = (0.9, 0.999), eps: Double = 1e-8,
+                    weightDecay: Double = 0, amsgrad: Bool = false, maximize: Bool = false,
+                    decoupledWeightDecay: Bool = false)
+        {
+            self.learningRate = learningRate
+            self.betas = betas
+            self.eps = eps
+            self.weightDecay = weightDecay
+            self.amsgrad = amsgrad
+            self.maximize = maximize
+            self.decoupledWeightDecay = decoupledWeightDecay
+        }
+
+        /// `beta1` (cycled by ``OneCycleLR``).
+        public var cycledMomentum: Double? {
+            get { betas.0 }
+            set { if let v = newValue { betas.0 = v } }
+        }
+
+        public var validationFailure: String? {
+            if !(0 <= learningRate) { return "Invalid learning rate: \(learningRate)" }
+            if !(0 <= eps) { return "Invalid epsilon value: \(eps)" }
+            if !(0 <= betas.0 && betas.0 < 1) { return "Invalid beta parameter at index 0: \(betas.0)" }
+            if !(0 <= betas.1 && betas.1 < 1) { return "Invalid beta parameter at index 1: \(betas.1)" }
+            if !(0 <= weightDecay) { return "Invalid weight_decay value: \(weightDecay)" }
+            return nil
+        }
+
+        public static func == (a: Options, b: Options) -> Bool {
+            a.learningRate == b.learningRate && a.betas == b.betas && a.eps == b.eps && a.weightDecay == b.weightDecay
+                && a.amsgrad == b.amsgrad && a.maximize == b.maximize && a.decoupledWeightDecay == b.decoupledWeightDecay
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case learningRate = "lr", betas, eps, weightDecay = "weight_decay", amsgrad, maximize
+            case decoupledWeightDecay = "decoupled_weight_decay"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            learningRate = try c.decode(Double.self, forKey: .learningRate)
+            let b = try c.decode([Double].self, forKey: .betas)
+            guard b.count == 2 else {
+                throw DecodingError.dataCorruptedError(forKey: .betas, in: c, debugDescription: "betas must hold 2 numbers, got \(b.count)")
+            }
+            betas = (b[0], b[1])
+            eps = try c.decode(Double.self, forKey: .eps)
+            weightDecay = try c.decode(Double.self, forKey: .weightDecay)
+            amsgrad = try c.decode(Bool.self, forKey: .amsgrad)
+            maximize = try c.decode(Bool.self, forKey: .maximize)
+            decoupledWeightDecay = try c.decodeIfPresent(Bool.self, forKey: .decoupledWeightDecay) ?? false
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(learningRate, forKey: .learningRate)
+            try c.encode([betas.0, betas.1], forKey: .betas)
+            try c.encode(eps, forKey: .eps)
+            try c.encode(weightDecay, forKey: .weightDecay)
+            try c.encode(amsgrad, forKey: .amsgrad)
+            try c.encode(maximize, forKey: .maximize)
+            try c.encode(decoupledWeightDecay, forKey: .decoupledWeightDecay)
+        }
+    }
+
+    public var name: String { "Adam" }
+    public let defaults: Options
+    public var parameterGroups: [ParameterGroup<Options>]
+    var slots: [ObjectIdentifier: AdamSlot] = [:]
+
+    /// Adam over `parameters` (one group).
+    ///
+    /// - Parameters:
+    ///   - lr: learning rate.
+    ///   - betas: decay rates of the moment estimates, each in `[0, 1)`.
+    ///   - eps: denominator term for numerical stability.
+    ///   - weightDecay: L2 penalty (decoupled when `decoupledWeightDecay`).
+    ///   - amsgrad: use AMSGrad.
+    ///   - maximize: maximize the objective.
+    ///   - decoupledWeightDecay: decay weights as AdamW does.
+    public convenience init(_ parameters: [Parameter], lr: Double = 1e-3, betas: (Double, Double) = (0.9, 0.999),
+                            eps: Double = 1e-8, weightDecay: Double = 0, amsgrad: Bool = false, maximize: Bool = false,
+                            decoupledWeightDecay: Bool = false)
+    {
+        let options = Options(learningRate: lr, betas: betas, eps: eps, weightDecay: weightDecay, amsgrad: amsgrad,
+                              maximize: maximize, decoupledWeightDecay: decoupledWeightDecay)
+        self.init(groups: [ParameterGroup(parameters, options: options)], defaults: options)
+    }
+
+    /// Adam over explicit groups; `defaults` (the first group's options when `nil`) is what
+    /// ``addParameterGroup(_:configure:)`` starts from.
+    public init(groups: [ParameterGroup<Options>], defaults: Options? = nil) {
+        let defaults = defaults ?? groups.first?.options ?? Options()
+        checkAdamGroups(groups, defaults: defaults, optimizer: "Adam")
+        self.defaults = defaults
+        self.parameterGroups = groups
+    }
+
+    /// One Adam step over every parameter with a gradient.
+    public func step() { adamStep(parameterGroups, &slots, optimizer: name) }
+
+    public func state() -> OptimizerState {
+        captureState(optimizer: name, groups: parameterGroups, slots: slots)
+    }
+
+    public func load(_ state: OptimizerState) throws(OptimizerStateError) {
+        (parameterGroups, slots) = try restoreState(state, optimizer: name, groups: parameterGroups, slotType: AdamSlot.self)
+    }
+}
+
+/// AdamW: Adam with decoupled weight decay, `p = p * (1 - lr * weightDecay)` before the Adam
+/// update, instead of adding `weightDecay * p` to the gradient.
+///
+/// The update is otherwise ``Adam``'s (see its formula); `weightDecay` defaults to 1e-2.
+///
+/// PyTorch parity: `torch.optim.AdamW(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
+/// weight_decay=1e-2, amsgrad=False, maximize=False)`, which is `Adam` with
+/// `decoupled_weight_decay=True`; loading a state keeps weight decay decoupled, as PyTorch's
+/// `AdamW.__setstate__` does.
+///
+/// See also: ``Adam``, ``Optimizer``.
+public final class AdamW: Optimizer {
+    /// The hyperparameters of one group (``Adam/Options`` with `decoupledWeightDecay` set).
+    public typealias Options = Adam.Options
+
+    public var name: String { "AdamW" }
+    public let defaults: Options
+    public var parameterGroups: [ParameterGroup<Options>]
+    var slots: [ObjectIdentifier: AdamSlot] = [:]
+
+    /// AdamW over `parameters` (one group).
+    ///
+    /// - Parameters:
+    ///   - lr: learning rate.
+    ///   - betas: decay rates of the moment estimates, each in `[0, 1)`.
+    ///   - eps: denominator term for numerical stability.
+    ///   - weightDecay: decoupled weight decay coefficient.
+    ///   - amsgrad: use AMSGrad.
+    ///   - maximize: maximize the objective.
+    public convenience init(_ parameters: [Parameter], lr: Double = 1e-3, betas: (Double, Double) = (0.9, 0.999),
+                            eps: Double = 1e-8, weightDecay: Double = 1e-2, amsgrad: Bool = false, maximize: Bool = false)
+    {
+        let options = Options(learningRate: lr, betas: betas, eps: eps, weightDecay: weightDecay, amsgrad: amsgrad,
+                              maximize: maximize, decoupledWeightDecay: true)
+        self.init(groups: [ParameterGroup(parameters, options: options)], defaults: options)
+    }
+
+    /// AdamW over explicit groups (weight decay is made decoupled in every group); `defaults`
+    /// (the first group's options when `nil`) is what ``addParameterGroup(_:configure:)`` starts
+    /// from.
+    public init(groups: [ParameterGroup<Options>], defaults: Options? = nil) {
+        var defaults = defaults ?? groups.first?.options ?? Options(weightDecay: 1e-2)
+        defaults.decoupledWeightDecay = true
+        var groups = groups
+        for i in groups.indices { groups[i].options.decoupledWeightDecay = true }
+        checkAdamGroups(groups, defaults: defaults, optimizer: "AdamW")
+        self.defaults = defaults
+        self.parameterGroups = groups
+    }
+
+    /// One AdamW step over every parameter with a gradient.
+    public func step() { adamStep(parameterGroups, &slots, optimizer: name) }
+
+    public func state() -> OptimizerState {
+        captureState(optimizer: name, groups: parameterGroups, slots: slots)
+    }
+
+    public func load(_ state: OptimizerState) throws(OptimizerStateError) {
+        var (groups, slots) = try restoreState(state, optimizer: name, groups: parameterGroups, slotType: AdamSlot.self)
+        for i in groups.indices { groups[i].options.decoupledWeightDecay = true }
+        (parameterGroups, self.slots) = (groups, slots)
+    }
+}
+
+private func checkAdamGroups(_ groups: [ParameterGroup<Adam.Options>], defaults: Adam.Options, optimizer: String) {
+    checkOptions(defaults, optimizer: optimizer)
+    for g in groups { checkOptions(g.options, optimizer: optimizer) }
+    checkParameterGroups(groups, optimizer: optimizer)
+}
+
+/// The per-parameter state of Adam and AdamW.
+struct AdamSlot: ParameterSlot {
+    var step: Int
+    var expAvg: Tensor
+    var expAvgSq: Tensor
+    var maxExpAvgSq: Tensor?
+
+    init(step: Int, expAvg: Tensor, expAvgSq: Tensor, maxExpAvgSq: Tensor?) {
+        self.step = step
+        self.expAvg = expAvg
+        self.expAvgSq = expAvgSq
+        self.maxExpAvgSq = maxExpAvgSq
+    }
+
+    var saved: OptimizerState.ParameterState {
+        var b = ["exp_avg": expAvg, "exp_avg_sq": expAvgSq]
+        if let maxExpAvgSq { b["max_exp_avg_sq"] = maxExpAvgSq }
+        return .init(step: step, buffers: b)
+    }
+
+    init(restoring saved: OptimizerState.ParameterState, for p: Parameter, index: Int) throws(OptimizerStateError) {
+        try saved.checkOnly(["exp_avg", "exp_avg_sq", "max_exp_avg_sq"], index: index)
+        step = try saved.requiredStep(index: index)
+        expAvg = try saved.buffer("exp_avg", for: p, index: index, required: true)!
+        expAvgSq = try saved.buffer("exp_avg_sq", for: p, index: index, required: true)!
+        maxExpAvgSq = try saved.buffer("max_exp_avg_sq", for: p, index: index, required: false)
+    }
+}
+
+/// One Adam/AdamW step over `groups`.
+private func adamStep(_ groups: [ParameterGroup<Adam.Options>], _ slots: inout [ObjectIdentifier: AdamSlot], optimizer: String) {
+    for group in groups {
+        let o = group.options
+        for p in group.parameters {
+            guard let g = gradientForUpdate(p, optimizer: optimizer) else { continue }
+            let key = ObjectIdentifier(p)
+            var s: AdamSlot
+            if let old = slots.removeValue(forKey: key) {
+                s = old
+                s.expAvg = writable(s.expAvg, like: p, name: "exp_avg", optimizer: optimizer)
+                s.expAvgSq = writable(s.expAvgSq, like: p, name: "exp_avg_sq", optimizer: optimizer)
+                if o.amsgrad {
+                    s.maxExpAvgSq = s.maxExpAvgSq.map { writable($0, like: p, name: "max_exp_avg_sq", optimizer: optimizer) }
+                        ?? filledBuffer(like: p, 0)
+                }
+            } else {
+                s = AdamSlot(step: 0, expAvg: filledBuffer(like: p, 0), expAvgSq: filledBuffer(like: p, 0),
+                             maxExpAvgSq: o.amsgrad ? filledBuffer(like: p, 0) : nil)
+            }
+            s.step += 1
+            let step = s.step
+            updateInPlace(p) { value in
+                if value.dtype == .float32 {
+                    adamUpdate(Float.self, value, g, s, step: step, o)
+                } else {
+                    adamUpdate(Double.self, value, g, s, step: step, o)
+                }
+            }
+            slots[key] = s
+        }
+    }
+}
+
+/// The fused Adam update of one parameter, in its dtype `T`.
+private func adamUpdate<T: LaneScalar>(_: T.Type, _ param: Tensor, _ grad: Tensor, _ s: AdamSlot, step: Int, _ o: Adam.Options) {
+    let (beta1, beta2) = o.betas
+    // Scalars as PyTorch computes them: Python floats (double), then rounded to T by each op.
+    let t = Double(step)
+    let biasCorrection1 = 1 - Foundation.pow(beta1, t)
+    let biasCorrection2 = 1 - Foundation.pow(beta2, t)
+    let stepSize = o.learningRate / biasCorrection1
+    let biasCorrection2Sqrt = Foundation.pow(biasCorrection2, 0.5)
+
+    let p = param.mutablePointer(as: T.self), g = grad.pointer(as: T.self)
+    let m = s.expAvg.mutablePointer(as: T.self), v = s.expAvgSq.mutablePointer(as: T.self)
+    let vMax = s.maxExpAvgSq?.mutablePointer(as: T.self)
+    let amsgrad = o.amsgrad && vMax != nil
+    let maximize = o.maximize
+    let decoupled = o.decoupledWeightDecay && o.weightDecay != 0
+    let coupled = !o.decoupledWeightDecay && o.weightDecay != 0
+    let decay: T = scalar(1 - o.learningRate * o.weightDecay), wd: T = scalar(o.weightDecay)
+    let w1: T = scalar(1 - beta1), b2: T = scalar(beta2), c2: T = scalar(1 - beta2)
+    let bc2Sqrt: T = scalar(biasCorrection2Sqrt), eps: T = scalar(o.eps), negStep: T = scalar(-stepSize)
+    @inline(__always) func lane<L: UpdateLane>(_: L.Type, _ i: Int) where L.Scalar == T {
+        var pi = L.load(p, i)
+        var gi = maximize ? -L.load(g, i) : L.load(g, i)
+        if decoupled { pi = pi * L(repeating: decay) }
+        if coupled { gi = gi + L(repeating: wd) * pi }
+        let mi = L.load(m, i).lerp(to: gi, weight: w1)
+        let vi = L.load(v, i) * L(repeating: b2) + (L(repeating: c2) * gi) * gi
+        mi.store(m, i)
+        vi.store(v, i)
+        var second = vi
+        if amsgrad, let vMax {
+            second = L.nanPropagatingMax(L.load(vMax, i), vi)
+            second.store(vMax, i)
+        }
+        let denom = second.squareRoot() / L(repeating: bc2Sqrt) + L(repeating: eps)
+        (pi + (L(repeating: negStep) * mi) / denom).store(p, i)
+    }
+    forEachChunk(param.count) { range in
+        forEachLane(range, wide: { lane(T.Wide.self, $0) }, narrow: { lane(T.self, $0) })
+    }
+}

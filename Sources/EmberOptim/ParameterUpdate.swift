@@ -1,0 +1,61 @@
+import EmberAutograd
+
+// Shared plumbing of the fused updates: which parameters to update, in-place access to values
+// and buffers, and chunked (parallel) loops over elements.
+
+/// The gradient `p` is updated with, contiguous and checked against the parameter; `nil` when
+/// the parameter is skipped: it has no gradient, or it is frozen (`requiresGrad == false`).
+func gradientForUpdate(_ p: Parameter, optimizer: String) -> Tensor? {
+    guard p.requiresGrad, let g = p.grad else { return nil }
+    precondition(g.shape == p.shape,
+                 "\(optimizer).step: a parameter of shape \(p.shape) has a gradient of shape \(g.shape)")
+    precondition(g.dtype == p.value.dtype,
+                 "\(optimizer).step: a \(p.value.dtype) parameter of shape \(p.shape) has a \(g.dtype) gradient (PyTorch: assigned grad has data of a different type)")
+    return g.contiguousRaw
+}
+
+/// Runs `body` on `p`'s value made unique and contiguous, so `body` may write its elements
+/// through `mutablePointer(as:)`; the parameter keeps its identity and gradient.
+func updateInPlace(_ p: Parameter, _ body: (Tensor) -> Void) {
+    p.updateValueInPlace { value in
+        value.makeUniqueContiguous()
+        body(value)
+    }
+}
+
+/// `buffer` made unique and contiguous for in-place writes, checked against the parameter.
+func writable(_ buffer: Tensor, like p: Parameter, name: String, optimizer: String) -> Tensor {
+    precondition(buffer.shape == p.shape && buffer.dtype == p.value.dtype,
+                 "\(optimizer).step: state '\(name)' is \(buffer.dtype) \(buffer.shape) but its parameter is \(p.value.dtype) \(p.shape); a parameter's dtype or shape changed after the optimizer was created")
+    var b = buffer
+    b.makeUniqueContiguous()
+    return b
+}
+
+/// A new buffer shaped like `p` with every element `value`.
+func filledBuffer(like p: Parameter, _ value: Double) -> Tensor {
+    Tensor.full(p.shape, value, dtype: p.value.dtype)
+}
+
+/// Elements per chunk below which an update runs on one thread.
+private let minimumChunk = 1 << 15
+
+/// Calls `body` on disjoint ranges covering `0..<count`, in parallel for large counts. Each
+/// element's update reads and writes only that element, so chunks never share memory.
+@inline(__always)
+func forEachChunk(_ count: Int, _ body: (Range<Int>) -> Void) {
+    let chunks = Swift.min(Threading.maxThreads, Swift.max(1, count / minimumChunk))
+    if chunks <= 1 {
+        body(0..<count)
+        return
+    }
+    let per = (count + chunks - 1) / chunks
+    Threading.parallelFor(chunks: chunks) { c in
+        let lo = c * per, hi = Swift.min(count, lo + per)
+        if lo < hi { body(lo..<hi) }
+    }
+}
+
+/// `T(value)` rounded to nearest, as PyTorch converts a Python scalar to the tensor's dtype.
+@inline(__always)
+func scalar<T: TensorFloat>(_ value: Double, as _: T.Type = T.self) -> T { T(fromDouble: value) }

@@ -1,0 +1,226 @@
+import EmberAutograd
+
+/// RMSprop: divides the gradient by a running root mean square of recent gradients.
+///
+/// For each parameter `p` with gradient `g`, per step:
+/// ```
+/// g = maximize ? -g : g
+/// g = g + weightDecay * p                        (if weightDecay != 0)
+/// s = alpha * s + (1 - alpha) * g * g
+/// if centered:
+///     a = lerp(a, g, 1 - alpha)                  (running mean of g)
+///     avg = sqrt(s - a * a) + eps
+/// else:
+///     avg = sqrt(s) + eps
+/// if momentum > 0:
+///     b = momentum * b + g / avg
+///     p = p - lr * b
+/// else:
+///     p = p - lr * g / avg
+/// ```
+/// Each parameter is updated in place in one fused pass over its elements.
+///
+/// PyTorch parity: `torch.optim.RMSprop(params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0,
+/// momentum=0, centered=False, maximize=False)` with its single-tensor update in the same order of
+/// operations, the same validation errors and the same state (`step`, `square_avg`,
+/// `momentum_buffer`, `grad_avg`). float32 results may differ from PyTorch's in the last bit
+/// (fused multiply-adds and MKL square roots in its vectorized kernels).
+///
+/// See also: ``Optimizer``, ``Adam``.
+public final class RMSprop: Optimizer {
+    /// The hyperparameters of one group.
+    public struct Options: OptimizerOptions {
+        /// Step size (`lr`).
+        public var learningRate: Double
+        /// Smoothing constant of the running mean square.
+        public var alpha: Double
+        /// Added to the denominator for numerical stability.
+        public var eps: Double
+        /// L2 penalty added to the gradient (`weight_decay`).
+        public var weightDecay: Double
+        /// Momentum factor; 0 turns momentum off.
+        public var momentum: Double
+        /// Normalizes by an estimate of the gradient's variance instead of its second moment.
+        public var centered: Bool
+        /// Maximizes the objective instead of minimizing it.
+        public var maximize: Bool
+
+        /// Options with PyTorch\'s defaults for any value not given.
+        public init(learningRate: Double = 1e-2, alpha: Double = 0.99, eps: Double = 1e-8, weightDecay: Double = 0,
+                    momentum: Double = 0, centered: Bool = false, maximize: Bool = false)
+        {
+            self.learningRate = learningRate
+            self.alpha = alpha
+            self.eps = eps
+            self.weightDecay = weightDecay
+            self.momentum = momentum
+            self.centered = centered
+            self.maximize = maximize
+        }
+
+        /// The momentum (cycled by ``OneCycleLR``).
+        public var cycledMomentum: Double? {
+            get { momentum }
+            set { if let v = newValue { momentum = v } }
+        }
+
+        public var validationFailure: String? {
+            if !(0 <= learningRate) { return "Invalid learning rate: \(learningRate)" }
+            if !(0 <= eps) { return "Invalid epsilon value: \(eps)" }
+            if !(0 <= momentum) { return "Invalid momentum value: \(momentum)" }
+            if !(0 <= weightDecay) { return "Invalid weight_decay value: \(weightDecay)" }
+            if !(0 <= alpha) { return "Invalid alpha value: \(alpha)" }
+            return nil
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case learningRate = "lr", alpha, eps, weightDecay = "weight_decay", momentum, centered, maximize
+        }
+    }
+
+    /// The per-parameter state.
+    struct Slot: ParameterSlot {
+        var step: Int
+        var squareAvg: Tensor
+        var momentumBuffer: Tensor?
+        var gradAvg: Tensor?
+
+        init(step: Int, squareAvg: Tensor, momentumBuffer: Tensor?, gradAvg: Tensor?) {
+            self.step = step
+            self.squareAvg = squareAvg
+            self.momentumBuffer = momentumBuffer
+            self.gradAvg = gradAvg
+        }
+
+        var saved: OptimizerState.ParameterState {
+            var b = ["square_avg": squareAvg]
+            if let momentumBuffer { b["momentum_buffer"] = momentumBuffer }
+            if let gradAvg { b["grad_avg"] = gradAvg }
+            return .init(step: step, buffers: b)
+        }
+
+        init(restoring saved: OptimizerState.ParameterState, for p: Parameter, index: Int) throws(OptimizerStateError) {
+            try saved.checkOnly(["square_avg", "momentum_buffer", "grad_avg"], index: index)
+            step = try saved.requiredStep(index: index)
+            squareAvg = try saved.buffer("square_avg", for: p, index: index, required: true)!
+            momentumBuffer = try saved.buffer("momentum_buffer", for: p, index: index, required: false)
+            gradAvg = try saved.buffer("grad_avg", for: p, index: index, required: false)
+        }
+    }
+
+    public var name: String { "RMSprop" }
+    public let defaults: Options
+    public var parameterGroups: [ParameterGroup<Options>]
+    var slots: [ObjectIdentifier: Slot] = [:]
+
+    /// RMSprop over `parameters` (one group).
+    ///
+    /// - Parameters:
+    ///   - lr: learning rate.
+    ///   - alpha: smoothing constant.
+    ///   - eps: denominator term for numerical stability.
+    ///   - weightDecay: L2 penalty.
+    ///   - momentum: momentum factor.
+    ///   - centered: normalize by the estimated variance of the gradient.
+    ///   - maximize: maximize the objective.
+    public convenience init(_ parameters: [Parameter], lr: Double = 1e-2, alpha: Double = 0.99, eps: Double = 1e-8,
+                            weightDecay: Double = 0, momentum: Double = 0, centered: Bool = false, maximize: Bool = false)
+    {
+        let options = Options(learningRate: lr, alpha: alpha, eps: eps, weightDecay: weightDecay, momentum: momentum,
+                              centered: centered, maximize: maximize)
+        self.init(groups: [ParameterGroup(parameters, options: options)], defaults: options)
+    }
+
+    /// RMSprop over explicit groups; `defaults` (the first group's options when `nil`) is what
+    /// ``addParameterGroup(_:configure:)`` starts from.
+    public init(groups: [ParameterGroup<Options>], defaults: Options? = nil) {
+        let defaults = defaults ?? groups.first?.options ?? Options()
+        checkOptions(defaults, optimizer: "RMSprop")
+        for g in groups { checkOptions(g.options, optimizer: "RMSprop") }
+        checkParameterGroups(groups, optimizer: "RMSprop")
+        self.defaults = defaults
+        self.parameterGroups = groups
+    }
+
+    /// One RMSprop step over every parameter with a gradient.
+    public func step() {
+        for group in parameterGroups {
+            let o = group.options
+            for p in group.parameters {
+                guard let g = gradientForUpdate(p, optimizer: name) else { continue }
+                let key = ObjectIdentifier(p)
+                var s: Slot
+                if let old = slots.removeValue(forKey: key) {
+                    s = old
+                    s.squareAvg = writable(s.squareAvg, like: p, name: "square_avg", optimizer: name)
+                    if o.momentum > 0 {
+                        s.momentumBuffer = s.momentumBuffer.map { writable($0, like: p, name: "momentum_buffer", optimizer: name) }
+                            ?? filledBuffer(like: p, 0)
+                    }
+                    if o.centered {
+                        s.gradAvg = s.gradAvg.map { writable($0, like: p, name: "grad_avg", optimizer: name) }
+                            ?? filledBuffer(like: p, 0)
+                    }
+                } else {
+                    s = Slot(step: 0, squareAvg: filledBuffer(like: p, 0),
+                             momentumBuffer: o.momentum > 0 ? filledBuffer(like: p, 0) : nil,
+                             gradAvg: o.centered ? filledBuffer(like: p, 0) : nil)
+                }
+                s.step += 1
+                updateInPlace(p) { value in
+                    if value.dtype == .float32 {
+                        RMSprop.update(Float.self, value, g, s, o)
+                    } else {
+                        RMSprop.update(Double.self, value, g, s, o)
+                    }
+                }
+                slots[key] = s
+            }
+        }
+    }
+
+    /// The fused update of one parameter, in its dtype `T`.
+    private static func update<T: LaneScalar>(_: T.Type, _ param: Tensor, _ grad: Tensor, _ s: Slot, _ o: Options) {
+        let p = param.mutablePointer(as: T.self), g = grad.pointer(as: T.self)
+        let sq = s.squareAvg.mutablePointer(as: T.self)
+        let buf = o.momentum > 0 ? s.momentumBuffer?.mutablePointer(as: T.self) : nil
+        let avgG = o.centered ? s.gradAvg?.mutablePointer(as: T.self) : nil
+        let maximize = o.maximize, useWD = o.weightDecay != 0
+        let wd: T = scalar(o.weightDecay), alpha: T = scalar(o.alpha), c: T = scalar(1 - o.alpha)
+        let eps: T = scalar(o.eps), mom: T = scalar(o.momentum), negLR: T = scalar(-o.learningRate)
+        @inline(__always) func lane<L: UpdateLane>(_: L.Type, _ i: Int) where L.Scalar == T {
+            let pi = L.load(p, i)
+            var gi = maximize ? -L.load(g, i) : L.load(g, i)
+            if useWD { gi = gi + L(repeating: wd) * pi }
+            let si = L.load(sq, i) * L(repeating: alpha) + (L(repeating: c) * gi) * gi
+            si.store(sq, i)
+            var avg: L
+            if let avgG {
+                let ai = L.load(avgG, i).lerp(to: gi, weight: c)
+                ai.store(avgG, i)
+                avg = (si + (L(repeating: -1) * ai) * ai).squareRoot()
+            } else {
+                avg = si.squareRoot()
+            }
+            avg = avg + L(repeating: eps)
+            if let buf {
+                let bi = L.load(buf, i) * L(repeating: mom) + gi / avg
+                bi.store(buf, i)
+                (pi + L(repeating: negLR) * bi).store(p, i)
+            } else {
+                (pi + (L(repeating: negLR) * gi) / avg).store(p, i)
+            }
+        }
+        forEachChunk(param.count) { range in
+            forEachLane(range, wide: { lane(T.Wide.self, $0) }, narrow: { lane(T.self, $0) })
+        }
+    }
+
+    public func state() -> OptimizerState {
+        captureState(optimizer: name, groups: parameterGroups, slots: slots)
+    }
+
+    public func load(_ state: OptimizerState) throws(OptimizerStateError) {
+        (parameterGroups, slots) = try restoreState(state, optimizer: name, groups: parameterGroups, slotType: Slot.self)
+    }
+}
