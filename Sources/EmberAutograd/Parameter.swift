@@ -17,7 +17,11 @@ public final class Parameter {
             let wanted = storedValue.requiresGrad
             let grad = storedValue.grad
             var v = newValue.detached()
-            if wanted { v.requiresGrad = true; v.grad = grad }
+            if wanted || grad != nil {
+                let meta = AutogradMeta(requiresGrad: wanted)
+                meta.grad = grad
+                v.autograd = meta
+            }
             storedValue = v
         }
     }
@@ -45,24 +49,25 @@ public final class Parameter {
         return try body(&storedValue)
     }
 
-    /// Whether backward computes a gradient for this parameter.
+    /// Whether backward computes a gradient for this parameter. Freezing keeps an existing
+    /// gradient, as PyTorch does; unfreezing resumes accumulation into it.
     public var requiresGrad: Bool {
-        get { value.requiresGrad }
-        set {
-            let g = value.grad
-            value.requiresGrad = newValue
-            if newValue, let g { value.grad = g }
-        }
+        get { storedValue.requiresGrad }
+        set { storedValue.requiresGrad = newValue }
     }
 
     /// The accumulated gradient, `nil` before the first backward or after `zeroGrad(setToNil: true)`.
+    /// May be assigned on a frozen parameter too (PyTorch allows it).
     public var grad: Tensor? {
-        get { value.grad }
+        get { storedValue.grad }
         set {
-            if newValue != nil || value.requiresGrad {
-                if !value.requiresGrad { value.requiresGrad = true }
-                value.grad = newValue
+            if storedValue.autograd == nil {
+                guard newValue != nil else { return }
+                storedValue.autograd = AutogradMeta(requiresGrad: false)
             }
+            precondition(newValue.map { $0.shape == storedValue.shape } ?? true,
+                         "Parameter.grad: assigned gradient has shape \(newValue!.shape) but the parameter has shape \(storedValue.shape)")
+            storedValue.autograd!.grad = newValue?.detached()
         }
     }
 

@@ -91,3 +91,32 @@ struct ScopeFailure: Error {}
         #expect(text.contains("weight [2]"))
     }
 }
+
+@Suite struct ParameterTests {
+    @Test func freezeAndUnfreezeKeepTheGradient() throws {
+        let p = Parameter(Tensor([1, 2] as [Float]))
+        (p.value * 3.0).sum().backward()
+        #expect(p.grad?.floats == [3, 3])
+        p.requiresGrad = false
+        #expect(!p.requiresGrad && p.grad?.floats == [3, 3], "freezing keeps .grad, as in PyTorch")
+        p.requiresGrad = true
+        #expect(p.requiresGrad)
+        (p.value * 2.0).sum().backward()
+        #expect(p.grad?.floats == [5, 5], "unfrozen parameters accumulate again")
+    }
+
+    @Test func gradCanBeAssignedOnAFrozenParameter() {
+        let p = Parameter(Tensor.zeros([2]), requiresGrad: false)
+        p.grad = Tensor.ones([2])
+        #expect(p.grad?.floats == [1, 1] && !p.requiresGrad)
+        p.grad = nil
+        #expect(p.grad == nil)
+    }
+
+    @Test func assigningValueKeepsFlagsAndGradient() {
+        let p = Parameter(Tensor.zeros([2]))
+        p.grad = Tensor.ones([2])
+        p.value = Tensor([4, 5] as [Float])
+        #expect(p.requiresGrad && p.grad?.floats == [1, 1] && p.value.floats == [4, 5])
+    }
+}

@@ -42,7 +42,7 @@ let optimErrorCases: [String: (message: String, body: @Sendable () -> Void)] = [
         let p = param()
         _ = SGD([p, p], lr: 0.1)
     }),
-    "step.gradientShape": ("Adam.step: a parameter of shape [2] has a gradient of shape [3]", {
+    "grad.shape": ("Parameter.grad: assigned gradient has shape [3] but the parameter has shape [2]", {
         let p = param()
         let adam = Adam([p])
         p.grad = Tensor.zeros([3])
