@@ -30,10 +30,12 @@ let package = Package(
         .target(name: "EmberNN", dependencies: ["EmberAutograd"], exclude: ["README.md"]),
         // Files: safetensors.
         .target(name: "EmberIO", dependencies: ["EmberAutograd"], exclude: ["README.md"]),
+        // Datasets, loaders, CSV/.npy/IDX readers, the embedded digits.
+        .target(name: "EmberData", dependencies: ["EmberAutograd"], exclude: ["README.md"], resources: [.copy("Resources")]),
         // Umbrella: re-exports the public targets.
         .target(
             name: "Ember",
-            dependencies: ["EmberStorage", "EmberTensor", "EmberAutograd", "EmberNN", "EmberIO"],
+            dependencies: ["EmberStorage", "EmberTensor", "EmberAutograd", "EmberNN", "EmberIO", "EmberData"],
             exclude: ["README.md"]
         ),
         .target(name: "_EmberTestSupport", dependencies: ["Ember"], exclude: ["README.md"]),
