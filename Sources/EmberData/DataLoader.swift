@@ -8,8 +8,8 @@ import EmberAutograd
 ///                         generator: Generator(seed: 0))
 /// for epoch in 0..<10 {
 ///     for batch in loader {           // a new shuffle every epoch
-///         let loss = crossEntropy(model(batch.inputs), batch.labels)
-///         ...
+///         let logits = model(batch.inputs)    // batch.inputs: [64, 64] float32
+///         ...                                 // batch.labels: [64] int64
 ///     }
 /// }
 /// ```

@@ -29,13 +29,7 @@ public struct HostTensor: Sendable, Equatable, CustomStringConvertible {
     /// A host tensor from `scalars` and a `shape` whose element count matches theirs.
     public init(_ scalars: Scalars, shape: Shape) {
         precondition(shape.allSatisfy { $0 >= 0 }, "HostTensor: negative dimension in shape \(shape)")
-        let n: Int
-        switch scalars {
-        case .float32(let a): n = a.count
-        case .float64(let a): n = a.count
-        case .int64(let a): n = a.count
-        case .bool(let a): n = a.count
-        }
+        let n = scalars.count
         precondition(n == shape.elementCount,
                      "HostTensor: \(n) values cannot fill shape \(shape) (\(shape.elementCount) elements)")
         self.scalars = scalars
@@ -207,6 +201,16 @@ public struct HostTensor: Sendable, Equatable, CustomStringConvertible {
 }
 
 extension HostTensor.Scalars {
+    /// The number of values.
+    var count: Int {
+        switch self {
+        case .float32(let a): a.count
+        case .float64(let a): a.count
+        case .int64(let a): a.count
+        case .bool(let a): a.count
+        }
+    }
+
     /// The values in `range`.
     func slice(_ range: Range<Int>) -> Self {
         switch self {
@@ -237,6 +241,7 @@ extension HostTensor.Scalars {
     static func concatenating(_ parts: [Self], dtype: DType) -> Self {
         func join<T>(_ extract: (Self) -> [T]) -> [T] {
             var out: [T] = []
+            out.reserveCapacity(parts.reduce(0) { $0 + $1.count })
             for p in parts { out.append(contentsOf: extract(p)) }
             return out
         }
