@@ -112,7 +112,7 @@ public enum CSV {
             var reader = TableReader(file: file, hasHeader: hasHeader, labelKind: labels, dtype: dtype)
             var parser = CSVParser(bytes: raw, delimiter: d, file: file)
             while let record = try parser.next() {
-                try reader.add(record, label: label, excluding: excluding)
+                try reader.add(record, parser: parser, label: label, excluding: excluding)
             }
             return try reader.finish(label: label, excluding: excluding)
         }
@@ -145,11 +145,11 @@ private struct TableReader {
     }
 
     /// Fixes the columns from the first record (the header, or the first data row).
-    mutating func setUp(_ record: CSVParser.Record, label: CSVColumn?, excluding: [CSVColumn]) throws(DataError) {
+    mutating func setUp(_ record: CSVParser.Record, parser: CSVParser, label: CSVColumn?, excluding: [CSVColumn]) throws(DataError) {
         let n = record.fields.count
         width = n
         firstLine = record.line
-        if hasHeader { header = record.fields.map(\.text) }
+        if hasHeader { header = record.fields.map { parser.text(of: $0) } }
         func resolve(_ column: CSVColumn, role: String) throws(DataError) -> Int {
             switch column {
             case .name(let name):
@@ -174,9 +174,9 @@ private struct TableReader {
         featureColumns = (0..<n).filter { !skipped.contains($0) }
     }
 
-    mutating func add(_ record: CSVParser.Record, label: CSVColumn?, excluding: [CSVColumn]) throws(DataError) {
+    mutating func add(_ record: CSVParser.Record, parser: CSVParser, label: CSVColumn?, excluding: [CSVColumn]) throws(DataError) {
         if width == nil {
-            try setUp(record, label: label, excluding: excluding)
+            try setUp(record, parser: parser, label: label, excluding: excluding)
             if hasHeader { return }
         }
         let width = width!
@@ -187,24 +187,28 @@ private struct TableReader {
         }
         for j in featureColumns {
             let field = record.fields[j]
-            let text = field.text.trimmingCharacters(in: .whitespaces)
             if dtype == .float32 {
-                guard !text.isEmpty, let v = Float(text) else { throw notANumber(field, column: j, text: text) }
+                guard let v = parser.withContent(of: field, { CSVNumber.parse(CSVNumber.trimmed($0), as: Float.self) }) else {
+                    throw notANumber(field, column: j, parser: parser)
+                }
                 floats.append(v)
             } else {
-                guard !text.isEmpty, let v = Double(text) else { throw notANumber(field, column: j, text: text) }
+                guard let v = parser.withContent(of: field, { CSVNumber.parse(CSVNumber.trimmed($0), as: Double.self) }) else {
+                    throw notANumber(field, column: j, parser: parser)
+                }
                 doubles.append(v)
             }
         }
         if let labelIndex {
             let field = record.fields[labelIndex]
-            let text = field.text.trimmingCharacters(in: .whitespaces)
+            let raw = parser.text(of: field)
+            let text = parser.withContent(of: field) { String(decoding: CSVNumber.trimmed($0), as: UTF8.self) }
             switch labelKind {
             case .integers:
                 guard let v = Int64(text) else {
                     throw .csv(file: file, line: field.line, column: labelIndex + 1,
                                expected: "an integer class label\(columnName(labelIndex))",
-                               found: text.isEmpty ? "an empty field" : Render.quoted(field.text))
+                               found: text.isEmpty ? "an empty field" : Render.quoted(raw))
                 }
                 integerLabels.append(v)
             case .categories:
@@ -223,9 +227,10 @@ private struct TableReader {
         return " in column " + Render.quoted(header[j])
     }
 
-    private func notANumber(_ field: CSVParser.Field, column j: Int, text: String) -> DataError {
-        .csv(file: file, line: field.line, column: j + 1, expected: "a number\(columnName(j))",
-             found: text.isEmpty ? "an empty field" : Render.quoted(field.text))
+    private func notANumber(_ field: CSVParser.Field, column j: Int, parser: CSVParser) -> DataError {
+        let isEmpty = parser.withContent(of: field) { CSVNumber.trimmed($0).isEmpty }
+        return .csv(file: file, line: field.line, column: j + 1, expected: "a number\(columnName(j))",
+                    found: isEmpty ? "an empty field" : Render.quoted(parser.text(of: field)))
     }
 
     func finish(label: CSVColumn?, excluding: [CSVColumn]) throws(DataError) -> CSVTable {

@@ -5,9 +5,13 @@
 /// delimiters and line breaks; only a delimiter or a line break may follow it. Empty lines are
 /// skipped. A UTF-8 byte-order mark at the start is ignored.
 struct CSVParser {
-    /// One field: its text (quotes removed) and where it starts.
+    /// One field: where its bytes are (or, for a quoted field, its content with the quotes
+    /// removed) and the line it starts on.
     struct Field {
-        var text: String
+        /// An unquoted field's bytes in the input.
+        var range: Range<Int>
+        /// A quoted field's content, unescaped.
+        var quoted: [UInt8]?
         var line: Int
     }
 
@@ -22,6 +26,8 @@ struct CSVParser {
     let file: String
     private var pos = 0
     private var line = 1
+    /// The previous record's field count, to size the next one's array.
+    private var lastWidth = 0
 
     init(bytes: UnsafeRawBufferPointer, delimiter: UInt8, file: String) {
         self.bytes = bytes
@@ -53,6 +59,7 @@ struct CSVParser {
         guard pos < bytes.count else { return nil }
         let recordLine = line
         var fields: [Field] = []
+        fields.reserveCapacity(lastWidth)
         while true {
             let field = try nextField(column: fields.count + 1)
             fields.append(field)
@@ -61,6 +68,7 @@ struct CSVParser {
                 continue
             }
             _ = lineBreak()
+            lastWidth = fields.count
             return Record(fields: fields, line: recordLine)
         }
     }
@@ -97,7 +105,7 @@ struct CSVParser {
                            expected: "a delimiter or the end of the line after the closing quote",
                            found: Render.quoted(String(decoding: UnsafeRawBufferPointer(rebasing: bytes[pos..<end]), as: UTF8.self)))
             }
-            return Field(text: String(decoding: text, as: UTF8.self), line: fieldLine)
+            return Field(range: pos..<pos, quoted: text, line: fieldLine)
         }
         let start = pos
         while pos < bytes.count {
@@ -105,6 +113,52 @@ struct CSVParser {
             if c == delimiter || c == Self.lf || c == Self.cr { break }
             pos += 1
         }
-        return Field(text: String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<pos]), as: UTF8.self), line: fieldLine)
+        return Field(range: start..<pos, quoted: nil, line: fieldLine)
+    }
+
+    /// Calls `body` with the bytes of `field`'s content.
+    func withContent<R>(of field: Field, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        if let quoted = field.quoted { return quoted.withUnsafeBytes(body) }
+        return body(UnsafeRawBufferPointer(rebasing: bytes[field.range]))
+    }
+
+    /// `field`'s content as text (invalid UTF-8 is repaired).
+    func text(of field: Field) -> String {
+        withContent(of: field) { String(decoding: $0, as: UTF8.self) }
+    }
+}
+
+/// Number parsing from a field's bytes.
+enum CSVNumber {
+    /// The bytes without leading and trailing spaces and tabs.
+    static func trimmed(_ b: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+        var lo = 0, hi = b.count
+        while lo < hi && (b[lo] == 0x20 || b[lo] == 0x09) { lo += 1 }
+        while hi > lo && (b[hi - 1] == 0x20 || b[hi - 1] == 0x09) { hi -= 1 }
+        return UnsafeRawBufferPointer(rebasing: b[lo..<hi])
+    }
+
+    /// The number in `b` (already trimmed), correctly rounded to `T`, or `nil`. Short integers
+    /// (the common case: pixel values, counts) are converted exactly without building a string;
+    /// everything else goes through the standard library's parser (`1.5e-3`, `nan`, `inf`).
+    static func parse<T: BinaryFloatingPoint & LosslessStringConvertible>(_ b: UnsafeRawBufferPointer, as: T.Type) -> T? {
+        if b.isEmpty { return nil }
+        var i = 0
+        var negative = false
+        if b[0] == UInt8(ascii: "-") || b[0] == UInt8(ascii: "+") {
+            negative = b[0] == UInt8(ascii: "-")
+            i = 1
+        }
+        // Integers below 10^6 are exact in float32 and float64.
+        if b.count - i >= 1 && b.count - i <= 6 {
+            var v = 0
+            var j = i
+            while j < b.count, b[j] >= 0x30, b[j] <= 0x39 {
+                v = v * 10 + Int(b[j] - 0x30)
+                j += 1
+            }
+            if j == b.count { return negative ? -T(v) : T(v) }
+        }
+        return T(String(decoding: b, as: UTF8.self))
     }
 }

@@ -59,6 +59,22 @@ private func table(_ text: String, hasHeader: Bool = true, delimiter: Character 
         #expect(v.count == 4 && v[0].isNaN && v[1] == -.infinity && v[2] == 1000 && v[3] == 2)
     }
 
+    @Test func shortIntegersTakeAFastPathThatAgreesWithTheFullParser() throws {
+        let cells = ["-0", "+5", "007", "42", "999999", "-999999", "1234567", "16777217", "9007199254740993", "0.1", "-", "+", "1-2", "5 5"]
+        for cell in cells {
+            let line = Data((cell + "\n").utf8)
+            if let expected = Float(cell) {
+                let got = try CSV.decode(line, hasHeader: false).features.floats[0]
+                #expect(got.bitPattern == expected.bitPattern, "\(cell): \(got) vs \(expected)")
+                let got64 = try CSV.decode(line, hasHeader: false, dtype: .float64).features.doubles[0]
+                #expect(got64.bitPattern == Double(cell)!.bitPattern, "\(cell) as float64")
+            } else {
+                let e = dataError { () throws(DataError) in try CSV.decode(line, hasHeader: false) }
+                #expect(e == .csv(file: "<memory>", line: 1, column: 1, expected: "a number", found: "\"\(cell)\""), "\(cell)")
+            }
+        }
+    }
+
     @Test func aQuotedFieldMaySpanLinesAndLineNumbersFollow() throws {
         // The quoted header spans lines 1-2; the error on line 4 must say line 4.
         let text = "\"a\nb\",c\n1,2\n3,x\n"
