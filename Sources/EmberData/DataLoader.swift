@@ -24,9 +24,10 @@ import EmberAutograd
 /// Prefetching: with `prefetch > 0` a dedicated thread reads and collates batches in order, up to
 /// `prefetch` batches ahead of the loop; the loop receives them in order and turns each into its
 /// element (``CollatedBatch/materialized()``, e.g. tensors) on its own thread. The batches are the
-/// same as with `prefetch: 0` (everything on the calling thread) whatever the timing. Leaving the
-/// loop early (`break`, `throw`) drops the iterator, which stops the thread; a new loop starts a new
-/// epoch.
+/// same as with `prefetch: 0` (everything on the calling thread) whatever the timing. `next()`
+/// waits (blocking the calling thread) only when the loop is faster than the data. Leaving the
+/// loop early (`break`, `throw`) drops the iterator, which stops the thread; a new loop starts a
+/// new epoch.
 ///
 /// PyTorch parity: `torch.utils.data.DataLoader(dataset, batch_size=1, shuffle=False,
 /// drop_last=False, generator=None, collate_fn=None)`: the same batch size default, batch count

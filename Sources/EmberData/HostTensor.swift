@@ -5,7 +5,7 @@ import EmberAutograd
 ///
 /// `Tensor` is not `Sendable` (it shares storage and may carry an autograd graph), so datasets,
 /// samples and collated batches hold `HostTensor`s; the loader turns a collated batch into
-/// `Tensor`s on the consuming side (``Tensor/init(_:)-(HostTensor)``).
+/// `Tensor`s on the consuming side (`Tensor(host)`).
 ///
 /// Values are stored in row-major order in a Swift array of the dtype's element type. Copying a
 /// `HostTensor` is cheap (the arrays are copy-on-write).

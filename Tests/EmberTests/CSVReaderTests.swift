@@ -152,6 +152,21 @@ private func table(_ text: String, hasHeader: Bool = true, delimiter: Character 
         }
     }
 
+    @Test func programmerErrorsStopWithAClearMessage() async {
+        var r = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            _ = try? CSV.decode(Data("1,2\n".utf8), hasHeader: false, label: "species")
+        }
+        #expect(standardErrorText(r).contains("the label column \"species\" is given by name, but hasHeader is false"))
+        r = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            _ = try? CSV.decode(Data("a,b\n1,2\n".utf8)).dataset()
+        }
+        #expect(standardErrorText(r).contains("the table has no labels; pass label: to CSV.read"))
+        r = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            _ = try? CSV.decode(Data("a\n".utf8), delimiter: "\"")
+        }
+        #expect(standardErrorText(r).contains("the delimiter must be an ASCII character other than a quote or a line break"))
+    }
+
     @Test func unreadableFile() {
         let e = dataError { () throws(DataError) in try CSV.read(contentsOf: "/nonexistent.csv") }
         guard case .unreadable(let file, _)? = e else { Issue.record("\(String(describing: e))"); return }
