@@ -32,10 +32,12 @@ let package = Package(
         .target(name: "EmberOptim", dependencies: ["EmberAutograd"], exclude: ["README.md"]),
         // Files: safetensors.
         .target(name: "EmberIO", dependencies: ["EmberNN"], exclude: ["README.md"]),
+        // Datasets, loaders, CSV/.npy/IDX readers, the embedded digits.
+        .target(name: "EmberData", dependencies: ["EmberAutograd"], exclude: ["README.md"], resources: [.copy("Resources")]),
         // Umbrella: re-exports the public targets.
         .target(
             name: "Ember",
-            dependencies: ["EmberStorage", "EmberTensor", "EmberAutograd", "EmberNN", "EmberOptim", "EmberIO"],
+            dependencies: ["EmberStorage", "EmberTensor", "EmberAutograd", "EmberNN", "EmberOptim", "EmberIO", "EmberData"],
             exclude: ["README.md"]
         ),
         .target(name: "_EmberTestSupport", dependencies: ["Ember"], exclude: ["README.md"]),
