@@ -17,6 +17,8 @@ public struct Evaluation: Sendable {
 /// every module's previous mode (also when the model's forward stops).
 ///
 /// - Parameters:
+///   - mode: the mode to run in; `.training` shows what validation would report had `eval()` been
+///     forgotten (running statistics of BatchNorm layers then move, so use a copy of the model).
 ///   - loss: a per-batch mean loss (for example `{ crossEntropy($0, target: $1) }`); the result is
 ///     weighted by batch size.
 ///   - classes: when given, a confusion matrix is collected.
@@ -24,9 +26,9 @@ public struct Evaluation: Sendable {
 /// PyTorch parity: the hand-written `model.eval(); with torch.no_grad(): ...; model.train()` loop,
 /// except that the previous per-module modes (and pins) are restored rather than set to train.
 public func evaluate<S: Sequence>(
-    _ model: Module, on batches: S, classes: Int? = nil, loss: (Tensor, Tensor) -> Tensor
+    _ model: Module, on batches: S, classes: Int? = nil, mode: Mode = .evaluation, loss: (Tensor, Tensor) -> Tensor
 ) -> Evaluation where S.Element == Batch {
-    model.evaluating {
+    model.withMode(mode) {
         withNoGrad {
             var total = 0.0, correct = 0.0, n = 0
             var confusion = classes.map { ConfusionMatrix(classes: $0) }
@@ -59,16 +61,16 @@ public struct BatchProgress: Sendable {
 ///
 /// The modules are listed once, at construction, so the per-step mode check costs a flag read per
 /// module rather than a reflection walk.
-public final class Trainer<O: Optimizer> {
+public final class Trainer {
     public let model: Module
-    public let optimizer: O
+    public let optimizer: any Optimizer
     public let loss: (Tensor, Tensor) -> Tensor
     /// Optimizer steps taken.
     public private(set) var steps = 0
     private let checked: [(path: String, module: Module)]
     private var warned = false
 
-    public init(model: Module, optimizer: O, loss: @escaping (Tensor, Tensor) -> Tensor) {
+    public init(model: Module, optimizer: any Optimizer, loss: @escaping (Tensor, Tensor) -> Tensor) {
         self.model = model
         self.optimizer = optimizer
         self.loss = loss
