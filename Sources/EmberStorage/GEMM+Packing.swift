@@ -2,6 +2,9 @@
 //
 // Packing reads any strides (row-major, transposed, expanded), so callers never copy operands
 // first. Each routine picks the loop order that reads memory contiguously when one stride is 1.
+// Strip widths are the kernels' tile sizes (4 to 32); the common ones are passed as literals
+// through `@inline(__always)` helpers so the inner loops compile to fixed-size moves instead of
+// calls to `memcpy`/`memset` per row, which dominated small products.
 
 extension GEMM {
     /// Packs the `k x n` block of B at `b` into `ceil(n / nr)` strips of `k x nr`, zero padded.
@@ -14,7 +17,6 @@ extension GEMM {
     ///   - b: Element `(0, 0)` of the block; element `(p, j)` is at `b[p * rowStride + j * colStride]`.
     ///   - dst: Room for `ceil(n / nr) * nr * k` elements.
     ///   - nr: Strip width (the micro-kernel's tile columns).
-    @inline(__always)
     static func packB<T: GEMMScalar>(
         k: Int, n: Int, _ b: UnsafePointer<T>, rowStride: Int, colStride: Int,
         into dst: UnsafeMutablePointer<T>, nr: Int
@@ -24,24 +26,30 @@ extension GEMM {
         while j0 < n {
             let width = min(nr, n - j0)
             let src = b + j0 * colStride
-            if colStride == 1 {
-                // Rows of B are contiguous: copy `width` elements per row.
+            if width == nr && colStride == 1 {
+                // Full strip of contiguous rows: fixed-size row copies.
+                switch nr {
+                case 8: copyRows(k, width: 8, from: src, stride: rowStride, to: strip)
+                case 12: copyRows(k, width: 12, from: src, stride: rowStride, to: strip)
+                case 16: copyRows(k, width: 16, from: src, stride: rowStride, to: strip)
+                case 32: copyRows(k, width: 32, from: src, stride: rowStride, to: strip)
+                default: copyRows(k, width: nr, from: src, stride: rowStride, to: strip)
+                }
+            } else if colStride == 1 {
+                // Edge strip of contiguous rows: the valid part of each row, then zeros.
                 for p in 0..<k {
-                    let s = src + p * rowStride, d = strip + p * nr
-                    for j in 0..<width { d[j] = s[j] }
-                    for j in width..<nr { d[j] = 0 }
+                    let s = src + p &* rowStride, d = strip + p &* nr
+                    var j = 0
+                    while j < width { d[j] = s[j]; j &+= 1 }
+                    while j < nr { d[j] = 0; j &+= 1 }
                 }
             } else {
-                // Columns are contiguous (a transposed view) or nothing is: walk down each column.
+                // Columns contiguous (a transposed view) or nothing is: walk down each column
+                // into a zeroed strip.
+                if width < nr { strip.update(repeating: 0, count: k * nr) }
                 for j in 0..<width {
                     let s = src + j * colStride, d = strip + j
                     for p in 0..<k { d[p &* nr] = s[p &* rowStride] }
-                }
-                if width < nr {
-                    for p in 0..<k {
-                        let d = strip + p * nr
-                        for j in width..<nr { d[j] = 0 }
-                    }
                 }
             }
             strip += k * nr
@@ -59,7 +67,6 @@ extension GEMM {
     ///   - a: Element `(0, 0)` of the block; element `(i, p)` is at `a[i * rowStride + p * colStride]`.
     ///   - dst: Room for `ceil(m / mr) * mr * k` elements.
     ///   - mr: Strip height (the micro-kernel's tile rows).
-    @inline(__always)
     static func packA<T: GEMMScalar>(
         m: Int, k: Int, _ a: UnsafePointer<T>, rowStride: Int, colStride: Int,
         into dst: UnsafeMutablePointer<T>, mr: Int
@@ -69,28 +76,66 @@ extension GEMM {
         while i0 < m {
             let height = min(mr, m - i0)
             let src = a + i0 * rowStride
-            if rowStride == 1 {
-                // Columns of A are contiguous (a transposed view): copy `height` elements per column.
-                for p in 0..<k {
-                    let s = src + p * colStride, d = strip + p * mr
-                    for i in 0..<height { d[i] = s[i] }
-                    for i in height..<mr { d[i] = 0 }
+            if height == mr {
+                switch mr {
+                case 4: interleaveRows(4, k, from: src, rowStride, colStride, to: strip)
+                case 6: interleaveRows(6, k, from: src, rowStride, colStride, to: strip)
+                case 8: interleaveRows(8, k, from: src, rowStride, colStride, to: strip)
+                case 14: interleaveRows(14, k, from: src, rowStride, colStride, to: strip)
+                default: interleaveRows(mr, k, from: src, rowStride, colStride, to: strip)
                 }
             } else {
-                // Rows are contiguous (row-major) or nothing is: walk along each row.
+                // Edge strip: the valid rows into a zeroed strip.
+                strip.update(repeating: 0, count: k * mr)
                 for i in 0..<height {
                     let s = src + i * rowStride, d = strip + i
                     for p in 0..<k { d[p &* mr] = s[p &* colStride] }
                 }
-                if height < mr {
-                    for p in 0..<k {
-                        let d = strip + p * mr
-                        for i in height..<mr { d[i] = 0 }
-                    }
-                }
             }
             strip += k * mr
             i0 += mr
+        }
+    }
+
+    /// `dst[p * width + j] = src[p * stride + j]` for `p < rows`, `j < width`.
+    ///
+    /// Rows are moved as 16-byte vectors when they are a whole number of them: Swift cannot prove
+    /// that `src` and `dst` do not overlap, so an element loop would stay scalar.
+    @inline(__always)
+    private static func copyRows<T>(
+        _ rows: Int, width: Int, from src: UnsafePointer<T>, stride: Int, to dst: UnsafeMutablePointer<T>
+    ) {
+        let bytes = width * MemoryLayout<T>.stride
+        guard bytes % 16 == 0 else {
+            for p in 0..<rows {
+                let s = src + p &* stride, d = dst + p &* width
+                for j in 0..<width { d[j] = s[j] }
+            }
+            return
+        }
+        for p in 0..<rows {
+            let s = UnsafeRawPointer(src + p &* stride), d = UnsafeMutableRawPointer(dst + p &* width)
+            var offset = 0
+            while offset < bytes {
+                let v = s.loadUnaligned(fromByteOffset: offset, as: SIMD4<UInt32>.self)
+                d.storeBytes(of: v, toByteOffset: offset, as: SIMD4<UInt32>.self)
+                offset += 16
+            }
+        }
+    }
+
+    /// `dst[p * rows + i] = src[i * rowStride + p * colStride]` for `i < rows`, `p < k`: one
+    /// pass along `p` reading `rows` streams, writing contiguously.
+    @inline(__always)
+    private static func interleaveRows<T>(
+        _ rows: Int, _ k: Int, from src: UnsafePointer<T>, _ rowStride: Int, _ colStride: Int,
+        to dst: UnsafeMutablePointer<T>
+    ) {
+        var d = dst, s = src
+        for _ in 0..<k {
+            for i in 0..<rows { d[i] = s[i &* rowStride] }
+            d += rows
+            s += colStride
         }
     }
 }
