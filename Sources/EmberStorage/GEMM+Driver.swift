@@ -3,8 +3,8 @@ import CEmberKernels
 // The blocked driver (Goto/BLIS loop nest) around the C micro-kernels, and its thread split.
 
 extension GEMM {
-    /// Products with fewer multiply-adds than this run on one thread: below it, waking a second
-    /// thread costs more than it saves (measured on a 2-core Zen 3; about a 100^3 product).
+    /// Products with fewer multiply-adds than this run on one thread: below it, handing work to a
+    /// second thread costs more than it saves (measured on a 2-core Zen 3; about a 100^3 product).
     static let parallelWorkThreshold = 1 << 20
 
     /// Fewest multiply-adds worth giving each thread.
@@ -12,8 +12,8 @@ extension GEMM {
 
     /// `C = alpha * A * B + beta * C` for any strides of A and B, on the micro-kernels of `path`.
     ///
-    /// Validates the shapes, handles the degenerate cases, then splits large products over
-    /// disjoint blocks of C (columns when C is wide, rows when it is tall), one per thread.
+    /// Validates the shapes, handles the degenerate cases, then splits large products over a grid
+    /// of disjoint blocks of C, one per thread (see ``ThreadGrid``).
     @inline(__always)
     static func gemm<T: GEMMScalar>(
         m: Int, n: Int, k: Int, alpha: T,
@@ -30,38 +30,54 @@ extension GEMM {
         }
         let kernel = T.microKernel(for: path)
         let work = m * n * k
-        var threads = 1
-        if work >= parallelWorkThreshold {
-            threads = max(1, min(Threading.maxThreads, work / workPerThread))
-        }
-        if threads == 1 {
+        let grid = work < parallelWorkThreshold
+            ? ThreadGrid.single
+            : ThreadGrid(m: m, n: n, threads: min(Threading.maxThreads, work / workPerThread), kernel: kernel)
+        if grid.chunks == 1 {
             blocked(kernel, m: m, n: n, k: k, alpha: alpha, a: a, rowStrideA: rowStrideA, colStrideA: colStrideA,
                     b: b, rowStrideB: rowStrideB, colStrideB: colStrideB, beta: beta, c: c, ldc: ldc)
             return
         }
-        if n >= m {
-            // Split the columns of C into `threads` disjoint slices, whole tiles each.
-            let width = roundUp((n + threads - 1) / threads, to: kernel.nr)
-            let chunks = (n + width - 1) / width
-            // Chunks write disjoint column slices of C and only read A and B.
-            Threading.parallelFor(chunks: chunks) { t in
-                let j0 = t * width
-                blocked(kernel, m: m, n: min(width, n - j0), k: k, alpha: alpha,
-                        a: a, rowStrideA: rowStrideA, colStrideA: colStrideA,
-                        b: b + j0 * colStrideB, rowStrideB: rowStrideB, colStrideB: colStrideB,
-                        beta: beta, c: c + j0, ldc: ldc)
-            }
-        } else {
-            // Split the rows of C into `threads` disjoint slices, whole tiles each.
-            let height = roundUp((m + threads - 1) / threads, to: kernel.mr)
-            let chunks = (m + height - 1) / height
-            // Chunks write disjoint row slices of C and only read A and B.
-            Threading.parallelFor(chunks: chunks) { t in
-                let i0 = t * height
-                blocked(kernel, m: min(height, m - i0), n: n, k: k, alpha: alpha,
-                        a: a + i0 * rowStrideA, rowStrideA: rowStrideA, colStrideA: colStrideA,
-                        b: b, rowStrideB: rowStrideB, colStrideB: colStrideB,
-                        beta: beta, c: c + i0 * ldc, ldc: ldc)
+        // Chunk (r, s) writes only C[r*height ..< (r+1)*height, s*width ..< (s+1)*width] and reads
+        // A and B: the chunks touch disjoint memory.
+        Threading.parallelFor(chunks: grid.chunks) { chunk in
+            let i0 = (chunk / grid.columnBlocks) * grid.height, j0 = (chunk % grid.columnBlocks) * grid.width
+            blocked(kernel, m: min(grid.height, m - i0), n: min(grid.width, n - j0), k: k, alpha: alpha,
+                    a: a + i0 * rowStrideA, rowStrideA: rowStrideA, colStrideA: colStrideA,
+                    b: b + j0 * colStrideB, rowStrideB: rowStrideB, colStrideB: colStrideB,
+                    beta: beta, c: c + i0 * ldc + j0, ldc: ldc)
+        }
+    }
+
+    /// How a product is split over threads: `rowBlocks x columnBlocks` disjoint blocks of C, each
+    /// `height x width` (whole micro-tiles; the last row and column of blocks may be smaller).
+    ///
+    /// Every block packs its own rows of A and columns of B, so a grid costs
+    /// `columnBlocks * m * k + rowBlocks * k * n` packed elements; the grid minimises that. With
+    /// two threads this is a split of the columns (wide C) or the rows (tall C).
+    struct ThreadGrid {
+        var rowBlocks = 1, columnBlocks = 1
+        var height = Int.max, width = Int.max
+        var chunks: Int { rowBlocks * columnBlocks }
+
+        static let single = ThreadGrid()
+
+        init() {}
+
+        init(m: Int, n: Int, threads: Int, kernel: MicroKernel) {
+            // Prefer the grid that keeps the most threads busy, then the one that packs least.
+            var best = (chunks: 0, cost: Int.max)
+            for rows in 1...max(1, threads) where threads % rows == 0 {
+                let columns = threads / rows
+                // Whole tiles per block; blocks that would be empty are dropped.
+                let height = roundUp((m + rows - 1) / rows, to: kernel.mr)
+                let width = roundUp((n + columns - 1) / columns, to: kernel.nr)
+                let (usedRows, usedColumns) = ((m + height - 1) / height, (n + width - 1) / width)
+                let candidate = (chunks: usedRows * usedColumns, cost: usedColumns * m + usedRows * n)
+                if candidate.chunks > best.chunks || candidate.chunks == best.chunks && candidate.cost < best.cost {
+                    best = candidate
+                    (rowBlocks, columnBlocks, self.height, self.width) = (usedRows, usedColumns, height, width)
+                }
             }
         }
     }

@@ -226,15 +226,18 @@ struct GEMMTests {
                         atol: 1e-5, rtol: 1e-5, "\(path) expanded")
     }
 
-    @Test("the thread split does not change results: wide and tall products, 1 vs 2 threads")
+    @Test("the thread split does not change results: wide, tall and square products, 1, 2 and 4 threads")
     func threadSplitIsExact() {
-        for g in [GEMMCase(m: 150, n: 333, k: 97, transposeB: true, beta: 0.5),  // split over columns
-                  GEMMCase(m: 777, n: 61, k: 90, transposeA: true)] {  // split over rows
+        for g in [GEMMCase(m: 150, n: 333, k: 97, transposeB: true, beta: 0.5),  // 2: split over columns
+                  GEMMCase(m: 777, n: 61, k: 90, transposeA: true),  // 2: split over rows
+                  GEMMCase(m: 300, n: 310, k: 97, alpha: -1, ldcPadding: 2)] {  // 4: a 2 x 2 grid
             let operands = GEMMOperands(g)
             let one = Threading.withThreads(1) { operands.sgemm(g, path: .best) }
             let two = Threading.withThreads(2) { operands.sgemm(g, path: .best) }
+            let four = Threading.withThreads(4) { operands.sgemm(g, path: .best) }
             // Each element is accumulated in the same order whichever thread computes it.
             let identical = one.map { $0.bitPattern } == two.map { $0.bitPattern }
+                && one.map { $0.bitPattern } == four.map { $0.bitPattern }
             #expect(identical, "\(g.testDescription)")
             let (atol, rtol) = sgemmTolerance(k: g.k)
             let expected = operands.reference(g, roundedToFloat: true)
