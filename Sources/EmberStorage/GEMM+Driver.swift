@@ -64,10 +64,11 @@ extension GEMM {
 
         init() {}
 
-        init(m: Int, n: Int, threads: Int, kernel: MicroKernel) {
+        init(m: Int, n: Int, threads requested: Int, kernel: MicroKernel) {
+            let threads = max(1, requested)
             // Prefer the grid that keeps the most threads busy, then the one that packs least.
             var best = (chunks: 0, cost: Int.max)
-            for rows in 1...max(1, threads) where threads % rows == 0 {
+            for rows in 1...threads where threads % rows == 0 {
                 let columns = threads / rows
                 // Whole tiles per block; blocks that would be empty are dropped.
                 let height = roundUp((m + rows - 1) / rows, to: kernel.mr)
