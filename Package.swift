@@ -17,7 +17,7 @@ let package = Package(
         // Innermost SIMD micro-kernels in C, chosen at run time by CPU feature checks.
         .target(name: "CEmberKernels"),
         // Raw memory, dtypes, shapes and the matrix-multiply driver.
-        .target(name: "EmberStorage", dependencies: ["CEmberKernels"]),
+        .target(name: "EmberStorage", dependencies: ["CEmberKernels"], exclude: ["README.md"]),
         // The Tensor value type: creation, raw (graph-free) compute, RNG, printing.
         .target(
             name: "EmberTensor",
