@@ -42,8 +42,9 @@ import _EmberTestSupport
             expectClose(fused.loss, general.loss, atol: tol, rtol: tol, "\(dtype) \(reduction) ls \(ls) loss")
             expectClose(fused.grad, general.grad, atol: tol, rtol: tol, "\(dtype) \(reduction) ls \(ls) gradient")
             if ls == 0 && reduction == .none {
-                // same formulas, same order: the per-sample losses agree to the bit
-                expectBitwiseEqual(fused.loss, general.loss, "\(dtype) per-sample losses")
+                // the same formulas: per-sample losses agree to within 2 ulp
+                expectClose(fused.loss, general.loss, atol: 0, rtol: dtype == .float32 ? 2.4e-7 : 4.5e-16,
+                            "\(dtype) per-sample losses")
             }
         }
     }

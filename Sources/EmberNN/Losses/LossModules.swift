@@ -16,6 +16,11 @@ public final class CrossEntropyLoss: Loss {
     /// Label smoothing `e` in `[0, 1]`.
     public let labelSmoothing: Double
 
+    /// - Parameters:
+    ///   - weight: class weights `[C]` (stored as a buffer), or `nil`.
+    ///   - ignoreIndex: a class-index target value that contributes nothing (default -100).
+    ///   - reduction: `.mean` (default), `.sum` or `.none`.
+    ///   - labelSmoothing: in `[0, 1]` (default 0); stops otherwise.
     public init(weight: Tensor? = nil, ignoreIndex: Int = -100, reduction: Reduction = .mean, labelSmoothing: Double = 0) {
         reduction.validate("CrossEntropyLoss")
         validateLabelSmoothing(labelSmoothing, op: "CrossEntropyLoss")
@@ -43,6 +48,10 @@ public final class NLLLoss: Loss {
     /// A target value that contributes nothing.
     public let ignoreIndex: Int
 
+    /// - Parameters:
+    ///   - weight: class weights `[C]` (stored as a buffer), or `nil`.
+    ///   - ignoreIndex: a target value that contributes nothing (default -100).
+    ///   - reduction: `.mean` (default), `.sum` or `.none`.
     public init(weight: Tensor? = nil, ignoreIndex: Int = -100, reduction: Reduction = .mean) {
         reduction.validate("NLLLoss")
         self.weight = weight.map { Buffer($0) }
@@ -61,11 +70,13 @@ public final class NLLLoss: Loss {
 /// PyTorch parity: `torch.nn.MSELoss(reduction='mean')`; a target of another shape stops with an
 /// error (PyTorch warns and broadcasts).
 public final class MSELoss: Loss {
+    /// - Parameter reduction: `.mean` (default), `.sum` or `.none`.
     public override init(reduction: Reduction = .mean) {
         reduction.validate("MSELoss")
         super.init(reduction: reduction)
     }
 
+    /// The loss of `input` against `target` (same shape).
     public func callAsFunction(_ input: Tensor, _ target: Tensor) -> Tensor {
         mseLoss(input, target, reduction, op: errorContext)
     }
@@ -76,11 +87,13 @@ public final class MSELoss: Loss {
 /// PyTorch parity: `torch.nn.L1Loss(reduction='mean')`; a target of another shape stops with an
 /// error (PyTorch warns and broadcasts).
 public final class L1Loss: Loss {
+    /// - Parameter reduction: `.mean` (default), `.sum` or `.none`.
     public override init(reduction: Reduction = .mean) {
         reduction.validate("L1Loss")
         super.init(reduction: reduction)
     }
 
+    /// The loss of `input` against `target` (same shape).
     public func callAsFunction(_ input: Tensor, _ target: Tensor) -> Tensor {
         l1Loss(input, target, reduction, op: errorContext)
     }
@@ -94,6 +107,9 @@ public final class SmoothL1Loss: Loss {
     /// Where the quadratic part ends.
     public let beta: Double
 
+    /// - Parameters:
+    ///   - reduction: `.mean` (default), `.sum` or `.none`.
+    ///   - beta: where the quadratic part ends, `>= 0` (default 1).
     public init(reduction: Reduction = .mean, beta: Double = 1) {
         reduction.validate("SmoothL1Loss")
         validateSmoothL1Beta(beta, op: "SmoothL1Loss")
@@ -101,6 +117,7 @@ public final class SmoothL1Loss: Loss {
         super.init(reduction: reduction)
     }
 
+    /// The loss of `input` against `target` (same shape).
     public func callAsFunction(_ input: Tensor, _ target: Tensor) -> Tensor {
         smoothL1Loss(input, target, reduction, beta: beta, op: errorContext)
     }
@@ -114,6 +131,9 @@ public final class HuberLoss: Loss {
     /// Where the quadratic part ends.
     public let delta: Double
 
+    /// - Parameters:
+    ///   - reduction: `.mean` (default), `.sum` or `.none`.
+    ///   - delta: where the quadratic part ends, `> 0` (default 1).
     public init(reduction: Reduction = .mean, delta: Double = 1) {
         reduction.validate("HuberLoss")
         validateHuberDelta(delta, op: "HuberLoss")
@@ -121,6 +141,7 @@ public final class HuberLoss: Loss {
         super.init(reduction: reduction)
     }
 
+    /// The loss of `input` against `target` (same shape).
     public func callAsFunction(_ input: Tensor, _ target: Tensor) -> Tensor {
         huberLoss(input, target, reduction, delta: delta, op: errorContext)
     }
@@ -134,6 +155,9 @@ public final class BCELoss: Loss {
     /// Per-element weights, broadcastable to the input, or `nil`.
     public let weight: Buffer?
 
+    /// - Parameters:
+    ///   - weight: per-element weights broadcastable to the input (stored as a buffer), or `nil`.
+    ///   - reduction: `.mean` (default), `.sum` or `.none`.
     public init(weight: Tensor? = nil, reduction: Reduction = .mean) {
         reduction.validate("BCELoss")
         self.weight = weight.map { Buffer($0) }
@@ -158,6 +182,10 @@ public final class BCEWithLogitsLoss: Loss {
     /// Positive-class weights, broadcastable to the input (typically `[C]`), or `nil`.
     public let posWeight: Buffer?
 
+    /// - Parameters:
+    ///   - weight: per-element weights broadcastable to the input (stored as a buffer), or `nil`.
+    ///   - reduction: `.mean` (default), `.sum` or `.none`.
+    ///   - posWeight: positive-class weights broadcastable to the input (stored as a buffer), or `nil`.
     public init(weight: Tensor? = nil, reduction: Reduction = .mean, posWeight: Tensor? = nil) {
         reduction.validate("BCEWithLogitsLoss")
         self.weight = weight.map { Buffer($0) }
@@ -182,6 +210,9 @@ public final class KLDivLoss: Loss {
     /// Whether the target is given as log-probabilities.
     public let logTarget: Bool
 
+    /// - Parameters:
+    ///   - reduction: `.mean` (default), `.batchMean`, `.sum` or `.none`.
+    ///   - logTarget: whether targets are log-probabilities (default `false`).
     public init(reduction: Reduction = .mean, logTarget: Bool = false) {
         reduction.validate("KLDivLoss", allowsBatchMean: true)
         self.logTarget = logTarget

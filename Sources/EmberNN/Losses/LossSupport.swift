@@ -7,7 +7,7 @@ import EmberAutograd
 func torchSize(_ shape: Shape) -> String { "torch.Size(\(shape))" }
 
 /// How a loss treats a target whose shape differs from the input's, for the message.
-enum TargetShapeRule {
+enum TargetShapeRule: Equatable {
     /// PyTorch warns "Using a target size ... This will likely lead to incorrect results due to
     /// broadcasting" and broadcasts; Ember stops (a deliberate difference).
     case pyTorchWarnsAndBroadcasts
@@ -35,8 +35,6 @@ func requireSameShape(_ input: Tensor, _ target: Tensor, op: String, rule: Targe
             """)
     }
 }
-
-extension TargetShapeRule: Equatable {}
 
 /// Converts `input` and `target` to their promoted dtype (differentiably), which must be a float
 /// type; stops with `notFloat` otherwise.
