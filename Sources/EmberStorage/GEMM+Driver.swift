@@ -3,12 +3,14 @@ import CEmberKernels
 // The blocked driver (Goto/BLIS loop nest) around the C micro-kernels, and its thread split.
 
 extension GEMM {
-    /// Products with fewer multiply-adds than this run on one thread: below it, handing work to a
-    /// second thread costs more than it saves (measured on a 2-core Zen 3; about a 100^3 product).
-    static let parallelWorkThreshold = 1 << 20
+    /// Products with fewer multiply-adds than this (64^3) run on one thread. On a 2-core Zen 3 VM
+    /// with the spinning worker pool, two threads already won at 48^3 (86 vs 82 GFLOP/s) and
+    /// clearly at 64^3 (113 vs 84); below that, one thread keeps per-call overhead minimal.
+    static let parallelWorkThreshold = 1 << 18
 
-    /// Fewest multiply-adds worth giving each thread.
-    static let workPerThread = 1 << 19
+    /// Fewest multiply-adds worth giving each thread (half the threshold, so a product at the
+    /// threshold gets two).
+    static let workPerThread = 1 << 17
 
     /// `C = alpha * A * B + beta * C` for any strides of A and B, on the micro-kernels of `path`.
     ///

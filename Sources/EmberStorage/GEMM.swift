@@ -7,7 +7,7 @@
 ///
 /// The work is a cache-blocked, packed product (Goto/BLIS style, see `GEMM+Driver.swift`) around
 /// SIMD micro-kernels in `CEmberKernels`, chosen once per process for the CPU (AVX-512F, AVX2+FMA,
-/// NEON, or portable C). Products of more than about 100^3 multiply-adds are split over up to
+/// NEON, or portable C). Products of at least 64^3 multiply-adds are split over up to
 /// `Threading.maxThreads` threads.
 public enum GEMM {
     /// Single-precision matrix multiply, `C = alpha * A * B + beta * C`.
