@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "Ember", targets: ["Ember"]),
         .executable(name: "ember", targets: ["EmberCLI"]),
         .executable(name: "ember-bench", targets: ["EmberBench"]),
+        .executable(name: "ember-rnn-bench", targets: ["EmberRNNBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -51,6 +52,8 @@ let package = Package(
             exclude: ["README.md"]
         ),
         .executableTarget(name: "EmberBench", dependencies: ["Ember"]),
+        // LSTM forward/training-step benchmark beside PyTorch (Tools/bench/torch_rnn_bench.py).
+        .executableTarget(name: "EmberRNNBench", dependencies: ["Ember"]),
         .testTarget(
             name: "EmberTests",
             dependencies: ["Ember", "_EmberTestSupport", "SeedNetwork"],

@@ -136,3 +136,45 @@ import _EmberTestSupport
         }
     }
 }
+
+/// The module reuses its scratch buffers between calls only when no recorded graph still holds
+/// them: interleaved forwards and backwards give the results of independent runs.
+@Suite struct RNNWorkspaceTests {
+    @Test(arguments: ["lstm", "gru", "rnn"])
+    func interleavedCallsKeepTheirOwnTapes(_ kind: String) throws {
+        func make() -> RNNBase {
+            withGenerator(Generator(seed: 12)) {
+                switch kind {
+                case "lstm": LSTM(inputSize: 3, hiddenSize: 4, numLayers: 2, bidirectional: true, dtype: .float64)
+                case "gru": GRU(inputSize: 3, hiddenSize: 4, numLayers: 2, bidirectional: true, dtype: .float64)
+                default: RNN(inputSize: 3, hiddenSize: 4, numLayers: 2, bidirectional: true, dtype: .float64)
+                }
+            }
+        }
+        let inputs = (0..<3).map { i in withGenerator(Generator(seed: UInt64(20 + i))) { Tensor.normal([5, 2, 3], dtype: .float64) } }
+        // Reference: a fresh module per input.
+        var expected: [(Tensor, [Tensor])] = []
+        for x in inputs {
+            let m = make()
+            let xg = x.requiringGrad()
+            m(xg).sum().backward()
+            expected.append((try #require(xg.grad), m.parameters().map { $0.grad! }))
+        }
+        // One module: an eval call, two recorded forwards, then their backwards in reverse order.
+        let m = make()
+        m.eval()
+        _ = withNoGrad { m(inputs[2]) as Tensor }
+        m.train()
+        let x0 = inputs[0].requiringGrad(), x1 = inputs[1].requiringGrad()
+        let y0: Tensor = m(x0), y1: Tensor = m(x1)
+        _ = withNoGrad { m(inputs[2]) as Tensor }  // an inference call between forward and backward
+        y1.sum().backward()
+        let grads1 = m.parameters().map { $0.grad! }
+        m.parameters().forEach { $0.grad = nil }
+        y0.sum().backward()
+        expectBitwiseEqual(try #require(x0.grad), expected[0].0)
+        expectBitwiseEqual(try #require(x1.grad), expected[1].0)
+        for (g, e) in zip(m.parameters().map { $0.grad! }, expected[0].1) { expectBitwiseEqual(g, e) }
+        for (g, e) in zip(grads1, expected[1].1) { expectBitwiseEqual(g, e) }
+    }
+}

@@ -20,13 +20,13 @@ enum GRUSequence {
 
     static func forward<T: RecurrentFloat>(
         _: T.Type, geometry g: RecurrentGeometry, direction d: Int, x: UnsafePointer<T>, weights w: DirectionPointers<T>,
-        h0: UnsafePointer<T>?, y: UnsafeMutablePointer<T>, hN: UnsafeMutablePointer<T>, saving: Bool
+        h0: UnsafePointer<T>?, y: UnsafeMutablePointer<T>, hN: UnsafeMutablePointer<T>, saving: Bool, buffers: BufferSource
     ) -> Tape {
         let L = g.steps, N = g.batch, F = g.inputSize, H = g.hiddenSize, G = g.gateWidth, ys = g.outputStride
         let tape = Tape(
-            gates: Tensor(uninitializedShape: [L, N, G], dtype: T.dtype),
-            hiddenNew: Tensor(uninitializedShape: [saving ? L : 1, N, H], dtype: T.dtype),
-            hiddenGates: Tensor(uninitializedShape: [N, G], dtype: T.dtype))
+            gates: buffers(.gates, direction: d, [L, N, G], dtype: T.dtype),
+            hiddenNew: buffers(.hiddenNew, direction: d, [saving ? L : 1, N, H], dtype: T.dtype),
+            hiddenGates: buffers(.hiddenGates, direction: d, [N, G], dtype: T.dtype))
         withExtendedLifetime(tape) {
             let gates = tape.gates.mutablePointer(as: T.self)
             let hiddenNew = tape.hiddenNew.mutablePointer(as: T.self)

@@ -27,16 +27,16 @@ enum LSTMSequence {
     static func forward<T: RecurrentFloat>(
         _: T.Type, geometry g: RecurrentGeometry, direction d: Int, x: UnsafePointer<T>, weights w: DirectionPointers<T>,
         h0: UnsafePointer<T>?, c0: UnsafePointer<T>?, y: UnsafeMutablePointer<T>,
-        hN: UnsafeMutablePointer<T>, cN: UnsafeMutablePointer<T>, saving: Bool
+        hN: UnsafeMutablePointer<T>, cN: UnsafeMutablePointer<T>, saving: Bool, buffers: BufferSource
     ) -> Tape {
         let L = g.steps, N = g.batch, F = g.inputSize, H = g.hiddenSize, P = g.outputSize, G = g.gateWidth
         let ys = g.outputStride
         let kept = saving ? L : 1
         let tape = Tape(
-            gates: Tensor(uninitializedShape: [L, N, G], dtype: T.dtype),
-            cells: Tensor(uninitializedShape: [saving ? L + 1 : 2, N, H], dtype: T.dtype),
-            tanhCells: Tensor(uninitializedShape: [kept, N, H], dtype: T.dtype),
-            rawHidden: w.projectionT == nil ? nil : Tensor(uninitializedShape: [kept, N, H], dtype: T.dtype))
+            gates: buffers(.gates, direction: d, [L, N, G], dtype: T.dtype),
+            cells: buffers(.cells, direction: d, [saving ? L + 1 : 2, N, H], dtype: T.dtype),
+            tanhCells: buffers(.tanhCells, direction: d, [kept, N, H], dtype: T.dtype),
+            rawHidden: w.projectionT == nil ? nil : buffers(.rawHidden, direction: d, [kept, N, H], dtype: T.dtype))
         withExtendedLifetime(tape) {
             let gates = tape.gates.mutablePointer(as: T.self)
             let cells = tape.cells.mutablePointer(as: T.self)

@@ -42,6 +42,8 @@ public class RNNBase: Module {
 
     let kind: RecurrentCellKind
     @Flattened var parameterTable: RecurrentParameterTable
+    /// Scratch buffers reused across calls (see ``RecurrentWorkspace``).
+    let workspace = RecurrentWorkspace()
 
     init(kind: RecurrentCellKind, inputSize: Int, hiddenSize: Int, numLayers: Int, bias: Bool, batchFirst: Bool,
          dropout: Double, bidirectional: Bool, projSize: Int, dtype: DType, generator: Generator)
@@ -151,7 +153,8 @@ public class RNNBase: Module {
             let sets = parameterTable.sets[(layer * d)..<((layer + 1) * d)].map(\.values)
             let h = h0.map { numLayers == 1 ? $0 : $0.narrow(axis: 0, start: layer * d, length: d) }
             let c = c0.map { numLayers == 1 ? $0 : $0.narrow(axis: 0, start: layer * d, length: d) }
-            let result = recurrentLayer(kind, input: layerInput, weights: sets, h0: h, c0: c)
+            let result = recurrentLayer(kind, input: layerInput, weights: sets, h0: h, c0: c,
+                                        buffers: BufferSource(workspace: workspace, layer: layer))
             hs.append(result.hidden)
             if let cell = result.cell { cs.append(cell) }
             layerInput = result.output

@@ -91,6 +91,14 @@ final class RecurrentGradientInbox {
 package func recurrentLayer(
     _ kind: RecurrentCellKind, input: Tensor, weights: [RecurrentDirectionWeights], h0: Tensor? = nil, c0: Tensor? = nil
 ) -> (output: Tensor, hidden: Tensor, cell: Tensor?) {
+    recurrentLayer(kind, input: input, weights: weights, h0: h0, c0: c0, buffers: BufferSource(workspace: nil, layer: 0))
+}
+
+/// ``recurrentLayer(_:input:weights:h0:c0:)`` taking its large scratch buffers from `buffers`.
+func recurrentLayer(
+    _ kind: RecurrentCellKind, input: Tensor, weights: [RecurrentDirectionWeights], h0: Tensor?, c0: Tensor?,
+    buffers: BufferSource
+) -> (output: Tensor, hidden: Tensor, cell: Tensor?) {
     precondition(input.rank == 3, "\(kind.opName): expected time-major input [L, N, F], got shape \(input.shape)")
     precondition(weights.count == 1 || weights.count == 2, "\(kind.opName): expected weights for 1 or 2 directions, got \(weights.count)")
     let dtype = input.dtype
@@ -130,9 +138,9 @@ package func recurrentLayer(
     }
     precondition(geometry.steps > 0, "\(kind.opName): Expected sequence length to be larger than 0 in RNN")
     if dtype == .float32 {
-        return recurrentLayerTyped(Float.self, kind, input, weights, h0, c0, geometry)
+        return recurrentLayerTyped(Float.self, kind, input, weights, h0, c0, geometry, buffers)
     }
-    return recurrentLayerTyped(Double.self, kind, input, weights, h0, c0, geometry)
+    return recurrentLayerTyped(Double.self, kind, input, weights, h0, c0, geometry, buffers)
 }
 
 /// One direction's weights made contiguous, their transposes, and the combined biases; pointers
@@ -142,13 +150,18 @@ private struct PreparedWeights {
     var weightHR, weightHRT: Tensor?
     var inputBias, hiddenBias: Tensor
 
-    init(_ w: RecurrentDirectionWeights, kind: RecurrentCellKind) {
+    init(_ w: RecurrentDirectionWeights, kind: RecurrentCellKind, direction: Int, buffers: BufferSource) {
+        func transposed(_ t: Tensor, _ role: RecurrentWorkspace.Role) -> Tensor {
+            var out = buffers(role, direction: direction, [t.shape[1], t.shape[0]], dtype: t.dtype)
+            copyElements(from: t.transposedRaw(), into: &out)
+            return out
+        }
         weightIH = w.weightIH.contiguousRaw
         weightHH = w.weightHH.contiguousRaw
-        weightIHT = weightIH.transposedRaw().contiguousCopy()
-        weightHHT = weightHH.transposedRaw().contiguousCopy()
+        weightIHT = transposed(weightIH, .transposedInputWeights)
+        weightHHT = transposed(weightHH, .transposedHiddenWeights)
         weightHR = w.weightHR?.contiguousRaw
-        weightHRT = weightHR?.transposedRaw().contiguousCopy()
+        weightHRT = weightHR.map { transposed($0, .transposedProjection) }
         let g = weightIH.shape[0], dtype = weightIH.dtype
         let zeros = Tensor(zeroedShape: [g], dtype: dtype)
         let bih = w.biasIH?.detached(), bhh = w.biasHH?.detached()
@@ -191,11 +204,11 @@ private enum DirectionTape {
 
 private func recurrentLayerTyped<T: RecurrentFloat>(
     _: T.Type, _ kind: RecurrentCellKind, _ input: Tensor, _ weights: [RecurrentDirectionWeights],
-    _ h0: Tensor?, _ c0: Tensor?, _ g: RecurrentGeometry
+    _ h0: Tensor?, _ c0: Tensor?, _ g: RecurrentGeometry, _ buffers: BufferSource
 ) -> (output: Tensor, hidden: Tensor, cell: Tensor?) {
     let L = g.steps, N = g.batch, H = g.hiddenSize, P = g.outputSize, D = g.directions
     let x = input.contiguousRaw
-    let prepared = weights.map { PreparedWeights($0, kind: kind) }
+    let prepared = weights.enumerated().map { PreparedWeights($1, kind: kind, direction: $0, buffers: buffers) }
     let h0c = h0?.contiguousRaw, c0c = c0?.contiguousRaw
     var inputs = [input]
     for w in weights { inputs.append(contentsOf: w.tensors) }
@@ -207,7 +220,7 @@ private func recurrentLayerTyped<T: RecurrentFloat>(
     let hN = Tensor(uninitializedShape: [D, N, P], dtype: T.dtype)
     let cN = kind == .lstm ? Tensor(uninitializedShape: [D, N, H], dtype: T.dtype) : nil
     // The plain RNN's pre-activations are scratch (its backward reads the outputs).
-    let rnnScratch = kind.gateCount == 1 ? Tensor(uninitializedShape: [L, N, H], dtype: T.dtype) : nil
+    let rnnScratch = kind.gateCount == 1 ? buffers(.preActivations, [L, N, H], dtype: T.dtype) : nil
     var tapes: [DirectionTape] = []
     withExtendedLifetime((x, prepared, h0c, c0c, rnnScratch)) {
         let px = x.pointer(as: T.self), py = y.mutablePointer(as: T.self), phN = hN.mutablePointer(as: T.self)
@@ -218,10 +231,10 @@ private func recurrentLayerTyped<T: RecurrentFloat>(
             case .lstm:
                 let c0d = c0c.map { $0.pointer(as: T.self) + d * N * H }
                 tapes.append(.lstm(LSTMSequence.forward(T.self, geometry: g, direction: d, x: px, weights: w, h0: h0d, c0: c0d,
-                                                        y: py, hN: phN, cN: cN!.mutablePointer(as: T.self), saving: recording)))
+                                                        y: py, hN: phN, cN: cN!.mutablePointer(as: T.self), saving: recording, buffers: buffers)))
             case .gru:
                 tapes.append(.gru(GRUSequence.forward(T.self, geometry: g, direction: d, x: px, weights: w, h0: h0d,
-                                                      y: py, hN: phN, saving: recording)))
+                                                      y: py, hN: phN, saving: recording, buffers: buffers)))
             case .rnnTanh, .rnnReLU:
                 RNNSequence.forward(T.self, geometry: g, direction: d, relu: kind == .rnnReLU, x: px, weights: w, h0: h0d,
                                     y: py, hN: phN, preActivations: rnnScratch!.mutablePointer(as: T.self))
@@ -239,7 +252,7 @@ private func recurrentLayerTyped<T: RecurrentFloat>(
         inbox.cell = nil
         return recurrentLayerBackward(
             T.self, kind, g, x: x, input: input, weights: weights, prepared: prepared, h0: h0, h0c: h0c, c0: c0,
-            y: y, tapes: tapes, dY: dY, dhN: dhN, dcN: dcN)
+            y: y, tapes: tapes, dY: dY, dhN: dhN, dcN: dcN, buffers: buffers)
     }
     let hidden = hN.recorded(kind.opName + "_h_n", output) { (g: Tensor) -> [Tensor?] in
         inbox.hidden = inbox.hidden.map { Kernels.add($0, g) } ?? g
@@ -258,7 +271,7 @@ private func recurrentLayerTyped<T: RecurrentFloat>(
 private func recurrentLayerBackward<T: RecurrentFloat>(
     _: T.Type, _ kind: RecurrentCellKind, _ g: RecurrentGeometry, x: Tensor, input: Tensor,
     weights: [RecurrentDirectionWeights], prepared: [PreparedWeights], h0: Tensor?, h0c: Tensor?, c0: Tensor?,
-    y: Tensor, tapes: [DirectionTape], dY: Tensor?, dhN: Tensor?, dcN: Tensor?
+    y: Tensor, tapes: [DirectionTape], dY: Tensor?, dhN: Tensor?, dcN: Tensor?, buffers: BufferSource
 ) -> [Tensor?] {
     let L = g.steps, N = g.batch, F = g.inputSize, H = g.hiddenSize, P = g.outputSize, G = g.gateWidth, D = g.directions
     func buffer(_ shape: Shape, if needed: Bool) -> Tensor? { needed ? Tensor(uninitializedShape: shape, dtype: T.dtype) : nil }
@@ -274,14 +287,14 @@ private func recurrentLayerBackward<T: RecurrentFloat>(
             bHH: buffer([G], if: kind == .gru && (w.biasHH?.tracksGrad ?? false)),
             wHR: buffer([P, H], if: w.weightHR?.tracksGrad ?? false)))
     }
-    let dGates = Tensor(uninitializedShape: [L, N, G], dtype: T.dtype)
+    let dGates = buffers(.gradGates, [L, N, G], dtype: T.dtype)
     let scratchCount: Int
     switch kind {
     case .lstm: scratchCount = LSTMSequence.scratchCount(g, projected: weights[0].weightHR != nil)
     case .gru: scratchCount = GRUSequence.scratchCount(g)
     case .rnnTanh, .rnnReLU: scratchCount = N * H
     }
-    let scratch = Tensor(uninitializedShape: [scratchCount], dtype: T.dtype)
+    let scratch = buffers(.gradScratch, [scratchCount], dtype: T.dtype)
 
     withExtendedLifetime((x, prepared, h0c, y, dY, dhN, dcN, dGates, scratch)) {
         let px = x.pointer(as: T.self), py = y.pointer(as: T.self)
