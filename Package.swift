@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "Ember", targets: ["Ember"]),
         .executable(name: "ember", targets: ["EmberCLI"]),
         .executable(name: "ember-bench", targets: ["EmberBench"]),
+        .executable(name: "ember-workloads", targets: ["EmberWorkloads"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -49,6 +50,8 @@ let package = Package(
             exclude: ["README.md"]
         ),
         .executableTarget(name: "EmberBench", dependencies: ["Ember"]),
+        // Whole-workload benchmarks beside PyTorch (BENCHMARKS.md).
+        .executableTarget(name: "EmberWorkloads", dependencies: ["Ember", "SeedNetwork"]),
         .testTarget(
             name: "EmberTests",
             dependencies: ["Ember", "_EmberTestSupport", "SeedNetwork"],
