@@ -1,0 +1,73 @@
+import EmberAutograd
+
+/// Element-wise inverted dropout in one pass: draws the keep decisions, multiplies, and (only
+/// when a gradient will be needed) keeps the multipliers for backward. The composed form
+/// (`bernoulli`, `scale`, `mul`) cost three kernels and two temporaries per call.
+///
+/// Random layout: element `i` uses 32-bit word `i % 4` of Philox block `i / 4` of the draw and is
+/// kept when that word is below `round(keep * 2^32)`, so a draw of `n` elements advances the
+/// generator by `ceil(n / 4)` blocks. Like every Ember draw it depends only on the generator's
+/// seed and offset (not on the thread count), and differs from PyTorch's stream.
+enum DropoutKernel {
+    /// `x * m` element-wise with `m = 1 / (1 - p)` (kept) or `0` (dropped), for a float input and
+    /// `0 < p < 1`. Returns the output and, when `keepMultipliers`, the multipliers `m` (same shape
+    /// and dtype) for the backward pass.
+    static func apply(_ input: Tensor, p: Double, generator: Generator, keepMultipliers: Bool) -> (out: Tensor, multipliers: Tensor?) {
+        switch input.dtype {
+        case .float32: typed(Float.self, input, p, 1 / Float(1 - p), generator, keepMultipliers)
+        default: typed(Double.self, input, p, 1 / (1 - p), generator, keepMultipliers)
+        }
+    }
+
+    private static func typed<T: TensorFloat>(
+        _: T.Type, _ input: Tensor, _ p: Double, _ scale: T, _ generator: Generator, _ keepMultipliers: Bool
+    ) -> (out: Tensor, multipliers: Tensor?) {
+        let x = input.contiguousRaw
+        let n = x.count
+        let out = Tensor(uninitializedShape: x.shape, dtype: x.dtype)
+        let multipliers = keepMultipliers ? Tensor(uninitializedShape: x.shape, dtype: x.dtype) : nil
+        let px = x.pointer(as: T.self), po = out.mutablePointer(as: T.self)
+        let pm = multipliers?.mutablePointer(as: T.self)
+        // keep = 1 - p in (0, 1); the threshold is in (0, 2^32).
+        let threshold = UInt64(((1 - p) * 0x1p32).rounded())
+        let zero = T(0)
+        // Each block writes only its own four elements, so parallel chunks of blocks are disjoint.
+        generator.forEachBlock((n + 3) / 4) { seed, index, b in
+            let w = Philox.block(seed: seed, index: index)
+            let i = 4 * b
+            let count = Swift.min(4, n - i)
+            let m0 = UInt64(w.0) < threshold ? scale : zero
+            let m1 = UInt64(w.1) < threshold ? scale : zero
+            let m2 = UInt64(w.2) < threshold ? scale : zero
+            let m3 = UInt64(w.3) < threshold ? scale : zero
+            if count == 4 {
+                po[i] = px[i] * m0; po[i + 1] = px[i + 1] * m1; po[i + 2] = px[i + 2] * m2; po[i + 3] = px[i + 3] * m3
+                if let pm { pm[i] = m0; pm[i + 1] = m1; pm[i + 2] = m2; pm[i + 3] = m3 }
+            } else {
+                let ms = (m0, m1, m2)
+                for j in 0..<count {
+                    let m = j == 0 ? ms.0 : (j == 1 ? ms.1 : ms.2)
+                    po[i + j] = px[i + j] * m
+                    pm?[i + j] = m
+                }
+            }
+        }
+        return (out, multipliers)
+    }
+
+    /// `g * m` for the saved multipliers `m`.
+    static func backward(_ g: Tensor, multipliers m: Tensor) -> Tensor {
+        guard g.dtype == m.dtype, g.shape == m.shape, g.isContiguous else { return Kernels.mul(g, m) }
+        let out = Tensor(uninitializedShape: g.shape, dtype: g.dtype)
+        let n = g.count
+        switch g.dtype {
+        case .float32:
+            let pg = g.pointer(as: Float.self), pm = m.pointer(as: Float.self), po = out.mutablePointer(as: Float.self)
+            for i in 0..<n { po[i] = pg[i] * pm[i] }
+        default:
+            let pg = g.pointer(as: Double.self), pm = m.pointer(as: Double.self), po = out.mutablePointer(as: Double.self)
+            for i in 0..<n { po[i] = pg[i] * pm[i] }
+        }
+        return out
+    }
+}
