@@ -18,7 +18,7 @@ let package = Package(
         // Innermost SIMD micro-kernels in C, chosen at run time by CPU feature checks.
         .target(name: "CEmberKernels"),
         // Raw memory, dtypes, shapes and the matrix-multiply driver.
-        .target(name: "EmberStorage", dependencies: ["CEmberKernels"]),
+        .target(name: "EmberStorage", dependencies: ["CEmberKernels"], exclude: ["README.md"]),
         // The Tensor value type: creation, raw (graph-free) compute, RNG, printing.
         .target(
             name: "EmberTensor",
@@ -35,10 +35,12 @@ let package = Package(
         .target(name: "EmberIO", dependencies: ["EmberNN"], exclude: ["README.md"]),
         // Datasets, loaders, CSV/.npy/IDX readers, the embedded digits.
         .target(name: "EmberData", dependencies: ["EmberAutograd"], exclude: ["README.md"], resources: [.copy("Resources")]),
+        // The training workflow: evaluate, Trainer, metrics, checkpoints.
+        .target(name: "EmberTraining", dependencies: ["EmberNN", "EmberOptim", "EmberData", "EmberIO"]),
         // Umbrella: re-exports the public targets.
         .target(
             name: "Ember",
-            dependencies: ["EmberStorage", "EmberTensor", "EmberAutograd", "EmberNN", "EmberOptim", "EmberIO", "EmberData"],
+            dependencies: ["EmberStorage", "EmberTensor", "EmberAutograd", "EmberNN", "EmberOptim", "EmberIO", "EmberData", "EmberTraining"],
             exclude: ["README.md"]
         ),
         .target(name: "_EmberTestSupport", dependencies: ["Ember"], exclude: ["README.md"]),

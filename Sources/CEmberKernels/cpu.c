@@ -2,13 +2,34 @@
 
 int ember_cpu_simd_level(void) {
 #if defined(__x86_64__) || defined(__i386__)
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) return 2;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 1;
-    return 0;
+    if (ember_cpu_supports_path(EMBER_PATH_AVX512)) return EMBER_PATH_AVX512;
+    if (ember_cpu_supports_path(EMBER_PATH_AVX2)) return EMBER_PATH_AVX2;
+    return EMBER_PATH_PORTABLE;
 #elif defined(__aarch64__)
-    return 3;
+    return EMBER_PATH_NEON;
 #else
-    return 0;
+    return EMBER_PATH_PORTABLE;
 #endif
+}
+
+int ember_cpu_supports_path(int path) {
+    switch (path) {
+    case EMBER_PATH_PORTABLE:
+        return 1;
+#if defined(__x86_64__)
+    // __builtin_cpu_supports also checks that the OS saves the wider registers (XCR0).
+    case EMBER_PATH_AVX2:
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case EMBER_PATH_AVX512:
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx512f") != 0;
+#endif
+#if defined(__aarch64__)
+    case EMBER_PATH_NEON:
+        return 1;
+#endif
+    default:
+        return 0;
+    }
 }

@@ -7,3 +7,4 @@
 @_exported import EmberOptim
 @_exported import EmberStorage
 @_exported import EmberTensor
+@_exported import EmberTraining

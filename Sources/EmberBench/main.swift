@@ -1,2 +1,164 @@
+// ember-bench: Ember's sgemm throughput and per-op overhead, side by side with PyTorch.
+//
+// Run: swift run -c release ember-bench
+// The PyTorch figures come from Tools/bench/torch_bench.py, run in the same process tree when
+// `python3 -c 'import torch'` works; otherwise only Ember's figures are printed.
+
 import Ember
-print("ember-bench: not yet implemented")
+import Foundation
+
+let sizes = [64, 128, 256, 512, 1024, 2048]
+let threadCounts = [1, 2]
+/// Timed samples per figure (the median is reported) and the least duration of one sample.
+let samples = 7
+let minSampleSeconds = 0.05
+
+/// Seconds since an arbitrary origin, from a monotonic clock.
+func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
+
+/// Median seconds per call of `op` over `samples` samples, after a warm-up; each sample repeats
+/// `op` until it lasts at least `minSampleSeconds`.
+func secondsPerOp(_ op: () -> Void) -> Double {
+    op()
+    var reps = 1
+    while true {
+        let start = now()
+        for _ in 0..<reps { op() }
+        let elapsed = now() - start
+        if elapsed >= minSampleSeconds { break }
+        reps *= elapsed < minSampleSeconds / 4 ? 2 : max(2, Int(minSampleSeconds / elapsed) + 1)
+    }
+    var times: [Double] = []
+    for _ in 0..<samples {
+        let start = now()
+        for _ in 0..<reps { op() }
+        times.append((now() - start) / Double(reps))
+    }
+    times.sort()
+    return times[times.count / 2]
+}
+
+/// Deterministic values in [-1, 1).
+func randomFloats(_ count: Int, seed: UInt64) -> [Float] {
+    var state = seed
+    return (0..<count).map { _ in
+        state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+        return Float(Int32(truncatingIfNeeded: state >> 32)) / Float(1 << 31)
+    }
+}
+
+/// sgemm GFLOP/s for an `n x n x n` product on `threads` threads.
+func sgemmRate(n: Int, threads: Int) -> Double {
+    let a = randomFloats(n * n, seed: 1), b = randomFloats(n * n, seed: 2)
+    var c = [Float](repeating: 0, count: n * n)
+    let seconds = a.withUnsafeBufferPointer { a in
+        b.withUnsafeBufferPointer { b in
+            c.withUnsafeMutableBufferPointer { c in
+                Threading.withThreads(threads) {
+                    secondsPerOp {
+                        GEMM.sgemm(m: n, n: n, k: n, alpha: 1, a: a.baseAddress!, rowStrideA: n, colStrideA: 1,
+                                   b: b.baseAddress!, rowStrideB: n, colStrideB: 1,
+                                   beta: 0, c: c.baseAddress!, ldc: n)
+                    }
+                }
+            }
+        }
+    }
+    return 2 * Double(n * n * n) / seconds / 1e9
+}
+
+/// The PyTorch figures, decoded from torch_bench.py's JSON.
+struct TorchFigures: Decodable {
+    let version: String
+    let sgemm: [String: [String: Double]]
+    let add_ns: Double
+    let matmul_small_ns: Double
+}
+
+/// Runs Tools/bench/torch_bench.py; nil (with the reason) when python3 or torch is missing.
+func runTorch() -> (TorchFigures?, String) {
+    let script = ["Tools/bench/torch_bench.py",
+                  URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+                      .appendingPathComponent("../../Tools/bench/torch_bench.py").path]
+        .first { FileManager.default.fileExists(atPath: $0) }
+    guard let script else { return (nil, "Tools/bench/torch_bench.py not found") }
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["python3", script, String(samples), String(minSampleSeconds)] + sizes.map(String.init)
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    do { try process.run() } catch { return (nil, "python3 could not be started (\(error))") }
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    let errText = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else {
+        let reason = errText.contains("No module named 'torch'") ? "PyTorch not found"
+            : "torch_bench.py failed: \(errText.split(separator: "\n").last ?? "")"
+        return (nil, reason)
+    }
+    do { return (try JSONDecoder().decode(TorchFigures.self, from: data), "") }
+    catch { return (nil, "could not read torch_bench.py output (\(error))") }
+}
+
+func pad(_ s: String, _ width: Int) -> String {
+    s.count >= width ? s : String(repeating: " ", count: width - s.count) + s
+}
+func fmt(_ x: Double, _ digits: Int = 1) -> String { String(format: "%.\(digits)f", x) }
+
+/// The 1-minute load average on Linux (nil elsewhere): other work on the machine skews timings.
+func loadAverage() -> Double? {
+    guard let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) else { return nil }
+    return text.split(separator: " ").first.flatMap { Double($0) }
+}
+
+// Ember.
+let loadBefore = loadAverage()
+let started = now()
+var emberRates: [Int: [Int: Double]] = [:]
+for threads in threadCounts {
+    for n in sizes { emberRates[threads, default: [:]][n] = sgemmRate(n: n, threads: threads) }
+}
+let x = Tensor(randomFloats(20, seed: 3), shape: [20]), y = Tensor(randomFloats(20, seed: 4), shape: [20])
+let addNs = secondsPerOp { _ = x + y } * 1e9
+let a = Tensor(randomFloats(320, seed: 5), shape: [32, 10]), w = Tensor(randomFloats(200, seed: 6), shape: [10, 20])
+let matmulNs = secondsPerOp { _ = a.matmul(w) } * 1e9
+
+// PyTorch.
+let (torch, torchMissing) = runTorch()
+
+print("ember-bench: sgemm (n x n x n, float32, GFLOP/s, higher is better) and per-op time (ns, lower is better)")
+print("kernel path: \(GEMMKernelPath.best), \(ProcessInfo.processInfo.activeProcessorCount) cores; "
+      + "each figure is the median of \(samples) samples after a warm-up")
+if let torch {
+    print("PyTorch \(torch.version), same machine, same run")
+} else {
+    print("\(torchMissing): printing Ember's figures only")
+}
+print("")
+var header = pad("op", 28) + pad("Ember 1T", 10) + pad("Ember 2T", 10)
+if torch != nil { header += pad("Torch 1T", 10) + pad("Torch 2T", 10) + pad("ratio 1T", 10) + pad("ratio 2T", 10) }
+print(header)
+for n in sizes {
+    var line = pad("sgemm n=\(n) GFLOP/s", 28)
+    let e1 = emberRates[1]![n]!, e2 = emberRates[2]![n]!
+    line += pad(fmt(e1), 10) + pad(fmt(e2), 10)
+    if let torch, let t1 = torch.sgemm["1"]?[String(n)], let t2 = torch.sgemm["2"]?[String(n)] {
+        line += pad(fmt(t1), 10) + pad(fmt(t2), 10) + pad(fmt(e1 / t1, 2), 10) + pad(fmt(e2 / t2, 2), 10)
+    }
+    print(line)
+}
+for (name, ember, torchValue) in [("a + b, 20 floats, ns/op", addNs, torch?.add_ns),
+                                  ("32x10 @ 10x20 matmul, ns/op", matmulNs, torch?.matmul_small_ns)] {
+    var line = pad(name, 28) + pad(fmt(ember, 0), 10) + pad("", 10)
+    if let t = torchValue { line += pad(fmt(t, 0), 10) + pad("", 10) + pad(fmt(ember / t, 2), 10) }
+    print(line)
+}
+print("")
+print("ratio = Ember / PyTorch (GFLOP/s: above 1 means Ember is faster; ns/op: below 1 means Ember is faster).")
+print("Per-op times go through the public Tensor API (Ember) and the Python API (PyTorch), one thread.")
+print("Total time: \(fmt(now() - started)) s")
+if let load = loadBefore, load > 0.5 {
+    print("Note: the 1-minute load average was \(fmt(load, 2)) at the start; other processes were using the "
+          + "CPUs, so the figures (2-thread ones most) are noisy. Rerun on an idle machine.")
+}

@@ -9,8 +9,8 @@ struct EmberCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ember",
         abstract: "Ember: PyTorch's torch.nn way of building networks, in Swift.",
-        subcommands: [Example.self, Demo.self],
-        defaultSubcommand: Example.self
+        subcommands: [Train.self, Evaluate.self, Summary.self, Demo.self, Example.self],
+        defaultSubcommand: Train.self
     )
 }
 

@@ -81,7 +81,7 @@ struct TrainingReport {
         for k in 0...4 {
             let v = lo + (hi - lo) * Double(k) / 4
             svg += "<line x1=\"\(left)\" x2=\"\(width - right)\" y1=\"\(y(v))\" y2=\"\(y(v))\" stroke=\"#eee\"/>"
-            svg += "<text x=\"\(left - 6)\" y=\"\(y(v) + 4)\" text-anchor=\"end\">\(fmt(v, 3))</text>"
+            svg += "<text x=\"\(left - 6)\" y=\"\(y(v) + 4)\" text-anchor=\"end\">\(fmt(v, hi - lo > 5 ? 1 : 3))</text>"
         }
         let step = max(1, epochs.count / 10)
         for i in stride(from: 0, to: epochs.count, by: step) {

@@ -81,3 +81,53 @@ extension Module {
         for (module, wasTraining) in saved { module.setTraining(wasTraining) }
     }
 }
+
+/// One module's mode and pin, as saved in a checkpoint.
+public struct ModeRecord: Codable, Sendable, Equatable {
+    /// Dotted path from the root (`""` for the root).
+    public var path: String
+    public var mode: Mode
+    public var pinnedMode: Mode?
+
+    public init(path: String, mode: Mode, pinnedMode: Mode?) {
+        self.path = path
+        self.mode = mode
+        self.pinnedMode = pinnedMode
+    }
+}
+
+
+/// A saved mode listing that does not fit the model it is restored into.
+public struct ModeRestoreError: Error, CustomStringConvertible, Equatable {
+    public var unknownPaths: [String]
+    public var missingPaths: [String]
+    public var description: String {
+        "mode records do not match the model: unknown module paths \(unknownPaths), modules without a record \(missingPaths)"
+    }
+}
+
+extension Module {
+    /// Every module's mode and pin, by path (pre-order). Checkpoints store this, since PyTorch
+    /// loses the mode on save and load.
+    public func modeRecords() -> [ModeRecord] {
+        namedModules().map { ModeRecord(path: $0.path, mode: $0.module.mode, pinnedMode: $0.module.pinnedMode) }
+    }
+
+    /// Restores every module's mode and pin from `records`, checking first that they describe
+    /// exactly this model's modules (nothing changes when they don't).
+    public func restoreModes(_ records: [ModeRecord]) throws(ModeRestoreError) {
+        let modules = namedModules()
+        let byPath = Dictionary(records.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
+        let known = Set(modules.map(\.path))
+        let unknown = records.map(\.path).filter { !known.contains($0) }
+        let missing = modules.map(\.path).filter { byPath[$0] == nil }
+        guard unknown.isEmpty && missing.isEmpty else {
+            throw ModeRestoreError(unknownPaths: unknown, missingPaths: missing)
+        }
+        for (path, module) in modules {
+            let r = byPath[path]!
+            module.pinnedMode = r.pinnedMode
+            module.setTraining(r.mode == .training)
+        }
+    }
+}

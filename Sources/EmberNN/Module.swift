@@ -1,7 +1,7 @@
 import EmberAutograd
 
 /// A training or evaluation mode.
-public enum Mode: String, Sendable, Hashable, CustomStringConvertible {
+public enum Mode: String, Sendable, Hashable, CustomStringConvertible, Codable {
     /// Training behaviour: dropout drops, batch normalization uses and updates batch statistics.
     case training = "train"
     /// Deterministic inference behaviour: dropout is the identity, batch normalization uses its

@@ -1,7 +1,60 @@
 #ifndef CEMBER_KERNELS_H
 #define CEMBER_KERNELS_H
 
+#include <stddef.h>
+
+#pragma clang assume_nonnull begin
+
 /// Which SIMD path the CPU supports: 0 portable, 1 AVX2+FMA, 2 AVX-512F, 3 NEON.
 int ember_cpu_simd_level(void);
+
+/// Kernel paths, numbered like `ember_cpu_simd_level`.
+enum {
+    EMBER_PATH_PORTABLE = 0,
+    EMBER_PATH_AVX2 = 1,
+    EMBER_PATH_AVX512 = 2,
+    EMBER_PATH_NEON = 3,
+};
+
+/// Whether this CPU (and OS) can run kernel path `path`: 1 yes, 0 no.
+int ember_cpu_supports_path(int path);
+
+/// A GEMM micro-kernel on a packed A strip: `C[0..<m, 0..<n] = alpha * (A * B) + beta * C` for
+/// one MR x NR tile.
+///
+/// - `a`: a packed MR x kc strip, element `(i, p)` at `a[p * MR + i]`, zero in rows `m..<MR`.
+/// - `b`: a packed kc x NR strip, element `(p, j)` at `b[p * NR + j]`, zero in columns `n..<NR`.
+/// - `c`: row-major tile with leading dimension `ldc`; only its `m x n` elements are touched.
+/// - `beta == 0` means `c` is not read (NaNs there do not propagate), as BLAS specifies.
+/// Pointers are `float *` or `double *` according to the kernel's dtype; `alpha` and `beta` are
+/// passed as double for both (a float converts exactly).
+typedef void (*ember_gemm_packed_fn)(long kc, const void *a, const void *b, void *c, long ldc,
+                                     double alpha, double beta, long m, long n);
+
+/// The same micro-kernel reading A in place: element `(i, p)` at `a[i * rs_a + p * cs_a]`; rows
+/// `m..<MR` are never read. Used for small products, where packing A costs more than it saves.
+typedef void (*ember_gemm_strided_fn)(long kc, const void *a, long rs_a, long cs_a, const void *b,
+                                      void *c, long ldc, double alpha, double beta, long m, long n);
+
+/// A micro-kernel and the block sizes it is tuned for.
+typedef struct {
+    /// Tile rows and columns of the micro-kernel.
+    long mr, nr;
+    /// Cache blocking: depth of a packed panel, rows of a packed A block, columns of a B panel.
+    /// `mc` is a multiple of `mr` and `nc` a multiple of `nr`.
+    long kc, mc, nc;
+    /// NULL when the path is not compiled in for this architecture.
+    ember_gemm_packed_fn _Nullable packed;
+    ember_gemm_strided_fn _Nullable strided;
+} ember_gemm_ukernel;
+
+/// The float32 micro-kernel for `path`; `kernel` is NULL when the path is not compiled in for
+/// this architecture. The caller checks `ember_cpu_simd_level` before using a SIMD path.
+ember_gemm_ukernel ember_sgemm_ukernel(int path);
+
+/// The float64 micro-kernel for `path`; see `ember_sgemm_ukernel`.
+ember_gemm_ukernel ember_dgemm_ukernel(int path);
+
+#pragma clang assume_nonnull end
 
 #endif

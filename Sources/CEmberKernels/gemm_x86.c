@@ -1,0 +1,73 @@
+// AVX2+FMA and AVX-512F micro-kernels. Each function carries its own target attribute, so this
+// file compiles with the default (SSE2) flags; the dispatcher only hands a kernel out after
+// checking the CPU (see cpu.c).
+#include "gemm_kernels.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+// float32, AVX2: 6 x 16 tile, 12 ymm accumulators.
+#define UKR_NAME ember_sgemm_avx2
+#define UKR_TARGET __attribute__((target("avx2,fma")))
+#define UKR_T float
+#define UKR_V __m256
+#define UKR_VW 8
+#define UKR_MR 6
+#define UKR_NR 16
+#define UKR_LOAD(p) _mm256_loadu_ps(p)
+#define UKR_STORE(p, v) _mm256_storeu_ps(p, v)
+#define UKR_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define UKR_MUL(a, b) _mm256_mul_ps(a, b)
+#define UKR_BCAST(x) _mm256_set1_ps(x)
+#define UKR_ZERO() _mm256_setzero_ps()
+#include "ukernel_template.h"
+
+// float64, AVX2: 6 x 8 tile, 12 ymm accumulators.
+#define UKR_NAME ember_dgemm_avx2
+#define UKR_TARGET __attribute__((target("avx2,fma")))
+#define UKR_T double
+#define UKR_V __m256d
+#define UKR_VW 4
+#define UKR_MR 6
+#define UKR_NR 8
+#define UKR_LOAD(p) _mm256_loadu_pd(p)
+#define UKR_STORE(p, v) _mm256_storeu_pd(p, v)
+#define UKR_FMA(a, b, c) _mm256_fmadd_pd(a, b, c)
+#define UKR_MUL(a, b) _mm256_mul_pd(a, b)
+#define UKR_BCAST(x) _mm256_set1_pd(x)
+#define UKR_ZERO() _mm256_setzero_pd()
+#include "ukernel_template.h"
+
+// float32, AVX-512F: 14 x 32 tile, 28 zmm accumulators.
+#define UKR_NAME ember_sgemm_avx512
+#define UKR_TARGET __attribute__((target("avx512f")))
+#define UKR_T float
+#define UKR_V __m512
+#define UKR_VW 16
+#define UKR_MR 14
+#define UKR_NR 32
+#define UKR_LOAD(p) _mm512_loadu_ps(p)
+#define UKR_STORE(p, v) _mm512_storeu_ps(p, v)
+#define UKR_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define UKR_MUL(a, b) _mm512_mul_ps(a, b)
+#define UKR_BCAST(x) _mm512_set1_ps(x)
+#define UKR_ZERO() _mm512_setzero_ps()
+#include "ukernel_template.h"
+
+// float64, AVX-512F: 14 x 16 tile, 28 zmm accumulators.
+#define UKR_NAME ember_dgemm_avx512
+#define UKR_TARGET __attribute__((target("avx512f")))
+#define UKR_T double
+#define UKR_V __m512d
+#define UKR_VW 8
+#define UKR_MR 14
+#define UKR_NR 16
+#define UKR_LOAD(p) _mm512_loadu_pd(p)
+#define UKR_STORE(p, v) _mm512_storeu_pd(p, v)
+#define UKR_FMA(a, b, c) _mm512_fmadd_pd(a, b, c)
+#define UKR_MUL(a, b) _mm512_mul_pd(a, b)
+#define UKR_BCAST(x) _mm512_set1_pd(x)
+#define UKR_ZERO() _mm512_setzero_pd()
+#include "ukernel_template.h"
+
+#endif

@@ -1,0 +1,144 @@
+// One GEMM micro-kernel, instantiated by including this file after defining:
+//
+//   UKR_NAME         function name prefix (defines UKR_NAME##_packed and UKR_NAME##_strided)
+//   UKR_TARGET       function attributes, e.g. __attribute__((target("avx2,fma"))), or empty
+//   UKR_T            scalar type (float or double)
+//   UKR_V            vector type holding UKR_VW scalars (UKR_T itself when UKR_VW == 1)
+//   UKR_VW           lanes per vector
+//   UKR_MR, UKR_NR   tile rows and columns; UKR_NR is a multiple of UKR_VW
+//   UKR_LOAD(p)      unaligned vector load, UKR_STORE(p, v) unaligned vector store
+//   UKR_FMA(a, b, c) a * b + c, UKR_MUL(a, b) a * b
+//   UKR_BCAST(x)     all lanes set to the scalar x, UKR_ZERO() all lanes zero
+//
+// No include guard on purpose; every parameter is #undef'd at the end.
+//
+// The accumulators are a small array indexed only by compile-time constants inside fully unrolled
+// loops, so the compiler keeps them in registers (MR * NR / VW of them).
+
+#define UKR_NV (UKR_NR / UKR_VW)
+#define UKR_CAT2(a, b) a##b
+#define UKR_CAT(a, b) UKR_CAT2(a, b)
+
+// acc += A(MR x kc) * B(kc x NR). `packed`: A is a packed strip (element (i, p) at a[p * MR + i]);
+// otherwise row i of A starts at a + row_off[i] and steps by cs_a.
+static inline __attribute__((always_inline)) UKR_TARGET void UKR_CAT(UKR_NAME, _accumulate)(
+    long kc, const UKR_T *restrict a, const long *restrict row_off, long cs_a, int packed,
+    const UKR_T *restrict b, UKR_V acc[UKR_MR][UKR_NV])
+{
+    for (long p = 0; p < kc; ++p) {
+        UKR_V bv[UKR_NV];
+#pragma clang loop unroll(full)
+        for (int j = 0; j < UKR_NV; ++j) bv[j] = UKR_LOAD(b + j * UKR_VW);
+#pragma clang loop unroll(full)
+        for (int i = 0; i < UKR_MR; ++i) {
+            UKR_V av = UKR_BCAST(packed ? a[i] : a[row_off[i]]);
+#pragma clang loop unroll(full)
+            for (int j = 0; j < UKR_NV; ++j) acc[i][j] = UKR_FMA(av, bv[j], acc[i][j]);
+        }
+        a += packed ? UKR_MR : cs_a;
+        b += UKR_NR;
+    }
+}
+
+// c = alpha * acc + beta * c on the valid m x n part of the tile; c is not read when beta == 0.
+static inline __attribute__((always_inline)) UKR_TARGET void UKR_CAT(UKR_NAME, _write)(
+    UKR_V acc[UKR_MR][UKR_NV], UKR_T *restrict c, long ldc, UKR_T alpha, UKR_T beta, long m, long n)
+{
+    if (m == UKR_MR && n == UKR_NR) {
+        UKR_V va = UKR_BCAST(alpha);
+        if (beta == 0) {
+#pragma clang loop unroll(full)
+            for (int i = 0; i < UKR_MR; ++i)
+#pragma clang loop unroll(full)
+                for (int j = 0; j < UKR_NV; ++j)
+                    UKR_STORE(c + i * ldc + j * UKR_VW, UKR_MUL(va, acc[i][j]));
+        } else {
+            UKR_V vb = UKR_BCAST(beta);
+#pragma clang loop unroll(full)
+            for (int i = 0; i < UKR_MR; ++i)
+#pragma clang loop unroll(full)
+                for (int j = 0; j < UKR_NV; ++j) {
+                    UKR_T *cp = c + i * ldc + j * UKR_VW;
+                    UKR_STORE(cp, UKR_FMA(vb, UKR_LOAD(cp), UKR_MUL(va, acc[i][j])));
+                }
+        }
+    } else {
+        // Edge tile: spill the accumulators and write back only the valid part.
+        UKR_T tile[UKR_MR * UKR_NR] __attribute__((aligned(64)));
+#pragma clang loop unroll(full)
+        for (int i = 0; i < UKR_MR; ++i)
+#pragma clang loop unroll(full)
+            for (int j = 0; j < UKR_NV; ++j) UKR_STORE(tile + i * UKR_NR + j * UKR_VW, acc[i][j]);
+        for (long i = 0; i < m; ++i) {
+            UKR_T *crow = c + i * ldc;
+            const UKR_T *trow = tile + i * UKR_NR;
+            if (beta == 0) {
+                for (long j = 0; j < n; ++j) crow[j] = alpha * trow[j];
+            } else {
+                for (long j = 0; j < n; ++j) crow[j] = alpha * trow[j] + beta * crow[j];
+            }
+        }
+    }
+}
+
+static inline __attribute__((always_inline)) UKR_TARGET void UKR_CAT(UKR_NAME, _prefetch_c)(
+    const UKR_T *c, long ldc, long m)
+{
+    for (long i = 0; i < m; ++i) {
+        __builtin_prefetch(c + i * ldc, 1);
+        __builtin_prefetch(c + i * ldc + UKR_NR - 1, 1);
+    }
+}
+
+/// Packed A strip: element (i, p) at a[p * MR + i], rows m..<MR zero padded.
+UKR_TARGET void UKR_CAT(UKR_NAME, _packed)(long kc, const void *a_, const void *b_, void *c_, long ldc,
+                                           double alpha, double beta, long m, long n)
+{
+    const UKR_T *a = (const UKR_T *)a_;
+    const UKR_T *b = (const UKR_T *)b_;
+    UKR_T *c = (UKR_T *)c_;
+    UKR_V acc[UKR_MR][UKR_NV];
+#pragma clang loop unroll(full)
+    for (int i = 0; i < UKR_MR; ++i)
+#pragma clang loop unroll(full)
+        for (int j = 0; j < UKR_NV; ++j) acc[i][j] = UKR_ZERO();
+    UKR_CAT(UKR_NAME, _prefetch_c)(c, ldc, m);
+    UKR_CAT(UKR_NAME, _accumulate)(kc, a, 0, 0, 1, b, acc);
+    UKR_CAT(UKR_NAME, _write)(acc, c, ldc, (UKR_T)alpha, (UKR_T)beta, m, n);
+}
+
+/// Strided A: element (i, p) at a[i * rs_a + p * cs_a]; rows m..<MR are never read.
+UKR_TARGET void UKR_CAT(UKR_NAME, _strided)(long kc, const void *a_, long rs_a, long cs_a, const void *b_,
+                                            void *c_, long ldc, double alpha, double beta, long m, long n)
+{
+    const UKR_T *a = (const UKR_T *)a_;
+    const UKR_T *b = (const UKR_T *)b_;
+    UKR_T *c = (UKR_T *)c_;
+    long row_off[UKR_MR];
+    // Missing rows re-read row 0; their results are computed and discarded.
+    for (int i = 0; i < UKR_MR; ++i) row_off[i] = i < m ? i * rs_a : 0;
+    UKR_V acc[UKR_MR][UKR_NV];
+#pragma clang loop unroll(full)
+    for (int i = 0; i < UKR_MR; ++i)
+#pragma clang loop unroll(full)
+        for (int j = 0; j < UKR_NV; ++j) acc[i][j] = UKR_ZERO();
+    UKR_CAT(UKR_NAME, _accumulate)(kc, a, row_off, cs_a, 0, b, acc);
+    UKR_CAT(UKR_NAME, _write)(acc, c, ldc, (UKR_T)alpha, (UKR_T)beta, m, n);
+}
+
+#undef UKR_NV
+#undef UKR_CAT2
+#undef UKR_CAT
+#undef UKR_NAME
+#undef UKR_TARGET
+#undef UKR_T
+#undef UKR_V
+#undef UKR_VW
+#undef UKR_MR
+#undef UKR_NR
+#undef UKR_LOAD
+#undef UKR_STORE
+#undef UKR_FMA
+#undef UKR_MUL
+#undef UKR_BCAST
+#undef UKR_ZERO

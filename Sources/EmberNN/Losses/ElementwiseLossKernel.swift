@@ -1,0 +1,83 @@
+import EmberAutograd
+
+/// One element of a loss that compares `input` and `target` element by element: its value and
+/// its partial derivatives. `p` is BCE-with-logits' positive-class weight (`1` for the others).
+///
+/// The formulas are PyTorch's CPU ones, in the element type, so kinks, clamps and large magnitudes
+/// give PyTorch's values.
+protocol ElementwiseLoss {
+    func value<T: TensorFloat>(_ x: T, _ y: T, _ p: T) -> T
+    /// `d value / d x`.
+    func inputDerivative<T: TensorFloat>(_ x: T, _ y: T, _ p: T) -> T
+    /// `d value / d y`.
+    func targetDerivative<T: TensorFloat>(_ x: T, _ y: T, _ p: T) -> T
+}
+
+/// `reduce(weight * loss(input, target))` as one differentiable op with a fused backward.
+///
+/// `input` and `target` must already have the same float dtype and shape; `weight` and
+/// `posWeight` (constants, no gradient) are already of that dtype and broadcast to the shape.
+/// Forward: per-element values in the element type, reduced sums accumulated in `Double`.
+/// Backward: `g * scale * weight * dloss`, for whichever of input and target needs it.
+func elementwiseLoss<L: ElementwiseLoss>(
+    _ loss: L, name: String, _ input: Tensor, _ target: Tensor, weight: Tensor? = nil, posWeight: Tensor? = nil,
+    reduction: Reduction
+) -> Tensor {
+    switch input.dtype {
+    case .float32:
+        return elementwiseLossTyped(loss, Float.self, name: name, input, target, weight, posWeight, reduction)
+    case .float64:
+        return elementwiseLossTyped(loss, Double.self, name: name, input, target, weight, posWeight, reduction)
+    default:
+        preconditionFailure("\(name): internal error, expected a float input, got \(input.dtype)")
+    }
+}
+
+private func elementwiseLossTyped<L: ElementwiseLoss, T: TensorFloat>(
+    _ loss: L, _: T.Type, name: String, _ input: Tensor, _ target: Tensor, _ weight: Tensor?, _ posWeight: Tensor?,
+    _ reduction: Reduction
+) -> Tensor {
+    let shape = input.shape, n = input.count
+    let x = input.contiguousRaw, y = target.contiguousRaw
+    let w = weight?.contiguousRaw, p = posWeight?.contiguousRaw
+    let px = x.pointer(as: T.self), py = y.pointer(as: T.self)
+    let pw = w?.pointer(as: T.self), pp = p?.pointer(as: T.self)
+    let out: Tensor
+    if reduction == .none {
+        out = Tensor(uninitializedShape: shape, dtype: T.dtype)
+        let po = out.mutablePointer(as: T.self)
+        for i in 0..<n {
+            let v = loss.value(px[i], py[i], pp?[i] ?? 1)
+            po[i] = pw.map { v * $0[i] } ?? v
+        }
+    } else {
+        var acc = 0.0
+        for i in 0..<n {
+            let v = loss.value(px[i], py[i], pp?[i] ?? 1)
+            acc += Double(pw.map { v * $0[i] } ?? v)
+        }
+        out = Tensor([T(acc * reduction.scale(count: n, shape: shape))], shape: [])
+    }
+    return out.recorded(name, input, target) { g in
+        // Pointers are taken again from the captured tensors, which keep the storage alive.
+        let px = x.pointer(as: T.self), py = y.pointer(as: T.self)
+        let pw = w?.pointer(as: T.self), pp = p?.pointer(as: T.self)
+        let factor = T(reduction.scale(count: n, shape: shape))
+        let gc = g.contiguousRaw
+        let pg = gc.pointer(as: T.self)
+        let perElement = reduction == .none
+        let g0 = perElement ? 0 : pg[0] * factor
+        func gradient(_ d: (T, T, T) -> T) -> Tensor {
+            let r = Tensor(uninitializedShape: shape, dtype: T.dtype)
+            let pr = r.mutablePointer(as: T.self)
+            for i in 0..<n {
+                let s = perElement ? pg[i] : g0
+                let ws = pw.map { s * $0[i] } ?? s
+                pr[i] = ws * d(px[i], py[i], pp?[i] ?? 1)
+            }
+            return r
+        }
+        return [input.tracksGrad ? gradient { loss.inputDerivative($0, $1, $2) } : nil,
+                target.tracksGrad ? gradient { loss.targetDerivative($0, $1, $2) } : nil]
+    }
+}

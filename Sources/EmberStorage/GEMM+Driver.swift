@@ -1,0 +1,181 @@
+import CEmberKernels
+
+// The blocked driver (Goto/BLIS loop nest) around the C micro-kernels, and its thread split.
+
+extension GEMM {
+    /// Products with fewer multiply-adds than this (64^3) run on one thread. On a 2-core Zen 3 VM
+    /// with the spinning worker pool, two threads already won at 48^3 (86 vs 82 GFLOP/s) and
+    /// clearly at 64^3 (113 vs 84); below that, one thread keeps per-call overhead minimal.
+    static let parallelWorkThreshold = 1 << 18
+
+    /// Fewest multiply-adds worth giving each thread (half the threshold, so a product at the
+    /// threshold gets two).
+    static let workPerThread = 1 << 17
+
+    /// `C = alpha * A * B + beta * C` for any strides of A and B, on the micro-kernels of `path`.
+    ///
+    /// Validates the shapes, handles the degenerate cases, then splits large products over a grid
+    /// of disjoint blocks of C, one per thread (see ``ThreadGrid``).
+    @inline(__always)
+    static func gemm<T: GEMMScalar>(
+        m: Int, n: Int, k: Int, alpha: T,
+        a: UnsafePointer<T>, rowStrideA: Int, colStrideA: Int,
+        b: UnsafePointer<T>, rowStrideB: Int, colStrideB: Int,
+        beta: T, c: UnsafeMutablePointer<T>, ldc: Int, path: GEMMKernelPath
+    ) {
+        precondition(m >= 0 && n >= 0 && k >= 0, "GEMM: negative size m=\(m) n=\(n) k=\(k)")
+        precondition(ldc >= n || m <= 1, "GEMM: ldc (\(ldc)) must be at least n (\(n)) for row-major C")
+        if m == 0 || n == 0 { return }
+        if k == 0 || alpha == 0 {
+            scale(m: m, n: n, c: c, ldc: ldc, by: beta)
+            return
+        }
+        let kernel = T.microKernel(for: path)
+        let work = m * n * k
+        let grid = work < parallelWorkThreshold
+            ? ThreadGrid.single
+            : ThreadGrid(m: m, n: n, threads: min(Threading.maxThreads, work / workPerThread), kernel: kernel)
+        if grid.chunks == 1 {
+            blocked(kernel, m: m, n: n, k: k, alpha: alpha, a: a, rowStrideA: rowStrideA, colStrideA: colStrideA,
+                    b: b, rowStrideB: rowStrideB, colStrideB: colStrideB, beta: beta, c: c, ldc: ldc)
+            return
+        }
+        // Chunk (r, s) writes only C[r*height ..< (r+1)*height, s*width ..< (s+1)*width] and reads
+        // A and B: the chunks touch disjoint memory.
+        Threading.parallelFor(chunks: grid.chunks) { chunk in
+            let i0 = (chunk / grid.columnBlocks) * grid.height, j0 = (chunk % grid.columnBlocks) * grid.width
+            blocked(kernel, m: min(grid.height, m - i0), n: min(grid.width, n - j0), k: k, alpha: alpha,
+                    a: a + i0 * rowStrideA, rowStrideA: rowStrideA, colStrideA: colStrideA,
+                    b: b + j0 * colStrideB, rowStrideB: rowStrideB, colStrideB: colStrideB,
+                    beta: beta, c: c + i0 * ldc + j0, ldc: ldc)
+        }
+    }
+
+    /// How a product is split over threads: `rowBlocks x columnBlocks` disjoint blocks of C, each
+    /// `height x width` (whole micro-tiles; the last row and column of blocks may be smaller).
+    ///
+    /// Every block packs its own rows of A and columns of B, so a grid costs
+    /// `columnBlocks * m * k + rowBlocks * k * n` packed elements; the grid minimises that. With
+    /// two threads this is a split of the columns (wide C) or the rows (tall C).
+    struct ThreadGrid {
+        var rowBlocks = 1, columnBlocks = 1
+        var height = Int.max, width = Int.max
+        var chunks: Int { rowBlocks * columnBlocks }
+
+        static let single = ThreadGrid()
+
+        init() {}
+
+        init(m: Int, n: Int, threads requested: Int, kernel: MicroKernel) {
+            let threads = max(1, requested)
+            // Prefer the grid that keeps the most threads busy, then the one that packs least.
+            var best = (chunks: 0, cost: Int.max)
+            for rows in 1...threads where threads % rows == 0 {
+                let columns = threads / rows
+                // Whole tiles per block; blocks that would be empty are dropped.
+                let height = roundUp((m + rows - 1) / rows, to: kernel.mr)
+                let width = roundUp((n + columns - 1) / columns, to: kernel.nr)
+                let (usedRows, usedColumns) = ((m + height - 1) / height, (n + width - 1) / width)
+                let candidate = (chunks: usedRows * usedColumns, cost: usedColumns * m + usedRows * n)
+                if candidate.chunks > best.chunks || candidate.chunks == best.chunks && candidate.cost < best.cost {
+                    best = candidate
+                    (rowBlocks, columnBlocks, self.height, self.width) = (usedRows, usedColumns, height, width)
+                }
+            }
+        }
+    }
+
+    /// The single-threaded blocked product.
+    ///
+    /// Loop nest: B panels of `kc x nc` are packed once and reused by every A block of `mc x kc`;
+    /// within a block each `kc x nr` B strip stays in L1 while the `mr x kc` A strips stream past
+    /// it. When all of A fits one block it is read in place (no A packing), which is what keeps
+    /// small products cheap.
+    static func blocked<T: GEMMScalar>(
+        _ kernel: MicroKernel, m: Int, n: Int, k: Int, alpha: T,
+        a: UnsafePointer<T>, rowStrideA: Int, colStrideA: Int,
+        b: UnsafePointer<T>, rowStrideB: Int, colStrideB: Int,
+        beta: T, c: UnsafeMutablePointer<T>, ldc: Int
+    ) {
+        let mr = kernel.mr, nr = kernel.nr
+        let kcMax = min(k, kernel.kc)
+        let ncMax = min(roundUp(n, to: nr), kernel.nc)
+        let packsA = m > kernel.mc || k > kernel.kc
+        let mcMax = min(roundUp(m, to: mr), kernel.mc)
+        let bCount = kcMax * ncMax
+        let aCount = packsA ? kcMax * mcMax : 0
+        let (alphaD, oneD) = (Double(alpha), 1.0)
+
+        // Stack memory when small (Swift only stack-allocates with natural alignment, so align the
+        // packed strips to cache lines by hand), heap otherwise.
+        withUnsafeTemporaryAllocation(
+            byteCount: (aCount + bCount) * MemoryLayout<T>.stride + cacheLine, alignment: MemoryLayout<T>.alignment
+        ) { raw in
+            let base = UnsafeMutableRawPointer(bitPattern: roundUp(Int(bitPattern: raw.baseAddress!), to: cacheLine))!
+            let bPacked = base.bindMemory(to: T.self, capacity: aCount + bCount)
+            let aPacked = bPacked + bCount
+            var jc = 0
+            while jc < n {
+                let nc = min(kernel.nc, n - jc)
+                var pc = 0
+                while pc < k {
+                    let kc = min(kernel.kc, k - pc)
+                    packB(k: kc, n: nc, b + pc * rowStrideB + jc * colStrideB,
+                          rowStride: rowStrideB, colStride: colStrideB, into: bPacked, nr: nr)
+                    // The first panel applies the caller's beta; later ones accumulate.
+                    let betaD = pc == 0 ? Double(beta) : oneD
+                    var ic = 0
+                    while ic < m {
+                        let mc = min(kernel.mc, m - ic)
+                        let aBlock = a + ic * rowStrideA + pc * colStrideA
+                        if packsA {
+                            packA(m: mc, k: kc, aBlock, rowStride: rowStrideA, colStride: colStrideA,
+                                  into: aPacked, mr: mr)
+                        }
+                        var jr = 0
+                        while jr < nc {
+                            let cols = min(nr, nc - jr)
+                            let bStrip = UnsafeRawPointer(bPacked + jr * kc)
+                            let cTile = c + ic * ldc + jc + jr
+                            var ir = 0
+                            while ir < mc {
+                                let rows = min(mr, mc - ir)
+                                if packsA {
+                                    kernel.packed(kc, aPacked + ir * kc, bStrip, cTile + ir * ldc, ldc,
+                                                  alphaD, betaD, rows, cols)
+                                } else {
+                                    kernel.strided(kc, aBlock + ir * rowStrideA, rowStrideA, colStrideA, bStrip,
+                                                   cTile + ir * ldc, ldc, alphaD, betaD, rows, cols)
+                                }
+                                ir += mr
+                            }
+                            jr += nr
+                        }
+                        ic += kernel.mc
+                    }
+                    pc += kernel.kc
+                }
+                jc += kernel.nc
+            }
+        }
+    }
+
+    /// `C = beta * C` (zero-fill when `beta == 0`, without reading C).
+    static func scale<T: GEMMScalar>(m: Int, n: Int, c: UnsafeMutablePointer<T>, ldc: Int, by beta: T) {
+        if beta == 1 { return }
+        for i in 0..<m {
+            let row = c + i * ldc
+            if beta == 0 {
+                row.update(repeating: 0, count: n)
+            } else {
+                for j in 0..<n { row[j] *= beta }
+            }
+        }
+    }
+
+    /// Alignment of the packed buffers, in bytes.
+    static let cacheLine = 64
+
+    @inline(__always)
+    static func roundUp(_ x: Int, to multiple: Int) -> Int { (x + multiple - 1) / multiple * multiple }
+}

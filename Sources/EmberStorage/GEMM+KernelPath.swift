@@ -1,0 +1,75 @@
+import CEmberKernels
+
+/// Which micro-kernel family a matrix multiply runs on.
+///
+/// The public `GEMM` entry points use ``best``, detected once per process. Tests pass each
+/// ``supported`` path explicitly to check that every SIMD kernel agrees with the portable one.
+package enum GEMMKernelPath: Int, CaseIterable, Sendable, CustomStringConvertible {
+    /// Plain C, any CPU.
+    case portable = 0
+    /// x86-64 with AVX2 and FMA.
+    case avx2 = 1
+    /// x86-64 with AVX-512F.
+    case avx512 = 2
+    /// arm64 NEON.
+    case neon = 3
+
+    /// The fastest path this CPU supports.
+    package static let best: GEMMKernelPath = GEMMKernelPath(rawValue: Int(ember_cpu_simd_level())) ?? .portable
+
+    /// Every path this CPU can run, portable first.
+    package static var supported: [GEMMKernelPath] { allCases.filter(\.isSupported) }
+
+    /// Whether this CPU can run the path and it is compiled in for this architecture.
+    package var isSupported: Bool { ember_cpu_supports_path(Int32(rawValue)) != 0 }
+
+    package var description: String {
+        switch self {
+        case .portable: "portable"
+        case .avx2: "avx2"
+        case .avx512: "avx512"
+        case .neon: "neon"
+        }
+    }
+}
+
+/// A scalar type with GEMM micro-kernels: `Float` and `Double`.
+protocol GEMMScalar: BinaryFloatingPoint {
+    /// The C micro-kernel table entry for `path`.
+    static func microKernel(for path: GEMMKernelPath) -> MicroKernel
+}
+
+extension Float: GEMMScalar {
+    static func microKernel(for path: GEMMKernelPath) -> MicroKernel {
+        MicroKernel(ember_sgemm_ukernel(Int32(path.rawValue)), path: path)
+    }
+}
+
+extension Double: GEMMScalar {
+    static func microKernel(for path: GEMMKernelPath) -> MicroKernel {
+        MicroKernel(ember_dgemm_ukernel(Int32(path.rawValue)), path: path)
+    }
+}
+
+/// One C micro-kernel (an `mr x nr` tile of C per call) with the block sizes it is tuned for.
+struct MicroKernel {
+    /// Tile rows and columns.
+    let mr: Int, nr: Int
+    /// Depth of a packed panel, rows of a packed A block (a multiple of `mr`), columns of a packed
+    /// B panel (a multiple of `nr`).
+    let kc: Int, mc: Int, nc: Int
+    /// Tile kernel reading a packed A strip.
+    let packed: ember_gemm_packed_fn
+    /// Tile kernel reading A in place through its strides.
+    let strided: ember_gemm_strided_fn
+
+    init(_ entry: ember_gemm_ukernel, path: GEMMKernelPath) {
+        guard let packed = entry.packed, let strided = entry.strided else {
+            preconditionFailure("GEMM: kernel path \(path) is not compiled in for this architecture")
+        }
+        precondition(path.isSupported, "GEMM: this CPU does not support kernel path \(path)")
+        (mr, nr, kc, mc, nc) = (entry.mr, entry.nr, entry.kc, entry.mc, entry.nc)
+        self.packed = packed
+        self.strided = strided
+    }
+}

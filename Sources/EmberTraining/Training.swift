@@ -1,0 +1,124 @@
+import EmberData
+import EmberNN
+import EmberOptim
+import Foundation
+
+/// The outcome of running a model over a dataset.
+public struct Evaluation: Sendable {
+    /// Mean loss per sample.
+    public var loss: Double
+    /// Fraction of correct argmax predictions (classification).
+    public var accuracy: Double
+    public var samples: Int
+    public var confusion: ConfusionMatrix?
+}
+
+/// Runs `model` over `batches` in evaluation mode without recording gradients, then restores
+/// every module's previous mode (also when the model's forward stops).
+///
+/// - Parameters:
+///   - mode: the mode to run in; `.training` shows what validation would report had `eval()` been
+///     forgotten (running statistics of BatchNorm layers then move, so use a copy of the model).
+///   - loss: a per-batch mean loss (for example `{ crossEntropy($0, target: $1) }`); the result is
+///     weighted by batch size.
+///   - classes: when given, a confusion matrix is collected.
+///
+/// PyTorch parity: the hand-written `model.eval(); with torch.no_grad(): ...; model.train()` loop,
+/// except that the previous per-module modes (and pins) are restored rather than set to train.
+public func evaluate<S: Sequence>(
+    _ model: Module, on batches: S, classes: Int? = nil, mode: Mode = .evaluation, loss: (Tensor, Tensor) -> Tensor
+) -> Evaluation where S.Element == Batch {
+    model.withMode(mode) {
+        withNoGrad {
+            var total = 0.0, correct = 0.0, n = 0
+            var confusion = classes.map { ConfusionMatrix(classes: $0) }
+            for batch in batches {
+                let logits = model(batch.inputs)
+                let count = batch.labels.shape.first ?? 0
+                total += loss(logits, batch.labels).doubleValue * Double(count)
+                if logits.rank == 2 && batch.labels.rank == 1 {
+                    correct += accuracy(logits: logits, labels: batch.labels) * Double(count)
+                    confusion?.add(logits: logits, labels: batch.labels)
+                }
+                n += count
+            }
+            return Evaluation(loss: n == 0 ? 0 : total / Double(n), accuracy: n == 0 ? 0 : correct / Double(n),
+                              samples: n, confusion: confusion)
+        }
+    }
+}
+
+/// One batch's numbers, reported while an epoch trains.
+public struct BatchProgress: Sendable {
+    public var batch: Int
+    public var batches: Int
+    public var loss: Double
+    public var samplesSoFar: Int
+}
+
+/// Trains a model with an optimizer and a loss, one epoch at a time, and warns when the model
+/// is stepped in evaluation mode.
+///
+/// The modules are listed once, at construction, so the per-step mode check costs a flag read per
+/// module rather than a reflection walk.
+public final class Trainer {
+    public let model: Module
+    public let optimizer: any Optimizer
+    public let loss: (Tensor, Tensor) -> Tensor
+    /// Optimizer steps taken.
+    public private(set) var steps = 0
+    private let checked: [(path: String, module: Module)]
+    private var warned = false
+
+    public init(model: Module, optimizer: any Optimizer, loss: @escaping (Tensor, Tensor) -> Tensor) {
+        self.model = model
+        self.optimizer = optimizer
+        self.loss = loss
+        // Modules under a pin are expected to stay in their pinned mode: leave them out.
+        var pinned = Set<String>()
+        var list: [(String, Module)] = []
+        for (path, m) in model.namedModules() {
+            if pinned.contains(where: { path == $0 || path.hasPrefix($0 + ".") || $0.isEmpty }) { continue }
+            if m.pinnedMode != nil { pinned.insert(path); continue }
+            list.append((path, m))
+        }
+        checked = list
+    }
+
+    /// Steps the optimizer; the first time any unpinned module is found in evaluation mode, prints
+    /// one warning naming it (dropout off and BatchNorm frozen while training is the classic bug of
+    /// forgetting `train()` after validation).
+    public func step() {
+        if !warned, let (path, m) = checked.first(where: { !$0.module.isTraining }) {
+            warned = true
+            FileHandle.standardError.write(Data(
+                "Ember warning: optimizer step while \(path.isEmpty ? "the model" : "'\(path)'") (\(m.typeName)) is in eval mode; call model.train() before training (pin modules that should stay in eval).\n".utf8))
+        }
+        optimizer.step()
+        steps += 1
+    }
+
+    /// Trains one epoch: puts the model in training mode (pins respected), then for each batch
+    /// clears gradients, runs forward and the loss, backward, and an optimizer step.
+    ///
+    /// - Returns: the mean training loss per sample over the epoch.
+    @discardableResult
+    public func trainEpoch<S: Sequence>(on batches: S, batchCount: Int? = nil,
+                                        onBatch: (BatchProgress) -> Void = { _ in }) -> Double where S.Element == Batch {
+        model.train()
+        var total = 0.0, n = 0, index = 0
+        for batch in batches {
+            optimizer.zeroGrad()
+            let value = loss(model(batch.inputs), batch.labels)
+            value.backward()
+            step()
+            let count = batch.labels.shape.first ?? 0
+            let l = value.doubleValue
+            total += l * Double(count)
+            n += count
+            index += 1
+            onBatch(BatchProgress(batch: index, batches: batchCount ?? index, loss: l, samplesSoFar: n))
+        }
+        return n == 0 ? 0 : total / Double(n)
+    }
+}
