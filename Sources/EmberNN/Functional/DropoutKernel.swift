@@ -28,27 +28,29 @@ enum DropoutKernel {
         let multipliers = keepMultipliers ? Tensor(uninitializedShape: x.shape, dtype: x.dtype) : nil
         let px = x.pointer(as: T.self), po = out.mutablePointer(as: T.self)
         let pm = multipliers?.mutablePointer(as: T.self)
-        // keep = 1 - p in (0, 1); the threshold is in (0, 2^32).
+        // keep = 1 - p in (0, 1): keep element i when its word is below round(keep * 2^32). When
+        // that rounds to 2^32 (p < 2^-33) every element is kept.
         let threshold = UInt64(((1 - p) * 0x1p32).rounded())
+        let keepAll = threshold > UInt64(UInt32.max)
+        let t = UInt32(truncatingIfNeeded: threshold)
         let zero = T(0)
-        // Each block writes only its own four elements, so parallel chunks of blocks are disjoint.
-        generator.forEachBlock((n + 3) / 4) { seed, index, b in
-            let w = Philox.block(seed: seed, index: index)
-            let i = 4 * b
-            let count = Swift.min(4, n - i)
-            let m0 = UInt64(w.0) < threshold ? scale : zero
-            let m1 = UInt64(w.1) < threshold ? scale : zero
-            let m2 = UInt64(w.2) < threshold ? scale : zero
-            let m3 = UInt64(w.3) < threshold ? scale : zero
-            if count == 4 {
-                po[i] = px[i] * m0; po[i + 1] = px[i + 1] * m1; po[i + 2] = px[i + 2] * m2; po[i + 3] = px[i + 3] * m3
-                if let pm { pm[i] = m0; pm[i + 1] = m1; pm[i + 2] = m2; pm[i + 3] = m3 }
-            } else {
-                let ms = (m0, m1, m2)
-                for j in 0..<count {
-                    let m = j == 0 ? ms.0 : (j == 1 ? ms.1 : ms.2)
-                    po[i + j] = px[i + j] * m
-                    pm?[i + j] = m
+        let rangeBlocks = 256
+        // Each range writes only its own elements, so parallel chunks of blocks are disjoint.
+        generator.forEachBlockRange((n + 3) / 4, maxRange: rangeBlocks) { seed, first, range in
+            withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 4 * rangeBlocks) { words in
+                let w = words.baseAddress!
+                Philox.fill(seed: seed, index: first, blocks: range.count, into: w)
+                let i0 = 4 * range.lowerBound, count = Swift.min(n, 4 * range.upperBound) - i0
+                let x = px + i0, o = po + i0
+                if let pm {
+                    let m = pm + i0
+                    for i in 0..<count {
+                        let mi = keepAll || w[i] < t ? scale : zero
+                        o[i] = x[i] * mi
+                        m[i] = mi
+                    }
+                } else {
+                    for i in 0..<count { o[i] = x[i] * (keepAll || w[i] < t ? scale : zero) }
                 }
             }
         }
