@@ -20,12 +20,6 @@ struct TorchRunner {
         (try? run(["-c", "import torch"], script: false)) != nil
     }
 
-    struct Timings: Decodable {
-        var torch: String
-        var threads: Int
-        var results: [String: Timing]
-    }
-
     struct MemoryRun: Codable {
         var torch: String?
         var peak_rss_bytes: Int
@@ -33,10 +27,9 @@ struct TorchRunner {
         var final_loss: Double
     }
 
-    func timings(threads: Int, budget: Double, groups: [String], sizes: [Int]) throws -> Timings {
-        let data = try run(["--threads", "\(threads)", "--budget", "\(budget)", "--only", groups.joined(separator: ","),
-                            "--sizes", sizes.map(String.init).joined(separator: ",")])
-        return try JSONDecoder().decode(Timings.self, from: data)
+    /// Starts the script in `--serve` mode with `threads` threads.
+    func server(threads: Int, sizes: [Int]) throws -> TorchServer {
+        try TorchServer(python: python, script: script, threads: threads, sizes: sizes)
     }
 
     func memoryRun(samples: Int, epochs: Int) throws -> MemoryRun {
@@ -72,5 +65,61 @@ struct TorchRunner {
             throw Failure(description: "\(python) \(arguments.joined(separator: " ")) exited with status \(process.terminationStatus): \(message.suffix(2000))")
         }
         return data
+    }
+}
+
+/// A running `torch_workloads.py --serve`: times one PyTorch workload per request, so the harness
+/// can alternate Ember and PyTorch samples of each workload (both see the same machine load).
+final class TorchServer {
+    let process = Process()
+    let input = Pipe(), output = Pipe()
+    private var buffer = Data()
+    /// PyTorch's version, from the server's greeting.
+    private(set) var version = ""
+
+    init(python: String, script: String, threads: Int, sizes: [Int]) throws {
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [python, script, "--serve", "--threads", "\(threads)",
+                             "--sizes", sizes.map(String.init).joined(separator: ",")]
+        process.standardInput = input
+        process.standardOutput = output
+        try process.run()
+        struct Greeting: Decodable { var torch: String }
+        version = try JSONDecoder().decode(Greeting.self, from: try readLine()).torch
+    }
+
+    deinit {
+        try? input.fileHandleForWriting.close()
+        process.waitUntilExit()
+    }
+
+    /// Times workload `key` for about `budget` seconds.
+    func measure(_ key: String, budget: Double) throws -> Timing {
+        let request = #"{"key": "\#(key)", "budget": \#(budget)}"# + "\n"
+        input.fileHandleForWriting.write(request.data(using: .utf8)!)
+        struct Reply: Decodable {
+            var iterations: Int?
+            var seconds: [Double]?
+            var error: String?
+        }
+        let reply = try JSONDecoder().decode(Reply.self, from: try readLine())
+        guard let iterations = reply.iterations, let seconds = reply.seconds else {
+            throw TorchRunner.Failure(description: "PyTorch \(key): \(reply.error ?? "no reply")")
+        }
+        return Timing(iterations: iterations, seconds: seconds)
+    }
+
+    /// The next line the server printed.
+    private func readLine() throws -> Data {
+        while true {
+            if let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = buffer[buffer.startIndex..<newline]
+                buffer.removeSubrange(buffer.startIndex...newline)
+                return Data(line)
+            }
+            let chunk = output.fileHandleForReading.availableData
+            if chunk.isEmpty { throw TorchRunner.Failure(description: "the PyTorch script exited (status \(process.isRunning ? "running" : "\(process.terminationStatus)"))") }
+            buffer.append(chunk)
+        }
     }
 }

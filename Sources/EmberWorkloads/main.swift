@@ -31,7 +31,6 @@ func log(_ message: String) {
 
 let started = nowNanoseconds()
 let workloads = allWorkloads(sizes: options.sizes).filter { options.groups.contains($0.group) }
-let timedGroups = Array(Set(workloads.map(\.group))).sorted()
 var results = RunResults(
     date: ISO8601DateFormatter().string(from: Date()), machine: machineDescription(),
     command: (["ember-workloads"] + CommandLine.arguments.dropFirst()).joined(separator: " "),
@@ -46,28 +45,39 @@ if useTorch && !torch.isAvailable() {
 }
 
 for threads in options.threads {
-    // Ember first, then PyTorch with the same thread count, so both see similar machine load.
-    var ember: [String: Timing] = [:]
-    Threading.withThreads(threads) {
-        for w in workloads {
-            let body = w.make()
-            let timing = measure(budget: options.budget, body)
-            ember[w.key] = timing
-            log("ember   \(threads)T \(w.key): \(formatCell(timing, w.unit)) \(w.unit.label)")
+    // Ember and PyTorch alternate on each workload (two rounds each, half the budget per round),
+    // so both see the same machine load; PyTorch runs in its own process per thread count.
+    var server: TorchServer?
+    if useTorch && !workloads.isEmpty {
+        do {
+            server = try torch.server(threads: threads, sizes: options.sizes)
+            results.torchVersion = server!.version
+        } catch {
+            log("PyTorch server failed to start: \(error)")
+            results.notes.append("PyTorch with \(threads) threads failed to start: \(error)")
         }
+    }
+    var ember: [String: Timing] = [:], pytorch: [String: Timing] = [:]
+    for w in workloads {
+        let body = Threading.withThreads(threads) { w.make() }
+        for _ in 0..<2 {
+            let e = Threading.withThreads(threads) { measure(budget: options.budget / 2, body) }
+            ember[w.key, default: Timing(iterations: e.iterations, seconds: [])].seconds += e.seconds
+            if let s = server {
+                do {
+                    let t = try s.measure(w.key, budget: options.budget / 2)
+                    pytorch[w.key, default: Timing(iterations: t.iterations, seconds: [])].seconds += t.seconds
+                } catch {
+                    log("\(error)")
+                    results.notes.append("\(error)")
+                    server = nil
+                }
+            }
+        }
+        log("\(threads)T \(w.key): Ember \(formatCell(ember[w.key], w.unit)), PyTorch \(formatCell(pytorch[w.key], w.unit)) \(w.unit.label)")
     }
     results.ember["\(threads)"] = ember
-    if useTorch && !timedGroups.isEmpty {
-        do {
-            let t = try torch.timings(threads: threads, budget: options.budget, groups: timedGroups, sizes: options.sizes)
-            results.torchVersion = t.torch
-            results.torch["\(threads)"] = t.results
-            for w in workloads { log("pytorch \(threads)T \(w.key): \(formatCell(t.results[w.key], w.unit)) \(w.unit.label)") }
-        } catch {
-            log("PyTorch run failed: \(error)")
-            results.notes.append("PyTorch run with \(threads) threads failed: \(error)")
-        }
-    }
+    if !pytorch.isEmpty { results.torch["\(threads)"] = pytorch }
 }
 
 if options.groups.contains("memory") {

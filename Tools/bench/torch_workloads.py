@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """PyTorch side of Ember's whole-workload benchmarks (see BENCHMARKS.md).
 
-Runs the same workloads as `swift run -c release ember-workloads` and prints one JSON object on
-stdout. The Swift executable calls this script with Foundation's `Process`; it can also be run on
-its own:
+Runs the same workloads as `swift run -c release ember-workloads`. The Swift executable starts it
+with Foundation's `Process` in `--serve` mode and asks for one workload at a time (JSON lines on
+stdin and stdout), alternating with its own measurements. It can also be run on its own, printing
+one JSON object:
 
     python3 Tools/bench/torch_workloads.py --threads 1 --budget 1.0
     python3 Tools/bench/torch_workloads.py --memory-run --samples 10000 --epochs 3
@@ -66,58 +67,109 @@ def train_step_fn(torch, model, opt, x, y):
     return step
 
 
-def run_timings(args):
-    import torch
+def workload_builders(torch, sizes):
+    """Every timed workload: key -> function that builds its state and returns the timed body."""
     from torch import nn
+    F = nn.functional
+    builders = {}
 
-    torch.manual_seed(0)
-    torch.set_num_threads(args.threads)
-    budget = args.budget
-    wanted = set(args.only.split(",")) if args.only else None
-    results = {}
+    def seed(key, training, nograd=False, step=False):
+        def build():
+            model = seed_network(nn)
+            x = torch.randn(32, 10)
+            y = torch.randint(0, 2, (32,))
+            opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+            model.train(training)
+            if step:
+                return train_step_fn(torch, model, opt, x, y)
+            if nograd:
+                def body():
+                    with torch.no_grad():
+                        model(x)
+                return body
+            return lambda: model(x)
+        builders["seed." + key] = build
 
-    def want(group):
-        return wanted is None or group in wanted
+    seed("forward_train", training=True)
+    seed("forward_eval_grad", training=False)
+    seed("forward_eval_nograd", training=False, nograd=True)
+    seed("train_step", training=True, step=True)
 
-    if want("seed"):
-        model = seed_network(nn)
-        x = torch.randn(32, 10)
-        y = torch.randint(0, 2, (32,))
-        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-        model.train()
-        results["seed.forward_train"] = measure(lambda: model(x), budget)
-        model.eval()
-        results["seed.forward_eval_grad"] = measure(lambda: model(x), budget)
-
-        def eval_nograd():
-            with torch.no_grad():
-                model(x)
-        results["seed.forward_eval_nograd"] = measure(eval_nograd, budget)
-        model.train()
-        results["seed.train_step"] = measure(train_step_fn(torch, model, opt, x, y), budget)
-
-    if want("mlp"):
+    def mlp_train():
         model = mlp(nn)
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
         x = torch.rand(128, 784)
         y = torch.randint(0, 10, (128,))
         model.train()
-        results["mlp.train_step_b128"] = measure(train_step_fn(torch, model, opt, x, y), budget)
-        model.eval()
-        for batch in (1024, 1):
+        return train_step_fn(torch, model, opt, x, y)
+    builders["mlp.train_step_b128"] = mlp_train
+
+    def mlp_eval(batch):
+        def build():
+            model = mlp(nn)
+            model.eval()
             xb = torch.rand(batch, 784)
 
-            def eval_nograd(xb=xb):
+            def body():
                 with torch.no_grad():
                     model(xb)
-            results[f"mlp.eval_b{batch}"] = measure(eval_nograd, budget)
+            return body
+        return build
+    for batch in (1024, 1):
+        builders[f"mlp.eval_b{batch}"] = mlp_eval(batch)
 
-    if want("sgemm"):
-        for n in args.sizes:
+    def sgemm(n):
+        def build():
             a, b, c = torch.rand(n, n), torch.rand(n, n), torch.empty(n, n)
-            results[f"sgemm.{n}"] = measure(lambda a=a, b=b, c=c: torch.mm(a, b, out=c), budget)
+            return lambda: torch.mm(a, b, out=c)
+        return build
+    for n in sizes:
+        builders[f"sgemm.{n}"] = sgemm(n)
+    return builders
 
+
+def run_timings(args):
+    """Times every workload of the selected groups, one after the other."""
+    import torch
+
+    torch.manual_seed(0)
+    torch.set_num_threads(args.threads)
+    wanted = set(args.only.split(",")) if args.only else None
+    results = {}
+    for key, build in workload_builders(torch, args.sizes).items():
+        if wanted is None or key.split(".")[0] in wanted:
+            results[key] = measure(build(), args.budget)
     return {"torch": torch.__version__, "threads": torch.get_num_threads(), "results": results}
+
+
+def serve(args):
+    """Answers timing requests from the Swift harness, one JSON object per line each way.
+
+    Request: {"key": "seed.train_step", "budget": 0.5}. Reply: {"key": ..., "iterations": ...,
+    "seconds": [...]} or {"error": ...}. A workload's state is built on its first request and kept,
+    so the harness can alternate Ember and PyTorch samples of the same workload (both then see the
+    same machine load). The thread count is fixed for the process (`--threads`): raising it with
+    `torch.set_num_threads` after work has run made every small `mm` take 16 ms here (OpenMP).
+    """
+    import torch
+
+    torch.manual_seed(0)
+    torch.set_num_threads(args.threads)
+    builders = workload_builders(torch, args.sizes)
+    built = {}
+    print(json.dumps({"torch": torch.__version__}), flush=True)
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        request = json.loads(line)
+        key = request["key"]
+        try:
+            if key not in built:
+                built[key] = builders[key]()
+            reply = {"key": key, **measure(built[key], float(request["budget"]))}
+        except Exception as error:  # reported to the harness, which prints it
+            reply = {"key": key, "error": repr(error)}
+        print(json.dumps(reply), flush=True)
 
 
 def memory_run(args):
@@ -135,7 +187,7 @@ def memory_run(args):
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     model.train()
     start = time.perf_counter()
-    loss = None
+    loss = torch.zeros(())
     for _ in range(args.epochs):
         for xb, yb in loader:
             opt.zero_grad()
@@ -153,7 +205,7 @@ def memory_run(args):
         "peak_rss_bytes": hwm,
         "ru_maxrss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         "seconds": seconds,
-        "final_loss": float(loss),
+        "final_loss": loss.item(),
     }
 
 
@@ -165,9 +217,13 @@ def main():
     p.add_argument("--sizes", default="64,128,256,512,1024,2048",
                    type=lambda s: [int(v) for v in s.split(",") if v])
     p.add_argument("--memory-run", action="store_true")
+    p.add_argument("--serve", action="store_true", help="answer JSON timing requests on stdin (used by ember-workloads)")
     p.add_argument("--samples", type=int, default=10000)
     p.add_argument("--epochs", type=int, default=3)
     args = p.parse_args()
+    if args.serve:
+        serve(args)
+        return
     out = memory_run(args) if args.memory_run else run_timings(args)
     json.dump(out, sys.stdout)
     sys.stdout.write("\n")
