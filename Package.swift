@@ -9,6 +9,7 @@ let package = Package(
         .executable(name: "ember", targets: ["EmberCLI"]),
         .executable(name: "ember-bench", targets: ["EmberBench"]),
         .executable(name: "ember-rnn-bench", targets: ["EmberRNNBench"]),
+        .executable(name: "ember-workloads", targets: ["EmberWorkloads"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -54,6 +55,8 @@ let package = Package(
         .executableTarget(name: "EmberBench", dependencies: ["Ember"]),
         // LSTM forward/training-step benchmark beside PyTorch (Tools/bench/torch_rnn_bench.py).
         .executableTarget(name: "EmberRNNBench", dependencies: ["Ember"]),
+        // Whole-workload benchmarks beside PyTorch (BENCHMARKS.md).
+        .executableTarget(name: "EmberWorkloads", dependencies: ["Ember", "SeedNetwork"]),
         .testTarget(
             name: "EmberTests",
             dependencies: ["Ember", "_EmberTestSupport", "SeedNetwork"],

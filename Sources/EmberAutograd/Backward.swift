@@ -90,20 +90,30 @@ extension Tensor {
 
 /// Reverse-mode sweep: topological order by iterative depth-first search, then gradients flow
 /// from the root to the leaves, accumulated per node.
+///
+/// Bookkeeping lives on the nodes (`visited`, `pendingGrad`) instead of a set and a dictionary
+/// keyed by node identity: no hashing, and one array for the order and one for the search stack.
 private func runBackward(root: AutogradMeta, seed: Tensor, retainGraph: Bool) {
+    if !root.hasBackward {
+        accumulate(seed, into: root)
+        return
+    }
     // Post-order over non-leaf nodes.
     var order: [AutogradMeta] = []
-    var visited = Set<ObjectIdentifier>()
-    var stack: [(AutogradMeta, Int)] = [(root, 0)]
-    visited.insert(ObjectIdentifier(root))
+    var stack: [(node: AutogradMeta, next: Int)] = [(root, 0)]
+    root.visited = true
     while let (node, next) = stack.last {
         if next < node.inputs.count {
-            stack[stack.count - 1].1 = next + 1
-            if let child = node.inputs[next], child.backward != nil,
-               visited.insert(ObjectIdentifier(child)).inserted
-            {
-                stack.append((child, 0))
-            } else if let child = node.inputs[next], child.released {
+            stack[stack.count - 1].next = next + 1
+            guard let child = node.inputs[next] else { continue }
+            if child.hasBackward {
+                if !child.visited {
+                    child.visited = true
+                    stack.append((child, 0))
+                }
+            } else if child.released {
+                for n in order { n.visited = false }
+                for (n, _) in stack { n.visited = false }
                 preconditionFailure("backward: Trying to backward through the graph a second time (or directly access saved tensors after they have already been freed). Specify retainGraph: true on the first call.")
             }
         } else {
@@ -112,23 +122,28 @@ private func runBackward(root: AutogradMeta, seed: Tensor, retainGraph: Bool) {
         }
     }
 
-    var pending: [ObjectIdentifier: Tensor] = [ObjectIdentifier(root): seed]
-    if root.backward == nil {
-        accumulate(seed, into: root)
-        return
-    }
-    for node in order.reversed() {
-        guard let grad = pending.removeValue(forKey: ObjectIdentifier(node)) else { continue }
+    root.pendingGrad = seed
+    var i = order.count - 1
+    while i >= 0 {
+        let node = order[i]
+        i -= 1
+        node.visited = false
+        guard let grad = node.pendingGrad else { continue }
+        node.pendingGrad = nil
         if node.retainsGrad { accumulate(grad, into: node) }
         guard let backward = node.backward else { continue }
         let inputGrads = backward(grad)
-        precondition(inputGrads.count == node.inputs.count,
-                     "backward of \(node.opName) returned \(inputGrads.count) gradients for \(node.inputs.count) inputs")
-        for (input, g) in zip(node.inputs, inputGrads) {
-            guard let input, let g else { continue }
-            if input.backward != nil {
-                let key = ObjectIdentifier(input)
-                if let existing = pending[key] { pending[key] = Kernels.add(existing, g) } else { pending[key] = g }
+        let inputs = node.inputs
+        precondition(inputGrads.count == inputs.count,
+                     "backward of \(node.opName) returned \(inputGrads.count) gradients for \(inputs.count) inputs")
+        for k in 0..<inputs.count {
+            guard let input = inputs[k], let g = inputGrads[k] else { continue }
+            if input.hasBackward {
+                if let existing = input.pendingGrad {
+                    input.pendingGrad = Kernels.add(existing, g)
+                } else {
+                    input.pendingGrad = g
+                }
             } else if input.requiresGrad {
                 accumulate(g, into: input)
             }
@@ -141,8 +156,8 @@ private func runBackward(root: AutogradMeta, seed: Tensor, retainGraph: Bool) {
     }
 }
 
+/// Adds `g` to the gradient of `meta` (a leaf, or a non-leaf that retains its gradient).
 private func accumulate(_ g: Tensor, into meta: AutogradMeta) {
-    let g = g.detached()
     if let existing = meta.grad {
         precondition(existing.shape == g.shape, "backward: gradient shape \(g.shape) does not match accumulated gradient shape \(existing.shape)")
         meta.grad = Kernels.add(existing, g)

@@ -27,8 +27,11 @@ public final class Parameter {
     }
 
     /// The value's backing store; `value`'s setter keeps gradient state, `updateValueInPlace`
-    /// writes without copying.
-    private var storedValue: Tensor
+    /// writes without copying. Unchecked exclusivity: read on every forward and optimizer step
+    /// from other modules, where each read would otherwise call into the runtime; it is never
+    /// accessed while an access to it is in progress (the one long access, `updateValueInPlace`,
+    /// runs optimizer update bodies that never touch the parameter).
+    @exclusivity(unchecked) private var storedValue: Tensor
 
     /// Creates a parameter holding `value` (detached from any graph).
     public init(_ value: Tensor, requiresGrad: Bool = true) {
@@ -72,7 +75,11 @@ public final class Parameter {
     }
 
     /// Shape of the value.
-    public var shape: Shape { value.shape }
+    public var shape: Shape { storedValue.shape }
     /// Number of elements.
-    public var count: Int { value.count }
+    public var count: Int { storedValue.count }
+    /// The value's element type.
+    package var dtype: DType { storedValue.dtype }
+    /// The value's gradient-tracking state, without copying the value.
+    package var autograd: AutogradMeta? { storedValue.autograd }
 }

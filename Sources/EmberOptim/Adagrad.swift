@@ -136,9 +136,9 @@ public final class Adagrad: Optimizer {
                 guard let g = gradientForUpdate(p, optimizer: name) else { continue }
                 let key = ObjectIdentifier(p)
                 var s: Slot
-                if let old = slots.removeValue(forKey: key) {
+                if var old = slots.removeValue(forKey: key) {
+                    makeWritable(&old.sum, like: p, name: "sum", optimizer: name)
                     s = old
-                    s.sum = writable(s.sum, like: p, name: "sum", optimizer: name)
                 } else {
                     s = Slot(step: 0, sum: filledBuffer(like: p, defaults.initialAccumulatorValue))
                 }

@@ -264,14 +264,17 @@ private func adamStep(_ groups: [ParameterGroup<Adam.Options>], _ slots: inout [
             guard let g = gradientForUpdate(p, optimizer: optimizer) else { continue }
             let key = ObjectIdentifier(p)
             var s: AdamSlot
-            if let old = slots.removeValue(forKey: key) {
-                s = old
-                s.expAvg = writable(s.expAvg, like: p, name: "exp_avg", optimizer: optimizer)
-                s.expAvgSq = writable(s.expAvgSq, like: p, name: "exp_avg_sq", optimizer: optimizer)
+            if var old = slots.removeValue(forKey: key) {
+                makeWritable(&old.expAvg, like: p, name: "exp_avg", optimizer: optimizer)
+                makeWritable(&old.expAvgSq, like: p, name: "exp_avg_sq", optimizer: optimizer)
                 if o.amsgrad {
-                    s.maxExpAvgSq = s.maxExpAvgSq.map { writable($0, like: p, name: "max_exp_avg_sq", optimizer: optimizer) }
-                        ?? filledBuffer(like: p, 0)
+                    if old.maxExpAvgSq != nil {
+                        makeWritable(&old.maxExpAvgSq!, like: p, name: "max_exp_avg_sq", optimizer: optimizer)
+                    } else {
+                        old.maxExpAvgSq = filledBuffer(like: p, 0)
+                    }
                 }
+                s = old
             } else {
                 s = AdamSlot(step: 0, expAvg: filledBuffer(like: p, 0), expAvgSq: filledBuffer(like: p, 0),
                              maxExpAvgSq: o.amsgrad ? filledBuffer(like: p, 0) : nil)

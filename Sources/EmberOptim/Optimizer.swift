@@ -132,7 +132,7 @@ extension Optimizer {
     public func zeroGrad(setToNil: Bool = true) {
         for group in parameterGroups {
             for p in group.parameters {
-                guard let meta = p.value.autograd, meta.grad != nil else { continue }
+                guard let meta = p.autograd, meta.grad != nil else { continue }
                 if setToNil { meta.grad = nil } else { meta.grad!.fillRaw(0) }
             }
         }

@@ -9,8 +9,8 @@ func gradientForUpdate(_ p: Parameter, optimizer: String) -> Tensor? {
     guard p.requiresGrad, let g = p.grad else { return nil }
     precondition(g.shape == p.shape,
                  "\(optimizer).step: a parameter of shape \(p.shape) has a gradient of shape \(g.shape)")
-    precondition(g.dtype == p.value.dtype,
-                 "\(optimizer).step: a \(p.value.dtype) parameter of shape \(p.shape) has a \(g.dtype) gradient (PyTorch: assigned grad has data of a different type)")
+    precondition(g.dtype == p.dtype,
+                 "\(optimizer).step: a \(p.dtype) parameter of shape \(p.shape) has a \(g.dtype) gradient (PyTorch: assigned grad has data of a different type)")
     return g.contiguousRaw
 }
 
@@ -23,18 +23,17 @@ func updateInPlace(_ p: Parameter, _ body: (Tensor) -> Void) {
     }
 }
 
-/// `buffer` made unique and contiguous for in-place writes, checked against the parameter.
-func writable(_ buffer: Tensor, like p: Parameter, name: String, optimizer: String) -> Tensor {
-    precondition(buffer.shape == p.shape && buffer.dtype == p.value.dtype,
-                 "\(optimizer).step: state '\(name)' is \(buffer.dtype) \(buffer.shape) but its parameter is \(p.value.dtype) \(p.shape); a parameter's dtype or shape changed after the optimizer was created")
-    var b = buffer
-    b.makeUniqueContiguous()
-    return b
+/// Makes `buffer` unique and contiguous where it is stored (a copy only when its storage is
+/// shared, e.g. with a captured state), checked against the parameter.
+func makeWritable(_ buffer: inout Tensor, like p: Parameter, name: String, optimizer: String) {
+    precondition(buffer.shape == p.shape && buffer.dtype == p.dtype,
+                 "\(optimizer).step: state '\(name)' is \(buffer.dtype) \(buffer.shape) but its parameter is \(p.dtype) \(p.shape); a parameter's dtype or shape changed after the optimizer was created")
+    buffer.makeUniqueContiguous()
 }
 
 /// A new buffer shaped like `p` with every element `value`.
 func filledBuffer(like p: Parameter, _ value: Double) -> Tensor {
-    Tensor.full(p.shape, value, dtype: p.value.dtype)
+    Tensor.full(p.shape, value, dtype: p.dtype)
 }
 
 /// Elements per chunk below which an update runs on one thread.

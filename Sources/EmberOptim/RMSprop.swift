@@ -150,17 +150,23 @@ public final class RMSprop: Optimizer {
                 guard let g = gradientForUpdate(p, optimizer: name) else { continue }
                 let key = ObjectIdentifier(p)
                 var s: Slot
-                if let old = slots.removeValue(forKey: key) {
-                    s = old
-                    s.squareAvg = writable(s.squareAvg, like: p, name: "square_avg", optimizer: name)
+                if var old = slots.removeValue(forKey: key) {
+                    makeWritable(&old.squareAvg, like: p, name: "square_avg", optimizer: name)
                     if o.momentum > 0 {
-                        s.momentumBuffer = s.momentumBuffer.map { writable($0, like: p, name: "momentum_buffer", optimizer: name) }
-                            ?? filledBuffer(like: p, 0)
+                        if old.momentumBuffer != nil {
+                            makeWritable(&old.momentumBuffer!, like: p, name: "momentum_buffer", optimizer: name)
+                        } else {
+                            old.momentumBuffer = filledBuffer(like: p, 0)
+                        }
                     }
                     if o.centered {
-                        s.gradAvg = s.gradAvg.map { writable($0, like: p, name: "grad_avg", optimizer: name) }
-                            ?? filledBuffer(like: p, 0)
+                        if old.gradAvg != nil {
+                            makeWritable(&old.gradAvg!, like: p, name: "grad_avg", optimizer: name)
+                        } else {
+                            old.gradAvg = filledBuffer(like: p, 0)
+                        }
                     }
+                    s = old
                 } else {
                     s = Slot(step: 0, squareAvg: filledBuffer(like: p, 0),
                              momentumBuffer: o.momentum > 0 ? filledBuffer(like: p, 0) : nil,

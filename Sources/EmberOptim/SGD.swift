@@ -124,15 +124,19 @@ public final class SGD: Optimizer {
             let o = group.options
             for p in group.parameters {
                 guard let g = gradientForUpdate(p, optimizer: name) else { continue }
-                let key = ObjectIdentifier(p)
                 var buffer: Tensor?
                 var first = false
                 if o.momentum != 0 {
-                    if let b = slots.removeValue(forKey: key)?.momentumBuffer {
-                        buffer = writable(b, like: p, name: "momentum_buffer", optimizer: name)
+                    // One lookup; the stored buffer is made writable where it lies, so it is
+                    // copied only when a saved state still shares it.
+                    let key = ObjectIdentifier(p)
+                    if let index = slots.index(forKey: key) {
+                        makeWritable(&slots.values[index].momentumBuffer, like: p, name: "momentum_buffer", optimizer: name)
+                        buffer = slots.values[index].momentumBuffer
                     } else {
-                        buffer = Tensor(uninitializedShape: p.shape, dtype: p.value.dtype)
+                        buffer = Tensor(uninitializedShape: p.shape, dtype: p.dtype)
                         first = true
+                        slots[key] = Slot(momentumBuffer: buffer!)
                     }
                 }
                 updateInPlace(p) { value in
@@ -142,7 +146,6 @@ public final class SGD: Optimizer {
                         SGD.update(Double.self, value, g, buffer, first: first, o)
                     }
                 }
-                if let buffer { slots[key] = Slot(momentumBuffer: buffer) }
             }
         }
     }

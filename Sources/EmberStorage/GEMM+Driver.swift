@@ -31,6 +31,9 @@ extension GEMM {
             return
         }
         let kernel = T.microKernel(for: path)
+        if rowVectorProduct(m: m, n: n, k: k, alpha: alpha, a: a, rowStrideA: rowStrideA, colStrideA: colStrideA,
+                            b: b, rowStrideB: rowStrideB, colStrideB: colStrideB, beta: beta, c: c,
+                            kernel: kernel, path: path) { return }
         let work = m * n * k
         let grid = work < parallelWorkThreshold
             ? ThreadGrid.single

@@ -6,31 +6,79 @@ import EmberStorage
 /// `grad`. A non-leaf was produced by an op while recording: `backward` maps the gradient of this
 /// tensor to gradients of `inputs` (aligned; `nil` where an input needs none).
 /// The backward engine lives in EmberAutograd; this type is here only because `Tensor` stores it.
+///
+/// Performance: every field is read on each op that records and several times per node during
+/// backward, from other modules. Swift checks exclusive access to a class's stored properties at
+/// run time (a call into the runtime and a thread-local lookup per access; about a fifth of a tiny
+/// network's training step). The graph is confined to one thread and no field is ever accessed
+/// while an access to it is in progress, so the stored fields are `@exclusivity(unchecked)`. A
+/// client module ignores that attribute when it accesses a stored property directly, so the
+/// fields are private and reached through the computed properties below, whose accessors run in
+/// this module.
 package final class AutogradMeta {
-    package var requiresGrad: Bool
-    package var grad: Tensor?
-    package var inputs: [AutogradMeta?]
-    package var backward: ((Tensor) -> [Tensor?])?
+    @exclusivity(unchecked) private var _requiresGrad: Bool
+    @exclusivity(unchecked) private var _grad: Tensor?
+    @exclusivity(unchecked) private var _inputs: [AutogradMeta?]
+    @exclusivity(unchecked) private var _backward: ((Tensor) -> [Tensor?])?
+    @exclusivity(unchecked) private var _released = false
+    @exclusivity(unchecked) private var _retainsGrad = false
+    @exclusivity(unchecked) private var _pendingGrad: Tensor?
+    @exclusivity(unchecked) private var _visited = false
+
+    package var requiresGrad: Bool {
+        get { _requiresGrad }
+        set { _requiresGrad = newValue }
+    }
+    package var grad: Tensor? {
+        get { _grad }
+        set { _grad = newValue }
+    }
+    package var inputs: [AutogradMeta?] {
+        get { _inputs }
+        set { _inputs = newValue }
+    }
+    package var backward: ((Tensor) -> [Tensor?])? {
+        get { _backward }
+        set { _backward = newValue }
+    }
     package let opName: String
     /// Set after backward released this node's graph, to give a clear error on a second backward.
-    package var released = false
+    package var released: Bool {
+        get { _released }
+        set { _released = newValue }
+    }
     /// A non-leaf that should keep its gradient (PyTorch's `retain_grad()`).
-    package var retainsGrad = false
+    package var retainsGrad: Bool {
+        get { _retainsGrad }
+        set { _retainsGrad = newValue }
+    }
+    /// Backward engine scratch: the gradient flowing into this node during a sweep, and whether the
+    /// sweep's depth-first search has reached it. Both are cleared before the sweep ends.
+    package var pendingGrad: Tensor? {
+        get { _pendingGrad }
+        set { _pendingGrad = newValue }
+    }
+    package var visited: Bool {
+        get { _visited }
+        set { _visited = newValue }
+    }
+    /// Whether an op producing this tensor was recorded (it has a backward function).
+    package var hasBackward: Bool { _backward != nil }
 
     package init(requiresGrad: Bool) {
-        self.requiresGrad = requiresGrad
-        self.inputs = []
-        self.backward = nil
+        self._requiresGrad = requiresGrad
+        self._inputs = []
+        self._backward = nil
         self.opName = ""
     }
 
     package init(opName: String, inputs: [AutogradMeta?], backward: @escaping (Tensor) -> [Tensor?]) {
-        self.requiresGrad = true
-        self.inputs = inputs
-        self.backward = backward
+        self._requiresGrad = true
+        self._inputs = inputs
+        self._backward = backward
         self.opName = opName
     }
 
     /// Whether this is a leaf of the graph (no producing op).
-    package var isLeaf: Bool { backward == nil && !released }
+    package var isLeaf: Bool { _backward == nil && !_released }
 }

@@ -34,6 +34,21 @@ package enum Philox {
         return (c0, c1, c2, c3)
     }
 
+    /// The blocks `(index + b, stream)` for `b < blocks`, block `b`'s four words at
+    /// `out[4 * b ..< 4 * b + 4]`: the same words as ``block(seed:index:stream:)``, computed eight
+    /// blocks at a time where the CPU has AVX2.
+    package static func fill(seed: UInt64, index: UInt64, stream: UInt64 = 0, blocks: Int,
+                             into out: UnsafeMutablePointer<UInt32>) {
+        if PhiloxKernel.isAvailable {
+            PhiloxKernel.fill(seed: seed, index: index, stream: stream, blocks: blocks, into: out)
+            return
+        }
+        for b in 0..<blocks {
+            let w = block(seed: seed, index: index &+ UInt64(b), stream: stream)
+            out[4 * b] = w.0; out[4 * b + 1] = w.1; out[4 * b + 2] = w.2; out[4 * b + 3] = w.3
+        }
+    }
+
     /// The block for a 64-bit `seed`, a 64-bit block `index` (low half of the counter) and a
     /// 64-bit `stream` (high half; 0 for ordinary draws, >= 1 for rejection-sampling retries).
     @inline(__always)

@@ -33,6 +33,29 @@ extension Generator {
             for b in lo..<hi { body(seed, start &+ UInt64(b), b) }
         }
     }
+
+    /// ``forEachBlock(_:_:)`` in ranges: reserves `blocks` blocks and calls
+    /// `body(seed, firstIndex, range)` for consecutive ranges of at most `maxRange` blocks covering
+    /// `0..<blocks`, where `firstIndex` is the absolute counter of `range.lowerBound`. Large draws
+    /// run in the same parallel chunks as ``forEachBlock(_:_:)``; `body` must write only the
+    /// elements that belong to its range (disjoint memory).
+    package func forEachBlockRange(
+        _ blocks: Int, maxRange: Int, _ body: (_ seed: UInt64, _ firstIndex: UInt64, _ range: Range<Int>) -> Void
+    ) {
+        let (seed, start) = reserve(blocks: blocks)
+        let minBlocksPerChunk = 1 << 13
+        let chunks = Swift.max(1, Swift.min(Threading.maxThreads, blocks / minBlocksPerChunk))
+        // Chunks cover disjoint block ranges, and each range writes only its own elements.
+        Threading.parallelFor(chunks: chunks) { c in
+            var lo = blocks * c / chunks
+            let hi = blocks * (c + 1) / chunks
+            while lo < hi {
+                let end = Swift.min(hi, lo + maxRange)
+                body(seed, start &+ UInt64(lo), lo..<end)
+                lo = end
+            }
+        }
+    }
 }
 
 /// Random-bit to number conversions (exact integer and power-of-two arithmetic, so identical on

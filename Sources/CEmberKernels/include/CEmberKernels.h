@@ -2,6 +2,7 @@
 #define CEMBER_KERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #pragma clang assume_nonnull begin
 
@@ -54,6 +55,21 @@ ember_gemm_ukernel ember_sgemm_ukernel(int path);
 
 /// The float64 micro-kernel for `path`; see `ember_sgemm_ukernel`.
 ember_gemm_ukernel ember_dgemm_ukernel(int path);
+
+// Vector kernels outside GEMM (vector_x86.c). Call only after
+// `ember_cpu_supports_path(EMBER_PATH_AVX2)` returned 1; elsewhere they trap.
+
+/// `y[j] = sum_p x[p] * w[j * ldw + p]` for `j < n`, `p < k` (float32), accumulated exactly as the
+/// GEMM micro-kernels accumulate one element of C: a fused multiply-add chain over `p` in order,
+/// restarted for each panel of `kc` values of `p` and added to `y[j]` after the panel. The first
+/// panel overwrites `y[j]` unless `accumulate` is non-zero. So the result is bitwise the one
+/// `sgemm` (alpha 1, beta 0 or 1) gives for a one-row A and a transposed B, without packing B.
+void ember_sgemv_rows_avx2(long n, long k, long kc, const float *x, const float *w, long ldw, float *y,
+                           int accumulate);
+
+/// Philox4x32-10 blocks for counters `(index + b, stream)`, `b < blocks`, with key `seed`: the four
+/// words of block `b` go to `out[4 * b ..< 4 * b + 4]`. Eight blocks at a time.
+void ember_philox4x32_10_avx2(uint64_t seed, uint64_t index, uint64_t stream, long blocks, uint32_t *out);
 
 #pragma clang assume_nonnull end
 

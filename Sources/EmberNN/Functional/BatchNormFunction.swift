@@ -20,75 +20,122 @@ public func batchNorm(
     _ input: Tensor, runningMean: inout Tensor?, runningVar: inout Tensor?,
     weight: Tensor?, bias: Tensor?, training: Bool, momentum: Double, eps: Double, context: String = "batch_norm"
 ) -> Tensor {
-    precondition(input.rank >= 2, "\(context): expected input with at least 2 dimensions [N, C, ...], got shape \(input.shape)")
-    precondition(input.dtype.isFloatingPoint, "\(context): expected a float32 or float64 input, got \(input.dtype)")
+    batchNorm(input, runningMean: &runningMean, runningVar: &runningVar, weight: weight, bias: bias,
+              training: training, momentum: momentum, eps: eps, context: { context })
+}
+
+/// ``batchNorm(_:runningMean:runningVar:weight:bias:training:momentum:eps:context:)`` with the
+/// error context built only when a check fails (a module's path and type name cost more to format
+/// than a small batch costs to normalise).
+func batchNorm(
+    _ input: Tensor, runningMean: inout Tensor?, runningVar: inout Tensor?,
+    weight: Tensor?, bias: Tensor?, training: Bool, momentum: Double, eps: Double, context: () -> String
+) -> Tensor {
+    precondition(input.rank >= 2, "\(context()): expected input with at least 2 dimensions [N, C, ...], got shape \(input.shape)")
+    precondition(input.dtype.isFloatingPoint, "\(context()): expected a float32 or float64 input, got \(input.dtype)")
     let n = input.shape[0], c = input.shape[1]
     let s = input.count / max(n * c, 1)
     if let rm = runningMean {
-        precondition(rm.count == c, "\(context): running_mean should contain \(c) elements not \(rm.count) (input shape \(input.shape))")
+        precondition(rm.count == c, "\(context()): running_mean should contain \(c) elements not \(rm.count) (input shape \(input.shape))")
     }
     if let w = weight {
-        precondition(w.count == c, "\(context): weight should contain \(c) elements not \(w.count) (input shape \(input.shape))")
+        precondition(w.count == c, "\(context()): weight should contain \(c) elements not \(w.count) (input shape \(input.shape))")
     }
     let useBatchStats = training || runningMean == nil || runningVar == nil
     if useBatchStats {
-        precondition(n * s > 1, "\(context): Expected more than 1 value per channel when training, got input size torch.Size(\(input.shape)). Fixes: drop the last partial batch (DataLoader dropLast), run this module in eval mode, or use GroupNorm/LayerNorm, which normalise each sample on its own.")
-        precondition(!training || eps > 0, "\(context): batch_norm eps must be positive during training, but got \(eps)")
+        precondition(n * s > 1, "\(context()): Expected more than 1 value per channel when training, got input size torch.Size(\(input.shape)). Fixes: drop the last partial batch (DataLoader dropLast), run this module in eval mode, or use GroupNorm/LayerNorm, which normalise each sample on its own.")
+        precondition(!training || eps > 0, "\(context()): batch_norm eps must be positive during training, but got \(eps)")
     }
-    precondition(eps >= 0, "\(context): batch_norm eps must be non-negative, but got \(eps)")
+    precondition(eps >= 0, "\(context()): batch_norm eps must be non-negative, but got \(eps)")
     switch input.dtype {
     case .float32:
-        return batchNormTyped(Float.self, input, &runningMean, &runningVar, weight, bias, training, useBatchStats, momentum, eps, n, c, s, context)
+        return batchNormTyped(Float.self, input, &runningMean, &runningVar, weight, bias, training, useBatchStats, momentum, eps, n, c, s)
     default:
-        return batchNormTyped(Double.self, input, &runningMean, &runningVar, weight, bias, training, useBatchStats, momentum, eps, n, c, s, context)
+        return batchNormTyped(Double.self, input, &runningMean, &runningVar, weight, bias, training, useBatchStats, momentum, eps, n, c, s)
     }
 }
 
 private func batchNormTyped<T: TensorFloat>(
     _: T.Type, _ input: Tensor, _ runningMean: inout Tensor?, _ runningVar: inout Tensor?,
     _ weight: Tensor?, _ bias: Tensor?, _ training: Bool, _ useBatchStats: Bool,
-    _ momentum: Double, _ eps: Double, _ n: Int, _ c: Int, _ s: Int, _ context: String
+    _ momentum: Double, _ eps: Double, _ n: Int, _ c: Int, _ s: Int
 ) -> Tensor {
-    let x = input.to(T.dtype).contiguousRaw
+    let x = input.contiguousRaw
     let w = weight?.to(T.dtype).contiguousRaw, b = bias?.to(T.dtype).contiguousRaw
-    var mean: [Double], variance: [Double]
-    if useBatchStats {
-        (mean, variance) = BatchNormKernel.statistics(x.pointer(as: T.self), n: n, c: c, s: s)
-        if training, var rm = runningMean, var rv = runningVar {
-            let m = Double(n * s)
-            rm.makeUniqueContiguous(); rv.makeUniqueContiguous()
-            let pm = rm.mutablePointer(as: T.self), pv = rv.mutablePointer(as: T.self)
-            let f = T(momentum)
-            for ch in 0..<c {
-                pm[ch] = (1 - f) * pm[ch] + f * T(mean[ch])
-                pv[ch] = (1 - f) * pv[ch] + f * T(variance[ch] * m / (m - 1))
+    // mean in [0, c), invstd in [c, 2c): one allocation, kept by the backward closure.
+    var stats = [Double](repeating: 0, count: 2 * c)
+    stats.withUnsafeMutableBufferPointer { buffer in
+        let mean = buffer.baseAddress!, invstd = mean + c
+        if useBatchStats {
+            // The biased variance goes into `invstd` and is inverted below.
+            BatchNormKernel.statistics(x.pointer(as: T.self), n: n, c: c, s: s, mean: mean, variance: invstd)
+            if training, var rm = runningMean, var rv = runningVar {
+                runningMean = nil; runningVar = nil  // so the copies above are unique and update in place
+                let m = Double(n * s)
+                rm.makeUniqueContiguous(); rv.makeUniqueContiguous()
+                let pm = rm.mutablePointer(as: T.self), pv = rv.mutablePointer(as: T.self)
+                let f = T(momentum)
+                for ch in 0..<c {
+                    pm[ch] = (1 - f) * pm[ch] + f * T(mean[ch])
+                    pv[ch] = (1 - f) * pv[ch] + f * T(invstd[ch] * m / (m - 1))
+                }
+                runningMean = rm; runningVar = rv
             }
-            runningMean = rm; runningVar = rv
+        } else {
+            copyAsDoubles(runningMean!, into: mean, count: c)
+            copyAsDoubles(runningVar!, into: invstd, count: c)
         }
-    } else {
-        mean = runningMean!.to(.float64).contiguousRaw.scalars(as: Double.self)
-        variance = runningVar!.to(.float64).contiguousRaw.scalars(as: Double.self)
+        for ch in 0..<c { invstd[ch] = 1 / (invstd[ch] + eps).squareRoot() }
     }
-    let invstd = variance.map { 1 / ($0 + eps).squareRoot() }
     let out = Tensor(uninitializedShape: x.shape, dtype: T.dtype)
-    BatchNormKernel.normalize(x.pointer(as: T.self), out.mutablePointer(as: T.self), n: n, c: c, s: s,
-                              mean: mean, invstd: invstd, gamma: w?.pointer(as: T.self), beta: b?.pointer(as: T.self))
-    var inputs = [input]
-    if let weight { inputs.append(weight) }
-    if let bias { inputs.append(bias) }
+    stats.withUnsafeBufferPointer { buffer in
+        BatchNormKernel.normalize(x.pointer(as: T.self), out.mutablePointer(as: T.self), n: n, c: c, s: s,
+                                  mean: buffer.baseAddress!, invstd: buffer.baseAddress! + c,
+                                  gamma: w?.pointer(as: T.self), beta: b?.pointer(as: T.self))
+    }
     let needX = input.requiresGrad, needW = weight?.requiresGrad ?? false, needB = bias?.requiresGrad ?? false
-    return out.recorded("batch_norm", inputs) { g in
+    let backward = { (g: Tensor) -> (dx: Tensor?, dw: Tensor?, db: Tensor?) in
         let gc = g.contiguousRaw
         let dx = needX ? Tensor(uninitializedShape: x.shape, dtype: T.dtype) : nil
         let dw = needW ? Tensor(uninitializedShape: [c], dtype: T.dtype) : nil
         let db = needB ? Tensor(uninitializedShape: [c], dtype: T.dtype) : nil
-        BatchNormKernel.backward(x: x.pointer(as: T.self), g: gc.pointer(as: T.self), n: n, c: c, s: s,
-                                 mean: mean, invstd: invstd, gamma: w?.pointer(as: T.self), usedBatchStats: useBatchStats,
-                                 dx: dx?.mutablePointer(as: T.self), dgamma: dw?.mutablePointer(as: T.self),
-                                 dbeta: db?.mutablePointer(as: T.self))
-        var grads: [Tensor?] = [dx.map { $0.to(input.dtype) }]
-        if let weight { grads.append(dw.map { $0.to(weight.dtype) }) }
-        if let bias { grads.append(db.map { $0.to(bias.dtype) }) }
+        stats.withUnsafeBufferPointer { buffer in
+            BatchNormKernel.backward(x: x.pointer(as: T.self), g: gc.pointer(as: T.self), n: n, c: c, s: s,
+                                     mean: buffer.baseAddress!, invstd: buffer.baseAddress! + c,
+                                     gamma: w?.pointer(as: T.self), usedBatchStats: useBatchStats,
+                                     dx: dx?.mutablePointer(as: T.self), dgamma: dw?.mutablePointer(as: T.self),
+                                     dbeta: db?.mutablePointer(as: T.self))
+        }
+        return (dx, dw.map { $0.to(weight!.dtype) }, db.map { $0.to(bias!.dtype) })
+    }
+    if let weight, let bias {
+        return out.recorded("batch_norm", input, weight, bias) { g in
+            let (dx, dw, db) = backward(g)
+            return [dx, dw, db]
+        }
+    }
+    var inputs = [input]
+    if let weight { inputs.append(weight) }
+    if let bias { inputs.append(bias) }
+    return out.recorded("batch_norm", inputs) { g in
+        let (dx, dw, db) = backward(g)
+        var grads: [Tensor?] = [dx]
+        if weight != nil { grads.append(dw) }
+        if bias != nil { grads.append(db) }
         return grads
+    }
+}
+
+/// Reads the `count` elements of a 1-D float tensor as Doubles.
+private func copyAsDoubles(_ t: Tensor, into out: UnsafeMutablePointer<Double>, count: Int) {
+    switch t.dtype {
+    case .float32 where t.isContiguous:
+        let p = t.pointer(as: Float.self)
+        for i in 0..<count { out[i] = Double(p[i]) }
+    case .float64 where t.isContiguous:
+        out.update(from: t.pointer(as: Double.self), count: count)
+    default:
+        let d = t.to(.float64).contiguousRaw.pointer(as: Double.self)
+        out.update(from: d, count: count)
     }
 }

@@ -1,44 +1,86 @@
 import EmberAutograd
 
-/// Fused batch normalization over `[N, C, S]` views of contiguous input, in one pass per channel
-/// for statistics and one for output, with a fused backward. Composing it from element-wise ops
-/// would cost ten kernels and allocations per call; tiny networks are dominated by exactly that.
+/// Fused batch normalization over `[N, C, S]` views of contiguous input: one pass for the mean,
+/// one for the variance, one for the output, and a fused backward. Composing it from element-wise
+/// ops would cost ten kernels and allocations per call; tiny networks are dominated by exactly
+/// that.
+///
+/// Every loop walks the input in memory order (sample, channel, position) and keeps one
+/// accumulator per channel, so each channel's sum is formed in the same order as a channel-by-
+/// channel loop would (sample by sample, position by position): the results do not depend on the
+/// loop order, and for `S == 1` (`[N, C]` input, the common case after a `Linear`) the inner loop
+/// runs over contiguous channels and vectorises.
 enum BatchNormKernel {
-    /// Per-channel batch statistics: mean and biased variance, accumulated in Double.
-    static func statistics<T: TensorFloat>(_ x: UnsafePointer<T>, n: Int, c: Int, s: Int) -> (mean: [Double], variance: [Double]) {
-        var mean = [Double](repeating: 0, count: c), variance = [Double](repeating: 0, count: c)
+    /// Per-channel batch statistics accumulated in Double: `mean[ch]` and the biased variance
+    /// `variance[ch]` (two passes: the mean, then the squared deviations from it).
+    static func statistics<T: TensorFloat>(
+        _ x: UnsafePointer<T>, n: Int, c: Int, s: Int,
+        mean: UnsafeMutablePointer<Double>, variance: UnsafeMutablePointer<Double>
+    ) {
         let m = Double(n * s)
-        for ch in 0..<c {
-            var sum = 0.0
+        mean.update(repeating: 0, count: c)
+        variance.update(repeating: 0, count: c)
+        if s == 1 {
             for i in 0..<n {
-                let row = x + (i * c + ch) * s
-                for j in 0..<s { sum += Double(row[j]) }
+                let row = x + i * c
+                for ch in 0..<c { mean[ch] += Double(row[ch]) }
             }
-            let mu = sum / m
-            var sq = 0.0
+            for ch in 0..<c { mean[ch] /= m }
             for i in 0..<n {
-                let row = x + (i * c + ch) * s
-                for j in 0..<s { let d = Double(row[j]) - mu; sq += d * d }
+                let row = x + i * c
+                for ch in 0..<c {
+                    let d = Double(row[ch]) - mean[ch]
+                    variance[ch] += d * d
+                }
             }
-            mean[ch] = mu
-            variance[ch] = sq / m
+        } else {
+            for i in 0..<n {
+                for ch in 0..<c {
+                    let row = x + (i * c + ch) * s
+                    var sum = mean[ch]
+                    for j in 0..<s { sum += Double(row[j]) }
+                    mean[ch] = sum
+                }
+            }
+            for ch in 0..<c { mean[ch] /= m }
+            for i in 0..<n {
+                for ch in 0..<c {
+                    let row = x + (i * c + ch) * s
+                    let mu = mean[ch]
+                    var sq = variance[ch]
+                    for j in 0..<s { let d = Double(row[j]) - mu; sq += d * d }
+                    variance[ch] = sq
+                }
+            }
         }
-        return (mean, variance)
+        for ch in 0..<c { variance[ch] /= m }
     }
 
     /// `y = (x - mean) * invstd * gamma + beta` per channel, folded into `x * scale + shift`.
     static func normalize<T: TensorFloat>(
         _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, n: Int, c: Int, s: Int,
-        mean: [Double], invstd: [Double], gamma: UnsafePointer<T>?, beta: UnsafePointer<T>?
+        mean: UnsafePointer<Double>, invstd: UnsafePointer<Double>, gamma: UnsafePointer<T>?, beta: UnsafePointer<T>?
     ) {
-        for ch in 0..<c {
-            let g = gamma.map { Double($0[ch]) } ?? 1
-            let b = beta.map { Double($0[ch]) } ?? 0
-            let scale = T(invstd[ch] * g)
-            let shift = T(b - mean[ch] * invstd[ch] * g)
-            for i in 0..<n {
-                let o = (i * c + ch) * s
-                for j in 0..<s { y[o + j] = x[o + j] * scale + shift }
+        withUnsafeTemporaryAllocation(of: T.self, capacity: 2 * c) { buffer in
+            let scale = buffer.baseAddress!, shift = scale + c
+            for ch in 0..<c {
+                let g = gamma.map { Double($0[ch]) } ?? 1
+                let b = beta.map { Double($0[ch]) } ?? 0
+                scale[ch] = T(invstd[ch] * g)
+                shift[ch] = T(b - mean[ch] * invstd[ch] * g)
+            }
+            if s == 1 {
+                for i in 0..<n {
+                    let o = i * c
+                    for ch in 0..<c { y[o + ch] = x[o + ch] * scale[ch] + shift[ch] }
+                }
+            } else {
+                for i in 0..<n {
+                    for ch in 0..<c {
+                        let o = (i * c + ch) * s, sc = scale[ch], sh = shift[ch]
+                        for j in 0..<s { y[o + j] = x[o + j] * sc + sh }
+                    }
+                }
             }
         }
     }
@@ -50,39 +92,75 @@ enum BatchNormKernel {
     /// `dbeta = sum(g)`.
     static func backward<T: TensorFloat>(
         x: UnsafePointer<T>, g: UnsafePointer<T>, n: Int, c: Int, s: Int,
-        mean: [Double], invstd: [Double], gamma: UnsafePointer<T>?, usedBatchStats: Bool,
+        mean: UnsafePointer<Double>, invstd: UnsafePointer<Double>, gamma: UnsafePointer<T>?, usedBatchStats: Bool,
         dx: UnsafeMutablePointer<T>?, dgamma: UnsafeMutablePointer<T>?, dbeta: UnsafeMutablePointer<T>?
     ) {
         let m = Double(n * s)
-        for ch in 0..<c {
-            var sumG = 0.0, sumGX = 0.0
-            let mu = mean[ch], inv = invstd[ch]
-            for i in 0..<n {
-                let o = (i * c + ch) * s
-                for j in 0..<s {
-                    let gv = Double(g[o + j])
-                    sumG += gv
-                    sumGX += gv * (Double(x[o + j]) - mu) * inv
-                }
-            }
-            dgamma?[ch] = T(sumGX)
-            dbeta?[ch] = T(sumG)
-            guard let dx else { continue }
-            let gam = gamma.map { Double($0[ch]) } ?? 1
-            if usedBatchStats {
-                let k = gam * inv / m
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: 3 * c) { buffer in
+            let sumG = buffer.baseAddress!, sumGX = sumG + c, k = sumGX + c
+            sumG.update(repeating: 0, count: c)
+            sumGX.update(repeating: 0, count: c)
+            if s == 1 {
                 for i in 0..<n {
-                    let o = (i * c + ch) * s
-                    for j in 0..<s {
-                        let xhat = (Double(x[o + j]) - mu) * inv
-                        dx[o + j] = T(k * (m * Double(g[o + j]) - sumG - xhat * sumGX))
+                    let o = i * c
+                    for ch in 0..<c {
+                        let gv = Double(g[o + ch])
+                        sumG[ch] += gv
+                        sumGX[ch] += gv * (Double(x[o + ch]) - mean[ch]) * invstd[ch]
                     }
                 }
             } else {
-                let k = T(gam * inv)
                 for i in 0..<n {
-                    let o = (i * c + ch) * s
-                    for j in 0..<s { dx[o + j] = g[o + j] * k }
+                    for ch in 0..<c {
+                        let o = (i * c + ch) * s, mu = mean[ch], inv = invstd[ch]
+                        var a = sumG[ch], b = sumGX[ch]
+                        for j in 0..<s {
+                            let gv = Double(g[o + j])
+                            a += gv
+                            b += gv * (Double(x[o + j]) - mu) * inv
+                        }
+                        sumG[ch] = a
+                        sumGX[ch] = b
+                    }
+                }
+            }
+            for ch in 0..<c {
+                dgamma?[ch] = T(sumGX[ch])
+                dbeta?[ch] = T(sumG[ch])
+            }
+            guard let dx else { return }
+            for ch in 0..<c {
+                let gam = gamma.map { Double($0[ch]) } ?? 1
+                k[ch] = usedBatchStats ? gam * invstd[ch] / m : gam * invstd[ch]
+            }
+            if usedBatchStats && s == 1 {
+                for i in 0..<n {
+                    let o = i * c
+                    for ch in 0..<c {
+                        let xhat = (Double(x[o + ch]) - mean[ch]) * invstd[ch]
+                        dx[o + ch] = T(k[ch] * (m * Double(g[o + ch]) - sumG[ch] - xhat * sumGX[ch]))
+                    }
+                }
+            } else if usedBatchStats {
+                for i in 0..<n {
+                    for ch in 0..<c {
+                        let o = (i * c + ch) * s, mu = mean[ch], inv = invstd[ch], kc = k[ch]
+                        let sg = sumG[ch], sgx = sumGX[ch]
+                        for j in 0..<s {
+                            let xhat = (Double(x[o + j]) - mu) * inv
+                            dx[o + j] = T(kc * (m * Double(g[o + j]) - sg - xhat * sgx))
+                        }
+                    }
+                }
+            } else {
+                withUnsafeTemporaryAllocation(of: T.self, capacity: c) { kt in
+                    for ch in 0..<c { kt[ch] = T(k[ch]) }
+                    for i in 0..<n {
+                        for ch in 0..<c {
+                            let o = (i * c + ch) * s, kc = kt[ch]
+                            for j in 0..<s { dx[o + j] = g[o + j] * kc }
+                        }
+                    }
                 }
             }
         }

@@ -76,7 +76,7 @@ open class BatchNormBase: Module {
         let useRunning = !isTraining || update
         if !useRunning { rm = nil; rv = nil }
         let out = batchNorm(input, runningMean: &rm, runningVar: &rv, weight: weight?.value, bias: bias?.value,
-                            training: isTraining || rm == nil, momentum: factor, eps: eps, context: errorContext)
+                            training: isTraining || rm == nil, momentum: factor, eps: eps, context: { errorContext })
         if update, let rm, let rv {
             runningMean?.value = rm
             runningVar?.value = rv

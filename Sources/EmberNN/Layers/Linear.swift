@@ -49,13 +49,13 @@ public func linear(_ input: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
                  "linear: mat1 and mat2 shapes cannot be multiplied (input shape \(input.shape) and weight shape \(weight.shape))")
     precondition(input.dtype == weight.dtype, "linear: expected input and weight to have the same dtype, but got \(input.dtype) and \(weight.dtype)")
     let rows = inF == 0 ? input.count : input.count / inF
-    var outShape = Shape(input.shape.dropLast())
-    outShape.append(outF)
-    let x2 = input.reshapedRaw([rows, inF])
+    var outShape = input.shape
+    outShape[input.rank - 1] = outF
+    let x2 = input.rank == 2 ? input.detached() : input.reshapedRaw([rows, inF])
     var out = Tensor(uninitializedShape: [rows, outF], dtype: input.dtype)
     if let bias {
         precondition(bias.shape == [outF], "linear: bias must have shape [\(outF)], got \(bias.shape)")
-        copyElements(from: bias.to(input.dtype).expandedRaw(to: [rows, outF]), into: &out)
+        fillRows(&out, with: bias.to(input.dtype))
     }
     let beta = bias == nil ? 0.0 : 1.0
     switch input.dtype {
@@ -70,16 +70,35 @@ public func linear(_ input: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
     default:
         preconditionFailure("linear: \(input.dtype) is not supported; use float32 or float64")
     }
-    let result = out.reshapedRaw(outShape)
-    var inputs = [input, weight]
-    if let bias { inputs.append(bias) }
-    return result.recorded("linear", inputs) { g in
-        let g2 = g.reshapedRaw([rows, outF])
-        var grads: [Tensor?] = [
-            input.tracksGrad ? Kernels.matmul(g2, weight).reshapedRaw(input.shape) : nil,
-            weight.tracksGrad ? Kernels.matmul(g2.transposedRaw(), x2) : nil,
-        ]
-        if let bias { grads.append(bias.tracksGrad ? Kernels.sum(g2, axes: [0], keepDim: false) : nil) }
-        return grads
+    let result = input.rank == 2 ? out : out.reshapedRaw(outShape)
+    // dL/dx = g W, dL/dW = g^T x, dL/db = column sums of g (g as [rows, outF]).
+    func inputGrad(_ g2: Tensor) -> Tensor? {
+        input.tracksGrad ? Kernels.matmul(g2, weight).reshapedRaw(input.shape) : nil
     }
+    func weightGrad(_ g2: Tensor) -> Tensor? {
+        weight.tracksGrad ? Kernels.matmul(g2.transposedRaw(), x2) : nil
+    }
+    guard let bias else {
+        return result.recorded("linear", input, weight) { g in
+            let g2 = g.reshapedRaw([rows, outF])
+            return [inputGrad(g2), weightGrad(g2)]
+        }
+    }
+    return result.recorded("linear", input, weight, bias) { g in
+        let g2 = g.reshapedRaw([rows, outF])
+        return [inputGrad(g2), weightGrad(g2), bias.tracksGrad ? Kernels.sum(g2, axes: [0], keepDim: false) : nil]
+    }
+}
+
+/// Writes `row` (a `[n]` tensor of `out`'s dtype) into every row of the fresh contiguous `[m, n]`
+/// tensor `out`.
+private func fillRows(_ out: inout Tensor, with row: Tensor) {
+    let m = out.shape[0], n = out.shape[1]
+    guard row.isContiguous, m > 0 else {
+        copyElements(from: row.expandedRaw(to: out.shape), into: &out)
+        return
+    }
+    let bytes = n * out.dtype.itemSize
+    let src = UnsafeRawPointer(row.rawPointer), dst = out.rawPointer
+    for i in 0..<m { (dst + i * bytes).copyMemory(from: src, byteCount: bytes) }
 }

@@ -1,0 +1,74 @@
+/// Command-line options of `ember-workloads`.
+struct Options {
+    var threads: [Int] = [1, 2]
+    /// Seconds of timed samples per workload and framework.
+    var budget: Double = 1.0
+    var groups: [String] = ["seed", "mlp", "sgemm", "memory"]
+    var sizes: [Int] = [64, 128, 256, 512, 1024, 2048]
+    var torch = true
+    var jsonPath: String?
+    var memoryRun = false
+    var samples = 10_000
+    var epochs = 3
+    /// Runs one workload's body this many times, untimed (for `valgrind --tool=callgrind`).
+    var profileKey: String?
+    var profileIterations = 1000
+
+    static let usage = """
+        usage: ember-workloads [options]
+          --threads 1,2        thread counts to run (default 1,2)
+          --budget S           seconds of timed samples per workload (default 1.0)
+          --only G,...         groups: seed, mlp, sgemm, memory (default all)
+          --sizes N,...        sgemm sizes (default 64,128,256,512,1024,2048)
+          --no-torch           Ember only
+          --json PATH          also write every sample as JSON
+          --samples N          memory run: samples in the synthetic dataset (default 10000)
+          --epochs N           memory run: epochs (default 3)
+          --memory-run         (internal) train the MLP and print peak RSS as JSON
+          --profile KEY[:N]    run workload KEY (e.g. seed.train_step) N times (default 1000), untimed,
+                               for valgrind --tool=callgrind; threads from --threads (first)
+        """
+
+    init(_ arguments: [String]) {
+        var args = arguments[...]
+        func value(_ flag: String) -> String {
+            guard let v = args.popFirst() else { fail("\(flag) needs a value") }
+            return v
+        }
+        func ints(_ flag: String) -> [Int] {
+            let list = value(flag).split(separator: ",").compactMap { Int($0) }
+            if list.isEmpty { fail("\(flag) needs a comma-separated list of integers") }
+            return list
+        }
+        while let arg = args.popFirst() {
+            switch arg {
+            case "--threads": threads = ints(arg)
+            case "--budget":
+                guard let b = Double(value(arg)), b > 0 else { fail("--budget needs a positive number of seconds") }
+                budget = b
+            case "--only": groups = value(arg).split(separator: ",").map(String.init)
+            case "--sizes": sizes = ints(arg)
+            case "--no-torch": torch = false
+            case "--json": jsonPath = value(arg)
+            case "--memory-run": memoryRun = true
+            case "--samples": samples = ints(arg)[0]
+            case "--epochs": epochs = ints(arg)[0]
+            case "--profile":
+                let parts = value(arg).split(separator: ":")
+                profileKey = String(parts[0])
+                if parts.count > 1 { profileIterations = Int(parts[1]) ?? profileIterations }
+            case "-h", "--help":
+                print(Options.usage)
+                exit(0)
+            default: fail("unknown option \(arg)")
+            }
+        }
+    }
+}
+
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(("ember-workloads: " + message + "\n" + Options.usage + "\n").data(using: .utf8)!)
+    exit(2)
+}
+
+import Foundation
