@@ -85,19 +85,23 @@ func runTorch() -> (TorchFigures?, String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = ["python3", script, String(samples), String(minSampleSeconds)] + sizes.map(String.init)
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    do { try process.run() } catch { return (nil, "python3 could not be started (\(error))") }
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    let errText = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    // One pipe for both streams, read to the end before waiting: no deadlock on a full pipe.
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    do { try process.run() } catch { return (nil, "PyTorch not found (python3 could not be started: \(error))") }
+    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     process.waitUntilExit()
+    let lines = output.split(separator: "\n")
     guard process.terminationStatus == 0 else {
-        let reason = errText.contains("No module named 'torch'") ? "PyTorch not found"
-            : "torch_bench.py failed: \(errText.split(separator: "\n").last ?? "")"
-        return (nil, reason)
+        if process.terminationStatus == 127 { return (nil, "PyTorch not found (no python3)") }
+        if output.contains("No module named 'torch'") { return (nil, "PyTorch not found (python3 cannot import torch)") }
+        return (nil, "torch_bench.py failed: \(lines.last ?? "")")
     }
-    do { return (try JSONDecoder().decode(TorchFigures.self, from: data), "") }
+    guard let json = lines.last(where: { $0.hasPrefix("{") }) else {
+        return (nil, "torch_bench.py printed no JSON")
+    }
+    do { return (try JSONDecoder().decode(TorchFigures.self, from: Data(json.utf8)), "") }
     catch { return (nil, "could not read torch_bench.py output (\(error))") }
 }
 
