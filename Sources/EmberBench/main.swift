@@ -110,14 +110,35 @@ func pad(_ s: String, _ width: Int) -> String {
 }
 func fmt(_ x: Double, _ digits: Int = 1) -> String { String(format: "%.\(digits)f", x) }
 
-/// The 1-minute load average on Linux (nil elsewhere): other work on the machine skews timings.
-func loadAverage() -> Double? {
-    guard let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) else { return nil }
-    return text.split(separator: " ").first.flatMap { Double($0) }
+/// CPU seconds spent so far by all processes on the machine (Linux `/proc/stat`; nil elsewhere).
+func machineBusySeconds() -> Double? {
+    guard let text = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+          let line = text.split(separator: "\n").first, line.hasPrefix("cpu ") else { return nil }
+    // user nice system idle iowait irq softirq steal ...: busy = all but idle and iowait.
+    let fields = line.split(separator: " ").dropFirst().compactMap { Double($0) }
+    guard fields.count >= 8 else { return nil }
+    let busy = fields.enumerated().filter { $0.offset != 3 && $0.offset != 4 && $0.offset < 8 }.map(\.element)
+    return busy.reduce(0, +) / Double(sysconf(Int32(_SC_CLK_TCK)))
+}
+
+/// CPU seconds used by this process and its finished children (the PyTorch script).
+func ownCPUSeconds() -> Double {
+    #if os(Linux)
+    let whom = [RUSAGE_SELF.rawValue, RUSAGE_CHILDREN.rawValue]
+    #else
+    let whom = [RUSAGE_SELF, RUSAGE_CHILDREN]
+    #endif
+    var total = 0.0
+    for who in whom {
+        var usage = rusage()
+        getrusage(who, &usage)
+        for t in [usage.ru_utime, usage.ru_stime] { total += Double(t.tv_sec) + Double(t.tv_usec) * 1e-6 }
+    }
+    return total
 }
 
 // Ember.
-let loadBefore = loadAverage()
+let (busyBefore, ownBefore) = (machineBusySeconds(), ownCPUSeconds())
 let started = now()
 var emberRates: [Int: [Int: Double]] = [:]
 for threads in threadCounts {
@@ -161,8 +182,12 @@ for (name, ember, torchValue) in [("a + b, 20 floats, ns/op", addNs, torch?.add_
 print("")
 print("ratio = Ember / PyTorch (GFLOP/s: above 1 means Ember is faster; ns/op: below 1 means Ember is faster).")
 print("Per-op times go through the public Tensor API (Ember) and the Python API (PyTorch), one thread.")
-print("Total time: \(fmt(now() - started)) s")
-if let load = loadBefore, load > 0.5 {
-    print("Note: the 1-minute load average was \(fmt(load, 2)) at the start; other processes were using the "
-          + "CPUs, so the figures (2-thread ones most) are noisy. Rerun on an idle machine.")
+let wall = now() - started
+print("Total time: \(fmt(wall)) s")
+if let busyBefore, let busyAfter = machineBusySeconds() {
+    // CPU time the rest of the machine used while this ran: it competes with the measurements.
+    let others = max(0, (busyAfter - busyBefore) - (ownCPUSeconds() - ownBefore))
+    let share = others / (wall * Double(ProcessInfo.processInfo.activeProcessorCount))
+    print("Other processes used \(fmt(100 * share))% of the machine's CPU time during the run"
+          + (share > 0.05 ? ": the figures (2-thread ones most) are skewed; rerun on an idle machine." : "."))
 }
