@@ -16,26 +16,32 @@ let minSampleSeconds = 0.05
 /// Seconds since an arbitrary origin, from a monotonic clock.
 func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
 
-/// Median seconds per call of `op` over `samples` samples, after a warm-up; each sample repeats
-/// `op` until it lasts at least `minSampleSeconds`.
-func secondsPerOp(_ op: () -> Void) -> Double {
-    op()
-    var reps = 1
-    while true {
-        let start = now()
-        for _ in 0..<reps { op() }
-        let elapsed = now() - start
-        if elapsed >= minSampleSeconds { break }
-        reps *= elapsed < minSampleSeconds / 4 ? 2 : max(2, Int(minSampleSeconds / elapsed) + 1)
+/// Median seconds per call of each op, after a warm-up.
+///
+/// Each op first gets a repetition count that makes one sample last at least `minSampleSeconds`;
+/// then `samples` rounds each take one sample of every op in turn, so a passing disturbance on the
+/// machine skews one sample of several figures rather than every sample of one.
+func medianSecondsPerOp(_ ops: [() -> Void]) -> [Double] {
+    let reps = ops.map { op -> Int in
+        op()
+        var reps = 1
+        while true {
+            let start = now()
+            for _ in 0..<reps { op() }
+            let elapsed = now() - start
+            if elapsed >= minSampleSeconds { return reps }
+            reps *= elapsed < minSampleSeconds / 4 ? 2 : max(2, Int(minSampleSeconds / elapsed) + 1)
+        }
     }
-    var times: [Double] = []
+    var times = [[Double]](repeating: [], count: ops.count)
     for _ in 0..<samples {
-        let start = now()
-        for _ in 0..<reps { op() }
-        times.append((now() - start) / Double(reps))
+        for (i, op) in ops.enumerated() {
+            let start = now()
+            for _ in 0..<reps[i] { op() }
+            times[i].append((now() - start) / Double(reps[i]))
+        }
     }
-    times.sort()
-    return times[times.count / 2]
+    return times.map { $0.sorted()[$0.count / 2] }
 }
 
 /// Deterministic values in [-1, 1).
@@ -47,24 +53,27 @@ func randomFloats(_ count: Int, seed: UInt64) -> [Float] {
     }
 }
 
-/// sgemm GFLOP/s for an `n x n x n` product on `threads` threads.
-func sgemmRate(n: Int, threads: Int) -> Double {
-    let a = randomFloats(n * n, seed: 1), b = randomFloats(n * n, seed: 2)
-    var c = [Float](repeating: 0, count: n * n)
-    let seconds = a.withUnsafeBufferPointer { a in
-        b.withUnsafeBufferPointer { b in
-            c.withUnsafeMutableBufferPointer { c in
-                Threading.withThreads(threads) {
-                    secondsPerOp {
-                        GEMM.sgemm(m: n, n: n, k: n, alpha: 1, a: a.baseAddress!, rowStrideA: n, colStrideA: 1,
-                                   b: b.baseAddress!, rowStrideB: n, colStrideB: 1,
-                                   beta: 0, c: c.baseAddress!, ldc: n)
-                    }
-                }
-            }
+/// sgemm GFLOP/s for `n x n x n` products, for each `n` in `sizes`, on `threads` threads.
+func sgemmRates(threads: Int) -> [Int: Double] {
+    let operands = sizes.map { n -> (a: UnsafeMutableBufferPointer<Float>, b: UnsafeMutableBufferPointer<Float>,
+                                     c: UnsafeMutableBufferPointer<Float>) in
+        let (a, b) = (UnsafeMutableBufferPointer<Float>.allocate(capacity: n * n),
+                      UnsafeMutableBufferPointer<Float>.allocate(capacity: n * n))
+        _ = a.initialize(from: randomFloats(n * n, seed: 1))
+        _ = b.initialize(from: randomFloats(n * n, seed: 2))
+        let c = UnsafeMutableBufferPointer<Float>.allocate(capacity: n * n)
+        c.initialize(repeating: 0)
+        return (a, b, c)
+    }
+    defer { for o in operands { o.a.deallocate(); o.b.deallocate(); o.c.deallocate() } }
+    let ops = zip(sizes, operands).map { n, o in
+        {
+            GEMM.sgemm(m: n, n: n, k: n, alpha: 1, a: o.a.baseAddress!, rowStrideA: n, colStrideA: 1,
+                       b: o.b.baseAddress!, rowStrideB: n, colStrideB: 1, beta: 0, c: o.c.baseAddress!, ldc: n)
         }
     }
-    return 2 * Double(n * n * n) / seconds / 1e9
+    let seconds = Threading.withThreads(threads) { medianSecondsPerOp(ops) }
+    return Dictionary(uniqueKeysWithValues: zip(sizes, seconds).map { n, s in (n, 2 * Double(n * n * n) / s / 1e9) })
 }
 
 /// The PyTorch figures, decoded from torch_bench.py's JSON.
@@ -141,20 +150,18 @@ func ownCPUSeconds() -> Double {
 let (busyBefore, ownBefore) = (machineBusySeconds(), ownCPUSeconds())
 let started = now()
 var emberRates: [Int: [Int: Double]] = [:]
-for threads in threadCounts {
-    for n in sizes { emberRates[threads, default: [:]][n] = sgemmRate(n: n, threads: threads) }
-}
+for threads in threadCounts { emberRates[threads] = sgemmRates(threads: threads) }
 let x = Tensor(randomFloats(20, seed: 3), shape: [20]), y = Tensor(randomFloats(20, seed: 4), shape: [20])
-let addNs = secondsPerOp { _ = x + y } * 1e9
 let a = Tensor(randomFloats(320, seed: 5), shape: [32, 10]), w = Tensor(randomFloats(200, seed: 6), shape: [10, 20])
-let matmulNs = secondsPerOp { _ = a.matmul(w) } * 1e9
+let perOp = medianSecondsPerOp([{ _ = x + y }, { _ = a.matmul(w) }])
+let (addNs, matmulNs) = (perOp[0] * 1e9, perOp[1] * 1e9)
 
 // PyTorch.
 let (torch, torchMissing) = runTorch()
 
 print("ember-bench: sgemm (n x n x n, float32, GFLOP/s, higher is better) and per-op time (ns, lower is better)")
 print("kernel path: \(GEMMKernelPath.best), \(ProcessInfo.processInfo.activeProcessorCount) cores; "
-      + "each figure is the median of \(samples) samples after a warm-up")
+      + "each figure is the median of \(samples) samples (taken in rounds over the sizes) after a warm-up")
 if let torch {
     print("PyTorch \(torch.version), same machine, same run")
 } else {
