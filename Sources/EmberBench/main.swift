@@ -16,26 +16,32 @@ let minSampleSeconds = 0.05
 /// Seconds since an arbitrary origin, from a monotonic clock.
 func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
 
-/// Median seconds per call of `op` over `samples` samples, after a warm-up; each sample repeats
-/// `op` until it lasts at least `minSampleSeconds`.
-func secondsPerOp(_ op: () -> Void) -> Double {
-    op()
-    var reps = 1
-    while true {
-        let start = now()
-        for _ in 0..<reps { op() }
-        let elapsed = now() - start
-        if elapsed >= minSampleSeconds { break }
-        reps *= elapsed < minSampleSeconds / 4 ? 2 : max(2, Int(minSampleSeconds / elapsed) + 1)
+/// Median seconds per call of each op, after a warm-up.
+///
+/// Each op first gets a repetition count that makes one sample last at least `minSampleSeconds`;
+/// then `samples` rounds each take one sample of every op in turn, so a passing disturbance on the
+/// machine skews one sample of several figures rather than every sample of one.
+func medianSecondsPerOp(_ ops: [() -> Void]) -> [Double] {
+    let reps = ops.map { op -> Int in
+        op()
+        var reps = 1
+        while true {
+            let start = now()
+            for _ in 0..<reps { op() }
+            let elapsed = now() - start
+            if elapsed >= minSampleSeconds { return reps }
+            reps *= elapsed < minSampleSeconds / 4 ? 2 : max(2, Int(minSampleSeconds / elapsed) + 1)
+        }
     }
-    var times: [Double] = []
+    var times = [[Double]](repeating: [], count: ops.count)
     for _ in 0..<samples {
-        let start = now()
-        for _ in 0..<reps { op() }
-        times.append((now() - start) / Double(reps))
+        for (i, op) in ops.enumerated() {
+            let start = now()
+            for _ in 0..<reps[i] { op() }
+            times[i].append((now() - start) / Double(reps[i]))
+        }
     }
-    times.sort()
-    return times[times.count / 2]
+    return times.map { $0.sorted()[$0.count / 2] }
 }
 
 /// Deterministic values in [-1, 1).
@@ -47,24 +53,27 @@ func randomFloats(_ count: Int, seed: UInt64) -> [Float] {
     }
 }
 
-/// sgemm GFLOP/s for an `n x n x n` product on `threads` threads.
-func sgemmRate(n: Int, threads: Int) -> Double {
-    let a = randomFloats(n * n, seed: 1), b = randomFloats(n * n, seed: 2)
-    var c = [Float](repeating: 0, count: n * n)
-    let seconds = a.withUnsafeBufferPointer { a in
-        b.withUnsafeBufferPointer { b in
-            c.withUnsafeMutableBufferPointer { c in
-                Threading.withThreads(threads) {
-                    secondsPerOp {
-                        GEMM.sgemm(m: n, n: n, k: n, alpha: 1, a: a.baseAddress!, rowStrideA: n, colStrideA: 1,
-                                   b: b.baseAddress!, rowStrideB: n, colStrideB: 1,
-                                   beta: 0, c: c.baseAddress!, ldc: n)
-                    }
-                }
-            }
+/// sgemm GFLOP/s for `n x n x n` products, for each `n` in `sizes`, on `threads` threads.
+func sgemmRates(threads: Int) -> [Int: Double] {
+    let operands = sizes.map { n -> (a: UnsafeMutableBufferPointer<Float>, b: UnsafeMutableBufferPointer<Float>,
+                                     c: UnsafeMutableBufferPointer<Float>) in
+        let (a, b) = (UnsafeMutableBufferPointer<Float>.allocate(capacity: n * n),
+                      UnsafeMutableBufferPointer<Float>.allocate(capacity: n * n))
+        _ = a.initialize(from: randomFloats(n * n, seed: 1))
+        _ = b.initialize(from: randomFloats(n * n, seed: 2))
+        let c = UnsafeMutableBufferPointer<Float>.allocate(capacity: n * n)
+        c.initialize(repeating: 0)
+        return (a, b, c)
+    }
+    defer { for o in operands { o.a.deallocate(); o.b.deallocate(); o.c.deallocate() } }
+    let ops = zip(sizes, operands).map { n, o in
+        {
+            GEMM.sgemm(m: n, n: n, k: n, alpha: 1, a: o.a.baseAddress!, rowStrideA: n, colStrideA: 1,
+                       b: o.b.baseAddress!, rowStrideB: n, colStrideB: 1, beta: 0, c: o.c.baseAddress!, ldc: n)
         }
     }
-    return 2 * Double(n * n * n) / seconds / 1e9
+    let seconds = Threading.withThreads(threads) { medianSecondsPerOp(ops) }
+    return Dictionary(uniqueKeysWithValues: zip(sizes, seconds).map { n, s in (n, 2 * Double(n * n * n) / s / 1e9) })
 }
 
 /// The PyTorch figures, decoded from torch_bench.py's JSON.
@@ -85,19 +94,23 @@ func runTorch() -> (TorchFigures?, String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = ["python3", script, String(samples), String(minSampleSeconds)] + sizes.map(String.init)
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    do { try process.run() } catch { return (nil, "python3 could not be started (\(error))") }
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    let errText = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    // One pipe for both streams, read to the end before waiting: no deadlock on a full pipe.
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    do { try process.run() } catch { return (nil, "PyTorch not found (python3 could not be started: \(error))") }
+    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     process.waitUntilExit()
+    let lines = output.split(separator: "\n")
     guard process.terminationStatus == 0 else {
-        let reason = errText.contains("No module named 'torch'") ? "PyTorch not found"
-            : "torch_bench.py failed: \(errText.split(separator: "\n").last ?? "")"
-        return (nil, reason)
+        if process.terminationStatus == 127 { return (nil, "PyTorch not found (no python3)") }
+        if output.contains("No module named 'torch'") { return (nil, "PyTorch not found (python3 cannot import torch)") }
+        return (nil, "torch_bench.py failed: \(lines.last ?? "")")
     }
-    do { return (try JSONDecoder().decode(TorchFigures.self, from: data), "") }
+    guard let json = lines.last(where: { $0.hasPrefix("{") }) else {
+        return (nil, "torch_bench.py printed no JSON")
+    }
+    do { return (try JSONDecoder().decode(TorchFigures.self, from: Data(json.utf8)), "") }
     catch { return (nil, "could not read torch_bench.py output (\(error))") }
 }
 
@@ -106,30 +119,49 @@ func pad(_ s: String, _ width: Int) -> String {
 }
 func fmt(_ x: Double, _ digits: Int = 1) -> String { String(format: "%.\(digits)f", x) }
 
-/// The 1-minute load average on Linux (nil elsewhere): other work on the machine skews timings.
-func loadAverage() -> Double? {
-    guard let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) else { return nil }
-    return text.split(separator: " ").first.flatMap { Double($0) }
+/// CPU seconds spent so far by all processes on the machine (Linux `/proc/stat`; nil elsewhere).
+func machineBusySeconds() -> Double? {
+    guard let text = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+          let line = text.split(separator: "\n").first, line.hasPrefix("cpu ") else { return nil }
+    // user nice system idle iowait irq softirq steal ...: busy = all but idle and iowait.
+    let fields = line.split(separator: " ").dropFirst().compactMap { Double($0) }
+    guard fields.count >= 8 else { return nil }
+    let busy = fields.enumerated().filter { $0.offset != 3 && $0.offset != 4 && $0.offset < 8 }.map(\.element)
+    return busy.reduce(0, +) / Double(sysconf(Int32(_SC_CLK_TCK)))
+}
+
+/// CPU seconds used by this process and its finished children (the PyTorch script).
+func ownCPUSeconds() -> Double {
+    #if os(Linux)
+    let whom = [RUSAGE_SELF.rawValue, RUSAGE_CHILDREN.rawValue]
+    #else
+    let whom = [RUSAGE_SELF, RUSAGE_CHILDREN]
+    #endif
+    var total = 0.0
+    for who in whom {
+        var usage = rusage()
+        getrusage(who, &usage)
+        for t in [usage.ru_utime, usage.ru_stime] { total += Double(t.tv_sec) + Double(t.tv_usec) * 1e-6 }
+    }
+    return total
 }
 
 // Ember.
-let loadBefore = loadAverage()
+let (busyBefore, ownBefore) = (machineBusySeconds(), ownCPUSeconds())
 let started = now()
 var emberRates: [Int: [Int: Double]] = [:]
-for threads in threadCounts {
-    for n in sizes { emberRates[threads, default: [:]][n] = sgemmRate(n: n, threads: threads) }
-}
+for threads in threadCounts { emberRates[threads] = sgemmRates(threads: threads) }
 let x = Tensor(randomFloats(20, seed: 3), shape: [20]), y = Tensor(randomFloats(20, seed: 4), shape: [20])
-let addNs = secondsPerOp { _ = x + y } * 1e9
 let a = Tensor(randomFloats(320, seed: 5), shape: [32, 10]), w = Tensor(randomFloats(200, seed: 6), shape: [10, 20])
-let matmulNs = secondsPerOp { _ = a.matmul(w) } * 1e9
+let perOp = medianSecondsPerOp([{ _ = x + y }, { _ = a.matmul(w) }])
+let (addNs, matmulNs) = (perOp[0] * 1e9, perOp[1] * 1e9)
 
 // PyTorch.
 let (torch, torchMissing) = runTorch()
 
 print("ember-bench: sgemm (n x n x n, float32, GFLOP/s, higher is better) and per-op time (ns, lower is better)")
 print("kernel path: \(GEMMKernelPath.best), \(ProcessInfo.processInfo.activeProcessorCount) cores; "
-      + "each figure is the median of \(samples) samples after a warm-up")
+      + "each figure is the median of \(samples) samples (taken in rounds over the sizes) after a warm-up")
 if let torch {
     print("PyTorch \(torch.version), same machine, same run")
 } else {
@@ -157,8 +189,12 @@ for (name, ember, torchValue) in [("a + b, 20 floats, ns/op", addNs, torch?.add_
 print("")
 print("ratio = Ember / PyTorch (GFLOP/s: above 1 means Ember is faster; ns/op: below 1 means Ember is faster).")
 print("Per-op times go through the public Tensor API (Ember) and the Python API (PyTorch), one thread.")
-print("Total time: \(fmt(now() - started)) s")
-if let load = loadBefore, load > 0.5 {
-    print("Note: the 1-minute load average was \(fmt(load, 2)) at the start; other processes were using the "
-          + "CPUs, so the figures (2-thread ones most) are noisy. Rerun on an idle machine.")
+let wall = now() - started
+print("Total time: \(fmt(wall)) s")
+if let busyBefore, let busyAfter = machineBusySeconds() {
+    // CPU time the rest of the machine used while this ran: it competes with the measurements.
+    let others = max(0, (busyAfter - busyBefore) - (ownCPUSeconds() - ownBefore))
+    let share = others / (wall * Double(ProcessInfo.processInfo.activeProcessorCount))
+    print("Other processes used \(fmt(100 * share))% of the machine's CPU time during the run"
+          + (share > 0.05 ? ": the figures (2-thread ones most) are skewed; rerun on an idle machine." : "."))
 }
