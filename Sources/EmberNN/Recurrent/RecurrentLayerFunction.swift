@@ -143,11 +143,11 @@ func recurrentLayer(
     return recurrentLayerTyped(Double.self, kind, input, weights, h0, c0, geometry, buffers)
 }
 
-/// One direction's weights made contiguous, their transposes, and the combined biases; pointers
-/// into them stay valid while the value is alive.
+/// One direction's weights made contiguous, the transposes the kernels multiply by, and the
+/// combined biases; pointers into them stay valid while the value is alive.
 private struct PreparedWeights {
-    var weightIH, weightHH, weightIHT, weightHHT: Tensor
-    var weightHR, weightHRT: Tensor?
+    var weightIH, weightHH, weightHHT: Tensor
+    var weightHRT: Tensor?
     var inputBias, hiddenBias: Tensor
 
     init(_ w: RecurrentDirectionWeights, kind: RecurrentCellKind, direction: Int, buffers: BufferSource) {
@@ -158,10 +158,8 @@ private struct PreparedWeights {
         }
         weightIH = w.weightIH.contiguousRaw
         weightHH = w.weightHH.contiguousRaw
-        weightIHT = transposed(weightIH, .transposedInputWeights)
         weightHHT = transposed(weightHH, .transposedHiddenWeights)
-        weightHR = w.weightHR?.contiguousRaw
-        weightHRT = weightHR.map { transposed($0, .transposedProjection) }
+        weightHRT = w.weightHR.map { transposed($0, .transposedProjection) }
         let g = weightIH.shape[0], dtype = weightIH.dtype
         let zeros = Tensor(zeroedShape: [g], dtype: dtype)
         let bih = w.biasIH?.detached(), bhh = w.biasHH?.detached()
@@ -182,10 +180,8 @@ private struct PreparedWeights {
 
     func pointers<T: RecurrentFloat>(_: T.Type) -> DirectionPointers<T> {
         DirectionPointers(
-            inputWeightsT: weightIHT.pointer(as: T.self), hiddenWeightsT: weightHHT.pointer(as: T.self),
-            projectionT: weightHRT?.pointer(as: T.self),
             inputWeights: weightIH.pointer(as: T.self), hiddenWeights: weightHH.pointer(as: T.self),
-            projection: weightHR?.pointer(as: T.self),
+            hiddenWeightsT: weightHHT.pointer(as: T.self), projectionT: weightHRT?.pointer(as: T.self),
             inputBias: inputBias.pointer(as: T.self), hiddenBias: hiddenBias.pointer(as: T.self))
     }
 }
@@ -220,7 +216,7 @@ private func recurrentLayerTyped<T: RecurrentFloat>(
     let hN = Tensor(uninitializedShape: [D, N, P], dtype: T.dtype)
     let cN = kind == .lstm ? Tensor(uninitializedShape: [D, N, H], dtype: T.dtype) : nil
     // The plain RNN's pre-activations are scratch (its backward reads the outputs).
-    let rnnScratch = kind.gateCount == 1 ? buffers(.preActivations, [L, N, H], dtype: T.dtype) : nil
+    let rnnScratch = kind.gateCount == 1 ? buffers(.preActivations, [H, g.featureStride], dtype: T.dtype) : nil
     var tapes: [DirectionTape] = []
     withExtendedLifetime((x, prepared, h0c, c0c, rnnScratch)) {
         let px = x.pointer(as: T.self), py = y.mutablePointer(as: T.self), phN = hN.mutablePointer(as: T.self)
@@ -287,7 +283,7 @@ private func recurrentLayerBackward<T: RecurrentFloat>(
             bHH: buffer([G], if: kind == .gru && (w.biasHH?.tracksGrad ?? false)),
             wHR: buffer([P, H], if: w.weightHR?.tracksGrad ?? false)))
     }
-    let dGates = buffers(.gradGates, [L, N, G], dtype: T.dtype)
+    let dGates = buffers(.gradGates, [G, g.featureStride], dtype: T.dtype)
     let scratchCount: Int
     switch kind {
     case .lstm: scratchCount = LSTMSequence.scratchCount(g, projected: weights[0].weightHR != nil)

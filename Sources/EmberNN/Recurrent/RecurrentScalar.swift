@@ -79,35 +79,8 @@ func store8<T: RecurrentFloat>(_ v: SIMD8<T>, _ p: UnsafeMutablePointer<T>, _ co
     for l in 0..<count { p[l] = v[l] }
 }
 
-/// `dst[j] += src[j]` for `rows` rows of `width` elements (row strides in elements).
-@inline(__always)
-func addRows<T: RecurrentFloat>(
-    rows: Int, width: Int, _ src: UnsafePointer<T>, srcStride: Int, into dst: UnsafeMutablePointer<T>, dstStride: Int
-) {
-    for r in 0..<rows {
-        let s = src + r * srcStride, d = dst + r * dstStride
-        var j = 0
-        while j < width {
-            let n = Swift.min(8, width - j)
-            store8(load8(d + j, n) + load8(s + j, n), d + j, n)
-            j += 8
-        }
-    }
-}
-
 /// Copies `rows` rows of `width` elements between strided row layouts.
 @inline(__always)
 func copyRows<T>(rows: Int, width: Int, _ src: UnsafePointer<T>, srcStride: Int, into dst: UnsafeMutablePointer<T>, dstStride: Int) {
     for r in 0..<rows { (dst + r * dstStride).update(from: src + r * srcStride, count: width) }
-}
-
-/// `out[j] = sum over rows of m[r * width + j]` (a contiguous `rows x width` matrix), as one
-/// matrix-vector product with a broadcast row of ones.
-@inline(__always)
-func columnSums<T: RecurrentFloat>(_ m: UnsafePointer<T>, rows: Int, width: Int, into out: UnsafeMutablePointer<T>) {
-    withUnsafeTemporaryAllocation(of: T.self, capacity: 1) { one in
-        one[0] = 1
-        T.gemm(m: 1, n: width, k: rows, a: UnsafePointer(one.baseAddress!), rowStrideA: 0, colStrideA: 0,
-               b: m, rowStrideB: width, colStrideB: 1, beta: 0, c: out, ldc: width)
-    }
 }

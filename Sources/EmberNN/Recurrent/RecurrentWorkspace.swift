@@ -34,8 +34,8 @@ final class RecurrentWorkspace: ModuleTreeLeaf {
 
     /// What a buffer holds.
     enum Role: Int {
-        case gates, cells, tanhCells, rawHidden, hiddenNew, hiddenGates, preActivations
-        case gradGates, gradScratch, transposedInputWeights, transposedHiddenWeights, transposedProjection
+        case gates, activations, cells, tanhCells, rawHidden, hiddenNew, hiddenGates, preActivations
+        case gradGates, gradScratch, transposedHiddenWeights, transposedProjection
     }
 }
 
