@@ -4,8 +4,9 @@ import EmberAutograd
 // so each kernel is written once for float32 and float64.
 
 /// `Float` or `Double`, with the 8-lane activations and the matrix multiply the recurrent kernels
-/// use. Float uses Ember's vectorised `exp`/`tanh` (the same functions `Tensor.sigmoid()` and
-/// `Tensor.tanh()` use); Double uses libm lane by lane (it only runs in tests and gradient checks).
+/// use. Float uses the vectorised `exp`/`tanh` of `Tensor.sigmoid()` and `Tensor.tanh()` (inlined
+/// copies, see `RecurrentMath.swift`); Double uses libm lane by lane (it only runs in tests and
+/// gradient checks).
 protocol RecurrentFloat: TensorFloat, SIMDScalar, Codable {
     static func sigmoid8(_ x: SIMD8<Self>) -> SIMD8<Self>
     static func tanh8(_ x: SIMD8<Self>) -> SIMD8<Self>
@@ -18,8 +19,8 @@ protocol RecurrentFloat: TensorFloat, SIMDScalar, Codable {
 }
 
 extension Float: RecurrentFloat {
-    @inline(__always) static func sigmoid8(_ x: SIMD8<Float>) -> SIMD8<Float> { sigmoidVector(x) }
-    @inline(__always) static func tanh8(_ x: SIMD8<Float>) -> SIMD8<Float> { tanhVector(x) }
+    @_transparent static func sigmoid8(_ x: SIMD8<Float>) -> SIMD8<Float> { recurrentSigmoid(x) }
+    @_transparent static func tanh8(_ x: SIMD8<Float>) -> SIMD8<Float> { recurrentTanh(x) }
     @inline(__always) static func gemm(
         m: Int, n: Int, k: Int,
         a: UnsafePointer<Float>, rowStrideA: Int, colStrideA: Int,
