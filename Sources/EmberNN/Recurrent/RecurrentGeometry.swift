@@ -6,8 +6,8 @@ import EmberAutograd
 ///   direction `d` in columns `d * P ..< (d + 1) * P`. The hidden states live in `y` only: a step
 ///   reads the previous one from there (or from `h0`).
 /// - The gate buffers are feature-major, `[G, L * N]` (rows padded to ``featureStride``): row =
-///   gate unit, column = `t * N + n` by time, so they line up with the rows of `x` and `y` and the per-step products write a
-///   `G x N` block.
+///   gate unit, column = `t * N + n` by time, so they line up with the rows of `x` and `y`, and
+///   each step's recurrent product writes one `G x N` column block.
 /// - What backward reads again (activated gates, cell states, `tanh(c)`) is saved step by step,
 ///   `[L, rows, N]`, each step's block contiguous, by processing step `s` (`t = s` forward,
 ///   `t = L - 1 - s` reverse), so backward streams through it.

@@ -63,13 +63,6 @@ func load8<T: RecurrentFloat>(_ p: UnsafePointer<T>, _ count: Int) -> SIMD8<T> {
     return v
 }
 
-/// Loads `count` elements, or zeros when `p` is nil (an absent bias or a zero initial state).
-@inline(__always)
-func load8OrZero<T: RecurrentFloat>(_ p: UnsafePointer<T>?, _ count: Int) -> SIMD8<T> {
-    guard let p else { return SIMD8<T>() }
-    return load8(p, count)
-}
-
 /// Stores the first `count` (1...8) lanes of `v`.
 @inline(__always)
 func store8<T: RecurrentFloat>(_ v: SIMD8<T>, _ p: UnsafeMutablePointer<T>, _ count: Int) {
