@@ -168,6 +168,7 @@ import _EmberTestSupport
         let x0 = inputs[0].requiringGrad(), x1 = inputs[1].requiringGrad()
         let y0: Tensor = m(x0), y1: Tensor = m(x1)
         _ = withNoGrad { m(inputs[2]) as Tensor }  // an inference call between forward and backward
+        m.releaseScratchBuffers()  // and a release: graphs keep what they hold
         y1.sum().backward()
         let grads1 = m.parameters().map { $0.grad! }
         m.parameters().forEach { $0.grad = nil }

@@ -10,7 +10,7 @@ import EmberAutograd
 /// has not run yet), the next call allocates a new buffer instead, so reuse never changes a result.
 ///
 /// The memory stays with the module between calls (about the size of one training step's tapes);
-/// ``release()`` returns it.
+/// ``release()`` (``RNNBase/releaseScratchBuffers()``) returns it.
 final class RecurrentWorkspace: ModuleTreeLeaf {
     private var storages: [Int: TensorStorage] = [:]
 
