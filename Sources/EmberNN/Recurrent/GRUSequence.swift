@@ -39,14 +39,24 @@ enum GRUSequence {
             for s in 0..<L {
                 let t = g.time(step: s, direction: d)
                 let previous = g.previousHidden(step: s, direction: d, y: y, h0: h0)
-                if let previous {
-                    recurrentProduct(geometry: g, rows: G, weights: w.hiddenWeights, previous: previous, beta: 0, into: gh, ldc: N)
+                let out = g.outputBlock(y, time: t, direction: d)
+                // Each range of hidden units: its rows of the three hidden-side gate blocks, then its cells.
+                forEachUnitRange(units: H, elements: H * N) { units in
+                    let u = units.lowerBound
+                    if let previous {
+                        for q in 0..<3 {
+                            recurrentProduct(geometry: g, rows: units.count, weights: w.hiddenWeights + (q * H + u) * H,
+                                             previous: previous, beta: 0, into: gh + (q * H + u) * N, ldc: N)
+                        }
+                    }
+                    cellForward(rows: units.count, gateStride: H, cols: N, gates: Block(gates + t * N + u * LN, rowStride: LN),
+                                inputBias: inputBias.offset(rows: u),
+                                hiddenGates: previous == nil ? nil : Block(gh + u * N, rowStride: N), hiddenBias: hiddenBias.offset(rows: u),
+                                hPrev: previous.offset(rows: u),
+                                activations: activations.map { Block($0 + s * G * N + u * N, rowStride: N) },
+                                hiddenNew: Block(hiddenNew + (saving ? s : 0) * H * N + u * N, rowStride: N),
+                                h: out.offset(rows: u))
                 }
-                cellForward(rows: H, cols: N, gates: Block(gates + t * N, rowStride: LN), inputBias: inputBias,
-                            hiddenGates: previous == nil ? nil : Block(gh, rowStride: N), hiddenBias: hiddenBias,
-                            hPrev: previous, activations: activations.map { Block($0 + s * G * N, rowStride: N) },
-                            hiddenNew: Block(hiddenNew + (saving ? s : 0) * H * N, rowStride: N),
-                            h: g.outputBlock(y, time: t, direction: d))
             }
             let tLast = g.time(step: L - 1, direction: d)
             copyRows(rows: N, width: H, y + tLast * N * ys + d * H, srcStride: ys, into: hN + d * N * H, dstStride: H)
@@ -54,13 +64,14 @@ enum GRUSequence {
         return tape
     }
 
-    /// One step for an `H x N` block. `hiddenGates`/`hPrev` are `nil` for a zero previous state.
+    /// One step for `rows` hidden units (gate blocks `H` rows apart). `hiddenGates`/`hPrev` are `nil`
+    /// for a zero previous state.
     @inline(__always)
     static func cellForward<T: RecurrentFloat>(
-        rows H: Int, cols N: Int, gates: Block<T>, inputBias: Block<T>, hiddenGates: Block<T>?, hiddenBias: Block<T>,
-        hPrev: Block<T>?, activations: Block<T>?, hiddenNew: Block<T>, h: Block<T>
+        rows: Int, gateStride H: Int, cols N: Int, gates: Block<T>, inputBias: Block<T>, hiddenGates: Block<T>?,
+        hiddenBias: Block<T>, hPrev: Block<T>?, activations: Block<T>?, hiddenNew: Block<T>, h: Block<T>
     ) {
-        forEachLaneGroup(rows: H, cols: N) { l in
+        forEachLaneGroup(rows: rows, cols: N) { l in
             let xr: SIMD8<T> = gates.load(l) + inputBias.load(l)
             let xz: SIMD8<T> = gates.load(l, rowOffset: H) + inputBias.load(l, rowOffset: H)
             let xn: SIMD8<T> = gates.load(l, rowOffset: 2 * H) + inputBias.load(l, rowOffset: 2 * H)
@@ -102,10 +113,14 @@ enum GRUSequence {
                 let t = g.time(step: s, direction: d)
                 addOutputGradient(geometry: g, dY, time: t, direction: d, into: dH)
                 let dGh = dHiddenGates + t * N
-                cellBackward(rows: H, cols: N, gates: Block(activations + s * G * N, rowStride: N),
-                             hiddenNew: Block(hiddenNew + s * H * N, rowStride: N),
-                             hPrev: g.previousHidden(step: s, direction: d, y: yMutable, h0: h0), dH: Block(dH, rowStride: N),
-                             dInputGates: Block(dGates + t * N, rowStride: LN), dHiddenGates: Block(dGh, rowStride: LN))
+                let previous = g.previousHidden(step: s, direction: d, y: yMutable, h0: h0)
+                forEachUnitRange(units: H, elements: H * N) { units in
+                    let u = units.lowerBound
+                    cellBackward(rows: units.count, gateStride: H, cols: N, gates: Block(activations + s * G * N + u * N, rowStride: N),
+                                 hiddenNew: Block(hiddenNew + s * H * N + u * N, rowStride: N), hPrev: previous.offset(rows: u),
+                                 dH: Block(dH + u * N, rowStride: N), dInputGates: Block(dGates + t * N + u * LN, rowStride: LN),
+                                 dHiddenGates: Block(dGh + u * LN, rowStride: LN))
+                }
                 if s > 0 || grads.initialHidden != nil {
                     gemmInRowBlocks(m: H, n: N, k: G, a: w.hiddenWeightsT, rowStrideA: G, colStrideA: 1,
                                     b: dGh, rowStrideB: LN, colStrideB: 1, beta: 1, c: dH, ldc: N)
@@ -126,10 +141,10 @@ enum GRUSequence {
     /// the caller adds `W_hh^T dGh`.
     @inline(__always)
     static func cellBackward<T: RecurrentFloat>(
-        rows H: Int, cols N: Int, gates: Block<T>, hiddenNew: Block<T>, hPrev: Block<T>?, dH: Block<T>,
+        rows: Int, gateStride H: Int, cols N: Int, gates: Block<T>, hiddenNew: Block<T>, hPrev: Block<T>?, dH: Block<T>,
         dInputGates: Block<T>, dHiddenGates: Block<T>
     ) {
-        forEachLaneGroup(rows: H, cols: N) { l in
+        forEachLaneGroup(rows: rows, cols: N) { l in
             let r: SIMD8<T> = gates.load(l), z: SIMD8<T> = gates.load(l, rowOffset: H)
             let newGate: SIMD8<T> = gates.load(l, rowOffset: 2 * H)
             let dh: SIMD8<T> = dH.load(l), previous: SIMD8<T> = hPrev.load(l), hn: SIMD8<T> = hiddenNew.load(l)

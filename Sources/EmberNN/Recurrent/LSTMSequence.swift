@@ -56,18 +56,26 @@ enum LSTMSequence {
             for s in 0..<L {
                 let t = g.time(step: s, direction: d)
                 let gt = gates + t * N
-                if let previous = g.previousHidden(step: s, direction: d, y: y, h0: h0) {
-                    recurrentProduct(geometry: g, rows: G, weights: w.hiddenWeights, previous: previous, beta: 1, into: gt, ldc: LN)
-                }
+                let previous = g.previousHidden(step: s, direction: d, y: y, h0: h0)
                 let (prevSlot, slot) = saving ? (s, s + 1) : (s & 1, (s + 1) & 1)
                 let kept = saving ? s : 0  // index of this step's saved block
                 let out = g.outputBlock(y, time: t, direction: d)
-                cellForward(
-                    rows: H, cols: N, gates: Block(gt, rowStride: LN), bias: bias,
-                    activations: activations.map { Block($0 + s * G * N, rowStride: N) },
-                    cPrev: Block(cells + prevSlot * H * N, rowStride: N), cOut: Block(cells + slot * H * N, rowStride: N),
-                    tanhC: Block(tanhCells + kept * H * N, rowStride: N),
-                    h: raw.map { Block($0 + kept * N, rowStride: rawColumns) } ?? out)
+                let hidden = raw.map { Block($0 + kept * N, rowStride: rawColumns) } ?? out
+                // Each range of hidden units: its rows of the four gate blocks, then its cells.
+                forEachUnitRange(units: H, elements: H * N) { units in
+                    let u = units.lowerBound
+                    if let previous {
+                        for q in 0..<4 {
+                            recurrentProduct(geometry: g, rows: units.count, weights: w.hiddenWeights + (q * H + u) * P,
+                                             previous: previous, beta: 1, into: gt + (q * H + u) * LN, ldc: LN)
+                        }
+                    }
+                    cellForward(
+                        rows: units.count, gateStride: H, cols: N, gates: Block(gt + u * LN, rowStride: LN),
+                        bias: bias.offset(rows: u), activations: activations.map { Block($0 + s * G * N + u * N, rowStride: N) },
+                        cPrev: Block(cells + prevSlot * H * N + u * N, rowStride: N), cOut: Block(cells + slot * H * N + u * N, rowStride: N),
+                        tanhC: Block(tanhCells + kept * H * N + u * N, rowStride: N), h: hidden.offset(rows: u))
+                }
                 if let projectionT = w.projectionT, let raw {
                     // h_t [N, P] = raw^T [N, H] W_hr^T [H, P], straight into the output rows.
                     T.gemm(m: N, n: P, k: H, a: raw + kept * N, rowStrideA: 1, colStrideA: rawColumns,
@@ -82,13 +90,13 @@ enum LSTMSequence {
         return tape
     }
 
-    /// One step's gates, cell and hidden state for an `H x N` block.
+    /// One step's gates, cell and hidden state for `rows` hidden units (gate blocks `H` rows apart).
     @inline(__always)
     static func cellForward<T: RecurrentFloat>(
-        rows H: Int, cols N: Int, gates: Block<T>, bias: Block<T>, activations: Block<T>?, cPrev: Block<T>, cOut: Block<T>,
-        tanhC: Block<T>, h: Block<T>
+        rows: Int, gateStride H: Int, cols N: Int, gates: Block<T>, bias: Block<T>, activations: Block<T>?, cPrev: Block<T>,
+        cOut: Block<T>, tanhC: Block<T>, h: Block<T>
     ) {
-        forEachLaneGroup(rows: H, cols: N) { l in
+        forEachLaneGroup(rows: rows, cols: N) { l in
             let ai: SIMD8<T> = gates.load(l) + bias.load(l)
             let af: SIMD8<T> = gates.load(l, rowOffset: H) + bias.load(l, rowOffset: H)
             let ag: SIMD8<T> = gates.load(l, rowOffset: 2 * H) + bias.load(l, rowOffset: 2 * H)
@@ -140,9 +148,13 @@ enum LSTMSequence {
                     dHidden = dRaw
                 }
                 let dGt = dGates + t * N
-                cellBackward(rows: H, cols: N, gates: Block(activations + s * G * N, rowStride: N),
-                             cPrev: Block(cells + s * H * N, rowStride: N), tanhC: Block(tanhCells + s * H * N, rowStride: N),
-                             dH: Block(dHidden, rowStride: N), dC: Block(dC, rowStride: N), dGates: Block(dGt, rowStride: LN))
+                forEachUnitRange(units: H, elements: H * N) { units in
+                    let u = units.lowerBound
+                    cellBackward(rows: units.count, gateStride: H, cols: N, gates: Block(activations + s * G * N + u * N, rowStride: N),
+                                 cPrev: Block(cells + s * H * N + u * N, rowStride: N),
+                                 tanhC: Block(tanhCells + s * H * N + u * N, rowStride: N), dH: Block(dHidden + u * N, rowStride: N),
+                                 dC: Block(dC + u * N, rowStride: N), dGates: Block(dGt + u * LN, rowStride: LN))
+                }
                 if s > 0 || grads.initialHidden != nil {
                     gemmInRowBlocks(m: P, n: N, k: G, a: w.hiddenWeightsT, rowStrideA: G, colStrideA: 1,
                                     b: dGt, rowStrideB: LN, colStrideB: 1, beta: 0, c: dH, ldc: N)
@@ -167,9 +179,10 @@ enum LSTMSequence {
     /// pre-activation gradients; `dC` becomes the gradient of the previous cell state.
     @inline(__always)
     static func cellBackward<T: RecurrentFloat>(
-        rows H: Int, cols N: Int, gates: Block<T>, cPrev: Block<T>, tanhC: Block<T>, dH: Block<T>, dC: Block<T>, dGates: Block<T>
+        rows: Int, gateStride H: Int, cols N: Int, gates: Block<T>, cPrev: Block<T>, tanhC: Block<T>, dH: Block<T>,
+        dC: Block<T>, dGates: Block<T>
     ) {
-        forEachLaneGroup(rows: H, cols: N) { l in
+        forEachLaneGroup(rows: rows, cols: N) { l in
             let i: SIMD8<T> = gates.load(l), f: SIMD8<T> = gates.load(l, rowOffset: H)
             let cand: SIMD8<T> = gates.load(l, rowOffset: 2 * H), o: SIMD8<T> = gates.load(l, rowOffset: 3 * H)
             let th: SIMD8<T> = tanhC.load(l), dh: SIMD8<T> = dH.load(l)

@@ -15,13 +15,19 @@ enum RNNSequence {
         for s in 0..<L {
             let t = g.time(step: s, direction: d)
             let pre = preActivations + t * N
-            if let previous = g.previousHidden(step: s, direction: d, y: y, h0: h0) {
-                recurrentProduct(geometry: g, rows: H, weights: w.hiddenWeights, previous: previous, beta: 1, into: pre, ldc: LN)
-            }
-            let a = Block(pre, rowStride: LN), out = g.outputBlock(y, time: t, direction: d)
-            forEachLaneGroup(rows: H, cols: N) { l in
-                let v: SIMD8<T> = a.load(l) + bias.load(l)
-                out.store(relu ? v.replacing(with: 0, where: v .< 0) : T.tanh8(v), l)
+            let previous = g.previousHidden(step: s, direction: d, y: y, h0: h0)
+            let out = g.outputBlock(y, time: t, direction: d)
+            forEachUnitRange(units: H, elements: H * N) { units in
+                let u = units.lowerBound
+                if let previous {
+                    recurrentProduct(geometry: g, rows: units.count, weights: w.hiddenWeights + u * H, previous: previous,
+                                     beta: 1, into: pre + u * LN, ldc: LN)
+                }
+                let a = Block(pre + u * LN, rowStride: LN), b = bias.offset(rows: u), o = out.offset(rows: u)
+                forEachLaneGroup(rows: units.count, cols: N) { l in
+                    let v: SIMD8<T> = a.load(l) + b.load(l)
+                    o.store(relu ? v.replacing(with: 0, where: v .< 0) : T.tanh8(v), l)
+                }
             }
         }
         let tLast = g.time(step: L - 1, direction: d)
@@ -43,10 +49,14 @@ enum RNNSequence {
             let t = g.time(step: s, direction: d)
             addOutputGradient(geometry: g, dY, time: t, direction: d, into: dH)
             let dGt = dGates + t * N
-            let out = g.outputBlock(UnsafeMutablePointer(mutating: y), time: t, direction: d), dG = Block(dGt, rowStride: LN)
-            forEachLaneGroup(rows: H, cols: N) { l in
-                let h: SIMD8<T> = out.load(l), dh: SIMD8<T> = dHidden.load(l)
-                dG.store(relu ? dh.replacing(with: 0, where: h .<= 0) : dh * (1 - h * h), l)
+            let out = g.outputBlock(UnsafeMutablePointer(mutating: y), time: t, direction: d)
+            forEachUnitRange(units: H, elements: H * N) { units in
+                let u = units.lowerBound
+                let o = out.offset(rows: u), dh = dHidden.offset(rows: u), dG = Block(dGt + u * LN, rowStride: LN)
+                forEachLaneGroup(rows: units.count, cols: N) { l in
+                    let h: SIMD8<T> = o.load(l), dhv: SIMD8<T> = dh.load(l)
+                    dG.store(relu ? dhv.replacing(with: 0, where: h .<= 0) : dhv * (1 - h * h), l)
+                }
             }
             if s > 0 || grads.initialHidden != nil {
                 gemmInRowBlocks(m: H, n: N, k: H, a: w.hiddenWeightsT, rowStrideA: H, colStrideA: 1,

@@ -56,6 +56,9 @@ struct Block<T: RecurrentFloat> {
         self.init(UnsafeMutablePointer(mutating: base), rowStride: rowStride, colStride: colStride)
     }
 
+    /// The block starting `rows` rows further down.
+    @inline(__always) func offset(rows: Int) -> Block { Block(base + rows * rowStride, rowStride: rowStride, colStride: colStride) }
+
     /// The lanes of `l`, shifted down by `rowOffset` rows (the gate block of a stacked matrix).
     @inline(__always) func load(_ l: Lanes, rowOffset: Int = 0) -> SIMD8<T> {
         let p = base + (l.row + rowOffset) * rowStride + l.col * colStride
@@ -85,6 +88,34 @@ extension Optional {
         case .some(let b): b.load(l, rowOffset: rowOffset)
         case .none: SIMD8<T>()
         }
+    }
+}
+
+extension Optional {
+    /// The optional block starting `rows` rows further down.
+    @inline(__always) func offset<T>(rows: Int) -> Block<T>? where Wrapped == Block<T> { map { $0.offset(rows: rows) } }
+}
+
+/// Elements of a step's element-wise pass worth splitting over threads (below it the hand-off
+/// costs more than it saves).
+let minimumParallelStepElements = 2048
+
+/// Runs `body` on disjoint ranges of `units` hidden units covering them all: in parallel, one range
+/// per available thread (whole groups of 8), when the step has at least
+/// ``minimumParallelStepElements`` elements, else once. Matrix multiplies inside `body` run on the
+/// calling thread. Each range touches only its own units' rows of the gate, state and output
+/// buffers, so the ranges write disjoint memory.
+@inline(__always)
+func forEachUnitRange(units: Int, elements: Int, _ body: (Range<Int>) -> Void) {
+    let threads = elements >= minimumParallelStepElements ? Swift.min(Threading.maxThreads, units / 8) : 1
+    if threads <= 1 {
+        body(0..<units)
+        return
+    }
+    let size = ((units + threads - 1) / threads + 7) / 8 * 8
+    let count = (units + size - 1) / size
+    Threading.parallelFor(chunks: count) { c in
+        Threading.withThreads(1) { body(c * size ..< Swift.min(units, (c + 1) * size)) }
     }
 }
 
