@@ -166,7 +166,10 @@ import _EmberTestSupport
         _ = withNoGrad { m(inputs[2]) as Tensor }
         m.train()
         let x0 = inputs[0].requiringGrad(), x1 = inputs[1].requiringGrad()
-        let y0: Tensor = m(x0), y1: Tensor = m(x1)
+        let y0: Tensor = m(x0)
+        let y0Copy = y0.detached().contiguous().doubles
+        let y1: Tensor = m(x1)
+        #expect(y0.doubles == y0Copy, "a held output keeps its values through later calls")
         _ = withNoGrad { m(inputs[2]) as Tensor }  // an inference call between forward and backward
         m.releaseScratchBuffers()  // and a release: graphs keep what they hold
         y1.sum().backward()

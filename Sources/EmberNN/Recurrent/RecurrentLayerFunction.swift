@@ -212,7 +212,9 @@ private func recurrentLayerTyped<T: RecurrentFloat>(
     if let c0 { inputs.append(c0) }
     let recording = shouldRecord(inputs)
 
-    let y = Tensor(uninitializedShape: [L, N, D * P], dtype: T.dtype)
+    // The output and the input gradient come from the workspace too: by the next call the caller
+    // has usually dropped the previous ones, which makes them reusable (a held one is not).
+    let y = buffers(.output, [L, N, D * P], dtype: T.dtype)
     let hN = Tensor(uninitializedShape: [D, N, P], dtype: T.dtype)
     let cN = kind == .lstm ? Tensor(uninitializedShape: [D, N, H], dtype: T.dtype) : nil
     // The plain RNN's pre-activations are scratch (its backward reads the outputs).
@@ -271,7 +273,7 @@ private func recurrentLayerBackward<T: RecurrentFloat>(
 ) -> [Tensor?] {
     let L = g.steps, N = g.batch, F = g.inputSize, H = g.hiddenSize, P = g.outputSize, G = g.gateWidth, D = g.directions
     func buffer(_ shape: Shape, if needed: Bool) -> Tensor? { needed ? Tensor(uninitializedShape: shape, dtype: T.dtype) : nil }
-    let dx = buffer([L, N, F], if: input.tracksGrad)
+    let dx = input.tracksGrad ? buffers(.gradInput, [L, N, F], dtype: T.dtype) : nil
     let dh0 = buffer([D, N, P], if: h0?.tracksGrad ?? false)
     let dc0 = buffer([D, N, H], if: c0?.tracksGrad ?? false)
     var grads: [DirectionGradientTensors] = []
