@@ -203,7 +203,14 @@ private func recurrentLayerTyped<T: RecurrentFloat>(
     _ h0: Tensor?, _ c0: Tensor?, _ g: RecurrentGeometry, _ buffers: BufferSource
 ) -> (output: Tensor, hidden: Tensor, cell: Tensor?) {
     let L = g.steps, N = g.batch, H = g.hiddenSize, P = g.outputSize, D = g.directions
-    let x = input.contiguousRaw
+    let x: Tensor
+    if input.isContiguous {
+        x = input.contiguousRaw
+    } else {  // a batch-first input arrives as a transposed view
+        var copy = buffers(.contiguousInput, input.shape, dtype: T.dtype)
+        copyElements(from: input.detached(), into: &copy)
+        x = copy
+    }
     let prepared = weights.enumerated().map { PreparedWeights($1, kind: kind, direction: $0, buffers: buffers) }
     let h0c = h0?.contiguousRaw, c0c = c0?.contiguousRaw
     var inputs = [input]

@@ -37,7 +37,7 @@ final class RecurrentWorkspace: ModuleTreeLeaf {
     /// What a buffer holds.
     enum Role: Int {
         case gates, activations, cells, tanhCells, rawHidden, hiddenNew, hiddenGates, preActivations
-        case gradGates, gradScratch, transposedHiddenWeights, transposedProjection, output, gradInput
+        case gradGates, gradScratch, transposedHiddenWeights, transposedProjection, output, gradInput, contiguousInput
     }
 }
 
