@@ -1,26 +1,28 @@
 import EmberAutograd
 
 /// The fused LSTM layer: forward over a whole sequence and its backward through time, on raw
-/// buffers.
+/// buffers (layouts in ``RecurrentGeometry``).
 ///
 /// Per step, with the gate rows `[i | f | g | o]` (PyTorch's order):
 ///
-///     a = x_t W_ih^T + h_{t-1} W_hh^T + b_ih + b_hh
+///     a = W_ih x_t + W_hh h_{t-1} + b_ih + b_hh
 ///     i = sigmoid(a_i), f = sigmoid(a_f), g = tanh(a_g), o = sigmoid(a_o)
-///     c_t = f * c_{t-1} + i * g,   h_t = o * tanh(c_t)   (then h_t = h_t W_hr^T with a projection)
+///     c_t = f * c_{t-1} + i * g,   h_t = o * tanh(c_t)   (then h_t = W_hr h_t with a projection)
 ///
-/// `x W_ih^T` runs for all steps in one matrix multiply; each step adds `h W_hh^T` in place with
-/// one more and finishes the gates in one vectorised pass.
+/// `W_ih x` runs for all steps in one matrix multiply; each step adds `W_hh h` in place with one
+/// more and finishes the gates in one vectorised pass.
 enum LSTMSequence {
-    /// What the forward pass keeps for backward, for one direction.
+    /// What the forward pass keeps for backward, for one direction. Everything is stored step by
+    /// step (`[L][rows][N]`, each step's block contiguous), so backward streams through it.
     struct Tape {
-        /// Activated gates `[i | f | g | o]`, `[L, N, 4H]` by time.
-        var gates: Tensor
-        /// Cell states by step, slot 0 = `c0`: `[L + 1, N, H]` (2 slots when not saving).
+        /// Activated gates `[i | f | g | o]` by step, `[L, 4H, N]` (not kept when not saving).
+        var activations: Tensor?
+        /// Cell states by slot, `[L + 1, H, N]`, slot 0 = `c0` (2 slots when not saving).
         var cells: Tensor
-        /// `tanh(c)` by step, `[L, N, H]`.
+        /// `tanh(c)` by step, `[L, H, N]`.
         var tanhCells: Tensor
-        /// Unprojected `o * tanh(c)` by step, `[L, N, H]` (projection only).
+        /// Unprojected `o * tanh(c)`, feature-major `[H, L N]` by step (projection only; the
+        /// weight gradient multiplies it over all steps at once).
         var rawHidden: Tensor?
     }
 
@@ -29,83 +31,92 @@ enum LSTMSequence {
         h0: UnsafePointer<T>?, c0: UnsafePointer<T>?, y: UnsafeMutablePointer<T>,
         hN: UnsafeMutablePointer<T>, cN: UnsafeMutablePointer<T>, saving: Bool, buffers: BufferSource
     ) -> Tape {
-        let L = g.steps, N = g.batch, F = g.inputSize, H = g.hiddenSize, P = g.outputSize, G = g.gateWidth
+        let L = g.steps, N = g.batch, H = g.hiddenSize, P = g.outputSize, G = g.gateWidth, LN = g.featureStride
         let ys = g.outputStride
-        let kept = saving ? L : 1
+        let rawColumns = saving ? LN : N
         let tape = Tape(
-            gates: buffers(.gates, direction: d, [L, N, G], dtype: T.dtype),
-            cells: buffers(.cells, direction: d, [saving ? L + 1 : 2, N, H], dtype: T.dtype),
-            tanhCells: buffers(.tanhCells, direction: d, [kept, N, H], dtype: T.dtype),
-            rawHidden: w.projectionT == nil ? nil : buffers(.rawHidden, direction: d, [kept, N, H], dtype: T.dtype))
-        withExtendedLifetime(tape) {
-            let gates = tape.gates.mutablePointer(as: T.self)
+            activations: saving ? buffers(.activations, direction: d, [L, G, N], dtype: T.dtype) : nil,
+            cells: buffers(.cells, direction: d, [saving ? L + 1 : 2, H, N], dtype: T.dtype),
+            tanhCells: buffers(.tanhCells, direction: d, [saving ? L : 1, H, N], dtype: T.dtype),
+            rawHidden: w.projectionT == nil ? nil : buffers(.rawHidden, direction: d, [H, rawColumns], dtype: T.dtype))
+        let preActivations = buffers(.gates, direction: d, [G, LN], dtype: T.dtype)
+        withExtendedLifetime((tape, preActivations)) {
+            let gates = preActivations.mutablePointer(as: T.self)
+            let activations = tape.activations?.mutablePointer(as: T.self)
             let cells = tape.cells.mutablePointer(as: T.self)
             let tanhCells = tape.tanhCells.mutablePointer(as: T.self)
             let raw = tape.rawHidden?.mutablePointer(as: T.self)
-            // Input projection of every step at once.
-            T.gemm(m: L * N, n: G, k: F, a: x, rowStrideA: F, colStrideA: 1,
-                   b: w.inputWeightsT, rowStrideB: G, colStrideB: 1, beta: 0, c: gates, ldc: G)
-            if let c0 { cells.update(from: c0, count: N * H) } else { cells.update(repeating: 0, count: N * H) }
+            inputProjection(geometry: g, x: x, weights: w.inputWeights, into: gates)
+            if let c0 {
+                transposeInto(cells, rows: H, cols: N, dstStride: N, from: c0, srcStride: H)
+            } else {
+                cells.update(repeating: 0, count: H * N)
+            }
+            let bias = Block(w.inputBias, rowStride: 1, colStride: 0)
             for s in 0..<L {
                 let t = g.time(step: s, direction: d)
-                let gt = gates + t * N * G
-                let (hPrev, hPrevStride) = previousHidden(step: s, direction: d, geometry: g, y: y, h0: h0)
-                if let hPrev {
-                    T.gemm(m: N, n: G, k: P, a: hPrev, rowStrideA: hPrevStride, colStrideA: 1,
-                           b: w.hiddenWeightsT, rowStrideB: G, colStrideB: 1, beta: 1, c: gt, ldc: G)
-                }
+                let gt = gates + t * N
+                let previous = g.previousHidden(step: s, direction: d, y: y, h0: h0)
                 let (prevSlot, slot) = saving ? (s, s + 1) : (s & 1, (s + 1) & 1)
-                let kept = saving ? s : 0
-                let out = y + t * N * ys + d * P
-                let (hDst, hDstStride) = raw.map { ($0 + kept * N * H, H) } ?? (out, ys)
-                cellForward(rows: N, hidden: H, gates: gt, bias: w.inputBias, cPrev: cells + prevSlot * N * H,
-                            cOut: cells + slot * N * H, tanhCOut: tanhCells + kept * N * H, hOut: hDst, hStride: hDstStride)
-                if let projectionT = w.projectionT {
-                    T.gemm(m: N, n: P, k: H, a: hDst, rowStrideA: H, colStrideA: 1,
-                           b: projectionT, rowStrideB: P, colStrideB: 1, beta: 0, c: out, ldc: ys)
+                let kept = saving ? s : 0  // index of this step's saved block
+                let out = g.outputBlock(y, time: t, direction: d)
+                let hidden = raw.map { Block($0 + kept * N, rowStride: rawColumns) } ?? out
+                // Each range of hidden units: its rows of the four gate blocks, then its cells.
+                forEachUnitRange(units: H, elements: H * N) { units in
+                    let u = units.lowerBound
+                    if let previous {
+                        for q in 0..<4 {
+                            recurrentProduct(geometry: g, rows: units.count, weights: w.hiddenWeights + (q * H + u) * P,
+                                             previous: previous, beta: 1, into: gt + (q * H + u) * LN, ldc: LN)
+                        }
+                    }
+                    cellForward(
+                        rows: units.count, gateStride: H, cols: N, gates: Block(gt + u * LN, rowStride: LN),
+                        bias: bias.offset(rows: u), activations: activations.map { Block($0 + s * G * N + u * N, rowStride: N) },
+                        cPrev: Block(cells + prevSlot * H * N + u * N, rowStride: N), cOut: Block(cells + slot * H * N + u * N, rowStride: N),
+                        tanhC: Block(tanhCells + kept * H * N + u * N, rowStride: N), h: hidden.offset(rows: u))
+                }
+                if let projectionT = w.projectionT, let raw {
+                    // h_t [N, P] = raw^T [N, H] W_hr^T [H, P], straight into the output rows.
+                    T.gemm(m: N, n: P, k: H, a: raw + kept * N, rowStrideA: 1, colStrideA: rawColumns,
+                           b: projectionT, rowStrideB: P, colStrideB: 1, beta: 0, c: y + t * N * ys + d * P, ldc: ys)
                 }
             }
             let tLast = g.time(step: L - 1, direction: d)
             copyRows(rows: N, width: P, y + tLast * N * ys + d * P, srcStride: ys, into: hN + d * N * P, dstStride: P)
-            (cN + d * N * H).update(from: cells + (saving ? L : L & 1) * N * H, count: N * H)
+            let finalSlot = saving ? L : L & 1
+            transposeInto(cN + d * N * H, rows: N, cols: H, dstStride: H, from: cells + finalSlot * H * N, srcStride: N)
         }
         return tape
     }
 
-    /// One step's gates, cell and hidden state for `rows` batch rows.
+    /// One step's gates, cell and hidden state for `rows` hidden units (gate blocks `H` rows apart).
     @inline(__always)
     static func cellForward<T: RecurrentFloat>(
-        rows: Int, hidden H: Int, gates: UnsafeMutablePointer<T>, bias: UnsafePointer<T>,
-        cPrev: UnsafePointer<T>, cOut: UnsafeMutablePointer<T>, tanhCOut: UnsafeMutablePointer<T>,
-        hOut: UnsafeMutablePointer<T>, hStride: Int
+        rows: Int, gateStride H: Int, cols N: Int, gates: Block<T>, bias: Block<T>, activations: Block<T>?, cPrev: Block<T>,
+        cOut: Block<T>, tanhC: Block<T>, h: Block<T>
     ) {
-        for r in 0..<rows {
-            let gi = gates + r * 4 * H, gf = gi + H, gg = gf + H, go = gg + H
-            let cp = cPrev + r * H, co = cOut + r * H, tc = tanhCOut + r * H, ho = hOut + r * hStride
-            var j = 0
-            while j < H {
-                let n = Swift.min(8, H - j)
-                let ai: SIMD8<T> = load8(gi + j, n) + load8(bias + j, n)
-                let af: SIMD8<T> = load8(gf + j, n) + load8(bias + H + j, n)
-                let ag: SIMD8<T> = load8(gg + j, n) + load8(bias + 2 * H + j, n)
-                let ao: SIMD8<T> = load8(go + j, n) + load8(bias + 3 * H + j, n)
-                let i = T.sigmoid8(ai), f = T.sigmoid8(af), cand = T.tanh8(ag), o = T.sigmoid8(ao)
-                let cPrevious: SIMD8<T> = load8(cp + j, n)
-                let c = f * cPrevious + i * cand
-                let th = T.tanh8(c)
-                store8(i, gi + j, n)
-                store8(f, gf + j, n)
-                store8(cand, gg + j, n)
-                store8(o, go + j, n)
-                store8(c, co + j, n)
-                store8(th, tc + j, n)
-                store8(o * th, ho + j, n)
-                j += 8
+        forEachLaneGroup(rows: rows, cols: N) { l in
+            let ai: SIMD8<T> = gates.load(l) + bias.load(l)
+            let af: SIMD8<T> = gates.load(l, rowOffset: H) + bias.load(l, rowOffset: H)
+            let ag: SIMD8<T> = gates.load(l, rowOffset: 2 * H) + bias.load(l, rowOffset: 2 * H)
+            let ao: SIMD8<T> = gates.load(l, rowOffset: 3 * H) + bias.load(l, rowOffset: 3 * H)
+            let i = T.sigmoid8(ai), f = T.sigmoid8(af), cand = T.tanh8(ag), o = T.sigmoid8(ao)
+            let c = f * cPrev.load(l) + i * cand
+            let th = T.tanh8(c)
+            if let a = activations {
+                a.store(i, l)
+                a.store(f, l, rowOffset: H)
+                a.store(cand, l, rowOffset: 2 * H)
+                a.store(o, l, rowOffset: 3 * H)
             }
+            cOut.store(c, l)
+            tanhC.store(th, l)
+            h.store(o * th, l)
         }
     }
 
-    /// Backpropagation through time for one direction: fills `dGates` (`[L, N, 4H]` by time) step
+    /// Backpropagation through time for one direction: fills `dGates` (`[4H, L N]` by time) step
     /// by step, then the weight gradients with a few large matrix multiplies and `dx` with one.
     static func backward<T: RecurrentFloat>(
         _: T.Type, geometry g: RecurrentGeometry, direction d: Int, tape: Tape, x: UnsafePointer<T>,
@@ -114,43 +125,50 @@ enum LSTMSequence {
         dGates: UnsafeMutablePointer<T>, scratch: UnsafeMutablePointer<T>,
         grads: DirectionGradients<T>, dx: UnsafeMutablePointer<T>?, accumulateDx: Bool
     ) {
-        let L = g.steps, N = g.batch, H = g.hiddenSize, P = g.outputSize, G = g.gateWidth, ys = g.outputStride
-        // scratch: dH [N, P], dC [N, H], dHraw [N, H], then dR [L, N, P] (projection).
-        let dH = scratch, dC = dH + N * P, dRaw = dC + N * H, dR = dRaw + N * H
+        let L = g.steps, N = g.batch, H = g.hiddenSize, P = g.outputSize, G = g.gateWidth, LN = g.featureStride
+        // scratch: dH [P, N], dC [H, N], dRaw [H, N], then dR [P, L N] (projection).
+        let dH = scratch, dC = dH + P * N, dRaw = dC + H * N, dR = dRaw + H * N
         withExtendedLifetime(tape) {
-            let gates = tape.gates.mutablePointer(as: T.self)
+            let activations = tape.activations!.mutablePointer(as: T.self)
             let cells = tape.cells.mutablePointer(as: T.self)
             let tanhCells = tape.tanhCells.mutablePointer(as: T.self)
             let raw = tape.rawHidden?.mutablePointer(as: T.self)
-            if let dhN { dH.update(from: dhN + d * N * P, count: N * P) } else { dH.update(repeating: 0, count: N * P) }
-            if let dcN { dC.update(from: dcN + d * N * H, count: N * H) } else { dC.update(repeating: 0, count: N * H) }
+            if let dhN { transposeInto(dH, rows: P, cols: N, dstStride: N, from: dhN + d * N * P, srcStride: P) }
+            else { dH.update(repeating: 0, count: P * N) }
+            if let dcN { transposeInto(dC, rows: H, cols: N, dstStride: N, from: dcN + d * N * H, srcStride: H) }
+            else { dC.update(repeating: 0, count: H * N) }
             for s in stride(from: L - 1, through: 0, by: -1) {
                 let t = g.time(step: s, direction: d)
-                if let dY { addRows(rows: N, width: P, dY + t * N * ys + d * P, srcStride: ys, into: dH, dstStride: P) }
-                var dHidden = UnsafePointer(dH)
-                if let projection = w.projection {
-                    (dR + s * N * P).update(from: dH, count: N * P)
-                    T.gemm(m: N, n: H, k: P, a: dH, rowStrideA: P, colStrideA: 1,
-                           b: projection, rowStrideB: H, colStrideB: 1, beta: 0, c: dRaw, ldc: H)
-                    dHidden = UnsafePointer(dRaw)
+                addOutputGradient(geometry: g, dY, time: t, direction: d, into: dH)
+                var dHidden = dH
+                if let projectionT = w.projectionT {
+                    copyRows(rows: P, width: N, dH, srcStride: N, into: dR + s * N, dstStride: LN)
+                    gemmInRowBlocks(m: H, n: N, k: P, a: projectionT, rowStrideA: P, colStrideA: 1,
+                                    b: dH, rowStrideB: N, colStrideB: 1, beta: 0, c: dRaw, ldc: N)
+                    dHidden = dRaw
                 }
-                let dGt = dGates + t * N * G
-                cellBackward(rows: N, hidden: H, gates: gates + t * N * G, cPrev: cells + s * N * H,
-                             tanhC: tanhCells + s * N * H, dH: dHidden, dC: dC, dGates: dGt)
+                let dGt = dGates + t * N
+                forEachUnitRange(units: H, elements: H * N) { units in
+                    let u = units.lowerBound
+                    cellBackward(rows: units.count, gateStride: H, cols: N, gates: Block(activations + s * G * N + u * N, rowStride: N),
+                                 cPrev: Block(cells + s * H * N + u * N, rowStride: N),
+                                 tanhC: Block(tanhCells + s * H * N + u * N, rowStride: N), dH: Block(dHidden + u * N, rowStride: N),
+                                 dC: Block(dC + u * N, rowStride: N), dGates: Block(dGt + u * LN, rowStride: LN))
+                }
                 if s > 0 || grads.initialHidden != nil {
-                    T.gemm(m: N, n: P, k: G, a: dGt, rowStrideA: G, colStrideA: 1,
-                           b: w.hiddenWeights, rowStrideB: P, colStrideB: 1, beta: 0, c: dH, ldc: P)
+                    gemmInRowBlocks(m: P, n: N, k: G, a: w.hiddenWeightsT, rowStrideA: G, colStrideA: 1,
+                                    b: dGt, rowStrideB: LN, colStrideB: 1, beta: 0, c: dH, ldc: N)
                 }
             }
-            if let dh0 = grads.initialHidden { dh0.update(from: dH, count: N * P) }
-            if let dc0 = grads.initialCell { dc0.update(from: dC, count: N * H) }
+            if let dh0 = grads.initialHidden { transposeInto(dh0, rows: N, cols: P, dstStride: P, from: dH, srcStride: N) }
+            if let dc0 = grads.initialCell { transposeInto(dc0, rows: N, cols: H, dstStride: H, from: dC, srcStride: N) }
             if let dW = grads.hiddenWeights {
-                accumulateHiddenWeightGradient(geometry: g, direction: d, dGates: dGates, y: y, h0: h0, into: dW)
+                hiddenWeightGradient(geometry: g, direction: d, dGates: dGates, y: y, h0: h0, into: dW)
             }
-            if let db = grads.inputBias { columnSums(dGates, rows: L * N, width: G, into: db) }
+            if let db = grads.inputBias { rowSums(dGates, rows: G, cols: g.columns, stride: LN, into: db) }
             if let dWhr = grads.projection, let raw {
-                T.gemm(m: P, n: H, k: L * N, a: dR, rowStrideA: 1, colStrideA: P,
-                       b: raw, rowStrideB: H, colStrideB: 1, beta: 0, c: dWhr, ldc: H)
+                T.gemm(m: P, n: H, k: g.columns, a: dR, rowStrideA: LN, colStrideA: 1,
+                       b: raw, rowStrideB: 1, colStrideB: LN, beta: 0, c: dWhr, ldc: H)
             }
             inputProjectionBackward(geometry: g, dGates: dGates, x: x, weights: w.inputWeights,
                                     dWeights: grads.inputWeights, dx: dx, accumulate: accumulateDx)
@@ -161,33 +179,25 @@ enum LSTMSequence {
     /// pre-activation gradients; `dC` becomes the gradient of the previous cell state.
     @inline(__always)
     static func cellBackward<T: RecurrentFloat>(
-        rows: Int, hidden H: Int, gates: UnsafePointer<T>, cPrev: UnsafePointer<T>, tanhC: UnsafePointer<T>,
-        dH: UnsafePointer<T>, dC: UnsafeMutablePointer<T>, dGates: UnsafeMutablePointer<T>
+        rows: Int, gateStride H: Int, cols N: Int, gates: Block<T>, cPrev: Block<T>, tanhC: Block<T>, dH: Block<T>,
+        dC: Block<T>, dGates: Block<T>
     ) {
-        for r in 0..<rows {
-            let gi = gates + r * 4 * H, gf = gi + H, gg = gf + H, go = gg + H
-            let di = dGates + r * 4 * H, df = di + H, dg = df + H, dout = dg + H
-            let cp = cPrev + r * H, tc = tanhC + r * H, dh = dH + r * H, dc = dC + r * H
-            var j = 0
-            while j < H {
-                let n = Swift.min(8, H - j)
-                let i: SIMD8<T> = load8(gi + j, n), f: SIMD8<T> = load8(gf + j, n)
-                let cand: SIMD8<T> = load8(gg + j, n), o: SIMD8<T> = load8(go + j, n)
-                let th: SIMD8<T> = load8(tc + j, n), dhv: SIMD8<T> = load8(dh + j, n)
-                let cPrevious: SIMD8<T> = load8(cp + j, n)
-                let dcTotal = load8(dc + j, n) + dhv * o * (1 - th * th)
-                store8(dhv * th * o * (1 - o), dout + j, n)
-                store8(dcTotal * cand * i * (1 - i), di + j, n)
-                store8(dcTotal * cPrevious * f * (1 - f), df + j, n)
-                store8(dcTotal * i * (1 - cand * cand), dg + j, n)
-                store8(dcTotal * f, dc + j, n)
-                j += 8
-            }
+        forEachLaneGroup(rows: rows, cols: N) { l in
+            let i: SIMD8<T> = gates.load(l), f: SIMD8<T> = gates.load(l, rowOffset: H)
+            let cand: SIMD8<T> = gates.load(l, rowOffset: 2 * H), o: SIMD8<T> = gates.load(l, rowOffset: 3 * H)
+            let th: SIMD8<T> = tanhC.load(l), dh: SIMD8<T> = dH.load(l)
+            let cPrevious: SIMD8<T> = cPrev.load(l)
+            let dc: SIMD8<T> = dC.load(l) + dh * o * (1 - th * th)
+            dGates.store(dc * cand * i * (1 - i), l)
+            dGates.store(dc * cPrevious * f * (1 - f), l, rowOffset: H)
+            dGates.store(dc * i * (1 - cand * cand), l, rowOffset: 2 * H)
+            dGates.store(dh * th * o * (1 - o), l, rowOffset: 3 * H)
+            dC.store(dc * f, l)
         }
     }
 
     /// Elements of scratch memory `backward` needs.
     static func scratchCount(_ g: RecurrentGeometry, projected: Bool) -> Int {
-        g.batch * g.outputSize + 2 * g.batch * g.hiddenSize + (projected ? g.steps * g.batch * g.outputSize : 0)
+        g.batch * g.outputSize + 2 * g.batch * g.hiddenSize + (projected ? g.featureStride * g.outputSize : 0)
     }
 }

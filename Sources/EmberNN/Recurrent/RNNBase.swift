@@ -94,6 +94,11 @@ public class RNNBase: Module {
         super.init()
     }
 
+    /// Frees the scratch buffers the module keeps between calls (gate pre-activations, saved
+    /// states and gate gradients, a few megabytes per layer at typical sizes). The next call
+    /// allocates them again. Buffers still held by a recorded graph stay alive until it is freed.
+    public func releaseScratchBuffers() { workspace.release() }
+
     /// Directions per layer (2 when bidirectional).
     public var numDirections: Int { bidirectional ? 2 : 1 }
 

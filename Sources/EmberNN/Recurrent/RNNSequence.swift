@@ -1,6 +1,6 @@
 import EmberAutograd
 
-/// The fused Elman RNN layer: `h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh)` with `act`
+/// The fused Elman RNN layer: `h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)` with `act`
 /// tanh or ReLU, over a whole sequence, and its backward through time. The output rows are the
 /// hidden states, so backward needs no other tape.
 enum RNNSequence {
@@ -9,26 +9,24 @@ enum RNNSequence {
         weights w: DirectionPointers<T>, h0: UnsafePointer<T>?, y: UnsafeMutablePointer<T>,
         hN: UnsafeMutablePointer<T>, preActivations: UnsafeMutablePointer<T>
     ) {
-        let L = g.steps, N = g.batch, F = g.inputSize, H = g.hiddenSize, ys = g.outputStride
-        T.gemm(m: L * N, n: H, k: F, a: x, rowStrideA: F, colStrideA: 1,
-               b: w.inputWeightsT, rowStrideB: H, colStrideB: 1, beta: 0, c: preActivations, ldc: H)
+        let L = g.steps, N = g.batch, H = g.hiddenSize, LN = g.featureStride, ys = g.outputStride
+        inputProjection(geometry: g, x: x, weights: w.inputWeights, into: preActivations)
+        let bias = Block(w.inputBias, rowStride: 1, colStride: 0)
         for s in 0..<L {
             let t = g.time(step: s, direction: d)
-            let pre = preActivations + t * N * H
-            let (hPrev, hPrevStride) = previousHidden(step: s, direction: d, geometry: g, y: y, h0: h0)
-            if let hPrev {
-                T.gemm(m: N, n: H, k: H, a: hPrev, rowStrideA: hPrevStride, colStrideA: 1,
-                       b: w.hiddenWeightsT, rowStrideB: H, colStrideB: 1, beta: 1, c: pre, ldc: H)
-            }
-            let out = y + t * N * ys + d * H
-            for r in 0..<N {
-                let p = pre + r * H, o = out + r * ys
-                var j = 0
-                while j < H {
-                    let n = Swift.min(8, H - j)
-                    let a = load8(p + j, n) + load8(w.inputBias + j, n)
-                    store8(relu ? a.replacing(with: 0, where: a .< 0) : T.tanh8(a), o + j, n)
-                    j += 8
+            let pre = preActivations + t * N
+            let previous = g.previousHidden(step: s, direction: d, y: y, h0: h0)
+            let out = g.outputBlock(y, time: t, direction: d)
+            forEachUnitRange(units: H, elements: H * N) { units in
+                let u = units.lowerBound
+                if let previous {
+                    recurrentProduct(geometry: g, rows: units.count, weights: w.hiddenWeights + u * H, previous: previous,
+                                     beta: 1, into: pre + u * LN, ldc: LN)
+                }
+                let a = Block(pre + u * LN, rowStride: LN), b = bias.offset(rows: u), o = out.offset(rows: u)
+                forEachLaneGroup(rows: units.count, cols: N) { l in
+                    let v: SIMD8<T> = a.load(l) + b.load(l)
+                    o.store(relu ? v.replacing(with: 0, where: v .< 0) : T.tanh8(v), l)
                 }
             }
         }
@@ -43,32 +41,33 @@ enum RNNSequence {
         dGates: UnsafeMutablePointer<T>, scratch dH: UnsafeMutablePointer<T>,
         grads: DirectionGradients<T>, dx: UnsafeMutablePointer<T>?, accumulateDx: Bool
     ) {
-        let L = g.steps, N = g.batch, H = g.hiddenSize, ys = g.outputStride
-        if let dhN { dH.update(from: dhN + d * N * H, count: N * H) } else { dH.update(repeating: 0, count: N * H) }
+        let L = g.steps, N = g.batch, H = g.hiddenSize, LN = g.featureStride
+        if let dhN { transposeInto(dH, rows: H, cols: N, dstStride: N, from: dhN + d * N * H, srcStride: H) }
+        else { dH.update(repeating: 0, count: H * N) }
+        let dHidden = Block(dH, rowStride: N)
         for s in stride(from: L - 1, through: 0, by: -1) {
             let t = g.time(step: s, direction: d)
-            if let dY { addRows(rows: N, width: H, dY + t * N * ys + d * H, srcStride: ys, into: dH, dstStride: H) }
-            let dGt = dGates + t * N * H, out = y + t * N * ys + d * H
-            for r in 0..<N {
-                let dh = dH + r * H, o = out + r * ys, dg = dGt + r * H
-                var j = 0
-                while j < H {
-                    let n = Swift.min(8, H - j)
-                    let h = load8(o + j, n), dhv = load8(dh + j, n)
-                    store8(relu ? dhv.replacing(with: 0, where: h .<= 0) : dhv * (1 - h * h), dg + j, n)
-                    j += 8
+            addOutputGradient(geometry: g, dY, time: t, direction: d, into: dH)
+            let dGt = dGates + t * N
+            let out = g.outputBlock(UnsafeMutablePointer(mutating: y), time: t, direction: d)
+            forEachUnitRange(units: H, elements: H * N) { units in
+                let u = units.lowerBound
+                let o = out.offset(rows: u), dh = dHidden.offset(rows: u), dG = Block(dGt + u * LN, rowStride: LN)
+                forEachLaneGroup(rows: units.count, cols: N) { l in
+                    let h: SIMD8<T> = o.load(l), dhv: SIMD8<T> = dh.load(l)
+                    dG.store(relu ? dhv.replacing(with: 0, where: h .<= 0) : dhv * (1 - h * h), l)
                 }
             }
             if s > 0 || grads.initialHidden != nil {
-                T.gemm(m: N, n: H, k: H, a: dGt, rowStrideA: H, colStrideA: 1,
-                       b: w.hiddenWeights, rowStrideB: H, colStrideB: 1, beta: 0, c: dH, ldc: H)
+                gemmInRowBlocks(m: H, n: N, k: H, a: w.hiddenWeightsT, rowStrideA: H, colStrideA: 1,
+                                b: dGt, rowStrideB: LN, colStrideB: 1, beta: 0, c: dH, ldc: N)
             }
         }
-        if let dh0 = grads.initialHidden { dh0.update(from: dH, count: N * H) }
+        if let dh0 = grads.initialHidden { transposeInto(dh0, rows: N, cols: H, dstStride: H, from: dH, srcStride: N) }
         if let dW = grads.hiddenWeights {
-            accumulateHiddenWeightGradient(geometry: g, direction: d, dGates: dGates, y: y, h0: h0, into: dW)
+            hiddenWeightGradient(geometry: g, direction: d, dGates: dGates, y: y, h0: h0, into: dW)
         }
-        if let db = grads.inputBias { columnSums(dGates, rows: L * N, width: H, into: db) }
+        if let db = grads.inputBias { rowSums(dGates, rows: H, cols: g.columns, stride: LN, into: db) }
         inputProjectionBackward(geometry: g, dGates: dGates, x: x, weights: w.inputWeights,
                                 dWeights: grads.inputWeights, dx: dx, accumulate: accumulateDx)
     }

@@ -143,11 +143,11 @@ func recurrentLayer(
     return recurrentLayerTyped(Double.self, kind, input, weights, h0, c0, geometry, buffers)
 }
 
-/// One direction's weights made contiguous, their transposes, and the combined biases; pointers
-/// into them stay valid while the value is alive.
+/// One direction's weights made contiguous, the transposes the kernels multiply by, and the
+/// combined biases; pointers into them stay valid while the value is alive.
 private struct PreparedWeights {
-    var weightIH, weightHH, weightIHT, weightHHT: Tensor
-    var weightHR, weightHRT: Tensor?
+    var weightIH, weightHH, weightHHT: Tensor
+    var weightHRT: Tensor?
     var inputBias, hiddenBias: Tensor
 
     init(_ w: RecurrentDirectionWeights, kind: RecurrentCellKind, direction: Int, buffers: BufferSource) {
@@ -158,10 +158,8 @@ private struct PreparedWeights {
         }
         weightIH = w.weightIH.contiguousRaw
         weightHH = w.weightHH.contiguousRaw
-        weightIHT = transposed(weightIH, .transposedInputWeights)
         weightHHT = transposed(weightHH, .transposedHiddenWeights)
-        weightHR = w.weightHR?.contiguousRaw
-        weightHRT = weightHR.map { transposed($0, .transposedProjection) }
+        weightHRT = w.weightHR.map { transposed($0, .transposedProjection) }
         let g = weightIH.shape[0], dtype = weightIH.dtype
         let zeros = Tensor(zeroedShape: [g], dtype: dtype)
         let bih = w.biasIH?.detached(), bhh = w.biasHH?.detached()
@@ -182,10 +180,8 @@ private struct PreparedWeights {
 
     func pointers<T: RecurrentFloat>(_: T.Type) -> DirectionPointers<T> {
         DirectionPointers(
-            inputWeightsT: weightIHT.pointer(as: T.self), hiddenWeightsT: weightHHT.pointer(as: T.self),
-            projectionT: weightHRT?.pointer(as: T.self),
             inputWeights: weightIH.pointer(as: T.self), hiddenWeights: weightHH.pointer(as: T.self),
-            projection: weightHR?.pointer(as: T.self),
+            hiddenWeightsT: weightHHT.pointer(as: T.self), projectionT: weightHRT?.pointer(as: T.self),
             inputBias: inputBias.pointer(as: T.self), hiddenBias: hiddenBias.pointer(as: T.self))
     }
 }
@@ -207,7 +203,14 @@ private func recurrentLayerTyped<T: RecurrentFloat>(
     _ h0: Tensor?, _ c0: Tensor?, _ g: RecurrentGeometry, _ buffers: BufferSource
 ) -> (output: Tensor, hidden: Tensor, cell: Tensor?) {
     let L = g.steps, N = g.batch, H = g.hiddenSize, P = g.outputSize, D = g.directions
-    let x = input.contiguousRaw
+    let x: Tensor
+    if input.isContiguous {
+        x = input.contiguousRaw
+    } else {  // a batch-first input arrives as a transposed view
+        var copy = buffers(.contiguousInput, input.shape, dtype: T.dtype)
+        copyElements(from: input.detached(), into: &copy)
+        x = copy
+    }
     let prepared = weights.enumerated().map { PreparedWeights($1, kind: kind, direction: $0, buffers: buffers) }
     let h0c = h0?.contiguousRaw, c0c = c0?.contiguousRaw
     var inputs = [input]
@@ -216,11 +219,13 @@ private func recurrentLayerTyped<T: RecurrentFloat>(
     if let c0 { inputs.append(c0) }
     let recording = shouldRecord(inputs)
 
-    let y = Tensor(uninitializedShape: [L, N, D * P], dtype: T.dtype)
+    // The output and the input gradient come from the workspace too: by the next call the caller
+    // has usually dropped the previous ones, which makes them reusable (a held one is not).
+    let y = buffers(.output, [L, N, D * P], dtype: T.dtype)
     let hN = Tensor(uninitializedShape: [D, N, P], dtype: T.dtype)
     let cN = kind == .lstm ? Tensor(uninitializedShape: [D, N, H], dtype: T.dtype) : nil
     // The plain RNN's pre-activations are scratch (its backward reads the outputs).
-    let rnnScratch = kind.gateCount == 1 ? buffers(.preActivations, [L, N, H], dtype: T.dtype) : nil
+    let rnnScratch = kind.gateCount == 1 ? buffers(.preActivations, [H, g.featureStride], dtype: T.dtype) : nil
     var tapes: [DirectionTape] = []
     withExtendedLifetime((x, prepared, h0c, c0c, rnnScratch)) {
         let px = x.pointer(as: T.self), py = y.mutablePointer(as: T.self), phN = hN.mutablePointer(as: T.self)
@@ -275,7 +280,7 @@ private func recurrentLayerBackward<T: RecurrentFloat>(
 ) -> [Tensor?] {
     let L = g.steps, N = g.batch, F = g.inputSize, H = g.hiddenSize, P = g.outputSize, G = g.gateWidth, D = g.directions
     func buffer(_ shape: Shape, if needed: Bool) -> Tensor? { needed ? Tensor(uninitializedShape: shape, dtype: T.dtype) : nil }
-    let dx = buffer([L, N, F], if: input.tracksGrad)
+    let dx = input.tracksGrad ? buffers(.gradInput, [L, N, F], dtype: T.dtype) : nil
     let dh0 = buffer([D, N, P], if: h0?.tracksGrad ?? false)
     let dc0 = buffer([D, N, H], if: c0?.tracksGrad ?? false)
     var grads: [DirectionGradientTensors] = []
@@ -287,7 +292,7 @@ private func recurrentLayerBackward<T: RecurrentFloat>(
             bHH: buffer([G], if: kind == .gru && (w.biasHH?.tracksGrad ?? false)),
             wHR: buffer([P, H], if: w.weightHR?.tracksGrad ?? false)))
     }
-    let dGates = buffers(.gradGates, [L, N, G], dtype: T.dtype)
+    let dGates = buffers(.gradGates, [G, g.featureStride], dtype: T.dtype)
     let scratchCount: Int
     switch kind {
     case .lstm: scratchCount = LSTMSequence.scratchCount(g, projected: weights[0].weightHR != nil)

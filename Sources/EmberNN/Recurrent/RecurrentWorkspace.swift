@@ -1,16 +1,18 @@
 import EmberAutograd
 
 /// Buffers a recurrent module reuses from call to call: the gate pre-activations, saved cell
-/// states and gate gradients of its fused layers (several megabytes per layer at typical sizes).
+/// states and gate gradients of its fused layers (several megabytes per layer at typical sizes),
+/// and its layers' outputs and input gradients once the caller has let go of them.
 ///
 /// Allocating such buffers afresh on every call costs more than the arithmetic on them: large
 /// blocks come from the operating system as new pages, each zero-filled on its first touch. A
 /// buffer is handed out again only when nothing else references it, checked with
 /// `isKnownUniquelyReferenced`: while a recorded graph still holds a tape (a forward whose backward
-/// has not run yet), the next call allocates a new buffer instead, so reuse never changes a result.
+/// has not run yet), or the caller still holds an output or gradient (or any view of it), the next
+/// call allocates a new buffer instead, so reuse never changes a result or a value someone holds.
 ///
 /// The memory stays with the module between calls (about the size of one training step's tapes);
-/// ``release()`` returns it.
+/// ``release()`` (``RNNBase/releaseScratchBuffers()``) returns it.
 final class RecurrentWorkspace: ModuleTreeLeaf {
     private var storages: [Int: TensorStorage] = [:]
 
@@ -34,8 +36,8 @@ final class RecurrentWorkspace: ModuleTreeLeaf {
 
     /// What a buffer holds.
     enum Role: Int {
-        case gates, cells, tanhCells, rawHidden, hiddenNew, hiddenGates, preActivations
-        case gradGates, gradScratch, transposedInputWeights, transposedHiddenWeights, transposedProjection
+        case gates, activations, cells, tanhCells, rawHidden, hiddenNew, hiddenGates, preActivations
+        case gradGates, gradScratch, transposedHiddenWeights, transposedProjection, output, gradInput, contiguousInput
     }
 }
 
