@@ -168,6 +168,37 @@ import _EmberTestSupport
         } == nil)
     }
 
+    /// Float32 `[N, C]` runs four channels at a time and the `C % 4` rest one by one; every
+    /// channel is computed independently, so each column of a 7-channel result (forward, running
+    /// statistics, all gradients; training and eval) must be bitwise the result for that column
+    /// alone, which takes the one-channel loops.
+    @Test(arguments: [true, false])
+    func batchNormVectorChannelsEqualSingleChannels(_ training: Bool) throws {
+        let g = Generator(seed: 21)
+        let (n, c) = (9, 7)
+        let x = Tensor.normal([n, c], mean: 0.5, std: 3, generator: g)
+        let w = Tensor.uniform([c], low: 0.5, high: 1.5, generator: g), b = Tensor.normal([c], generator: g)
+        let rm0 = Tensor.normal([c], generator: g), rv0 = Tensor.uniform([c], low: 0.5, high: 2, generator: g)
+        let upstream = Tensor.normal([n, c], generator: g)
+        func run(_ cols: Range<Int>) -> [Tensor] {
+            let width = cols.count
+            func pick(_ t: Tensor) -> Tensor { t.narrow(axis: t.rank - 1, start: cols.lowerBound, length: width).contiguous() }
+            let xi = pick(x).requiringGrad(), wi = pick(w).requiringGrad(), bi = pick(b).requiringGrad()
+            var rm: Tensor? = pick(rm0), rv: Tensor? = pick(rv0)
+            let y = batchNorm(xi, runningMean: &rm, runningVar: &rv, weight: wi, bias: bi, training: training,
+                              momentum: 0.1, eps: 1e-5)
+            (y * pick(upstream)).sum().backward()
+            return [y.detached(), rm!, rv!, xi.grad!, wi.grad!, bi.grad!]
+        }
+        let all = run(0..<c)
+        for ch in 0..<c {
+            let alone = run(ch..<(ch + 1))
+            for (k, (a, b)) in zip(all, alone).enumerated() {
+                expectBitwiseEqual(a.narrow(axis: a.rank - 1, start: ch, length: 1), b, "channel \(ch), output \(k)")
+            }
+        }
+    }
+
     // MARK: Optimizer state
 
     /// A captured state keeps its values when training continues (the in-place update of the
