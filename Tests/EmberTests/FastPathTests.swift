@@ -30,34 +30,40 @@ import _EmberTestSupport
 
     // MARK: Single-row products
 
-    /// One row of A times a transposed B, alone (the row-vector path) and as the middle row of a
-    /// three-row product (the blocked path): bitwise equal, and close to a float64 reference.
+    /// One row of A times a transposed B alone (the row-vector path), two rows as a tiny product
+    /// (the row-vector path row by row, when small enough) and the same rows inside a product big
+    /// enough for the blocked path: bitwise equal, and close to a float64 reference.
     @Test(arguments: [(1, 1), (20, 10), (7, 9), (8, 8), (9, 17), (64, 511), (130, 512), (33, 513), (512, 784), (10, 1100)])
-    func rowProductEqualsTheRowInABatch(_ size: (n: Int, k: Int)) {
+    func rowProductsEqualTheRowsOfABlockedProduct(_ size: (n: Int, k: Int)) {
         let (n, k) = size
+        let rows = max(3, GEMM.tinyProductWork / (n * k) + 2)  // over the tiny-product limit
         let g = Generator(seed: UInt64(n * 7919 + k))
-        let a = Tensor.uniform([3, k], low: -1, high: 1, generator: g).floats
+        let a = Tensor.uniform([rows, k], low: -1, high: 1, generator: g).floats
         let w = Tensor.uniform([n, k], low: -1, high: 1, generator: g).floats  // B = w^T
-        let c0 = Tensor.uniform([3, n], low: -1, high: 1, generator: g).floats
+        let c0 = Tensor.uniform([rows, n], low: -1, high: 1, generator: g).floats
         for beta: Float in [0, 1] {
             for threads in [1, 2] {
-                var batch = c0, row = Array(c0[n..<(2 * n)])
+                var batch = c0, one = Array(c0[n..<(2 * n)]), two = Array(c0[0..<(2 * n)])
                 Threading.withThreads(threads) {
                     a.withUnsafeBufferPointer { pa in
                         w.withUnsafeBufferPointer { pw in
-                            GEMM.sgemm(m: 3, n: n, k: k, alpha: 1, a: pa.baseAddress!, rowStrideA: k, colStrideA: 1,
-                                       b: pw.baseAddress!, rowStrideB: 1, colStrideB: k, beta: beta, c: &batch, ldc: n)
-                            GEMM.sgemm(m: 1, n: n, k: k, alpha: 1, a: pa.baseAddress! + k, rowStrideA: k, colStrideA: 1,
-                                       b: pw.baseAddress!, rowStrideB: 1, colStrideB: k, beta: beta, c: &row, ldc: n)
+                            let (pa, pw) = (pa.baseAddress!, pw.baseAddress!)
+                            GEMM.sgemm(m: rows, n: n, k: k, alpha: 1, a: pa, rowStrideA: k, colStrideA: 1,
+                                       b: pw, rowStrideB: 1, colStrideB: k, beta: beta, c: &batch, ldc: n)
+                            GEMM.sgemm(m: 1, n: n, k: k, alpha: 1, a: pa + k, rowStrideA: k, colStrideA: 1,
+                                       b: pw, rowStrideB: 1, colStrideB: k, beta: beta, c: &one, ldc: n)
+                            GEMM.sgemm(m: 2, n: n, k: k, alpha: 1, a: pa, rowStrideA: k, colStrideA: 1,
+                                       b: pw, rowStrideB: 1, colStrideB: k, beta: beta, c: &two, ldc: n)
                         }
                     }
                 }
-                #expect(row.map(\.bitPattern) == batch[n..<(2 * n)].map(\.bitPattern),
-                        "n=\(n) k=\(k) beta=\(beta) threads=\(threads): the row alone differs from the row in a batch")
+                let context = "n=\(n) k=\(k) beta=\(beta) threads=\(threads)"
+                #expect(one.map(\.bitPattern) == batch[n..<(2 * n)].map(\.bitPattern), "\(context): one row")
+                #expect(two.map(\.bitPattern) == batch[0..<(2 * n)].map(\.bitPattern), "\(context): two rows")
                 for j in 0..<n {
                     var exact = beta == 1 ? Double(c0[n + j]) : 0
                     for p in 0..<k { exact += Double(a[k + p]) * Double(w[j * k + p]) }
-                    #expect(abs(Double(row[j]) - exact) <= 1e-5 * Double(k), "n=\(n) k=\(k) column \(j)")
+                    #expect(abs(Double(one[j]) - exact) <= 1e-5 * Double(k), "\(context): column \(j)")
                 }
             }
         }
