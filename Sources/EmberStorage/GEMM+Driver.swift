@@ -32,7 +32,7 @@ extension GEMM {
         }
         let kernel = T.microKernel(for: path)
         if rowVectorProduct(m: m, n: n, k: k, alpha: alpha, a: a, rowStrideA: rowStrideA, colStrideA: colStrideA,
-                            b: b, rowStrideB: rowStrideB, colStrideB: colStrideB, beta: beta, c: c, ldc: ldc,
+                            b: b, rowStrideB: rowStrideB, colStrideB: colStrideB, beta: beta, c: c,
                             kernel: kernel, path: path) { return }
         let work = m * n * k
         let grid = work < parallelWorkThreshold

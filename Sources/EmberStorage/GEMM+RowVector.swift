@@ -1,38 +1,33 @@
 import CEmberKernels
 
-// Single-row and tiny products against a transposed B (a `Linear` layer's weight), without
+// Single-row products (`m == 1`: one sample through a `Linear`) against a transposed B, without
 // packing B.
 //
 // The blocked driver packs all of B for every call: for one row of A that copy costs as much as
-// the product itself (a 784 x 512 weight is 400k scattered reads per call), and for tiny products
-// (a 32 x 10 batch through a 10 -> 20 layer) packing, tile set-up and edge tiles cost more than
-// the arithmetic. Here each group of eight columns of C reads eight contiguous rows of B^T in
-// 8 x 8 blocks, transposes them in registers and runs the same fused multiply-add chains the
-// micro-kernels run, row by row, so the result is bitwise the blocked one (a row computed alone
-// equals that row computed in a batch, whichever path each took). Per multiply-add this costs
-// about three times what the blocked micro-kernel costs, so it is used only for one row or for
-// products below ``tinyProductWork`` multiply-adds.
+// the product itself (a 784 x 512 weight is 400k scattered reads per call). Here each group of
+// eight columns of C reads eight contiguous rows of B^T in 8 x 8 blocks, transposes them in
+// registers and runs the same fused multiply-add chains the micro-kernels run, so the result is
+// bitwise the blocked one (a row computed alone equals that row computed in a batch).
+//
+// Only for one row: per multiply-add this costs about three times the micro-kernel's, and narrow
+// or shallow products pay for scalar edges. Running the seed network's 32-row layers through it
+// row by row took 34k instructions per forward pass against 15k on the blocked path.
 
 extension GEMM {
     /// Columns of C per thread below which a row product stays on one thread.
     static let rowVectorColumnsPerThread = 64
 
-    /// Products with at most this many multiply-adds (and a transposed B) run row by row here.
-    /// The seed network's layers (32 x 10 x 20: 6400) took a third of the instructions of the
-    /// blocked path; at 32 x 32 x 32 the two paths cost about the same.
-    package static let tinyProductWork = 1 << 14
-
-    /// Computes `C = A B + beta C` for one row of A or a tiny product, `beta` 0 or 1, when the
-    /// kernel path and the operands allow it (float32, AVX2 or AVX-512 path, B with unit row
-    /// stride, A with unit column stride); returns whether it did.
+    /// Computes `C = A B + beta C` for one row of A and `beta` 0 or 1 when the kernel path and the
+    /// operands allow it (float32, AVX2 or AVX-512 path, B with unit row stride, A with unit column
+    /// stride); returns whether it did.
     @inline(__always)
     static func rowVectorProduct<T: GEMMScalar>(
         m: Int, n: Int, k: Int, alpha: T,
         a: UnsafePointer<T>, rowStrideA: Int, colStrideA: Int,
         b: UnsafePointer<T>, rowStrideB: Int, colStrideB: Int,
-        beta: T, c: UnsafeMutablePointer<T>, ldc: Int, kernel: MicroKernel, path: GEMMKernelPath
+        beta: T, c: UnsafeMutablePointer<T>, kernel: MicroKernel, path: GEMMKernelPath
     ) -> Bool {
-        guard m == 1 || m * n * k <= tinyProductWork, T.self == Float.self, alpha == 1, beta == 0 || beta == 1,
+        guard m == 1, T.self == Float.self, alpha == 1, beta == 0 || beta == 1,
               rowStrideB == 1, colStrideA == 1, path == .avx2 || path == .avx512, hasAVX2
         else { return false }
         let x = UnsafeRawPointer(a).assumingMemoryBound(to: Float.self)
@@ -40,10 +35,6 @@ extension GEMM {
         let y = UnsafeMutableRawPointer(c).assumingMemoryBound(to: Float.self)
         let accumulate: Int32 = beta == 1 ? 1 : 0
         let kc = kernel.kc
-        if m > 1 {
-            for i in 0..<m { ember_sgemv_rows_avx2(n, k, kc, x + i * rowStrideA, w, colStrideB, y + i * ldc, accumulate) }
-            return true
-        }
         let threads = n * k < parallelWorkThreshold ? 1 : min(Threading.maxThreads, n / rowVectorColumnsPerThread)
         if threads <= 1 {
             ember_sgemv_rows_avx2(n, k, kc, x, w, colStrideB, y, accumulate)

@@ -30,13 +30,12 @@ import _EmberTestSupport
 
     // MARK: Single-row products
 
-    /// One row of A times a transposed B alone (the row-vector path), two rows as a tiny product
-    /// (the row-vector path row by row, when small enough) and the same rows inside a product big
-    /// enough for the blocked path: bitwise equal, and close to a float64 reference.
+    /// One row of A times a transposed B alone (the row-vector path), and two rows and many rows
+    /// (the blocked path): bitwise equal, and close to a float64 reference.
     @Test(arguments: [(1, 1), (20, 10), (7, 9), (8, 8), (9, 17), (64, 511), (130, 512), (33, 513), (512, 784), (10, 1100)])
     func rowProductsEqualTheRowsOfABlockedProduct(_ size: (n: Int, k: Int)) {
         let (n, k) = size
-        let rows = max(3, GEMM.tinyProductWork / (n * k) + 2)  // over the tiny-product limit
+        let rows = max(3, (1 << 14) / (n * k) + 2)  // several A blocks for small n * k
         let g = Generator(seed: UInt64(n * 7919 + k))
         let a = Tensor.uniform([rows, k], low: -1, high: 1, generator: g).floats
         let w = Tensor.uniform([n, k], low: -1, high: 1, generator: g).floats  // B = w^T
