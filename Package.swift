@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "Ember", targets: ["Ember"]),
         .executable(name: "ember", targets: ["EmberCLI"]),
         .executable(name: "ember-bench", targets: ["EmberBench"]),
+        .executable(name: "ember-rnn-bench", targets: ["EmberRNNBench"]),
         .executable(name: "ember-workloads", targets: ["EmberWorkloads"]),
     ],
     dependencies: [
@@ -52,6 +53,8 @@ let package = Package(
             exclude: ["README.md"]
         ),
         .executableTarget(name: "EmberBench", dependencies: ["Ember"]),
+        // LSTM forward/training-step benchmark beside PyTorch (Tools/bench/torch_rnn_bench.py).
+        .executableTarget(name: "EmberRNNBench", dependencies: ["Ember"]),
         // Whole-workload benchmarks beside PyTorch (BENCHMARKS.md).
         .executableTarget(name: "EmberWorkloads", dependencies: ["Ember", "SeedNetwork"]),
         .testTarget(

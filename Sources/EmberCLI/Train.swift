@@ -56,6 +56,9 @@ struct TrainingRun {
     func run() throws {
         let o = options
         let loaded = try loadData(path: o.data, labels: o.labels, labelColumn: o.labelColumn, hasHeader: !o.noHeader)
+        if o.model == .lstm && loaded.features % 8 != 0 {
+            throw UserFacingError("--model lstm reads each sample as 8 time steps, so the feature count must be a multiple of 8 (got \(loaded.features))")
+        }
         let settings = RunSettings(model: o.model, inputs: loaded.features, hidden: o.hidden, classes: loaded.classes,
                                    dropout: o.dropout, seed: o.seed, validationFraction: o.validationFraction,
                                    data: o.data, labels: o.labels, labelColumn: o.labelColumn, hasHeader: !o.noHeader)
@@ -116,7 +119,9 @@ struct TrainingRun {
             try checkpoint.write(to: checkpointPath)
             let report = TrainingReport(
                 title: "Ember training run: \(model.typeName) on \(o.data ?? "the embedded digits")",
-                settings: [("data", loaded.description), ("model", "Linear(\(settings.inputs), \(settings.hidden)) -> ReLU -> BatchNorm1d(\(settings.hidden)) -> Dropout(\(settings.dropout)) -> Linear(\(settings.hidden), \(settings.classes))"),
+                settings: [("data", loaded.description), ("model", settings.model == .mlp
+                    ? "Linear(\(settings.inputs), \(settings.hidden)) -> ReLU -> BatchNorm1d(\(settings.hidden)) -> Dropout(\(settings.dropout)) -> Linear(\(settings.hidden), \(settings.classes))"
+                    : "LSTM(\(settings.inputs / 8) -> \(settings.hidden), 2 layers, dropout \(settings.dropout), batchFirst) over 8 rows -> Linear(\(settings.hidden), \(settings.classes))"),
                            ("epochs", String(o.epochs)), ("batch size", String(o.batchSize)),
                            ("optimizer", "\(o.optimizer.rawValue), lr \(o.learningRate)"), ("seed", String(o.seed)),
                            ("training time", String(format: "%.1f s", trainingSeconds))],

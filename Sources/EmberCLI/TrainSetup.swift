@@ -34,7 +34,10 @@ enum OptimizerKind: String, ExpressibleByArgument, CaseIterable, Codable {
 }
 
 enum ModelKind: String, ExpressibleByArgument, CaseIterable, Codable {
+    /// Linear -> ReLU -> BatchNorm1d -> Dropout -> Linear.
     case mlp
+    /// A 2-layer LSTM reading each sample as 8 steps (rows), then a Linear head.
+    case lstm
 }
 
 /// Everything that determines a run: stored in the checkpoint so `evaluate` can rebuild it.
@@ -54,6 +57,7 @@ struct RunSettings: Codable {
     func makeModel() -> Module {
         switch model {
         case .mlp: SeedNetwork(inputs: inputs, hidden: hidden, outputs: classes, dropout: dropout)
+        case .lstm: RowLSTM(steps: 8, features: inputs / 8, hidden: hidden, classes: classes, layers: 2, dropout: dropout)
         }
     }
 }

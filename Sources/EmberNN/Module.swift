@@ -70,6 +70,11 @@ open class Module {
     }
 
     /// Runs ``forward(_:)``.
+    ///
+    /// Disfavoured in overload resolution, so a subclass's own `callAsFunction(_:...)` with
+    /// defaulted extra arguments wins for `module(x)` (``LSTM`` returns its output and states);
+    /// where a `Tensor` is expected, this one still applies.
+    @_disfavoredOverload
     public func callAsFunction(_ input: Tensor) -> Tensor { forward(input) }
 
     /// The class name, used in listings and messages.

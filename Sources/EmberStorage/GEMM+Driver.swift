@@ -37,7 +37,7 @@ extension GEMM {
         let work = m * n * k
         let grid = work < parallelWorkThreshold
             ? ThreadGrid.single
-            : ThreadGrid(m: m, n: n, threads: min(Threading.maxThreads, work / workPerThread), kernel: kernel)
+            : ThreadGrid(m: m, n: n, k: k, threads: min(Threading.maxThreads, work / workPerThread), kernel: kernel)
         if grid.chunks == 1 {
             blocked(kernel, m: m, n: n, k: k, alpha: alpha, a: a, rowStrideA: rowStrideA, colStrideA: colStrideA,
                     b: b, rowStrideB: rowStrideB, colStrideB: colStrideB, beta: beta, c: c, ldc: ldc)
@@ -57,9 +57,11 @@ extension GEMM {
     /// How a product is split over threads: `rowBlocks x columnBlocks` disjoint blocks of C, each
     /// `height x width` (whole micro-tiles; the last row and column of blocks may be smaller).
     ///
-    /// Every block packs its own rows of A and columns of B, so a grid costs
-    /// `columnBlocks * m * k + rowBlocks * k * n` packed elements; the grid minimises that. With
-    /// two threads this is a split of the columns (wide C) or the rows (tall C).
+    /// Every block packs its own columns of B and, unless its rows of A fit one `mc x kc` block
+    /// (then read in place), its rows of A: `rowBlocks * k * n` plus `columnBlocks * m * k` packed
+    /// elements, A's counted twice (packing A gathers, packing B copies rows). The grid minimises
+    /// that. With two threads this is a split of the columns (wide C) or the rows (tall or square
+    /// C: each half of a 256^3 product then reads A in place).
     struct ThreadGrid {
         var rowBlocks = 1, columnBlocks = 1
         var height = Int.max, width = Int.max
@@ -69,7 +71,7 @@ extension GEMM {
 
         init() {}
 
-        init(m: Int, n: Int, threads requested: Int, kernel: MicroKernel) {
+        init(m: Int, n: Int, k: Int, threads requested: Int, kernel: MicroKernel) {
             let threads = max(1, requested)
             // Prefer the grid that keeps the most threads busy, then the one that packs least.
             var best = (chunks: 0, cost: Int.max)
@@ -79,7 +81,8 @@ extension GEMM {
                 let height = roundUp((m + rows - 1) / rows, to: kernel.mr)
                 let width = roundUp((n + columns - 1) / columns, to: kernel.nr)
                 let (usedRows, usedColumns) = ((m + height - 1) / height, (n + width - 1) / width)
-                let candidate = (chunks: usedRows * usedColumns, cost: usedColumns * m + usedRows * n)
+                let packsA = height > kernel.mc || k > kernel.kc
+                let candidate = (chunks: usedRows * usedColumns, cost: (packsA ? 2 * usedColumns * m : 0) + usedRows * n)
                 if candidate.chunks > best.chunks || candidate.chunks == best.chunks && candidate.cost < best.cost {
                     best = candidate
                     (rowBlocks, columnBlocks, self.height, self.width) = (usedRows, usedColumns, height, width)

@@ -17,6 +17,7 @@ extension GEMM {
     ///   - b: Element `(0, 0)` of the block; element `(p, j)` is at `b[p * rowStride + j * colStride]`.
     ///   - dst: Room for `ceil(n / nr) * nr * k` elements.
     ///   - nr: Strip width (the micro-kernel's tile columns).
+    @inline(never)
     static func packB<T: GEMMScalar>(
         k: Int, n: Int, _ b: UnsafePointer<T>, rowStride: Int, colStride: Int,
         into dst: UnsafeMutablePointer<T>, nr: Int
@@ -67,6 +68,7 @@ extension GEMM {
     ///   - a: Element `(0, 0)` of the block; element `(i, p)` is at `a[i * rowStride + p * colStride]`.
     ///   - dst: Room for `ceil(m / mr) * mr * k` elements.
     ///   - mr: Strip height (the micro-kernel's tile rows).
+    @inline(never)
     static func packA<T: GEMMScalar>(
         m: Int, k: Int, _ a: UnsafePointer<T>, rowStride: Int, colStride: Int,
         into dst: UnsafeMutablePointer<T>, mr: Int

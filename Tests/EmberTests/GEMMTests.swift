@@ -228,8 +228,9 @@ struct GEMMTests {
 
     @Test("the thread split does not change results: wide, tall and square products, 1, 2 and 4 threads")
     func threadSplitIsExact() {
-        for g in [GEMMCase(m: 150, n: 333, k: 97, transposeB: true, beta: 0.5),  // 2: split over columns
+        for g in [GEMMCase(m: 140, n: 333, k: 97, transposeB: true, beta: 0.5),  // 2: split over columns
                   GEMMCase(m: 777, n: 61, k: 90, transposeA: true),  // 2: split over rows
+                  GEMMCase(m: 256, n: 256, k: 256, beta: 1),  // 2: rows, so each half reads A in place
                   GEMMCase(m: 300, n: 310, k: 97, alpha: -1, ldcPadding: 2)] {  // 4: a 2 x 2 grid
             let operands = GEMMOperands(g)
             let one = Threading.withThreads(1) { operands.sgemm(g, path: .best) }
