@@ -1,5 +1,6 @@
 // AVX2 kernels outside the GEMM micro-kernels: a matrix-vector product for single-row products
-// (batch-1 inference) and Philox4x32-10 over eight counters at once (dropout masks). Each
+// (batch-1 inference), packing of transposed B operands (a `Linear` layer's weight), and
+// Philox4x32-10 over eight counters at once (dropout masks). Each
 // function carries its own target attribute, so this file compiles with the default flags; the
 // Swift callers check `ember_cpu_supports_path(EMBER_PATH_AVX2)` first.
 #include "include/CEmberKernels.h"
@@ -67,6 +68,25 @@ EMBER_AVX2 void ember_sgemv_rows_avx2(long n, long k, long kc, const float *x, c
             y[j] = (p0 == 0 && !accumulate) ? acc : y[j] + acc;
         }
     }
+}
+
+EMBER_AVX2 void ember_spack_b_columns_avx2(long k, long width, const float *b, long col_stride, float *dst,
+                                           long nr) {
+    long j = 0;
+    for (; j + 8 <= width; j += 8) {
+        const float *bj = b + j * col_stride;
+        long p = 0;
+        for (; p + 8 <= k; p += 8) {
+            __m256 r[8];
+            for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(bj + i * col_stride + p);
+            ember_transpose8(r);
+            for (int q = 0; q < 8; ++q) _mm256_storeu_ps(dst + (p + q) * nr + j, r[q]);
+        }
+        for (; p < k; ++p)
+            for (int i = 0; i < 8; ++i) dst[p * nr + j + i] = bj[i * col_stride + p];
+    }
+    for (; j < width; ++j)
+        for (long p = 0; p < k; ++p) dst[p * nr + j] = b[j * col_stride + p];
 }
 
 // (hi, lo) halves of the 64-bit products m * c for the eight 32-bit lanes of c.
@@ -146,6 +166,11 @@ EMBER_AVX2 void ember_philox4x32_10_avx2(uint64_t seed, uint64_t index, uint64_t
 void ember_sgemv_rows_avx2(long n, long k, long kc, const float *x, const float *w, long ldw, float *y,
                            int accumulate) {
     (void)n; (void)k; (void)kc; (void)x; (void)w; (void)ldw; (void)y; (void)accumulate;
+    __builtin_trap();  // callers check ember_cpu_supports_path(EMBER_PATH_AVX2) first
+}
+
+void ember_spack_b_columns_avx2(long k, long width, const float *b, long col_stride, float *dst, long nr) {
+    (void)k; (void)width; (void)b; (void)col_stride; (void)dst; (void)nr;
     __builtin_trap();  // callers check ember_cpu_supports_path(EMBER_PATH_AVX2) first
 }
 
