@@ -48,6 +48,23 @@ enum BatchNormChannelsLast {
         }
     }
 
+    /// `scale = Float(invstd * gamma)`, `shift = Float(beta - mean * invstd * gamma)` for the
+    /// vector channels (gamma 1 and beta 0 when absent), as `BatchNormKernel.normalize` computes
+    /// them one channel at a time.
+    static func scaleShift(mean: UnsafePointer<Double>, invstd: UnsafePointer<Double>, c: Int,
+                           gamma: UnsafePointer<Float>?, beta: UnsafePointer<Float>?,
+                           scale: UnsafeMutablePointer<Float>, shift: UnsafeMutablePointer<Float>) {
+        var ch = 0
+        while ch < vectorChannels(c) {
+            let g = gamma.map { load($0 + ch) } ?? D4(repeating: 1)
+            let b = beta.map { load($0 + ch) } ?? D4(repeating: 0)
+            let mu = load(mean + ch), inv = load(invstd + ch)
+            store(F4(inv * g), scale + ch)
+            store(F4(b - mu * inv * g), shift + ch)
+            ch += 4
+        }
+    }
+
     /// `y = x * scale + shift` for the vector channels.
     static func normalize(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, n: Int, c: Int,
                           scale: UnsafePointer<Float>, shift: UnsafePointer<Float>) {

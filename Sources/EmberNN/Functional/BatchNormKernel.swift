@@ -62,6 +62,18 @@ enum BatchNormKernel {
         for ch in 0..<c { variance[ch] /= m }
     }
 
+    /// `v = 1 / sqrt(v + eps)` in place (correctly rounded operations, two lanes at a time).
+    static func invertStandardDeviation(_ v: UnsafeMutablePointer<Double>, count: Int, eps: Double) {
+        var i = 0
+        while i + 2 <= count {
+            let x = UnsafeRawPointer(v + i).loadUnaligned(as: SIMD2<Double>.self)
+            let y = 1 / (x + SIMD2(repeating: eps)).squareRoot()
+            UnsafeMutableRawPointer(v + i).storeBytes(of: y, as: SIMD2<Double>.self)
+            i += 2
+        }
+        while i < count { v[i] = 1 / (v[i] + eps).squareRoot(); i += 1 }
+    }
+
     /// `y = (x - mean) * invstd * gamma + beta` per channel, folded into `x * scale + shift`.
     static func normalize<T: TensorFloat>(
         _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, n: Int, c: Int, s: Int,
@@ -69,7 +81,17 @@ enum BatchNormKernel {
     ) {
         withUnsafeTemporaryAllocation(of: T.self, capacity: 2 * c) { buffer in
             let scale = buffer.baseAddress!, shift = scale + c
-            for ch in 0..<c {
+            var first = 0
+            if T.self == Float.self {
+                BatchNormChannelsLast.scaleShift(
+                    mean: mean, invstd: invstd, c: c,
+                    gamma: gamma.map { UnsafeRawPointer($0).assumingMemoryBound(to: Float.self) },
+                    beta: beta.map { UnsafeRawPointer($0).assumingMemoryBound(to: Float.self) },
+                    scale: UnsafeMutableRawPointer(scale).assumingMemoryBound(to: Float.self),
+                    shift: UnsafeMutableRawPointer(shift).assumingMemoryBound(to: Float.self))
+                first = BatchNormChannelsLast.vectorChannels(c)
+            }
+            for ch in first..<c {
                 let g = gamma.map { Double($0[ch]) } ?? 1
                 let b = beta.map { Double($0[ch]) } ?? 0
                 scale[ch] = T(invstd[ch] * g)
