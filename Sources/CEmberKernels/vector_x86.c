@@ -1,6 +1,7 @@
 // AVX2 kernels outside the GEMM micro-kernels: a matrix-vector product for single-row products
-// (batch-1 inference), packing of transposed B operands (a `Linear` layer's weight), and
-// Philox4x32-10 over eight counters at once (dropout masks). Each
+// (batch-1 inference), packing of transposed B operands (a `Linear` layer's weight),
+// Philox4x32-10 over eight counters at once (dropout masks), and `1 / sqrt(v + eps)` four at a
+// time (batch normalization's inverse deviations). Each
 // function carries its own target attribute, so this file compiles with the default flags; the
 // Swift callers check `ember_cpu_supports_path(EMBER_PATH_AVX2)` first.
 #include "include/CEmberKernels.h"
@@ -126,6 +127,14 @@ EMBER_AVX2 void ember_spack_b_columns_avx2(long k, long width, const float *b, l
         for (long p = 0; p < k; ++p) dst[p * nr + j] = b[j * col_stride + p];
 }
 
+EMBER_AVX2 void ember_inverse_sqrt_plus_avx2(double *v, long count, double eps) {
+    const __m256d one = _mm256_set1_pd(1.0), e = _mm256_set1_pd(eps);
+    long i = 0;
+    for (; i + 4 <= count; i += 4)
+        _mm256_storeu_pd(v + i, _mm256_div_pd(one, _mm256_sqrt_pd(_mm256_add_pd(_mm256_loadu_pd(v + i), e))));
+    for (; i < count; ++i) v[i] = 1.0 / __builtin_sqrt(v[i] + eps);
+}
+
 // (hi, lo) halves of the 64-bit products m * c for the eight 32-bit lanes of c.
 static inline __attribute__((always_inline)) EMBER_AVX2 void ember_mulhilo8(__m256i m, __m256i c, __m256i *hi,
                                                                             __m256i *lo) {
@@ -208,6 +217,11 @@ void ember_sgemv_rows_avx2(long n, long k, long kc, const float *x, const float 
 
 void ember_spack_b_columns_avx2(long k, long width, const float *b, long col_stride, float *dst, long nr) {
     (void)k; (void)width; (void)b; (void)col_stride; (void)dst; (void)nr;
+    __builtin_trap();  // callers check ember_cpu_supports_path(EMBER_PATH_AVX2) first
+}
+
+void ember_inverse_sqrt_plus_avx2(double *v, long count, double eps) {
+    (void)v; (void)count; (void)eps;
     __builtin_trap();  // callers check ember_cpu_supports_path(EMBER_PATH_AVX2) first
 }
 

@@ -73,6 +73,10 @@ void ember_sgemv_rows_avx2(long n, long k, long kc, const float *x, const float 
 /// 8 x 8 register transposes instead of one strided store per element.
 void ember_spack_b_columns_avx2(long k, long width, const float *b, long col_stride, float *dst, long nr);
 
+/// `v[i] = 1 / sqrt(v[i] + eps)` for `i < count`, four at a time (correctly rounded IEEE
+/// operations, so the same values as one at a time).
+void ember_inverse_sqrt_plus_avx2(double *v, long count, double eps);
+
 /// Philox4x32-10 blocks for counters `(index + b, stream)`, `b < blocks`, with key `seed`: the four
 /// words of block `b` go to `out[4 * b ..< 4 * b + 4]`. Eight blocks at a time.
 void ember_philox4x32_10_avx2(uint64_t seed, uint64_t index, uint64_t stream, long blocks, uint32_t *out);

@@ -62,16 +62,10 @@ enum BatchNormKernel {
         for ch in 0..<c { variance[ch] /= m }
     }
 
-    /// `v = 1 / sqrt(v + eps)` in place (correctly rounded operations, two lanes at a time).
+    /// `v = 1 / sqrt(v + eps)` in place (correctly rounded operations, four lanes at a time where
+    /// the CPU has AVX2).
     static func invertStandardDeviation(_ v: UnsafeMutablePointer<Double>, count: Int, eps: Double) {
-        var i = 0
-        while i + 2 <= count {
-            let x = UnsafeRawPointer(v + i).loadUnaligned(as: SIMD2<Double>.self)
-            let y = 1 / (x + SIMD2(repeating: eps)).squareRoot()
-            UnsafeMutableRawPointer(v + i).storeBytes(of: y, as: SIMD2<Double>.self)
-            i += 2
-        }
-        while i < count { v[i] = 1 / (v[i] + eps).squareRoot(); i += 1 }
+        VectorKernels.inverseSquareRoot(v, count: count, plus: eps)
     }
 
     /// `y = (x - mean) * invstd * gamma + beta` per channel, folded into `x * scale + shift`.
