@@ -132,7 +132,10 @@ EMBER_AVX2 void ember_inverse_sqrt_plus_avx2(double *v, long count, double eps) 
     long i = 0;
     for (; i + 4 <= count; i += 4)
         _mm256_storeu_pd(v + i, _mm256_div_pd(one, _mm256_sqrt_pd(_mm256_add_pd(_mm256_loadu_pd(v + i), e))));
-    for (; i < count; ++i) v[i] = 1.0 / __builtin_sqrt(v[i] + eps);
+    for (; i < count; ++i) {
+        __m128d x = _mm_set_sd(v[i] + eps);
+        v[i] = 1.0 / _mm_cvtsd_f64(_mm_sqrt_sd(x, x));  // no libm call (errno), same rounding
+    }
 }
 
 // (hi, lo) halves of the 64-bit products m * c for the eight 32-bit lanes of c.
