@@ -1,5 +1,7 @@
 // AVX2 kernels outside the GEMM micro-kernels: a matrix-vector product for single-row products
-// (batch-1 inference) and Philox4x32-10 over eight counters at once (dropout masks). Each
+// (batch-1 inference), packing of transposed B operands (a `Linear` layer's weight),
+// Philox4x32-10 over eight counters at once (dropout masks), and `1 / sqrt(v + eps)` four at a
+// time (batch normalization's inverse deviations). Each
 // function carries its own target attribute, so this file compiles with the default flags; the
 // Swift callers check `ember_cpu_supports_path(EMBER_PATH_AVX2)` first.
 #include "include/CEmberKernels.h"
@@ -9,63 +11,130 @@
 
 #define EMBER_AVX2 __attribute__((target("avx2,fma")))
 
-// Rows r[0..<8] of an 8 x 8 block become its columns: afterwards r[q][i] is the old r[i][q].
-static inline __attribute__((always_inline)) EMBER_AVX2 void ember_transpose8(__m256 r[8]) {
-    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-    __m256 s0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
-    __m256 s1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
-    __m256 s2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
-    __m256 s3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
-    __m256 s4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
-    __m256 s5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
-    __m256 s6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
-    __m256 s7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
-    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
-    r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
-    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
-    r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
-    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
-    r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
-    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
-    r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+// Elements p..p+7 of eight rows (`rows[i] + p`): afterwards c[q] holds element p + q of rows
+// 0..7. Rows i and i + 4 share a register from the start (128-bit halves loaded straight into
+// each lane), so only in-lane 4 x 4 transposes remain: 16 shuffles and no cross-lane permutes,
+// against 24 (8 of them slow cross-lane) for a transpose of full rows.
+static inline __attribute__((always_inline)) EMBER_AVX2 void ember_load_columns8_rows(const float *const rows[8],
+                                                                                     long p, __m256 c[8]) {
+    for (int h = 0; h < 2; ++h) {
+        __m256 r[4];
+        for (int i = 0; i < 4; ++i)
+            r[i] = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(rows[i] + p + 4 * h)),
+                                        _mm_loadu_ps(rows[i + 4] + p + 4 * h), 1);
+        __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+        __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+        c[4 * h + 0] = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+        c[4 * h + 1] = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+        c[4 * h + 2] = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+        c[4 * h + 3] = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+    }
+}
+
+// The same for eight consecutive rows `ldw` apart starting at `w`.
+static inline __attribute__((always_inline)) EMBER_AVX2 void ember_load_columns8(const float *w, long ldw,
+                                                                                __m256 c[8]) {
+    const float *rows[8];
+    for (int i = 0; i < 8; ++i) rows[i] = w + i * ldw;
+    ember_load_columns8_rows(rows, 0, c);
+}
+
+// y[j..j + width) for the last width < 8 columns, as one group whose missing rows re-read row j
+// (their results are computed and dropped, as the micro-kernels do for missing rows).
+static inline __attribute__((always_inline)) EMBER_AVX2 void ember_sgemv_tail(
+    long width, long j, long k, long kc, const float *x, const float *w, long ldw, float *y, int accumulate) {
+    const float *rows[8];
+    for (int i = 0; i < 8; ++i) rows[i] = w + (j + (i < width ? i : 0)) * ldw;
+    for (long p0 = 0; p0 < k; p0 += kc) {
+        long pe = p0 + kc < k ? p0 + kc : k;
+        __m256 acc = _mm256_setzero_ps();
+        long p = p0;
+        for (; p + 8 <= pe; p += 8) {
+            __m256 c[8];
+            ember_load_columns8_rows(rows, p, c);
+            for (int q = 0; q < 8; ++q) acc = _mm256_fmadd_ps(_mm256_broadcast_ss(x + p + q), c[q], acc);
+        }
+        for (; p < pe; ++p) {
+            __m256 col = _mm256_setr_ps(rows[0][p], rows[1][p], rows[2][p], rows[3][p], rows[4][p], rows[5][p],
+                                        rows[6][p], rows[7][p]);
+            acc = _mm256_fmadd_ps(_mm256_broadcast_ss(x + p), col, acc);
+        }
+        float lanes[8];
+        _mm256_storeu_ps(lanes, acc);
+        for (long i = 0; i < width; ++i) y[j + i] = (p0 == 0 && !accumulate) ? lanes[i] : y[j + i] + lanes[i];
+    }
+}
+
+// Columns j..j + 8 * G of y, for G groups of eight rows of w. Each output's multiply-adds form
+// one dependent chain (4 cycles per step), so G independent chains run interleaved to keep the
+// FMA units busy: one group alone was latency-bound at 0.5 cycles per multiply-add.
+static inline __attribute__((always_inline)) EMBER_AVX2 void ember_sgemv_groups(
+    int groups, long j, long k, long kc, const float *x, const float *w, long ldw, float *y, int accumulate) {
+    for (long p0 = 0; p0 < k; p0 += kc) {
+        long pe = p0 + kc < k ? p0 + kc : k;
+        __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+        long p = p0;
+        for (; p + 8 <= pe; p += 8) {
+            for (int g = 0; g < groups; ++g) {
+                __m256 c[8];
+                ember_load_columns8(w + (j + 8 * g) * ldw + p, ldw, c);
+                for (int q = 0; q < 8; ++q) acc[g] = _mm256_fmadd_ps(_mm256_broadcast_ss(x + p + q), c[q], acc[g]);
+            }
+        }
+        for (; p < pe; ++p) {
+            for (int g = 0; g < groups; ++g) {
+                const float *wg = w + (j + 8 * g) * ldw + p;
+                __m256 col = _mm256_setr_ps(wg[0], wg[ldw], wg[2 * ldw], wg[3 * ldw], wg[4 * ldw], wg[5 * ldw],
+                                            wg[6 * ldw], wg[7 * ldw]);
+                acc[g] = _mm256_fmadd_ps(_mm256_broadcast_ss(x + p), col, acc[g]);
+            }
+        }
+        for (int g = 0; g < groups; ++g) {
+            float *yg = y + j + 8 * g;
+            __m256 out = (p0 == 0 && !accumulate) ? acc[g] : _mm256_add_ps(_mm256_loadu_ps(yg), acc[g]);
+            _mm256_storeu_ps(yg, out);
+        }
+    }
 }
 
 EMBER_AVX2 void ember_sgemv_rows_avx2(long n, long k, long kc, const float *x, const float *w, long ldw,
                                       float *y, int accumulate) {
     long j = 0;
-    for (; j + 8 <= n; j += 8) {
-        const float *wj = w + j * ldw;
-        for (long p0 = 0; p0 < k; p0 += kc) {
-            long pe = p0 + kc < k ? p0 + kc : k;
-            __m256 acc = _mm256_setzero_ps();
-            long p = p0;
-            for (; p + 8 <= pe; p += 8) {
-                __m256 r[8];
-                for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(wj + i * ldw + p);
-                ember_transpose8(r);
-                // Element order within the block: p, p + 1, ... (the micro-kernel's order).
-                for (int q = 0; q < 8; ++q) acc = _mm256_fmadd_ps(_mm256_broadcast_ss(x + p + q), r[q], acc);
-            }
-            for (; p < pe; ++p) {
-                __m256 col = _mm256_setr_ps(wj[p], wj[ldw + p], wj[2 * ldw + p], wj[3 * ldw + p], wj[4 * ldw + p],
-                                            wj[5 * ldw + p], wj[6 * ldw + p], wj[7 * ldw + p]);
-                acc = _mm256_fmadd_ps(_mm256_broadcast_ss(x + p), col, acc);
-            }
-            __m256 out = (p0 == 0 && !accumulate) ? acc : _mm256_add_ps(_mm256_loadu_ps(y + j), acc);
-            _mm256_storeu_ps(y + j, out);
+    // Rows a multiple of 1 KiB apart fall into few L1 sets: 32 of them at once evict each other
+    // before their lines are used up, 16 still fit (2 sets x 8 ways at 2 KiB).
+    if ((ldw * (long)sizeof(float)) % 1024 != 0)
+        for (; j + 32 <= n; j += 32) ember_sgemv_groups(4, j, k, kc, x, w, ldw, y, accumulate);
+    for (; j + 16 <= n; j += 16) ember_sgemv_groups(2, j, k, kc, x, w, ldw, y, accumulate);
+    for (; j + 8 <= n; j += 8) ember_sgemv_groups(1, j, k, kc, x, w, ldw, y, accumulate);
+    if (j < n) ember_sgemv_tail(n - j, j, k, kc, x, w, ldw, y, accumulate);
+}
+
+EMBER_AVX2 void ember_spack_b_columns_avx2(long k, long width, const float *b, long col_stride, float *dst,
+                                           long nr) {
+    long j = 0;
+    for (; j + 8 <= width; j += 8) {
+        const float *bj = b + j * col_stride;
+        long p = 0;
+        for (; p + 8 <= k; p += 8) {
+            __m256 r[8];
+            ember_load_columns8(bj + p, col_stride, r);
+            for (int q = 0; q < 8; ++q) _mm256_storeu_ps(dst + (p + q) * nr + j, r[q]);
         }
+        for (; p < k; ++p)
+            for (int i = 0; i < 8; ++i) dst[p * nr + j + i] = bj[i * col_stride + p];
     }
-    for (; j < n; ++j) {
-        const float *wj = w + j * ldw;
-        for (long p0 = 0; p0 < k; p0 += kc) {
-            long pe = p0 + kc < k ? p0 + kc : k;
-            float acc = 0;
-            for (long p = p0; p < pe; ++p) acc = __builtin_fmaf(x[p], wj[p], acc);
-            y[j] = (p0 == 0 && !accumulate) ? acc : y[j] + acc;
-        }
+    for (; j < width; ++j)
+        for (long p = 0; p < k; ++p) dst[p * nr + j] = b[j * col_stride + p];
+}
+
+EMBER_AVX2 void ember_inverse_sqrt_plus_avx2(double *v, long count, double eps) {
+    const __m256d one = _mm256_set1_pd(1.0), e = _mm256_set1_pd(eps);
+    long i = 0;
+    for (; i + 4 <= count; i += 4)
+        _mm256_storeu_pd(v + i, _mm256_div_pd(one, _mm256_sqrt_pd(_mm256_add_pd(_mm256_loadu_pd(v + i), e))));
+    for (; i < count; ++i) {
+        __m128d x = _mm_set_sd(v[i] + eps);
+        v[i] = 1.0 / _mm_cvtsd_f64(_mm_sqrt_sd(x, x));  // no libm call (errno), same rounding
     }
 }
 
@@ -146,6 +215,16 @@ EMBER_AVX2 void ember_philox4x32_10_avx2(uint64_t seed, uint64_t index, uint64_t
 void ember_sgemv_rows_avx2(long n, long k, long kc, const float *x, const float *w, long ldw, float *y,
                            int accumulate) {
     (void)n; (void)k; (void)kc; (void)x; (void)w; (void)ldw; (void)y; (void)accumulate;
+    __builtin_trap();  // callers check ember_cpu_supports_path(EMBER_PATH_AVX2) first
+}
+
+void ember_spack_b_columns_avx2(long k, long width, const float *b, long col_stride, float *dst, long nr) {
+    (void)k; (void)width; (void)b; (void)col_stride; (void)dst; (void)nr;
+    __builtin_trap();  // callers check ember_cpu_supports_path(EMBER_PATH_AVX2) first
+}
+
+void ember_inverse_sqrt_plus_avx2(double *v, long count, double eps) {
+    (void)v; (void)count; (void)eps;
     __builtin_trap();  // callers check ember_cpu_supports_path(EMBER_PATH_AVX2) first
 }
 

@@ -1,3 +1,5 @@
+import CEmberKernels
+
 // Packing: copy blocks of A and B into the contiguous, zero-padded strips the micro-kernels read.
 //
 // Packing reads any strides (row-major, transposed, expanded), so callers never copy operands
@@ -44,6 +46,12 @@ extension GEMM {
                     while j < width { d[j] = s[j]; j &+= 1 }
                     while j < nr { d[j] = 0; j &+= 1 }
                 }
+            } else if rowStride == 1 && T.self == Float.self && hasAVX2 {
+                // Columns contiguous (a transposed view, e.g. a Linear weight): 8 x 8 register
+                // transposes (GEMM+RowVector.swift).
+                if width < nr { strip.update(repeating: 0, count: k * nr) }
+                ember_spack_b_columns_avx2(k, width, UnsafeRawPointer(src).assumingMemoryBound(to: Float.self),
+                                           colStride, UnsafeMutableRawPointer(strip).assumingMemoryBound(to: Float.self), nr)
             } else {
                 // Columns contiguous (a transposed view) or nothing is: walk down each column
                 // into a zeroed strip.

@@ -13,6 +13,15 @@ struct RunResults: Codable {
     var emberMemory: MemoryResult?
     var torchMemory: TorchRunner.MemoryRun?
     var notes: [String] = []
+    /// One-minute load averages when the run started and ended (other processes compete for the
+    /// cores; above about 0.5 the timings, two-thread ones above all, are disturbed).
+    var loadAverages: [Double] = []
+}
+
+/// The one-minute load average (`/proc/loadavg`), `nil` where unavailable.
+func loadAverage() -> Double? {
+    guard let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) else { return nil }
+    return text.split(separator: " ").first.flatMap { Double($0) }
 }
 
 /// The CPU model and core count, from `/proc/cpuinfo` where it exists.

@@ -36,6 +36,7 @@ var results = RunResults(
     command: (["ember-workloads"] + CommandLine.arguments.dropFirst()).joined(separator: " "),
     threads: options.threads)
 
+if let load = loadAverage() { results.loadAverages.append(load) }
 let torch = TorchRunner(script: TorchRunner.defaultScript())
 var useTorch = options.torch
 if useTorch && !torch.isAvailable() {
@@ -95,10 +96,13 @@ if options.groups.contains("memory") {
 }
 
 let elapsed = Double(nowNanoseconds() - started) * 1e-9
+if let load = loadAverage() { results.loadAverages.append(load) }
+let loadText = results.loadAverages.isEmpty ? "" :
+    " · load average \(results.loadAverages.map { String(format: "%.2f", $0) }.joined(separator: " → "))"
 print("""
     # ember-workloads
 
-    \(results.date) · \(results.machine) · PyTorch \(results.torchVersion ?? "not run") · \(String(format: "%.0f", elapsed)) s
+    \(results.date) · \(results.machine) · PyTorch \(results.torchVersion ?? "not run") · \(String(format: "%.0f", elapsed)) s\(loadText)
     Medians per workload, ± half the interquartile range of the timed samples. speedup = PyTorch's
     median time / Ember's (for throughputs: Ember's / PyTorch's); above 1 Ember is faster.
 

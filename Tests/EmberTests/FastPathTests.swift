@@ -30,34 +30,39 @@ import _EmberTestSupport
 
     // MARK: Single-row products
 
-    /// One row of A times a transposed B, alone (the row-vector path) and as the middle row of a
-    /// three-row product (the blocked path): bitwise equal, and close to a float64 reference.
+    /// One row of A times a transposed B alone (the row-vector path), and two rows and many rows
+    /// (the blocked path): bitwise equal, and close to a float64 reference.
     @Test(arguments: [(1, 1), (20, 10), (7, 9), (8, 8), (9, 17), (64, 511), (130, 512), (33, 513), (512, 784), (10, 1100)])
-    func rowProductEqualsTheRowInABatch(_ size: (n: Int, k: Int)) {
+    func rowProductsEqualTheRowsOfABlockedProduct(_ size: (n: Int, k: Int)) {
         let (n, k) = size
+        let rows = max(3, (1 << 14) / (n * k) + 2)  // several A blocks for small n * k
         let g = Generator(seed: UInt64(n * 7919 + k))
-        let a = Tensor.uniform([3, k], low: -1, high: 1, generator: g).floats
+        let a = Tensor.uniform([rows, k], low: -1, high: 1, generator: g).floats
         let w = Tensor.uniform([n, k], low: -1, high: 1, generator: g).floats  // B = w^T
-        let c0 = Tensor.uniform([3, n], low: -1, high: 1, generator: g).floats
+        let c0 = Tensor.uniform([rows, n], low: -1, high: 1, generator: g).floats
         for beta: Float in [0, 1] {
             for threads in [1, 2] {
-                var batch = c0, row = Array(c0[n..<(2 * n)])
+                var batch = c0, one = Array(c0[n..<(2 * n)]), two = Array(c0[0..<(2 * n)])
                 Threading.withThreads(threads) {
                     a.withUnsafeBufferPointer { pa in
                         w.withUnsafeBufferPointer { pw in
-                            GEMM.sgemm(m: 3, n: n, k: k, alpha: 1, a: pa.baseAddress!, rowStrideA: k, colStrideA: 1,
-                                       b: pw.baseAddress!, rowStrideB: 1, colStrideB: k, beta: beta, c: &batch, ldc: n)
-                            GEMM.sgemm(m: 1, n: n, k: k, alpha: 1, a: pa.baseAddress! + k, rowStrideA: k, colStrideA: 1,
-                                       b: pw.baseAddress!, rowStrideB: 1, colStrideB: k, beta: beta, c: &row, ldc: n)
+                            let (pa, pw) = (pa.baseAddress!, pw.baseAddress!)
+                            GEMM.sgemm(m: rows, n: n, k: k, alpha: 1, a: pa, rowStrideA: k, colStrideA: 1,
+                                       b: pw, rowStrideB: 1, colStrideB: k, beta: beta, c: &batch, ldc: n)
+                            GEMM.sgemm(m: 1, n: n, k: k, alpha: 1, a: pa + k, rowStrideA: k, colStrideA: 1,
+                                       b: pw, rowStrideB: 1, colStrideB: k, beta: beta, c: &one, ldc: n)
+                            GEMM.sgemm(m: 2, n: n, k: k, alpha: 1, a: pa, rowStrideA: k, colStrideA: 1,
+                                       b: pw, rowStrideB: 1, colStrideB: k, beta: beta, c: &two, ldc: n)
                         }
                     }
                 }
-                #expect(row.map(\.bitPattern) == batch[n..<(2 * n)].map(\.bitPattern),
-                        "n=\(n) k=\(k) beta=\(beta) threads=\(threads): the row alone differs from the row in a batch")
+                let context = "n=\(n) k=\(k) beta=\(beta) threads=\(threads)"
+                #expect(one.map(\.bitPattern) == batch[n..<(2 * n)].map(\.bitPattern), "\(context): one row")
+                #expect(two.map(\.bitPattern) == batch[0..<(2 * n)].map(\.bitPattern), "\(context): two rows")
                 for j in 0..<n {
                     var exact = beta == 1 ? Double(c0[n + j]) : 0
                     for p in 0..<k { exact += Double(a[k + p]) * Double(w[j * k + p]) }
-                    #expect(abs(Double(row[j]) - exact) <= 1e-5 * Double(k), "n=\(n) k=\(k) column \(j)")
+                    #expect(abs(Double(one[j]) - exact) <= 1e-5 * Double(k), "\(context): column \(j)")
                 }
             }
         }
@@ -166,6 +171,37 @@ import _EmberTestSupport
             return batchNorm(args[0], runningMean: &rm, runningVar: &rv, weight: args[1], bias: args[2],
                              training: false, momentum: 0.1, eps: 1e-5)
         } == nil)
+    }
+
+    /// Float32 `[N, C]` runs sixteen and four channels at a time and the `C % 4` rest one by one;
+    /// every channel is computed independently, so each column of a 7- or 21-channel result
+    /// (forward, running statistics, all gradients; training and eval) must be bitwise the result
+    /// for that column alone, which takes the one-channel loops.
+    @Test(arguments: [true, false], [7, 21])
+    func batchNormVectorChannelsEqualSingleChannels(_ training: Bool, _ c: Int) throws {
+        let g = Generator(seed: 21)
+        let n = 9
+        let x = Tensor.normal([n, c], mean: 0.5, std: 3, generator: g)
+        let w = Tensor.uniform([c], low: 0.5, high: 1.5, generator: g), b = Tensor.normal([c], generator: g)
+        let rm0 = Tensor.normal([c], generator: g), rv0 = Tensor.uniform([c], low: 0.5, high: 2, generator: g)
+        let upstream = Tensor.normal([n, c], generator: g)
+        func run(_ cols: Range<Int>) -> [Tensor] {
+            let width = cols.count
+            func pick(_ t: Tensor) -> Tensor { t.narrow(axis: t.rank - 1, start: cols.lowerBound, length: width).contiguous() }
+            let xi = pick(x).requiringGrad(), wi = pick(w).requiringGrad(), bi = pick(b).requiringGrad()
+            var rm: Tensor? = pick(rm0), rv: Tensor? = pick(rv0)
+            let y = batchNorm(xi, runningMean: &rm, runningVar: &rv, weight: wi, bias: bi, training: training,
+                              momentum: 0.1, eps: 1e-5)
+            (y * pick(upstream)).sum().backward()
+            return [y.detached(), rm!, rv!, xi.grad!, wi.grad!, bi.grad!]
+        }
+        let all = run(0..<c)
+        for ch in 0..<c {
+            let alone = run(ch..<(ch + 1))
+            for (k, (a, b)) in zip(all, alone).enumerated() {
+                expectBitwiseEqual(a.narrow(axis: a.rank - 1, start: ch, length: 1), b, "channel \(ch), output \(k)")
+            }
+        }
     }
 
     // MARK: Optimizer state

@@ -67,6 +67,16 @@ ember_gemm_ukernel ember_dgemm_ukernel(int path);
 void ember_sgemv_rows_avx2(long n, long k, long kc, const float *x, const float *w, long ldw, float *y,
                            int accumulate);
 
+/// Packs `width <= nr` columns of a float32 B whose columns are contiguous (element `(p, j)` at
+/// `b[p + j * col_stride]`) into one GEMM B strip: `dst[p * nr + j] = B(p, j)` for `p < k`,
+/// `j < width` (columns `width..<nr` are left to the caller). Eight columns at a time through
+/// 8 x 8 register transposes instead of one strided store per element.
+void ember_spack_b_columns_avx2(long k, long width, const float *b, long col_stride, float *dst, long nr);
+
+/// `v[i] = 1 / sqrt(v[i] + eps)` for `i < count`, four at a time (correctly rounded IEEE
+/// operations, so the same values as one at a time).
+void ember_inverse_sqrt_plus_avx2(double *v, long count, double eps);
+
 /// Philox4x32-10 blocks for counters `(index + b, stream)`, `b < blocks`, with key `seed`: the four
 /// words of block `b` go to `out[4 * b ..< 4 * b + 4]`. Eight blocks at a time.
 void ember_philox4x32_10_avx2(uint64_t seed, uint64_t index, uint64_t stream, long blocks, uint32_t *out);

@@ -63,7 +63,7 @@ private func batchNormTyped<T: TensorFloat>(
     let x = input.contiguousRaw
     let w = weight?.to(T.dtype).contiguousRaw, b = bias?.to(T.dtype).contiguousRaw
     // mean in [0, c), invstd in [c, 2c): one allocation, kept by the backward closure.
-    var stats = [Double](repeating: 0, count: 2 * c)
+    var stats = [Double](unsafeUninitializedCapacity: 2 * c) { _, count in count = 2 * c }  // all written below
     stats.withUnsafeMutableBufferPointer { buffer in
         let mean = buffer.baseAddress!, invstd = mean + c
         if useBatchStats {
@@ -85,7 +85,7 @@ private func batchNormTyped<T: TensorFloat>(
             copyAsDoubles(runningMean!, into: mean, count: c)
             copyAsDoubles(runningVar!, into: invstd, count: c)
         }
-        for ch in 0..<c { invstd[ch] = 1 / (invstd[ch] + eps).squareRoot() }
+        BatchNormKernel.invertStandardDeviation(invstd, count: c, eps: eps)
     }
     let out = Tensor(uninitializedShape: x.shape, dtype: T.dtype)
     stats.withUnsafeBufferPointer { buffer in

@@ -21,14 +21,20 @@ enum BatchNormKernel {
         mean.update(repeating: 0, count: c)
         variance.update(repeating: 0, count: c)
         if s == 1 {
-            for i in 0..<n {
-                let row = x + i * c
-                for ch in 0..<c { mean[ch] += Double(row[ch]) }
+            var first = 0
+            if T.self == Float.self {
+                BatchNormChannelsLast.statistics(UnsafeRawPointer(x).assumingMemoryBound(to: Float.self), n: n, c: c, m: m,
+                                                 mean: mean, variance: variance)
+                first = BatchNormChannelsLast.vectorChannels(c)
             }
-            for ch in 0..<c { mean[ch] /= m }
             for i in 0..<n {
                 let row = x + i * c
-                for ch in 0..<c {
+                for ch in first..<c { mean[ch] += Double(row[ch]) }
+            }
+            for ch in first..<c { mean[ch] /= m }
+            for i in 0..<n {
+                let row = x + i * c
+                for ch in first..<c {
                     let d = Double(row[ch]) - mean[ch]
                     variance[ch] += d * d
                 }
@@ -56,6 +62,12 @@ enum BatchNormKernel {
         for ch in 0..<c { variance[ch] /= m }
     }
 
+    /// `v = 1 / sqrt(v + eps)` in place (correctly rounded operations, four lanes at a time where
+    /// the CPU has AVX2).
+    static func invertStandardDeviation(_ v: UnsafeMutablePointer<Double>, count: Int, eps: Double) {
+        VectorKernels.inverseSquareRoot(v, count: count, plus: eps)
+    }
+
     /// `y = (x - mean) * invstd * gamma + beta` per channel, folded into `x * scale + shift`.
     static func normalize<T: TensorFloat>(
         _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, n: Int, c: Int, s: Int,
@@ -63,16 +75,35 @@ enum BatchNormKernel {
     ) {
         withUnsafeTemporaryAllocation(of: T.self, capacity: 2 * c) { buffer in
             let scale = buffer.baseAddress!, shift = scale + c
-            for ch in 0..<c {
+            var first = 0
+            if T.self == Float.self {
+                BatchNormChannelsLast.scaleShift(
+                    mean: mean, invstd: invstd, c: c,
+                    gamma: gamma.map { UnsafeRawPointer($0).assumingMemoryBound(to: Float.self) },
+                    beta: beta.map { UnsafeRawPointer($0).assumingMemoryBound(to: Float.self) },
+                    scale: UnsafeMutableRawPointer(scale).assumingMemoryBound(to: Float.self),
+                    shift: UnsafeMutableRawPointer(shift).assumingMemoryBound(to: Float.self))
+                first = BatchNormChannelsLast.vectorChannels(c)
+            }
+            for ch in first..<c {
                 let g = gamma.map { Double($0[ch]) } ?? 1
                 let b = beta.map { Double($0[ch]) } ?? 0
                 scale[ch] = T(invstd[ch] * g)
                 shift[ch] = T(b - mean[ch] * invstd[ch] * g)
             }
             if s == 1 {
+                var first = 0
+                if T.self == Float.self {
+                    BatchNormChannelsLast.normalize(
+                        UnsafeRawPointer(x).assumingMemoryBound(to: Float.self),
+                        UnsafeMutableRawPointer(y).assumingMemoryBound(to: Float.self), n: n, c: c,
+                        scale: UnsafeRawPointer(scale).assumingMemoryBound(to: Float.self),
+                        shift: UnsafeRawPointer(shift).assumingMemoryBound(to: Float.self))
+                    first = BatchNormChannelsLast.vectorChannels(c)
+                }
                 for i in 0..<n {
                     let o = i * c
-                    for ch in 0..<c { y[o + ch] = x[o + ch] * scale[ch] + shift[ch] }
+                    for ch in first..<c { y[o + ch] = x[o + ch] * scale[ch] + shift[ch] }
                 }
             } else {
                 for i in 0..<n {
@@ -101,9 +132,17 @@ enum BatchNormKernel {
             sumG.update(repeating: 0, count: c)
             sumGX.update(repeating: 0, count: c)
             if s == 1 {
+                var first = 0
+                if T.self == Float.self {
+                    BatchNormChannelsLast.gradientSums(
+                        x: UnsafeRawPointer(x).assumingMemoryBound(to: Float.self),
+                        g: UnsafeRawPointer(g).assumingMemoryBound(to: Float.self), n: n, c: c,
+                        mean: mean, invstd: invstd, sumG: sumG, sumGX: sumGX)
+                    first = BatchNormChannelsLast.vectorChannels(c)
+                }
                 for i in 0..<n {
                     let o = i * c
-                    for ch in 0..<c {
+                    for ch in first..<c {
                         let gv = Double(g[o + ch])
                         sumG[ch] += gv
                         sumGX[ch] += gv * (Double(x[o + ch]) - mean[ch]) * invstd[ch]
@@ -134,9 +173,18 @@ enum BatchNormKernel {
                 k[ch] = usedBatchStats ? gam * invstd[ch] / m : gam * invstd[ch]
             }
             if usedBatchStats && s == 1 {
+                var first = 0
+                if T.self == Float.self {
+                    BatchNormChannelsLast.inputGradient(
+                        x: UnsafeRawPointer(x).assumingMemoryBound(to: Float.self),
+                        g: UnsafeRawPointer(g).assumingMemoryBound(to: Float.self), n: n, c: c, m: m,
+                        mean: mean, invstd: invstd, k: k, sumG: sumG, sumGX: sumGX,
+                        dx: UnsafeMutableRawPointer(dx).assumingMemoryBound(to: Float.self))
+                    first = BatchNormChannelsLast.vectorChannels(c)
+                }
                 for i in 0..<n {
                     let o = i * c
-                    for ch in 0..<c {
+                    for ch in first..<c {
                         let xhat = (Double(x[o + ch]) - mean[ch]) * invstd[ch]
                         dx[o + ch] = T(k[ch] * (m * Double(g[o + ch]) - sumG[ch] - xhat * sumGX[ch]))
                     }

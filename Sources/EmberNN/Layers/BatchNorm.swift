@@ -33,6 +33,9 @@ open class BatchNormBase: Module {
 
     /// Input ranks this layer accepts and how to say so in errors.
     open var acceptedRanks: Set<Int> { [] }
+    /// ``acceptedRanks``, built once: a subclass returns a literal set, which Swift rebuilds
+    /// (allocating and hashing) on every read, and the check runs on every forward pass.
+    private lazy var acceptedRankSet: Set<Int> = acceptedRanks
     open var rankDescription: String { "" }
 
     public init(numFeatures: Int, eps: Double = 1e-5, momentum: Double? = 0.1, affine: Bool = true,
@@ -61,7 +64,7 @@ open class BatchNormBase: Module {
     }
 
     open override func forward(_ input: Tensor) -> Tensor {
-        precondition(acceptedRanks.contains(input.rank),
+        precondition(acceptedRankSet.contains(input.rank),
                      "\(errorContext): expected \(rankDescription) input (got \(input.rank)D input), shape \(input.shape)")
         precondition(input.shape[1] == numFeatures,
                      "\(errorContext): running_mean should contain \(input.shape[1]) elements not \(numFeatures) (input shape \(input.shape); the layer was built for \(numFeatures) channels)")

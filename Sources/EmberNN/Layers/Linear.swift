@@ -73,10 +73,10 @@ public func linear(_ input: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
     let result = input.rank == 2 ? out : out.reshapedRaw(outShape)
     // dL/dx = g W, dL/dW = g^T x, dL/db = column sums of g (g as [rows, outF]).
     func inputGrad(_ g2: Tensor) -> Tensor? {
-        input.tracksGrad ? Kernels.matmul(g2, weight).reshapedRaw(input.shape) : nil
+        input.tracksGrad ? product(g2, weight).reshapedRaw(input.shape) : nil
     }
     func weightGrad(_ g2: Tensor) -> Tensor? {
-        weight.tracksGrad ? Kernels.matmul(g2.transposedRaw(), x2) : nil
+        weight.tracksGrad ? product(g2.transposedRaw(), x2) : nil
     }
     guard let bias else {
         return result.recorded("linear", input, weight) { g in
@@ -88,6 +88,25 @@ public func linear(_ input: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
         let g2 = g.reshapedRaw([rows, outF])
         return [inputGrad(g2), weightGrad(g2), bias.tracksGrad ? Kernels.sum(g2, axes: [0], keepDim: false) : nil]
     }
+}
+
+/// `a b` for 2-D float tensors of one dtype (any strides): the GEMM call `Kernels.matmul` makes
+/// for 2-D operands, without its batch-broadcasting set-up.
+private func product(_ a: Tensor, _ b: Tensor) -> Tensor {
+    let m = a.shape[0], k = a.shape[1], n = b.shape[1]
+    let out = Tensor(uninitializedShape: [m, n], dtype: a.dtype)
+    if out.count == 0 { return out }
+    switch a.dtype {
+    case .float32:
+        GEMM.sgemm(m: m, n: n, k: k, alpha: 1, a: a.pointer(as: Float.self), rowStrideA: a.strides[0], colStrideA: a.strides[1],
+                   b: b.pointer(as: Float.self), rowStrideB: b.strides[0], colStrideB: b.strides[1],
+                   beta: 0, c: out.mutablePointer(as: Float.self), ldc: n)
+    default:
+        GEMM.dgemm(m: m, n: n, k: k, alpha: 1, a: a.pointer(as: Double.self), rowStrideA: a.strides[0], colStrideA: a.strides[1],
+                   b: b.pointer(as: Double.self), rowStrideB: b.strides[0], colStrideB: b.strides[1],
+                   beta: 0, c: out.mutablePointer(as: Double.self), ldc: n)
+    }
+    return out
 }
 
 /// Writes `row` (a `[n]` tensor of `out`'s dtype) into every row of the fresh contiguous `[m, n]`
