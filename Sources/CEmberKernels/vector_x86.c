@@ -1,7 +1,7 @@
-// AVX2 kernels outside the GEMM micro-kernels: a matrix-vector product for single-row products
-// (batch-1 inference), packing of transposed B operands (a `Linear` layer's weight),
-// Philox4x32-10 over eight counters at once (dropout masks), and `1 / sqrt(v + eps)` four at a
-// time (batch normalization's inverse deviations). Each
+// AVX2 kernels outside the GEMM micro-kernels: matrix-vector products for single-row products
+// (batch-1 inference: on a weight as it lies, and on one packed once), packing of transposed B
+// operands (a `Linear` layer's weight), Philox4x32-10 over eight counters at once (dropout
+// masks), and `1 / sqrt(v + eps)` four at a time (batch normalization's inverse deviations). Each
 // function carries its own target attribute, so this file compiles with the default flags; the
 // Swift callers check `ember_cpu_supports_path(EMBER_PATH_AVX2)` first.
 #include "include/CEmberKernels.h"
@@ -107,6 +107,45 @@ EMBER_AVX2 void ember_sgemv_rows_avx2(long n, long k, long kc, const float *x, c
     for (; j + 16 <= n; j += 16) ember_sgemv_groups(2, j, k, kc, x, w, ldw, y, accumulate);
     for (; j + 8 <= n; j += 8) ember_sgemv_groups(1, j, k, kc, x, w, ldw, y, accumulate);
     if (j < n) ember_sgemv_tail(n - j, j, k, kc, x, w, ldw, y, accumulate);
+}
+
+// y[j..j + 32) from one packed strip (`[k][32]`, columns past `width` zero): four chains of
+// eight columns, each the micro-kernels' fused multiply-add chain over `p`, restarted per panel.
+static inline __attribute__((always_inline)) EMBER_AVX2 void ember_sgemv_strip(
+    long width, long k, long kc, const float *x, const float *s, float *y, int accumulate) {
+    for (long p0 = 0; p0 < k; p0 += kc) {
+        long pe = p0 + kc < k ? p0 + kc : k;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (long p = p0; p < pe; ++p) {
+            __m256 xb = _mm256_broadcast_ss(x + p);
+            const float *r = s + p * 32;
+            a0 = _mm256_fmadd_ps(xb, _mm256_loadu_ps(r), a0);
+            a1 = _mm256_fmadd_ps(xb, _mm256_loadu_ps(r + 8), a1);
+            a2 = _mm256_fmadd_ps(xb, _mm256_loadu_ps(r + 16), a2);
+            a3 = _mm256_fmadd_ps(xb, _mm256_loadu_ps(r + 24), a3);
+        }
+        int first = p0 == 0 && !accumulate;
+        if (width == 32) {
+            __m256 acc[4] = {a0, a1, a2, a3};
+            for (int g = 0; g < 4; ++g) {
+                __m256 out = first ? acc[g] : _mm256_add_ps(_mm256_loadu_ps(y + 8 * g), acc[g]);
+                _mm256_storeu_ps(y + 8 * g, out);
+            }
+        } else {
+            float lanes[32];
+            _mm256_storeu_ps(lanes, a0);
+            _mm256_storeu_ps(lanes + 8, a1);
+            _mm256_storeu_ps(lanes + 16, a2);
+            _mm256_storeu_ps(lanes + 24, a3);
+            for (long i = 0; i < width; ++i) y[i] = first ? lanes[i] : y[i] + lanes[i];
+        }
+    }
+}
+
+EMBER_AVX2 void ember_sgemv_packed_avx2(long n, long k, long kc, const float *x, const float *packed, float *y,
+                                        int accumulate) {
+    for (long j = 0; j < n; j += 32)
+        ember_sgemv_strip(n - j < 32 ? n - j : 32, k, kc, x, packed + j * k, y + j, accumulate);
 }
 
 EMBER_AVX2 void ember_spack_b_columns_avx2(long k, long width, const float *b, long col_stride, float *dst,
@@ -215,6 +254,12 @@ EMBER_AVX2 void ember_philox4x32_10_avx2(uint64_t seed, uint64_t index, uint64_t
 void ember_sgemv_rows_avx2(long n, long k, long kc, const float *x, const float *w, long ldw, float *y,
                            int accumulate) {
     (void)n; (void)k; (void)kc; (void)x; (void)w; (void)ldw; (void)y; (void)accumulate;
+    __builtin_trap();  // callers check ember_cpu_supports_path(EMBER_PATH_AVX2) first
+}
+
+void ember_sgemv_packed_avx2(long n, long k, long kc, const float *x, const float *packed, float *y,
+                             int accumulate) {
+    (void)n; (void)k; (void)kc; (void)x; (void)packed; (void)y; (void)accumulate;
     __builtin_trap();  // callers check ember_cpu_supports_path(EMBER_PATH_AVX2) first
 }
 

@@ -31,8 +31,17 @@ public final class Linear: Module {
     public override func forward(_ input: Tensor) -> Tensor {
         precondition(input.rank >= 1 && input.shape[input.rank - 1] == inFeatures,
                      "\(errorContext): mat1 and mat2 shapes cannot be multiplied (\(input.rank >= 1 ? input.count / max(input.shape[input.rank - 1], 1) : 1)x\(input.rank >= 1 ? input.shape[input.rank - 1] : 0) and \(inFeatures)x\(outFeatures)); input shape \(input.shape), expected [*, \(inFeatures)]")
-        return linear(input, weight: weight.value, bias: bias?.value)
+        let w = weight.value
+        // Batch-1 inference: a packed copy of the weight, kept while the weight's storage is
+        // unchanged (bitwise the same result, about half the time). Never while training, where
+        // the weight changes every step and a kept reference would make each step copy it.
+        let packed = !isTraining && input.count == inFeatures ? packedWeightCache.packed(for: w) : nil
+        if isTraining { packedWeightCache.clear() }
+        return linear(input, weight: w, bias: bias?.value, packedWeight: packed)
     }
+
+    /// The packed weight of batch-1 inference; discovery does not look inside it.
+    private let packedWeightCache = PackedWeightCache()
 
     public override var extraDescription: String {
         "in_features=\(inFeatures), out_features=\(outFeatures), bias=\(bias != nil ? "True" : "False")"
@@ -43,6 +52,12 @@ public final class Linear: Module {
 ///
 /// PyTorch parity: `torch.nn.functional.linear(input, weight, bias=None)`.
 public func linear(_ input: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
+    linear(input, weight: weight, bias: bias, packedWeight: nil)
+}
+
+/// ``linear(_:weight:bias:)``, with the single-row product on `packedWeight` (made from `weight`)
+/// when the input is one float32 row.
+func linear(_ input: Tensor, weight: Tensor, bias: Tensor?, packedWeight: RowVectorPackedWeight?) -> Tensor {
     precondition(weight.rank == 2, "linear: weight must be 2-D [out, in], got shape \(weight.shape)")
     let inF = weight.shape[1], outF = weight.shape[0]
     precondition(input.rank >= 1 && input.shape[input.rank - 1] == inF,
@@ -59,6 +74,9 @@ public func linear(_ input: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
     }
     let beta = bias == nil ? 0.0 : 1.0
     switch input.dtype {
+    case .float32 where rows == 1 && packedWeight != nil && x2.strides[1] == 1:
+        GEMM.rowVectorProduct(packed: packedWeight!, x: x2.pointer(as: Float.self), beta: Float(beta),
+                              y: out.mutablePointer(as: Float.self))
     case .float32:
         GEMM.sgemm(m: rows, n: outF, k: inF, alpha: 1, a: x2.pointer(as: Float.self), rowStrideA: x2.strides[0], colStrideA: x2.strides[1],
                    b: weight.pointer(as: Float.self), rowStrideB: weight.strides[1], colStrideB: weight.strides[0],
