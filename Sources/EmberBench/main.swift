@@ -7,6 +7,51 @@
 import Ember
 import Foundation
 
+// `ember-bench --profile add:N` (or `matmul:N`; `add1m:N` for 2^20 floats) runs one per-op
+// figure's operation N times and exits, untimed, for `valgrind --tool=callgrind` (instruction counts per op).
+if let i = CommandLine.arguments.firstIndex(of: "--profile"), i + 1 < CommandLine.arguments.count {
+    let parts = CommandLine.arguments[i + 1].split(separator: ":")
+    let count = parts.count > 1 ? Int(parts[1]) ?? 100_000 : 100_000
+    let x = Tensor(randomFloats(20, seed: 3), shape: [20]), y = Tensor(randomFloats(20, seed: 4), shape: [20])
+    let a = Tensor(randomFloats(320, seed: 5), shape: [32, 10]), w = Tensor(randomFloats(200, seed: 6), shape: [10, 20])
+    switch parts.first {
+    case "add": for _ in 0..<count { _ = x + y }
+    case "matmul": for _ in 0..<count { _ = a.matmul(w) }
+    case "add1m":
+        let u = Tensor.ones([1 << 20]), v = Tensor.ones([1 << 20])
+        for _ in 0..<count { _ = u + v }
+    case "ops":
+        // Milliseconds per call of common ops on 2^20 floats ([1024, 1024]), one thread: finds
+        // kernels that fall off their fast paths (compare: Tools/bench/torch_ops.py).
+        let u = Tensor.uniform([1024, 1024], low: 0.5, high: 2), v = Tensor.uniform([1024, 1024], low: 0.5, high: 2)
+        let row = Tensor.uniform([1024], low: 0.5, high: 2)
+        let ops: [(String, () -> Tensor)] = [
+            ("add", { u + v }), ("mul", { u * v }), ("div", { u / v }), ("add_scalar", { u + 1.5 }),
+            ("mul_scalar", { u * 1.5 }), ("add_row_broadcast", { u + row }), ("neg", { -u }), ("abs", { u.abs() }),
+            ("exp", { u.exp() }), ("log", { u.log() }), ("sqrt", { u.sqrt() }), ("tanh", { u.tanh() }),
+            ("sigmoid", { u.sigmoid() }), ("relu", { u.relu() }), ("gelu", { u.gelu() }), ("silu", { u.silu() }),
+            ("pow2", { u.pow(2) }), ("clamp", { u.clamp(min: 0.8, max: 1.5) }), ("maximum", { u.maximum(v) }),
+            ("gt", { u .> v }), ("sum", { u.sum() }), ("sum_axis0", { u.sum(axis: 0) }),
+            ("sum_axis1", { u.sum(axis: 1) }), ("mean", { u.mean() }), ("max", { u.max() }),
+            ("softmax", { u.softmax(axis: 1) }), ("log_softmax", { u.logSoftmax(axis: 1) }),
+            ("transpose_contiguous", { u.transposed(0, 1).contiguous() }),
+        ]
+        Threading.withThreads(1) {
+            for (name, op) in ops {
+                _ = op()
+                let reps = max(1, count)
+                let start = now()
+                for _ in 0..<reps { _ = op() }
+                print(name, String(format: "%.3f", (now() - start) / Double(reps) * 1e3))
+            }
+        }
+    default:
+        FileHandle.standardError.write(Data("ember-bench: --profile takes add:N, add1m:N, ops:N or matmul:N\n".utf8))
+        exit(1)
+    }
+    exit(0)
+}
+
 let sizes = [64, 128, 256, 512, 1024, 2048]
 let threadCounts = [1, 2]
 /// Timed samples per figure (the median is reported) and the least duration of one sample.

@@ -23,7 +23,7 @@ package func promotedDType(_ a: Tensor, _ b: Tensor) -> DType {
 
 extension Kernels {
     /// Applies a numeric binary op after promoting both operands to a common dtype.
-    @inline(__always)
+    @_transparent
     package static func numericBinary(
         _ a: Tensor, _ b: Tensor, op: String,
         f32: (Float, Float) -> Float, f64: (Double, Double) -> Double, i64: ((Int64, Int64) -> Int64)?

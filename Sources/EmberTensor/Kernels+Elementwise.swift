@@ -13,17 +13,24 @@ package enum Kernels {
         if x.isContiguous {
             for i in 0..<x.count { po[i] = f(px[i]) }
         } else {
-            forEachRun(shape: x.shape, x.strides) { o0, _, _, linear, n, st0, _, _ in
-                var p = px + o0
-                let q = po + linear
-                for j in 0..<n { q[j] = f(p.pointee); p += st0 }
+            var runs = StridedRuns(shape: x.shape, x.strides)
+            let n = runs.length, st0 = runs.stride0
+            for _ in 0..<runs.count {
+                var p = px + runs.offset0
+                let q = po + runs.linear
+                if st0 == 1 {
+                    for j in 0..<n { q[j] = f(p[j]) }
+                } else {
+                    for j in 0..<n { q[j] = f(p.pointee); p += st0 }
+                }
+                runs.advance()
             }
         }
         return out
     }
 
     /// `out[i] = f(a[i], b[i])` with broadcasting, into a new contiguous tensor of dtype `R`.
-    @inline(__always)
+    @_transparent
     package static func zip<A: TensorScalar, B: TensorScalar, R: TensorScalar>(
         _ a: Tensor, _ b: Tensor, _: A.Type, _: B.Type, _: R.Type, op: String, _ f: (A, B) -> R
     ) -> Tensor {
@@ -41,10 +48,24 @@ package enum Kernels {
             return out
         }
         let sa = a.broadcastStrides(to: shape, op: op), sb = b.broadcastStrides(to: shape, op: op)
-        forEachRun(shape: shape, sa, sb) { o0, o1, _, linear, n, st0, st1, _ in
-            var p = pa + o0, q = pb + o1
-            let r = po + linear
-            for j in 0..<n { r[j] = f(p.pointee, q.pointee); p += st0; q += st1 }
+        var runs = StridedRuns(shape: shape, sa, sb)
+        let n = runs.length, st0 = runs.stride0, st1 = runs.stride1
+        for _ in 0..<runs.count {
+            var p = pa + runs.offset0, q = pb + runs.offset1
+            let r = po + runs.linear
+            // Unit and broadcast (0) strides get loops the compiler vectorises.
+            if st0 == 1 && st1 == 1 {
+                for j in 0..<n { r[j] = f(p[j], q[j]) }
+            } else if st0 == 1 && st1 == 0 {
+                let y = q.pointee
+                for j in 0..<n { r[j] = f(p[j], y) }
+            } else if st0 == 0 && st1 == 1 {
+                let x = p.pointee
+                for j in 0..<n { r[j] = f(x, q[j]) }
+            } else {
+                for j in 0..<n { r[j] = f(p.pointee, q.pointee); p += st0; q += st1 }
+            }
+            runs.advance()
         }
         return out
     }
