@@ -837,18 +837,53 @@ extension Kernels {
 
 // MARK: - Summation helpers
 
-/// Pairwise (cascade) summation: error grows like O(log n) rather than O(n).
+/// Pairwise (cascade) summation: error grows like O(log n) rather than O(n). Blocks of up to 256
+/// elements are summed into 32 interleaved partial sums (four 8-lane vector accumulators), which
+/// are then added as a fixed tree; blocks combine pairwise. The order depends only on `n`.
 @inline(__always)
 package func pairwiseSum<T: BinaryFloatingPoint>(_ p: UnsafePointer<T>, _ n: Int) -> T {
-    if n <= 32 {
+    if n <= 256 {
+        if T.self == Float.self {
+            return T(vectorBlockSum(UnsafeRawPointer(p).assumingMemoryBound(to: Float.self), n))
+        }
+        if T.self == Double.self {
+            return T(vectorBlockSum(UnsafeRawPointer(p).assumingMemoryBound(to: Double.self), n))
+        }
         var s0: T = 0, s1: T = 0, s2: T = 0, s3: T = 0
         var i = 0
         while i + 4 <= n { s0 += p[i]; s1 += p[i + 1]; s2 += p[i + 2]; s3 += p[i + 3]; i += 4 }
         while i < n { s0 += p[i]; i += 1 }
         return (s0 + s1) + (s2 + s3)
     }
-    let half = (n / 2 + 7) & ~7
+    let half = (n / 2 + 31) & ~31
     return pairwiseSum(p, half) + pairwiseSum(p + half, n - half)
+}
+
+/// One block of ``pairwiseSum(_:_:)``: 32 partial sums in four 8-lane accumulators (vectorised on
+/// any SIMD width), a fixed tree over them, then the last `n % 8` elements in order.
+@inline(__always)
+private func vectorBlockSum<S: SIMDScalar & BinaryFloatingPoint>(_ p: UnsafePointer<S>, _ n: Int) -> S {
+    var a0 = SIMD8<S>(), a1 = SIMD8<S>(), a2 = SIMD8<S>(), a3 = SIMD8<S>()
+    let raw = UnsafeRawPointer(p), size = MemoryLayout<S>.stride
+    var i = 0
+    while i + 32 <= n {
+        a0 += raw.loadUnaligned(fromByteOffset: i * size, as: SIMD8<S>.self)
+        a1 += raw.loadUnaligned(fromByteOffset: (i + 8) * size, as: SIMD8<S>.self)
+        a2 += raw.loadUnaligned(fromByteOffset: (i + 16) * size, as: SIMD8<S>.self)
+        a3 += raw.loadUnaligned(fromByteOffset: (i + 24) * size, as: SIMD8<S>.self)
+        i += 32
+    }
+    while i + 8 <= n {
+        a0 += raw.loadUnaligned(fromByteOffset: i * size, as: SIMD8<S>.self)
+        i += 8
+    }
+    let v = (a0 + a1) + (a2 + a3)
+    var s = ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]))
+    while i < n {
+        s += p[i]
+        i += 1
+    }
+    return s
 }
 
 /// Pairwise summation of `n` elements `stride` apart.
