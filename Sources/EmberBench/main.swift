@@ -8,7 +8,9 @@ import Ember
 import Foundation
 
 // `ember-bench --profile add:N` (or `matmul:N`; `add1m:N` for 2^20 floats) runs one per-op
-// figure's operation N times and exits, untimed, for `valgrind --tool=callgrind` (instruction counts per op).
+// figure's operation N times and exits, untimed, for `valgrind --tool=callgrind` (instructions per
+// op). `--profile ops:N[:name]` prints milliseconds per call of common ops on 2^20 floats
+// (compare `python3 Tools/bench/torch_ops.py N`).
 if let i = CommandLine.arguments.firstIndex(of: "--profile"), i + 1 < CommandLine.arguments.count {
     let parts = CommandLine.arguments[i + 1].split(separator: ":")
     let count = parts.count > 1 ? Int(parts[1]) ?? 100_000 : 100_000
@@ -37,7 +39,8 @@ if let i = CommandLine.arguments.firstIndex(of: "--profile"), i + 1 < CommandLin
             ("transpose_contiguous", { u.transposed(0, 1).contiguous() }),
         ]
         Threading.withThreads(1) {
-            for (name, op) in ops {
+            let only = parts.count > 2 ? String(parts[2]) : nil
+            for (name, op) in ops where only == nil || only == name {
                 _ = op()
                 let reps = max(1, count)
                 let start = now()
