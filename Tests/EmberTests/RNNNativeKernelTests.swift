@@ -63,6 +63,26 @@ struct RNNNativeKernelTests {
         }
     }
 
+    /// `Tensor.exp()`, `sigmoid()`, `tanh()` of contiguous float32 tensors run the row kernels
+    /// (over threads for large ones); the values are the Swift vectors', as for strided tensors.
+    @Test(arguments: lengths + [70_001])
+    func tensorActivationsMatchSwiftVectors(length: Int) {
+        let x = Self.values(length, seed: UInt32(length) &* 3, scale: 40)
+        let t = Tensor(x)
+        let ops: [(String, Tensor, (Float8) -> Float8)] = [("exp", t.exp(), expVector), ("sigmoid", t.sigmoid(), sigmoidVector),
+                                                           ("tanh", t.tanh(), tanhVector)]
+        for (name, got, vector) in ops {
+            var want = [Float](repeating: 0, count: length)
+            x.withUnsafeBufferPointer { xs in
+                want.withUnsafeMutableBufferPointer {
+                    Kernels.applyFloat8(xs.baseAddress!, stride: 1, count: length, into: $0.baseAddress!, vector)
+                }
+            }
+            let values: [Float] = got.scalars()
+            #expect(Self.mismatches(values, want).isEmpty, "\(Self.describe(name, values, want, x))")
+        }
+    }
+
     @Test func rowActivationsWorkInPlace() {
         let x = Self.values(37, seed: 5)
         var inPlace = x, separate = [Float](repeating: 0, count: 37)
