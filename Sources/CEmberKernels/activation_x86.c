@@ -37,56 +37,102 @@
 // Swift's float literals in `expVector`/`tanhVector`, as the bit patterns Swift gives them.
 #define EMBER_F32(bits) (__extension__({ union { uint32_t u; float f; } e_ = {bits}; e_.f; }))
 
-/// `e^x` (EmberTensor's `expVector`).
-EMBER_INLINE __m256 ember_exp8(__m256 x) {
-    __m256 xc = SELECT(_mm256_cmp_ps(x, SPLAT(89.0f), _CMP_GT_OQ), SPLAT(89.0f), x);
-    xc = SELECT(_mm256_cmp_ps(x, SPLAT(-104.0f), _CMP_LT_OQ), SPLAT(-104.0f), xc);
+// Each function works on K independent vectors in lock step (K a constant after inlining): every
+// step is written for all K before the next, so the long dependent chains of the polynomials
+// (about 90 cycles for tanh) overlap in program order instead of relying on the out-of-order
+// window alone. Lanes never mix, so K changes no value.
+#define FOR_K for (int k = 0; k < K; ++k)
+#define KMAX 8
+
+/// `e^x` (EmberTensor's `expVector`) of `x[0..<K]` into `y[0..<K]` (`y` may be `x`).
+EMBER_INLINE void ember_exp8(int K, const __m256 *x, __m256 *y) {
     const __m256 magic = SPLAT(12582912.0f);
-    __m256 t = ADD(MUL(xc, SPLAT(EMBER_F32(0x3fb8aa3bu))), magic);  // 1.442_695_04
-    __m256 n = SUB(t, magic);
-    __m256 r = SUB(SUB(xc, MUL(n, SPLAT(EMBER_F32(0x3f318000u)))),   // 0.693_359_375
-                   MUL(n, SPLAT(EMBER_F32(0xb95e8083u))));            // -2.121_944_4e-4
-    __m256 p = SPLAT(EMBER_F32(0x39506967u));                         // 1.987_569_15e-4
-    p = ADD(MUL(p, r), SPLAT(EMBER_F32(0x3ab743ceu)));                // 1.398_199_950_7e-3
-    p = ADD(MUL(p, r), SPLAT(EMBER_F32(0x3c088908u)));                // 8.333_451_907_3e-3
-    p = ADD(MUL(p, r), SPLAT(EMBER_F32(0x3d2aa9c1u)));                // 4.166_579_589_4e-2
-    p = ADD(MUL(p, r), SPLAT(EMBER_F32(0x3e2aaaaau)));                // 1.666_666_545_9e-1
-    p = ADD(MUL(p, r), SPLAT(EMBER_F32(0x3f000000u)));                // 5.000_000_120_1e-1
-    p = ADD(ADD(MUL(p, MUL(r, r)), r), SPLAT(1.0f));
-    __m256i ni = _mm256_sub_epi32(_mm256_castps_si256(t), _mm256_set1_epi32(0x4B400000));
-    __m256i half = _mm256_srai_epi32(ni, 1);
-    __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(half, _mm256_set1_epi32(127)), 23));
-    __m256 s2 = _mm256_castsi256_ps(
-        _mm256_slli_epi32(_mm256_add_epi32(_mm256_sub_epi32(ni, half), _mm256_set1_epi32(127)), 23));
-    __m256 result = MUL(MUL(p, s1), s2);
-    result = SELECT(_mm256_cmp_ps(x, SPLAT(EMBER_F32(0x42b17218u)), _CMP_GT_OQ), SPLAT(__builtin_inff()),
-                    result);                                          // 88.722_839
-    result = SELECT(_mm256_cmp_ps(x, SPLAT(EMBER_F32(0xc2cff1b4u)), _CMP_LT_OQ), _mm256_setzero_ps(),
-                    result);                                          // -103.972_08
-    return SELECT(_mm256_cmp_ps(x, x, _CMP_NEQ_UQ), x, result);
+    __m256 xc[KMAX], t[KMAX], r[KMAX], p[KMAX];
+    __m256i ni[KMAX];
+    FOR_K xc[k] = SELECT(_mm256_cmp_ps(x[k], SPLAT(89.0f), _CMP_GT_OQ), SPLAT(89.0f), x[k]);
+    FOR_K xc[k] = SELECT(_mm256_cmp_ps(x[k], SPLAT(-104.0f), _CMP_LT_OQ), SPLAT(-104.0f), xc[k]);
+    FOR_K t[k] = ADD(MUL(xc[k], SPLAT(EMBER_F32(0x3fb8aa3bu))), magic);  // 1.442_695_04
+    FOR_K {
+        __m256 n = SUB(t[k], magic);
+        r[k] = SUB(SUB(xc[k], MUL(n, SPLAT(EMBER_F32(0x3f318000u)))),    // 0.693_359_375
+                   MUL(n, SPLAT(EMBER_F32(0xb95e8083u))));                // -2.121_944_4e-4
+    }
+    FOR_K p[k] = ADD(MUL(SPLAT(EMBER_F32(0x39506967u)), r[k]),           // 1.987_569_15e-4
+                     SPLAT(EMBER_F32(0x3ab743ceu)));                      // 1.398_199_950_7e-3
+    FOR_K p[k] = ADD(MUL(p[k], r[k]), SPLAT(EMBER_F32(0x3c088908u)));    // 8.333_451_907_3e-3
+    FOR_K p[k] = ADD(MUL(p[k], r[k]), SPLAT(EMBER_F32(0x3d2aa9c1u)));    // 4.166_579_589_4e-2
+    FOR_K p[k] = ADD(MUL(p[k], r[k]), SPLAT(EMBER_F32(0x3e2aaaaau)));    // 1.666_666_545_9e-1
+    FOR_K p[k] = ADD(MUL(p[k], r[k]), SPLAT(EMBER_F32(0x3f000000u)));    // 5.000_000_120_1e-1
+    FOR_K p[k] = ADD(ADD(MUL(p[k], MUL(r[k], r[k])), r[k]), SPLAT(1.0f));
+    FOR_K ni[k] = _mm256_sub_epi32(_mm256_castps_si256(t[k]), _mm256_set1_epi32(0x4B400000));
+    FOR_K {
+        __m256i half = _mm256_srai_epi32(ni[k], 1);
+        __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(half, _mm256_set1_epi32(127)), 23));
+        __m256 s2 = _mm256_castsi256_ps(
+            _mm256_slli_epi32(_mm256_add_epi32(_mm256_sub_epi32(ni[k], half), _mm256_set1_epi32(127)), 23));
+        p[k] = MUL(MUL(p[k], s1), s2);
+    }
+    FOR_K {
+        __m256 result = SELECT(_mm256_cmp_ps(x[k], SPLAT(EMBER_F32(0x42b17218u)), _CMP_GT_OQ),  // 88.722_839
+                               SPLAT(__builtin_inff()), p[k]);
+        result = SELECT(_mm256_cmp_ps(x[k], SPLAT(EMBER_F32(0xc2cff1b4u)), _CMP_LT_OQ),        // -103.972_08
+                        _mm256_setzero_ps(), result);
+        y[k] = SELECT(_mm256_cmp_ps(x[k], x[k], _CMP_NEQ_UQ), x[k], result);
+    }
 }
 
-/// `1 / (1 + e^-x)` (EmberTensor's `sigmoidVector`).
-EMBER_INLINE __m256 ember_sigmoid8(__m256 x) {
-    return DIV(SPLAT(1.0f), ADD(SPLAT(1.0f), ember_exp8(SUB(_mm256_setzero_ps(), x))));
+/// `1 / (1 + e^-x)` (EmberTensor's `sigmoidVector`) of `x[0..<K]` into `y[0..<K]`.
+EMBER_INLINE void ember_sigmoid8(int K, const __m256 *x, __m256 *y) {
+    __m256 e[KMAX];
+    FOR_K e[k] = SUB(_mm256_setzero_ps(), x[k]);
+    ember_exp8(K, e, e);
+    FOR_K y[k] = DIV(SPLAT(1.0f), ADD(SPLAT(1.0f), e[k]));
 }
 
-/// `tanh(x)` (EmberTensor's `tanhVector`).
-EMBER_INLINE __m256 ember_tanh8(__m256 x) {
+// tanh in two halves around its exp, so callers can run the exp of several functions in one
+// lock-step group: `ember_tanh_exp_argument` gives `2|x|`, `ember_tanh_finish` takes `e^(2|x|)`.
+EMBER_INLINE __m256 ember_tanh_exp_argument(__m256 x) {
+    __m256 ax = SELECT(_mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ), SUB(_mm256_setzero_ps(), x), x);
+    return ADD(ax, ax);
+}
+EMBER_INLINE void ember_tanh_finish(int K, const __m256 *x, const __m256 *e, __m256 *y) {
     const __m256 zero = _mm256_setzero_ps();
-    __m256 negative = _mm256_cmp_ps(x, zero, _CMP_LT_OQ);
-    __m256 ax = SELECT(negative, SUB(zero, x), x);
-    __m256 z = MUL(x, x);
-    __m256 p = SPLAT(EMBER_F32(0xbbbaf0eau));                         // -5.704_988_727_45e-3
-    p = ADD(MUL(p, z), SPLAT(EMBER_F32(0x3ca9134eu)));                // + 2.063_908_879_54e-2
-    p = SUB(MUL(p, z), SPLAT(EMBER_F32(0x3d5c1e2du)));                // - 5.373_971_555_31e-2
-    p = ADD(MUL(p, z), SPLAT(EMBER_F32(0x3e088393u)));                // + 1.333_144_220_36e-1
-    p = SUB(MUL(p, z), SPLAT(EMBER_F32(0x3eaaaa99u)));                // - 3.333_328_194_22e-1
-    __m256 small = ADD(MUL(MUL(p, z), x), x);
-    __m256 large = SUB(SPLAT(1.0f), DIV(SPLAT(2.0f), ADD(ember_exp8(ADD(ax, ax)), SPLAT(1.0f))));
-    large = SELECT(negative, SUB(zero, large), large);
-    __m256 result = SELECT(_mm256_cmp_ps(ax, SPLAT(0.625f), _CMP_GE_OQ), large, small);
-    return SELECT(_mm256_cmp_ps(x, x, _CMP_NEQ_UQ), x, result);
+    __m256 z[KMAX], p[KMAX];
+    FOR_K z[k] = MUL(x[k], x[k]);
+    FOR_K p[k] = ADD(MUL(SPLAT(EMBER_F32(0xbbbaf0eau)), z[k]),          // -5.704_988_727_45e-3
+                     SPLAT(EMBER_F32(0x3ca9134eu)));                      // + 2.063_908_879_54e-2
+    FOR_K p[k] = SUB(MUL(p[k], z[k]), SPLAT(EMBER_F32(0x3d5c1e2du)));    // - 5.373_971_555_31e-2
+    FOR_K p[k] = ADD(MUL(p[k], z[k]), SPLAT(EMBER_F32(0x3e088393u)));    // + 1.333_144_220_36e-1
+    FOR_K p[k] = SUB(MUL(p[k], z[k]), SPLAT(EMBER_F32(0x3eaaaa99u)));    // - 3.333_328_194_22e-1
+    FOR_K {
+        __m256 negative = _mm256_cmp_ps(x[k], zero, _CMP_LT_OQ);
+        __m256 ax = SELECT(negative, SUB(zero, x[k]), x[k]);
+        __m256 small = ADD(MUL(MUL(p[k], z[k]), x[k]), x[k]);
+        __m256 large = SUB(SPLAT(1.0f), DIV(SPLAT(2.0f), ADD(e[k], SPLAT(1.0f))));
+        large = SELECT(negative, SUB(zero, large), large);
+        __m256 result = SELECT(_mm256_cmp_ps(ax, SPLAT(0.625f), _CMP_GE_OQ), large, small);
+        y[k] = SELECT(_mm256_cmp_ps(x[k], x[k], _CMP_NEQ_UQ), x[k], result);
+    }
+}
+
+/// `tanh(x)` (EmberTensor's `tanhVector`: a polynomial below 0.625, else `1 - 2 / (e^(2|x|) + 1)`
+/// with the sign restored) of `x[0..<K]` into `y[0..<K]`.
+EMBER_INLINE void ember_tanh8(int K, const __m256 *x, __m256 *y) {
+    __m256 e[KMAX];
+    FOR_K e[k] = ember_tanh_exp_argument(x[k]);
+    ember_exp8(K, e, e);
+    ember_tanh_finish(K, x, e, y);
+}
+
+/// The LSTM gate activations of R rows: `a[4 * j + q]` is gate q (`i, f, g, o`) of row j; sigmoid
+/// for i, f, o and tanh for g, all eight exps in one lock-step group.
+EMBER_INLINE void ember_lstm_gates(int R, const __m256 *a, __m256 *y) {
+    __m256 e[KMAX];
+    for (int k = 0; k < 4 * R; ++k) e[k] = k % 4 == 2 ? ember_tanh_exp_argument(a[k]) : SUB(_mm256_setzero_ps(), a[k]);
+    ember_exp8(4 * R, e, e);
+    for (int k = 0; k < 4 * R; ++k)
+        if (k % 4 != 2) y[k] = DIV(SPLAT(1.0f), ADD(SPLAT(1.0f), e[k]));
+    for (int j = 0; j < R; ++j) ember_tanh_finish(1, a + 4 * j + 2, e + 4 * j + 2, y + 4 * j + 2);
 }
 
 // Lanes 0..<count (1...8) of a row: masked loads read zeros in the other lanes and touch no memory
@@ -102,19 +148,22 @@ EMBER_INLINE void ember_store(float *p, __m256 v, long count, __m256i mask) {
     else _mm256_maskstore_ps(p, mask, v);
 }
 
-// `y[i] = f(x[i])` for `i < n` (x and y may be the same).
+// `y[i] = f(x[i])` for `i < n` (x and y may be the same), four vectors in lock step.
 #define EMBER_ROW_FUNCTION(name, f)                                                                  \
     EMBER_AVX2_ONLY void name(long n, const float *x, float *y) {                                   \
         long i = 0;                                                                                  \
-        for (; i + 16 <= n; i += 16) {                                                               \
-            __m256 a = _mm256_loadu_ps(x + i), b = _mm256_loadu_ps(x + i + 8);                       \
-            _mm256_storeu_ps(y + i, f(a));                                                           \
-            _mm256_storeu_ps(y + i + 8, f(b));                                                       \
+        for (; i + 32 <= n; i += 32) {                                                               \
+            __m256 v[4];                                                                             \
+            for (int k = 0; k < 4; ++k) v[k] = _mm256_loadu_ps(x + i + 8 * k);                       \
+            f(4, v, v);                                                                              \
+            for (int k = 0; k < 4; ++k) _mm256_storeu_ps(y + i + 8 * k, v[k]);                       \
         }                                                                                            \
         for (; i < n; i += 8) {                                                                      \
             long count = n - i < 8 ? n - i : 8;                                                      \
             __m256i mask = ember_lane_mask(count);                                                   \
-            ember_store(y + i, f(ember_load(x + i, count, mask)), count, mask);                      \
+            __m256 v = ember_load(x + i, count, mask);                                               \
+            f(1, &v, &v);                                                                            \
+            ember_store(y + i, v, count, mask);                                                      \
         }                                                                                            \
     }
 
@@ -194,33 +243,38 @@ EMBER_AVX2_ONLY void ember_lstm_forward_avx2(long rows, long cols, long gate_row
                                              float *h, long h_row_stride, long h_col_stride) {
     const long gs = gate_rows * gate_stride, as = gate_rows * activation_stride;
     ember_block hb = {h, h_row_stride, h_col_stride};
+    // Tiles of 8 rows x 8 columns in two phases: the gates and cells of each row, then tanh of
+    // the cells four rows at a time. One row's whole chain (exp, divide, cell, tanh) is too long
+    // for the out-of-order window to overlap with the next row's; each phase's rows are
+    // independent and short enough.
     for (long r0 = 0; r0 < rows; r0 += 8) {
         long tile_rows = rows - r0 < 8 ? rows - r0 : 8;
         for (long c = 0; c < cols; c += 8) {
             long count = cols - c < 8 ? cols - c : 8;
             __m256i mask = ember_lane_mask(count);
-            __m256 hv[8];
+            __m256 cell[8], o[8], hv[8];
             for (long k = 0; k < tile_rows; ++k) {
                 long r = r0 + k;
                 const float *g = gates + r * gate_stride + c;
-                __m256 ai = ADD(ember_load(g, count, mask), _mm256_broadcast_ss(bias + r));
-                __m256 af = ADD(ember_load(g + gs, count, mask), _mm256_broadcast_ss(bias + r + gate_rows));
-                __m256 ag = ADD(ember_load(g + 2 * gs, count, mask), _mm256_broadcast_ss(bias + r + 2 * gate_rows));
-                __m256 ao = ADD(ember_load(g + 3 * gs, count, mask), _mm256_broadcast_ss(bias + r + 3 * gate_rows));
-                __m256 i = ember_sigmoid8(ai), f = ember_sigmoid8(af), cand = ember_tanh8(ag), o = ember_sigmoid8(ao);
+                __m256 a[4], act[4];
+                for (int q = 0; q < 4; ++q)
+                    a[q] = ADD(ember_load(g + q * gs, count, mask), _mm256_broadcast_ss(bias + r + q * gate_rows));
+                ember_lstm_gates(1, a, act);
                 long s = r * state_stride + c;
-                __m256 cell = ADD(MUL(f, ember_load(c_prev + s, count, mask)), MUL(i, cand));
-                __m256 th = ember_tanh8(cell);
+                cell[k] = ADD(MUL(act[1], ember_load(c_prev + s, count, mask)), MUL(act[0], act[2]));
+                o[k] = act[3];
                 if (activations) {
-                    float *a = activations + r * activation_stride + c;
-                    ember_store(a, i, count, mask);
-                    ember_store(a + as, f, count, mask);
-                    ember_store(a + 2 * as, cand, count, mask);
-                    ember_store(a + 3 * as, o, count, mask);
+                    float *out = activations + r * activation_stride + c;
+                    for (int q = 0; q < 4; ++q) ember_store(out + q * as, act[q], count, mask);
                 }
-                ember_store(c_out + s, cell, count, mask);
-                ember_store(tanh_c + s, th, count, mask);
-                hv[k] = MUL(o, th);
+                ember_store(c_out + s, cell[k], count, mask);
+            }
+            long k = 0;
+            for (; k + 4 <= tile_rows; k += 4) ember_tanh8(4, cell + k, hv + k);
+            for (; k < tile_rows; ++k) ember_tanh8(1, cell + k, hv + k);
+            for (k = 0; k < tile_rows; ++k) {
+                ember_store(tanh_c + (r0 + k) * state_stride + c, hv[k], count, mask);
+                hv[k] = MUL(o[k], hv[k]);
             }
             ember_store_tile(hb, r0, c, tile_rows, count, hv);
         }
@@ -288,9 +342,11 @@ EMBER_AVX2_ONLY void ember_gru_forward_avx2(long rows, long cols, long gate_rows
                 __m256 sr = ADD(hr, _mm256_broadcast_ss(hidden_bias + r));
                 __m256 sz = ADD(hz, _mm256_broadcast_ss(hidden_bias + r + gate_rows));
                 hn = ADD(hn, _mm256_broadcast_ss(hidden_bias + r + 2 * gate_rows));
-                __m256 reset = ember_sigmoid8(ADD(xr, sr));
-                __m256 update = ember_sigmoid8(ADD(xz, sz));
-                __m256 candidate = ember_tanh8(ADD(xn, MUL(reset, hn)));
+                __m256 pre[2] = {ADD(xr, sr), ADD(xz, sz)}, gate[2], candidate;
+                ember_sigmoid8(2, pre, gate);
+                __m256 reset = gate[0], update = gate[1];
+                pre[0] = ADD(xn, MUL(reset, hn));
+                ember_tanh8(1, pre, &candidate);
                 if (activations) {
                     float *a = activations + r * activation_stride + c;
                     ember_store(a, reset, count, mask);
@@ -318,7 +374,13 @@ EMBER_AVX2_ONLY void ember_rnn_forward_avx2(long rows, long cols, const float *p
             for (long k = 0; k < tile_rows; ++k) {
                 long r = r0 + k;
                 __m256 v = ADD(ember_load(pre + r * pre_stride + c, count, mask), _mm256_broadcast_ss(bias + r));
-                hv[k] = relu ? SELECT(_mm256_cmp_ps(v, zero, _CMP_LT_OQ), zero, v) : ember_tanh8(v);
+                hv[k] = v;
+                if (relu) hv[k] = SELECT(_mm256_cmp_ps(v, zero, _CMP_LT_OQ), zero, v);
+            }
+            if (!relu) {
+                if (tile_rows == 8) ember_tanh8(8, hv, hv);
+                else
+                    for (long k = 0; k < tile_rows; ++k) ember_tanh8(1, hv + k, hv + k);
             }
             ember_store_tile(hb, r0, c, tile_rows, count, hv);
         }
