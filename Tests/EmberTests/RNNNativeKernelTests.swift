@@ -238,6 +238,19 @@ struct RNNNativeKernelTests {
         #expect(Self.mismatches(got, want).isEmpty, "\(H)x\(N) \(Self.describe("h", got, want))")
     }
 
+    /// The AVX2 transpose the layers use for `W_hh^T` is an exact transpose (odd shapes too).
+    @Test(arguments: [(1, 1), (7, 9), (9, 7), (8, 8), (33, 17), (512, 128)])
+    func transposeIsExact(rows: Int, cols: Int) {
+        let src = Self.values(rows * cols, seed: UInt32(rows * 31 + cols))
+        var dst = [Float](repeating: 5, count: rows * cols + 3)
+        src.withUnsafeBufferPointer { s in
+            dst.withUnsafeMutableBufferPointer { VectorKernels.transpose(s.baseAddress!, rows: rows, cols: cols, into: $0.baseAddress!) }
+        }
+        var want = [Float](repeating: 5, count: rows * cols + 3)
+        for i in 0..<rows { for j in 0..<cols { want[j * rows + i] = src[i * cols + j] } }
+        #expect(dst.map(\.bitPattern) == want.map(\.bitPattern))
+    }
+
     /// The layers' float32 steps take the native passes (so the tests above cover what runs).
     @Test func layersDispatchToNativePasses() {
         #expect(Float.useNative(rows: 128, cols: 32))
