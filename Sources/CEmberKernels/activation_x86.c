@@ -387,6 +387,24 @@ EMBER_AVX2_ONLY void ember_rnn_forward_avx2(long rows, long cols, const float *p
     }
 }
 
+EMBER_AVX2_ONLY void ember_add_block_avx2(long rows, long cols, const float *src, long src_row_stride,
+                                          long src_col_stride, float *dst, long dst_row_stride) {
+    ember_block sb = {(float *)src, src_row_stride, src_col_stride};
+    for (long r0 = 0; r0 < rows; r0 += 8) {
+        long tile_rows = rows - r0 < 8 ? rows - r0 : 8;
+        for (long c = 0; c < cols; c += 8) {
+            long count = cols - c < 8 ? cols - c : 8;
+            __m256i mask = ember_lane_mask(count);
+            __m256 v[8];
+            ember_load_tile(sb, r0, c, tile_rows, count, v);
+            for (long k = 0; k < tile_rows; ++k) {
+                float *d = dst + (r0 + k) * dst_row_stride + c;
+                ember_store(d, ADD(ember_load(d, count, mask), v[k]), count, mask);
+            }
+        }
+    }
+}
+
 #else
 
 #pragma clang diagnostic ignored "-Wunused-parameter"
@@ -410,6 +428,8 @@ EMBER_TRAP_STUB(void ember_gru_forward_avx2(long rows, long cols, long gate_rows
                                             long h_prev_col_stride, float *_Nullable activations,
                                             long activation_stride, float *hidden_new, long hidden_new_stride,
                                             float *h, long h_row_stride, long h_col_stride))
+EMBER_TRAP_STUB(void ember_add_block_avx2(long rows, long cols, const float *src, long src_row_stride,
+                                          long src_col_stride, float *dst, long dst_row_stride))
 EMBER_TRAP_STUB(void ember_rnn_forward_avx2(long rows, long cols, const float *pre, long pre_stride, const float *bias,
                                             int relu, float *h, long h_row_stride, long h_col_stride))
 

@@ -64,6 +64,15 @@ package enum ActivationKernels {
                                hiddenNew, hiddenNewStride, h, hRowStride, hColStride)
     }
 
+    /// `dst(r, c) += src(r, c)` for a `rows x cols` block (see `ember_add_block_avx2`).
+    @inline(__always)
+    package static func addBlock(
+        rows: Int, cols: Int, _ src: UnsafePointer<Float>, rowStride: Int, colStride: Int,
+        into dst: UnsafeMutablePointer<Float>, dstRowStride: Int
+    ) {
+        ember_add_block_avx2(rows, cols, src, rowStride, colStride, dst, dstRowStride)
+    }
+
     /// One Elman RNN step, tanh or ReLU (see `ember_rnn_forward_avx2`).
     @inline(__always)
     package static func rnnForward(

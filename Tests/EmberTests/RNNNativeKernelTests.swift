@@ -238,6 +238,29 @@ struct RNNNativeKernelTests {
         #expect(Self.mismatches(got, want).isEmpty, "\(H)x\(N) \(Self.describe("h", got, want))")
     }
 
+    @Test(arguments: 0..<blocks.count, [false, true])
+    func addBlockMatchesSwift(block: Int, transposedSource: Bool) {
+        let (P, N) = Self.blocks[block]
+        let ys = P + 3
+        let source = Self.values(N * ys + P * (N + 1), seed: 51), start = Self.values(P * (N + 2) + 4, seed: 52)
+        func run(_ native: Bool) -> [Float] {
+            var dH = start
+            source.withUnsafeBufferPointer { s in dH.withUnsafeMutableBufferPointer { d in
+                let src = transposedSource ? Block(s.baseAddress!, rowStride: 1, colStride: ys) : Block(s.baseAddress!, rowStride: N + 1)
+                let dst = Block(d.baseAddress!, rowStride: N + 2)
+                if native {
+                    ActivationKernels.addBlock(rows: P, cols: N, src.base, rowStride: src.rowStride, colStride: src.colStride,
+                                               into: dst.base, dstRowStride: dst.rowStride)
+                } else {
+                    swiftAdd(rows: P, cols: N, src, into: dst)
+                }
+            } }
+            return dH
+        }
+        let got = run(true), want = run(false)
+        #expect(Self.mismatches(got, want).isEmpty, "\(P)x\(N) \(Self.describe("dH", got, want))")
+    }
+
     /// The AVX2 transpose the layers use for `W_hh^T` is an exact transpose (odd shapes too).
     @Test(arguments: [(1, 1), (7, 9), (9, 7), (8, 8), (33, 17), (512, 128)])
     func transposeIsExact(rows: Int, cols: Int) {

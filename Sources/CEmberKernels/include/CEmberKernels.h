@@ -127,6 +127,12 @@ void ember_gru_forward_avx2(long rows, long cols, long gate_rows, const float *g
 void ember_rnn_forward_avx2(long rows, long cols, const float *pre, long pre_stride, const float *bias, int relu,
                             float *h, long h_row_stride, long h_col_stride);
 
+/// `dst[r * dst_row_stride + c] += src[r * src_row_stride + c * src_col_stride]` for `r < rows`,
+/// `c < cols` (EmberNN's `addOutputGradient`); a transposed `src` (`src_row_stride == 1`) goes
+/// through 8 x 8 register transposes.
+void ember_add_block_avx2(long rows, long cols, const float *src, long src_row_stride, long src_col_stride,
+                          float *dst, long dst_row_stride);
+
 #pragma clang assume_nonnull end
 
 #endif

@@ -74,4 +74,11 @@ extension Float {
                                      relu: relu, h: h.base, hRowStride: h.rowStride, hColStride: h.colStride)
         return true
     }
+
+    @inline(__always) static func nativeAdd(rows: Int, cols: Int, _ source: Block<Float>, into target: Block<Float>) -> Bool {
+        guard useNative(rows: rows, cols: cols), target.colStride == 1 else { return false }
+        ActivationKernels.addBlock(rows: rows, cols: cols, source.base, rowStride: source.rowStride, colStride: source.colStride,
+                                   into: target.base, dstRowStride: target.rowStride)
+        return true
+    }
 }

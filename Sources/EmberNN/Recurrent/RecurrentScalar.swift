@@ -35,6 +35,8 @@ protocol RecurrentFloat: TensorFloat, SIMDScalar, Codable {
         hiddenBias: Block<Self>, hPrev: Block<Self>?, activations: Block<Self>?, hiddenNew: Block<Self>, h: Block<Self>) -> Bool
     /// `RNNSequence.cellForward`.
     static func nativeRNNForward(rows: Int, cols: Int, pre: Block<Self>, bias: Block<Self>, relu: Bool, h: Block<Self>) -> Bool
+    /// `addOutputGradient`: `target += source` over a `rows x cols` block.
+    static func nativeAdd(rows: Int, cols: Int, _ source: Block<Self>, into target: Block<Self>) -> Bool
 }
 
 extension Float: RecurrentFloat {
@@ -68,6 +70,9 @@ extension Double: RecurrentFloat {
     @inline(__always) static func nativeRNNForward(
         rows: Int, cols: Int, pre: Block<Double>, bias: Block<Double>, relu: Bool, h: Block<Double>
     ) -> Bool { false }
+    @inline(__always) static func nativeAdd(rows: Int, cols: Int, _ source: Block<Double>, into target: Block<Double>) -> Bool {
+        false
+    }
     @inline(__always) static func sigmoid8(_ x: SIMD8<Double>) -> SIMD8<Double> {
         var r = SIMD8<Double>()
         for l in 0..<8 { r[l] = 1 / (1 + Double.exp(-x[l])) }
