@@ -8,7 +8,8 @@ import EmberAutograd
 //
 // The kernels run along the batch; they take the layouts the sequences use (gate, state and tape
 // rows contiguous, biases as broadcast columns, `h` any strides). With fewer than 4 batch columns
-// and more units than columns the Swift passes, which then run along the units, are faster.
+// and more units than columns they would fill at most 3 of 8 lanes, so the Swift passes, which
+// then run along the units, are used instead (not measured against each other).
 
 extension Float {
     /// Whether the native passes run for a `rows x cols` step block.
