@@ -12,4 +12,16 @@ package enum VectorKernels {
         }
         for i in 0..<count { v[i] = 1 / (v[i] + eps).squareRoot() }
     }
+
+    /// Whether ``transpose(_:rows:cols:into:)`` runs on this CPU.
+    package static let hasTranspose = GEMM.hasAVX2
+
+    /// `dst[j * rows + i] = src[i * cols + j]`: the row-major transpose of a row-major `rows x cols`
+    /// float32 matrix, eight columns at a time through 8 x 8 register transposes (an exact copy).
+    /// Requires ``hasTranspose``.
+    package static func transpose(_ src: UnsafePointer<Float>, rows: Int, cols: Int, into dst: UnsafeMutablePointer<Float>) {
+        precondition(hasTranspose, "VectorKernels.transpose: AVX2 is not available on this CPU")
+        // B(p, j) = src[j * cols + p] for p < cols, j < rows, packed with row length `rows`.
+        ember_spack_b_columns_avx2(cols, rows, src, cols, dst, rows)
+    }
 }

@@ -88,6 +88,58 @@ void ember_inverse_sqrt_plus_avx2(double *v, long count, double eps);
 /// words of block `b` go to `out[4 * b ..< 4 * b + 4]`. Eight blocks at a time.
 void ember_philox4x32_10_avx2(uint64_t seed, uint64_t index, uint64_t stream, long blocks, uint32_t *out);
 
+// Float32 activations and recurrent step passes (activation_x86.c, AVX2 without FMA). Call only
+// after `ember_cpu_supports_path(EMBER_PATH_AVX2)` returned 1; elsewhere they trap. Every value is
+// bitwise the one of EmberTensor's Swift `expVector`/`sigmoidVector`/`tanhVector` and of the Swift
+// cell passes in EmberNN's `Recurrent/` (same constants, same operations in the same order).
+
+/// `y[i] = e^x[i]` for `i < n` (`x` and `y` may be the same row).
+void ember_sexp_avx2(long n, const float *x, float *y);
+/// `y[i] = 1 / (1 + e^-x[i])` for `i < n`.
+void ember_ssigmoid_avx2(long n, const float *x, float *y);
+/// `y[i] = tanh(x[i])` for `i < n`.
+void ember_stanh_avx2(long n, const float *x, float *y);
+
+/// One LSTM step for `rows` hidden units `r` and `cols` batch columns `n` (EmberNN's
+/// `LSTMSequence.cellForward`). Gate `q` (`i, f, g, o`) of unit `r` is the row
+/// `gates[(q * gate_rows + r) * gate_stride ...]` plus `bias[q * gate_rows + r]`; the activated gates
+/// go to the same places of `activations` (row stride `activation_stride`) unless it is NULL;
+/// `c_prev`, `c_out`, `tanh_c` are `rows x cols` with row stride `state_stride`; `h` element
+/// `(r, n)` is `h[r * h_row_stride + n * h_col_stride]`.
+void ember_lstm_forward_avx2(long rows, long cols, long gate_rows, const float *gates, long gate_stride,
+                             const float *bias, float *_Nullable activations, long activation_stride,
+                             const float *c_prev, float *c_out, float *tanh_c, long state_stride, float *h,
+                             long h_row_stride, long h_col_stride);
+
+/// One LSTM step backward (EmberNN's `LSTMSequence.cellBackward`): activated gates (as in
+/// `ember_lstm_forward_avx2`, row stride `stride`), `c_prev`, `tanh_c`, `d_h` and the running `d_c`
+/// (row stride `stride`) give the gate pre-activation gradients (`d_gates`, row stride
+/// `d_gate_stride`) and the previous cell's gradient (in `d_c`).
+void ember_lstm_backward_avx2(long rows, long cols, long gate_rows, const float *gates, const float *c_prev,
+                              const float *tanh_c, const float *d_h, float *d_c, long stride, float *d_gates,
+                              long d_gate_stride);
+
+/// One GRU step (EmberNN's `GRUSequence.cellForward`), laid out as `ember_lstm_forward_avx2` with
+/// three gates `r, z, n`; `hidden_gates` (`W_hh h`, row stride `hidden_gate_stride`) and `h_prev`
+/// (strided like `h`) may be NULL for a zero previous state.
+void ember_gru_forward_avx2(long rows, long cols, long gate_rows, const float *gates, long gate_stride,
+                            const float *input_bias, const float *_Nullable hidden_gates, long hidden_gate_stride,
+                            const float *hidden_bias, const float *_Nullable h_prev, long h_prev_row_stride,
+                            long h_prev_col_stride, float *_Nullable activations, long activation_stride,
+                            float *hidden_new, long hidden_new_stride, float *h, long h_row_stride,
+                            long h_col_stride);
+
+/// One Elman RNN step (EmberNN's `RNNSequence.forward`): `h(r, n) = act(pre[r * pre_stride + n] +
+/// bias[r])` with `act` tanh, or ReLU when `relu` is non-zero.
+void ember_rnn_forward_avx2(long rows, long cols, const float *pre, long pre_stride, const float *bias, int relu,
+                            float *h, long h_row_stride, long h_col_stride);
+
+/// `dst[r * dst_row_stride + c] += src[r * src_row_stride + c * src_col_stride]` for `r < rows`,
+/// `c < cols` (EmberNN's `addOutputGradient`); a transposed `src` (`src_row_stride == 1`) goes
+/// through 8 x 8 register transposes.
+void ember_add_block_avx2(long rows, long cols, const float *src, long src_row_stride, long src_col_stride,
+                          float *dst, long dst_row_stride);
+
 #pragma clang assume_nonnull end
 
 #endif

@@ -65,9 +65,21 @@ enum GRUSequence {
     }
 
     /// One step for `rows` hidden units (gate blocks `H` rows apart). `hiddenGates`/`hPrev` are `nil`
-    /// for a zero previous state.
+    /// for a zero previous state. The native pass where there is one, else ``swiftCellForward``.
     @inline(__always)
     static func cellForward<T: RecurrentFloat>(
+        rows: Int, gateStride H: Int, cols N: Int, gates: Block<T>, inputBias: Block<T>, hiddenGates: Block<T>?,
+        hiddenBias: Block<T>, hPrev: Block<T>?, activations: Block<T>?, hiddenNew: Block<T>, h: Block<T>
+    ) {
+        if T.nativeGRUForward(rows: rows, gateStride: H, cols: N, gates: gates, inputBias: inputBias, hiddenGates: hiddenGates,
+                              hiddenBias: hiddenBias, hPrev: hPrev, activations: activations, hiddenNew: hiddenNew, h: h) { return }
+        swiftCellForward(rows: rows, gateStride: H, cols: N, gates: gates, inputBias: inputBias, hiddenGates: hiddenGates,
+                         hiddenBias: hiddenBias, hPrev: hPrev, activations: activations, hiddenNew: hiddenNew, h: h)
+    }
+
+    /// ``cellForward`` in Swift, eight lanes at a time.
+    @inline(__always)
+    static func swiftCellForward<T: RecurrentFloat>(
         rows: Int, gateStride H: Int, cols N: Int, gates: Block<T>, inputBias: Block<T>, hiddenGates: Block<T>?,
         hiddenBias: Block<T>, hPrev: Block<T>?, activations: Block<T>?, hiddenNew: Block<T>, h: Block<T>
     ) {

@@ -90,9 +90,22 @@ enum LSTMSequence {
         return tape
     }
 
-    /// One step's gates, cell and hidden state for `rows` hidden units (gate blocks `H` rows apart).
+    /// One step's gates, cell and hidden state for `rows` hidden units (gate blocks `H` rows apart):
+    /// the native pass where there is one, else ``swiftCellForward``.
     @inline(__always)
     static func cellForward<T: RecurrentFloat>(
+        rows: Int, gateStride H: Int, cols N: Int, gates: Block<T>, bias: Block<T>, activations: Block<T>?, cPrev: Block<T>,
+        cOut: Block<T>, tanhC: Block<T>, h: Block<T>
+    ) {
+        if T.nativeLSTMForward(rows: rows, gateStride: H, cols: N, gates: gates, bias: bias, activations: activations,
+                               cPrev: cPrev, cOut: cOut, tanhC: tanhC, h: h) { return }
+        swiftCellForward(rows: rows, gateStride: H, cols: N, gates: gates, bias: bias, activations: activations,
+                         cPrev: cPrev, cOut: cOut, tanhC: tanhC, h: h)
+    }
+
+    /// ``cellForward`` in Swift, eight lanes at a time.
+    @inline(__always)
+    static func swiftCellForward<T: RecurrentFloat>(
         rows: Int, gateStride H: Int, cols N: Int, gates: Block<T>, bias: Block<T>, activations: Block<T>?, cPrev: Block<T>,
         cOut: Block<T>, tanhC: Block<T>, h: Block<T>
     ) {
@@ -176,9 +189,22 @@ enum LSTMSequence {
     }
 
     /// One step backward: from `dH` (gradient of `o * tanh(c)`) and the running `dC`, the gate
-    /// pre-activation gradients; `dC` becomes the gradient of the previous cell state.
+    /// pre-activation gradients; `dC` becomes the gradient of the previous cell state. The native
+    /// pass where there is one, else ``swiftCellBackward``.
     @inline(__always)
     static func cellBackward<T: RecurrentFloat>(
+        rows: Int, gateStride H: Int, cols N: Int, gates: Block<T>, cPrev: Block<T>, tanhC: Block<T>, dH: Block<T>,
+        dC: Block<T>, dGates: Block<T>
+    ) {
+        if T.nativeLSTMBackward(rows: rows, gateStride: H, cols: N, gates: gates, cPrev: cPrev, tanhC: tanhC, dH: dH,
+                                dC: dC, dGates: dGates) { return }
+        swiftCellBackward(rows: rows, gateStride: H, cols: N, gates: gates, cPrev: cPrev, tanhC: tanhC, dH: dH,
+                          dC: dC, dGates: dGates)
+    }
+
+    /// ``cellBackward`` in Swift, eight lanes at a time.
+    @inline(__always)
+    static func swiftCellBackward<T: RecurrentFloat>(
         rows: Int, gateStride H: Int, cols N: Int, gates: Block<T>, cPrev: Block<T>, tanhC: Block<T>, dH: Block<T>,
         dC: Block<T>, dGates: Block<T>
     ) {

@@ -23,15 +23,29 @@ enum RNNSequence {
                     recurrentProduct(geometry: g, rows: units.count, weights: w.hiddenWeights + u * H, previous: previous,
                                      beta: 1, into: pre + u * LN, ldc: LN)
                 }
-                let a = Block(pre + u * LN, rowStride: LN), b = bias.offset(rows: u), o = out.offset(rows: u)
-                forEachLaneGroup(rows: units.count, cols: N) { l in
-                    let v: SIMD8<T> = a.load(l) + b.load(l)
-                    o.store(relu ? v.replacing(with: 0, where: v .< 0) : T.tanh8(v), l)
-                }
+                cellForward(rows: units.count, cols: N, pre: Block(pre + u * LN, rowStride: LN), bias: bias.offset(rows: u),
+                            relu: relu, h: out.offset(rows: u))
             }
         }
         let tLast = g.time(step: L - 1, direction: d)
         copyRows(rows: N, width: H, y + tLast * N * ys + d * H, srcStride: ys, into: hN + d * N * H, dstStride: H)
+    }
+
+    /// One step for `rows` hidden units: `h = act(pre + bias)`. The native pass where there is one,
+    /// else ``swiftCellForward``.
+    @inline(__always)
+    static func cellForward<T: RecurrentFloat>(rows: Int, cols: Int, pre: Block<T>, bias: Block<T>, relu: Bool, h: Block<T>) {
+        if T.nativeRNNForward(rows: rows, cols: cols, pre: pre, bias: bias, relu: relu, h: h) { return }
+        swiftCellForward(rows: rows, cols: cols, pre: pre, bias: bias, relu: relu, h: h)
+    }
+
+    /// ``cellForward`` in Swift, eight lanes at a time.
+    @inline(__always)
+    static func swiftCellForward<T: RecurrentFloat>(rows: Int, cols: Int, pre: Block<T>, bias: Block<T>, relu: Bool, h: Block<T>) {
+        forEachLaneGroup(rows: rows, cols: cols) { l in
+            let v: SIMD8<T> = pre.load(l) + bias.load(l)
+            h.store(relu ? v.replacing(with: 0, where: v .< 0) : T.tanh8(v), l)
+        }
     }
 
     static func backward<T: RecurrentFloat>(

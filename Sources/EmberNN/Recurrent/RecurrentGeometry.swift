@@ -154,7 +154,14 @@ func addOutputGradient<T: RecurrentFloat>(geometry g: RecurrentGeometry, _ dY: U
     guard let dY else { return }
     let source = g.outputBlock(UnsafeMutablePointer(mutating: dY), time: t, direction: d)
     let target = Block(dH, rowStride: g.batch)
-    forEachLaneGroup(rows: g.outputSize, cols: g.batch) { l in
+    if T.nativeAdd(rows: g.outputSize, cols: g.batch, source, into: target) { return }
+    swiftAdd(rows: g.outputSize, cols: g.batch, source, into: target)
+}
+
+/// `target += source` over a `rows x cols` block, in Swift (the fallback of ``addOutputGradient``).
+@inline(__always)
+func swiftAdd<T: RecurrentFloat>(rows: Int, cols: Int, _ source: Block<T>, into target: Block<T>) {
+    forEachLaneGroup(rows: rows, cols: cols) { l in
         target.store(target.load(l) + source.load(l), l)
     }
 }

@@ -146,19 +146,30 @@ func recurrentLayer(
 /// One direction's weights made contiguous, the transposes the kernels multiply by, and the
 /// combined biases; pointers into them stay valid while the value is alive.
 private struct PreparedWeights {
-    var weightIH, weightHH, weightHHT: Tensor
+    var weightIH, weightHH: Tensor
+    /// `W_hh^T`, only made for a call that records (only backward reads it); else `W_hh` stands in.
+    var weightHHT: Tensor
     var weightHRT: Tensor?
     var inputBias, hiddenBias: Tensor
 
-    init(_ w: RecurrentDirectionWeights, kind: RecurrentCellKind, direction: Int, buffers: BufferSource) {
+    init(_ w: RecurrentDirectionWeights, kind: RecurrentCellKind, direction: Int, forBackward: Bool, buffers: BufferSource) {
         func transposed(_ t: Tensor, _ role: RecurrentWorkspace.Role) -> Tensor {
-            var out = buffers(role, direction: direction, [t.shape[1], t.shape[0]], dtype: t.dtype)
-            copyElements(from: t.transposedRaw(), into: &out)
+            let (rows, cols) = (t.shape[0], t.shape[1])
+            var out = buffers(role, direction: direction, [cols, rows], dtype: t.dtype)
+            if t.dtype == .float32 && VectorKernels.hasTranspose {
+                let source = t.contiguousRaw
+                withExtendedLifetime(source) {
+                    VectorKernels.transpose(source.pointer(as: Float.self), rows: rows, cols: cols,
+                                            into: out.mutablePointer(as: Float.self))
+                }
+            } else {
+                copyElements(from: t.transposedRaw(), into: &out)
+            }
             return out
         }
         weightIH = w.weightIH.contiguousRaw
         weightHH = w.weightHH.contiguousRaw
-        weightHHT = transposed(weightHH, .transposedHiddenWeights)
+        weightHHT = forBackward ? transposed(weightHH, .transposedHiddenWeights) : weightHH
         weightHRT = w.weightHR.map { transposed($0, .transposedProjection) }
         let g = weightIH.shape[0], dtype = weightIH.dtype
         let zeros = Tensor(zeroedShape: [g], dtype: dtype)
@@ -211,13 +222,15 @@ private func recurrentLayerTyped<T: RecurrentFloat>(
         copyElements(from: input.detached(), into: &copy)
         x = copy
     }
-    let prepared = weights.enumerated().map { PreparedWeights($1, kind: kind, direction: $0, buffers: buffers) }
     let h0c = h0?.contiguousRaw, c0c = c0?.contiguousRaw
     var inputs = [input]
     for w in weights { inputs.append(contentsOf: w.tensors) }
     if let h0 { inputs.append(h0) }
     if let c0 { inputs.append(c0) }
     let recording = shouldRecord(inputs)
+    let prepared = weights.enumerated().map {
+        PreparedWeights($1, kind: kind, direction: $0, forBackward: recording, buffers: buffers)
+    }
 
     // The output and the input gradient come from the workspace too: by the next call the caller
     // has usually dropped the previous ones, which makes them reusable (a held one is not).

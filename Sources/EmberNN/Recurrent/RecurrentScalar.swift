@@ -16,6 +16,27 @@ protocol RecurrentFloat: TensorFloat, SIMDScalar, Codable {
         a: UnsafePointer<Self>, rowStrideA: Int, colStrideA: Int,
         b: UnsafePointer<Self>, rowStrideB: Int, colStrideB: Int,
         beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int)
+
+    // Native (C, AVX2) versions of the cell passes, bitwise equal to the Swift ones: each runs the
+    // pass and returns true, or returns false when it cannot (no AVX2, float64, a layout it does not
+    // take) and the caller runs the Swift pass. See `RecurrentNative.swift`.
+
+    /// `LSTMSequence.cellForward`.
+    static func nativeLSTMForward(
+        rows: Int, gateStride: Int, cols: Int, gates: Block<Self>, bias: Block<Self>, activations: Block<Self>?,
+        cPrev: Block<Self>, cOut: Block<Self>, tanhC: Block<Self>, h: Block<Self>) -> Bool
+    /// `LSTMSequence.cellBackward`.
+    static func nativeLSTMBackward(
+        rows: Int, gateStride: Int, cols: Int, gates: Block<Self>, cPrev: Block<Self>, tanhC: Block<Self>,
+        dH: Block<Self>, dC: Block<Self>, dGates: Block<Self>) -> Bool
+    /// `GRUSequence.cellForward`.
+    static func nativeGRUForward(
+        rows: Int, gateStride: Int, cols: Int, gates: Block<Self>, inputBias: Block<Self>, hiddenGates: Block<Self>?,
+        hiddenBias: Block<Self>, hPrev: Block<Self>?, activations: Block<Self>?, hiddenNew: Block<Self>, h: Block<Self>) -> Bool
+    /// `RNNSequence.cellForward`.
+    static func nativeRNNForward(rows: Int, cols: Int, pre: Block<Self>, bias: Block<Self>, relu: Bool, h: Block<Self>) -> Bool
+    /// `addOutputGradient`: `target += source` over a `rows x cols` block.
+    static func nativeAdd(rows: Int, cols: Int, _ source: Block<Self>, into target: Block<Self>) -> Bool
 }
 
 extension Float: RecurrentFloat {
@@ -33,6 +54,25 @@ extension Float: RecurrentFloat {
 }
 
 extension Double: RecurrentFloat {
+    // float64 runs only in tests and gradient checks: always the Swift passes.
+    @inline(__always) static func nativeLSTMForward(
+        rows: Int, gateStride: Int, cols: Int, gates: Block<Double>, bias: Block<Double>, activations: Block<Double>?,
+        cPrev: Block<Double>, cOut: Block<Double>, tanhC: Block<Double>, h: Block<Double>
+    ) -> Bool { false }
+    @inline(__always) static func nativeLSTMBackward(
+        rows: Int, gateStride: Int, cols: Int, gates: Block<Double>, cPrev: Block<Double>, tanhC: Block<Double>,
+        dH: Block<Double>, dC: Block<Double>, dGates: Block<Double>
+    ) -> Bool { false }
+    @inline(__always) static func nativeGRUForward(
+        rows: Int, gateStride: Int, cols: Int, gates: Block<Double>, inputBias: Block<Double>, hiddenGates: Block<Double>?,
+        hiddenBias: Block<Double>, hPrev: Block<Double>?, activations: Block<Double>?, hiddenNew: Block<Double>, h: Block<Double>
+    ) -> Bool { false }
+    @inline(__always) static func nativeRNNForward(
+        rows: Int, cols: Int, pre: Block<Double>, bias: Block<Double>, relu: Bool, h: Block<Double>
+    ) -> Bool { false }
+    @inline(__always) static func nativeAdd(rows: Int, cols: Int, _ source: Block<Double>, into target: Block<Double>) -> Bool {
+        false
+    }
     @inline(__always) static func sigmoid8(_ x: SIMD8<Double>) -> SIMD8<Double> {
         var r = SIMD8<Double>()
         for l in 0..<8 { r[l] = 1 / (1 + Double.exp(-x[l])) }

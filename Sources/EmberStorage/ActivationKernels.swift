@@ -1,0 +1,84 @@
+import CEmberKernels
+
+/// The AVX2 float32 activations and recurrent step passes in `CEmberKernels`
+/// (`activation_x86.c`). Each computes bitwise what the Swift code it replaces computes
+/// (EmberTensor's `expVector`/`sigmoidVector`/`tanhVector`, EmberNN's recurrent cell passes),
+/// eight lanes per AVX2 operation instead of four per SSE operation. Callers check
+/// ``isAvailable`` and keep the Swift code as the fallback (arm64, x86-64 without AVX2).
+package enum ActivationKernels {
+    /// Whether this CPU runs the kernels.
+    package static let isAvailable = GEMM.hasAVX2
+
+    /// `y[i] = e^x[i]` for `i < count` (`x` and `y` may be the same).
+    @inline(__always)
+    package static func exp(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
+        ember_sexp_avx2(count, x, y)
+    }
+
+    /// `y[i] = 1 / (1 + e^-x[i])` for `i < count`.
+    @inline(__always)
+    package static func sigmoid(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
+        ember_ssigmoid_avx2(count, x, y)
+    }
+
+    /// `y[i] = tanh(x[i])` for `i < count`.
+    @inline(__always)
+    package static func tanh(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
+        ember_stanh_avx2(count, x, y)
+    }
+
+    /// One LSTM step's gates, cells and hidden state (see `ember_lstm_forward_avx2`).
+    @inline(__always)
+    package static func lstmForward(
+        rows: Int, cols: Int, gateRows: Int, gates: UnsafePointer<Float>, gateStride: Int, bias: UnsafePointer<Float>,
+        activations: UnsafeMutablePointer<Float>?, activationStride: Int, cPrev: UnsafePointer<Float>,
+        cOut: UnsafeMutablePointer<Float>, tanhC: UnsafeMutablePointer<Float>, stateStride: Int,
+        h: UnsafeMutablePointer<Float>, hRowStride: Int, hColStride: Int
+    ) {
+        ember_lstm_forward_avx2(rows, cols, gateRows, gates, gateStride, bias, activations, activationStride,
+                                cPrev, cOut, tanhC, stateStride, h, hRowStride, hColStride)
+    }
+
+    /// One LSTM step backward (see `ember_lstm_backward_avx2`).
+    @inline(__always)
+    package static func lstmBackward(
+        rows: Int, cols: Int, gateRows: Int, gates: UnsafePointer<Float>, cPrev: UnsafePointer<Float>,
+        tanhC: UnsafePointer<Float>, dH: UnsafePointer<Float>, dC: UnsafeMutablePointer<Float>, stride: Int,
+        dGates: UnsafeMutablePointer<Float>, dGateStride: Int
+    ) {
+        ember_lstm_backward_avx2(rows, cols, gateRows, gates, cPrev, tanhC, dH, dC, stride, dGates, dGateStride)
+    }
+
+    /// One GRU step (see `ember_gru_forward_avx2`).
+    @inline(__always)
+    package static func gruForward(
+        rows: Int, cols: Int, gateRows: Int, gates: UnsafePointer<Float>, gateStride: Int,
+        inputBias: UnsafePointer<Float>, hiddenGates: UnsafePointer<Float>?, hiddenGateStride: Int,
+        hiddenBias: UnsafePointer<Float>, hPrev: UnsafePointer<Float>?, hPrevRowStride: Int, hPrevColStride: Int,
+        activations: UnsafeMutablePointer<Float>?, activationStride: Int,
+        hiddenNew: UnsafeMutablePointer<Float>, hiddenNewStride: Int,
+        h: UnsafeMutablePointer<Float>, hRowStride: Int, hColStride: Int
+    ) {
+        ember_gru_forward_avx2(rows, cols, gateRows, gates, gateStride, inputBias, hiddenGates, hiddenGateStride,
+                               hiddenBias, hPrev, hPrevRowStride, hPrevColStride, activations, activationStride,
+                               hiddenNew, hiddenNewStride, h, hRowStride, hColStride)
+    }
+
+    /// `dst(r, c) += src(r, c)` for a `rows x cols` block (see `ember_add_block_avx2`).
+    @inline(__always)
+    package static func addBlock(
+        rows: Int, cols: Int, _ src: UnsafePointer<Float>, rowStride: Int, colStride: Int,
+        into dst: UnsafeMutablePointer<Float>, dstRowStride: Int
+    ) {
+        ember_add_block_avx2(rows, cols, src, rowStride, colStride, dst, dstRowStride)
+    }
+
+    /// One Elman RNN step, tanh or ReLU (see `ember_rnn_forward_avx2`).
+    @inline(__always)
+    package static func rnnForward(
+        rows: Int, cols: Int, pre: UnsafePointer<Float>, preStride: Int, bias: UnsafePointer<Float>, relu: Bool,
+        h: UnsafeMutablePointer<Float>, hRowStride: Int, hColStride: Int
+    ) {
+        ember_rnn_forward_avx2(rows, cols, pre, preStride, bias, relu ? 1 : 0, h, hRowStride, hColStride)
+    }
+}
