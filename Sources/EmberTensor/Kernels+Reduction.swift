@@ -673,6 +673,21 @@ extension Kernels {
             let sf = UnsafeRawPointer(src).assumingMemoryBound(to: Float.self)
             let df = UnsafeMutableRawPointer(dst).assumingMemoryBound(to: Float.self)
             let mv = Float8(repeating: Float(m))
+            if xs == 1 && os == 1 && ActivationKernels.isAvailable {
+                // The same values through the AVX2 exp row (bitwise `expVector`): dst = x - m, then
+                // e^dst in place; the sums and scalings below read it as the lanes would have.
+                let mf = Float(m)
+                for k in 0..<n { df[k] = sf[k] - mf }
+                ActivationKernels.exp(df, into: df, count: n)
+                if log {
+                    let logSum = Float(Double.log(sumFloat8(df, stride: 1, count: n) { $0 }))
+                    for k in 0..<n { df[k] = (sf[k] - mf) - logSum }
+                } else {
+                    let inv = 1 / pairwiseSum(UnsafePointer(df), n)
+                    for k in 0..<n { df[k] *= inv }
+                }
+                return
+            }
             if log {
                 let logSum = Float(Double.log(sumFloat8(sf, stride: xs, count: n) { expVector($0 - mv) }))
                 let shift = Float8(repeating: logSum)

@@ -63,14 +63,19 @@ struct RNNNativeKernelTests {
         }
     }
 
-    /// `Tensor.exp()`, `sigmoid()`, `tanh()` of contiguous float32 tensors run the row kernels
-    /// (over threads for large ones); the values are the Swift vectors', as for strided tensors.
+    /// `Tensor.exp()`, `sigmoid()`, `tanh()`, `silu()`, `gelu()` of contiguous float32 tensors run
+    /// the row kernels (over threads for large ones); the values are the Swift vectors', as for
+    /// strided tensors.
     @Test(arguments: lengths + [70_001])
     func tensorActivationsMatchSwiftVectors(length: Int) {
         let x = Self.values(length, seed: UInt32(length) &* 3, scale: 40)
         let t = Tensor(x)
-        let ops: [(String, Tensor, (Float8) -> Float8)] = [("exp", t.exp(), expVector), ("sigmoid", t.sigmoid(), sigmoidVector),
-                                                           ("tanh", t.tanh(), tanhVector)]
+        let ops: [(String, Tensor, (Float8) -> Float8)] = [
+            ("exp", t.exp(), expVector), ("sigmoid", t.sigmoid(), sigmoidVector), ("tanh", t.tanh(), tanhVector),
+            // Multi-pass on the exp/tanh rows: the same operations per lane.
+            ("silu", t.silu(), { SiLUFunction()($0) }), ("gelu", t.gelu(), { GELUFunction()($0) }),
+            ("gelu tanh", t.gelu(approximate: .tanh), { GELUTanhFunction()($0) }),
+        ]
         for (name, got, vector) in ops {
             var want = [Float](repeating: 0, count: length)
             x.withUnsafeBufferPointer { xs in
@@ -81,6 +86,21 @@ struct RNNNativeKernelTests {
             let values: [Float] = got.scalars()
             #expect(Self.mismatches(values, want).isEmpty, "\(Self.describe(name, values, want, x))")
         }
+    }
+
+    /// Softmax and log-softmax of contiguous float32 rows (exp on the AVX2 row kernel) equal those
+    /// of the same values laid out column-major (the Swift lanes), bitwise.
+    @Test(arguments: [(5, 1000), (70, 1024), (3, 7)])
+    func softmaxRowsMatchTheStridedPath(rows: Int, cols: Int) {
+        // Finite values (a NaN or infinity would make its whole row NaN and hide any difference),
+        // then one row of special values.
+        var v = Tensor.uniform([rows * cols], low: -30, high: 30, generator: Generator(seed: UInt64(rows))).floats
+        for (i, s) in Self.special.prefix(cols).enumerated() { v[i] = s }
+        let x = Tensor(v, shape: [rows, cols])
+        let strided = x.transposed(0, 1).contiguous().transposed(0, 1)
+        #expect(!strided.isContiguous)
+        expectBitwiseEqual(x.softmax(axis: 1), strided.softmax(axis: 1), "softmax \(rows)x\(cols)")
+        expectBitwiseEqual(x.logSoftmax(axis: 1), strided.logSoftmax(axis: 1), "logSoftmax \(rows)x\(cols)")
     }
 
     @Test func rowActivationsWorkInPlace() {
