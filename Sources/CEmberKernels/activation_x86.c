@@ -167,7 +167,50 @@ EMBER_INLINE void ember_store(float *p, __m256 v, long count, __m256i mask) {
         }                                                                                            \
     }
 
+/// `x / (1 + e^-x)` (EmberTensor's `SiLUFunction`).
+EMBER_INLINE void ember_silu8(int K, const __m256 *x, __m256 *y) {
+    __m256 e[KMAX];
+    FOR_K e[k] = SUB(_mm256_setzero_ps(), x[k]);
+    ember_exp8(K, e, e);
+    FOR_K y[k] = DIV(x[k], ADD(SPLAT(1.0f), e[k]));
+}
+
+/// `x * 0.5 * (1 + erf(x * 0.70710678))` with EmberTensor's `erfVector` (Abramowitz & Stegun
+/// 7.1.26; EmberTensor's `GELUFunction`).
+EMBER_INLINE void ember_gelu8(int K, const __m256 *x, __m256 *y) {
+    const __m256 zero = _mm256_setzero_ps();
+    __m256 z[KMAX], e[KMAX];
+    FOR_K z[k] = MUL(x[k], SPLAT(EMBER_F32(0x3f3504f3u)));  // 0.707_106_781_186_547_5
+    FOR_K e[k] = SUB(zero, MUL(z[k], z[k]));
+    ember_exp8(K, e, e);
+    FOR_K {
+        __m256 negative = _mm256_cmp_ps(z[k], zero, _CMP_LT_OQ);
+        __m256 az = SELECT(negative, SUB(zero, z[k]), z[k]);
+        __m256 t = DIV(SPLAT(1.0f), ADD(MUL(az, SPLAT(EMBER_F32(0x3ea7ba05u))), SPLAT(1.0f)));  // 0.327_591_1
+        __m256 p = SUB(MUL(SPLAT(EMBER_F32(0x3f87dc22u)), t), SPLAT(EMBER_F32(0x3fba00e3u)));   // 1.061.., 1.453..
+        p = ADD(MUL(p, t), SPLAT(EMBER_F32(0x3fb5f0e3u)));                                     // 1.421_413_741
+        p = SUB(MUL(p, t), SPLAT(EMBER_F32(0x3e91a98eu)));                                     // 0.284_496_736
+        p = ADD(MUL(p, t), SPLAT(EMBER_F32(0x3e827906u)));                                     // 0.254_829_592
+        __m256 erf = SUB(SPLAT(1.0f), MUL(MUL(p, t), e[k]));
+        erf = SELECT(negative, SUB(zero, erf), erf);
+        erf = SELECT(_mm256_cmp_ps(z[k], z[k], _CMP_NEQ_UQ), z[k], erf);
+        y[k] = MUL(MUL(x[k], SPLAT(0.5f)), ADD(SPLAT(1.0f), erf));
+    }
+}
+
+/// `0.5 x (1 + tanh(0.79788456 (x + 0.044715 x^3)))` (EmberTensor's `GELUTanhFunction`).
+EMBER_INLINE void ember_gelu_tanh8(int K, const __m256 *x, __m256 *y) {
+    __m256 inner[KMAX], t[KMAX];
+    FOR_K inner[k] = MUL(ADD(x[k], MUL(MUL(MUL(x[k], x[k]), x[k]), SPLAT(EMBER_F32(0x3d372713u)))),  // 0.044715
+                         SPLAT(EMBER_F32(0x3f4c422au)));                                             // 0.797_884_56
+    ember_tanh8(K, inner, t);
+    FOR_K y[k] = MUL(MUL(x[k], SPLAT(0.5f)), ADD(SPLAT(1.0f), t[k]));
+}
+
 EMBER_ROW_FUNCTION(ember_sexp_avx2, ember_exp8)
+EMBER_ROW_FUNCTION(ember_ssilu_avx2, ember_silu8)
+EMBER_ROW_FUNCTION(ember_sgelu_avx2, ember_gelu8)
+EMBER_ROW_FUNCTION(ember_sgelu_tanh_avx2, ember_gelu_tanh8)
 EMBER_ROW_FUNCTION(ember_ssigmoid_avx2, ember_sigmoid8)
 EMBER_ROW_FUNCTION(ember_stanh_avx2, ember_tanh8)
 
@@ -412,6 +455,9 @@ EMBER_AVX2_ONLY void ember_add_block_avx2(long rows, long cols, const float *src
     signature { __builtin_trap(); }  // callers check ember_cpu_supports_path(EMBER_PATH_AVX2) first
 
 EMBER_TRAP_STUB(void ember_sexp_avx2(long n, const float *x, float *y))
+EMBER_TRAP_STUB(void ember_ssilu_avx2(long n, const float *x, float *y))
+EMBER_TRAP_STUB(void ember_sgelu_avx2(long n, const float *x, float *y))
+EMBER_TRAP_STUB(void ember_sgelu_tanh_avx2(long n, const float *x, float *y))
 EMBER_TRAP_STUB(void ember_ssigmoid_avx2(long n, const float *x, float *y))
 EMBER_TRAP_STUB(void ember_stanh_avx2(long n, const float *x, float *y))
 EMBER_TRAP_STUB(void ember_lstm_forward_avx2(long rows, long cols, long gate_rows, const float *gates, long gate_stride,

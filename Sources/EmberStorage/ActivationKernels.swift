@@ -27,6 +27,24 @@ package enum ActivationKernels {
         ember_stanh_avx2(count, x, y)
     }
 
+    /// `y[i] = x[i] / (1 + e^-x[i])` for `i < count`.
+    @inline(__always)
+    package static func silu(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
+        ember_ssilu_avx2(count, x, y)
+    }
+
+    /// GELU, exact (`erf`) form, for `i < count`.
+    @inline(__always)
+    package static func gelu(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
+        ember_sgelu_avx2(count, x, y)
+    }
+
+    /// GELU, tanh approximation, for `i < count`.
+    @inline(__always)
+    package static func geluTanh(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
+        ember_sgelu_tanh_avx2(count, x, y)
+    }
+
     /// One LSTM step's gates, cells and hidden state (see `ember_lstm_forward_avx2`).
     @inline(__always)
     package static func lstmForward(

@@ -5,9 +5,9 @@ import EmberStorage
 // 3-6x slower. Every element goes through the same vector code (the tail of a run is padded, a
 // strided run is gathered), so a value never depends on its position or the tensor's layout.
 //
-// On x86-64 with AVX2, `exp`, `sigmoid` and `tanh` of contiguous tensors run the same functions in
-// C (`ActivationKernels`, `activation_x86.c`): the same operations, bitwise the same values, eight
-// lanes per AVX2 operation (Swift's SIMD compiles to SSE there).
+// On x86-64 with AVX2, `exp`, `sigmoid`, `tanh`, `silu` and `gelu` of contiguous tensors run the
+// same functions in C (`ActivationKernels`, `activation_x86.c`): the same operations, bitwise the
+// same values, eight lanes per AVX2 operation (Swift's SIMD compiles to SSE there).
 //
 // Accuracy: exp within 2 ulp (Cephes' polynomial), tanh within a few ulp, erf within 1.5e-7
 // absolute (Abramowitz & Stegun 7.1.26, the formula PyTorch's own vectorised erf uses).
@@ -69,11 +69,7 @@ package func tanhVector(_ x: Float8) -> Float8 {
 /// `erf(x)` for 8 lanes by Abramowitz & Stegun 7.1.26 (absolute error below 1.5e-7), as
 /// PyTorch's vectorised CPU kernels compute it.
 @inline(__always)
-package func erfVector(_ x: Float8) -> Float8 { erfVector(x, expOfMinusSquare: expVector(-(x * x))) }
-
-/// ``erfVector(_:)`` given `e = e^-(x^2)` (so a row of them can come from the AVX2 exp kernel).
-@inline(__always)
-package func erfVector(_ x: Float8, expOfMinusSquare e: Float8) -> Float8 {
+package func erfVector(_ x: Float8) -> Float8 {
     let ax = x.replacing(with: -x, where: x .< 0)
     let t = 1 / (ax * 0.327_591_1 + 1)
     var p = Float8(repeating: 1.061_405_429)
@@ -81,7 +77,7 @@ package func erfVector(_ x: Float8, expOfMinusSquare e: Float8) -> Float8 {
     p = p * t + 1.421_413_741
     p = p * t - 0.284_496_736
     p = p * t + 0.254_829_592
-    var y = 1 - p * t * e
+    var y = 1 - p * t * expVector(-(x * x))
     y.replace(with: -y, where: x .< 0)
     y.replace(with: x, where: x .!= x)
     return y
@@ -142,13 +138,10 @@ package struct SigmoidFunction: Float8Function {
 package struct SiLUFunction: Float8Function {
     package init() {}
     @inline(__always) package func callAsFunction(_ x: Float8) -> Float8 { x / (1 + expVector(-x)) }
-    /// Three passes: `-x`, the AVX2 exp row in place, `x / (1 + e)`: the same operations per lane.
     @inline(__always)
     package func applyNative(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, count: Int) -> Bool {
         guard ActivationKernels.isAvailable else { return false }
-        Kernels.applyFloat8(src, stride: 1, count: count, into: dst) { -$0 }
-        ActivationKernels.exp(dst, into: dst, count: count)
-        Kernels.applyFloat8(src, dst, count: count, into: dst) { x, e in x / (1 + e) }
+        ActivationKernels.silu(src, into: dst, count: count)
         return true
     }
 }
@@ -159,20 +152,10 @@ package struct GELUFunction: Float8Function {
     @inline(__always) package func callAsFunction(_ x: Float8) -> Float8 {
         x * 0.5 * (1 + erfVector(x * Float(0.707_106_781_186_547_5)))
     }
-    /// Three passes: `-(z^2)` with `z = x / sqrt 2`, the AVX2 exp row in place, then the rest of
-    /// erf and GELU: the same operations per lane.
     @inline(__always)
     package func applyNative(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, count: Int) -> Bool {
         guard ActivationKernels.isAvailable else { return false }
-        let c = Float(0.707_106_781_186_547_5)
-        Kernels.applyFloat8(src, stride: 1, count: count, into: dst) { x in
-            let z = x * c
-            return -(z * z)
-        }
-        ActivationKernels.exp(dst, into: dst, count: count)
-        Kernels.applyFloat8(src, dst, count: count, into: dst) { x, e in
-            x * 0.5 * (1 + erfVector(x * c, expOfMinusSquare: e))
-        }
+        ActivationKernels.gelu(src, into: dst, count: count)
         return true
     }
 }
@@ -184,15 +167,10 @@ package struct GELUTanhFunction: Float8Function {
         let inner = (x + x * x * x * Float(0.044715)) * Float(0.797_884_560_802_865_4)
         return x * 0.5 * (1 + tanhVector(inner))
     }
-    /// Three passes: the tanh argument, the AVX2 tanh row in place, `x * 0.5 * (1 + t)`.
     @inline(__always)
     package func applyNative(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, count: Int) -> Bool {
         guard ActivationKernels.isAvailable else { return false }
-        Kernels.applyFloat8(src, stride: 1, count: count, into: dst) { x in
-            (x + x * x * x * Float(0.044715)) * Float(0.797_884_560_802_865_4)
-        }
-        ActivationKernels.tanh(dst, into: dst, count: count)
-        Kernels.applyFloat8(src, dst, count: count, into: dst) { x, t in x * 0.5 * (1 + t) }
+        ActivationKernels.geluTanh(src, into: dst, count: count)
         return true
     }
 }

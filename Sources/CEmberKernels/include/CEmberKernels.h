@@ -90,7 +90,8 @@ void ember_philox4x32_10_avx2(uint64_t seed, uint64_t index, uint64_t stream, lo
 
 // Float32 activations and recurrent step passes (activation_x86.c, AVX2 without FMA). Call only
 // after `ember_cpu_supports_path(EMBER_PATH_AVX2)` returned 1; elsewhere they trap. Every value is
-// bitwise the one of EmberTensor's Swift `expVector`/`sigmoidVector`/`tanhVector` and of the Swift
+// bitwise the one of EmberTensor's Swift `expVector`/`sigmoidVector`/`tanhVector` (and SiLU/GELU
+// functions built on them) and of the Swift
 // cell passes in EmberNN's `Recurrent/` (same constants, same operations in the same order).
 
 /// `y[i] = e^x[i]` for `i < n` (`x` and `y` may be the same row).
@@ -99,6 +100,12 @@ void ember_sexp_avx2(long n, const float *x, float *y);
 void ember_ssigmoid_avx2(long n, const float *x, float *y);
 /// `y[i] = tanh(x[i])` for `i < n`.
 void ember_stanh_avx2(long n, const float *x, float *y);
+/// `y[i] = x[i] / (1 + e^-x[i])` (SiLU) for `i < n`.
+void ember_ssilu_avx2(long n, const float *x, float *y);
+/// `y[i] = x[i] / 2 * (1 + erf(x[i] / sqrt 2))` (GELU with EmberTensor's `erfVector`) for `i < n`.
+void ember_sgelu_avx2(long n, const float *x, float *y);
+/// `y[i] = x[i] / 2 * (1 + tanh(sqrt(2 / pi) (x[i] + 0.044715 x[i]^3)))` for `i < n`.
+void ember_sgelu_tanh_avx2(long n, const float *x, float *y);
 
 /// One LSTM step for `rows` hidden units `r` and `cols` batch columns `n` (EmberNN's
 /// `LSTMSequence.cellForward`). Gate `q` (`i, f, g, o`) of unit `r` is the row
