@@ -207,7 +207,13 @@ EMBER_INLINE void ember_gelu_tanh8(int K, const __m256 *x, __m256 *y) {
     FOR_K y[k] = MUL(MUL(x[k], SPLAT(0.5f)), ADD(SPLAT(1.0f), t[k]));
 }
 
+/// `sqrt(x)` and `1 / sqrt(x)`: correctly rounded IEEE operations, so the scalar values.
+EMBER_INLINE void ember_sqrt8(int K, const __m256 *x, __m256 *y) { FOR_K y[k] = _mm256_sqrt_ps(x[k]); }
+EMBER_INLINE void ember_rsqrt8(int K, const __m256 *x, __m256 *y) { FOR_K y[k] = DIV(SPLAT(1.0f), _mm256_sqrt_ps(x[k])); }
+
 EMBER_ROW_FUNCTION(ember_sexp_avx2, ember_exp8)
+EMBER_ROW_FUNCTION(ember_ssqrt_avx2, ember_sqrt8)
+EMBER_ROW_FUNCTION(ember_srsqrt_avx2, ember_rsqrt8)
 EMBER_ROW_FUNCTION(ember_ssilu_avx2, ember_silu8)
 EMBER_ROW_FUNCTION(ember_sgelu_avx2, ember_gelu8)
 EMBER_ROW_FUNCTION(ember_sgelu_tanh_avx2, ember_gelu_tanh8)
@@ -456,6 +462,8 @@ EMBER_AVX2_ONLY void ember_add_block_avx2(long rows, long cols, const float *src
 
 EMBER_TRAP_STUB(void ember_sexp_avx2(long n, const float *x, float *y))
 EMBER_TRAP_STUB(void ember_ssilu_avx2(long n, const float *x, float *y))
+EMBER_TRAP_STUB(void ember_ssqrt_avx2(long n, const float *x, float *y))
+EMBER_TRAP_STUB(void ember_srsqrt_avx2(long n, const float *x, float *y))
 EMBER_TRAP_STUB(void ember_sgelu_avx2(long n, const float *x, float *y))
 EMBER_TRAP_STUB(void ember_sgelu_tanh_avx2(long n, const float *x, float *y))
 EMBER_TRAP_STUB(void ember_ssigmoid_avx2(long n, const float *x, float *y))

@@ -27,6 +27,18 @@ package enum ActivationKernels {
         ember_stanh_avx2(count, x, y)
     }
 
+    /// `y[i] = sqrt(x[i])` for `i < count`.
+    @inline(__always)
+    package static func sqrt(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
+        ember_ssqrt_avx2(count, x, y)
+    }
+
+    /// `y[i] = 1 / sqrt(x[i])` for `i < count`.
+    @inline(__always)
+    package static func rsqrt(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
+        ember_srsqrt_avx2(count, x, y)
+    }
+
     /// `y[i] = x[i] / (1 + e^-x[i])` for `i < count`.
     @inline(__always)
     package static func silu(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {

@@ -100,6 +100,9 @@ void ember_sexp_avx2(long n, const float *x, float *y);
 void ember_ssigmoid_avx2(long n, const float *x, float *y);
 /// `y[i] = tanh(x[i])` for `i < n`.
 void ember_stanh_avx2(long n, const float *x, float *y);
+/// `y[i] = sqrt(x[i])` and `y[i] = 1 / sqrt(x[i])` for `i < n` (IEEE, so the scalar values).
+void ember_ssqrt_avx2(long n, const float *x, float *y);
+void ember_srsqrt_avx2(long n, const float *x, float *y);
 /// `y[i] = x[i] / (1 + e^-x[i])` (SiLU) for `i < n`.
 void ember_ssilu_avx2(long n, const float *x, float *y);
 /// `y[i] = x[i] / 2 * (1 + erf(x[i] / sqrt 2))` (GELU with EmberTensor's `erfVector`) for `i < n`.
