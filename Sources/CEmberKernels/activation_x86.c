@@ -207,12 +207,55 @@ EMBER_INLINE void ember_gelu_tanh8(int K, const __m256 *x, __m256 *y) {
     FOR_K y[k] = MUL(MUL(x[k], SPLAT(0.5f)), ADD(SPLAT(1.0f), t[k]));
 }
 
+/// `log(x)` (EmberTensor's `logVector`: Cephes' `logf`, within about 1 ulp). Denormals are scaled
+/// by 2^23 first; `x = m 2^e` with `m` in [sqrt(1/2), sqrt(2)), a degree-8 polynomial in `m - 1`.
+EMBER_INLINE void ember_log8(int K, const __m256 *x, __m256 *y) {
+    // Stage by stage over the K vectors (FOR_K per step), so their long dependent chains interleave.
+    const __m256 zero = _mm256_setzero_ps(), one = SPLAT(1.0f);
+    __m256 m[KMAX], z[KMAX], p[KMAX], ef[KMAX];
+    FOR_K {
+        __m256 denormal = _mm256_and_ps(_mm256_cmp_ps(x[k], SPLAT(EMBER_F32(0x00800000u)), _CMP_LT_OQ),
+                                        _mm256_cmp_ps(x[k], zero, _CMP_GT_OQ));
+        __m256 xs = SELECT(denormal, MUL(x[k], SPLAT(EMBER_F32(0x4b000000u))), x[k]);  // 2^23
+        __m256i bits = _mm256_castps_si256(xs);
+        __m256i e = _mm256_sub_epi32(_mm256_and_si256(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(0xff)),
+                                     _mm256_set1_epi32(126));
+        e = _mm256_sub_epi32(e, _mm256_and_si256(_mm256_castps_si256(denormal), _mm256_set1_epi32(23)));
+        __m256 mk = _mm256_castsi256_ps(_mm256_or_si256(_mm256_and_si256(bits, _mm256_set1_epi32(0x007fffff)),
+                                                        _mm256_set1_epi32(0x3f000000)));
+        __m256 small = _mm256_cmp_ps(mk, SPLAT(EMBER_F32(0x3f3504f3u)), _CMP_LT_OQ);  // sqrt(1/2)
+        e = _mm256_sub_epi32(e, _mm256_and_si256(_mm256_castps_si256(small), _mm256_set1_epi32(1)));
+        m[k] = SELECT(small, SUB(ADD(mk, mk), one), SUB(mk, one));
+        ef[k] = _mm256_cvtepi32_ps(e);
+    }
+    FOR_K z[k] = MUL(m[k], m[k]);
+    FOR_K p[k] = SUB(MUL(SPLAT(EMBER_F32(0x3d9021bbu)), m[k]), SPLAT(EMBER_F32(0x3debd1b8u)));
+    FOR_K p[k] = ADD(MUL(p[k], m[k]), SPLAT(EMBER_F32(0x3def251au)));
+    FOR_K p[k] = SUB(MUL(p[k], m[k]), SPLAT(EMBER_F32(0x3dfe5d4fu)));
+    FOR_K p[k] = ADD(MUL(p[k], m[k]), SPLAT(EMBER_F32(0x3e11e9bfu)));
+    FOR_K p[k] = SUB(MUL(p[k], m[k]), SPLAT(EMBER_F32(0x3e2aae50u)));
+    FOR_K p[k] = ADD(MUL(p[k], m[k]), SPLAT(EMBER_F32(0x3e4cceacu)));
+    FOR_K p[k] = SUB(MUL(p[k], m[k]), SPLAT(EMBER_F32(0x3e7ffffcu)));
+    FOR_K p[k] = ADD(MUL(p[k], m[k]), SPLAT(EMBER_F32(0x3eaaaaaau)));
+    FOR_K p[k] = MUL(MUL(p[k], m[k]), z[k]);
+    FOR_K p[k] = SUB(p[k], MUL(ef[k], SPLAT(EMBER_F32(0x395e8083u))));  // 2.121_944_4e-4
+    FOR_K p[k] = SUB(p[k], MUL(z[k], SPLAT(0.5f)));
+    FOR_K {
+        __m256 r = ADD(ADD(m[k], p[k]), MUL(ef[k], SPLAT(EMBER_F32(0x3f318000u))));  // 0.693_359_375
+        r = SELECT(_mm256_cmp_ps(x[k], SPLAT(__builtin_inff()), _CMP_EQ_OQ), x[k], r);
+        r = SELECT(_mm256_cmp_ps(x[k], zero, _CMP_EQ_OQ), SPLAT(-__builtin_inff()), r);
+        r = SELECT(_mm256_cmp_ps(x[k], zero, _CMP_LT_OQ), SPLAT(__builtin_nanf("")), r);
+        y[k] = SELECT(_mm256_cmp_ps(x[k], x[k], _CMP_NEQ_UQ), x[k], r);
+    }
+}
+
 /// `sqrt(x)` and `1 / sqrt(x)`: correctly rounded IEEE operations, so the scalar values.
 EMBER_INLINE void ember_sqrt8(int K, const __m256 *x, __m256 *y) { FOR_K y[k] = _mm256_sqrt_ps(x[k]); }
 EMBER_INLINE void ember_rsqrt8(int K, const __m256 *x, __m256 *y) { FOR_K y[k] = DIV(SPLAT(1.0f), _mm256_sqrt_ps(x[k])); }
 
 EMBER_ROW_FUNCTION(ember_sexp_avx2, ember_exp8)
 EMBER_ROW_FUNCTION(ember_ssqrt_avx2, ember_sqrt8)
+EMBER_ROW_FUNCTION(ember_slog_avx2, ember_log8)
 EMBER_ROW_FUNCTION(ember_srsqrt_avx2, ember_rsqrt8)
 EMBER_ROW_FUNCTION(ember_ssilu_avx2, ember_silu8)
 EMBER_ROW_FUNCTION(ember_sgelu_avx2, ember_gelu8)
@@ -463,6 +506,7 @@ EMBER_AVX2_ONLY void ember_add_block_avx2(long rows, long cols, const float *src
 EMBER_TRAP_STUB(void ember_sexp_avx2(long n, const float *x, float *y))
 EMBER_TRAP_STUB(void ember_ssilu_avx2(long n, const float *x, float *y))
 EMBER_TRAP_STUB(void ember_ssqrt_avx2(long n, const float *x, float *y))
+EMBER_TRAP_STUB(void ember_slog_avx2(long n, const float *x, float *y))
 EMBER_TRAP_STUB(void ember_srsqrt_avx2(long n, const float *x, float *y))
 EMBER_TRAP_STUB(void ember_sgelu_avx2(long n, const float *x, float *y))
 EMBER_TRAP_STUB(void ember_sgelu_tanh_avx2(long n, const float *x, float *y))

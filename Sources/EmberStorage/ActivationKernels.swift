@@ -33,6 +33,12 @@ package enum ActivationKernels {
         ember_ssqrt_avx2(count, x, y)
     }
 
+    /// `y[i] = log(x[i])` for `i < count`.
+    @inline(__always)
+    package static func log(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
+        ember_slog_avx2(count, x, y)
+    }
+
     /// `y[i] = 1 / sqrt(x[i])` for `i < count`.
     @inline(__always)
     package static func rsqrt(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {

@@ -63,7 +63,7 @@ struct RNNNativeKernelTests {
         }
     }
 
-    /// `Tensor.exp()`, `sigmoid()`, `tanh()`, `silu()`, `gelu()`, `sqrt()`, `rsqrt()` of contiguous float32 tensors run
+    /// `Tensor.exp()`, `sigmoid()`, `tanh()`, `silu()`, `gelu()`, `sqrt()`, `rsqrt()`, `log()` of contiguous float32 tensors run
     /// the row kernels (over threads for large ones); the values are the Swift vectors', as for
     /// strided tensors.
     @Test(arguments: lengths + [70_001])
@@ -76,6 +76,7 @@ struct RNNNativeKernelTests {
             ("silu", t.silu(), { SiLUFunction()($0) }), ("gelu", t.gelu(), { GELUFunction()($0) }),
             ("gelu tanh", t.gelu(approximate: .tanh), { GELUTanhFunction()($0) }),
             ("sqrt", t.sqrt(), { $0.squareRoot() }), ("rsqrt", t.rsqrt(), { 1 / $0.squareRoot() }),
+            ("log", t.log(), logVector),
         ]
         for (name, got, vector) in ops {
             var want = [Float](repeating: 0, count: length)

@@ -103,6 +103,8 @@ void ember_stanh_avx2(long n, const float *x, float *y);
 /// `y[i] = sqrt(x[i])` and `y[i] = 1 / sqrt(x[i])` for `i < n` (IEEE, so the scalar values).
 void ember_ssqrt_avx2(long n, const float *x, float *y);
 void ember_srsqrt_avx2(long n, const float *x, float *y);
+/// `y[i] = log(x[i])` (EmberTensor's `logVector`, Cephes' `logf`) for `i < n`.
+void ember_slog_avx2(long n, const float *x, float *y);
 /// `y[i] = x[i] / (1 + e^-x[i])` (SiLU) for `i < n`.
 void ember_ssilu_avx2(long n, const float *x, float *y);
 /// `y[i] = x[i] / 2 * (1 + erf(x[i] / sqrt 2))` (GELU with EmberTensor's `erfVector`) for `i < n`.
