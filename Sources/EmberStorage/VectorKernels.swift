@@ -16,6 +16,15 @@ package enum VectorKernels {
     /// Whether ``transpose(_:rows:cols:into:)`` runs on this CPU.
     package static let hasTranspose = GEMM.hasAVX2
 
+    /// `dst[i * cols + j] = src[i + j * columnStride]` for `i < rows`, `j < cols`: a column-major
+    /// float32 matrix (columns `columnStride` apart) copied row-major, through 8 x 8 register
+    /// transposes (an exact copy). Requires ``hasTranspose``.
+    package static func packColumns(_ src: UnsafePointer<Float>, rows: Int, cols: Int, columnStride: Int,
+                                    into dst: UnsafeMutablePointer<Float>) {
+        precondition(hasTranspose, "VectorKernels.packColumns: AVX2 is not available on this CPU")
+        ember_spack_b_columns_avx2(rows, cols, src, columnStride, dst, cols)
+    }
+
     /// `dst[j * rows + i] = src[i * cols + j]`: the row-major transpose of a row-major `rows x cols`
     /// float32 matrix, eight columns at a time through 8 x 8 register transposes (an exact copy).
     /// Requires ``hasTranspose``.

@@ -148,6 +148,14 @@ private func transposedCopy<T>(_ s: UnsafeMutablePointer<T>, _ d: UnsafeMutableP
                 k -= 1
             }
             let src = s + offset, dst = d + m * rows * cols
+        if T.self == UInt32.self && VectorKernels.hasTranspose {
+            // Four-byte elements: 8 x 8 register transposes (EmberStorage's column packing writes
+            // dst[i * cols + j] = src[i + j * colStride]); bit copies, so exact for any float32.
+            VectorKernels.packColumns(UnsafeRawPointer(src).assumingMemoryBound(to: Float.self), rows: rows, cols: cols,
+                                      columnStride: colStride,
+                                      into: UnsafeMutableRawPointer(dst).assumingMemoryBound(to: Float.self))
+            continue
+        }
             var i0 = 0
             while i0 < rows {
                 let h = Swift.min(tile, rows - i0)

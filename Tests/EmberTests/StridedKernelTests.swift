@@ -81,6 +81,9 @@ import _EmberTestSupport
             if values[i] != Float(flat) { mismatches += 1 }
         }
         #expect(mismatches == 0, "\(shape): \(mismatches) elements misplaced")
+        // Eight-byte elements take the tiled path (four-byte ones the register transposes).
+        let wide = x.to(.float64).transposed(r - 2, r - 1).contiguous().to(.float32)
+        #expect(wide.floats == values, "\(shape) float64")
         // A transposed view of a non-contiguous slice (leading stride not the matrix size).
         if r == 3 {
             let slice = x[0..., 1..., 0...]  // drops the first row of every matrix
