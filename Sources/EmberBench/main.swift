@@ -48,6 +48,26 @@ if let i = CommandLine.arguments.firstIndex(of: "--profile"), i + 1 < CommandLin
                 print(name, String(format: "%.3f", (now() - start) / Double(reps) * 1e3))
             }
         }
+    case "mlpgemm":
+        // GFLOP/s of the MLP training step's products (batch 128), one thread: forward x W^T,
+        // weight gradients g^T x (depth 128), input gradients g W.
+        let x = Tensor.uniform([128, 784]), h1 = Tensor.uniform([128, 512]), h2 = Tensor.uniform([128, 256])
+        let w1 = Tensor.uniform([512, 784]), w2 = Tensor.uniform([256, 512])
+        let cases: [(String, Tensor, Tensor)] = [
+            ("fwd 128x784 @ (512x784)^T", x, w1.transposed(0, 1)), ("fwd 128x512 @ (256x512)^T", h1, w2.transposed(0, 1)),
+            ("dW (128x512)^T @ 128x784", h1.transposed(0, 1), x), ("dW (128x256)^T @ 128x512", h2.transposed(0, 1), h1),
+            ("dX 128x256 @ 256x512", h2, w2),
+        ]
+        Threading.withThreads(1) {
+            for (name, a, b) in cases {
+                _ = withNoGrad { a.matmul(b) }
+                let start = now()
+                for _ in 0..<count { _ = withNoGrad { a.matmul(b) } }
+                let seconds = (now() - start) / Double(count)
+                let flops = 2.0 * Double(a.shape[0] * a.shape[1] * b.shape[1])
+                print(name, String(format: "%.1f GFLOP/s", flops / seconds / 1e9))
+            }
+        }
     default:
         FileHandle.standardError.write(Data("ember-bench: --profile takes add:N, add1m:N, ops:N or matmul:N\n".utf8))
         exit(1)
