@@ -10,7 +10,8 @@ import Foundation
 // `ember-bench --profile add:N` (or `matmul:N`; `add1m:N` for 2^20 floats) runs one per-op
 // figure's operation N times and exits, untimed, for `valgrind --tool=callgrind` (instructions per
 // op). `--profile ops:N[:name]` prints milliseconds per call of common ops on 2^20 floats
-// (compare `python3 Tools/bench/torch_ops.py N`).
+// (compare `python3 Tools/bench/torch_ops.py N`); `--profile mlpgemm:N` the GFLOP/s of the MLP
+// training step's five products alone.
 if let i = CommandLine.arguments.firstIndex(of: "--profile"), i + 1 < CommandLine.arguments.count {
     let parts = CommandLine.arguments[i + 1].split(separator: ":")
     let count = parts.count > 1 ? Int(parts[1]) ?? 100_000 : 100_000
