@@ -9,58 +9,51 @@ package enum ActivationKernels {
     /// Whether this CPU runs the kernels.
     package static let isAvailable = GEMM.hasAVX2
 
-    /// `y[i] = e^x[i]` for `i < count` (`x` and `y` may be the same).
-    @inline(__always)
-    package static func exp(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
-        ember_sexp_avx2(count, x, y)
+    /// A float32 function with an AVX2 row kernel: `y[i] = f(x[i])` for `i < count` (`x` and `y`
+    /// may be the same row). Each is bitwise the Swift function named in EmberTensor.
+    package enum Row: Sendable {
+        /// `e^x` (`expVector`).
+        case exp
+        /// `1 / (1 + e^-x)` (`sigmoidVector`).
+        case sigmoid
+        /// `tanh(x)` (`tanhVector`).
+        case tanh
+        /// `log(x)` (`logVector`, Cephes' polynomial).
+        case log
+        /// `x / (1 + e^-x)` (`SiLUFunction`).
+        case silu
+        /// `x / 2 (1 + erf(x / sqrt 2))` (`GELUFunction`).
+        case gelu
+        /// `x / 2 (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))` (`GELUTanhFunction`).
+        case geluTanh
+        /// `sqrt(x)`, IEEE.
+        case sqrt
+        /// `1 / sqrt(x)`, IEEE.
+        case rsqrt
     }
 
-    /// `y[i] = 1 / (1 + e^-x[i])` for `i < count`.
+    /// Runs `row` over `count` elements. Requires ``isAvailable``.
     @inline(__always)
-    package static func sigmoid(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
-        ember_ssigmoid_avx2(count, x, y)
+    package static func run(_ row: Row, _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
+        switch row {
+        case .exp: ember_sexp_avx2(count, x, y)
+        case .sigmoid: ember_ssigmoid_avx2(count, x, y)
+        case .tanh: ember_stanh_avx2(count, x, y)
+        case .log: ember_slog_avx2(count, x, y)
+        case .silu: ember_ssilu_avx2(count, x, y)
+        case .gelu: ember_sgelu_avx2(count, x, y)
+        case .geluTanh: ember_sgelu_tanh_avx2(count, x, y)
+        case .sqrt: ember_ssqrt_avx2(count, x, y)
+        case .rsqrt: ember_srsqrt_avx2(count, x, y)
+        }
     }
 
-    /// `y[i] = tanh(x[i])` for `i < count`.
+    /// Runs `row` when this CPU has the kernels and returns true; else returns false.
     @inline(__always)
-    package static func tanh(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
-        ember_stanh_avx2(count, x, y)
-    }
-
-    /// `y[i] = sqrt(x[i])` for `i < count`.
-    @inline(__always)
-    package static func sqrt(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
-        ember_ssqrt_avx2(count, x, y)
-    }
-
-    /// `y[i] = log(x[i])` for `i < count`.
-    @inline(__always)
-    package static func log(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
-        ember_slog_avx2(count, x, y)
-    }
-
-    /// `y[i] = 1 / sqrt(x[i])` for `i < count`.
-    @inline(__always)
-    package static func rsqrt(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
-        ember_srsqrt_avx2(count, x, y)
-    }
-
-    /// `y[i] = x[i] / (1 + e^-x[i])` for `i < count`.
-    @inline(__always)
-    package static func silu(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
-        ember_ssilu_avx2(count, x, y)
-    }
-
-    /// GELU, exact (`erf`) form, for `i < count`.
-    @inline(__always)
-    package static func gelu(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
-        ember_sgelu_avx2(count, x, y)
-    }
-
-    /// GELU, tanh approximation, for `i < count`.
-    @inline(__always)
-    package static func geluTanh(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
-        ember_sgelu_tanh_avx2(count, x, y)
+    package static func apply(_ row: Row, _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) -> Bool {
+        guard isAvailable else { return false }
+        run(row, x, into: y, count: count)
+        return true
     }
 
     /// One LSTM step's gates, cells and hidden state (see `ember_lstm_forward_avx2`).

@@ -210,13 +210,13 @@ extension Kernels {
     /// time); IEEE square root and division are correctly rounded, so the values are the same.
     package static func sqrt(_ x: Tensor) -> Tensor {
         if x.dtype == .float32 && x.isContiguous && ActivationKernels.isAvailable {
-            return mapRows(x) { ActivationKernels.sqrt($0, into: $1, count: $2) }
+            return mapRows(x) { ActivationKernels.run(.sqrt, $0, into: $1, count: $2) }
         }
         return floatMap(x, f32: { $0.squareRoot() }, f64: { $0.squareRoot() })
     }
     package static func rsqrt(_ x: Tensor) -> Tensor {
         if x.dtype == .float32 && x.isContiguous && ActivationKernels.isAvailable {
-            return mapRows(x) { ActivationKernels.rsqrt($0, into: $1, count: $2) }
+            return mapRows(x) { ActivationKernels.run(.rsqrt, $0, into: $1, count: $2) }
         }
         return floatMap(x, f32: { 1 / $0.squareRoot() }, f64: { 1 / $0.squareRoot() })
     }

@@ -678,7 +678,7 @@ extension Kernels {
                 // e^dst in place; the sums and scalings below read it as the lanes would have.
                 let mf = Float(m)
                 for k in 0..<n { df[k] = sf[k] - mf }
-                ActivationKernels.exp(df, into: df, count: n)
+                ActivationKernels.run(.exp, df, into: df, count: n)
                 if log {
                     let logSum = Float(Double.log(sumFloat8(df, stride: 1, count: n) { $0 }))
                     for k in 0..<n { df[k] = (sf[k] - mf) - logSum }

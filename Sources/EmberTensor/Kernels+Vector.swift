@@ -142,9 +142,7 @@ package struct ExpFunction: Float8Function {
     @inline(__always) package func callAsFunction(_ x: Float8) -> Float8 { expVector(x) }
     @inline(__always)
     package func applyNative(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, count: Int) -> Bool {
-        guard ActivationKernels.isAvailable else { return false }
-        ActivationKernels.exp(src, into: dst, count: count)
-        return true
+        ActivationKernels.apply(.exp, src, into: dst, count: count)
     }
 }
 
@@ -153,9 +151,7 @@ package struct TanhFunction: Float8Function {
     @inline(__always) package func callAsFunction(_ x: Float8) -> Float8 { tanhVector(x) }
     @inline(__always)
     package func applyNative(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, count: Int) -> Bool {
-        guard ActivationKernels.isAvailable else { return false }
-        ActivationKernels.tanh(src, into: dst, count: count)
-        return true
+        ActivationKernels.apply(.tanh, src, into: dst, count: count)
     }
 }
 
@@ -164,9 +160,7 @@ package struct SigmoidFunction: Float8Function {
     @inline(__always) package func callAsFunction(_ x: Float8) -> Float8 { sigmoidVector(x) }
     @inline(__always)
     package func applyNative(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, count: Int) -> Bool {
-        guard ActivationKernels.isAvailable else { return false }
-        ActivationKernels.sigmoid(src, into: dst, count: count)
-        return true
+        ActivationKernels.apply(.sigmoid, src, into: dst, count: count)
     }
 }
 
@@ -175,9 +169,7 @@ package struct LogFunction: Float8Function {
     @inline(__always) package func callAsFunction(_ x: Float8) -> Float8 { logVector(x) }
     @inline(__always)
     package func applyNative(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, count: Int) -> Bool {
-        guard ActivationKernels.isAvailable else { return false }
-        ActivationKernels.log(src, into: dst, count: count)
-        return true
+        ActivationKernels.apply(.log, src, into: dst, count: count)
     }
 }
 
@@ -187,9 +179,7 @@ package struct SiLUFunction: Float8Function {
     @inline(__always) package func callAsFunction(_ x: Float8) -> Float8 { x / (1 + expVector(-x)) }
     @inline(__always)
     package func applyNative(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, count: Int) -> Bool {
-        guard ActivationKernels.isAvailable else { return false }
-        ActivationKernels.silu(src, into: dst, count: count)
-        return true
+        ActivationKernels.apply(.silu, src, into: dst, count: count)
     }
 }
 
@@ -201,9 +191,7 @@ package struct GELUFunction: Float8Function {
     }
     @inline(__always)
     package func applyNative(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, count: Int) -> Bool {
-        guard ActivationKernels.isAvailable else { return false }
-        ActivationKernels.gelu(src, into: dst, count: count)
-        return true
+        ActivationKernels.apply(.gelu, src, into: dst, count: count)
     }
 }
 
@@ -216,9 +204,7 @@ package struct GELUTanhFunction: Float8Function {
     }
     @inline(__always)
     package func applyNative(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, count: Int) -> Bool {
-        guard ActivationKernels.isAvailable else { return false }
-        ActivationKernels.geluTanh(src, into: dst, count: count)
-        return true
+        ActivationKernels.apply(.geluTanh, src, into: dst, count: count)
     }
 }
 

@@ -43,9 +43,9 @@ struct RNNNativeKernelTests {
     func rowActivationsMatchSwiftVectors(length: Int) {
         typealias Row = (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void
         let functions: [(String, Row, (Float8) -> Float8)] = [
-            ("exp", { ActivationKernels.exp($0, into: $1, count: $2) }, expVector),
-            ("sigmoid", { ActivationKernels.sigmoid($0, into: $1, count: $2) }, sigmoidVector),
-            ("tanh", { ActivationKernels.tanh($0, into: $1, count: $2) }, tanhVector),
+            ("exp", { ActivationKernels.run(.exp, $0, into: $1, count: $2) }, expVector),
+            ("sigmoid", { ActivationKernels.run(.sigmoid, $0, into: $1, count: $2) }, sigmoidVector),
+            ("tanh", { ActivationKernels.run(.tanh, $0, into: $1, count: $2) }, tanhVector),
         ]
         for (name, native, vector) in functions {
             for scale: Float in [1, 12, 120] {
@@ -108,9 +108,9 @@ struct RNNNativeKernelTests {
     @Test func rowActivationsWorkInPlace() {
         let x = Self.values(37, seed: 5)
         var inPlace = x, separate = [Float](repeating: 0, count: 37)
-        inPlace.withUnsafeMutableBufferPointer { ActivationKernels.tanh($0.baseAddress!, into: $0.baseAddress!, count: 37) }
+        inPlace.withUnsafeMutableBufferPointer { ActivationKernels.run(.tanh, $0.baseAddress!, into: $0.baseAddress!, count: 37) }
         x.withUnsafeBufferPointer { xs in
-            separate.withUnsafeMutableBufferPointer { ActivationKernels.tanh(xs.baseAddress!, into: $0.baseAddress!, count: 37) }
+            separate.withUnsafeMutableBufferPointer { ActivationKernels.run(.tanh, xs.baseAddress!, into: $0.baseAddress!, count: 37) }
         }
         #expect(Self.mismatches(inPlace, separate).isEmpty)
     }
