@@ -82,16 +82,6 @@ extension Kernels {
         }
     }
 
-    /// Applies a floating-point unary function (float32 and float64 only).
-    @inline(__always)
-    package static func floatUnary(_ x: Tensor, op: String, f32: (Float) -> Float, f64: (Double) -> Double) -> Tensor {
-        switch x.dtype {
-        case .float32: return map(x, Float.self, Float.self, f32)
-        case .float64: return map(x, Double.self, Double.self, f64)
-        case .int64, .bool: return floatUnary(x.convertedRaw(to: .float32), op: op, f32: f32, f64: f64)
-        }
-    }
-
     /// Sums `g` over broadcast dimensions so it has `shape` (the backward of broadcasting).
     package static func sumToShape(_ g: Tensor, _ shape: Shape) -> Tensor {
         if g.shape == shape { return g }

@@ -150,8 +150,8 @@ extension Kernels {
         return zip3(a, b, c, A.self, B.self, C.self, R.self, op: op, f)
     }
 
-    /// `f` element-wise on a float tensor, int64/bool promoted to float32 first. Unlike
-    /// `floatUnary` it is not recursive, so it inlines and the closures vectorise. (Not split
+    /// `f` element-wise on a float tensor, int64/bool promoted to float32 first. Not recursive, so
+    /// it inlines and the closures vectorise. (Not split
     /// across threads: a closure captured by a parallel body is called indirectly per element,
     /// which costs more than these cheap, bandwidth-bound functions gain.)
     @inline(__always)
