@@ -9,7 +9,7 @@ struct Train: ParsableCommand {
         abstract: "Train Linear -> ReLU -> BatchNorm1d -> Dropout -> Linear on the embedded digits (or your data).",
         discussion: """
         Prints one line per epoch (a progress bar on a terminal), validates in eval mode after each epoch, \
-        and writes <output>/checkpoint.safetensors (model, optimizer, generator, modes) and \
+        and writes <output>/checkpoint.safetensors (model, optimizer, schedule, generator, modes) and \
         <output>/report.html (loss and accuracy charts, including what validation would have shown had \
         eval() been forgotten).
         """)
@@ -18,6 +18,7 @@ struct Train: ParsableCommand {
     @Option(help: "Samples per batch.") var batchSize: Int = 64
     @Option(help: "Learning rate.") var learningRate: Double = 0.01
     @Option(help: "Optimizer: \(OptimizerKind.allCases.map(\.rawValue).joined(separator: ", ")).") var optimizer: OptimizerKind = .adam
+    @Option(help: "Learning-rate schedule over the epochs: cosine (annealed to 0) or constant.") var schedule: ScheduleKind = .cosine
     @Option(help: "Seed for the split, initial weights, shuffling and dropout.") var seed: UInt64 = 0
     @Option(help: "Hidden width.") var hidden: Int = 128
     @Option(help: "Dropout probability after the BatchNorm.") var dropout: Double = 0.5
@@ -76,13 +77,14 @@ struct TrainingRun {
             let model = settings.makeModel()
             let optimizer = o.optimizer.make(model.parameters(), learningRate: o.learningRate)
             let trainer = Trainer(model: model, optimizer: optimizer) { crossEntropy($0, target: $1) }
+            let scheduler = o.schedule == .cosine ? CosineAnnealingLR(optimizer, tMax: o.epochs) : nil
             // dropLast: a final batch of one sample would leave BatchNorm one value per channel.
             let trainLoader = DataLoader(trainSet, batchSize: o.batchSize, shuffle: true, dropLast: trainSet.count % o.batchSize == 1)
             let validationLoader = DataLoader(validationSet, batchSize: o.batchSize)
             let batches = trainLoader.count
 
             print("Training \(model.typeName) (\(model.parameterCount) parameters) on \(loaded.description)")
-            print("\(trainSet.count) training / \(validationSet.count) validation samples, \(o.epochs) epochs, batch \(o.batchSize), \(o.optimizer.rawValue) lr \(o.learningRate), seed \(o.seed)")
+            print("\(trainSet.count) training / \(validationSet.count) validation samples, \(o.epochs) epochs, batch \(o.batchSize), \(o.optimizer.rawValue) lr \(o.learningRate) (\(o.schedule.rawValue)), seed \(o.seed)")
             var progress = Progress(totalEpochs: o.epochs, batchesPerEpoch: batches)
             var records: [EpochRecord] = []
             var seen = 0
@@ -93,6 +95,7 @@ struct TrainingRun {
                     progress.batch(epoch: epoch, batch: p.batch, loss: p.loss, samples: seen + p.samplesSoFar)
                 }
                 seen += trainSet.count
+                scheduler?.step()
                 let validation = evaluate(model, on: validationLoader, loss: { crossEntropy($0, target: $1) })
                 let forgotten = forgottenEvalValidation(model, settings: settings, epoch: epoch, on: validationLoader)
                 let seconds = Date().timeIntervalSince(epochStart)
@@ -112,7 +115,9 @@ struct TrainingRun {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
             let settingsJSON = String(decoding: try encoder.encode(settings), as: UTF8.self)
-            let checkpoint = Checkpoint(model: model.stateDict(), optimizer: optimizer.state(), generator: generator.state,
+            let checkpoint = Checkpoint(model: model.stateDict(), optimizer: optimizer.state(),
+                                        scheduler: scheduler.flatMap { try? JSONEncoder().encode($0.state()) },
+                                        generator: generator.state,
                                         epoch: o.epochs, step: trainer.steps, modes: model.modeRecords(),
                                         metadata: ["settings": settingsJSON])
             let checkpointPath = outputURL.appendingPathComponent("checkpoint.safetensors").path
@@ -123,7 +128,7 @@ struct TrainingRun {
                     ? "Linear(\(settings.inputs), \(settings.hidden)) -> ReLU -> BatchNorm1d(\(settings.hidden)) -> Dropout(\(settings.dropout)) -> Linear(\(settings.hidden), \(settings.classes))"
                     : "LSTM(\(settings.inputs / 8) -> \(settings.hidden), 2 layers, dropout \(settings.dropout), batchFirst) over 8 rows -> Linear(\(settings.hidden), \(settings.classes))"),
                            ("epochs", String(o.epochs)), ("batch size", String(o.batchSize)),
-                           ("optimizer", "\(o.optimizer.rawValue), lr \(o.learningRate)"), ("seed", String(o.seed)),
+                           ("optimizer", "\(o.optimizer.rawValue), lr \(o.learningRate), \(o.schedule.rawValue) schedule"), ("seed", String(o.seed)),
                            ("training time", String(format: "%.1f s", trainingSeconds))],
                 epochs: records, finalAccuracy: final.accuracy, summary: model.summary())
             let reportURL = outputURL.appendingPathComponent("report.html")

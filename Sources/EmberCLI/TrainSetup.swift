@@ -19,6 +19,13 @@ func reportingErrors(_ body: () throws -> Void) throws {
     }
 }
 
+/// The learning rate over the epochs: `cosine` anneals it to 0 (PyTorch's `CosineAnnealingLR`
+/// stepped once per epoch, `T_max` = the epoch count), so the last epochs settle instead of
+/// oscillating; `constant` keeps it.
+enum ScheduleKind: String, ExpressibleByArgument, CaseIterable, Codable {
+    case cosine, constant
+}
+
 enum OptimizerKind: String, ExpressibleByArgument, CaseIterable, Codable {
     case sgd, adam, adamw, rmsprop, adagrad
 
