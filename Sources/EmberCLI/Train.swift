@@ -116,7 +116,7 @@ struct TrainingRun {
             encoder.outputFormatting = [.sortedKeys]
             let settingsJSON = String(decoding: try encoder.encode(settings), as: UTF8.self)
             let checkpoint = Checkpoint(model: model.stateDict(), optimizer: optimizer.state(),
-                                        scheduler: scheduler.flatMap { try? JSONEncoder().encode($0.state()) },
+                                        scheduler: scheduler.map { Checkpoint.encodeSchedule($0) },
                                         generator: generator.state,
                                         epoch: o.epochs, step: trainer.steps, modes: model.modeRecords(),
                                         metadata: ["settings": settingsJSON])

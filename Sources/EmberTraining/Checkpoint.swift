@@ -47,9 +47,27 @@ public struct Checkpoint {
     public init<S: LRScheduler>(model module: Module, optimizer: (any Optimizer)?, scheduler: S?,
                                 generator: Generator?, epoch: Int, step: Int, metadata: [String: String] = [:]) {
         self.init(model: module.stateDict(), optimizer: optimizer?.state(),
-                  scheduler: scheduler.flatMap { try? JSONEncoder().encode($0.state()) },
+                  scheduler: scheduler.map { Self.encodeSchedule($0) },
                   generator: generator?.state, epoch: epoch, step: step, modes: module.modeRecords(),
                   metadata: metadata)
+    }
+
+    /// A schedule's state as checkpoint metadata: JSON with sorted keys (the same bytes on every
+    /// run; Foundation's key order otherwise varies between processes) and non-finite numbers as
+    /// strings (plain JSON cannot hold them).
+    public static func encodeSchedule<S: LRScheduler>(_ scheduler: S) -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        do { return try encoder.encode(scheduler.state()) } catch {
+            preconditionFailure("Checkpoint.encodeSchedule: \(type(of: scheduler)) state is not encodable: \(error)")
+        }
+    }
+
+    private static func scheduleDecoder() -> JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return decoder
     }
 
     /// Writes the checkpoint atomically (temporary file in the same folder, then rename), so a
@@ -124,7 +142,7 @@ public struct Checkpoint {
         }
         if let scheduler, let data = self.scheduler {
             do {
-                let state = try JSONDecoder().decode(S.State.self, from: data)
+                let state = try Self.scheduleDecoder().decode(S.State.self, from: data)
                 try scheduler.load(state)
             } catch { throw .invalid(path: "", detail: "schedule state: \(error)") }
         }
