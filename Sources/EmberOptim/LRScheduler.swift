@@ -16,10 +16,24 @@
 ///
 /// See also: ``StepLR``, ``MultiStepLR``, ``ExponentialLR``, ``CosineAnnealingLR``, ``LinearLR``,
 /// ``OneCycleLR``, ``ReduceLROnPlateau``.
-public protocol LRScheduler: AnyObject {
+/// A learning-rate schedule whose state can be saved and restored (checkpoints): every
+/// ``LRScheduler`` and ``ReduceLROnPlateau``, which steps on a metric instead.
+public protocol SavableSchedule: AnyObject {
     /// The schedule's saveable state.
     associatedtype State: Codable, Sendable, Equatable
 
+    /// The hyperparameters and counters.
+    func state() -> State
+
+    /// Restores hyperparameters and counters; the optimizer's learning rates are not changed
+    /// (they are part of the optimizer's state).
+    ///
+    /// - Throws: ``OptimizerStateError/groupCountMismatch(expected:found:)`` when the state was
+    ///   saved for a different number of parameter groups.
+    func load(_ state: State) throws(OptimizerStateError)
+}
+
+public protocol LRScheduler: SavableSchedule {
     /// The optimizer whose learning rates this schedule sets.
     var optimizer: any Optimizer { get }
 
@@ -33,16 +47,6 @@ public protocol LRScheduler: AnyObject {
 
     /// Steps taken since construction (`last_epoch`): 0 right after construction.
     var lastEpoch: Int { get }
-
-    /// The hyperparameters and counters.
-    func state() -> State
-
-    /// Restores hyperparameters and counters; the optimizer's learning rates are not changed
-    /// (they are part of the optimizer's state).
-    ///
-    /// - Throws: ``OptimizerStateError/groupCountMismatch(expected:found:)`` when the state was
-    ///   saved for a different number of parameter groups.
-    func load(_ state: State) throws(OptimizerStateError)
 }
 
 /// The counters every epoch-based schedule keeps.

@@ -14,7 +14,7 @@
 /// construction with a `min_lr` list).
 ///
 /// See also: ``LRScheduler``.
-public final class ReduceLROnPlateau {
+public final class ReduceLROnPlateau: SavableSchedule {
     /// Whether lower or higher metric values are better.
     public enum Mode: String, Codable, Sendable { case min, max }
     /// Whether `threshold` is relative to the best value or absolute.

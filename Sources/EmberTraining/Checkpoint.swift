@@ -44,7 +44,7 @@ public struct Checkpoint {
     }
 
     /// Captures a model (state and modes), and optionally an optimizer, schedule and generator.
-    public init<S: LRScheduler>(model module: Module, optimizer: (any Optimizer)?, scheduler: S?,
+    public init<S: SavableSchedule>(model module: Module, optimizer: (any Optimizer)?, scheduler: S?,
                                 generator: Generator?, epoch: Int, step: Int, metadata: [String: String] = [:]) {
         self.init(model: module.stateDict(), optimizer: optimizer?.state(),
                   scheduler: scheduler.map { Self.encodeSchedule($0) },
@@ -55,7 +55,7 @@ public struct Checkpoint {
     /// A schedule's state as checkpoint metadata: JSON with sorted keys (the same bytes on every
     /// run; Foundation's key order otherwise varies between processes) and non-finite numbers as
     /// strings (plain JSON cannot hold them).
-    public static func encodeSchedule<S: LRScheduler>(_ scheduler: S) -> Data {
+    public static func encodeSchedule<S: SavableSchedule>(_ scheduler: S) -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
@@ -133,7 +133,7 @@ public struct Checkpoint {
 
     /// Restores the model's weights and modes (and, when given, the optimizer's, the schedule's
     /// and the generator's state). Everything is checked before the model changes.
-    public func restore<S: LRScheduler>(model module: Module, optimizer: (any Optimizer)?, scheduler: S?,
+    public func restore<S: SavableSchedule>(model module: Module, optimizer: (any Optimizer)?, scheduler: S?,
                                         generator: Generator?) throws(CheckpointError) {
         do { try module.loadStateDict(model) } catch { throw .stateDict(error) }
         do { try module.restoreModes(modes) } catch { throw .modes(error) }

@@ -28,4 +28,24 @@ import Testing
         try Checkpoint.read(from: path).restore(model: Linear(3, 2), optimizer: nil, scheduler: fresh, generator: nil)
         #expect(fresh.state() == cosine.state())
     }
+
+    /// `ReduceLROnPlateau` (stepped on a metric, so not an `LRScheduler`) saves and restores too,
+    /// its initial infinite best value included.
+    @Test func plateauStateSurvivesACheckpointFile() throws {
+        let model = Linear(3, 2)
+        let optimizer = SGD(model.parameters(), lr: 0.1)
+        let plateau = ReduceLROnPlateau(optimizer, patience: 1)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("ember-plateau-\(UUID().uuidString).safetensors").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let fresh = ReduceLROnPlateau(SGD(Linear(3, 2).parameters(), lr: 0.1), patience: 5)
+        try Checkpoint(model: model, optimizer: optimizer, scheduler: plateau, generator: nil, epoch: 0, step: 0).write(to: path)
+        try Checkpoint.read(from: path).restore(model: Linear(3, 2), optimizer: nil, scheduler: fresh, generator: nil)
+        #expect(fresh.state() == plateau.state())
+        #expect(fresh.state().best == .infinity)
+        for metric in [1.0, 0.5, 0.6, 0.7, 0.8] { plateau.step(metric: metric) }  // a finite best, a reduction
+        try Checkpoint(model: model, optimizer: optimizer, scheduler: plateau, generator: nil, epoch: 5, step: 5).write(to: path)
+        try Checkpoint.read(from: path).restore(model: Linear(3, 2), optimizer: nil, scheduler: fresh, generator: nil)
+        #expect(fresh.state() == plateau.state())
+        #expect(fresh.state().lastLearningRates == plateau.lastLearningRates)
+    }
 }
