@@ -14,7 +14,10 @@ import Foundation
 // training step's five products alone.
 if let i = CommandLine.arguments.firstIndex(of: "--profile"), i + 1 < CommandLine.arguments.count {
     let parts = CommandLine.arguments[i + 1].split(separator: ":")
-    let count = parts.count > 1 ? Int(parts[1]) ?? 100_000 : 100_000
+    guard let count = parts.count > 1 ? Int(parts[1]) : 100_000, count > 0 else {
+        FileHandle.standardError.write(Data("ember-bench: --profile KEY:N needs a positive count N, got '\(parts[1])'\n".utf8))
+        exit(1)
+    }
     let x = Tensor(randomFloats(20, seed: 3), shape: [20]), y = Tensor(randomFloats(20, seed: 4), shape: [20])
     let a = Tensor(randomFloats(320, seed: 5), shape: [32, 10]), w = Tensor(randomFloats(200, seed: 6), shape: [10, 20])
     switch parts.first {
@@ -43,10 +46,9 @@ if let i = CommandLine.arguments.firstIndex(of: "--profile"), i + 1 < CommandLin
             let only = parts.count > 2 ? String(parts[2]) : nil
             for (name, op) in ops where only == nil || only == name {
                 _ = op()
-                let reps = max(1, count)
                 let start = now()
-                for _ in 0..<reps { _ = op() }
-                print(name, String(format: "%.3f", (now() - start) / Double(reps) * 1e3))
+                for _ in 0..<count { _ = op() }
+                print(name, String(format: "%.3f", (now() - start) / Double(count) * 1e3))
             }
         }
     case "mlpgemm":

@@ -126,51 +126,59 @@ private func stridedCopy<T>(_ src: UnsafeMutableRawPointer, _ dst: UnsafeMutable
 }
 
 /// The copy of a tensor whose last two dimensions are transposed in memory (the second-last has
-/// unit stride), in 16 x 16 tiles through a small buffer: each tile reads 16 cache lines and
-/// writes 16 whole lines. Element by element, with power-of-two row lengths every write of a
-/// tile landed in one L1 set and lines were evicted half-written (6x slower than PyTorch).
+/// unit stride), one matrix at a time. Four-byte elements go through EmberStorage's column
+/// packing (8 x 8 register transposes; bit copies, so exact for any float32), others through
+/// ``tiledTransposedCopy(_:_:rows:cols:colStride:)``.
 @inline(__always)
 private func transposedCopy<T>(_ s: UnsafeMutablePointer<T>, _ d: UnsafeMutablePointer<T>, _ source: Tensor) {
     let rank = source.rank
     let rows = source.shape[rank - 2], cols = source.shape[rank - 1]
     let colStride = source.strides[rank - 1]  // the row stride is 1
-    let matrices = source.count / (rows * cols)
-    let tile = 16
-    withUnsafeTemporaryAllocation(of: T.self, capacity: tile * tile) { buffer in
-        let buf = buffer.baseAddress!
-        for m in 0..<matrices {
-            // Element offset of matrix m (row-major over the leading dimensions).
-            var rest = m, offset = 0
-            var k = rank - 3
-            while k >= 0 {
-                offset += (rest % source.shape[k]) * source.strides[k]
-                rest /= source.shape[k]
-                k -= 1
-            }
-            let src = s + offset, dst = d + m * rows * cols
+    for m in 0..<(source.count / (rows * cols)) {
+        // Element offset of matrix m (row-major over the leading dimensions).
+        var rest = m, offset = 0
+        var k = rank - 3
+        while k >= 0 {
+            offset += (rest % source.shape[k]) * source.strides[k]
+            rest /= source.shape[k]
+            k -= 1
+        }
+        let src = s + offset, dst = d + m * rows * cols
         if T.self == UInt32.self && VectorKernels.hasTranspose {
-            // Four-byte elements: 8 x 8 register transposes (EmberStorage's column packing writes
-            // dst[i * cols + j] = src[i + j * colStride]); bit copies, so exact for any float32.
+            // dst[i * cols + j] = src[i + j * colStride]
             VectorKernels.packColumns(UnsafeRawPointer(src).assumingMemoryBound(to: Float.self), rows: rows, cols: cols,
                                       columnStride: colStride,
                                       into: UnsafeMutableRawPointer(dst).assumingMemoryBound(to: Float.self))
-            continue
+        } else {
+            tiledTransposedCopy(src, dst, rows: rows, cols: cols, colStride: colStride)
         }
-            var i0 = 0
-            while i0 < rows {
-                let h = Swift.min(tile, rows - i0)
-                var j0 = 0
-                while j0 < cols {
-                    let w = Swift.min(tile, cols - j0)
-                    for j in 0..<w {
-                        let column = src + (j0 + j) * colStride + i0
-                        for i in 0..<h { buf[i * tile + j] = column[i] }
-                    }
-                    for i in 0..<h { (dst + (i0 + i) * cols + j0).update(from: buf + i * tile, count: w) }
-                    j0 += w
+    }
+}
+
+/// `dst[i * cols + j] = src[i + j * colStride]` in 16 x 16 tiles through a small buffer: each
+/// tile reads 16 cache lines and writes 16 whole lines. Element by element, with power-of-two row
+/// lengths every write of a tile landed in one L1 set and lines were evicted half-written (6x
+/// slower than PyTorch).
+@inline(__always)
+private func tiledTransposedCopy<T>(_ src: UnsafeMutablePointer<T>, _ dst: UnsafeMutablePointer<T>,
+                                    rows: Int, cols: Int, colStride: Int) {
+    let tile = 16
+    withUnsafeTemporaryAllocation(of: T.self, capacity: tile * tile) { buffer in
+        let buf = buffer.baseAddress!
+        var i0 = 0
+        while i0 < rows {
+            let h = Swift.min(tile, rows - i0)
+            var j0 = 0
+            while j0 < cols {
+                let w = Swift.min(tile, cols - j0)
+                for j in 0..<w {
+                    let column = src + (j0 + j) * colStride + i0
+                    for i in 0..<h { buf[i * tile + j] = column[i] }
                 }
-                i0 += h
+                for i in 0..<h { (dst + (i0 + i) * cols + j0).update(from: buf + i * tile, count: w) }
+                j0 += w
             }
+            i0 += h
         }
     }
 }

@@ -1,7 +1,6 @@
 import Ember
 import Foundation
 import Testing
-@testable import EmberTensor
 
 // float32 `log` is Cephes' polynomial (`logVector`, and its AVX2 copy): within 1 ulp of the
 // correctly rounded logarithm everywhere, with IEEE's special values.

@@ -89,7 +89,7 @@ import _EmberTestSupport
             let slice = x[0..., 1..., 0...]  // drops the first row of every matrix
             let st = slice.transposed(1, 2).contiguous()
             let expected = slice.contiguous().transposed(1, 2).contiguous()
-            #expect(st.floats == expected.floats || shape[1] - 1 < 8)
+            #expect(st.floats == expected.floats, "\(shape): transposed view of a slice")
         }
     }
 }
