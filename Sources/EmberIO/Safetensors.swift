@@ -235,8 +235,8 @@ public enum Safetensors {
     /// Tensor names must be unique and must not be `__metadata__` (a programmer error).
     public static func write(_ tensors: [(String, Tensor)], metadata: [String: String] = [:], to path: String) throws(SafetensorsError) {
         let data = encode(tensors, metadata: metadata)
-        do { try data.write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
-            throw .unwritable(path: path, reason: error.localizedDescription)
+        do { try AtomicFile.write(data, to: path) } catch {
+            switch error { case .unwritable(_, let reason): throw .unwritable(path: path, reason: reason) }
         }
     }
 
