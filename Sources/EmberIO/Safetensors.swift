@@ -38,12 +38,19 @@ public enum Safetensors {
     }
 
     /// Reads every tensor in the file at `path`.
+    ///
+    /// The file is copied into memory, never memory-mapped: a mapped file truncated by another
+    /// process while it is decoded would kill this one with SIGBUS. A file replaced by rename
+    /// (``AtomicFile``) is read either whole old or whole new.
     public static func read(contentsOf path: String) throws(SafetensorsError) -> Contents {
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path), options: .mappedIfSafe) } catch {
+        try decode(fileContents(path), path: path)
+    }
+
+    /// A copy in memory of the file at `path` (never a memory map; see ``read(contentsOf:)``).
+    static func fileContents(_ path: String) throws(SafetensorsError) -> Data {
+        do { return try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
             throw .unreadable(path: path, reason: error.localizedDescription)
         }
-        return try decode(data, path: path)
     }
 
     /// Decodes a safetensors image held in memory; `path` is only used in errors.
