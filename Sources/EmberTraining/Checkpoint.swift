@@ -111,6 +111,8 @@ public struct Checkpoint {
         guard let epoch = meta["ember.epoch"].flatMap(Int.init), let step = meta["ember.step"].flatMap(Int.init) else {
             throw .invalid(path: path, detail: "missing or invalid ember.epoch / ember.step")
         }
+        try checkCounter(epoch, "ember.epoch", path: path)
+        try checkCounter(step, "ember.step", path: path)
         var model = StateDict()
         var optimizerTensors: [String: Tensor] = [:]
         for name in contents.names {
@@ -124,28 +126,54 @@ public struct Checkpoint {
                 throw .invalid(path: path, detail: "optimizer state: \(error)")
             }
         }
+        if let optimizer { try checkOptimizer(optimizer, path: path) }
+        let modes = try decode([ModeRecord].self, "ember.modes") ?? []
+        try checkModes(modes, path: path)
+        let scheduler = meta["ember.scheduler"].map { Data($0.utf8) }
+        if let scheduler { try checkScheduleJSON(scheduler, path: path) }
         var user: [String: String] = [:]
         for (k, v) in meta where k.hasPrefix("user.") { user[String(k.dropFirst(5))] = v }
-        return Checkpoint(model: model, optimizer: optimizer, scheduler: meta["ember.scheduler"].map { Data($0.utf8) },
+        return Checkpoint(model: model, optimizer: optimizer, scheduler: scheduler,
                           generator: try decode(Generator.State.self, "ember.generator"), epoch: epoch, step: step,
-                          modes: try decode([ModeRecord].self, "ember.modes") ?? [], metadata: user)
+                          modes: modes, metadata: user)
     }
 
     /// Restores the model's weights and modes (and, when given, the optimizer's, the schedule's
-    /// and the generator's state). Everything is checked before the model changes.
+    /// and the generator's state). Everything is checked before anything changes: when it throws,
+    /// the model (weights, buffers, modes, pins), the optimizer, the schedule and the generator
+    /// are as they were.
+    ///
+    /// The weights (keys, shapes, dtypes), the mode records (one per module path) and the
+    /// schedule's state (it decodes, and its values are in range for the built-in schedules) are
+    /// checked without changing anything; the optimizer and the schedule load atomically, and
+    /// a schedule that refuses its state after the optimizer took its own puts the optimizer's
+    /// previous state back.
     public func restore<S: SavableSchedule>(model module: Module, optimizer: (any Optimizer)?, scheduler: S?,
                                         generator: Generator?) throws(CheckpointError) {
-        do { try module.loadStateDict(model) } catch { throw .stateDict(error) }
-        do { try module.restoreModes(modes) } catch { throw .modes(error) }
+        do { try module.validateStateDict(model) } catch { throw .stateDict(error) }
+        try checkModes(against: module)
+        var scheduleState: S.State?
+        if let scheduler, let data = self.scheduler {
+            do { scheduleState = try Self.scheduleDecoder().decode(S.State.self, from: data) } catch {
+                throw .invalid(path: "", detail: "schedule state: \(error)")
+            }
+            if let state = scheduleState, let problem = Self.scheduleProblem(state) {
+                throw .invalid(path: "", detail: "schedule state of \(type(of: scheduler)): \(problem)")
+            }
+        }
+        let previousOptimizerState = optimizer?.state()
         if let optimizer, let state = self.optimizer {
             do { try optimizer.load(state) } catch { throw .optimizer(error) }
         }
-        if let scheduler, let data = self.scheduler {
-            do {
-                let state = try Self.scheduleDecoder().decode(S.State.self, from: data)
-                try scheduler.load(state)
-            } catch { throw .invalid(path: "", detail: "schedule state: \(error)") }
+        if let scheduler, let state = scheduleState {
+            do { try scheduler.load(state) } catch {
+                if let optimizer, let previousOptimizerState { try? optimizer.load(previousOptimizerState) }
+                throw .invalid(path: "", detail: "schedule state: \(error)")
+            }
         }
+        // Checked above: these cannot fail.
+        do { try module.loadStateDict(model) } catch { throw .stateDict(error) }
+        do { try module.restoreModes(modes) } catch { throw .modes(error) }
         if let generator, let state = self.generator { generator.state = state }
     }
 }
