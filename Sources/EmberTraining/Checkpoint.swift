@@ -97,6 +97,18 @@ public struct Checkpoint {
     public static func read(from path: String) throws(CheckpointError) -> Checkpoint {
         let contents: Safetensors.Contents
         do { contents = try Safetensors.read(contentsOf: path) } catch { throw .file(error) }
+        return try decode(contents, path: path)
+    }
+
+    /// Decodes a checkpoint image held in memory (the bytes of a file ``write(to:)`` wrote);
+    /// `path` is only used in errors.
+    public static func decode(_ data: Data, path: String = "<memory>") throws(CheckpointError) -> Checkpoint {
+        let contents: Safetensors.Contents
+        do { contents = try Safetensors.decode(data, path: path) } catch { throw .file(error) }
+        return try decode(contents, path: path)
+    }
+
+    private static func decode(_ contents: Safetensors.Contents, path: String) throws(CheckpointError) -> Checkpoint {
         let meta = contents.metadata
         guard let version = meta["ember.checkpoint"] else {
             throw .invalid(path: path, detail: "not an Ember checkpoint (no ember.checkpoint metadata); for plain weights use Module.loadSafetensors")
