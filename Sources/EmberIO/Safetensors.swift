@@ -164,12 +164,16 @@ public enum Safetensors {
         }
         var shape = Shape()
         var elements = 1
+        // The product of the non-zero dimensions must fit too: a zero dimension makes the tensor
+        // empty, but its strides are products of the other dimensions.
+        var nonZero = 1
         guard dims.count <= Shape.maxRank else { throw bad("rank \(dims.count) exceeds Ember's maximum of \(Shape.maxRank)") }
         for d in dims {
             guard let v = d.int, v >= 0 else { throw bad("shape entries must be non-negative integers, found \(d.kind)") }
-            let (p, overflow) = elements.multipliedReportingOverflow(by: v)
+            let (p, overflow) = nonZero.multipliedReportingOverflow(by: Swift.max(v, 1))
             guard !overflow else { throw bad("the element count of shape \(dims.compactMap(\.int)) overflows") }
-            elements = p
+            nonZero = p
+            elements = v == 0 ? 0 : elements * v
             shape.append(v)
         }
         guard let begin = offsets[0].int, let end = offsets[1].int, begin >= 0, end >= 0 else {
