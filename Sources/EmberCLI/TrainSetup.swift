@@ -14,9 +14,27 @@ func reportingErrors(_ body: () throws -> Void) throws {
     do { try body() } catch let error as ExitCode {
         throw error
     } catch {
-        FileHandle.standardError.write(Data("ember: error: \(error)\n".utf8))
+        FileHandle.standardError.write(Data("ember: error: \(oneLine("\(error)"))\n".utf8))
         throw ExitCode.failure
     }
+}
+
+/// `text` with line breaks and other control characters escaped (`\n`, `\u{1B}`), so that an
+/// error quoting a file's bytes still prints as one line.
+func oneLine(_ text: String) -> String {
+    var out = ""
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        case _ where scalar.properties.generalCategory == .control || scalar.properties.generalCategory == .lineSeparator
+            || scalar.properties.generalCategory == .paragraphSeparator:
+            out += "\\u{\(String(scalar.value, radix: 16))}"
+        default: out.unicodeScalars.append(scalar)
+        }
+    }
+    return out
 }
 
 /// The learning rate over the epochs: `cosine` anneals it to 0 (PyTorch's `CosineAnnealingLR`

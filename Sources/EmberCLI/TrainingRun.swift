@@ -19,11 +19,12 @@ struct TrainingRun {
         let checkpointPath = try prepareFolder()
         let generator = Generator(seed: s.seed)
         try withGenerator(generator) {
-            let splits = randomSplit(data.dataset, lengths: [1 - s.validationFraction, s.validationFraction])
-            let (trainSet, validationSet) = (splits[0], splits[1])
-            guard trainSet.count >= 2, validationSet.count >= 1 else {
-                throw UserFacingError("the data is too small to split: \(trainSet.count) training and \(validationSet.count) validation samples")
+            let sizes = splitLengths(count: data.dataset.count, fractions: [1 - s.validationFraction, s.validationFraction])
+            guard sizes[0] >= 2, sizes[1] >= 1 else {
+                throw UserFacingError("\(data.dataset.count) samples split \(1 - s.validationFraction) : \(s.validationFraction) give \(sizes[0]) training and \(sizes[1]) validation samples; need at least 2 and 1 (change --validation-fraction or add data)")
             }
+            let splits = randomSplit(data.dataset, lengths: sizes)
+            let (trainSet, validationSet) = (splits[0], splits[1])
             let model = s.makeModel()
             let optimizer = optimizerKind.make(model.parameters(), learningRate: learningRate)
             let trainer = Trainer(model: model, optimizer: optimizer) { crossEntropy($0, target: $1) }

@@ -90,7 +90,13 @@ public struct Checkpoint {
                 tensors += optimizer.tensors().sorted { $0.key < $1.key }.map { ("optimizer.\($0.key)", $0.value) }
             }
             if let generator { meta["ember.generator"] = String(decoding: try encoder.encode(generator), as: UTF8.self) }
-            if let progress { meta["ember.progress"] = String(decoding: try encoder.encode(progress), as: UTF8.self) }
+            if let progress {
+                // Losses may be NaN or infinite (validation data with --allow-non-finite): strings, as in schedules.
+                let progressEncoder = JSONEncoder()
+                progressEncoder.outputFormatting = [.sortedKeys]
+                progressEncoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+                meta["ember.progress"] = String(decoding: try progressEncoder.encode(progress), as: UTF8.self)
+            }
         } catch {
             throw .invalid(path: path, detail: "could not encode: \(error)")
         }
@@ -130,7 +136,12 @@ public struct Checkpoint {
                 throw .invalid(path: path, detail: "optimizer state: \(error)")
             }
         }
-        let progress = try decode(TrainingProgress.self, "ember.progress")
+        var progress: TrainingProgress?
+        if let text = meta["ember.progress"] {
+            do { progress = try scheduleDecoder().decode(TrainingProgress.self, from: Data(text.utf8)) } catch {
+                throw .invalid(path: path, detail: "metadata ember.progress is not valid: \(error)")
+            }
+        }
         if let problem = progress?.problems(completedEpochs: epoch).first {
             throw .invalid(path: path, detail: "metadata ember.progress does not fit: \(problem)")
         }
