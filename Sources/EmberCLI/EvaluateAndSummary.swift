@@ -5,11 +5,7 @@ import Foundation
 /// Rebuilds the model a checkpoint was trained as, with its weights, modes and pins.
 func loadTrainedModel(checkpoint path: String) throws -> (Module, RunSettings, Checkpoint) {
     let checkpoint = try Checkpoint.read(from: path)
-    guard let json = checkpoint.metadata["settings"],
-          let settings = try? JSONDecoder().decode(RunSettings.self, from: Data(json.utf8))
-    else {
-        throw UserFacingError("checkpoint '\(path)' was not written by 'ember train' (no run settings in its metadata)")
-    }
+    let settings = try RunSettings.stored(in: checkpoint, path: path)
     let model = settings.makeModel()
     try checkpoint.restore(model: model, optimizer: nil, scheduler: nil as StepLR?, generator: nil)
     return (model, settings, checkpoint)
@@ -30,11 +26,12 @@ struct Evaluate: ParsableCommand {
             guard loaded.features == settings.inputs else {
                 throw UserFacingError("the data now has \(loaded.features) features but the checkpoint's model expects \(settings.inputs)")
             }
+            _ = try loaded.classes(explicit: settings.classes)
             // The same seed gives the same split as in training (the split is the run's first draw).
             let validation = withGenerator(Generator(seed: settings.seed)) {
                 randomSplit(loaded.dataset, lengths: [1 - settings.validationFraction, settings.validationFraction])[1]
             }
-            let result = evaluate(model, on: DataLoader(validation, batchSize: 256), classes: settings.classes,
+            let result = evaluate(model, on: DataLoader(validation, batchSize: 256), classes: settings.classes <= 30 ? settings.classes : nil,
                                   loss: { crossEntropy($0, target: $1) })
             print("checkpoint \(checkpoint): epoch \(saved.epoch), \(saved.step) optimizer steps")
             print(String(format: "validation accuracy %.2f%% (%d samples), loss %.4f, evaluated in eval mode",

@@ -1,23 +1,14 @@
+import Ember
 import Foundation
-
-/// One epoch's measurements for the report.
-struct EpochRecord: Codable {
-    var epoch: Int
-    var trainLoss: Double
-    var validationLoss: Double
-    var validationAccuracy: Double
-    /// The same validation run as it would have been had `eval()` been forgotten (measured on a
-    /// copy of the model in training mode, so the real run is unaffected).
-    var forgottenEvalLoss: Double
-    var forgottenEvalAccuracy: Double
-    var seconds: Double
-}
 
 /// A self-contained HTML page with inline SVG charts of a training run.
 struct TrainingReport {
     var title: String
     var settings: [(String, String)]
     var epochs: [EpochRecord]
+    /// Seconds per epoch, for the epochs this process trained (a resumed run has none for the
+    /// earlier ones).
+    var seconds: [Int: Double]
     var finalAccuracy: Double
     var summary: String
 
@@ -25,16 +16,16 @@ struct TrainingReport {
         let lossChart = lineChart(
             title: "Loss per epoch",
             series: [("training loss (train mode, batch average)", "#d9534f", epochs.map(\.trainLoss)),
-                     ("validation loss in eval mode", "#0275d8", epochs.map(\.validationLoss)),
-                     ("validation loss had eval() been forgotten", "#f0ad4e", epochs.map(\.forgottenEvalLoss))],
+                     ("validation loss in eval mode", "#0275d8", epochs.map { $0.validationLoss ?? .nan }),
+                     ("validation loss had eval() been forgotten", "#f0ad4e", epochs.map { $0.forgottenEvalLoss ?? .nan })],
             yLabel: "cross-entropy")
         let accuracyChart = lineChart(
             title: "Validation accuracy per epoch",
-            series: [("eval mode", "#0275d8", epochs.map { $0.validationAccuracy * 100 }),
-                     ("had eval() been forgotten", "#f0ad4e", epochs.map { $0.forgottenEvalAccuracy * 100 })],
+            series: [("eval mode", "#0275d8", epochs.map { ($0.validationAccuracy ?? .nan) * 100 }),
+                     ("had eval() been forgotten", "#f0ad4e", epochs.map { ($0.forgottenEvalAccuracy ?? .nan) * 100 })],
             yLabel: "accuracy (%)")
         let rows = epochs.map { e in
-            "<tr><td>\(e.epoch)</td><td>\(fmt(e.trainLoss))</td><td>\(fmt(e.validationLoss))</td><td>\(fmt(e.validationAccuracy * 100, 2))%</td><td>\(fmt(e.forgottenEvalLoss))</td><td>\(fmt(e.forgottenEvalAccuracy * 100, 2))%</td><td>\(fmt(e.seconds, 2))</td></tr>"
+            "<tr><td>\(e.epoch)</td><td>\(fmt(e.trainLoss))</td><td>\(fmt(e.validationLoss))</td><td>\(percent(e.validationAccuracy))</td><td>\(fmt(e.forgottenEvalLoss))</td><td>\(percent(e.forgottenEvalAccuracy))</td><td>\(fmt(seconds[e.epoch], 2))</td></tr>"
         }.joined(separator: "\n")
         let settingsRows = settings.map { "<tr><th>\(escape($0.0))</th><td>\(escape($0.1))</td></tr>" }.joined(separator: "\n")
         return """
@@ -104,6 +95,12 @@ struct TrainingReport {
 }
 
 func fmt(_ v: Double, _ digits: Int = 4) -> String { String(format: "%.\(digits)f", v) }
+
+/// A value for a table cell, "n/a" when it was not measured.
+func fmt(_ v: Double?, _ digits: Int = 4) -> String { v.map { fmt($0, digits) } ?? "n/a" }
+
+/// A fraction as a percentage with two decimals, "n/a" when it was not measured.
+func percent(_ v: Double?) -> String { v.map { fmt($0 * 100, 2) + "%" } ?? "n/a" }
 
 func escape(_ s: String) -> String {
     s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")

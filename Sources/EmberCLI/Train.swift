@@ -3,153 +3,173 @@ import Ember
 import Foundation
 
 /// `ember train`: trains the seed-style network on the embedded digits (or a data file), with
-/// validation in eval mode after every epoch, and writes a checkpoint and `report.html`.
+/// validation in eval mode after every epoch, a checkpoint after every epoch, and `report.html`.
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train Linear -> ReLU -> BatchNorm1d -> Dropout -> Linear on the embedded digits (or your data).",
         discussion: """
         Prints one line per epoch (a progress bar on a terminal), validates in eval mode after each epoch, \
-        and writes <output>/checkpoint.safetensors (model, optimizer, schedule, generator, modes) and \
-        <output>/report.html (loss and accuracy charts, including what validation would have shown had \
-        eval() been forgotten).
+        and writes <output>/checkpoint.safetensors (model, optimizer, schedule, generator, modes, history) \
+        after every epoch (see --checkpoint-every) and <output>/report.html (loss and accuracy charts, \
+        including what validation would have shown had eval() been forgotten).
+
+        Batches of one sample: BatchNorm cannot train on one sample, so a final training batch of one \
+        sample is dropped each epoch, and the forgotten-eval measurement (a copy of the model in training \
+        mode) merges a final one-sample validation batch into the batch before it.
+
+        Ctrl-C (SIGINT) or SIGTERM finishes the current step, writes a checkpoint and exits with 130 / 143; \
+        'ember train --resume <output>' then continues the run and ends exactly as an uninterrupted run. \
+        A loss that becomes NaN or infinite stops training (exit 1) and keeps the last good checkpoint.
         """)
 
-    @Option(help: "Training epochs.") var epochs: Int = 30
-    @Option(help: "Samples per batch.") var batchSize: Int = 64
-    @Option(help: "Learning rate.") var learningRate: Double = 0.01
-    @Option(help: "Optimizer: \(OptimizerKind.allCases.map(\.rawValue).joined(separator: ", ")).") var optimizer: OptimizerKind = .adam
-    @Option(help: "Learning-rate schedule over the epochs: cosine (annealed to 0) or constant.") var schedule: ScheduleKind = .cosine
-    @Option(help: "Seed for the split, initial weights, shuffling and dropout.") var seed: UInt64 = 0
-    @Option(help: "Hidden width.") var hidden: Int = 128
-    @Option(help: "Dropout probability after the BatchNorm.") var dropout: Double = 0.5
-    @Option(help: "Model: \(ModelKind.allCases.map(\.rawValue).joined(separator: ", ")).") var model: ModelKind = .mlp
+    @Option(help: "Training epochs (default 30).") var epochs: Int?
+    @Option(help: "Samples per batch (default 64; at least 2 for --model mlp).") var batchSize: Int?
+    @Option(help: "Learning rate (default 0.01).") var learningRate: Double?
+    @Option(help: "Optimizer: \(OptimizerKind.allCases.map(\.rawValue).joined(separator: ", ")) (default adam).") var optimizer: OptimizerKind?
+    @Option(help: "Learning-rate schedule over the epochs: cosine (annealed to 0; the default) or constant.") var schedule: ScheduleKind?
+    @Option(help: "Seed for the split, initial weights, shuffling and dropout (default 0).") var seed: UInt64?
+    @Option(help: "Hidden width (default 128).") var hidden: Int?
+    @Option(help: "Dropout probability after the BatchNorm (default 0.5).") var dropout: Double?
+    @Option(help: "Model: \(ModelKind.allCases.map(\.rawValue).joined(separator: ", ")) (default mlp).") var model: ModelKind?
     @Option(help: "Data file (.csv, .npy or .idx); default: the embedded digits.") var data: String?
-    @Option(help: "Labels file for .npy / .idx data.") var labels: String?
+    @Option(help: "Labels file for .npy / .idx data (integer class indices).") var labels: String?
     @Option(help: "Label column of a CSV file (name or index; default: the last column).") var labelColumn: String?
     @Flag(help: "The CSV file has no header row.") var noHeader = false
-    @Option(help: "Fraction of samples held out for validation.") var validationFraction: Double = 0.2
-    @Option(help: "Output folder for the checkpoint and report.") var output: String = "ember-run"
+    @Option(help: "Fraction of samples held out for validation (default 0.2).") var validationFraction: Double?
+    @Option(help: "Number of classes (default: one more than the largest label, at most \(RunSettings.maxInferredClasses)).") var classes: Int?
+    @Flag(help: "Accept NaN and infinite values in the data (rejected by default, with their position).") var allowNonFinite = false
+    @Option(help: "Write a checkpoint every N epochs (and always after the last one and when stopped).") var checkpointEvery: Int = 1
+    @Option(help: "Output folder for the checkpoint and report (default ember-run).") var output: String?
+    @Option(help: "Continue the run whose checkpoint is in this folder, with its saved settings.") var resume: String?
+    @Flag(help: "Replace a checkpoint of a different or unfinished run in the output folder.") var overwrite = false
 
     func run() throws {
         try reportingErrors {
-            try checkOptions()
-            try TrainingRun(options: self).run()
+            guard (1...100_000).contains(checkpointEvery) else {
+                throw UserFacingError("--checkpoint-every must be between 1 and 100000, got \(checkpointEvery)")
+            }
+            if let resume {
+                try resumeRun(folder: resume)
+            } else {
+                try freshRun()
+            }
         }
     }
 
-    func checkOptions() throws {
-        guard (1...100_000).contains(epochs) else { throw UserFacingError("--epochs must be between 1 and 100000, got \(epochs)") }
-        guard batchSize >= 1 else { throw UserFacingError("--batch-size must be at least 1, got \(batchSize)") }
-        guard learningRate > 0, learningRate.isFinite else { throw UserFacingError("--learning-rate must be a positive number, got \(learningRate)") }
-        guard hidden >= 1 else { throw UserFacingError("--hidden must be at least 1, got \(hidden)") }
-        guard (0..<1).contains(dropout) else { throw UserFacingError("--dropout must be in [0, 1), got \(dropout)") }
-        guard validationFraction > 0, validationFraction < 1 else {
-            throw UserFacingError("--validation-fraction must be between 0 and 1 (exclusive), got \(validationFraction)")
-        }
+    /// The options that define a run, as given on the command line (for `--resume`'s check).
+    private var runOptionsGiven: [String] {
+        var given: [String] = []
+        if epochs != nil { given.append("--epochs") }
+        if batchSize != nil { given.append("--batch-size") }
+        if learningRate != nil { given.append("--learning-rate") }
+        if optimizer != nil { given.append("--optimizer") }
+        if schedule != nil { given.append("--schedule") }
+        if seed != nil { given.append("--seed") }
+        if hidden != nil { given.append("--hidden") }
+        if dropout != nil { given.append("--dropout") }
+        if model != nil { given.append("--model") }
+        if data != nil { given.append("--data") }
+        if labels != nil { given.append("--labels") }
+        if labelColumn != nil { given.append("--label-column") }
+        if noHeader { given.append("--no-header") }
+        if validationFraction != nil { given.append("--validation-fraction") }
+        if classes != nil { given.append("--classes") }
+        if allowNonFinite { given.append("--allow-non-finite") }
+        if output != nil { given.append("--output") }
+        if overwrite { given.append("--overwrite") }
+        return given
+    }
+
+    private func freshRun() throws {
         if labels != nil && data == nil { throw UserFacingError("--labels needs --data") }
+        var settings = RunSettings(
+            model: model ?? .mlp, inputs: 64, hidden: hidden ?? 128, classes: 10, dropout: dropout ?? 0.5, seed: seed ?? 0,
+            validationFraction: validationFraction ?? 0.2, data: data, labels: labels, labelColumn: labelColumn,
+            hasHeader: !noHeader, epochs: epochs ?? 30, batchSize: batchSize ?? 64, learningRate: learningRate ?? 0.01,
+            optimizer: optimizer ?? .adam, schedule: schedule ?? .cosine, allowNonFinite: allowNonFinite)
+        // The options alone first, with the digits' sizes, so that a typo fails before any data loads.
+        try settings.validate()
+        let loaded = try loadData(path: data, labels: labels, labelColumn: labelColumn, hasHeader: !noHeader)
+        settings.inputs = loaded.features
+        settings.classes = try loaded.classes(explicit: classes)
+        try settings.validate()
+        let folder = output ?? "ember-run"
+        if !overwrite { try checkReplaceable(folder: folder, by: settings) }
+        try TrainingRun(settings: settings, data: loaded, folder: folder, checkpointEvery: checkpointEvery,
+                        resuming: nil).run()
+    }
+
+    /// A fresh run replaces a checkpoint already in its folder only when that checkpoint is the
+    /// finished run of the same settings (which the new run writes again, byte for byte);
+    /// anything else needs `--overwrite`, so that no run's work is lost to a mistyped command.
+    private func checkReplaceable(folder: String, by settings: RunSettings) throws {
+        let path = (folder as NSString).appendingPathComponent("checkpoint.safetensors")
+        guard FileManager.default.fileExists(atPath: path) else { return }
+        let options = "continue it with --resume \(folder), choose another --output, or pass --overwrite to replace it"
+        guard let existing = try? Checkpoint.read(from: path), let saved = try? RunSettings.stored(in: existing, path: path) else {
+            throw UserFacingError("\(path) exists and is not a checkpoint of 'ember train'; choose another --output, or pass --overwrite to replace it")
+        }
+        guard saved == settings else {
+            throw UserFacingError("\(path) holds a run with other settings (after epoch \(existing.epoch)); \(options)")
+        }
+        guard existing.epoch == saved.epochs, existing.progress?.position == nil else {
+            throw UserFacingError("\(path) holds this run, stopped after epoch \(existing.epoch) of \(saved.epochs ?? 0); \(options)")
+        }
+    }
+
+    private func resumeRun(folder: String) throws {
+        if let first = runOptionsGiven.first {
+            throw UserFacingError("--resume continues the run with the settings saved in its checkpoint; leave out \(first)")
+        }
+        let path = (folder as NSString).appendingPathComponent("checkpoint.safetensors")
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw UserFacingError("--resume \(folder): there is no checkpoint.safetensors in that folder")
+        }
+        let checkpoint = try Checkpoint.read(from: path)
+        let settings = try RunSettings.stored(in: checkpoint, path: path)
+        guard let epochs = settings.epochs else {
+            throw UserFacingError("checkpoint '\(path)' was written by an earlier version of 'ember train' that did not save its training settings; it cannot be resumed")
+        }
+        if checkpoint.epoch >= epochs && checkpoint.progress?.position == nil {
+            print("the run in \(folder) already completed its \(epochs) epochs; nothing to resume")
+            return
+        }
+        let loaded = try loadData(path: settings.data, labels: settings.labels, labelColumn: settings.labelColumn,
+                                  hasHeader: settings.hasHeader)
+        guard loaded.features == settings.inputs else {
+            throw UserFacingError("the data now has \(loaded.features) features but the checkpoint's model expects \(settings.inputs)")
+        }
+        _ = try loaded.classes(explicit: settings.classes)
+        try TrainingRun(settings: settings, data: loaded, folder: folder, checkpointEvery: checkpointEvery,
+                        resuming: checkpoint).run()
     }
 }
 
-/// One training run, from data to report.
-struct TrainingRun {
-    let options: Train
-
-    func run() throws {
-        let o = options
-        let loaded = try loadData(path: o.data, labels: o.labels, labelColumn: o.labelColumn, hasHeader: !o.noHeader)
-        if o.model == .lstm && loaded.features % 8 != 0 {
-            throw UserFacingError("--model lstm reads each sample as 8 time steps, so the feature count must be a multiple of 8 (got \(loaded.features))")
+extension RunSettings {
+    /// The settings saved in a checkpoint by `ember train`, checked field by field.
+    static func stored(in checkpoint: Checkpoint, path: String) throws -> RunSettings {
+        guard let json = checkpoint.metadata["settings"] else {
+            throw UserFacingError("checkpoint '\(path)' was not written by 'ember train' (no run settings in its metadata)")
         }
-        let settings = RunSettings(model: o.model, inputs: loaded.features, hidden: o.hidden, classes: loaded.classes,
-                                   dropout: o.dropout, seed: o.seed, validationFraction: o.validationFraction,
-                                   data: o.data, labels: o.labels, labelColumn: o.labelColumn, hasHeader: !o.noHeader)
-        let outputURL = URL(fileURLWithPath: o.output)
-        do { try FileManager.default.createDirectory(at: outputURL, withIntermediateDirectories: true) } catch {
-            throw UserFacingError("cannot create output folder '\(o.output)': \(error.localizedDescription)")
+        let settings: RunSettings
+        do { settings = try JSONDecoder().decode(RunSettings.self, from: Data(json.utf8)) } catch {
+            throw UserFacingError("checkpoint '\(path)': its run settings are not valid: \(describe(error))")
         }
-        let generator = Generator(seed: o.seed)
-        try withGenerator(generator) {
-            let splits = randomSplit(loaded.dataset, lengths: [1 - o.validationFraction, o.validationFraction])
-            let (trainSet, validationSet) = (splits[0], splits[1])
-            guard trainSet.count >= 2, validationSet.count >= 1 else {
-                throw UserFacingError("the data is too small to split: \(trainSet.count) training and \(validationSet.count) validation samples")
-            }
-            let model = settings.makeModel()
-            let optimizer = o.optimizer.make(model.parameters(), learningRate: o.learningRate)
-            let trainer = Trainer(model: model, optimizer: optimizer) { crossEntropy($0, target: $1) }
-            let scheduler = o.schedule == .cosine ? CosineAnnealingLR(optimizer, tMax: o.epochs) : nil
-            // dropLast: a final batch of one sample would leave BatchNorm one value per channel.
-            let trainLoader = DataLoader(trainSet, batchSize: o.batchSize, shuffle: true, dropLast: trainSet.count % o.batchSize == 1)
-            let validationLoader = DataLoader(validationSet, batchSize: o.batchSize)
-            let batches = trainLoader.count
-
-            print("Training \(model.typeName) (\(model.parameterCount) parameters) on \(loaded.description)")
-            print("\(trainSet.count) training / \(validationSet.count) validation samples, \(o.epochs) epochs, batch \(o.batchSize), \(o.optimizer.rawValue) lr \(o.learningRate) (\(o.schedule.rawValue)), seed \(o.seed)")
-            var progress = Progress(totalEpochs: o.epochs, batchesPerEpoch: batches)
-            var records: [EpochRecord] = []
-            var seen = 0
-            let started = Date()
-            for epoch in 1...o.epochs {
-                let epochStart = Date()
-                let trainLoss = trainer.trainEpoch(on: trainLoader, batchCount: batches) { p in
-                    progress.batch(epoch: epoch, batch: p.batch, loss: p.loss, samples: seen + p.samplesSoFar)
-                }
-                seen += trainSet.count
-                scheduler?.step()
-                let validation = evaluate(model, on: validationLoader, loss: { crossEntropy($0, target: $1) })
-                let forgotten = forgottenEvalValidation(model, settings: settings, epoch: epoch, on: validationLoader)
-                let seconds = Date().timeIntervalSince(epochStart)
-                records.append(EpochRecord(epoch: epoch, trainLoss: trainLoss, validationLoss: validation.loss,
-                                           validationAccuracy: validation.accuracy, forgottenEvalLoss: forgotten.loss,
-                                           forgottenEvalAccuracy: forgotten.accuracy, seconds: seconds))
-                progress.epochEnd(String(format: "epoch %3d/%d  train loss %.4f  val loss %.4f  val acc %6.2f%%  (eval forgotten: %6.2f%%)  %.2fs",
-                                         epoch, o.epochs, trainLoss, validation.loss, validation.accuracy * 100,
-                                         forgotten.accuracy * 100, seconds))
-            }
-            let trainingSeconds = Date().timeIntervalSince(started)
-            let final = evaluate(model, on: validationLoader, classes: loaded.classes, loss: { crossEntropy($0, target: $1) })
-            print(String(format: "final validation accuracy %.2f%% (%d samples), loss %.4f; training took %.1fs",
-                         final.accuracy * 100, final.samples, final.loss, trainingSeconds))
-            if let confusion = final.confusion { print("confusion matrix (rows: true class, columns: predicted):\n\(confusion)") }
-
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            let settingsJSON = String(decoding: try encoder.encode(settings), as: UTF8.self)
-            let checkpoint = Checkpoint(model: model.stateDict(), optimizer: optimizer.state(),
-                                        scheduler: scheduler.map { Checkpoint.encodeSchedule($0) },
-                                        generator: generator.state,
-                                        epoch: o.epochs, step: trainer.steps, modes: model.modeRecords(),
-                                        metadata: ["settings": settingsJSON])
-            let checkpointPath = outputURL.appendingPathComponent("checkpoint.safetensors").path
-            try checkpoint.write(to: checkpointPath)
-            let report = TrainingReport(
-                title: "Ember training run: \(model.typeName) on \(o.data ?? "the embedded digits")",
-                settings: [("data", loaded.description), ("model", settings.model == .mlp
-                    ? "Linear(\(settings.inputs), \(settings.hidden)) -> ReLU -> BatchNorm1d(\(settings.hidden)) -> Dropout(\(settings.dropout)) -> Linear(\(settings.hidden), \(settings.classes))"
-                    : "LSTM(\(settings.inputs / 8) -> \(settings.hidden), 2 layers, dropout \(settings.dropout), batchFirst) over 8 rows -> Linear(\(settings.hidden), \(settings.classes))"),
-                           ("epochs", String(o.epochs)), ("batch size", String(o.batchSize)),
-                           ("optimizer", "\(o.optimizer.rawValue), lr \(o.learningRate), \(o.schedule.rawValue) schedule"), ("seed", String(o.seed)),
-                           ("training time", String(format: "%.1f s", trainingSeconds))],
-                epochs: records, finalAccuracy: final.accuracy, summary: model.summary())
-            let reportURL = outputURL.appendingPathComponent("report.html")
-            do { try Data(report.html().utf8).write(to: reportURL, options: .atomic) } catch {
-                throw UserFacingError("cannot write '\(reportURL.path)': \(error.localizedDescription)")
-            }
-            print("wrote \(checkpointPath)")
-            print("wrote \(reportURL.path)")
-        }
+        try settings.validate(source: "checkpoint '\(path)': ")
+        return settings
     }
+}
 
-    /// Validation as it would have gone had `eval()` been forgotten: a copy of the model, left in
-    /// training mode, under its own generator, so neither the real model's running statistics nor
-    /// the run's random stream change.
-    func forgottenEvalValidation<L: Sequence>(_ model: Module, settings: RunSettings, epoch: Int, on loader: L) -> Evaluation
-        where L.Element == Batch
-    {
-        withGenerator(Generator(seed: settings.seed &+ 0x9E37_79B9 &+ UInt64(epoch))) {
-            let copy = settings.makeModel()
-            try! copy.loadStateDict(model.stateDict())
-            return evaluate(copy, on: loader, mode: .training, loss: { crossEntropy($0, target: $1) })
-        }
+/// A decoding error in one line, naming the field.
+func describe(_ error: Error) -> String {
+    guard let error = error as? DecodingError else { return "\(error)" }
+    func path(_ context: DecodingError.Context) -> String {
+        context.codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
+    }
+    switch error {
+    case .keyNotFound(let key, _): return "missing field '\(key.stringValue)'"
+    case .typeMismatch(_, let c), .valueNotFound(_, let c), .dataCorrupted(let c):
+        return "field '\(path(c))': \(c.debugDescription)"
+    @unknown default: return "\(error)"
     }
 }

@@ -14,9 +14,27 @@ func reportingErrors(_ body: () throws -> Void) throws {
     do { try body() } catch let error as ExitCode {
         throw error
     } catch {
-        FileHandle.standardError.write(Data("ember: error: \(error)\n".utf8))
+        FileHandle.standardError.write(Data("ember: error: \(oneLine("\(error)"))\n".utf8))
         throw ExitCode.failure
     }
+}
+
+/// `text` with line breaks and other control characters escaped (`\n`, `\u{1B}`), so that an
+/// error quoting a file's bytes still prints as one line.
+func oneLine(_ text: String) -> String {
+    var out = ""
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        case _ where scalar.properties.generalCategory == .control || scalar.properties.generalCategory == .lineSeparator
+            || scalar.properties.generalCategory == .paragraphSeparator:
+            out += "\\u{\(String(scalar.value, radix: 16))}"
+        default: out.unicodeScalars.append(scalar)
+        }
+    }
+    return out
 }
 
 /// The learning rate over the epochs: `cosine` anneals it to 0 (PyTorch's `CosineAnnealingLR`
@@ -47,75 +65,84 @@ enum ModelKind: String, ExpressibleByArgument, CaseIterable, Codable {
     case lstm
 }
 
-/// Everything that determines a run: stored in the checkpoint so `evaluate` can rebuild it.
-struct RunSettings: Codable {
-    var model: ModelKind
-    var inputs: Int
-    var hidden: Int
-    var classes: Int
-    var dropout: Double
-    var seed: UInt64
-    var validationFraction: Double
-    var data: String?
-    var labels: String?
-    var labelColumn: String?
-    var hasHeader: Bool
-
-    func makeModel() -> Module {
-        switch model {
-        case .mlp: SeedNetwork(inputs: inputs, hidden: hidden, outputs: classes, dropout: dropout)
-        case .lstm: RowLSTM(steps: 8, features: inputs / 8, hidden: hidden, classes: classes, layers: 2, dropout: dropout)
-        }
-    }
-}
-
 /// The samples a run trains and validates on.
 struct LoadedData {
     var dataset: TensorDataset
-    var description: String
+    /// Where the data came from, for messages ("the embedded digits" or the file's path).
+    var source: String
+    /// Where the labels came from (the labels file, or `source`).
+    var labelSource: String
     var features: Int
-    var classes: Int
+    /// The labels as class indices (non-negative), for the class count and its checks.
+    var labelValues: [Int64]
+
+    /// The class count: `explicit` when given (every label must be below it), otherwise one more
+    /// than the largest label, at most ``RunSettings/maxInferredClasses``.
+    func classes(explicit: Int?) throws -> Int {
+        let largest = Int(labelValues.max() ?? 0)
+        if let explicit {
+            guard (1...RunSettings.maxClasses).contains(explicit) else {
+                throw UserFacingError("--classes must be between 1 and \(RunSettings.maxClasses), got \(explicit)")
+            }
+            if let i = labelValues.firstIndex(where: { $0 >= explicit }) {
+                throw UserFacingError("label \(labelValues[i]) of sample \(i) in \(labelSource) is not below the class count \(explicit)")
+            }
+            return explicit
+        }
+        guard largest < RunSettings.maxInferredClasses else {
+            let i = labelValues.firstIndex(of: Int64(largest)) ?? 0
+            throw UserFacingError("label \(largest) of sample \(i) in \(labelSource) would make \(largest + 1) classes; pass --classes \(largest + 1) if that is intended (without --classes at most \(RunSettings.maxInferredClasses) classes are inferred)")
+        }
+        return largest + 1
+    }
+
+    func description(classes: Int) -> String {
+        source == "the embedded digits"
+            ? "embedded digits (1,797 8x8 images, 10 classes)"
+            : "\(source.dropFirst().dropLast()) (\(dataset.count) samples, \(features) features, \(classes) classes)"
+    }
 }
 
 /// Loads the embedded digits, or a CSV / .npy / IDX file (with a labels file for .npy and IDX).
 func loadData(path: String?, labels: String?, labelColumn: String?, hasHeader: Bool = true) throws -> LoadedData {
-    guard let path else {
-        let d = try Digits.dataset(normalized: true)
-        return LoadedData(dataset: d, description: "embedded digits (1,797 8x8 images, 10 classes)", features: 64, classes: 10)
-    }
-    guard FileManager.default.fileExists(atPath: path) else { throw UserFacingError("data file '\(path)' does not exist") }
-    let ext = URL(fileURLWithPath: path).pathExtension.lowercased()
     var dataset: TensorDataset
-    switch ext {
-    case "csv":
-        let column: CSVColumn = labelColumn.map { Int($0).map(CSVColumn.index) ?? .name($0) } ?? .index(-1)
-        let table = try CSV.read(contentsOf: path, hasHeader: hasHeader, label: column)
-        dataset = table.dataset()
-    case "npy", "idx", "ubyte":
-        guard let labels else { throw UserFacingError("--labels is required with a .\(ext) features file") }
-        let x = ext == "npy" ? try NPY.read(contentsOf: path, as: .float32) : try IDX.read(contentsOf: path, as: .float32)
-        let yExt = URL(fileURLWithPath: labels).pathExtension.lowercased()
-        let y = yExt == "npy" ? try NPY.read(contentsOf: labels, as: .int64) : try IDX.read(contentsOf: labels, as: .int64)
-        guard y.shape.count == 1, x.shape.count >= 1, x.shape[0] == y.shape[0] else {
-            throw UserFacingError("features '\(path)' have shape \(x.shape) but labels '\(labels)' have shape \(y.shape); expected [N, ...] and [N]")
+    if let path {
+        guard FileManager.default.fileExists(atPath: path) else { throw UserFacingError("data file '\(path)' does not exist") }
+        let ext = URL(fileURLWithPath: path).pathExtension.lowercased()
+        switch ext {
+        case "csv":
+            let column: CSVColumn = labelColumn.map { Int($0).map(CSVColumn.index) ?? .name($0) } ?? .index(-1)
+            let table = try CSV.read(contentsOf: path, hasHeader: hasHeader, label: column)
+            dataset = table.dataset()
+        case "npy", "idx", "ubyte":
+            guard let labels else { throw UserFacingError("--labels is required with a .\(ext) features file") }
+            let x = ext == "npy" ? try NPY.read(contentsOf: path, as: .float32) : try IDX.read(contentsOf: path, as: .float32)
+            let yExt = URL(fileURLWithPath: labels).pathExtension.lowercased()
+            let y = yExt == "npy" ? try NPY.read(contentsOf: labels, as: .int64) : try IDX.read(contentsOf: labels, as: .int64)
+            guard y.shape.count == 1, x.shape.count >= 1, x.shape[0] == y.shape[0] else {
+                throw UserFacingError("features '\(path)' have shape \(x.shape) but labels '\(labels)' have shape \(y.shape); expected [N, ...] and [N]")
+            }
+            dataset = TensorDataset(inputs: x, labels: y)
+        default:
+            throw UserFacingError("unsupported data file '\(path)': expected .csv, .npy or .idx")
         }
-        dataset = TensorDataset(inputs: x, labels: y)
-    default:
-        throw UserFacingError("unsupported data file '\(path)': expected .csv, .npy or .idx")
+    } else {
+        dataset = try Digits.dataset(normalized: true)
     }
+    let source = path.map { "'\($0)'" } ?? "the embedded digits"
     let n = dataset.count
-    guard n >= 2 else { throw UserFacingError("data file '\(path)' has \(n) samples; need at least 2") }
+    guard n >= 2 else { throw UserFacingError("data file \(source) has \(n) samples; need at least 2") }
     let features = dataset.inputs.shape.dropFirst().reduce(1, *)
+    guard features >= 1 else { throw UserFacingError("the samples in \(source) have no features (shape \(dataset.inputs.shape))") }
     if dataset.inputs.shape.count != 2 {
         // Flatten images to vectors for the MLP.
         let t = Tensor(dataset.inputs).reshaped([n, features])
         dataset = TensorDataset(inputs: t, labels: Tensor(dataset.labels))
     }
     let labelValues = Tensor(dataset.labels).to(.int64).scalars(as: Int64.self)
-    guard let lo = labelValues.min(), let hi = labelValues.max(), lo >= 0 else {
-        throw UserFacingError("labels in '\(labels ?? path)' must be non-negative class indices")
+    if let i = labelValues.firstIndex(where: { $0 < 0 }) {
+        throw UserFacingError("label \(labelValues[i]) of sample \(i) in \(labels.map { "'\($0)'" } ?? source) is negative; expected class indices 0, 1, 2, ...")
     }
-    guard hi < 10_000 else { throw UserFacingError("labels in '\(labels ?? path)' go up to \(hi); expected class indices") }
-    return LoadedData(dataset: dataset, description: "\(path) (\(n) samples, \(features) features, \(hi + 1) classes)",
-                      features: features, classes: Int(hi) + 1)
+    return LoadedData(dataset: dataset, source: source, labelSource: labels.map { "'\($0)'" } ?? source, features: features,
+                      labelValues: labelValues)
 }

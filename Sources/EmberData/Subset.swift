@@ -76,10 +76,16 @@ public func randomSplit<D: Dataset>(
 public func randomSplit<D: Dataset>(
     _ dataset: D, lengths fractions: [Double], generator: Generator = .default
 ) -> [Subset<D>] {
-    randomSplit(dataset, lengths: splitLengths(count: dataset.count, fractions: fractions), generator: generator)
+    let lengths = splitLengths(count: dataset.count, fractions: fractions)
+    for (i, length) in lengths.enumerated() where length == 0 {
+        FileHandle.standardError.write(
+            Data("UserWarning: Length of split at index \(i) is 0. This might result in an empty dataset.\n".utf8))
+    }
+    return randomSplit(dataset, lengths: lengths, generator: generator)
 }
 
-/// The split sizes PyTorch's `random_split` derives from `fractions` for `count` samples.
+/// The split sizes PyTorch's `random_split` derives from `fractions` for `count` samples (no
+/// warning for an empty split: ``randomSplit(_:lengths:generator:)`` prints it).
 package func splitLengths(count: Int, fractions: [Double]) -> [Int] {
     let total = fractions.reduce(0, +)
     // Python's math.isclose(total, 1) with its default rel_tol=1e-9, abs_tol=0.
@@ -94,10 +100,6 @@ package func splitLengths(count: Int, fractions: [Double]) -> [Int] {
     let remainder = count - lengths.reduce(0, +)
     if !lengths.isEmpty {
         for i in 0..<Swift.max(remainder, 0) { lengths[i % lengths.count] += 1 }
-    }
-    for (i, length) in lengths.enumerated() where length == 0 {
-        FileHandle.standardError.write(
-            Data("UserWarning: Length of split at index \(i) is 0. This might result in an empty dataset.\n".utf8))
     }
     return lengths
 }

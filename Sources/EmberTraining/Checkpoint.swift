@@ -27,12 +27,15 @@ public struct Checkpoint {
     /// Completed optimizer steps.
     public var step: Int
     public var modes: [ModeRecord]
+    /// A fit's per-epoch history and, when written mid-epoch, where the epoch stopped
+    /// (``Trainer/fit(_:validation:options:scheduler:generator:resumingFrom:shouldStop:onBatch:onEpoch:)``).
+    public var progress: TrainingProgress?
     /// Caller data (for example the command-line settings that built the model).
     public var metadata: [String: String]
 
     public init(model: StateDict, optimizer: OptimizerState? = nil, scheduler: Data? = nil,
                 generator: Generator.State? = nil, epoch: Int = 0, step: Int = 0, modes: [ModeRecord] = [],
-                metadata: [String: String] = [:]) {
+                progress: TrainingProgress? = nil, metadata: [String: String] = [:]) {
         self.model = model
         self.optimizer = optimizer
         self.scheduler = scheduler
@@ -40,16 +43,18 @@ public struct Checkpoint {
         self.epoch = epoch
         self.step = step
         self.modes = modes
+        self.progress = progress
         self.metadata = metadata
     }
 
     /// Captures a model (state and modes), and optionally an optimizer, schedule and generator.
     public init<S: SavableSchedule>(model module: Module, optimizer: (any Optimizer)?, scheduler: S?,
-                                generator: Generator?, epoch: Int, step: Int, metadata: [String: String] = [:]) {
+                                generator: Generator?, epoch: Int, step: Int, progress: TrainingProgress? = nil,
+                                metadata: [String: String] = [:]) {
         self.init(model: module.stateDict(), optimizer: optimizer?.state(),
                   scheduler: scheduler.map { Self.encodeSchedule($0) },
                   generator: generator?.state, epoch: epoch, step: step, modes: module.modeRecords(),
-                  metadata: metadata)
+                  progress: progress, metadata: metadata)
     }
 
     /// A schedule's state as checkpoint metadata: JSON with sorted keys (the same bytes on every
@@ -85,6 +90,13 @@ public struct Checkpoint {
                 tensors += optimizer.tensors().sorted { $0.key < $1.key }.map { ("optimizer.\($0.key)", $0.value) }
             }
             if let generator { meta["ember.generator"] = String(decoding: try encoder.encode(generator), as: UTF8.self) }
+            if let progress {
+                // Losses may be NaN or infinite (validation data with --allow-non-finite): strings, as in schedules.
+                let progressEncoder = JSONEncoder()
+                progressEncoder.outputFormatting = [.sortedKeys]
+                progressEncoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+                meta["ember.progress"] = String(decoding: try progressEncoder.encode(progress), as: UTF8.self)
+            }
         } catch {
             throw .invalid(path: path, detail: "could not encode: \(error)")
         }
@@ -143,11 +155,20 @@ public struct Checkpoint {
         try checkModes(modes, path: path)
         let scheduler = meta["ember.scheduler"].map { Data($0.utf8) }
         if let scheduler { try checkScheduleJSON(scheduler, path: path) }
+        var progress: TrainingProgress?
+        if let text = meta["ember.progress"] {
+            do { progress = try scheduleDecoder().decode(TrainingProgress.self, from: Data(text.utf8)) } catch {
+                throw .invalid(path: path, detail: "metadata ember.progress is not valid: \(error)")
+            }
+        }
+        if let problem = progress?.problems(completedEpochs: epoch).first {
+            throw .invalid(path: path, detail: "metadata ember.progress does not fit: \(problem)")
+        }
         var user: [String: String] = [:]
         for (k, v) in meta where k.hasPrefix("user.") { user[String(k.dropFirst(5))] = v }
         return Checkpoint(model: model, optimizer: optimizer, scheduler: scheduler,
                           generator: try decode(Generator.State.self, "ember.generator"), epoch: epoch, step: step,
-                          modes: modes, metadata: user)
+                          modes: modes, progress: progress, metadata: user)
     }
 
     /// Restores the model's weights and modes (and, when given, the optimizer's, the schedule's

@@ -66,7 +66,7 @@ public final class Trainer {
     public let optimizer: any Optimizer
     public let loss: (Tensor, Tensor) -> Tensor
     /// Optimizer steps taken.
-    public private(set) var steps = 0
+    public internal(set) var steps = 0
     private let checked: [(path: String, module: Module)]
     private var warned = false
 
@@ -98,6 +98,20 @@ public final class Trainer {
         steps += 1
     }
 
+    /// Trains on one batch: clears gradients, runs forward and the loss, and, when the loss is
+    /// finite, backward and an optimizer step. Returns the batch's loss (a NaN or infinite loss
+    /// takes no step, so it never reaches the weights).
+    @discardableResult
+    public func trainStep(on batch: Batch) -> Double {
+        optimizer.zeroGrad()
+        let value = loss(model(batch.inputs), batch.labels)
+        let l = value.doubleValue
+        guard l.isFinite else { return l }
+        value.backward()
+        step()
+        return l
+    }
+
     /// Trains one epoch: puts the model in training mode (pins respected), then for each batch
     /// clears gradients, runs forward and the loss, backward, and an optimizer step.
     ///
@@ -108,12 +122,8 @@ public final class Trainer {
         model.train()
         var total = 0.0, n = 0, index = 0
         for batch in batches {
-            optimizer.zeroGrad()
-            let value = loss(model(batch.inputs), batch.labels)
-            value.backward()
-            step()
+            let l = trainStep(on: batch)
             let count = batch.labels.shape.first ?? 0
-            let l = value.doubleValue
             total += l * Double(count)
             n += count
             index += 1

@@ -157,6 +157,11 @@ struct GEMMTests {
     func supportedPaths() {
         #expect(GEMMKernelPath.supported.contains(.portable))
         #expect(GEMMKernelPath.supported.contains(GEMMKernelPath.best))
+        // Which kernel paths this machine's run of the suite exercises, and which it cannot.
+        let skipped = GEMMKernelPath.allCases.filter { !$0.isSupported }
+        print("GEMM kernel paths tested on this CPU: \(GEMMKernelPath.supported.map(\.description).joined(separator: ", ")); "
+              + "skipped (unsupported here): \(skipped.map(\.description).joined(separator: ", ")); dispatch uses \(GEMMKernelPath.best)")
+        if GEMMKernelPath.best == .avx512 { #expect(GEMMKernelPath.avx512OptedIn) }
     }
 
     @Test("sgemm on each path matches the float64 reference and the portable path",

@@ -1,0 +1,142 @@
+import ArgumentParser
+import Ember
+import Foundation
+
+/// One training run, from data to report: fresh, or continuing a checkpoint of the same run.
+struct TrainingRun {
+    let settings: RunSettings
+    let data: LoadedData
+    let folder: String
+    let checkpointEvery: Int
+    /// The checkpoint to continue from (`ember train --resume`).
+    let resuming: Checkpoint?
+
+    func run() throws {
+        let s = settings
+        guard let epochs = s.epochs, let batchSize = s.batchSize, let learningRate = s.learningRate,
+              let optimizerKind = s.optimizer, let scheduleKind = s.schedule
+        else { preconditionFailure("TrainingRun: the training settings are validated before a run starts") }
+        let checkpointPath = try prepareFolder()
+        let generator = Generator(seed: s.seed)
+        try withGenerator(generator) {
+            let sizes = splitLengths(count: data.dataset.count, fractions: [1 - s.validationFraction, s.validationFraction])
+            guard sizes[0] >= 2, sizes[1] >= 1 else {
+                throw UserFacingError("\(data.dataset.count) samples split \(1 - s.validationFraction) : \(s.validationFraction) give \(sizes[0]) training and \(sizes[1]) validation samples; need at least 2 and 1 (change --validation-fraction or add data)")
+            }
+            let splits = randomSplit(data.dataset, lengths: sizes)
+            let (trainSet, validationSet) = (splits[0], splits[1])
+            let model = s.makeModel()
+            let optimizer = optimizerKind.make(model.parameters(), learningRate: learningRate)
+            let trainer = Trainer(model: model, optimizer: optimizer) { crossEntropy($0, target: $1) }
+            let scheduler = scheduleKind == .cosine ? CosineAnnealingLR(optimizer, tMax: epochs) : nil
+            // A final training batch of one sample would leave BatchNorm one value per channel.
+            let trainLoader = DataLoader(trainSet, batchSize: batchSize, shuffle: true, dropLast: trainSet.count % batchSize == 1)
+            let validationLoader = DataLoader(validationSet, batchSize: batchSize)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            let options = FitOptions(
+                epochs: epochs, checkpointPath: checkpointPath, checkpointEvery: checkpointEvery,
+                metadata: ["settings": String(decoding: try encoder.encode(s), as: UTF8.self)],
+                makeModelCopy: { s.makeModel() }, forgottenEvalSeed: s.seed &+ 0x9E37_79B9)
+
+            print("Training \(model.typeName) (\(model.parameterCount) parameters) on \(data.description(classes: s.classes))")
+            print("\(trainSet.count) training / \(validationSet.count) validation samples, \(epochs) epochs, batch \(batchSize), \(optimizerKind.rawValue) lr \(learningRate) (\(scheduleKind.rawValue)), seed \(s.seed)")
+            if let resuming {
+                let within = resuming.progress?.position.map { ", and \($0.batch) of \(trainLoader.count) batches of epoch \($0.epoch)" } ?? ""
+                print("resuming \(checkpointPath): \(resuming.epoch) of \(epochs) epochs done\(within), \(resuming.step) optimizer steps")
+            }
+
+            var progress = Progress(totalEpochs: epochs, batchesPerEpoch: trainLoader.count)
+            var seconds: [Int: Double] = [:]
+            var mark = Date()
+            var processed = 0, lastSamples = 0
+            let started = Date()
+            let stop = StopSignal()
+            let result: FitResult
+            do {
+                result = try withExtendedLifetime(stop) {
+                    try trainer.fit(
+                        trainLoader, validation: validationLoader, options: options, scheduler: scheduler, generator: generator,
+                        resumingFrom: resuming, shouldStop: { stop.signalNumber != nil },
+                        onBatch: { epoch, p in
+                            processed += p.batch == 1 ? p.samplesSoFar : p.samplesSoFar - lastSamples
+                            lastSamples = p.samplesSoFar
+                            progress.batch(epoch: epoch, batch: p.batch, loss: p.loss, samples: processed)
+                        },
+                        onEpoch: { r in
+                            seconds[r.epoch] = Date().timeIntervalSince(mark)
+                            mark = Date()
+                            lastSamples = 0
+                            progress.epochEnd(String(
+                                format: "epoch %3d/%d  train loss %.4f  val loss %@  val acc %@  (eval forgotten: %@)  %.2fs",
+                                r.epoch, epochs, r.trainLoss, fmt(r.validationLoss), percent(r.validationAccuracy),
+                                percent(r.forgottenEvalAccuracy), seconds[r.epoch] ?? 0))
+                        })
+                }
+            } catch let error as FitError {
+                if case .diverged = error { throw UserFacingError("\(error); try a lower --learning-rate") }
+                if case .nonFiniteState = error { throw UserFacingError("\(error); try a lower --learning-rate") }
+                throw error
+            }
+            let trainingSeconds = Date().timeIntervalSince(started)
+
+            let report = TrainingReport(
+                title: "Ember training run: \(model.typeName) on \(s.data ?? "the embedded digits")",
+                settings: [("data", data.description(classes: s.classes)), ("model", s.modelDescription),
+                           ("epochs", String(epochs)), ("batch size", String(batchSize)),
+                           ("optimizer", "\(optimizerKind.rawValue), lr \(learningRate), \(scheduleKind.rawValue) schedule"),
+                           ("seed", String(s.seed)), ("training time", String(format: "%.1f s", trainingSeconds))],
+                epochs: result.history, seconds: seconds, finalAccuracy: result.history.last?.validationAccuracy ?? 0,
+                summary: model.summary())
+            let reportPath = (folder as NSString).appendingPathComponent("report.html")
+            do { try AtomicFile.write(Data(report.html().utf8), to: reportPath) } catch {
+                throw UserFacingError("\(error)")
+            }
+
+            if case .stopped(let done, let position) = result.outcome {
+                let signal = stop.signalNumber ?? SIGINT
+                let at = position.map { "during epoch \($0.epoch), after batch \($0.batch) of \(trainLoader.count)" } ?? "after epoch \(done)"
+                print("stopped by \(StopSignal.name(signal)) \(at); checkpoint written to \(checkpointPath)")
+                print("continue with: ember train --resume \(folder)")
+                throw ExitCode(128 + signal)
+            }
+            let showConfusion = s.classes <= 30
+            let final = evaluate(model, on: validationLoader, classes: showConfusion ? s.classes : nil, loss: { crossEntropy($0, target: $1) })
+            print(String(format: "final validation accuracy %.2f%% (%d samples), loss %.4f; training took %.1fs",
+                         final.accuracy * 100, final.samples, final.loss, trainingSeconds))
+            if let confusion = final.confusion { print("confusion matrix (rows: true class, columns: predicted):\n\(confusion)") }
+            print("wrote \(checkpointPath)")
+            print("wrote \(reportPath)")
+        }
+    }
+
+    /// Creates the output folder, removes temporary files that a killed run left there, checks
+    /// that it is writable, and returns the checkpoint's path.
+    private func prepareFolder() throws -> String {
+        do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
+            throw UserFacingError("cannot create output folder '\(folder)': \(error.localizedDescription)")
+        }
+        let removed = AtomicFile.removeLeftovers(in: folder)
+        if !removed.isEmpty {
+            print("removed \(removed.count) temporary file(s) left in \(folder) by an interrupted write")
+        }
+        let probe = (folder as NSString).appendingPathComponent(".write-check")
+        do {
+            try AtomicFile.write(Data(), to: probe)
+            try? FileManager.default.removeItem(atPath: probe)
+        } catch {
+            throw UserFacingError("output folder '\(folder)' is not writable: \(error)")
+        }
+        return (folder as NSString).appendingPathComponent("checkpoint.safetensors")
+    }
+}
+
+extension RunSettings {
+    /// The architecture in one line, for the report.
+    var modelDescription: String {
+        switch model {
+        case .mlp: "Linear(\(inputs), \(hidden)) -> ReLU -> BatchNorm1d(\(hidden)) -> Dropout(\(dropout)) -> Linear(\(hidden), \(classes))"
+        case .lstm: "LSTM(\(inputs / 8) -> \(hidden), 2 layers, dropout \(dropout), batchFirst) over 8 rows -> Linear(\(hidden), \(classes))"
+        }
+    }
+}
