@@ -17,3 +17,22 @@ public func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     selectedTarget.run(Data(bytes: start, count: count))
     return 0
 }
+
+#if EMBER_FUZZ
+/// Runs libFuzzer's driver on the process's arguments. (It lives in this file because in a
+/// non-whole-module build every file that takes `fuzz` as a C function pointer would emit its own
+/// `LLVMFuzzerTestOneInput` symbol.)
+func runFuzzer() -> CInt {
+    var argc = CommandLine.argc
+    var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
+    return LLVMFuzzerRunDriver(&argc, &argv, fuzz)
+}
+
+/// libFuzzer's driver (in libclang_rt.fuzzer, linked by `-sanitize=fuzzer`).
+@_silgen_name("LLVMFuzzerRunDriver")
+func LLVMFuzzerRunDriver(
+    _ argc: UnsafeMutablePointer<CInt>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ callback: @convention(c) (UnsafeRawPointer, Int) -> CInt
+) -> CInt
+#endif

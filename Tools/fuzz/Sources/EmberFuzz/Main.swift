@@ -14,9 +14,7 @@ import Foundation
 struct EmberFuzzMain {
     static func main() throws {
         #if EMBER_FUZZ
-        var argc = CommandLine.argc
-        var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
-        exit(LLVMFuzzerRunDriver(&argc, &argv, fuzz))
+        exit(runFuzzer())
         #else
         var args = Array(CommandLine.arguments.dropFirst())
         if args.first == "--write-checkpoint-seeds", args.count == 2 {
@@ -35,13 +33,3 @@ struct EmberFuzzMain {
         #endif
     }
 }
-
-#if EMBER_FUZZ
-/// libFuzzer's driver (in libclang_rt.fuzzer, linked by `-sanitize=fuzzer`).
-@_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(
-    _ argc: UnsafeMutablePointer<CInt>,
-    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-    _ callback: @convention(c) (UnsafeRawPointer, Int) -> CInt
-) -> CInt
-#endif
