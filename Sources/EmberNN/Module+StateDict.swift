@@ -108,6 +108,7 @@ extension Module {
                 }
             }
         }
+        if !strict { reportSkippedBuffers(loaded: Set(stateDict.keys)) }
         return IncompatibleKeys(missingKeys: missing, unexpectedKeys: unexpected)
     }
 }
