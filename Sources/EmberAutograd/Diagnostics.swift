@@ -97,16 +97,22 @@ extension Tensor {
     }
 }
 
-/// Reports, once per parameter set, that `parameters` got gradients through a mode-dependent
-/// module in evaluation mode, and clears the notes. Optimizers call it at the start of `step()`.
-package func reportEvalModeGradients<S: Sequence>(_ parameters: S, optimizer: String) where S.Element == Parameter {
-    var source: DiagnosticSubject?
-    for p in parameters {
-        guard let meta = p.autograd, let s = meta.evalModeSource else { continue }
+extension Parameter {
+    /// The eval-mode module its gradient flowed through since the last step, cleared by the read.
+    @inline(__always)
+    package func takeEvalModeSource() -> AnyObject? {
+        guard let meta = autograd, let source = meta.evalModeSource else { return nil }
         meta.evalModeSource = nil
-        if !p.reportedEvalModeGradient { source = source ?? (s as? DiagnosticSubject) }
+        return reportedEvalModeGradient ? nil : source
     }
-    guard let source, Diagnostics.isEnabled, let (paths, names) = source.evalModeGradientReport() else { return }
+}
+
+/// Reports, once per parameter set, that an optimizer is stepping parameters whose gradients
+/// flowed through `source`, a mode-dependent module in evaluation mode. Optimizers call it from
+/// `step()` when ``Parameter/takeEvalModeSource()`` found one.
+package func reportEvalModeGradients(from source: AnyObject, parameters: [Parameter], optimizer: String) {
+    guard Diagnostics.isEnabled, let subject = source as? DiagnosticSubject,
+          let (paths, names) = subject.evalModeGradientReport() else { return }
     for p in parameters { p.reportedEvalModeGradient = true }
     Diagnostics.report(Diagnostic(
         kind: .forgottenTrain, modules: paths,

@@ -258,7 +258,7 @@ struct AdamSlot: ParameterSlot {
 
 /// One Adam/AdamW step over `groups`.
 private func adamStep(_ groups: [ParameterGroup<Adam.Options>], _ slots: inout [ObjectIdentifier: AdamSlot], optimizer: String) {
-    reportEvalModeGradients(groups.lazy.flatMap(\.parameters), optimizer: optimizer)
+    reportEvalModeGradients(groups, optimizer: optimizer)
     for group in groups {
         let o = group.options
         for p in group.parameters {

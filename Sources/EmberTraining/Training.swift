@@ -93,8 +93,8 @@ public final class Trainer {
     /// one warning naming it (dropout off and BatchNorm frozen while training is the classic bug of
     /// forgetting `train()` after validation).
     public func step() {
-        if !warned, Diagnostics.isEnabled,
-           let (path, m) = checked.first(where: { !$0.module.isTraining && $0.module.isModeDependent && $0.module.reportsModeMistakes }) {
+        if !warned, let (path, m) = checked.first(where: { !$0.module.isTraining && $0.module.isModeDependent && $0.module.reportsModeMistakes }),
+           Diagnostics.isEnabled {
             warned = true
             // The optimizer's own report of the same mistake would repeat this one.
             for p in optimizer.parameters { p.reportedEvalModeGradient = true }
