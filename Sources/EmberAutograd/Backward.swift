@@ -136,8 +136,10 @@ private func runBackward(root: AutogradMeta, seed: Tensor, retainGraph: Bool) {
         let inputs = node.inputs
         precondition(inputGrads.count == inputs.count,
                      "backward of \(node.opName) returned \(inputGrads.count) gradients for \(inputs.count) inputs")
+        let evalModeSource = node.evalModeSource
         for k in 0..<inputs.count {
             guard let input = inputs[k], let g = inputGrads[k] else { continue }
+            if let evalModeSource, input.evalModeSource == nil { input.evalModeSource = evalModeSource }
             if input.hasBackward {
                 if let existing = input.pendingGrad {
                     input.pendingGrad = Kernels.add(existing, g)

@@ -33,6 +33,10 @@ public final class Parameter {
     /// runs optimizer update bodies that never touch the parameter).
     @exclusivity(unchecked) private var storedValue: Tensor
 
+    /// Whether an optimizer already reported gradients of this parameter that flowed through an
+    /// eval-mode module (reported once per parameter set).
+    package var reportedEvalModeGradient = false
+
     /// Creates a parameter holding `value` (detached from any graph).
     public init(_ value: Tensor, requiresGrad: Bool = true) {
         var v = value.detached()

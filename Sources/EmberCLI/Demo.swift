@@ -2,6 +2,7 @@ import ArgumentParser
 import Ember
 import Foundation
 import SeedNetwork
+import Synchronization
 
 /// `ember demo`: shows, with real numbers, why `model.eval()` matters and what Ember adds.
 struct Demo: ParsableCommand {
@@ -12,7 +13,11 @@ struct Demo: ParsableCommand {
     var seed: UInt64 = 0
 
     func run() throws {
-        withGenerator(Generator(seed: seed)) { runDemo() }
+        withGenerator(Generator(seed: seed)) {
+            // Sections 1-7 run training mode under no-grad on purpose; section 8 shows the reports.
+            withDiagnostics(.off) { runDemo() }
+            runMistakesDemo()
+        }
     }
 }
 
@@ -148,4 +153,53 @@ func runDemo() {
     say()
     say("Summary of the network with modes, pins and parameter counts:")
     say(tuned.summary())
+}
+
+/// Section 8: the classic mistakes, each made once, and the line Ember prints for it.
+func runMistakesDemo() {
+    let captured = CapturedDiagnostics()
+    let x = Tensor.normal([32, 10]), y = Tensor.randint(low: 0, high: 2, shape: [32])
+    say()
+    say("8. Ember notices the classic mistakes and says where (each once per model; silence with")
+    say("   module.reportsModeMistakes = false, withDiagnostics(.off) { } or EMBER_DIAGNOSTICS=off).")
+    withDiagnosticsHandler({ captured.add($0) }) {
+        let model = SeedNetwork()
+        let optimizer = SGD(model.parameters(), lr: 0.1)
+        for _ in 0..<2 {
+            optimizer.zeroGrad()
+            crossEntropy(model(x), target: y).backward()
+            optimizer.step()
+        }
+        say("   a) Validation with eval() forgotten: withNoGrad { model(x) } in training mode:")
+        _ = withNoGrad { model(x) }
+        captured.show()
+        say("   b) Training with train() forgotten after validation: model.eval(), then a training step:")
+        model.eval()
+        optimizer.zeroGrad()
+        crossEntropy(model(x), target: y).backward()
+        optimizer.step()
+        captured.show()
+        say("   c) Weights loaded without BatchNorm's buffers (strict: false), then evaluated:")
+        let weightsOnly = StateDict(model.stateDict().filter { !$0.key.contains("running") && !$0.key.contains("num_batches") })
+        let restored = SeedNetwork()
+        _ = try? restored.loadStateDict(weightsOnly, strict: false)
+        captured.show()
+        say("      and the eval-mode forward that follows:")
+        restored.eval()
+        _ = withNoGrad { restored(x) }
+        captured.show()
+        say("   The correct paths (model.evaluating { }, evaluate(...), Trainer, withNoGrad on an eval-mode model,")
+        say("   a module pinned to training on purpose) print nothing.")
+    }
+}
+
+/// The reports of section 8, printed as they arrive.
+private final class CapturedDiagnostics: Sendable {
+    private let pending = Mutex<[Diagnostic]>([])
+    func add(_ d: Diagnostic) { pending.withLock { $0.append(d) } }
+    func show() {
+        let list = pending.withLock { list in defer { list = [] }; return list }
+        for d in list { say("      [\(d.kind)] \(d.message)") }
+        if list.isEmpty { say("      (nothing reported)") }
+    }
 }

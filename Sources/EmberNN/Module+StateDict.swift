@@ -92,6 +92,7 @@ extension Module {
                 }
             }
         }
+        if !strict { reportSkippedBuffers(loaded: Set(stateDict.keys)) }
         return keys
     }
 

@@ -12,6 +12,7 @@ extension Module {
         while let (path, module) = stack.popLast() {
             guard seen.insert(ObjectIdentifier(module)).inserted else { continue }
             module.lastKnownPath = path
+            module.lastKnownRoot = self
             let members = module.localMembers(path: path) { warnings.append(($0, $1)) }
             guard visit(path, module, members) else { continue }
             for m in members.reversed() {

@@ -54,10 +54,33 @@ open class Module {
     /// Paths already warned about (a holder class hiding modules), so each warns once per root.
     var warnedPaths: Set<String> = []
 
+    /// The root of the last traversal that reached this module: mode reports name the modules of
+    /// that tree, once per tree. A weak leaf, so that discovery never follows it.
+    var lastKnownRootReference = WeakModuleReference<Module>(nil)
+    var lastKnownRoot: Module? {
+        get { lastKnownRootReference.module }
+        set { lastKnownRootReference.module = newValue }
+    }
+
+    /// The mode reports this module made as a root (each kind once).
+    var reportedDiagnostics: Set<DiagnosticKind> = []
+
+    /// Whether a BatchNorm already checked, in eval mode, that its running statistics moved.
+    var checkedInitialStatistics = false
+
+    /// Whether Ember may report mode mistakes involving this module (a training-mode forward with
+    /// recording off, an eval-mode forward whose gradients an optimizer steps, untouched running
+    /// statistics). Set `false` where the unusual use is deliberate; pins also count as deliberate.
+    public var reportsModeMistakes = true
+
     public init() {}
 
     /// The current mode.
     public var mode: Mode { isTraining ? .training : .evaluation }
+
+    /// Whether this module computes differently in training and evaluation mode (dropout with
+    /// `p > 0`, BatchNorm with running statistics, a stacked recurrent layer with dropout).
+    open var isModeDependent: Bool { false }
 
     /// Called after this module's mode changed (by `train`, `eval`, a pin or a scope's restore).
     /// Override to react, for example to reset a cache; call `super` is not required.

@@ -11,6 +11,7 @@ extension Tensor: ModuleTreeLeaf {}
 extension Shape: ModuleTreeLeaf {}
 extension DType: ModuleTreeLeaf {}
 extension Mode: ModuleTreeLeaf {}
+extension DiagnosticKind: ModuleTreeLeaf {}
 extension String: ModuleTreeLeaf {}
 extension Substring: ModuleTreeLeaf {}
 extension Bool: ModuleTreeLeaf {}

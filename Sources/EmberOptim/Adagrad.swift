@@ -130,6 +130,7 @@ public final class Adagrad: Optimizer {
 
     /// One Adagrad step over every parameter with a gradient.
     public func step() {
+        reportEvalModeGradients(parameterGroups, optimizer: name)
         for group in parameterGroups {
             let o = group.options
             for p in group.parameters {

@@ -258,6 +258,7 @@ struct AdamSlot: ParameterSlot {
 
 /// One Adam/AdamW step over `groups`.
 private func adamStep(_ groups: [ParameterGroup<Adam.Options>], _ slots: inout [ObjectIdentifier: AdamSlot], optimizer: String) {
+    reportEvalModeGradients(groups, optimizer: optimizer)
     for group in groups {
         let o = group.options
         for p in group.parameters {

@@ -180,3 +180,16 @@ func checkParameterGroups<O>(_ groups: [ParameterGroup<O>], optimizer: String) {
         }
     }
 }
+
+/// Reports gradients that flowed through an eval-mode module (training with `train()` forgotten);
+/// every optimizer's `step()` starts with it. Generic over the options so that each optimizer's
+/// call is specialized: a flag read per parameter on the common path.
+func reportEvalModeGradients<O>(_ groups: [ParameterGroup<O>], optimizer: String) {
+    var source: AnyObject?
+    for group in groups {
+        for p in group.parameters {
+            if let s = p.takeEvalModeSource() { source = source ?? s }
+        }
+    }
+    if let source { reportEvalModeGradients(from: source, parameters: groups.flatMap(\.parameters), optimizer: optimizer) }
+}

@@ -144,6 +144,7 @@ public final class RMSprop: Optimizer {
 
     /// One RMSprop step over every parameter with a gradient.
     public func step() {
+        reportEvalModeGradients(parameterGroups, optimizer: name)
         for group in parameterGroups {
             let o = group.options
             for p in group.parameters {

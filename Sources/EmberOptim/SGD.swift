@@ -120,6 +120,7 @@ public final class SGD: Optimizer {
 
     /// One SGD step over every parameter with a gradient.
     public func step() {
+        reportEvalModeGradients(parameterGroups, optimizer: name)
         for group in parameterGroups {
             let o = group.options
             for p in group.parameters {

@@ -24,6 +24,7 @@ package final class AutogradMeta {
     @exclusivity(unchecked) private var _retainsGrad = false
     @exclusivity(unchecked) private var _pendingGrad: Tensor?
     @exclusivity(unchecked) private var _visited = false
+    @exclusivity(unchecked) private weak var _evalModeSource: AnyObject?
 
     package var requiresGrad: Bool {
         get { _requiresGrad }
@@ -61,6 +62,13 @@ package final class AutogradMeta {
     package var visited: Bool {
         get { _visited }
         set { _visited = newValue }
+    }
+    /// A mode-dependent module in evaluation mode that gradients of this node flow through
+    /// (diagnostics: an optimizer stepping parameters reached this way reports it). The backward
+    /// engine passes it from a node to its inputs; a leaf keeps it until the optimizer's step.
+    package var evalModeSource: AnyObject? {
+        get { _evalModeSource }
+        set { _evalModeSource = newValue }
     }
     /// Whether an op producing this tensor was recorded (it has a backward function).
     package var hasBackward: Bool { _backward != nil }

@@ -28,22 +28,26 @@ public struct Evaluation: Sendable {
 public func evaluate<S: Sequence>(
     _ model: Module, on batches: S, classes: Int? = nil, mode: Mode = .evaluation, loss: (Tensor, Tensor) -> Tensor
 ) -> Evaluation where S.Element == Batch {
-    model.withMode(mode) {
-        withNoGrad {
-            var total = 0.0, correct = 0.0, n = 0
-            var confusion = classes.map { ConfusionMatrix(classes: $0) }
-            for batch in batches {
-                let logits = model(batch.inputs)
-                let count = batch.labels.shape.first ?? 0
-                total += loss(logits, batch.labels).doubleValue * Double(count)
-                if logits.rank == 2 && batch.labels.rank == 1 {
-                    correct += accuracy(logits: logits, labels: batch.labels) * Double(count)
-                    confusion?.add(logits: logits, labels: batch.labels)
+    // A training-mode run here is deliberate (the forgotten-eval measurement): no mode report.
+    let diagnostics: DiagnosticsSetting = mode == .training ? .off : Diagnostics.current
+    return model.withMode(mode) {
+        withDiagnostics(diagnostics) {
+            withNoGrad {
+                var total = 0.0, correct = 0.0, n = 0
+                var confusion = classes.map { ConfusionMatrix(classes: $0) }
+                for batch in batches {
+                    let logits = model(batch.inputs)
+                    let count = batch.labels.shape.first ?? 0
+                    total += loss(logits, batch.labels).doubleValue * Double(count)
+                    if logits.rank == 2 && batch.labels.rank == 1 {
+                        correct += accuracy(logits: logits, labels: batch.labels) * Double(count)
+                        confusion?.add(logits: logits, labels: batch.labels)
+                    }
+                    n += count
                 }
-                n += count
+                return Evaluation(loss: n == 0 ? 0 : total / Double(n), accuracy: n == 0 ? 0 : correct / Double(n),
+                                  samples: n, confusion: confusion)
             }
-            return Evaluation(loss: n == 0 ? 0 : total / Double(n), accuracy: n == 0 ? 0 : correct / Double(n),
-                              samples: n, confusion: confusion)
         }
     }
 }
@@ -89,10 +93,14 @@ public final class Trainer {
     /// one warning naming it (dropout off and BatchNorm frozen while training is the classic bug of
     /// forgetting `train()` after validation).
     public func step() {
-        if !warned, let (path, m) = checked.first(where: { !$0.module.isTraining }) {
+        if !warned, let (path, m) = checked.first(where: { !$0.module.isTraining && $0.module.isModeDependent && $0.module.reportsModeMistakes }),
+           Diagnostics.isEnabled {
             warned = true
-            FileHandle.standardError.write(Data(
-                "Ember warning: optimizer step while \(path.isEmpty ? "the model" : "'\(path)'") (\(m.typeName)) is in eval mode; call model.train() before training (pin modules that should stay in eval).\n".utf8))
+            // The optimizer's own report of the same mistake would repeat this one.
+            for p in optimizer.parameters { p.reportedEvalModeGradient = true }
+            Diagnostics.report(Diagnostic(
+                kind: .forgottenTrain, modules: [path],
+                message: "Ember warning: optimizer step while \(path.isEmpty ? "the model" : "'\(path)'") (\(m.typeName)) is in eval mode; call model.train() before training (pin modules that should stay in eval)."))
         }
         optimizer.step()
         steps += 1

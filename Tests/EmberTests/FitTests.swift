@@ -5,15 +5,7 @@ import Testing
 import _EmberTestSupport
 
 /// 4 separable classes in 6 dimensions, `n` samples.
-private func fitData(_ n: Int) -> TensorDataset {
-    withGenerator(Generator(seed: 5)) {
-        let labels = Tensor.randint(low: 0, high: 4, shape: [n]).scalars(as: Int64.self)
-        let noise = Tensor.normal([n, 6]).floats
-        var features = [Float](repeating: 0, count: n * 6)
-        for i in 0..<n { for j in 0..<6 { features[i * 6 + j] = noise[i * 6 + j] * 0.5 + (j % 4 == Int(labels[i]) ? 2 : 0) } }
-        return TensorDataset(features: features, featureShape: [6], labels: labels)
-    }
-}
+private func fitData(_ n: Int) -> TensorDataset { blobs(n, seed: 5) }
 
 private func temporaryPath(_ name: String) -> String {
     FileManager.default.temporaryDirectory.appendingPathComponent("ember-fit-\(UUID().uuidString)-\(name)").path

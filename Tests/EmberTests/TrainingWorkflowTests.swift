@@ -5,8 +5,8 @@ import Testing
 import _EmberTestSupport
 
 /// A small deterministic classification problem: 4 Gaussian-ish blobs in 6 dimensions.
-private func blobs(_ n: Int) -> TensorDataset {
-    withGenerator(Generator(seed: 99)) {
+func blobs(_ n: Int, seed: UInt64 = 99) -> TensorDataset {
+    withGenerator(Generator(seed: seed)) {
         let labels = Tensor.randint(low: 0, high: 4, shape: [n]).scalars(as: Int64.self)
         let noise = Tensor.normal([n, 6]).floats
         var features = [Float](repeating: 0, count: n * 6)

@@ -68,6 +68,13 @@ open class BatchNormBase: Module {
                      "\(errorContext): expected \(rankDescription) input (got \(input.rank)D input), shape \(input.shape)")
         precondition(input.shape[1] == numFeatures,
                      "\(errorContext): running_mean should contain \(input.shape[1]) elements not \(numFeatures) (input shape \(input.shape); the layer was built for \(numFeatures) channels)")
+        if isModeDependent {
+            checkTrainingWithoutGrad()
+            if !isTraining && !checkedInitialStatistics {
+                checkedInitialStatistics = true
+                if hasInitialStatistics { reportUntrainedStatistics() }
+            }
+        }
         var factor = momentum ?? 0
         let update = isTraining && trackRunningStats && runningMean != nil
         if update, let counter = numBatchesTracked {
@@ -84,7 +91,19 @@ open class BatchNormBase: Module {
             runningMean?.value = rm
             runningVar?.value = rv
         }
-        return out
+        return noteEvalModeOutput(out)
+    }
+
+    /// With running statistics, evaluation mode normalises with them instead of the batch's.
+    public override var isModeDependent: Bool { runningMean != nil }
+
+    /// Whether the running statistics are still their initial values: no tracked batch, mean 0,
+    /// variance 1.
+    public var hasInitialStatistics: Bool {
+        guard let counter = numBatchesTracked?.value, counter.item(as: Int64.self) == 0,
+              let mean = runningMean?.value, let variance = runningVar?.value else { return false }
+        let m = mean.to(.float64).scalars(as: Double.self), v = variance.to(.float64).scalars(as: Double.self)
+        return m.allSatisfy { $0 == 0 } && v.allSatisfy { $0 == 1 }
     }
 
     open override var extraDescription: String {

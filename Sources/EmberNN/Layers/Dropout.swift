@@ -58,8 +58,12 @@ public class Dropout: Module {
     func maskShape(for input: Tensor) -> Shape { input.shape }
 
     public override func forward(_ input: Tensor) -> Tensor {
-        dropout(input, p: p, training: isTraining, maskShape: maskShape(for: input), generator: generator ?? .default)
+        checkTrainingWithoutGrad()
+        return noteEvalModeOutput(dropout(input, p: p, training: isTraining, maskShape: maskShape(for: input), generator: generator ?? .default))
     }
+
+    /// Dropout with `p > 0` drops in training mode only.
+    public override var isModeDependent: Bool { p > 0 }
 
     public override var extraDescription: String { "p=\(formatPythonShort(p)), inplace=False" }
 }
@@ -102,7 +106,8 @@ public final class Dropout2d: Dropout {
 /// PyTorch parity: `torch.nn.AlphaDropout(p=0.5)`.
 public final class AlphaDropout: Dropout {
     public override func forward(_ input: Tensor) -> Tensor {
-        guard isTraining, p > 0 else { return input }
+        checkTrainingWithoutGrad()
+        guard isTraining, p > 0 else { return noteEvalModeOutput(input) }
         if p == 1 { return input * Tensor.zeros(input.shape, dtype: input.dtype) }
         let alpha = -1.7580993408473766
         let a = 1 / ((1 - p) * (1 + p * alpha * alpha)).squareRoot()

@@ -116,6 +116,7 @@ public class RNNBase: Module {
     /// run through every layer; the results in the caller's layout.
     func run(_ input: Tensor, hidden: Tensor?, cell: Tensor?) -> (output: Tensor, hidden: Tensor, cell: Tensor?) {
         let isLSTM = kind == .lstm
+        if isModeDependent { checkTrainingWithoutGrad() }
         precondition(input.rank == 2 || input.rank == 3,
                      "\(errorContext): Expected input to be 2D or 3D, got \(input.rank)D instead")
         let dtype = parameterTable.sets[0].weightIH.value.dtype
@@ -165,6 +166,8 @@ public class RNNBase: Module {
             layerInput = result.output
             if layer < numLayers - 1 && isTraining && dropout > 0 {
                 layerInput = EmberNN.dropout(layerInput, p: dropout, training: true, generator: dropoutGenerator ?? .default)
+            } else if layer < numLayers - 1 && dropout > 0 {
+                layerInput = noteEvalModeOutput(layerInput)
             }
         }
         var output = layerInput
@@ -178,6 +181,9 @@ public class RNNBase: Module {
         }
         return (output, hN, cN)
     }
+
+    /// Stacked layers with inter-layer dropout behave differently by mode.
+    public override var isModeDependent: Bool { numLayers > 1 && dropout > 0 }
 
     public override var extraDescription: String {
         var s = "\(inputSize), \(hiddenSize)"
