@@ -57,6 +57,8 @@ let package = Package(
         .executableTarget(name: "EmberRNNBench", dependencies: ["Ember"]),
         // Whole-workload benchmarks beside PyTorch (BENCHMARKS.md).
         .executableTarget(name: "EmberWorkloads", dependencies: ["Ember", "SeedNetwork"]),
+        // libFuzzer harness of the readers (Tools/fuzz/README.md); a plain build replays inputs.
+        .executableTarget(name: "EmberFuzz", dependencies: ["Ember"], path: "Tools/fuzz/Sources/EmberFuzz"),
         .testTarget(
             name: "EmberTests",
             dependencies: ["Ember", "_EmberTestSupport", "SeedNetwork"],

@@ -65,12 +65,14 @@ public struct CSVTable: Sendable, Equatable {
 ///
 /// The text is RFC 4180 CSV (see the parameters for the options): an optional header row, then
 /// rows with as many fields as the header (or the first row). Every field outside the label and
-/// excluded columns must be a number (surrounding spaces are ignored; `nan` and `inf` are
-/// accepted); the label column holds integer class indices or class names.
+/// excluded columns must be a finite number (surrounding spaces are ignored; `nan`, `inf` and
+/// numbers beyond the dtype's range are accepted only with `allowNonFinite: true`); the label
+/// column holds integer class indices (whole numbers: `0.5` or `1.0` is an error, never
+/// truncated) or class names.
 ///
 /// Every problem throws ``DataError/csv(file:line:column:expected:found:)`` with the line (where
 /// the field starts) and column (1-based field number) and what was expected there: a ragged row,
-/// a cell that is not a number, an unclosed quote, text after a closing quote, a label that is not
+/// a cell that is not a number, a non-finite number (unless allowed), an unclosed quote, text after a closing quote, a label that is not
 /// an integer, or a named column that is not in the header.
 ///
 /// PyTorch parity: none in `torch`; similar to `numpy.loadtxt(path, delimiter=",",
@@ -87,19 +89,22 @@ public enum CSV {
     ///   - excluding: columns to skip (identifiers, free text).
     ///   - dtype: the features' dtype, `.float32` (default) or `.float64` (each cell is parsed
     ///     directly to the dtype, so there is no double rounding).
+    ///   - allowNonFinite: accept `nan`, `inf` and numbers that overflow the dtype to infinity in
+    ///     feature columns (default `false`: they are an error naming the row and column).
     public static func read(
         contentsOf path: String, hasHeader: Bool = true, delimiter: Character = ",", label: CSVColumn? = nil,
-        labels: CSVLabels = .integers, excluding: [CSVColumn] = [], dtype: DType = .float32
+        labels: CSVLabels = .integers, excluding: [CSVColumn] = [], dtype: DType = .float32, allowNonFinite: Bool = false
     ) throws(DataError) -> CSVTable {
         try decode(FileBytes.read(path), file: path, hasHeader: hasHeader, delimiter: delimiter, label: label,
-                   labels: labels, excluding: excluding, dtype: dtype)
+                   labels: labels, excluding: excluding, dtype: dtype, allowNonFinite: allowNonFinite)
     }
 
     /// Decodes CSV text held in memory; `file` is only used in errors. See
-    /// ``read(contentsOf:hasHeader:delimiter:label:labels:excluding:dtype:)``.
+    /// ``read(contentsOf:hasHeader:delimiter:label:labels:excluding:dtype:allowNonFinite:)``.
     public static func decode(
         _ data: Data, file: String = "<memory>", hasHeader: Bool = true, delimiter: Character = ",",
-        label: CSVColumn? = nil, labels: CSVLabels = .integers, excluding: [CSVColumn] = [], dtype: DType = .float32
+        label: CSVColumn? = nil, labels: CSVLabels = .integers, excluding: [CSVColumn] = [], dtype: DType = .float32,
+        allowNonFinite: Bool = false
     ) throws(DataError) -> CSVTable {
         guard let d = delimiter.asciiValue, d != UInt8(ascii: "\""), d != 0x0A, d != 0x0D else {
             preconditionFailure("CSV: the delimiter must be an ASCII character other than a quote or a line break, not \(delimiter.debugDescription)")
@@ -109,7 +114,7 @@ public enum CSV {
             preconditionFailure("CSV: the label column \"\(n)\" is given by name, but hasHeader is false; give its index instead")
         }
         return try FileBytes.withBytes(data) { (raw) throws(DataError) in
-            var reader = TableReader(file: file, hasHeader: hasHeader, labelKind: labels, dtype: dtype)
+            var reader = TableReader(file: file, hasHeader: hasHeader, labelKind: labels, dtype: dtype, allowNonFinite: allowNonFinite)
             var parser = CSVParser(bytes: raw, delimiter: d, file: file)
             while let record = try parser.next() {
                 try reader.add(record, parser: parser, label: label, excluding: excluding)
@@ -125,6 +130,7 @@ private struct TableReader {
     let hasHeader: Bool
     let labelKind: CSVLabels
     let dtype: DType
+    let allowNonFinite: Bool
 
     var header: [String]?
     var width: Int?
@@ -137,11 +143,12 @@ private struct TableReader {
     var textLabels: [String] = []
     var rows = 0
 
-    init(file: String, hasHeader: Bool, labelKind: CSVLabels, dtype: DType) {
+    init(file: String, hasHeader: Bool, labelKind: CSVLabels, dtype: DType, allowNonFinite: Bool) {
         self.file = file
         self.hasHeader = hasHeader
         self.labelKind = labelKind
         self.dtype = dtype
+        self.allowNonFinite = allowNonFinite
     }
 
     /// Fixes the columns from the first record (the header, or the first data row).
@@ -191,11 +198,13 @@ private struct TableReader {
                 guard let v = parser.withContent(of: field, { CSVNumber.parse(CSVNumber.trimmed($0), as: Float.self) }) else {
                     throw notANumber(field, column: j, parser: parser)
                 }
+                if !allowNonFinite && !v.isFinite { throw nonFinite(field, column: j, parser: parser) }
                 floats.append(v)
             } else {
                 guard let v = parser.withContent(of: field, { CSVNumber.parse(CSVNumber.trimmed($0), as: Double.self) }) else {
                     throw notANumber(field, column: j, parser: parser)
                 }
+                if !allowNonFinite && !v.isFinite { throw nonFinite(field, column: j, parser: parser) }
                 doubles.append(v)
             }
         }
@@ -231,6 +240,12 @@ private struct TableReader {
         let isEmpty = parser.withContent(of: field) { CSVNumber.trimmed($0).isEmpty }
         return .csv(file: file, line: field.line, column: j + 1, expected: "a number\(columnName(j))",
                     found: isEmpty ? "an empty field" : Render.quoted(parser.text(of: field)))
+    }
+
+    private func nonFinite(_ field: CSVParser.Field, column j: Int, parser: CSVParser) -> DataError {
+        .csv(file: file, line: field.line, column: j + 1,
+             expected: "a finite \(dtype == .float32 ? "float32" : "float64") number\(columnName(j)) (pass allowNonFinite: true to accept NaN and infinity)",
+             found: Render.quoted(parser.text(of: field)))
     }
 
     func finish(label: CSVColumn?, excluding: [CSVColumn]) throws(DataError) -> CSVTable {

@@ -2,10 +2,15 @@ import Foundation
 
 /// Reading whole files for the parsers, with failures as ``DataError/unreadable(file:reason:)``.
 enum FileBytes {
-    /// The contents of the file at `path` (memory-mapped when that is safe).
+    /// A copy in memory of the contents of the file at `path`.
+    ///
+    /// Never memory-mapped: if another process truncated a mapped file while it is parsed, reading
+    /// the vanished pages would kill the process with SIGBUS. A copy holds the file as it was when
+    /// read; a file replaced by rename (``AtomicFile``'s way) is read either whole old or whole new,
+    /// since the open descriptor keeps the old file.
     static func read(_ path: String) throws(DataError) -> Data {
         do {
-            return try Data(contentsOf: URL(fileURLWithPath: path), options: .mappedIfSafe)
+            return try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
             throw .unreadable(file: path, reason: reason(error))
         }

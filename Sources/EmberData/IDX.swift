@@ -15,18 +15,27 @@ import Foundation
 ///
 /// Every malformed file throws ``DataError/idx(file:offset:expected:found:)`` naming the byte
 /// offset and what was expected there: non-zero magic bytes, an unknown type code, more than 8
-/// dimensions, a file shorter than its header or than its dimensions need, or trailing bytes.
+/// dimensions, a file shorter than its header or than its dimensions need, or trailing bytes (the
+/// dimensions are checked against the file's size before anything is allocated).
+///
+/// Values are checked too: reading float elements as int64 (class labels) throws
+/// ``DataError/notAnInteger(file:offset:element:index:value:)`` for a value that is not a whole
+/// number in int64's range; a NaN or infinite float element throws
+/// ``DataError/nonFinite(file:offset:element:index:value:)`` unless the read passes
+/// `allowNonFinite: true`.
 ///
 /// PyTorch parity: reads the files `torchvision.datasets.MNIST` reads (its `read_sn3_pascalvincent_tensor`),
 /// with the same type codes.
 public enum IDX {
-    /// Reads the array in the IDX file at `path`, converted to `dtype` if given.
-    public static func read(contentsOf path: String, as dtype: DType? = nil) throws(DataError) -> HostTensor {
-        try decode(FileBytes.read(path), file: path, as: dtype)
+    /// Reads the array in the IDX file at `path`, converted to `dtype` if given; NaN and infinite
+    /// values are an error unless `allowNonFinite` is `true`.
+    public static func read(contentsOf path: String, as dtype: DType? = nil, allowNonFinite: Bool = false) throws(DataError) -> HostTensor {
+        try decode(FileBytes.read(path), file: path, as: dtype, allowNonFinite: allowNonFinite)
     }
 
     /// Decodes an IDX image held in memory; `file` is only used in errors.
-    public static func decode(_ data: Data, file: String = "<memory>", as dtype: DType? = nil) throws(DataError) -> HostTensor {
+    public static func decode(_ data: Data, file: String = "<memory>", as dtype: DType? = nil,
+                              allowNonFinite: Bool = false) throws(DataError) -> HostTensor {
         try FileBytes.withBytes(data) { (raw) throws(DataError) in
             guard raw.count >= 4 else {
                 throw .idx(file: file, offset: 0, expected: "a 4-byte magic number (0x00 0x00, a type code, the rank)",
@@ -58,16 +67,13 @@ public enum IDX {
                            expected: "\(rank) big-endian 32-bit dimensions ending at byte \(start)", found: "the end of the file (truncated)")
             }
             var shape = Shape()
-            var elements = 1
-            var overflow = false
             for i in 0..<rank {
                 var d = 0
                 for j in 0..<4 { d = d << 8 | Int(raw[4 + 4 * i + j]) }
                 shape.append(d)
-                let (p, o) = elements.multipliedReportingOverflow(by: d)
-                elements = p
-                overflow = overflow || o
             }
+            let overflow = shape.checkedElementCount == nil
+            let elements = shape.checkedElementCount ?? 0
             let (bytes, o2) = elements.multipliedReportingOverflow(by: type.size)
             let available = raw.count - start
             guard !overflow, !o2, bytes == available else {
@@ -76,7 +82,9 @@ public enum IDX {
                            expected: "\(short && (overflow || o2) ? "more than \(Int.max)" : "\(bytes)") bytes of \(type.name) data for shape \(shape)",
                            found: short ? "\(available) bytes (the file is truncated)" : "\(available) bytes (extra bytes after the array)")
             }
-            return HostTensor(type.decode(raw, start: start, count: elements, as: dtype ?? type.naturalDType), shape: shape)
+            let target = dtype ?? type.naturalDType
+            try type.validate(raw, start: start, shape: shape, as: target, allowNonFinite: allowNonFinite, file: file)
+            return HostTensor(type.decode(raw, start: start, count: elements, as: target), shape: shape)
         }
     }
 }

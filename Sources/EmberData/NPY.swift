@@ -17,7 +17,14 @@ import Foundation
 /// offset and what was expected there: a wrong magic string or version, a header that is not such a
 /// dict (with the offset of the offending character), missing or extra keys, an unsupported dtype
 /// (structured, float16, complex, strings, objects), a Fortran-ordered array, a shape with negative
-/// entries or more than 8 dimensions, or a data section shorter or longer than the shape needs.
+/// entries or more than 8 dimensions, or a data section shorter or longer than the shape needs (the
+/// shape is checked against the file's size before anything is allocated).
+///
+/// Values are checked too: reading float elements as int64 (class labels) throws
+/// ``DataError/notAnInteger(file:offset:element:index:value:)`` for a value that is not a whole
+/// number in int64's range, instead of truncating 0.5 to 0; a NaN or infinite float element
+/// throws ``DataError/nonFinite(file:offset:element:index:value:)`` unless the read passes
+/// `allowNonFinite: true`.
 ///
 /// PyTorch parity: none in `torch` itself; reads what `numpy.save(path, tensor.numpy())` writes.
 public enum NPY {
@@ -37,13 +44,15 @@ public enum NPY {
         var descrOffset = 0, fortranOffset = 0
     }
 
-    /// Reads the array in the `.npy` file at `path`, converted to `dtype` if given.
-    public static func read(contentsOf path: String, as dtype: DType? = nil) throws(DataError) -> HostTensor {
-        try decode(FileBytes.read(path), file: path, as: dtype)
+    /// Reads the array in the `.npy` file at `path`, converted to `dtype` if given; NaN and
+    /// infinite values are an error unless `allowNonFinite` is `true`.
+    public static func read(contentsOf path: String, as dtype: DType? = nil, allowNonFinite: Bool = false) throws(DataError) -> HostTensor {
+        try decode(FileBytes.read(path), file: path, as: dtype, allowNonFinite: allowNonFinite)
     }
 
     /// Decodes an `.npy` image held in memory; `file` is only used in errors.
-    public static func decode(_ data: Data, file: String = "<memory>", as dtype: DType? = nil) throws(DataError) -> HostTensor {
+    public static func decode(_ data: Data, file: String = "<memory>", as dtype: DType? = nil,
+                              allowNonFinite: Bool = false) throws(DataError) -> HostTensor {
         try FileBytes.withBytes(data) { (raw) throws(DataError) in
             let header = try parseHeader(raw, file: file)
             let type = try elementType(header, file: file)
@@ -51,10 +60,9 @@ public enum NPY {
                 throw .npy(file: file, offset: header.fortranOffset, expected: "'fortran_order': False (Ember reads C-order arrays; save np.ascontiguousarray(a))",
                            found: "'fortran_order': True")
             }
-            let (n, overflow) = header.shape.reduce((1, false)) { acc, d in
-                let (p, o) = acc.0.multipliedReportingOverflow(by: d)
-                return (p, acc.1 || o)
-            }
+            let counted = header.shape.checkedElementCount
+            let overflow = counted == nil
+            let n = counted ?? 0
             let (bytes, overflow2) = n.multipliedReportingOverflow(by: type.size)
             let available = raw.count - header.dataOffset
             guard !overflow, !overflow2, bytes == available else {
@@ -65,6 +73,7 @@ public enum NPY {
                                ? "\(available) bytes (the file is truncated)" : "\(available) bytes (extra bytes after the array)")
             }
             let target = dtype ?? type.naturalDType
+            try type.validate(raw, start: header.dataOffset, shape: header.shape, as: target, allowNonFinite: allowNonFinite, file: file)
             if let bad = type.firstUnrepresentable(raw, start: header.dataOffset, count: n, as: target) {
                 throw .npy(file: file, offset: header.dataOffset + bad * type.size,
                            expected: "uint64 values below 2^63 to read as int64", found: "a larger value at element \(bad)")

@@ -39,6 +39,53 @@ struct RawElementType: Equatable {
         return (0..<count).first { r.u64($0) > UInt64(Int64.max) }
     }
 
+    /// Throws for the first of the `shape.elementCount` elements at byte `start` that `dtype`
+    /// must not receive: with `dtype` int64, a float element that is not a whole number in
+    /// int64's range (0.5, NaN, infinity, 1e19), which a conversion would silently truncate or
+    /// saturate; without `allowNonFinite`, a NaN or infinite float element, or one that becomes
+    /// infinite in float32. Integer and bool elements always pass (see ``firstUnrepresentable``).
+    func validate(_ raw: UnsafeRawBufferPointer, start: Int, shape: Shape, as dtype: DType, allowNonFinite: Bool,
+                  file: String) throws(DataError) {
+        guard kind == .float else { return }
+        let r = reader(raw, start)
+        let n = shape.elementCount
+        let wide = size == 8
+        func value(_ i: Int) -> Double { wide ? r.f64(i) : Double(r.f32(i)) }
+        func text(_ i: Int) -> String { wide ? "\(r.f64(i))" : "\(r.f32(i))" }
+        func position(_ i: Int) -> (offset: Int, index: [Int]) { (start + i * size, RawElementType.index(of: i, in: shape)) }
+        if dtype == .int64 {
+            for i in 0..<n {
+                let v = value(i)
+                guard v.rounded(.towardZero) == v, v >= -0x1p63, v < 0x1p63 else {
+                    let (offset, index) = position(i)
+                    throw .notAnInteger(file: file, offset: offset, element: i, index: index, value: text(i))
+                }
+            }
+            return
+        }
+        guard !allowNonFinite else { return }
+        let narrows = wide && dtype == .float32
+        for i in 0..<n {
+            let v = value(i)
+            guard v.isFinite, !narrows || Float(v).isFinite else {
+                let (offset, index) = position(i)
+                throw .nonFinite(file: file, offset: offset, element: i, index: index,
+                                 value: v.isFinite ? "\(text(i)) (infinite as float32)" : text(i))
+            }
+        }
+    }
+
+    /// The position per dimension of row-major element `flat` of `shape`.
+    static func index(of flat: Int, in shape: Shape) -> [Int] {
+        var out = [Int](repeating: 0, count: shape.count)
+        var rest = flat
+        for d in stride(from: shape.count - 1, through: 0, by: -1) where shape[d] > 0 {
+            out[d] = rest % shape[d]
+            rest /= shape[d]
+        }
+        return out
+    }
+
     /// `count` elements starting at byte `start` of `raw` (which must hold them) converted to
     /// `dtype`: floats round to nearest, floats to int64 truncate toward zero and saturate (NaN
     /// gives 0), anything to bool is "non-zero", bool to numbers is 0 or 1.
@@ -139,5 +186,22 @@ private func build<T>(_ n: Int, _ element: (Int) -> T) -> [T] {
     [T](unsafeUninitializedCapacity: n) { buffer, count in
         for i in 0..<n { buffer.initializeElement(at: i, to: element(i)) }
         count = n
+    }
+}
+
+extension Shape {
+    /// The element count, or `nil` when the product of the non-zero dimensions overflows `Int`
+    /// (a file's header claiming an impossible shape): with it in range, every stride and partial
+    /// product of the shape is too, also when a zero dimension makes the count 0.
+    var checkedElementCount: Int? {
+        var product = 1
+        var empty = false
+        for d in self {
+            if d == 0 { empty = true; continue }
+            let (p, overflow) = product.multipliedReportingOverflow(by: d)
+            if overflow { return nil }
+            product = p
+        }
+        return empty ? 0 : product
     }
 }

@@ -38,12 +38,19 @@ public enum Safetensors {
     }
 
     /// Reads every tensor in the file at `path`.
+    ///
+    /// The file is copied into memory, never memory-mapped: a mapped file truncated by another
+    /// process while it is decoded would kill this one with SIGBUS. A file replaced by rename
+    /// (``AtomicFile``) is read either whole old or whole new.
     public static func read(contentsOf path: String) throws(SafetensorsError) -> Contents {
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path), options: .mappedIfSafe) } catch {
+        try decode(fileContents(path), path: path)
+    }
+
+    /// A copy in memory of the file at `path` (never a memory map; see ``read(contentsOf:)``).
+    static func fileContents(_ path: String) throws(SafetensorsError) -> Data {
+        do { return try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
             throw .unreadable(path: path, reason: error.localizedDescription)
         }
-        return try decode(data, path: path)
     }
 
     /// Decodes a safetensors image held in memory; `path` is only used in errors.
@@ -157,12 +164,16 @@ public enum Safetensors {
         }
         var shape = Shape()
         var elements = 1
+        // The product of the non-zero dimensions must fit too: a zero dimension makes the tensor
+        // empty, but its strides are products of the other dimensions.
+        var nonZero = 1
         guard dims.count <= Shape.maxRank else { throw bad("rank \(dims.count) exceeds Ember's maximum of \(Shape.maxRank)") }
         for d in dims {
             guard let v = d.int, v >= 0 else { throw bad("shape entries must be non-negative integers, found \(d.kind)") }
-            let (p, overflow) = elements.multipliedReportingOverflow(by: v)
+            let (p, overflow) = nonZero.multipliedReportingOverflow(by: Swift.max(v, 1))
             guard !overflow else { throw bad("the element count of shape \(dims.compactMap(\.int)) overflows") }
-            elements = p
+            nonZero = p
+            elements = v == 0 ? 0 : elements * v
             shape.append(v)
         }
         guard let begin = offsets[0].int, let end = offsets[1].int, begin >= 0, end >= 0 else {

@@ -67,19 +67,53 @@ extension Module {
     ///
     /// Every key is checked before anything is copied, so a failed load changes nothing. A shape
     /// mismatch is always an error; with `strict`, missing and unexpected keys are errors too,
-    /// all reported in one error. Values are converted to each destination's dtype. The mode of
-    /// every module is left as it is. A missing `num_batches_tracked` is accepted (PyTorch accepts
-    /// it for checkpoints without BatchNorm version metadata, which safetensors files never carry).
+    /// all reported in one error. Floating-point values are converted to each destination's
+    /// floating-point dtype (float64 into a float32 weight rounds, as PyTorch's `copy_` does);
+    /// any other dtype change (int64 or bool into a float weight, a float into an int64 counter
+    /// such as `num_batches_tracked`, bool and int64 into each other) is an error, since it is
+    /// almost always a wrong or corrupted file: convert such a tensor explicitly (`to(_:)`) before
+    /// loading it. The mode of every module is left as it is. A missing `num_batches_tracked` is
+    /// accepted (PyTorch accepts it for checkpoints without BatchNorm version metadata, which
+    /// safetensors files never carry).
     ///
     /// - Returns: the keys that did not match (empty lists after a strict load).
     /// - Throws: ``StateDictError`` naming every offending key.
     ///
-    /// PyTorch parity: `load_state_dict(state_dict, strict=True)`, including the error text.
+    /// PyTorch parity: `load_state_dict(state_dict, strict=True)`, including the error text;
+    /// PyTorch also converts between integer, bool and float dtypes silently, Ember refuses to.
     @discardableResult
     public func loadStateDict(_ stateDict: StateDict, strict: Bool = true) throws(StateDictError) -> IncompatibleKeys {
+        let (assignments, keys) = try planStateDictLoad(stateDict, strict: strict)
+        withNoGrad {
+            for (slot, value) in assignments {
+                switch slot {
+                case .parameter(let p): p.value = value.contiguous()
+                case .buffer(let b): b.value = value.contiguous()
+                }
+            }
+        }
+        if !strict { reportSkippedBuffers(loaded: Set(stateDict.keys)) }
+        return keys
+    }
+
+    /// Checks that ``loadStateDict(_:strict:)`` would accept `stateDict`, without changing
+    /// anything: the same keys, shapes and dtypes rules and the same error.
+    ///
+    /// Use it to check several parts of a restore (weights, optimizer, schedule) before changing
+    /// any of them.
+    @discardableResult
+    public func validateStateDict(_ stateDict: StateDict, strict: Bool = true) throws(StateDictError) -> IncompatibleKeys {
+        try planStateDictLoad(stateDict, strict: strict).keys
+    }
+
+    /// The values to copy into each slot, or the error naming every offending key.
+    private func planStateDictLoad(
+        _ stateDict: StateDict, strict: Bool
+    ) throws(StateDictError) -> (assignments: [(StateSlot, Tensor)], keys: IncompatibleKeys) {
         let slots = stateSlots()
         var expected = Set<String>()
         var missing: [String] = [], mismatches: [StateDictError.ShapeMismatch] = []
+        var dtypeMismatches: [StateDictError.DTypeMismatch] = []
         var assignments: [(StateSlot, Tensor)] = []
         for (key, slot) in slots {
             expected.insert(key)
@@ -93,22 +127,18 @@ extension Module {
                 mismatches.append(.init(key: key, checkpointShape: value.shape, modelShape: target.shape))
                 continue
             }
+            guard value.dtype == target.dtype || (value.dtype.isFloatingPoint && target.dtype.isFloatingPoint) else {
+                dtypeMismatches.append(.init(key: key, checkpointDType: value.dtype, modelDType: target.dtype))
+                continue
+            }
             assignments.append((slot, value.detached().reshaped(target.shape).to(target.dtype)))
         }
         let unexpected = stateDict.keys.filter { !expected.contains($0) }
-        if !mismatches.isEmpty || (strict && (!missing.isEmpty || !unexpected.isEmpty)) {
+        if !mismatches.isEmpty || !dtypeMismatches.isEmpty || (strict && (!missing.isEmpty || !unexpected.isEmpty)) {
             throw StateDictError(moduleName: typeName, missingKeys: strict ? missing : [],
-                                 unexpectedKeys: strict ? unexpected : [], shapeMismatches: mismatches)
+                                 unexpectedKeys: strict ? unexpected : [], shapeMismatches: mismatches,
+                                 dtypeMismatches: dtypeMismatches)
         }
-        withNoGrad {
-            for (slot, value) in assignments {
-                switch slot {
-                case .parameter(let p): p.value = value.contiguous()
-                case .buffer(let b): b.value = value.contiguous()
-                }
-            }
-        }
-        if !strict { reportSkippedBuffers(loaded: Set(stateDict.keys)) }
-        return IncompatibleKeys(missingKeys: missing, unexpectedKeys: unexpected)
+        return (assignments, IncompatibleKeys(missingKeys: missing, unexpectedKeys: unexpected))
     }
 }

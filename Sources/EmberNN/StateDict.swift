@@ -54,11 +54,26 @@ public struct StateDictError: Error, CustomStringConvertible, Equatable {
     public var unexpectedKeys: [String]
     /// `(key, shape in the checkpoint, shape in the model)`.
     public var shapeMismatches: [ShapeMismatch]
+    /// `(key, dtype in the checkpoint, dtype in the model)` for conversions Ember refuses (any
+    /// other than between floating-point dtypes).
+    public var dtypeMismatches: [DTypeMismatch] = []
 
     public struct ShapeMismatch: Equatable, Sendable {
         public var key: String
         public var checkpointShape: Shape
         public var modelShape: Shape
+    }
+
+    public struct DTypeMismatch: Equatable, Sendable {
+        public var key: String
+        public var checkpointDType: DType
+        public var modelDType: DType
+
+        public init(key: String, checkpointDType: DType, modelDType: DType) {
+            self.key = key
+            self.checkpointDType = checkpointDType
+            self.modelDType = modelDType
+        }
     }
 
     public var description: String {
@@ -71,6 +86,9 @@ public struct StateDictError: Error, CustomStringConvertible, Equatable {
         }
         for m in shapeMismatches {
             lines.append("\tsize mismatch for \(m.key): copying a param with shape torch.Size(\(m.checkpointShape)) from checkpoint, the shape in current model is torch.Size(\(m.modelShape)).")
+        }
+        for m in dtypeMismatches {
+            lines.append("\tdtype mismatch for \(m.key): copying a param with dtype \(m.checkpointDType) from checkpoint, the dtype in current model is \(m.modelDType) (only floating-point dtypes convert into each other).")
         }
         return lines.joined(separator: "\n")
     }

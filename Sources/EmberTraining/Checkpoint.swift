@@ -109,6 +109,18 @@ public struct Checkpoint {
     public static func read(from path: String) throws(CheckpointError) -> Checkpoint {
         let contents: Safetensors.Contents
         do { contents = try Safetensors.read(contentsOf: path) } catch { throw .file(error) }
+        return try decode(contents, path: path)
+    }
+
+    /// Decodes a checkpoint image held in memory (the bytes of a file ``write(to:)`` wrote);
+    /// `path` is only used in errors.
+    public static func decode(_ data: Data, path: String = "<memory>") throws(CheckpointError) -> Checkpoint {
+        let contents: Safetensors.Contents
+        do { contents = try Safetensors.decode(data, path: path) } catch { throw .file(error) }
+        return try decode(contents, path: path)
+    }
+
+    private static func decode(_ contents: Safetensors.Contents, path: String) throws(CheckpointError) -> Checkpoint {
         let meta = contents.metadata
         guard let version = meta["ember.checkpoint"] else {
             throw .invalid(path: path, detail: "not an Ember checkpoint (no ember.checkpoint metadata); for plain weights use Module.loadSafetensors")
@@ -123,6 +135,8 @@ public struct Checkpoint {
         guard let epoch = meta["ember.epoch"].flatMap(Int.init), let step = meta["ember.step"].flatMap(Int.init) else {
             throw .invalid(path: path, detail: "missing or invalid ember.epoch / ember.step")
         }
+        try checkCounter(epoch, "ember.epoch", path: path)
+        try checkCounter(step, "ember.step", path: path)
         var model = StateDict()
         var optimizerTensors: [String: Tensor] = [:]
         for name in contents.names {
@@ -136,6 +150,11 @@ public struct Checkpoint {
                 throw .invalid(path: path, detail: "optimizer state: \(error)")
             }
         }
+        if let optimizer { try checkOptimizer(optimizer, path: path) }
+        let modes = try decode([ModeRecord].self, "ember.modes") ?? []
+        try checkModes(modes, path: path)
+        let scheduler = meta["ember.scheduler"].map { Data($0.utf8) }
+        if let scheduler { try checkScheduleJSON(scheduler, path: path) }
         var progress: TrainingProgress?
         if let text = meta["ember.progress"] {
             do { progress = try scheduleDecoder().decode(TrainingProgress.self, from: Data(text.utf8)) } catch {
@@ -147,26 +166,47 @@ public struct Checkpoint {
         }
         var user: [String: String] = [:]
         for (k, v) in meta where k.hasPrefix("user.") { user[String(k.dropFirst(5))] = v }
-        return Checkpoint(model: model, optimizer: optimizer, scheduler: meta["ember.scheduler"].map { Data($0.utf8) },
+        return Checkpoint(model: model, optimizer: optimizer, scheduler: scheduler,
                           generator: try decode(Generator.State.self, "ember.generator"), epoch: epoch, step: step,
-                          modes: try decode([ModeRecord].self, "ember.modes") ?? [], progress: progress, metadata: user)
+                          modes: modes, progress: progress, metadata: user)
     }
 
     /// Restores the model's weights and modes (and, when given, the optimizer's, the schedule's
-    /// and the generator's state). Everything is checked before the model changes.
+    /// and the generator's state). Everything is checked before anything changes: when it throws,
+    /// the model (weights, buffers, modes, pins), the optimizer, the schedule and the generator
+    /// are as they were.
+    ///
+    /// The weights (keys, shapes, dtypes), the mode records (one per module path) and the
+    /// schedule's state (it decodes, and its values are in range for the built-in schedules) are
+    /// checked without changing anything; the optimizer and the schedule load atomically, and
+    /// a schedule that refuses its state after the optimizer took its own puts the optimizer's
+    /// previous state back.
     public func restore<S: SavableSchedule>(model module: Module, optimizer: (any Optimizer)?, scheduler: S?,
                                         generator: Generator?) throws(CheckpointError) {
-        do { try module.loadStateDict(model) } catch { throw .stateDict(error) }
-        do { try module.restoreModes(modes) } catch { throw .modes(error) }
+        do { try module.validateStateDict(model) } catch { throw .stateDict(error) }
+        try checkModes(against: module)
+        var scheduleState: S.State?
+        if let scheduler, let data = self.scheduler {
+            do { scheduleState = try Self.scheduleDecoder().decode(S.State.self, from: data) } catch {
+                throw .invalid(path: "", detail: "schedule state: \(error)")
+            }
+            if let state = scheduleState, let problem = Self.scheduleProblem(state) {
+                throw .invalid(path: "", detail: "schedule state of \(type(of: scheduler)): \(problem)")
+            }
+        }
+        let previousOptimizerState = optimizer?.state()
         if let optimizer, let state = self.optimizer {
             do { try optimizer.load(state) } catch { throw .optimizer(error) }
         }
-        if let scheduler, let data = self.scheduler {
-            do {
-                let state = try Self.scheduleDecoder().decode(S.State.self, from: data)
-                try scheduler.load(state)
-            } catch { throw .invalid(path: "", detail: "schedule state: \(error)") }
+        if let scheduler, let state = scheduleState {
+            do { try scheduler.load(state) } catch {
+                if let optimizer, let previousOptimizerState { try? optimizer.load(previousOptimizerState) }
+                throw .invalid(path: "", detail: "schedule state: \(error)")
+            }
         }
+        // Checked above: these cannot fail.
+        do { try module.loadStateDict(model) } catch { throw .stateDict(error) }
+        do { try module.restoreModes(modes) } catch { throw .modes(error) }
         if let generator, let state = self.generator { generator.state = state }
     }
 }

@@ -11,8 +11,10 @@ private func csvError(
     }
 }
 
-private func table(_ text: String, hasHeader: Bool = true, delimiter: Character = ",", label: CSVColumn? = nil) throws -> CSVTable {
-    try CSV.decode(Data(text.utf8), hasHeader: hasHeader, delimiter: delimiter, label: label)
+private func table(
+    _ text: String, hasHeader: Bool = true, delimiter: Character = ",", label: CSVColumn? = nil, allowNonFinite: Bool = false
+) throws -> CSVTable {
+    try CSV.decode(Data(text.utf8), hasHeader: hasHeader, delimiter: delimiter, label: label, allowNonFinite: allowNonFinite)
 }
 
 @Suite struct CSVReaderTests {
@@ -53,7 +55,7 @@ private func table(_ text: String, hasHeader: Bool = true, delimiter: Character 
     }
 
     @Test func acceptsSpecialValuesBOMsTabsAndLoneCarriageReturns() throws {
-        let t = try table("\u{FEFF}x\ty\r nan\t-inf\r1e3\t\"2\"\r", delimiter: "\t")
+        let t = try table("\u{FEFF}x\ty\r nan\t-inf\r1e3\t\"2\"\r", delimiter: "\t", allowNonFinite: true)
         #expect(t.featureNames == ["x", "y"])
         let v = t.features.floats
         #expect(v.count == 4 && v[0].isNaN && v[1] == -.infinity && v[2] == 1000 && v[3] == 2)

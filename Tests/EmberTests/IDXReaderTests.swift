@@ -17,7 +17,7 @@ private func idxError(_ data: Data) -> DataError? {
     @Test(arguments: files)
     func readsEveryIDXType(name: String, dtype: DType) throws {
         let e = DataFixtures.entry(name)
-        let a = try IDX.read(contentsOf: DataFixtures.path(name))
+        let a = try IDX.read(contentsOf: DataFixtures.path(name), allowNonFinite: true)  // f8.idx holds inf
         #expect(a.shape == Shape(e.shape!), "\(name)")
         #expect(a.dtype == dtype, "\(name)")
         expectHostValues(a, equal: e.values!, name)

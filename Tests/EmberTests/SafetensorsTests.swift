@@ -372,4 +372,15 @@ private let emberWrittenMetadata = ["format": "pt", "written_by": "Ember", "note
         }
         #expect(errors.dropFirst(3).dropLast().allSatisfy { $0.description.contains("'fc.weight'") })
     }
+
+    /// Issue #10: an empty tensor whose other dimensions multiply past `Int.max` is refused (its
+    /// strides would overflow), as is a dtype tag whose size does not match the byte span.
+    @Test func emptyShapesWithOverflowingDimensionsAndWrongDTypeSpansAreRefused() {
+        let huge = decodeError(image(#"{"t":{"dtype":"F32","shape":[0,4611686018427387904,4611686018427387904],"data_offsets":[0,0]}}"#))
+        #expect(huge == .invalidTensor(path: "bad.safetensors", name: "t",
+                                       detail: "the element count of shape [0, 4611686018427387904, 4611686018427387904] overflows"))
+        #expect(decodeError(image(#"{"t":{"dtype":"F32","shape":[0,3],"data_offsets":[0,0]}}"#)) == nil)
+        let span = decodeError(image(#"{"t":{"dtype":"F64","shape":[2],"data_offsets":[0,8]}}"#, body: [UInt8](repeating: 0, count: 8)))
+        #expect(span == .sizeMismatch(path: "bad.safetensors", name: "t", expectedBytes: 16, actualBytes: 8))
+    }
 }
