@@ -22,7 +22,7 @@ struct Evaluate: ParsableCommand {
         try reportingErrors {
             let (model, settings, saved) = try loadTrainedModel(checkpoint: checkpoint)
             let loaded = try loadData(path: settings.data, labels: settings.labels, labelColumn: settings.labelColumn,
-                                      hasHeader: settings.hasHeader)
+                                      hasHeader: settings.hasHeader, allowNonFinite: settings.allowNonFinite ?? false)
             guard loaded.features == settings.inputs else {
                 throw UserFacingError("the data now has \(loaded.features) features but the checkpoint's model expects \(settings.inputs)")
             }

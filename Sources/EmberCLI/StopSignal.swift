@@ -10,8 +10,9 @@ import Darwin
 
 /// SIGINT and SIGTERM turned into a request that the training loop reads after every step: the
 /// run then checkpoints where it is and exits with 128 + the signal (130, 143). A second signal
-/// ends the process at once with that status; the checkpoint on disk is then the last one
-/// written, since every write is atomic.
+/// ends the process at once with that status, after `cleanUp` (which removes the temporary file
+/// of a checkpoint write it interrupts); the checkpoint on disk is then the last one written,
+/// since every write is atomic.
 final class StopSignal {
     /// The first signal received, 0 before any.
     private let received: Flag
@@ -21,7 +22,7 @@ final class StopSignal {
         let value = Atomic<Int32>(0)
     }
 
-    init() {
+    init(cleanUp: @escaping @Sendable () -> Void) {
         let flag = Flag()
         received = flag
         sources = [SIGINT, SIGTERM].map { number in
@@ -31,6 +32,7 @@ final class StopSignal {
                 let (exchanged, _) = flag.value.compareExchange(expected: 0, desired: number, ordering: .sequentiallyConsistent)
                 if !exchanged {
                     FileHandle.standardError.write(Data("\nember: second \(Self.name(number)): stopping now, without a new checkpoint\n".utf8))
+                    cleanUp()
                     _exit(128 + number)
                 }
                 FileHandle.standardError.write(Data("\nember: \(Self.name(number)) received: finishing the current step, then writing a checkpoint (press Ctrl-C again to stop at once)\n".utf8))

@@ -89,7 +89,7 @@ struct Train: ParsableCommand {
             optimizer: optimizer ?? .adam, schedule: schedule ?? .cosine, allowNonFinite: allowNonFinite)
         // The options alone first, with the digits' sizes, so that a typo fails before any data loads.
         try settings.validate()
-        let loaded = try loadData(path: data, labels: labels, labelColumn: labelColumn, hasHeader: !noHeader)
+        let loaded = try loadData(path: data, labels: labels, labelColumn: labelColumn, hasHeader: !noHeader, allowNonFinite: allowNonFinite)
         settings.inputs = loaded.features
         settings.classes = try loaded.classes(explicit: classes)
         try settings.validate()
@@ -135,7 +135,7 @@ struct Train: ParsableCommand {
             return
         }
         let loaded = try loadData(path: settings.data, labels: settings.labels, labelColumn: settings.labelColumn,
-                                  hasHeader: settings.hasHeader)
+                                  hasHeader: settings.hasHeader, allowNonFinite: settings.allowNonFinite ?? false)
         guard loaded.features == settings.inputs else {
             throw UserFacingError("the data now has \(loaded.features) features but the checkpoint's model expects \(settings.inputs)")
         }

@@ -104,7 +104,7 @@ struct LoadedData {
 }
 
 /// Loads the embedded digits, or a CSV / .npy / IDX file (with a labels file for .npy and IDX).
-func loadData(path: String?, labels: String?, labelColumn: String?, hasHeader: Bool = true) throws -> LoadedData {
+func loadData(path: String?, labels: String?, labelColumn: String?, hasHeader: Bool = true, allowNonFinite: Bool = false) throws -> LoadedData {
     var dataset: TensorDataset
     if let path {
         guard FileManager.default.fileExists(atPath: path) else { throw UserFacingError("data file '\(path)' does not exist") }
@@ -112,11 +112,12 @@ func loadData(path: String?, labels: String?, labelColumn: String?, hasHeader: B
         switch ext {
         case "csv":
             let column: CSVColumn = labelColumn.map { Int($0).map(CSVColumn.index) ?? .name($0) } ?? .index(-1)
-            let table = try CSV.read(contentsOf: path, hasHeader: hasHeader, label: column)
+            let table = try CSV.read(contentsOf: path, hasHeader: hasHeader, label: column, allowNonFinite: allowNonFinite)
             dataset = table.dataset()
         case "npy", "idx", "ubyte":
             guard let labels else { throw UserFacingError("--labels is required with a .\(ext) features file") }
-            let x = ext == "npy" ? try NPY.read(contentsOf: path, as: .float32) : try IDX.read(contentsOf: path, as: .float32)
+            let x = ext == "npy" ? try NPY.read(contentsOf: path, as: .float32, allowNonFinite: allowNonFinite)
+                : try IDX.read(contentsOf: path, as: .float32, allowNonFinite: allowNonFinite)
             let yExt = URL(fileURLWithPath: labels).pathExtension.lowercased()
             let y = yExt == "npy" ? try NPY.read(contentsOf: labels, as: .int64) : try IDX.read(contentsOf: labels, as: .int64)
             guard y.shape.count == 1, x.shape.count >= 1, x.shape[0] == y.shape[0] else {

@@ -51,7 +51,7 @@ struct TrainingRun {
             var mark = Date()
             var processed = 0, lastSamples = 0
             let started = Date()
-            let stop = StopSignal()
+            let stop = StopSignal { [folder] in AtomicFile.removeLeftovers(in: folder) }
             let result: FitResult
             do {
                 result = try withExtendedLifetime(stop) {

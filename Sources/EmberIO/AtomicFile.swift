@@ -54,7 +54,8 @@ public enum AtomicFile {
     }
 
     /// Removes temporary files left in `directory` by writers that no longer run (killed
-    /// mid-write); files of running processes are kept. Returns the removed paths.
+    /// mid-write) and by this process (called when it stops a write it interrupted); files of
+    /// other running processes are kept. Returns the removed paths.
     @discardableResult
     public static func removeLeftovers(in directory: String) -> [String] {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
