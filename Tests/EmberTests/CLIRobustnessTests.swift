@@ -144,6 +144,37 @@ import Glibc
         #expect(!ok.stdout.contains("confusion matrix"))
     }
 
+    /// A little-endian .npy file of float32 values (version 1.0).
+    private func npy(_ values: [Float], shape: [Int]) -> Data {
+        let dims = shape.count == 1 ? "\(shape[0])," : shape.map(String.init).joined(separator: ", ")
+        var header = "{'descr': '<f4', 'fortran_order': False, 'shape': (\(dims)), }"
+        while (10 + header.utf8.count + 1) % 64 != 0 { header += " " }
+        header += "\n"
+        var data = Data([0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(header.utf8.count % 256), UInt8(header.utf8.count / 256)])
+        data.append(Data(header.utf8))
+        values.withUnsafeBytes { data.append(contentsOf: $0) }
+        return data
+    }
+
+    /// Labels must be class indices: a float label file with 0.5 (or NaN) is refused with its
+    /// position; NaN features are refused unless --allow-non-finite.
+    @Test func nonIntegerLabelsAndNonFiniteFeaturesAreRefusedWithTheirPosition() throws {
+        let dir = try makeScratchFolder("values")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let n = 40
+        try npy((0..<(n * 4)).map { Float($0 % 5) }, shape: [n, 4]).write(to: dir.appendingPathComponent("x.npy"))
+        try npy([0.5] + [Float](repeating: 1, count: n - 1), shape: [n]).write(to: dir.appendingPathComponent("y-half.npy"))
+        try npy([1, 2, .nan] + [Float](repeating: 1, count: n - 3), shape: [n]).write(to: dir.appendingPathComponent("y-nan.npy"))
+        try npy((0..<n).map { Float($0 % 3) }, shape: [n]).write(to: dir.appendingPathComponent("y.npy"))
+        try npy([.nan] + (1..<(n * 4)).map { Float($0 % 5) }, shape: [n, 4]).write(to: dir.appendingPathComponent("x-nan.npy"))
+        expectOneLineFailure(try runEmber(["train", "--data", "x.npy", "--labels", "y-half.npy"], in: dir), mentioning: "0.5")
+        expectOneLineFailure(try runEmber(["train", "--data", "x.npy", "--labels", "y-nan.npy"], in: dir), mentioning: "element 2")
+        expectOneLineFailure(try runEmber(["train", "--data", "x-nan.npy", "--labels", "y.npy"], in: dir), mentioning: "x-nan.npy")
+        let allowed = try runEmber(["train", "--data", "x-nan.npy", "--labels", "y.npy", "--allow-non-finite", "--epochs", "1",
+                                    "--batch-size", "8"], in: dir)
+        #expect(!allowed.crashed && (allowed.status == 0 || allowed.stderr.contains("diverged")), "\(allowed.status) \(allowed.stderr)")
+    }
+
     @Test(arguments: [["train", "--epochs", "0"], ["train", "--learning-rate", "nan"], ["train", "--dropout", "1"],
                       ["train", "--validation-fraction", "2"], ["train", "--checkpoint-every", "0"], ["train", "--hidden", "0"],
                       ["train", "--data", "missing.csv"], ["train", "--labels", "x.npy"], ["evaluate", "--checkpoint", "missing"],
