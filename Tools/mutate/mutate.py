@@ -30,6 +30,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -275,31 +276,56 @@ class Workspace:
 
 
 CURRENT: list[subprocess.Popen] = []
+FAILURE_LINE = re.compile(r"^\S* ?Test \S+.*(recorded an issue|failed after)")
 
 
-def run(cmd: list[str], cwd: Path, timeout: float, log) -> tuple[int | None, float, str]:
-    """Runs `cmd` in its own process group; returns (exit status or None on timeout, seconds,
-    output tail). The whole group is killed on timeout or interruption."""
+def run(cmd: list[str], cwd: Path, timeout: float, log, stop_at_failure: bool = False) -> tuple[int | None, float, str]:
+    """Runs `cmd` in its own process group; returns (exit status, or None on timeout, seconds,
+    whole output). The group is killed on timeout or interruption and, with `stop_at_failure`, as
+    soon as a test reports a failure (status 1 then): the mutant is caught, the rest need not run."""
     start = time.monotonic()
     proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             start_new_session=True, text=True, errors="replace")
     CURRENT.append(proc)
+    lines: list[str] = []
+    failed = threading.Event()
+
+    def read() -> None:
+        for line in proc.stdout:
+            lines.append(line)
+            if stop_at_failure and FAILURE_LINE.search(line):
+                failed.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    rc: int | None
     try:
-        out, _ = proc.communicate(timeout=timeout)
-        rc: int | None = proc.returncode
-    except subprocess.TimeoutExpired:
-        kill_group(proc)
-        out, _ = proc.communicate()
-        rc = None
+        while True:
+            if proc.poll() is not None:
+                rc = proc.returncode
+                break
+            if failed.is_set():
+                kill_group(proc)
+                proc.wait()
+                rc = 1
+                break
+            if time.monotonic() - start > timeout:
+                kill_group(proc)
+                proc.wait()
+                rc = None
+                break
+            time.sleep(0.2)
+        reader.join(timeout=10)
     except BaseException:
         kill_group(proc)
         raise
     finally:
         CURRENT.remove(proc)
+    out = "".join(lines)
     if log:
         log.write(f"$ {' '.join(cmd)}\n{out}\n")
         log.flush()
-    return rc, time.monotonic() - start, out[-4000:]
+    return rc, time.monotonic() - start, out
 
 
 def kill_group(proc: subprocess.Popen) -> None:
@@ -309,31 +335,37 @@ def kill_group(proc: subprocess.Popen) -> None:
         pass
 
 
-def build(ws: Workspace, args, log, target: str | None = None) -> tuple[int | None, float, str]:
-    """Builds the test bundle (what `swift test` runs), and the CLI too when the mutant is in it;
-    the benchmarks and examples' executables are not relinked for every mutant."""
-    rc, seconds, out = run(["swift", "build", "--product", "EmberPackageTests"], ws.dir, args.build_timeout, log)
-    if rc == 0 and target == "EmberCLI":
-        rc, more, out = run(["swift", "build", "--product", "ember"], ws.dir, args.build_timeout, log)
+def build(ws: Workspace, args, log) -> tuple[int | None, float, str]:
+    """Builds what `swift test` runs: the test bundle and the `ember` CLI, which CLI tests start
+    as a process. The benchmark executables are not relinked for every mutant."""
+    seconds = 0.0
+    for product in ("EmberPackageTests", "ember"):
+        rc, more, out = run(["swift", "build", "--product", product], ws.dir, args.build_timeout, log)
         seconds += more
+        if rc != 0:
+            break
     return rc, seconds, out
 
 
-def test(ws: Workspace, args, log) -> tuple[int | None, float, str]:
+def test(ws: Workspace, args, log, stop_at_failure: bool = True) -> tuple[int | None, float, str]:
     cmd = ["swift", "test", "--skip-build"]
     if args.filter:
         cmd += ["--filter", args.filter]
     if args.skip:
         cmd += ["--skip", args.skip]
-    return run(cmd, ws.dir, args.timeout, log)
+    return run(cmd, ws.dir, args.timeout, log, stop_at_failure=stop_at_failure and not args.full_runs)
 
 
 def failing_tests(output: str) -> str:
-    names = re.findall(r"✘ Test (\S+?)\(", output) or re.findall(r"Test (\S+?)\(\) recorded an issue", output)
+    """The failing tests' names (at most four) and any crash message, for the report."""
+    names = list(dict.fromkeys(re.findall(r"Test (\S+?)\(.*?(?:recorded an issue|failed after)", output)))
+    crash = re.search(r"(Fatal error|Precondition failed|exited with unexpected signal code \d+)[^\n]*", output)
+    parts = []
     if names:
-        return ", ".join(dict.fromkeys(names))
-    crash = re.search(r"(Fatal error|Precondition failed|Illegal instruction|Segmentation fault|signal \d+)[^\n]*", output)
-    return crash.group(0)[:120] if crash else "non-zero exit"
+        parts.append(", ".join(names[:4]) + (f" (+{len(names) - 4})" if len(names) > 4 else ""))
+    if crash:
+        parts.append("crash: " + crash.group(0)[:100])
+    return "; ".join(parts) or "non-zero exit"
 
 
 def evaluate(m: Mutant, ws: Workspace, args, log) -> Result:
@@ -350,7 +382,7 @@ def evaluate(m: Mutant, ws: Workspace, args, log) -> Result:
         log.write(f"\n===== {m.id} ({m.file})\n- {m.anchor.strip()}\n+ {m.replacement.strip()}\n")
     path.write_text(mutated)
     try:
-        rc, _, out = build(ws, args, log, m.target)
+        rc, _, out = build(ws, args, log)
         if rc is None:
             return Result(m, NO_COMPILE, time.monotonic() - start, "build timed out")
         if rc != 0:
@@ -405,6 +437,8 @@ def main() -> int:
     p.add_argument("--build-timeout", type=float, default=1800, help="seconds for one build (default 1800)")
     p.add_argument("--jobs", type=int, default=1, help="parallel workers; only 1 is supported")
     p.add_argument("--filter", help="pass --filter to swift test (a quick check, not the full suite)")
+    p.add_argument("--full-runs", action="store_true",
+                   help="run the whole suite even after a failure (default: stop at the first failing test)")
     p.add_argument("--skip", help="pass --skip to swift test (to show what other tests miss)")
     p.add_argument("--list", action="store_true", help="list the selected mutants and exit")
     p.add_argument("--no-baseline", action="store_true", help="skip the unmutated run")
@@ -438,6 +472,7 @@ def main() -> int:
 
     def interrupted(signum, frame):
         raise KeyboardInterrupt
+    signal.signal(signal.SIGINT, interrupted)  # also when started in the background, where it is ignored
     signal.signal(signal.SIGTERM, interrupted)
     signal.signal(signal.SIGHUP, interrupted)
 
@@ -448,15 +483,15 @@ def main() -> int:
     try:
         ws = Workspace()
         print(f"copy: {ws.dir}; {len(mutants)} mutants; test timeout {args.timeout:.0f} s", flush=True)
-        rc, seconds, out = build(ws, args, log, "EmberCLI")
+        rc, seconds, out = build(ws, args, log)
         if rc != 0:
-            print(f"the unmutated copy does not build (status {rc}):\n{out}")
+            print(f"the unmutated copy does not build (status {rc}):\n{out[-6000:]}")
             return 2
         print(f"unmutated build: {seconds:.0f} s", flush=True)
         if not args.no_baseline:
-            rc, seconds, out = test(ws, args, log)
+            rc, seconds, out = test(ws, args, log, stop_at_failure=False)
             if rc != 0:
-                print(f"the unmutated suite fails (status {rc}); fix it first:\n{out}")
+                print(f"the unmutated suite fails (status {rc}); fix it first:\n{out[-6000:]}")
                 return 2
             print(f"unmutated suite: passes in {seconds:.0f} s", flush=True)
         for n, m in enumerate(mutants, 1):
