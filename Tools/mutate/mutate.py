@@ -160,7 +160,9 @@ BINARY_SWAPS = [
     (" < ", " <= "), (" <= ", " < "), (" > ", " >= "), (" >= ", " > "),
     (" == ", " != "), (" != ", " == "), (" && ", " || "), (" || ", " && "),
 ]
-NUMBER_RE = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?(?:e-?\d+)?)(?![\w.])")
+NUMBER_RE = re.compile(r"(?<![\w.$])(\d+(?:\.\d+)?(?:e-?\d+)?)(?![\w.])")
+HEADER_RE = re.compile(r"^\s*(?:@\w+\s+)*(?:(?:public|private|fileprivate|internal|package|open|static|final|override|"
+                       r"mutating|nonisolated|convenience)\s+)*(?:func|init|extension|struct|class|enum|protocol|subscript)\b")
 CONDITION_RE = re.compile(r"^(\s*(?:\}\s*else\s+)?(?:if|guard|while)\s+)(.+?)(\s*(?:\{|else\s*\{).*)$")
 DECLARATION_RE = re.compile(r"^\s*(?:(?:public|private|fileprivate|internal|package|open|static|final|override|"
                             r"mutating|nonisolated|lazy|weak|@\w+)\s+)*(?:let|var|func|init|deinit|case|default|"
@@ -203,12 +205,13 @@ def auto_candidates(rel: str, text: str) -> list[Mutant]:
         if re.match(r"^\s*(precondition|assert|preconditionFailure|fatalError)\b", mask):
             # Only the condition of a precondition is mutated, never its message (masked anyway).
             pass
-        for old, new in BINARY_SWAPS:
+        header = bool(HEADER_RE.match(mask))  # generic constraints and default arguments: not code
+        for old, new in ([] if header else BINARY_SWAPS):
             start = 0
             while (k := mask.find(old, start)) >= 0:
                 add(i, f"{old.strip()}->{new.strip()}", line[:k] + new + line[k + len(old):])
                 start = k + len(old)
-        for mm in NUMBER_RE.finditer(mask):
+        for mm in ([] if header else NUMBER_RE.finditer(mask)):
             lit = mm.group(1)
             if "[" in mask[:mm.start()] and mask[:mm.start()].rstrip().endswith("["):
                 continue  # an index: off by one there mostly traps, which the suite catches trivially
@@ -217,7 +220,7 @@ def auto_candidates(rel: str, text: str) -> list[Mutant]:
         if cm and balanced(cm.group(2)) and "let " not in cm.group(2) and "case " not in cm.group(2):
             a, b = cm.start(2), cm.end(2)
             add(i, "negate", line[:a] + "!(" + line[a:b] + ")" + line[b:])
-        if (not DECLARATION_RE.match(mask) and balanced(stripped) and not stripped.startswith("}")
+        if (not DECLARATION_RE.match(mask) and balanced(stripped) and not re.match(r"(super|self)\.init\b", stripped) and not stripped.startswith("}")
                 and not stripped.endswith("{") and not stripped.endswith(",") and not stripped.startswith(".")
                 and not stripped.endswith("in") and (re.search(r"[^=!<>]=[^=]", stripped) or stripped.endswith(")"))
                 and i + 1 < len(lines) and not (masks[i + 1] or "").strip().startswith(".")):
