@@ -392,10 +392,15 @@ def evaluate(m: Mutant, ws: Workspace, args, log) -> Result:
             err = re.search(r"error: [^\n]*", out)
             return Result(m, NO_COMPILE, time.monotonic() - start, err.group(0)[:120] if err else "build failed")
         rc, _, out = test(ws, args, log)
+        if rc not in (None, 0) and failing_tests(out) == "non-zero exit":
+            # No failing test and no crash in the output: run it again rather than count a failure
+            # of the machine (a process killed from outside) as a caught mutant.
+            rc, _, out = test(ws, args, log)
         if rc is None:
             return Result(m, TIMEOUT, time.monotonic() - start, f"over {args.timeout:.0f} s")
         if rc != 0:
-            return Result(m, CAUGHT, time.monotonic() - start, failing_tests(out))
+            detail = failing_tests(out)
+            return Result(m, CAUGHT, time.monotonic() - start, detail if detail != "non-zero exit" else f"exit status {rc}, twice")
         return Result(m, SURVIVED, time.monotonic() - start, "")
     finally:
         path.write_text(original)
