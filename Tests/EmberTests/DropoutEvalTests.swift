@@ -10,7 +10,7 @@ import _EmberTestSupport
     ]
 
     @Test(arguments: 0..<variants.count)
-    func evalReturnsInputUnchangedAndDrawsNothing(_ index: Int) {
+    func everyVariantIsTheIdentityInEvalAndDrawsNothing(_ index: Int) {
         let (name, make) = Self.variants[index]
         let x = withGenerator(Generator(seed: 5)) { Tensor.normal([2, 3, 4, 5]) }
         let d = make()

@@ -296,7 +296,8 @@ def run(cmd: list[str], cwd: Path, timeout: float, log, stop_at_failure: bool = 
     def read() -> None:
         for line in proc.stdout:
             lines.append(line)
-            if stop_at_failure and FAILURE_LINE.search(line):
+            if stop_at_failure and not failed.is_set() and FAILURE_LINE.search(line):
+                lines.append(f"mutate.py: first failure seen, stopping the suite: {line}")
                 failed.set()
 
     reader = threading.Thread(target=read, daemon=True)
@@ -326,7 +327,7 @@ def run(cmd: list[str], cwd: Path, timeout: float, log, stop_at_failure: bool = 
         CURRENT.remove(proc)
     out = "".join(lines)
     if log:
-        log.write(f"$ {' '.join(cmd)}\n{out}\n")
+        log.write(f"$ {' '.join(cmd)}\n{out}\nmutate.py: exit status {rc}\n")
         log.flush()
     return rc, time.monotonic() - start, out
 
@@ -429,7 +430,7 @@ def report(results: list[Result], wall: float) -> None:
         print(f"{t:<16} {len(rs):>7} {c:>6} {to:>7} {sv:>8} {eq:>5} {nb:>8} {na:>4}  {score}")
     timed = [r.seconds for r in results if r.status in (CAUGHT, TIMEOUT, SURVIVED)]
     if timed:
-        print(f"\nper built mutant: mean {sum(timed) / len(timed):.0f} s, max {max(timed):.0f} s; wall {wall:.0f} s")
+        print(f"\nper built mutant: mean {sum(timed) / len(timed):.0f} s, max {max(timed):.0f} s" + (f"; wall {wall:.0f} s" if wall else ""))
     print("score = caught (test failure, crash or timeout) / (caught + survived), equivalent mutants excluded")
 
 
@@ -449,12 +450,24 @@ def main() -> int:
                    help="run the whole suite even after a failure (default: stop at the first failing test)")
     p.add_argument("--skip", help="pass --skip to swift test (to show what other tests miss)")
     p.add_argument("--list", action="store_true", help="list the selected mutants and exit")
+    p.add_argument("--report", type=Path, nargs="+", metavar="JSON",
+                   help="print the table of saved --json results (a later file wins for the same id) and exit")
     p.add_argument("--no-baseline", action="store_true", help="skip the unmutated run")
     p.add_argument("--log", type=Path, help="append every build and test output to this file")
     p.add_argument("--json", type=Path, help="write the results as JSON to this file")
     args = p.parse_args()
     if args.jobs != 1:
         p.error("--jobs: only 1 is supported (one build at a time; builds use every core)")
+
+    if args.report:
+        merged: dict[str, Result] = {}
+        for path in args.report:
+            for e in json.loads(path.read_text()):
+                m = Mutant(id=e["id"], promise="", file=e["file"], anchor=e["anchor"], replacement=e["replacement"],
+                           equivalent=e.get("equivalent"))
+                merged[e["id"]] = Result(m, e["status"], e["seconds"], e["detail"])
+        report(list(merged.values()), 0)
+        return 0
 
     if args.auto:
         mutants = generate_auto(args.files or ["Sources/EmberNN/**/*.swift"], args.auto, args.seed)
