@@ -478,7 +478,8 @@ def main() -> int:
             unknown = set(wanted) - {m.id for m in mutants}
             if unknown:
                 p.error(f"unknown ids: {', '.join(sorted(unknown))}")
-            mutants = [m for m in mutants if m.id in wanted]
+            by_id = {m.id: m for m in mutants}
+            mutants = [by_id[i] for i in dict.fromkeys(wanted)]  # in the order given
     if args.target:
         mutants = [m for m in mutants if m.target == args.target]
     if args.list:
