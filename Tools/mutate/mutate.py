@@ -263,13 +263,17 @@ class Workspace:
 
     def __init__(self):
         self.dir = Path(tempfile.mkdtemp(prefix="ember-mutate-"))
-        for name in COPIED:
-            src = ROOT / name
-            if src.is_dir():
-                shutil.copytree(src, self.dir / name, symlinks=True,
-                                ignore=shutil.ignore_patterns(".build", "__pycache__", "*.pyc"))
-            elif src.exists():
-                shutil.copy2(src, self.dir / name)
+        try:
+            for name in COPIED:
+                src = ROOT / name
+                if src.is_dir():
+                    shutil.copytree(src, self.dir / name, symlinks=True,
+                                    ignore=shutil.ignore_patterns(".build", "__pycache__", "*.pyc"))
+                elif src.exists():
+                    shutil.copy2(src, self.dir / name)
+        except BaseException:
+            self.remove()  # interrupted while copying: the caller has no workspace to clean up
+            raise
 
     def remove(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
