@@ -473,17 +473,19 @@ def main() -> int:
         report(list(merged.values()), 0)
         return 0
 
+    mutants = []
     if args.auto:
         mutants = generate_auto(args.files or ["Sources/EmberNN/**/*.swift"], args.auto, args.seed)
-    else:
-        mutants = load_curated()
+    if not args.auto or args.ids:  # --ids with --auto runs those curated mutants first
+        curated = load_curated()
         if args.ids:
             wanted = [s.strip() for s in args.ids.split(",") if s.strip()]
-            unknown = set(wanted) - {m.id for m in mutants}
+            unknown = set(wanted) - {m.id for m in curated}
             if unknown:
                 p.error(f"unknown ids: {', '.join(sorted(unknown))}")
-            by_id = {m.id: m for m in mutants}
-            mutants = [by_id[i] for i in dict.fromkeys(wanted)]  # in the order given
+            by_id = {m.id: m for m in curated}
+            curated = [by_id[i] for i in dict.fromkeys(wanted)]  # in the order given
+        mutants = curated + mutants
     if args.target:
         mutants = [m for m in mutants if m.target == args.target]
     if args.list:
