@@ -39,6 +39,14 @@ import _EmberTestSupport
         #expect(text.contains("BatchNorm2d: expected 4D input (got 3D input)"))
     }
 
+    @Test func wrongRankForBatchNorm3d() async {
+        let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            _ = BatchNorm3d(numFeatures: 3)(Tensor.zeros([2, 3, 4, 5]))
+        }
+        let text = standardErrorText(result)
+        #expect(text.contains("BatchNorm3d: expected 5D input (got 4D input)"))
+    }
+
     @Test func channelMismatch() async {
         let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             _ = BatchNorm1d(numFeatures: 20)(Tensor.zeros([4, 19]))
