@@ -106,6 +106,35 @@ private func runFit(epochs: Int, data: TensorDataset, validation: TensorDataset,
         #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == good, "the good checkpoint was replaced")
     }
 
+    /// A parameter that holds NaN while the loss stays finite (here one the forward never uses):
+    /// the epoch's checkpoint is refused rather than written.
+    @Test func aCheckpointWithNonFiniteStateIsNeverWritten() throws {
+        final class WithUnused: Module {
+            let net = Linear(6, 4)
+            let unused = Parameter(Tensor([Float.nan]))
+            override func forward(_ input: Tensor) -> Tensor { net(input) }
+        }
+        let path = temporaryPath("nonfinite")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let data = fitData(32)
+        let generator = Generator(seed: 2)
+        let error = withGenerator(generator) { () -> FitError? in
+            let model = WithUnused()
+            let trainer = Trainer(model: model, optimizer: SGD(model.net.parameters(), lr: 0.01)) { crossEntropy($0, target: $1) }
+            do {
+                _ = try trainer.fit(DataLoader(data, batchSize: 8), validation: DataLoader(data, batchSize: 8),
+                                    options: FitOptions(epochs: 1, checkpointPath: path), scheduler: nil as StepLR?, generator: generator)
+                return nil
+            } catch let error as FitError { return error } catch { return nil }
+        }
+        guard case .nonFiniteState(_, let name, _) = error else {
+            Issue.record("expected .nonFiniteState, got \(String(describing: error))")
+            return
+        }
+        #expect(name == "unused")
+        #expect(!FileManager.default.fileExists(atPath: path))
+    }
+
     @Test func aTrainStepWithANonFiniteLossLeavesTheWeightsUntouched() {
         let model = Linear(2, 1)
         let before = model.stateDict()
