@@ -127,7 +127,8 @@ struct Train: ParsableCommand {
         }
         let checkpoint = try Checkpoint.read(from: path)
         let settings = try RunSettings.stored(in: checkpoint, path: path)
-        guard let epochs = settings.epochs else {
+        guard let epochs = settings.epochs, settings.batchSize != nil, settings.learningRate != nil,
+              settings.optimizer != nil, settings.schedule != nil else {
             throw UserFacingError("checkpoint '\(path)' was written by an earlier version of 'ember train' that did not save its training settings; it cannot be resumed")
         }
         if checkpoint.epoch >= epochs && checkpoint.progress?.position == nil {

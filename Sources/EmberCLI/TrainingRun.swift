@@ -15,7 +15,7 @@ struct TrainingRun {
         let s = settings
         guard let epochs = s.epochs, let batchSize = s.batchSize, let learningRate = s.learningRate,
               let optimizerKind = s.optimizer, let scheduleKind = s.schedule
-        else { preconditionFailure("TrainingRun: the training settings are validated before a run starts") }
+        else { throw UserFacingError("the run settings lack a training setting (epochs, batch size, learning rate, optimizer or schedule)") }
         let checkpointPath = try prepareFolder()
         let generator = Generator(seed: s.seed)
         try withGenerator(generator) {

@@ -121,6 +121,23 @@ import Glibc
         }
     }
 
+    /// A checkpoint whose settings lack a training field (written by an earlier version, or
+    /// edited) evaluates but cannot be resumed: an error line, not a trap.
+    @Test(arguments: ["batchSize", "learningRate", "optimizer", "schedule", "epochs"])
+    func resumingSettingsWithoutATrainingFieldIsAnError(field: String) throws {
+        let dir = try makeScratchFolder("no-field")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        #expect(try runEmber(["train", "--epochs", "1", "--output", "out"], in: dir).status == 0)
+        let path = dir.appendingPathComponent("out/checkpoint.safetensors").path
+        var checkpoint = try Checkpoint.read(from: path)
+        var settings = try JSONSerialization.jsonObject(with: Data(checkpoint.metadata["settings"]!.utf8)) as! [String: Any]
+        settings.removeValue(forKey: field)
+        checkpoint.metadata["settings"] = String(decoding: try JSONSerialization.data(withJSONObject: settings), as: UTF8.self)
+        try checkpoint.write(to: path)
+        expectOneLineFailure(try runEmber(["train", "--resume", "out"], in: dir), mentioning: "cannot be resumed")
+        #expect(try runEmber(["evaluate", "--checkpoint", "out/checkpoint.safetensors"], in: dir).status == 0)
+    }
+
     @Test func aHugeModelIsRefusedWithTheMemoryItNeeds() throws {
         let dir = try makeScratchFolder("huge")
         defer { try? FileManager.default.removeItem(at: dir) }
