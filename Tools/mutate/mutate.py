@@ -459,6 +459,8 @@ def main() -> int:
     p.add_argument("--no-baseline", action="store_true", help="skip the unmutated run")
     p.add_argument("--log", type=Path, help="append every build and test output to this file")
     p.add_argument("--json", type=Path, help="write the results as JSON to this file")
+    p.add_argument("--skip-done", type=Path, nargs="+", metavar="JSON",
+                   help="leave out mutants whose id has a result in these --json files (to carry on a stopped run)")
     args = p.parse_args()
     if args.jobs != 1:
         p.error("--jobs: only 1 is supported (one build at a time; builds use every core)")
@@ -488,6 +490,10 @@ def main() -> int:
         mutants = curated + mutants
     if args.target:
         mutants = [m for m in mutants if m.target == args.target]
+    if args.skip_done:
+        done = {e["id"] for path in args.skip_done if path.exists() for e in json.loads(path.read_text())}
+        mutants = [m for m in mutants if m.id not in done]
+        print(f"--skip-done: {len(done)} results found; {len(mutants)} mutants left", flush=True)
     if args.list:
         for m in mutants:
             text = (ROOT / m.file).read_text() if (ROOT / m.file).exists() else ""
