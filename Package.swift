@@ -28,8 +28,11 @@ let package = Package(
         ),
         // Differentiable op API, the backward engine, Parameter, no-grad scopes.
         .target(name: "EmberAutograd", dependencies: ["EmberTensor"], exclude: ["README.md"]),
-        // Module, layers, modes, state dicts.
-        .target(name: "EmberNN", dependencies: ["EmberAutograd"], exclude: ["README.md"]),
+        // PyTorch's torch.nn.functional: differentiable fused ops (linear, normalization, dropout,
+        // losses, recurrent layers) with their backward and their loops. Knows no Module.
+        .target(name: "EmberFunctional", dependencies: ["EmberAutograd"], exclude: ["README.md"]),
+        // Module, layers, modes, state dicts: parameters, options and printing over EmberFunctional.
+        .target(name: "EmberNN", dependencies: ["EmberAutograd", "EmberFunctional"], exclude: ["README.md"]),
         // Optimizers, learning-rate schedules and gradient clipping over [Parameter] (never imports EmberNN).
         .target(name: "EmberOptim", dependencies: ["EmberAutograd"], exclude: ["README.md"]),
         // Files: safetensors.
@@ -41,7 +44,7 @@ let package = Package(
         // Umbrella: re-exports the public targets.
         .target(
             name: "Ember",
-            dependencies: ["EmberStorage", "EmberTensor", "EmberAutograd", "EmberNN", "EmberOptim", "EmberIO", "EmberData", "EmberTraining"],
+            dependencies: ["EmberStorage", "EmberTensor", "EmberAutograd", "EmberFunctional", "EmberNN", "EmberOptim", "EmberIO", "EmberData", "EmberTraining"],
             exclude: ["README.md"]
         ),
         .target(name: "_EmberTestSupport", dependencies: ["Ember"], exclude: ["README.md"]),

@@ -1,4 +1,5 @@
 import EmberAutograd
+import EmberFunctional
 
 /// The nonlinearity an initializer's gain is computed for.
 ///

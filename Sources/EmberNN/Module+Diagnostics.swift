@@ -1,4 +1,5 @@
 import EmberAutograd
+import EmberFunctional
 
 /// Mode mistakes noticed while a model runs (``DiagnosticKind``), reported through
 /// ``Diagnostics`` once per model tree.

@@ -1,4 +1,5 @@
 import EmberAutograd
+import EmberFunctional
 import Foundation
 
 /// Something a module holds directly (not through a child module).

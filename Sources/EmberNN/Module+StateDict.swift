@@ -1,4 +1,5 @@
 import EmberAutograd
+import EmberFunctional
 
 /// Where one state-dict entry lives in a model.
 enum StateSlot {

@@ -1,4 +1,5 @@
 import EmberAutograd
+import EmberFunctional
 import Foundation
 
 extension Module {

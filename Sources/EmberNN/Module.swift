@@ -1,4 +1,5 @@
 import EmberAutograd
+import EmberFunctional
 
 /// A training or evaluation mode.
 public enum Mode: String, Sendable, Hashable, CustomStringConvertible, Codable {

@@ -1,4 +1,5 @@
 import EmberAutograd
+import EmberFunctional
 
 /// A type that module discovery never looks inside.
 ///
@@ -33,3 +34,4 @@ extension ContiguousArray: ModuleTreeLeaf where Element: ModuleTreeLeaf {}
 extension Set: ModuleTreeLeaf where Element: ModuleTreeLeaf {}
 extension Optional: ModuleTreeLeaf where Wrapped: ModuleTreeLeaf {}
 extension Dictionary: ModuleTreeLeaf where Key: ModuleTreeLeaf, Value: ModuleTreeLeaf {}
+extension RecurrentWorkspace: ModuleTreeLeaf {}

@@ -1,4 +1,5 @@
 import EmberAutograd
+import EmberFunctional
 
 /// An ordered mapping from PyTorch-style keys (`fc1.weight`, `bn1.running_mean`) to tensors.
 ///

@@ -12,12 +12,12 @@ import EmberStorage
 // Accuracy: exp within 2 ulp (Cephes' polynomial), tanh within a few ulp, erf within 1.5e-7
 // absolute (Abramowitz & Stegun 7.1.26, the formula PyTorch's own vectorised erf uses).
 
-package typealias Float8 = SIMD8<Float>
+@usableFromInline package typealias Float8 = SIMD8<Float>
 
 /// `e^x` for 8 lanes: `x = n ln2 + r`, a degree-6 polynomial for `e^r`, and `2^n` built from the
 /// exponent bits in two halves so gradual underflow to denormals is exact. Overflow gives `inf`,
 /// underflow 0, NaN stays NaN.
-@inline(__always)
+@inlinable @inline(__always)
 package func expVector(_ x: Float8) -> Float8 {
     // Clamp with selects (pointwiseMin/Max do not inline); NaN lanes are restored at the end.
     var xc = x
@@ -48,7 +48,7 @@ package func expVector(_ x: Float8) -> Float8 {
 
 /// `tanh(x)` for 8 lanes: Cephes' odd polynomial for `|x| < 0.625`, else `1 - 2 / (e^(2|x|) + 1)`
 /// with the sign restored. NaN stays NaN; `+-inf` give `+-1`.
-@inline(__always)
+@inlinable @inline(__always)
 package func tanhVector(_ x: Float8) -> Float8 {
     let ax = x.replacing(with: -x, where: x .< 0)
     let z = x * x
@@ -120,7 +120,7 @@ package func logVector(_ x: Float8) -> Float8 {
 }
 
 /// `1 / (1 + e^-x)` for 8 lanes (0 once `e^-x` overflows, as PyTorch).
-@inline(__always)
+@inlinable @inline(__always)
 package func sigmoidVector(_ x: Float8) -> Float8 { 1 / (1 + expVector(-x)) }
 
 /// An 8-lane float32 function as a type, so kernels specialise on it and call it statically

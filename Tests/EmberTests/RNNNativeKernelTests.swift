@@ -1,5 +1,5 @@
 import Ember
-@testable import EmberNN
+@testable import EmberFunctional
 import Testing
 import _EmberTestSupport
 

@@ -1,4 +1,5 @@
 import EmberAutograd
+import EmberFunctional
 
 /// `max(0, x)`. PyTorch parity: `torch.nn.ReLU`.
 public final class ReLU: Module {

@@ -1,4 +1,5 @@
 import EmberAutograd
+import EmberFunctional
 import Foundation
 
 /// Batch normalization over channel dimension 1; the shared implementation of ``BatchNorm1d``,

@@ -1,4 +1,5 @@
 import EmberAutograd
+import EmberFunctional
 
 /// Runs its layers in order, each on the previous one's output.
 ///

@@ -1,4 +1,5 @@
 import EmberAutograd
+import EmberFunctional
 
 /// Layer normalization over the trailing `normalizedShape` dimensions of each sample.
 ///

@@ -1,4 +1,5 @@
 import EmberAutograd
+import EmberFunctional
 import Synchronization
 
 /// The packed copy of one `Linear` weight for batch-1 inference (``RowVectorPackedWeight``), made

@@ -1,4 +1,5 @@
 import EmberAutograd
+import EmberFunctional
 
 /// The base class of loss modules: a ``Module`` called with two tensors, `loss(input, target)`.
 ///

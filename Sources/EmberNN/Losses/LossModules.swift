@@ -1,4 +1,5 @@
 import EmberAutograd
+import EmberFunctional
 
 /// Cross entropy between logits and class indices or class probabilities, as a module.
 ///

@@ -1,4 +1,5 @@
 import EmberAutograd
+import EmberFunctional
 
 /// A multi-layer gated recurrent unit (GRU) network over a sequence.
 ///

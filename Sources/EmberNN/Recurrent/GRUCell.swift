@@ -1,4 +1,5 @@
 import EmberAutograd
+import EmberFunctional
 
 /// One GRU time step (the reset gate multiplies the hidden part including `b_hn`):
 ///

@@ -1,4 +1,5 @@
 import EmberAutograd
+import EmberFunctional
 
 /// A multi-layer long short-term memory (LSTM) network over a sequence.
 ///

@@ -1,4 +1,5 @@
 import EmberAutograd
+import EmberFunctional
 
 /// One LSTM time step:
 ///

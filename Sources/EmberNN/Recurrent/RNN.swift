@@ -1,4 +1,5 @@
 import EmberAutograd
+import EmberFunctional
 
 /// The nonlinearity of an Elman ``RNN`` or ``RNNCell``.
 public enum RNNNonlinearity: String, Sendable, Hashable {

@@ -1,4 +1,5 @@
 import EmberAutograd
+import EmberFunctional
 import Foundation
 
 /// What ``RNN``, ``LSTM`` and ``GRU`` share: configuration, parameters, input and state checks,
@@ -165,7 +166,7 @@ public class RNNBase: Module {
             if let cell = result.cell { cs.append(cell) }
             layerInput = result.output
             if layer < numLayers - 1 && isTraining && dropout > 0 {
-                layerInput = EmberNN.dropout(layerInput, p: dropout, training: true, generator: dropoutGenerator ?? .default)
+                layerInput = EmberFunctional.dropout(layerInput, p: dropout, training: true, generator: dropoutGenerator ?? .default)
             } else if layer < numLayers - 1 && dropout > 0 {
                 layerInput = noteEvalModeOutput(layerInput)
             }

@@ -1,4 +1,5 @@
 import EmberAutograd
+import EmberFunctional
 
 /// One Elman RNN time step: `h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh)` (or ReLU).
 ///

@@ -1,4 +1,5 @@
 import EmberAutograd
+import EmberFunctional
 
 /// The parameters of one direction of one layer of ``RNN``, ``LSTM`` or ``GRU``.
 ///

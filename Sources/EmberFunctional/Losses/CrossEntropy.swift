@@ -59,7 +59,7 @@ public func crossEntropy(
     crossEntropy(input, target, weight, ignoreIndex, reduction, labelSmoothing, op: "crossEntropy", path: .automatic)
 }
 
-func validateLabelSmoothing(_ e: Double, op: String) {
+package func validateLabelSmoothing(_ e: Double, op: String) {
     precondition(e >= 0 && e <= 1, "\(op): label_smoothing must be between 0.0 and 1.0. Got: \(formatPythonShort(e))")
 }
 
@@ -143,7 +143,7 @@ public func nllLoss(
     nllLoss(input, target, weight, ignoreIndex, reduction, op: "nllLoss")
 }
 
-func nllLoss(_ input: Tensor, _ target: Tensor, _ weight: Tensor?, _ ignoreIndex: Int, _ reduction: Reduction, op: String) -> Tensor {
+package func nllLoss(_ input: Tensor, _ target: Tensor, _ weight: Tensor?, _ ignoreIndex: Int, _ reduction: Reduction, op: String) -> Tensor {
     reduction.validate(op)
     let layout = classIndexLayout(input, target, weight: weight, op: op)
     Kernels.requireFloat(input, op: op, kernel: input.rank <= 2 ? "nll_loss_out_frame" : "nll_loss2d_forward_out_frame")

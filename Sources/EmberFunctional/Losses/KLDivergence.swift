@@ -51,7 +51,7 @@ public func klDiv(_ input: Tensor, target: Tensor, reduction: Reduction = .mean,
     klDiv(input, target, reduction, logTarget: logTarget, op: "klDiv")
 }
 
-func klDiv(_ input: Tensor, _ target: Tensor, _ reduction: Reduction, logTarget: Bool, op: String) -> Tensor {
+package func klDiv(_ input: Tensor, _ target: Tensor, _ reduction: Reduction, logTarget: Bool, op: String) -> Tensor {
     reduction.validate(op, allowsBatchMean: true)
     requireSameShape(input, target, op: op, rule: .pyTorchBroadcastsSilently)
     precondition(input.dtype.isFloatingPoint && target.dtype.isFloatingPoint,

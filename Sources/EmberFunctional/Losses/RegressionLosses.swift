@@ -68,7 +68,7 @@ public func mseLoss(_ input: Tensor, target: Tensor, reduction: Reduction = .mea
     mseLoss(input, target, reduction, op: "mseLoss")
 }
 
-func mseLoss(_ input: Tensor, _ target: Tensor, _ reduction: Reduction, op: String) -> Tensor {
+package func mseLoss(_ input: Tensor, _ target: Tensor, _ reduction: Reduction, op: String) -> Tensor {
     reduction.validate(op)
     requireSameShape(input, target, op: op, rule: .pyTorchWarnsAndBroadcasts)
     let (x, y) = promotedFloatPair(input, target, op: op, notFloat: "\"mse_cpu\" not implemented for '\(pyTorchTypeName(input.dtype))'")
@@ -94,7 +94,7 @@ public func l1Loss(_ input: Tensor, target: Tensor, reduction: Reduction = .mean
     l1Loss(input, target, reduction, op: "l1Loss")
 }
 
-func l1Loss(_ input: Tensor, _ target: Tensor, _ reduction: Reduction, op: String) -> Tensor {
+package func l1Loss(_ input: Tensor, _ target: Tensor, _ reduction: Reduction, op: String) -> Tensor {
     reduction.validate(op)
     requireSameShape(input, target, op: op, rule: .pyTorchWarnsAndBroadcasts)
     let (x, y) = promotedFloatPair(input, target, op: op, notFloat: "mean(): could not infer output dtype. Input dtype must be either a floating point or complex dtype. Got: \(pyTorchTypeName(input.dtype))")
@@ -122,11 +122,11 @@ public func smoothL1Loss(_ input: Tensor, target: Tensor, reduction: Reduction =
     smoothL1Loss(input, target, reduction, beta: beta, op: "smoothL1Loss")
 }
 
-func validateSmoothL1Beta(_ beta: Double, op: String) {
+package func validateSmoothL1Beta(_ beta: Double, op: String) {
     precondition(beta >= 0, "\(op): smooth_l1_loss does not support negative values for beta. (got beta \(beta))")
 }
 
-func smoothL1Loss(_ input: Tensor, _ target: Tensor, _ reduction: Reduction, beta: Double, op: String) -> Tensor {
+package func smoothL1Loss(_ input: Tensor, _ target: Tensor, _ reduction: Reduction, beta: Double, op: String) -> Tensor {
     reduction.validate(op)
     validateSmoothL1Beta(beta, op: op)
     requireSameShape(input, target, op: op, rule: .pyTorchWarnsAndBroadcasts)
@@ -155,11 +155,11 @@ public func huberLoss(_ input: Tensor, target: Tensor, reduction: Reduction = .m
     huberLoss(input, target, reduction, delta: delta, op: "huberLoss")
 }
 
-func validateHuberDelta(_ delta: Double, op: String) {
+package func validateHuberDelta(_ delta: Double, op: String) {
     precondition(delta > 0, "\(op): huber_loss does not support non-positive values for delta. (got delta \(delta))")
 }
 
-func huberLoss(_ input: Tensor, _ target: Tensor, _ reduction: Reduction, delta: Double, op: String) -> Tensor {
+package func huberLoss(_ input: Tensor, _ target: Tensor, _ reduction: Reduction, delta: Double, op: String) -> Tensor {
     reduction.validate(op)
     validateHuberDelta(delta, op: op)
     requireSameShape(input, target, op: op, rule: .pyTorchWarnsAndBroadcasts)

@@ -13,12 +13,14 @@ import EmberAutograd
 ///
 /// The memory stays with the module between calls (about the size of one training step's tapes);
 /// ``release()`` (``RNNBase/releaseScratchBuffers()``) returns it.
-final class RecurrentWorkspace: ModuleTreeLeaf {
+package final class RecurrentWorkspace {
     private var storages: [Int: TensorStorage] = [:]
 
     /// A contiguous tensor of `shape` with unspecified contents, backed by slot `slot`'s storage when
     /// that storage is large enough and referenced by nothing else.
-    func buffer(_ slot: Int, _ shape: Shape, dtype: DType) -> Tensor {
+    package init() {}
+
+    package func buffer(_ slot: Int, _ shape: Shape, dtype: DType) -> Tensor {
         let bytes = shape.elementCount * dtype.itemSize
         if storages[slot] != nil, isKnownUniquelyReferenced(&storages[slot]!), storages[slot]!.byteCount >= bytes {
             return Tensor(storage: storages[slot]!, shape: shape, strides: shape.contiguousStrides, offset: 0, dtype: dtype)
@@ -29,7 +31,7 @@ final class RecurrentWorkspace: ModuleTreeLeaf {
     }
 
     /// Frees every buffer (tensors still using one keep it alive).
-    func release() { storages.removeAll() }
+    package func release() { storages.removeAll() }
 
     /// The slot of buffer `role` for layer `layer`, direction `direction`.
     static func slot(layer: Int, direction: Int, _ role: Role) -> Int { (layer * 2 + direction) * 16 + role.rawValue }
@@ -42,9 +44,14 @@ final class RecurrentWorkspace: ModuleTreeLeaf {
 }
 
 /// Hands out buffers from a workspace, or plain allocations without one.
-struct BufferSource {
-    var workspace: RecurrentWorkspace?
-    var layer: Int
+package struct BufferSource {
+    package var workspace: RecurrentWorkspace?
+    package var layer: Int
+
+    package init(workspace: RecurrentWorkspace?, layer: Int) {
+        self.workspace = workspace
+        self.layer = layer
+    }
 
     func callAsFunction(_ role: RecurrentWorkspace.Role, direction: Int = 0, _ shape: Shape, dtype: DType) -> Tensor {
         guard let workspace else { return Tensor(uninitializedShape: shape, dtype: dtype) }

@@ -23,7 +23,7 @@ extension Reduction {
     /// Stops with PyTorch's message when `op` does not accept this reduction (only `klDiv` accepts
     /// ``batchMean``).
     @inline(__always)
-    func validate(_ op: String, allowsBatchMean: Bool = false) {
+    package func validate(_ op: String, allowsBatchMean: Bool = false) {
         precondition(self != .batchMean || allowsBatchMean,
                      "\(op): batchmean is not a valid value for reduction (only klDiv/KLDivLoss accept .batchMean; use .mean, .sum or .none)")
     }

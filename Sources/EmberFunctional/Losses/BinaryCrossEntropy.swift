@@ -69,7 +69,7 @@ public func binaryCrossEntropy(_ input: Tensor, target: Tensor, weight: Tensor? 
     binaryCrossEntropy(input, target, weight, reduction, op: "binaryCrossEntropy")
 }
 
-func binaryCrossEntropy(_ input: Tensor, _ target: Tensor, _ weight: Tensor?, _ reduction: Reduction, op: String) -> Tensor {
+package func binaryCrossEntropy(_ input: Tensor, _ target: Tensor, _ weight: Tensor?, _ reduction: Reduction, op: String) -> Tensor {
     reduction.validate(op)
     requireSameShape(input, target, op: op, rule: .pyTorchRefuses(
         "Using a target size (\(torchSize(target.shape))) that is different to the input size (\(torchSize(input.shape))) is deprecated. Please ensure they have the same size."))
@@ -126,7 +126,7 @@ public func binaryCrossEntropyWithLogits(
     binaryCrossEntropyWithLogits(input, target, weight, reduction, posWeight, op: "binaryCrossEntropyWithLogits")
 }
 
-func binaryCrossEntropyWithLogits(
+package func binaryCrossEntropyWithLogits(
     _ input: Tensor, _ target: Tensor, _ weight: Tensor?, _ reduction: Reduction, _ posWeight: Tensor?, op: String
 ) -> Tensor {
     reduction.validate(op)

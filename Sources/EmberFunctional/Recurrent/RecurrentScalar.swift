@@ -40,8 +40,8 @@ protocol RecurrentFloat: TensorFloat, SIMDScalar, Codable {
 }
 
 extension Float: RecurrentFloat {
-    @_transparent static func sigmoid8(_ x: SIMD8<Float>) -> SIMD8<Float> { recurrentSigmoid(x) }
-    @_transparent static func tanh8(_ x: SIMD8<Float>) -> SIMD8<Float> { recurrentTanh(x) }
+    @_transparent static func sigmoid8(_ x: SIMD8<Float>) -> SIMD8<Float> { sigmoidVector(x) }
+    @_transparent static func tanh8(_ x: SIMD8<Float>) -> SIMD8<Float> { tanhVector(x) }
     @inline(__always) static func gemm(
         m: Int, n: Int, k: Int,
         a: UnsafePointer<Float>, rowStrideA: Int, colStrideA: Int,

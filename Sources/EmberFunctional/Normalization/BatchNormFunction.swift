@@ -27,7 +27,7 @@ public func batchNorm(
 /// ``batchNorm(_:runningMean:runningVar:weight:bias:training:momentum:eps:context:)`` with the
 /// error context built only when a check fails (a module's path and type name cost more to format
 /// than a small batch costs to normalise).
-func batchNorm(
+package func batchNorm(
     _ input: Tensor, runningMean: inout Tensor?, runningVar: inout Tensor?,
     weight: Tensor?, bias: Tensor?, training: Bool, momentum: Double, eps: Double, context: () -> String
 ) -> Tensor {

@@ -95,7 +95,7 @@ package func recurrentLayer(
 }
 
 /// ``recurrentLayer(_:input:weights:h0:c0:)`` taking its large scratch buffers from `buffers`.
-func recurrentLayer(
+package func recurrentLayer(
     _ kind: RecurrentCellKind, input: Tensor, weights: [RecurrentDirectionWeights], h0: Tensor?, c0: Tensor?,
     buffers: BufferSource
 ) -> (output: Tensor, hidden: Tensor, cell: Tensor?) {
