@@ -40,7 +40,7 @@ let package = Package(
         // Datasets, loaders, CSV/.npy/IDX readers, the embedded digits.
         .target(name: "EmberData", dependencies: ["EmberAutograd"], exclude: ["README.md"], resources: [.copy("Resources")]),
         // The training workflow: evaluate, Trainer, metrics, checkpoints.
-        .target(name: "EmberTraining", dependencies: ["EmberNN", "EmberOptim", "EmberData", "EmberIO"], exclude: ["README.md"]),
+        .target(name: "EmberTraining", dependencies: ["EmberFunctional", "EmberNN", "EmberOptim", "EmberData", "EmberIO"], exclude: ["README.md"]),
         // Umbrella: re-exports the public targets.
         .target(
             name: "Ember",

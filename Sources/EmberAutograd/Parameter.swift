@@ -1,3 +1,5 @@
+import EmberTensor
+import EmberStorage
 /// A trainable tensor with identity: optimizers keep state per parameter, and backward
 /// accumulates into its gradient.
 ///

@@ -1,4 +1,5 @@
 import EmberTensor
+import EmberStorage
 
 extension Tensor {
     /// A 0-d tensor holding `value` in a dtype suited to combine with `self` (PyTorch's rule for

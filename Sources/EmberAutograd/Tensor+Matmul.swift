@@ -1,4 +1,5 @@
 import EmberTensor
+import EmberStorage
 
 extension Tensor {
     /// Matrix product with PyTorch's rules: 1-D x 1-D is a dot product, a 1-D operand is treated as

@@ -1,4 +1,5 @@
 import EmberTensor
+import EmberStorage
 
 // Reductions. `axes: []` means every axis (PyTorch's `dim=None`); a rank-0 tensor accepts axis 0
 // or -1 and reduces nothing. Reduced axes are dropped, or kept as size 1 with `keepDim`.

@@ -1,4 +1,5 @@
 import EmberTensor
+import EmberStorage
 
 // Shape and layout ops. All of them are views that share the input's storage (no copy), except
 // `reshaped`/`flattened`/`unflattened` when the layout forces a copy, and `contiguous`.

@@ -1,4 +1,6 @@
 import EmberAutograd
+import EmberTensor
+import EmberStorage
 
 /// What a collate function produces: a `Sendable` host-side batch, prepared on the loader's
 /// prefetching thread, that the loader turns into its element on the consuming thread.

@@ -1,5 +1,7 @@
 import EmberAutograd
 import Foundation
+import EmberTensor
+import EmberStorage
 
 /// A CSV column, by header name or by 0-based index (negative indices count from the end, so
 /// `-1` is the last column). String and integer literals convert: `label: "species"`, `label: 0`.

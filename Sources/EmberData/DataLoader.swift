@@ -1,4 +1,6 @@
 import EmberAutograd
+import EmberTensor
+import EmberStorage
 
 /// Batches of samples from a dataset, one epoch per iteration: optionally shuffled, collated on a
 /// background thread while the model trains on the previous batch.

@@ -1,5 +1,7 @@
 import EmberAutograd
 import Foundation
+import EmberTensor
+import EmberStorage
 
 /// The 1,797 handwritten digits that ship with Ember: 8x8 images with pixel values 0...16 and
 /// labels 0...9, so examples and tests can train on real data without downloading anything.

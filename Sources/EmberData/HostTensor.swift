@@ -1,4 +1,6 @@
 import EmberAutograd
+import EmberTensor
+import EmberStorage
 
 /// An n-dimensional array of host values with a shape and a dtype: the `Sendable` form of a
 /// tensor's data, which can cross from a data-loading thread to the training thread.

@@ -1,5 +1,7 @@
 import EmberAutograd
 import Foundation
+import EmberTensor
+import EmberStorage
 
 /// Reads IDX files, the format of the MNIST data set (`train-images-idx3-ubyte`, ...) and of
 /// Ember's embedded digits.

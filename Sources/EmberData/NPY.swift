@@ -1,5 +1,7 @@
 import EmberAutograd
 import Foundation
+import EmberTensor
+import EmberStorage
 
 /// Reads NumPy's `.npy` array files (what `numpy.save` writes).
 ///

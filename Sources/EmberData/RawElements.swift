@@ -1,4 +1,6 @@
 import EmberAutograd
+import EmberTensor
+import EmberStorage
 
 /// The element type of a binary array file (`.npy`, IDX) and the conversion of its bytes into a
 /// ``HostTensor/Scalars`` of an Ember dtype.

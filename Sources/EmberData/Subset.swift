@@ -1,5 +1,7 @@
 import EmberAutograd
 import Foundation
+import EmberTensor
+import EmberStorage
 
 /// The samples of `base` at `indices`, in that order.
 ///

@@ -1,4 +1,6 @@
 import EmberAutograd
+import EmberTensor
+import EmberStorage
 
 /// A dataset held in memory: sample `i` is row `i` of `inputs` and of `labels`.
 ///

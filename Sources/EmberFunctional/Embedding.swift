@@ -1,4 +1,6 @@
 import EmberAutograd
+import EmberTensor
+import EmberStorage
 
 /// Rows of `weight` selected by int64 `indices`; gradients of repeated indices accumulate and the
 /// `paddingIdx` row gets none.

@@ -1,4 +1,6 @@
 import EmberAutograd
+import EmberTensor
+import EmberStorage
 
 /// `y = x W^T + b` as one fused differentiable op.
 ///

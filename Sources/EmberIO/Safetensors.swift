@@ -1,5 +1,8 @@
 import EmberAutograd
 import Foundation
+import EmberNN
+import EmberTensor
+import EmberStorage
 
 /// Reads and writes the safetensors format.
 ///

@@ -1,3 +1,6 @@
+import EmberAutograd
+import EmberTensor
+import EmberStorage
 /// Module state that is saved with the model but never optimized: running statistics, counters.
 ///
 /// A persistent buffer appears in `stateDict()`; a non-persistent one is listed by `buffers()` but

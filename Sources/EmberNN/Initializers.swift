@@ -1,5 +1,6 @@
 import EmberAutograd
-import EmberFunctional
+import EmberTensor
+import EmberStorage
 
 /// The nonlinearity an initializer's gain is computed for.
 ///

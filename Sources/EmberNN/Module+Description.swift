@@ -1,5 +1,4 @@
 import EmberAutograd
-import EmberFunctional
 
 /// One row of a model listing: a module, its mode and its own parameters.
 public struct ModuleListingEntry: Sendable, Equatable {

@@ -1,5 +1,6 @@
 import EmberAutograd
-import EmberFunctional
+import EmberTensor
+import EmberStorage
 
 /// Mode mistakes noticed while a model runs (``DiagnosticKind``), reported through
 /// ``Diagnostics`` once per model tree.

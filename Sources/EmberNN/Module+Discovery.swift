@@ -1,5 +1,4 @@
 import EmberAutograd
-import EmberFunctional
 import Foundation
 
 /// Something a module holds directly (not through a child module).

@@ -1,5 +1,4 @@
 import EmberAutograd
-import EmberFunctional
 
 extension Module {
     /// Puts this module and every module under it into training mode (`on == true`) or evaluation

@@ -1,5 +1,6 @@
 import EmberAutograd
-import EmberFunctional
+import EmberTensor
+import EmberStorage
 
 /// Where one state-dict entry lives in a model.
 enum StateSlot {

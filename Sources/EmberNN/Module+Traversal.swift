@@ -1,5 +1,4 @@
 import EmberAutograd
-import EmberFunctional
 import Foundation
 
 extension Module {

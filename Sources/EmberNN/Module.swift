@@ -1,5 +1,6 @@
 import EmberAutograd
-import EmberFunctional
+import EmberTensor
+import EmberStorage
 
 /// A training or evaluation mode.
 public enum Mode: String, Sendable, Hashable, CustomStringConvertible, Codable {

@@ -1,5 +1,6 @@
 import EmberAutograd
-import EmberFunctional
+import EmberTensor
+import EmberStorage
 
 /// An ordered mapping from PyTorch-style keys (`fc1.weight`, `bn1.running_mean`) to tensors.
 ///

@@ -1,4 +1,6 @@
 import EmberAutograd
+import EmberTensor
+import EmberStorage
 
 /// Adagrad: per-element learning rates scaled by the accumulated squared gradients.
 ///

@@ -1,5 +1,7 @@
 import EmberAutograd
 import Foundation
+import EmberTensor
+import EmberStorage
 
 /// Adam: adaptive moment estimation, with optional L2 weight decay, AMSGrad and maximization.
 ///

@@ -1,5 +1,7 @@
 import EmberAutograd
 import Foundation
+import EmberTensor
+import EmberStorage
 
 /// Scales the gradients of `parameters` in place so that their total norm is at most `maxNorm`,
 /// and returns the total norm before clipping.

@@ -1,5 +1,7 @@
 import EmberAutograd
 import Foundation
+import EmberTensor
+import EmberStorage
 
 /// Per-parameter state of one optimizer, convertible to and from ``OptimizerState/ParameterState``.
 protocol ParameterSlot {

@@ -1,4 +1,6 @@
 import EmberAutograd
+import EmberTensor
+import EmberStorage
 
 /// A snapshot of an optimizer: per-parameter buffers and step counts, and each group's
 /// hyperparameters, enough to resume training bitwise identically.

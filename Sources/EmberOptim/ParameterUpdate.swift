@@ -1,4 +1,6 @@
 import EmberAutograd
+import EmberTensor
+import EmberStorage
 
 // Shared plumbing of the fused updates: which parameters to update, in-place access to values
 // and buffers, and chunked (parallel) loops over elements.

@@ -1,4 +1,6 @@
 import EmberAutograd
+import EmberTensor
+import EmberStorage
 
 /// RMSprop: divides the gradient by a running root mean square of recent gradients.
 ///

@@ -1,4 +1,6 @@
 import EmberAutograd
+import EmberTensor
+import EmberStorage
 
 /// Stochastic gradient descent, optionally with momentum, dampening, Nesterov momentum and weight
 /// decay.

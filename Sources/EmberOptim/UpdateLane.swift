@@ -6,6 +6,8 @@
 // divisions scalar on baseline x86-64.
 
 import EmberAutograd
+import EmberTensor
+import EmberStorage
 
 /// Values the fused updates compute on: one element or a vector of elements.
 protocol UpdateLane {

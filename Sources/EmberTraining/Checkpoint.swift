@@ -3,6 +3,10 @@ import EmberIO
 import EmberNN
 import EmberOptim
 import Foundation
+import EmberFunctional
+import EmberAutograd
+import EmberTensor
+import EmberStorage
 
 /// Everything needed to resume training exactly: the model's state dict, the optimizer's state,
 /// the learning-rate schedule's state, the random generator's state, the epoch and step counters,

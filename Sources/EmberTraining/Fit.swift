@@ -2,6 +2,11 @@ import EmberData
 import EmberNN
 import EmberOptim
 import Foundation
+import EmberFunctional
+import EmberIO
+import EmberAutograd
+import EmberTensor
+import EmberStorage
 
 /// How ``Trainer/fit(_:validation:options:scheduler:generator:resumingFrom:shouldStop:onBatch:onEpoch:)``
 /// runs: the epoch count, where and how often it checkpoints, and the forgotten-eval measurement.

@@ -1,4 +1,11 @@
 import EmberAutograd
+import EmberNN
+import EmberFunctional
+import EmberOptim
+import EmberData
+import EmberIO
+import EmberTensor
+import EmberStorage
 
 /// Counts of (true class, predicted class) pairs.
 ///

@@ -2,6 +2,11 @@ import EmberData
 import EmberNN
 import EmberOptim
 import Foundation
+import EmberFunctional
+import EmberIO
+import EmberAutograd
+import EmberTensor
+import EmberStorage
 
 /// The outcome of running a model over a dataset.
 public struct Evaluation: Sendable {

@@ -1,4 +1,6 @@
 import EmberAutograd
+import EmberTensor
+import EmberStorage
 
 /// Checks a dropout probability with PyTorch's message.
 package func validateDropout(_ p: Double, _ name: String) {

@@ -1,4 +1,6 @@
 import EmberAutograd
+import EmberTensor
+import EmberStorage
 
 /// Element-wise inverted dropout in one pass: draws the keep decisions, multiplies, and (only
 /// when a gradient will be needed) keeps the multipliers for backward. The composed form

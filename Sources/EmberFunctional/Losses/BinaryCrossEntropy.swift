@@ -1,4 +1,6 @@
 import EmberAutograd
+import EmberTensor
+import EmberStorage
 
 /// `-(y log x + (1 - y) log(1 - x))` with each log clamped to `>= -100`.
 struct BinaryCrossEntropyElement: ElementwiseLoss {

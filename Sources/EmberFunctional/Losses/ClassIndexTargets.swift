@@ -1,4 +1,6 @@
 import EmberAutograd
+import EmberTensor
+import EmberStorage
 
 /// How a class-index loss sees its operands: the input as `[N, C, S]` (batch, classes, all
 /// trailing dimensions flattened), the target as `[N, S]`.

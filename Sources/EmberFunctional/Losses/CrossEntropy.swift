@@ -1,4 +1,6 @@
 import EmberAutograd
+import EmberTensor
+import EmberStorage
 
 /// Which implementation cross entropy uses; tests force the general one to check the fused one.
 package enum CrossEntropyPath {

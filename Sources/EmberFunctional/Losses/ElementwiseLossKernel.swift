@@ -1,4 +1,6 @@
 import EmberAutograd
+import EmberTensor
+import EmberStorage
 
 /// One element of a loss that compares `input` and `target` element by element: its value and
 /// its partial derivatives. `p` is BCE-with-logits' positive-class weight (`1` for the others).

@@ -1,4 +1,6 @@
 import EmberAutograd
+import EmberTensor
+import EmberStorage
 
 /// Cross entropy of `[N, C]` logits (or unbatched `[C]`) against int64 class indices, without
 /// class weights, as one op: forward reads each row once (its max, `sum(exp(x - max))` and the

@@ -1,4 +1,6 @@
 import EmberAutograd
+import EmberTensor
+import EmberStorage
 
 /// `y log y - y x` (`0` where `y = 0`), or `exp(y) (y - x)` for a log-space target.
 struct KLDivergenceElement: ElementwiseLoss {

@@ -1,4 +1,6 @@
 import EmberAutograd
+import EmberTensor
+import EmberStorage
 
 // Checks shared by the loss functions. Each message starts with the operation (or the module
 // path) and carries PyTorch's text where PyTorch has one.

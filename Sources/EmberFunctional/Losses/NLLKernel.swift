@@ -1,4 +1,6 @@
 import EmberAutograd
+import EmberTensor
+import EmberStorage
 
 /// Negative log likelihood over log-probabilities laid out `[N, C, S]`, with class weights,
 /// ignored targets and label smoothing, as one differentiable op (gradient for `logProbs` only).

@@ -1,4 +1,6 @@
 import EmberAutograd
+import EmberTensor
+import EmberStorage
 
 /// How a loss combines its per-element values into the returned tensor.
 ///

@@ -1,4 +1,6 @@
 import EmberAutograd
+import EmberTensor
+import EmberStorage
 
 // MARK: - Element formulas (PyTorch's CPU kernels)
 

@@ -1,4 +1,6 @@
 import EmberAutograd
+import EmberTensor
+import EmberStorage
 
 /// Batch normalization of a contiguous-or-not `[N, C, *]` input as a differentiable op.
 ///

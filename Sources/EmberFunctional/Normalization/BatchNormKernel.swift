@@ -1,4 +1,6 @@
 import EmberAutograd
+import EmberTensor
+import EmberStorage
 
 /// Fused batch normalization over `[N, C, S]` views of contiguous input: one pass for the mean,
 /// one for the variance, one for the output, and a fused backward. Composing it from element-wise

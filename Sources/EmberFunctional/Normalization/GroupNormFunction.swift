@@ -1,4 +1,6 @@
 import EmberAutograd
+import EmberTensor
+import EmberStorage
 
 /// Normalises groups of contiguous elements: the input is viewed as `[rows, groupSize]` and each
 /// row is normalised by its own mean and biased variance; then an affine map is applied per

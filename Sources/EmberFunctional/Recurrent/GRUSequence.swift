@@ -1,4 +1,6 @@
 import EmberAutograd
+import EmberTensor
+import EmberStorage
 
 /// The fused GRU layer: forward over a whole sequence and its backward through time (layouts in
 /// ``RecurrentGeometry``).

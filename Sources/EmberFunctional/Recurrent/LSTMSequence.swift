@@ -1,4 +1,6 @@
 import EmberAutograd
+import EmberTensor
+import EmberStorage
 
 /// The fused LSTM layer: forward over a whole sequence and its backward through time, on raw
 /// buffers (layouts in ``RecurrentGeometry``).

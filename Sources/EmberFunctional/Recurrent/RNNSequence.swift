@@ -1,4 +1,6 @@
 import EmberAutograd
+import EmberTensor
+import EmberStorage
 
 /// The fused Elman RNN layer: `h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)` with `act`
 /// tanh or ReLU, over a whole sequence, and its backward through time. The output rows are the

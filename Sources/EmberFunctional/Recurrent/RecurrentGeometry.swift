@@ -1,4 +1,6 @@
 import EmberAutograd
+import EmberTensor
+import EmberStorage
 
 /// Sizes of one fused recurrent layer (all directions), and the buffer layouts.
 ///

@@ -1,4 +1,6 @@
 import EmberAutograd
+import EmberTensor
+import EmberStorage
 
 // Element-wise passes over one step's `features x batch` block, eight lanes at a time.
 //

@@ -1,4 +1,6 @@
 import EmberAutograd
+import EmberTensor
+import EmberStorage
 
 /// The recurrence a fused layer runs.
 package enum RecurrentCellKind: Sendable, Equatable {

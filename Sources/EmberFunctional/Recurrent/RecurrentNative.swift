@@ -1,4 +1,6 @@
 import EmberAutograd
+import EmberTensor
+import EmberStorage
 
 // The float32 cell passes on the AVX2 kernels of `CEmberKernels` (`activation_x86.c`, reached
 // through `ActivationKernels`): the same operations as the Swift passes in the same order, eight

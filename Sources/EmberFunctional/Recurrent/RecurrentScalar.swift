@@ -1,4 +1,6 @@
 import EmberAutograd
+import EmberTensor
+import EmberStorage
 
 // The element type of the fused recurrent kernels: 8-lane activations and the matrix multiply,
 // so each kernel is written once for float32 and float64.

@@ -1,4 +1,6 @@
 import EmberAutograd
+import EmberTensor
+import EmberStorage
 
 /// Buffers a recurrent module reuses from call to call: the gate pre-activations, saved cell
 /// states and gate gradients of its fused layers (several megabytes per layer at typical sizes),

@@ -1,5 +1,6 @@
 import EmberAutograd
-import EmberFunctional
+import EmberTensor
+import EmberStorage
 
 /// `max(0, x)`. PyTorch parity: `torch.nn.ReLU`.
 public final class ReLU: Module {

@@ -1,6 +1,8 @@
 import EmberAutograd
 import EmberFunctional
 import Foundation
+import EmberTensor
+import EmberStorage
 
 /// Batch normalization over channel dimension 1; the shared implementation of ``BatchNorm1d``,
 /// ``BatchNorm2d`` and ``BatchNorm3d``.

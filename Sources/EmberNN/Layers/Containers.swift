@@ -1,5 +1,6 @@
 import EmberAutograd
-import EmberFunctional
+import EmberTensor
+import EmberStorage
 
 /// Runs its layers in order, each on the previous one's output.
 ///

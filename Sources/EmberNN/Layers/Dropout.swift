@@ -1,5 +1,7 @@
 import EmberAutograd
 import EmberFunctional
+import EmberTensor
+import EmberStorage
 
 /// Zeroes elements with probability `p` in training mode and scales the kept ones by `1/(1-p)`;
 /// the identity in evaluation mode.

@@ -1,5 +1,7 @@
 import EmberAutograd
 import EmberFunctional
+import EmberTensor
+import EmberStorage
 
 /// A lookup table: row `i` of `weight` is the vector for index `i`.
 ///

@@ -1,5 +1,7 @@
 import EmberAutograd
 import EmberFunctional
+import EmberTensor
+import EmberStorage
 
 /// A fully connected layer: `y = x W^T + b`.
 ///

@@ -1,5 +1,7 @@
 import EmberAutograd
 import EmberFunctional
+import EmberTensor
+import EmberStorage
 
 /// Layer normalization over the trailing `normalizedShape` dimensions of each sample.
 ///

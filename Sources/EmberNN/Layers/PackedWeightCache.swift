@@ -1,6 +1,7 @@
 import EmberAutograd
-import EmberFunctional
 import Synchronization
+import EmberTensor
+import EmberStorage
 
 /// The packed copy of one `Linear` weight for batch-1 inference (``RowVectorPackedWeight``), made
 /// on first use and remade when the weight's storage or view changes.

@@ -1,5 +1,7 @@
 import EmberAutograd
 import EmberFunctional
+import EmberTensor
+import EmberStorage
 
 /// The base class of loss modules: a ``Module`` called with two tensors, `loss(input, target)`.
 ///

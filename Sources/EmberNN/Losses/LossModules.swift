@@ -1,5 +1,7 @@
 import EmberAutograd
 import EmberFunctional
+import EmberTensor
+import EmberStorage
 
 /// Cross entropy between logits and class indices or class probabilities, as a module.
 ///

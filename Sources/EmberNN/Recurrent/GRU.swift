@@ -1,5 +1,7 @@
 import EmberAutograd
 import EmberFunctional
+import EmberTensor
+import EmberStorage
 
 /// A multi-layer gated recurrent unit (GRU) network over a sequence.
 ///

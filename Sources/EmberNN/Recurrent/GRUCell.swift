@@ -1,5 +1,6 @@
 import EmberAutograd
-import EmberFunctional
+import EmberTensor
+import EmberStorage
 
 /// One GRU time step (the reset gate multiplies the hidden part including `b_hn`):
 ///

@@ -1,5 +1,7 @@
 import EmberAutograd
 import EmberFunctional
+import EmberTensor
+import EmberStorage
 
 /// A multi-layer long short-term memory (LSTM) network over a sequence.
 ///

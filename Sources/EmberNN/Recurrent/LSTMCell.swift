@@ -1,5 +1,6 @@
 import EmberAutograd
-import EmberFunctional
+import EmberTensor
+import EmberStorage
 
 /// One LSTM time step:
 ///

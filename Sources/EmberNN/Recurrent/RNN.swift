@@ -1,5 +1,7 @@
 import EmberAutograd
 import EmberFunctional
+import EmberTensor
+import EmberStorage
 
 /// The nonlinearity of an Elman ``RNN`` or ``RNNCell``.
 public enum RNNNonlinearity: String, Sendable, Hashable {

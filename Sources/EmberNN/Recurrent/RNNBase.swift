@@ -1,6 +1,8 @@
 import EmberAutograd
 import EmberFunctional
 import Foundation
+import EmberTensor
+import EmberStorage
 
 /// What ``RNN``, ``LSTM`` and ``GRU`` share: configuration, parameters, input and state checks,
 /// and the stack of fused layers with dropout between them.

@@ -1,5 +1,6 @@
 import EmberAutograd
-import EmberFunctional
+import EmberTensor
+import EmberStorage
 
 /// One Elman RNN time step: `h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh)` (or ReLU).
 ///

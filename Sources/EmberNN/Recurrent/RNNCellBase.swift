@@ -1,5 +1,7 @@
 import EmberAutograd
 import EmberFunctional
+import EmberTensor
+import EmberStorage
 
 /// What ``RNNCell``, ``LSTMCell`` and ``GRUCell`` share: the four parameters and the input and
 /// state checks. A cell computes one time step; it has no mode-dependent behaviour and keeps no
