@@ -49,17 +49,17 @@ let package = Package(
         ),
         .target(name: "_EmberTestSupport", dependencies: ["Ember"], exclude: ["README.md"]),
         // The seed network from the classic explanation of model.eval(), for users to copy.
-        .target(name: "SeedNetwork", dependencies: ["Ember"], path: "Examples/SeedNetwork"),
+        .target(name: "SeedNetwork", dependencies: ["Ember"], path: "Examples/SeedNetwork", exclude: ["README.md"]),
         .executableTarget(
             name: "EmberCLI",
             dependencies: ["Ember", "SeedNetwork", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             exclude: ["README.md"]
         ),
-        .executableTarget(name: "EmberBench", dependencies: ["Ember"]),
+        .executableTarget(name: "EmberBench", dependencies: ["Ember"], exclude: ["README.md"]),
         // LSTM forward/training-step benchmark beside PyTorch (Tools/bench/torch_rnn_bench.py).
-        .executableTarget(name: "EmberRNNBench", dependencies: ["Ember"]),
+        .executableTarget(name: "EmberRNNBench", dependencies: ["Ember"], exclude: ["README.md"]),
         // Whole-workload benchmarks beside PyTorch (BENCHMARKS.md).
-        .executableTarget(name: "EmberWorkloads", dependencies: ["Ember", "SeedNetwork"]),
+        .executableTarget(name: "EmberWorkloads", dependencies: ["Ember", "SeedNetwork"], exclude: ["README.md"]),
         // libFuzzer harness of the readers (Tools/fuzz/README.md); a plain build replays inputs.
         .executableTarget(name: "EmberFuzz", dependencies: ["Ember"], path: "Tools/fuzz/Sources/EmberFuzz"),
         .testTarget(

@@ -17,7 +17,7 @@ public final class RowLSTM: Module {
     public init(steps: Int = 8, features: Int = 8, hidden: Int = 64, classes: Int = 10, layers: Int = 2, dropout: Double = 0.2) {
         self.steps = steps
         self.features = features
-        lstm = LSTM(inputSize: features, hiddenSize: hidden, numLayers: layers, batchFirst: true, dropout: layers > 1 ? dropout : 0)
+        lstm = LSTM(features, hidden, numLayers: layers, batchFirst: true, dropout: layers > 1 ? dropout : 0)
         head = Linear(hidden, classes)
         super.init()
     }

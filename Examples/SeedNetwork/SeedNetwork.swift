@@ -25,7 +25,7 @@ public final class SeedNetwork: Module {
     ///   - dropout: dropout probability (0.5).
     public init(inputs: Int = 10, hidden: Int = 20, outputs: Int = 2, dropout p: Double = 0.5) {
         fc1 = Linear(inputs, hidden)
-        bn1 = BatchNorm1d(numFeatures: hidden)
+        bn1 = BatchNorm1d(hidden)
         dropout = Dropout(p)
         fc2 = Linear(hidden, outputs)
         super.init()

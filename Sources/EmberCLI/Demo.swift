@@ -124,7 +124,9 @@ func runDemo() {
     say("5. One eval() reaches every module, however it is stored:")
     say("   an Agent holding its network in a field: \(agentModules.filter { !$0.isTraining }.count) of \(agentModules.count) modules now in eval mode")
     say("   an Ensemble with networks in an array and a dictionary: \(ensembleModules.filter { !$0.isTraining }.count) of \(ensembleModules.count) modules in eval mode")
-    say("   (PyTorch, MLX Swift and Flax silently skip modules kept in plain lists, dictionaries or helper objects.)")
+    say("   (PyTorch silently skips modules in plain lists and dicts; MLX Swift reaches arrays, String-keyed dictionaries,")
+    say("   optionals and tuples of up to five; Flax NNX refuses plain lists. Ember also reaches structs, enums, sets,")
+    say("   dictionaries with any key type and tuples of any length, and warns when a non-module object holds a module.)")
     say("   Their state-dict keys follow PyTorch's naming: \(ensemble.stateDict().keys.filter { $0.hasSuffix("running_mean") }.joined(separator: ", "))")
     say()
 

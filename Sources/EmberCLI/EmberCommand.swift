@@ -9,7 +9,7 @@ struct EmberCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ember",
         abstract: "Ember: PyTorch's torch.nn way of building networks, in Swift.",
-        subcommands: [Train.self, Evaluate.self, Summary.self, Demo.self, Example.self],
+        subcommands: [Train.self, Evaluate.self, Summary.self, Inspect.self, Demo.self, Example.self],
         defaultSubcommand: Train.self
     )
 }

@@ -33,11 +33,14 @@ extension Module {
     /// key and shape before copying anything. The mode is not changed.
     ///
     /// PyTorch parity: `model.load_state_dict(safetensors.torch.load_file(path), strict=strict)`.
+    ///
+    /// `prefix` loads only the entries under it, without it (see
+    /// ``EmberNN/Module/loadStateDict(_:prefix:strict:)``).
     @discardableResult
-    public func loadSafetensors(_ path: String, strict: Bool = true) throws(WeightsLoadingError) -> IncompatibleKeys {
+    public func loadSafetensors(_ path: String, prefix: String = "", strict: Bool = true) throws(WeightsLoadingError) -> IncompatibleKeys {
         let dict: StateDict
         do { dict = try StateDict(safetensorsAt: path) } catch { throw .file(error) }
-        do { return try loadStateDict(dict, strict: strict) } catch { throw .stateDict(path: path, error) }
+        do { return try loadStateDict(dict, prefix: prefix, strict: strict) } catch { throw .stateDict(path: path, error) }
     }
 
     /// Saves `stateDict()` as safetensors, atomically.

@@ -38,6 +38,12 @@ public enum Safetensors {
         /// Each tensor's dtype as stored in the file (`"F16"`, `"I32"`, ...), which may be narrower
         /// than the Ember dtype it was read into.
         public var storedDTypes: [String: String]
+
+        /// Each tensor's name, stored dtype and shape, in file order: what a file holds, for
+        /// listing (`ember inspect`).
+        public var listing: [(name: String, storedDType: String, shape: Shape)] {
+            names.map { ($0, storedDTypes[$0] ?? "?", tensors[$0]?.shape ?? []) }
+        }
     }
 
     /// Reads every tensor in the file at `path`.

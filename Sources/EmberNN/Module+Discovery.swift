@@ -69,7 +69,7 @@ extension Module {
                     guard pair.count == 2 else { continue }
                     entries.append((String(describing: pair[0].value), pair[1].value))
                 }
-                entries.sort { $0.0 < $1.0 }
+                if !(value is OrderedModules) { entries.sort { $0.0 < $1.0 } }
                 for (key, v) in entries { children.append((join(name, key), v, unstable)) }
             case .tuple:
                 for (i, c) in mirror.children.enumerated() {

@@ -83,8 +83,13 @@ extension Module {
     ///
     /// PyTorch parity: `load_state_dict(state_dict, strict=True)`, including the error text;
     /// PyTorch also converts between integer, bool and float dtypes silently, Ember refuses to.
+    ///
+    /// With a `prefix` (`"encoder"` or `"encoder."`), only the entries under it are loaded, with the
+    /// prefix removed: a part of a larger model's state dict loads into the module that is that
+    /// part. Keys outside the prefix are not unexpected; errors name keys without the prefix.
     @discardableResult
-    public func loadStateDict(_ stateDict: StateDict, strict: Bool = true) throws(StateDictError) -> IncompatibleKeys {
+    public func loadStateDict(_ stateDict: StateDict, prefix: String = "", strict: Bool = true) throws(StateDictError) -> IncompatibleKeys {
+        let stateDict = prefix.isEmpty ? stateDict : stateDict.entries(under: prefix)
         let (assignments, keys) = try planStateDictLoad(stateDict, strict: strict)
         withNoGrad {
             for (slot, value) in assignments {
@@ -104,8 +109,8 @@ extension Module {
     /// Use it to check several parts of a restore (weights, optimizer, schedule) before changing
     /// any of them.
     @discardableResult
-    public func validateStateDict(_ stateDict: StateDict, strict: Bool = true) throws(StateDictError) -> IncompatibleKeys {
-        try planStateDictLoad(stateDict, strict: strict).keys
+    public func validateStateDict(_ stateDict: StateDict, prefix: String = "", strict: Bool = true) throws(StateDictError) -> IncompatibleKeys {
+        try planStateDictLoad(prefix.isEmpty ? stateDict : stateDict.entries(under: prefix), strict: strict).keys
     }
 
     /// The values to copy into each slot, or the error naming every offending key.

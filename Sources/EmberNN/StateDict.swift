@@ -36,6 +36,16 @@ public struct StateDict: Sequence, ExpressibleByDictionaryLiteral {
     /// Number of entries.
     public var count: Int { keys.count }
 
+    /// The entries whose key starts with `prefix` followed by a dot (`"encoder"` and `"encoder."`
+    /// select the same), with that part removed, in order: `encoder.0.weight` becomes `0.weight`.
+    ///
+    /// PyTorch parity: what `{k[len(p):]: v for k, v in sd.items() if k.startswith(p)}` gives with
+    /// `p = "encoder."`.
+    public func entries(under prefix: String) -> StateDict {
+        let p = prefix.hasSuffix(".") ? prefix : prefix + "."
+        return StateDict(keys.lazy.filter { $0.hasPrefix(p) && $0.count > p.count }.map { (String($0.dropFirst(p.count)), values[$0]!) })
+    }
+
     public func makeIterator() -> AnyIterator<(key: String, value: Tensor)> {
         var i = 0
         return AnyIterator {

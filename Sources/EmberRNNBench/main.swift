@@ -52,7 +52,7 @@ struct TorchFigures: Decodable {
 func emberFigures(threads: Int) -> Figures {
     Threading.withThreads(threads) {
         withGenerator(Generator(seed: 0)) {
-            let lstm = LSTM(inputSize: 64, hiddenSize: 128, numLayers: 2, batchFirst: true, dropout: 0.2)
+            let lstm = LSTM(64, 128, numLayers: 2, batchFirst: true, dropout: 0.2)
             let x = Tensor.normal([32, 50, 64]), target = Tensor.normal([32, 50, 128])
             let optimizer = SGD(lstm.parameters(), lr: 0.01)
             lstm.eval()

@@ -3,9 +3,8 @@ import CEmberKernels
 // The blocked driver (Goto/BLIS loop nest) around the C micro-kernels, and its thread split.
 
 extension GEMM {
-    /// Products with fewer multiply-adds than this (64^3) run on one thread. On a 2-core Zen 3 VM
-    /// with the spinning worker pool, two threads already won at 48^3 (86 vs 82 GFLOP/s) and
-    /// clearly at 64^3 (113 vs 84); below that, one thread keeps per-call overhead minimal.
+    /// Products with fewer multiply-adds than this (64^3) run on one thread: below it, handing half
+    /// the work to a helper costs about what it saves (measured in BENCHMARKS.md's sgemm rows).
     static let parallelWorkThreshold = 1 << 18
 
     /// Fewest multiply-adds worth giving each thread (half the threshold, so a product at the

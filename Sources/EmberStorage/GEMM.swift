@@ -77,29 +77,4 @@ public enum GEMM {
         gemm(m: m, n: n, k: k, alpha: alpha, a: a, rowStrideA: rowStrideA, colStrideA: colStrideA,
              b: b, rowStrideB: rowStrideB, colStrideB: colStrideB, beta: beta, c: c, ldc: ldc, path: path)
     }
-
-    /// Plain triple loop, accumulating in `T`: the slow, obviously correct reference.
-    ///
-    /// Same contract as ``sgemm(m:n:k:alpha:a:rowStrideA:colStrideA:b:rowStrideB:colStrideB:beta:c:ldc:)``
-    /// (`beta == 0` does not read C).
-    public static func referenceGEMM<T: BinaryFloatingPoint>(
-        m: Int, n: Int, k: Int, alpha: T,
-        a: UnsafePointer<T>, rowStrideA: Int, colStrideA: Int,
-        b: UnsafePointer<T>, rowStrideB: Int, colStrideB: Int,
-        beta: T, c: UnsafeMutablePointer<T>, ldc: Int
-    ) {
-        for i in 0..<m {
-            let crow = c + i * ldc
-            if beta == 0 {
-                for j in 0..<n { crow[j] = 0 }
-            } else if beta != 1 {
-                for j in 0..<n { crow[j] *= beta }
-            }
-            for p in 0..<k {
-                let av = alpha * a[i * rowStrideA + p * colStrideA]
-                let brow = b + p * rowStrideB
-                for j in 0..<n { crow[j] += av * brow[j * colStrideB] }
-            }
-        }
-    }
 }

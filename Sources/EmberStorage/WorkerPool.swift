@@ -9,8 +9,8 @@ import Synchronization
 /// helper that arrives late (or never) costs nothing: the caller can finish every chunk alone.
 /// That also makes nested and concurrent `parallelFor` calls safe without a lock.
 ///
-/// Why not `DispatchQueue.concurrentPerform`: on the VMs Ember is benchmarked on, waking a parked
-/// Dispatch thread took 25-50 µs, so a 2-thread split of a 100 µs matrix product ran slower than
+/// Why not `DispatchQueue.concurrentPerform`: waking a parked Dispatch thread takes tens of
+/// microseconds, as long as a mid-sized matrix product, so a 2-thread split of one ran slower than
 /// one thread. Helpers here spin for `spinNanoseconds` after each job (as OpenMP runtimes do)
 /// before parking on a semaphore.
 final class WorkerPool: Sendable {

@@ -2,7 +2,7 @@ import EmberStorage
 
 // Vectorised float32 transcendental functions (8 lanes) and a map that applies them to any
 // float32 tensor. PyTorch computes these with SLEEF vector functions; libm's scalar versions are
-// 3-6x slower. Every element goes through the same vector code (the tail of a run is padded, a
+// several times slower. Every element goes through the same vector code (the tail of a run is padded, a
 // strided run is gathered), so a value never depends on its position or the tensor's layout.
 //
 // On x86-64 with AVX2, `exp`, `sigmoid`, `tanh`, `silu` and `gelu` of contiguous tensors run the
@@ -349,6 +349,5 @@ extension Kernels {
     }
 }
 
-/// Scalar entry points to the vector functions, for the rare element that is not in a run.
+/// Scalar entry point to the vector `exp`, for the rare element that is not in a run.
 @inline(__always) package func expLane(_ x: Float) -> Float { expVector(Float8(repeating: x))[0] }
-@inline(__always) package func tanhLane(_ x: Float) -> Float { tanhVector(Float8(repeating: x))[0] }

@@ -10,7 +10,7 @@ import EmberStorage
 ///
 /// An iterator rather than a closure, so a kernel's loop over a run sits in the kernel's own scope
 /// and the compiler can inline and vectorise its element function; through a closure-taking
-/// helper the element function stayed an indirect call per element (13x slower adds).
+/// helper the element function stayed an indirect call per element.
 package struct StridedRuns {
     package private(set) var count = 1
     package private(set) var length = 0
@@ -157,8 +157,7 @@ private func transposedCopy<T>(_ s: UnsafeMutablePointer<T>, _ d: UnsafeMutableP
 
 /// `dst[i * cols + j] = src[i + j * colStride]` in 16 x 16 tiles through a small buffer: each
 /// tile reads 16 cache lines and writes 16 whole lines. Element by element, with power-of-two row
-/// lengths every write of a tile landed in one L1 set and lines were evicted half-written (6x
-/// slower than PyTorch).
+/// lengths every write of a tile landed in one L1 set and lines were evicted half-written.
 @inline(__always)
 private func tiledTransposedCopy<T>(_ src: UnsafeMutablePointer<T>, _ dst: UnsafeMutablePointer<T>,
                                     rows: Int, cols: Int, colStride: Int) {

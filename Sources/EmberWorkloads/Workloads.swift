@@ -42,8 +42,8 @@ struct Workload {
 /// after each hidden Linear (`Tools/bench/torch_workloads.py` builds the same).
 func makeMLP() -> Sequential {
     Sequential(
-        Linear(784, 512), BatchNorm1d(numFeatures: 512), ReLU(), Dropout(0.2),
-        Linear(512, 256), BatchNorm1d(numFeatures: 256), ReLU(), Dropout(0.2),
+        Linear(784, 512), BatchNorm1d(512), ReLU(), Dropout(0.2),
+        Linear(512, 256), BatchNorm1d(256), ReLU(), Dropout(0.2),
         Linear(256, 10))
 }
 

@@ -7,7 +7,7 @@ import _EmberTestSupport
 @Suite struct BatchNormErrorTests {
     @Test func oneValuePerChannelInTrainingNamesPathShapeAndFixes() async {
         let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
-            final class Net: Module { var bn1 = BatchNorm1d(numFeatures: 20) }
+            final class Net: Module { var bn1 = BatchNorm1d(20) }
             let net = Net()
             net.train()
             _ = net.bn1(Tensor.zeros([1, 20]))
@@ -18,14 +18,14 @@ import _EmberTestSupport
     }
 
     @Test func batchOfOneIsFineInEval() {
-        let bn = BatchNorm1d(numFeatures: 3)
+        let bn = BatchNorm1d(3)
         bn.eval()
         #expect(bn(Tensor.ones([1, 3])).shape == [1, 3])
     }
 
     @Test func wrongRankForBatchNorm1d() async {
         let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
-            _ = BatchNorm1d(numFeatures: 3)(Tensor.zeros([2, 3, 4, 5]))
+            _ = BatchNorm1d(3)(Tensor.zeros([2, 3, 4, 5]))
         }
         let text = standardErrorText(result)
         #expect(text.contains("BatchNorm1d: expected 2D or 3D input (got 4D input)"))
@@ -33,7 +33,7 @@ import _EmberTestSupport
 
     @Test func wrongRankForBatchNorm2d() async {
         let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
-            _ = BatchNorm2d(numFeatures: 3)(Tensor.zeros([2, 3, 4]))
+            _ = BatchNorm2d(3)(Tensor.zeros([2, 3, 4]))
         }
         let text = standardErrorText(result)
         #expect(text.contains("BatchNorm2d: expected 4D input (got 3D input)"))
@@ -41,7 +41,7 @@ import _EmberTestSupport
 
     @Test func wrongRankForBatchNorm3d() async {
         let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
-            _ = BatchNorm3d(numFeatures: 3)(Tensor.zeros([2, 3, 4, 5]))
+            _ = BatchNorm3d(3)(Tensor.zeros([2, 3, 4, 5]))
         }
         let text = standardErrorText(result)
         #expect(text.contains("BatchNorm3d: expected 5D input (got 4D input)"))
@@ -49,7 +49,7 @@ import _EmberTestSupport
 
     @Test func channelMismatch() async {
         let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
-            _ = BatchNorm1d(numFeatures: 20)(Tensor.zeros([4, 19]))
+            _ = BatchNorm1d(20)(Tensor.zeros([4, 19]))
         }
         let text = standardErrorText(result)
         #expect(text.contains("running_mean should contain 19 elements not 20"))

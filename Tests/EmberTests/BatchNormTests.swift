@@ -42,10 +42,10 @@ struct BatchNormConfig: Decodable, CustomTestStringConvertible, Sendable {
         let m: Double? = momentum ?? 0.1
         switch cls {
         case "BatchNorm2d":
-            return BatchNorm2d(numFeatures: features, eps: eps ?? 1e-5, momentum: m, affine: affine ?? true,
+            return BatchNorm2d(features, eps: eps ?? 1e-5, momentum: m, affine: affine ?? true,
                                trackRunningStats: track_running_stats ?? true, dtype: dt)
         default:
-            return BatchNorm1d(numFeatures: features, eps: eps ?? 1e-5, momentum: m, affine: affine ?? true,
+            return BatchNorm1d(features, eps: eps ?? 1e-5, momentum: m, affine: affine ?? true,
                                trackRunningStats: track_running_stats ?? true, dtype: dt)
         }
     }
@@ -87,15 +87,15 @@ struct BatchNormConfig: Decodable, CustomTestStringConvertible, Sendable {
     }
 
     @Test func stateDictKeysAndCounterDtype() {
-        let bn = BatchNorm1d(numFeatures: 4)
+        let bn = BatchNorm1d(4)
         #expect(bn.stateDict().keys == ["weight", "bias", "running_mean", "running_var", "num_batches_tracked"])
         #expect(bn.numBatchesTracked!.value.dtype == .int64 && bn.numBatchesTracked!.value.rank == 0)
-        #expect(BatchNorm1d(numFeatures: 4, affine: false, trackRunningStats: false).stateDict().count == 0)
+        #expect(BatchNorm1d(4, affine: false, trackRunningStats: false).stateDict().count == 0)
     }
 
     /// The reference case from the semantics spec, section 10.1.
     @Test func referenceBatchOfFour() {
-        let bn = BatchNorm1d(numFeatures: 3)
+        let bn = BatchNorm1d(3)
         let x = Tensor(rows: [[1, 2, 3], [4, 5, 6], [7, 8, 10], [2, 0, 1]] as [[Float]])
         _ = bn(x)
         expectClose(bn.runningMean!.value, Tensor([0.35, 0.375, 0.5] as [Float]), atol: 1e-7, rtol: 1e-6)
@@ -107,7 +107,7 @@ struct BatchNormConfig: Decodable, CustomTestStringConvertible, Sendable {
     }
 
     @Test func resetRunningStats() {
-        let bn = BatchNorm1d(numFeatures: 2)
+        let bn = BatchNorm1d(2)
         _ = bn(Tensor(rows: [[1, 2], [3, 5]] as [[Float]]))
         bn.resetRunningStats()
         #expect(bn.runningMean!.value.floats == [0, 0] && bn.runningVar!.value.floats == [1, 1])
@@ -115,7 +115,7 @@ struct BatchNormConfig: Decodable, CustomTestStringConvertible, Sendable {
     }
 
     @Test func extraDescriptionMatchesPyTorchRepr() {
-        #expect(BatchNorm2d(numFeatures: 8).extraDescription == "8, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True")
-        #expect(BatchNorm1d(numFeatures: 3, momentum: nil).extraDescription.contains("momentum=None"))
+        #expect(BatchNorm2d(8).extraDescription == "8, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True")
+        #expect(BatchNorm1d(3, momentum: nil).extraDescription.contains("momentum=None"))
     }
 }

@@ -17,7 +17,7 @@ private struct Run {
     init(seed: UInt64, steps: Int) {
         generator = Generator(seed: seed)
         (model, optimizer, schedule) = withGenerator(generator) {
-            let model = Sequential(Linear(3, 4), BatchNorm1d(numFeatures: 4), Dropout(0.2), Linear(4, 2))
+            let model = Sequential(Linear(3, 4), BatchNorm1d(4), Dropout(0.2), Linear(4, 2))
             let optimizer = Adam(model.parameters(), lr: 0.01)
             let schedule = StepLR(optimizer, stepSize: 2, gamma: 0.5)
             for _ in 0..<steps {
@@ -179,7 +179,7 @@ private func detail(_ r: Result<Checkpoint, CheckpointError>) -> String? {
         #expect(throws: StateDictError.self) { try model.validateStateDict(bad) }
         for (k, v) in before { expectBitwiseEqual(model.stateDict()[k]!, v, k) }
         // A float into BatchNorm's int64 counter is refused too.
-        let bn = BatchNorm1d(numFeatures: 2)
+        let bn = BatchNorm1d(2)
         var sd = bn.stateDict()
         sd["num_batches_tracked"] = Tensor(Float(3))
         #expect(throws: StateDictError.self) { try bn.loadStateDict(sd) }

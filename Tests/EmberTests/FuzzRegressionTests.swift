@@ -20,7 +20,7 @@ private func seeds(_ target: String) throws -> [URL] {
 private func smallRun() -> (Sequential, Adam, StepLR, Generator) {
     let generator = Generator(seed: 1)
     let (model, optimizer) = withGenerator(generator) {
-        let model = Sequential(Linear(2, 2), BatchNorm1d(numFeatures: 2), Dropout(0.5))
+        let model = Sequential(Linear(2, 2), BatchNorm1d(2), Dropout(0.5))
         return (model, Adam(model.parameters(), lr: 0.01))
     }
     model.layers[2].pin(.evaluation)

@@ -12,7 +12,7 @@ import _EmberTestSupport
     }
 
     @Test func recurrentWeightSetsAreTheNamedParametersOfTheirLayerAndDirection() {
-        let lstm = LSTM(inputSize: 2, hiddenSize: 3, numLayers: 2, bidirectional: true)
+        let lstm = LSTM(2, 3, numLayers: 2, bidirectional: true)
         let named = Dictionary(uniqueKeysWithValues: lstm.namedParameters().map { ($0.name, $0.parameter) })
         for layer in 0..<2 {
             for reverse in [false, true] {
@@ -26,7 +26,7 @@ import _EmberTestSupport
     /// BatchNorm1d on `[N, C, L]` normalises over N and L, like BatchNorm2d on `[N, C, L, 1]`.
     @Test func batchNorm1dOnThreeDimensionalInputMatchesBatchNorm2d() {
         let x = withGenerator(Generator(seed: 4)) { Tensor.normal([3, 2, 5]) }
-        let bn1 = BatchNorm1d(numFeatures: 2), bn2 = BatchNorm2d(numFeatures: 2)
+        let bn1 = BatchNorm1d(2), bn2 = BatchNorm2d(2)
         expectBitwiseEqual(bn1(x).reshaped([3, 2, 5, 1]), bn2(x.reshaped([3, 2, 5, 1])), "training")
         bn1.eval(); bn2.eval()
         expectBitwiseEqual(bn1(x).reshaped([3, 2, 5, 1]), bn2(x.reshaped([3, 2, 5, 1])), "eval")

@@ -50,7 +50,7 @@ import _EmberTestSupport
     }
 
     @Test func embeddingMatchesPyTorchWithPaddingAndRepeats() throws {
-        let emb = Embedding(numEmbeddings: 10, embeddingDim: 4, paddingIdx: 2)
+        let emb = Embedding(10, 4, paddingIdx: 2)
         emb.weight.value = fx["embedding/weight"]
         let y = emb(fx["embedding/indices"])
         expectClose(y, fx["embedding/y"], atol: 0, rtol: 0)
@@ -60,7 +60,7 @@ import _EmberTestSupport
     }
 
     @Test func embeddingPaddingRowStartsAtZero() {
-        let emb = Embedding(numEmbeddings: 5, embeddingDim: 3, paddingIdx: -1)
+        let emb = Embedding(5, 3, paddingIdx: -1)
         #expect(emb.paddingIdx == 4)
         #expect(emb.weight.value.doubles.suffix(3).allSatisfy { $0 == 0 })
     }

@@ -156,7 +156,7 @@ struct ModeTreeGenerator {
         case 0: n = TreeNode(Dropout(0.5), "Dropout")
         case 1: n = TreeNode(AlphaDropout(0.3), "AlphaDropout")
         case 2: n = TreeNode(Linear(4, 4), "Linear")
-        default: n = TreeNode(BatchNorm1d(numFeatures: 4), "BatchNorm1d")
+        default: n = TreeNode(BatchNorm1d(4), "BatchNorm1d")
         }
         if stateless { statelessPool.append(n) } else { statefulPool.append(n) }
         return n

@@ -33,7 +33,7 @@ struct NormConfig: Decodable, CustomTestStringConvertible, Sendable {
             let ln = LayerNorm(Shape(cfg.normalized!), elementwiseAffine: cfg.affine ?? true, dtype: dt)
             (layer, weight, bias) = (ln, ln.weight, ln.bias)
         } else {
-            let gn = GroupNorm(numGroups: cfg.groups!, numChannels: cfg.channels!, affine: cfg.affine ?? true, dtype: dt)
+            let gn = GroupNorm(cfg.groups!, cfg.channels!, affine: cfg.affine ?? true, dtype: dt)
             (layer, weight, bias) = (gn, gn.weight, gn.bias)
         }
         let p = cfg.name
@@ -65,7 +65,7 @@ struct NormConfig: Decodable, CustomTestStringConvertible, Sendable {
 
     @Test func groupNormDivisibilityError() async {
         let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
-            _ = GroupNorm(numGroups: 3, numChannels: 4)
+            _ = GroupNorm(3, 4)
         }
         #expect(standardErrorText(result).contains("num_channels must be divisible by num_groups"))
     }

@@ -12,9 +12,9 @@ import _EmberTestSupport
     func makeCell(_ name: String) -> RNNCellBase {
         let bias = fx.tensors["\(name)/param/bias_ih"] != nil
         switch name {
-        case _ where name.hasPrefix("cell_lstm"): return LSTMCell(inputSize: 4, hiddenSize: 3, bias: bias)
-        case _ where name.hasPrefix("cell_gru"): return GRUCell(inputSize: 4, hiddenSize: 3, bias: bias)
-        default: return RNNCell(inputSize: 4, hiddenSize: 3, bias: bias, nonlinearity: name.hasSuffix("relu") ? .relu : .tanh)
+        case _ where name.hasPrefix("cell_lstm"): return LSTMCell(4, 3, bias: bias)
+        case _ where name.hasPrefix("cell_gru"): return GRUCell(4, 3, bias: bias)
+        default: return RNNCell(4, 3, bias: bias, nonlinearity: name.hasSuffix("relu") ? .relu : .tanh)
         }
     }
 
@@ -57,9 +57,9 @@ import _EmberTestSupport
         let values = { (shape: Shape, seed: UInt64) in
             withGenerator(Generator(seed: seed)) { Tensor.uniform(shape, low: -1, high: 1, dtype: .float64) }
         }
-        let lstm = withGenerator(Generator(seed: 1)) { LSTMCell(inputSize: 3, hiddenSize: 2, dtype: .float64) }
-        let gru = withGenerator(Generator(seed: 2)) { GRUCell(inputSize: 3, hiddenSize: 2, dtype: .float64) }
-        let rnn = withGenerator(Generator(seed: 3)) { RNNCell(inputSize: 3, hiddenSize: 2, nonlinearity: .relu, dtype: .float64) }
+        let lstm = withGenerator(Generator(seed: 1)) { LSTMCell(3, 2, dtype: .float64) }
+        let gru = withGenerator(Generator(seed: 2)) { GRUCell(3, 2, dtype: .float64) }
+        let rnn = withGenerator(Generator(seed: 3)) { RNNCell(3, 2, nonlinearity: .relu, dtype: .float64) }
         let x = values([2, 3], 4), h = values([2, 2], 5), c = values([2, 2], 6)
         #expect(checkGradients([x, h, c]) { a in let r = lstm(a[0], (a[1], a[2])); return r.h * 2 + r.c } == nil)
         #expect(checkGradients([x, h]) { gru($0[0], $0[1]) } == nil)
@@ -75,8 +75,8 @@ import _EmberTestSupport
             let expected: Tensor, final: Tensor
             switch kind {
             case "lstm":
-                let layer = LSTM(inputSize: 5, hiddenSize: 4, dtype: .float64)
-                let cell = LSTMCell(inputSize: 5, hiddenSize: 4, dtype: .float64)
+                let layer = LSTM(5, 4, dtype: .float64)
+                let cell = LSTMCell(5, 4, dtype: .float64)
                 copy(layer.weights(layer: 0), to: cell)
                 var state: (h: Tensor, c: Tensor)? = nil
                 for t in 0..<6 { state = cell(x.select(axis: 0, index: t), state); outputs.append(state!.h) }
@@ -84,16 +84,16 @@ import _EmberTestSupport
                 (expected, final) = (r.output, r.state.h.squeezed(axis: 0))
                 expectClose(r.state.c.squeezed(axis: 0), state!.c, atol: 1e-12, rtol: 1e-12)
             case "gru":
-                let layer = GRU(inputSize: 5, hiddenSize: 4, dtype: .float64)
-                let cell = GRUCell(inputSize: 5, hiddenSize: 4, dtype: .float64)
+                let layer = GRU(5, 4, dtype: .float64)
+                let cell = GRUCell(5, 4, dtype: .float64)
                 copy(layer.weights(layer: 0), to: cell)
                 var h: Tensor? = nil
                 for t in 0..<6 { h = cell(x.select(axis: 0, index: t), h); outputs.append(h!) }
                 (expected, final) = (layer(x).output, h!)
             default:
                 let nl: RNNNonlinearity = kind == "rnn_relu" ? .relu : .tanh
-                let layer = RNN(inputSize: 5, hiddenSize: 4, nonlinearity: nl, dtype: .float64)
-                let cell = RNNCell(inputSize: 5, hiddenSize: 4, nonlinearity: nl, dtype: .float64)
+                let layer = RNN(5, 4, nonlinearity: nl, dtype: .float64)
+                let cell = RNNCell(5, 4, nonlinearity: nl, dtype: .float64)
                 copy(layer.weights(layer: 0), to: cell)
                 var h: Tensor? = nil
                 for t in 0..<6 { h = cell(x.select(axis: 0, index: t), h); outputs.append(h!) }
@@ -112,16 +112,16 @@ import _EmberTestSupport
     }
 
     @Test func cellsAreModeIndependentAndDescribeLikePyTorch() {
-        let cell = LSTMCell(inputSize: 4, hiddenSize: 3)
+        let cell = LSTMCell(4, 3)
         let x = Tensor.normal([2, 4])
         let train = cell(x).h
         cell.eval()
         expectBitwiseEqual(cell(x).h, train)
-        #expect(LSTMCell(inputSize: 4, hiddenSize: 3).extraDescription == "4, 3")
-        #expect(GRUCell(inputSize: 4, hiddenSize: 3, bias: false).extraDescription == "4, 3, bias=False")
-        #expect(RNNCell(inputSize: 4, hiddenSize: 3, bias: false, nonlinearity: .relu).extraDescription == "4, 3, bias=False, nonlinearity=relu")
-        #expect(RNNCell(inputSize: 4, hiddenSize: 3).stateDict().keys == ["weight_ih", "weight_hh", "bias_ih", "bias_hh"])
-        #expect(GRUCell(inputSize: 4, hiddenSize: 3).weightIH.shape == [9, 4])
-        #expect(LSTMCell(inputSize: 4, hiddenSize: 3).weightHH.shape == [12, 3])
+        #expect(LSTMCell(4, 3).extraDescription == "4, 3")
+        #expect(GRUCell(4, 3, bias: false).extraDescription == "4, 3, bias=False")
+        #expect(RNNCell(4, 3, bias: false, nonlinearity: .relu).extraDescription == "4, 3, bias=False, nonlinearity=relu")
+        #expect(RNNCell(4, 3).stateDict().keys == ["weight_ih", "weight_hh", "bias_ih", "bias_hh"])
+        #expect(GRUCell(4, 3).weightIH.shape == [9, 4])
+        #expect(LSTMCell(4, 3).weightHH.shape == [12, 3])
     }
 }

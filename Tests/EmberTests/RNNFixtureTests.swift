@@ -46,13 +46,13 @@ import _EmberTestSupport
         func makeModule() -> RNNBase {
             switch kind {
             case "lstm":
-                LSTM(inputSize: inputSize, hiddenSize: hiddenSize, numLayers: numLayers, bias: bias, batchFirst: batchFirst,
+                LSTM(inputSize, hiddenSize, numLayers: numLayers, bias: bias, batchFirst: batchFirst,
                      dropout: dropout, bidirectional: bidirectional, projSize: projSize)
             case "gru":
-                GRU(inputSize: inputSize, hiddenSize: hiddenSize, numLayers: numLayers, bias: bias, batchFirst: batchFirst,
+                GRU(inputSize, hiddenSize, numLayers: numLayers, bias: bias, batchFirst: batchFirst,
                     dropout: dropout, bidirectional: bidirectional)
             default:
-                RNN(inputSize: inputSize, hiddenSize: hiddenSize, numLayers: numLayers, nonlinearity: nonlinearity, bias: bias,
+                RNN(inputSize, hiddenSize, numLayers: numLayers, nonlinearity: nonlinearity, bias: bias,
                     batchFirst: batchFirst, dropout: dropout, bidirectional: bidirectional)
             }
         }
@@ -150,7 +150,7 @@ import _EmberTestSupport
     @Test func pyTorchSavedStateDictLoadsAndGivesPyTorchsOutputs() throws {
         let path = Fixture.directory.appendingPathComponent("rnn_state_lstm.safetensors").path
         let lstm = withGenerator(Generator(seed: 9)) {
-            LSTM(inputSize: 4, hiddenSize: 5, numLayers: 2, bidirectional: true, projSize: 3)
+            LSTM(4, 5, numLayers: 2, bidirectional: true, projSize: 3)
         }
         try lstm.loadSafetensors(path)
         let (out, state) = lstm.evaluating { lstm(fx["lstm_loaded/x"], (fx["lstm_loaded/h0"], fx["lstm_loaded/c0"])) }

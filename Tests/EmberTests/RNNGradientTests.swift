@@ -100,10 +100,10 @@ import _EmberTestSupport
     func moduleInputAndStateGradientsMatchFiniteDifferences(_ kind: String) {
         let module: RNNBase = withGenerator(Generator(seed: 21)) {
             switch kind {
-            case "lstm": LSTM(inputSize: 3, hiddenSize: 4, numLayers: 2, batchFirst: true, bidirectional: true, dtype: .float64)
-            case "lstm-proj": LSTM(inputSize: 3, hiddenSize: 4, numLayers: 2, projSize: 2, dtype: .float64)
-            case "gru": GRU(inputSize: 3, hiddenSize: 4, numLayers: 2, batchFirst: true, bidirectional: true, dtype: .float64)
-            default: RNN(inputSize: 3, hiddenSize: 4, numLayers: 3, nonlinearity: .tanh, dtype: .float64)
+            case "lstm": LSTM(3, 4, numLayers: 2, batchFirst: true, bidirectional: true, dtype: .float64)
+            case "lstm-proj": LSTM(3, 4, numLayers: 2, projSize: 2, dtype: .float64)
+            case "gru": GRU(3, 4, numLayers: 2, batchFirst: true, bidirectional: true, dtype: .float64)
+            default: RNN(3, 4, numLayers: 3, nonlinearity: .tanh, dtype: .float64)
             }
         }
         let layers = module.numLayers * module.numDirections
@@ -137,7 +137,7 @@ import _EmberTestSupport
 
     /// Running backward twice over a retained graph accumulates twice the gradient, states included.
     @Test func retainedGraphAccumulates() throws {
-        let lstm = withGenerator(Generator(seed: 50)) { LSTM(inputSize: 2, hiddenSize: 3, dtype: .float64) }
+        let lstm = withGenerator(Generator(seed: 50)) { LSTM(2, 3, dtype: .float64) }
         let x = Self.values([3, 1, 2], seed: 51).requiringGrad()
         let (out, state) = lstm(x)
         let loss = out.sum() + state.h.sum() * 2 + state.c.sum() * 3

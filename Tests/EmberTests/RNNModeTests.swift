@@ -8,10 +8,10 @@ import _EmberTestSupport
     static func make(_ kind: String, layers: Int, dropout: Double, bidirectional: Bool = false, seed: UInt64 = 1) -> RNNBase {
         withGenerator(Generator(seed: seed)) {
             switch kind {
-            case "lstm": LSTM(inputSize: 4, hiddenSize: 5, numLayers: layers, dropout: dropout, bidirectional: bidirectional)
-            case "lstm-proj": LSTM(inputSize: 4, hiddenSize: 5, numLayers: layers, dropout: dropout, bidirectional: bidirectional, projSize: 3)
-            case "gru": GRU(inputSize: 4, hiddenSize: 5, numLayers: layers, dropout: dropout, bidirectional: bidirectional)
-            default: RNN(inputSize: 4, hiddenSize: 5, numLayers: layers, dropout: dropout, bidirectional: bidirectional)
+            case "lstm": LSTM(4, 5, numLayers: layers, dropout: dropout, bidirectional: bidirectional)
+            case "lstm-proj": LSTM(4, 5, numLayers: layers, dropout: dropout, bidirectional: bidirectional, projSize: 3)
+            case "gru": GRU(4, 5, numLayers: layers, dropout: dropout, bidirectional: bidirectional)
+            default: RNN(4, 5, numLayers: layers, dropout: dropout, bidirectional: bidirectional)
             }
         }
     }
@@ -52,10 +52,10 @@ import _EmberTestSupport
         let first = Self.make(kind, layers: 1, dropout: 0, bidirectional: bidirectional)
         let second = withGenerator(Generator(seed: 1)) { () -> RNNBase in
             switch kind {
-            case "lstm": LSTM(inputSize: d * 5, hiddenSize: 5, bidirectional: bidirectional)
-            case "lstm-proj": LSTM(inputSize: d * 3, hiddenSize: 5, bidirectional: bidirectional, projSize: 3)
-            case "gru": GRU(inputSize: d * 5, hiddenSize: 5, bidirectional: bidirectional)
-            default: RNN(inputSize: d * 5, hiddenSize: 5, bidirectional: bidirectional)
+            case "lstm": LSTM(d * 5, 5, bidirectional: bidirectional)
+            case "lstm-proj": LSTM(d * 3, 5, bidirectional: bidirectional, projSize: 3)
+            case "gru": GRU(d * 5, 5, bidirectional: bidirectional)
+            default: RNN(d * 5, 5, bidirectional: bidirectional)
             }
         }
         let weights = m.stateDict()

@@ -8,16 +8,16 @@ import _EmberTestSupport
     /// Shapes PyTorch gives (spec 5.4): LSTM(4, 3, 2 layers), bidirectional GRU(4, 3),
     /// LSTM(4, 6, projSize: 2).
     @Test func parameterShapesArePyTorchs() {
-        let lstm = LSTM(inputSize: 4, hiddenSize: 3, numLayers: 2)
+        let lstm = LSTM(4, 3, numLayers: 2)
         #expect(lstm.parameters().map { $0.shape } == [[12, 4], [12, 3], [12], [12], [12, 3], [12, 3], [12], [12]])
-        let gru = GRU(inputSize: 4, hiddenSize: 3, bidirectional: true)
+        let gru = GRU(4, 3, bidirectional: true)
         #expect(gru.stateDict().keys == ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0",
                                          "weight_ih_l0_reverse", "weight_hh_l0_reverse", "bias_ih_l0_reverse", "bias_hh_l0_reverse"])
         #expect(gru.parameters().map { $0.shape } == [[9, 4], [9, 3], [9], [9], [9, 4], [9, 3], [9], [9]])
-        let proj = LSTM(inputSize: 4, hiddenSize: 6, projSize: 2)
+        let proj = LSTM(4, 6, projSize: 2)
         #expect(proj.stateDict().keys == ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0", "weight_hr_l0"])
         #expect(proj.weights(layer: 0).weightHH.shape == [24, 2] && proj.weights(layer: 0).weightHR!.shape == [2, 6])
-        let noBias = RNN(inputSize: 4, hiddenSize: 3, numLayers: 2, bias: false, bidirectional: true)
+        let noBias = RNN(4, 3, numLayers: 2, bias: false, bidirectional: true)
         #expect(noBias.stateDict().keys == ["weight_ih_l0", "weight_hh_l0", "weight_ih_l0_reverse", "weight_hh_l0_reverse",
                                             "weight_ih_l1", "weight_hh_l1", "weight_ih_l1_reverse", "weight_hh_l1_reverse"])
         #expect(noBias.weights(layer: 1, reverse: true).weightIH.shape == [3, 6])
@@ -27,44 +27,44 @@ import _EmberTestSupport
     /// Every parameter, in every layer and direction, is drawn from U(-1/sqrt(H), 1/sqrt(H)).
     @Test func initialisationIsUniformOverOneOverSqrtHidden() {
         withGenerator(Generator(seed: 3)) {
-            let lstm = LSTM(inputSize: 7, hiddenSize: 100, numLayers: 2, bidirectional: true, projSize: 20)
+            let lstm = LSTM(7, 100, numLayers: 2, bidirectional: true, projSize: 20)
             let bound = 0.1
             for (name, p) in lstm.namedParameters() {
                 let v = p.value.doubles
                 #expect(v.allSatisfy { abs($0) < bound }, "\(name)")
                 #expect(v.max()! > 0.9 * bound && v.min()! < -0.9 * bound, "\(name) spans the interval")
             }
-            let cell = GRUCell(inputSize: 5, hiddenSize: 25)
+            let cell = GRUCell(5, 25)
             #expect(cell.parameters().allSatisfy { $0.value.doubles.allSatisfy { abs($0) < 0.2 } })
             #expect(cell.weightHH.value.doubles.max()! > 0.18)
         }
-        let a = withGenerator(Generator(seed: 8)) { GRU(inputSize: 3, hiddenSize: 4) }
-        let b = withGenerator(Generator(seed: 8)) { GRU(inputSize: 3, hiddenSize: 4) }
+        let a = withGenerator(Generator(seed: 8)) { GRU(3, 4) }
+        let b = withGenerator(Generator(seed: 8)) { GRU(3, 4) }
         expectBitwiseEqual(a.weights(layer: 0).weightHH.value, b.weights(layer: 0).weightHH.value)
     }
 
     @Test func descriptionsArePyTorchs() {
-        #expect(LSTM(inputSize: 4, hiddenSize: 3, numLayers: 2, bias: false, batchFirst: true, dropout: 0.2, bidirectional: true,
+        #expect(LSTM(4, 3, numLayers: 2, bias: false, batchFirst: true, dropout: 0.2, bidirectional: true,
                      projSize: 2).extraDescription == "4, 3, proj_size=2, num_layers=2, bias=False, batch_first=True, dropout=0.2, bidirectional=True")
-        #expect(RNN(inputSize: 4, hiddenSize: 3, nonlinearity: .relu).extraDescription == "4, 3")
-        #expect(GRU(inputSize: 64, hiddenSize: 128, numLayers: 2, dropout: 1).extraDescription == "64, 128, num_layers=2, dropout=1.0")
-        #expect(LSTM(inputSize: 4, hiddenSize: 3).description.hasPrefix("LSTM(4, 3)"))
+        #expect(RNN(4, 3, nonlinearity: .relu).extraDescription == "4, 3")
+        #expect(GRU(64, 128, numLayers: 2, dropout: 1).extraDescription == "64, 128, num_layers=2, dropout=1.0")
+        #expect(LSTM(4, 3).description.hasPrefix("LSTM(4, 3)"))
     }
 
     @Test func layoutsAndShapes() {
         withGenerator(Generator(seed: 4)) {
-            let lstm = LSTM(inputSize: 4, hiddenSize: 5, numLayers: 3, batchFirst: true, bidirectional: true, projSize: 2)
+            let lstm = LSTM(4, 5, numLayers: 3, batchFirst: true, bidirectional: true, projSize: 2)
             let x = Tensor.normal([3, 7, 4])  // [N, L, F]
             let (out, state) = lstm(x)
             #expect(out.shape == [3, 7, 4] && state.h.shape == [6, 3, 2] && state.c.shape == [6, 3, 5])
             // Batch-first is the time-major computation transposed, bit for bit.
-            let timeMajor = LSTM(inputSize: 4, hiddenSize: 5, numLayers: 3, bidirectional: true, projSize: 2)
+            let timeMajor = LSTM(4, 5, numLayers: 3, bidirectional: true, projSize: 2)
             try! timeMajor.loadStateDict(lstm.stateDict())
             let (out2, state2) = timeMajor(x.transposed(0, 1))
             expectBitwiseEqual(out.contiguous(), out2.transposed(0, 1).contiguous())
             expectBitwiseEqual(state.c, state2.c)
             // Unbatched input is the batch-of-one computation without its batch dimension.
-            let gru = GRU(inputSize: 4, hiddenSize: 5, numLayers: 2, batchFirst: true)
+            let gru = GRU(4, 5, numLayers: 2, batchFirst: true)
             let single = Tensor.normal([7, 4])
             let (u, uh) = gru(single)
             let (b, bh) = gru(single.unsqueezed(axis: 0))
@@ -77,7 +77,7 @@ import _EmberTestSupport
     /// Non-contiguous input and states (transposed or expanded views) give the contiguous results.
     @Test func stridedInputsAndStates() {
         withGenerator(Generator(seed: 5)) {
-            let rnn = RNN(inputSize: 4, hiddenSize: 3, numLayers: 2, nonlinearity: .relu)
+            let rnn = RNN(4, 3, numLayers: 2, nonlinearity: .relu)
             let base = Tensor.normal([4, 6, 5])
             let x = base.permuted([1, 2, 0]).narrow(axis: 2, start: 0, length: 4)  // [6, 5, 4], strided
             #expect(!x.isContiguous)
@@ -87,10 +87,10 @@ import _EmberTestSupport
     }
 
     @Test func emptyBatchAndFloat64() {
-        let lstm = LSTM(inputSize: 3, hiddenSize: 2, numLayers: 2, bidirectional: true)
+        let lstm = LSTM(3, 2, numLayers: 2, bidirectional: true)
         let (out, state) = lstm(Tensor.zeros([4, 0, 3]))
         #expect(out.shape == [4, 0, 4] && state.h.shape == [4, 0, 2] && state.c.shape == [4, 0, 2])
-        let gru = withGenerator(Generator(seed: 6)) { GRU(inputSize: 3, hiddenSize: 2, dtype: .float64) }
+        let gru = withGenerator(Generator(seed: 6)) { GRU(3, 2, dtype: .float64) }
         let x = Tensor.normal([2, 1, 3], dtype: .float64).requiringGrad()
         let (y, h) = gru(x)
         #expect(y.dtype == .float64 && h.dtype == .float64)
@@ -102,13 +102,13 @@ import _EmberTestSupport
     /// containers) it is the output sequence.
     @Test func callForms() {
         withGenerator(Generator(seed: 7)) {
-            let lstm = LSTM(inputSize: 4, hiddenSize: 3)
+            let lstm = LSTM(4, 3)
             let x = Tensor.normal([5, 2, 4])
             let both = lstm(x)
             let y: Tensor = lstm(x)
             expectBitwiseEqual(both.output, y)
             #expect(both.state.h.shape == [1, 2, 3])
-            let model = Sequential([GRU(inputSize: 4, hiddenSize: 3), Linear(3, 1)])
+            let model = Sequential([GRU(4, 3), Linear(3, 1)])
             #expect(model(x).shape == [5, 2, 1])
             #expect(model.stateDict().keys.first == "0.weight_ih_l0")
         }
@@ -117,7 +117,7 @@ import _EmberTestSupport
     /// An optimizer step trains through the fused backward: the loss goes down.
     @Test func trainingReducesTheLoss() {
         withGenerator(Generator(seed: 8)) {
-            let lstm = LSTM(inputSize: 2, hiddenSize: 8, numLayers: 2, batchFirst: true)
+            let lstm = LSTM(2, 8, numLayers: 2, batchFirst: true)
             let head = Linear(8, 1)
             let x = Tensor.normal([4, 6, 2]), target = x.sum(axis: 2, keepDim: true).sum(axis: 1)
             let optimizer = Adam(lstm.parameters() + head.parameters(), lr: 0.02)
@@ -145,9 +145,9 @@ import _EmberTestSupport
         func make() -> RNNBase {
             withGenerator(Generator(seed: 12)) {
                 switch kind {
-                case "lstm": LSTM(inputSize: 3, hiddenSize: 4, numLayers: 2, bidirectional: true, dtype: .float64)
-                case "gru": GRU(inputSize: 3, hiddenSize: 4, numLayers: 2, bidirectional: true, dtype: .float64)
-                default: RNN(inputSize: 3, hiddenSize: 4, numLayers: 2, bidirectional: true, dtype: .float64)
+                case "lstm": LSTM(3, 4, numLayers: 2, bidirectional: true, dtype: .float64)
+                case "gru": GRU(3, 4, numLayers: 2, bidirectional: true, dtype: .float64)
+                default: RNN(3, 4, numLayers: 2, bidirectional: true, dtype: .float64)
                 }
             }
         }
@@ -192,10 +192,10 @@ import _EmberTestSupport
             Threading.withThreads(threads) {
                 let m: RNNBase = withGenerator(Generator(seed: 31)) {
                     switch kind {
-                    case "lstm": LSTM(inputSize: 6, hiddenSize: 64, numLayers: 2, bidirectional: true)
-                    case "lstm-proj": LSTM(inputSize: 6, hiddenSize: 64, projSize: 24)
-                    case "gru": GRU(inputSize: 6, hiddenSize: 72, bidirectional: true)
-                    default: RNN(inputSize: 6, hiddenSize: 80, numLayers: 2)
+                    case "lstm": LSTM(6, 64, numLayers: 2, bidirectional: true)
+                    case "lstm-proj": LSTM(6, 64, projSize: 24)
+                    case "gru": GRU(6, 72, bidirectional: true)
+                    default: RNN(6, 80, numLayers: 2)
                     }
                 }
                 let x = withGenerator(Generator(seed: 32)) { Tensor.normal([4, 40, 6]) }.requiringGrad()

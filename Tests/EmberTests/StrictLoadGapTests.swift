@@ -62,11 +62,11 @@ import _EmberTestSupport
 
     /// PyTorch accepts a missing `num_batches_tracked` and a one-element `[1]` tensor for a scalar.
     @Test func batchNormCounterMayBeMissingOrOneElement() throws {
-        let src = BatchNorm1d(numFeatures: 2)
+        let src = BatchNorm1d(2)
         _ = src(Tensor(rows: [[1, 2], [3, 5]] as [[Float]]))
         var sd = src.stateDict()
         sd["num_batches_tracked"] = nil
-        let dst = BatchNorm1d(numFeatures: 2)
+        let dst = BatchNorm1d(2)
         #expect(try dst.loadStateDict(sd).description == "<All keys matched successfully>")
         expectBitwiseEqual(dst.runningMean!.value, src.runningMean!.value)
         #expect(dst.numBatchesTracked!.value.item(as: Int64.self) == 0)

@@ -125,6 +125,11 @@ def cases():
                        ("truncated", "truncated.safetensors")]:
         for command in ["evaluate", "summary"]:
             add(ck, "%s %s" % (command, name), [command, "--checkpoint", path])
+        if name != "plain weights (no ember metadata)":
+            add(ck, "inspect %s" % name, ["inspect", path])
+    add(ck, "inspect plain weights", ["inspect", "plain.safetensors"], "ok")
+    add(ck, "inspect a checkpoint", ["inspect", "base/checkpoint.safetensors"], "ok")
+    add(ck, "inspect without a file", ["inspect"], "usage")
     for field, value in [("hidden", -1), ("validationFraction", 2), ("classes", 0), ("inputs", 10 ** 12), ("dropout", 1.5),
                          ("model", "cnn"), ("epochs", 0), ("batchSize", 1), ("learningRate", -1), ("seed", -4)]:
         for command in [["evaluate", "--checkpoint", "tampered-%s/checkpoint.safetensors" % field],

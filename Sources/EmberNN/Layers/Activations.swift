@@ -11,7 +11,7 @@ public final class ReLU: Module {
 /// `x` for `x >= 0`, else `negativeSlope * x`. PyTorch parity: `torch.nn.LeakyReLU(negative_slope=0.01)`.
 public final class LeakyReLU: Module {
     public let negativeSlope: Double
-    public init(negativeSlope: Double = 0.01) { self.negativeSlope = negativeSlope; super.init() }
+    public init(_ negativeSlope: Double = 0.01) { self.negativeSlope = negativeSlope; super.init() }
     public override func forward(_ input: Tensor) -> Tensor { input.leakyRelu(negativeSlope: negativeSlope) }
     public override var extraDescription: String { "negative_slope=\(negativeSlope)" }
 }
@@ -34,7 +34,7 @@ public final class SiLU: Module {
 /// `x` for `x > 0`, else `alpha (exp(x) - 1)`. PyTorch parity: `torch.nn.ELU(alpha=1.0)`.
 public final class ELU: Module {
     public let alpha: Double
-    public init(alpha: Double = 1) { self.alpha = alpha; super.init() }
+    public init(_ alpha: Double = 1) { self.alpha = alpha; super.init() }
     public override func forward(_ input: Tensor) -> Tensor { input.elu(alpha: alpha) }
     public override var extraDescription: String { "alpha=\(alpha)" }
 }

@@ -41,7 +41,7 @@ open class BatchNormBase: Module {
     private lazy var acceptedRankSet: Set<Int> = acceptedRanks
     open var rankDescription: String { "" }
 
-    public init(numFeatures: Int, eps: Double = 1e-5, momentum: Double? = 0.1, affine: Bool = true,
+    public init(_ numFeatures: Int, eps: Double = 1e-5, momentum: Double? = 0.1, affine: Bool = true,
                 trackRunningStats: Bool = true, dtype: DType = .float32) {
         precondition(numFeatures > 0, "BatchNorm: numFeatures must be positive, got \(numFeatures)")
         self.numFeatures = numFeatures

@@ -5,7 +5,7 @@ import EmberStorage
 /// Runs its layers in order, each on the previous one's output.
 ///
 /// ```swift
-/// let model = Sequential(Linear(10, 20), ReLU(), BatchNorm1d(numFeatures: 20), Dropout(0.5), Linear(20, 2))
+/// let model = Sequential(Linear(10, 20), ReLU(), BatchNorm1d(20), Dropout(0.5), Linear(20, 2))
 /// ```
 ///
 /// PyTorch parity: `torch.nn.Sequential`; children are named `"0"`, `"1"`, ... so state-dict keys
@@ -78,7 +78,7 @@ public final class Unflatten: Module {
     public let axis: Int
     public let sizes: [Int]
 
-    public init(axis: Int, sizes: [Int]) {
+    public init(_ axis: Int, _ sizes: [Int]) {
         self.axis = axis
         self.sizes = sizes
         super.init()

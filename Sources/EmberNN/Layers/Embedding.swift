@@ -17,7 +17,7 @@ public final class Embedding: Module {
     public let paddingIdx: Int?
     public let weight: Parameter
 
-    public init(numEmbeddings: Int, embeddingDim: Int, paddingIdx: Int? = nil, dtype: DType = .float32,
+    public init(_ numEmbeddings: Int, _ embeddingDim: Int, paddingIdx: Int? = nil, dtype: DType = .float32,
                 generator: Generator = .default) {
         precondition(numEmbeddings > 0 && embeddingDim > 0, "Embedding: sizes must be positive, got \(numEmbeddings) x \(embeddingDim)")
         var pad = paddingIdx

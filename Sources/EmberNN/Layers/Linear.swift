@@ -14,7 +14,7 @@ import EmberStorage
 ///
 /// Batch-1 inference: in eval mode, a one-sample forward keeps a packed copy of a float32 weight
 /// (up to 8M elements; on CPUs with AVX2) and reuses it while the weight is unchanged, which
-/// makes repeated single-sample calls about 1.7x faster with bitwise the same output. The copy
+/// makes repeated single-sample calls faster with bitwise the same output. The copy
 /// costs the weight's size again in memory; a training-mode forward drops it.
 ///
 /// PyTorch parity: `torch.nn.Linear(in_features, out_features, bias=True)`: same shapes, init

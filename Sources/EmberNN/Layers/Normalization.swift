@@ -49,7 +49,7 @@ public final class GroupNorm: Module {
     public let weight: Parameter?
     public let bias: Parameter?
 
-    public init(numGroups: Int, numChannels: Int, eps: Double = 1e-5, affine: Bool = true, dtype: DType = .float32) {
+    public init(_ numGroups: Int, _ numChannels: Int, eps: Double = 1e-5, affine: Bool = true, dtype: DType = .float32) {
         precondition(numGroups > 0 && numChannels % numGroups == 0,
                      "GroupNorm: num_channels must be divisible by num_groups (got num_channels=\(numChannels), num_groups=\(numGroups))")
         self.numGroups = numGroups

@@ -20,9 +20,9 @@ import EmberStorage
 /// batch_first=False, dropout=0.0, bidirectional=False)`: the same parameter names, shapes, order
 /// and initialisation, errors and warning. `forward(_:)` returns the output sequence alone.
 public final class GRU: RNNBase {
-    /// Parameters as ``LSTM/init(inputSize:hiddenSize:numLayers:bias:batchFirst:dropout:bidirectional:projSize:dtype:generator:)``
+    /// Parameters as ``LSTM/init(_:_:numLayers:bias:batchFirst:dropout:bidirectional:projSize:dtype:generator:)``
     /// without `projSize`.
-    public init(inputSize: Int, hiddenSize: Int, numLayers: Int = 1, bias: Bool = true, batchFirst: Bool = false,
+    public init(_ inputSize: Int, _ hiddenSize: Int, numLayers: Int = 1, bias: Bool = true, batchFirst: Bool = false,
                 dropout: Double = 0, bidirectional: Bool = false, dtype: DType = .float32, generator: Generator = .default)
     {
         super.init(kind: .gru, inputSize: inputSize, hiddenSize: hiddenSize, numLayers: numLayers, bias: bias,

@@ -16,7 +16,7 @@ import EmberStorage
 /// PyTorch parity: `torch.nn.GRUCell(input_size, hidden_size, bias=True)`: gate order `r, z, n`,
 /// parameter names and initialisation, and the same checks and messages.
 public final class GRUCell: RNNCellBase {
-    public init(inputSize: Int, hiddenSize: Int, bias: Bool = true, dtype: DType = .float32, generator: Generator = .default) {
+    public init(_ inputSize: Int, _ hiddenSize: Int, bias: Bool = true, dtype: DType = .float32, generator: Generator = .default) {
         super.init(name: "GRUCell", gates: 3, inputSize: inputSize, hiddenSize: hiddenSize, bias: bias, dtype: dtype,
                    generator: generator)
     }

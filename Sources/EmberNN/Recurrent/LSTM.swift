@@ -46,7 +46,7 @@ public final class LSTM: RNNBase {
     ///   - projSize: when `> 0`, project `h` to this size with `W_hr` (must be `< hiddenSize`).
     ///   - dtype: the parameters' dtype.
     ///   - generator: the random source of the initial weights.
-    public init(inputSize: Int, hiddenSize: Int, numLayers: Int = 1, bias: Bool = true, batchFirst: Bool = false,
+    public init(_ inputSize: Int, _ hiddenSize: Int, numLayers: Int = 1, bias: Bool = true, batchFirst: Bool = false,
                 dropout: Double = 0, bidirectional: Bool = false, projSize: Int = 0, dtype: DType = .float32,
                 generator: Generator = .default)
     {

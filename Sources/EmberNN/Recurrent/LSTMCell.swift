@@ -14,7 +14,7 @@ import EmberStorage
 /// PyTorch parity: `torch.nn.LSTMCell(input_size, hidden_size, bias=True)`: gate order `i, f, g, o`,
 /// parameter names and initialisation, and the same checks and messages.
 public final class LSTMCell: RNNCellBase {
-    public init(inputSize: Int, hiddenSize: Int, bias: Bool = true, dtype: DType = .float32, generator: Generator = .default) {
+    public init(_ inputSize: Int, _ hiddenSize: Int, bias: Bool = true, dtype: DType = .float32, generator: Generator = .default) {
         super.init(name: "LSTMCell", gates: 4, inputSize: inputSize, hiddenSize: hiddenSize, bias: bias, dtype: dtype,
                    generator: generator)
     }

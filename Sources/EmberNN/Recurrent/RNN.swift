@@ -23,9 +23,9 @@ public enum RNNNonlinearity: String, Sendable, Hashable {
 public final class RNN: RNNBase {
     public let nonlinearity: RNNNonlinearity
 
-    /// Parameters as ``GRU/init(inputSize:hiddenSize:numLayers:bias:batchFirst:dropout:bidirectional:dtype:generator:)``,
+    /// Parameters as ``GRU/init(_:_:numLayers:bias:batchFirst:dropout:bidirectional:dtype:generator:)``,
     /// plus the `nonlinearity`.
-    public init(inputSize: Int, hiddenSize: Int, numLayers: Int = 1, nonlinearity: RNNNonlinearity = .tanh,
+    public init(_ inputSize: Int, _ hiddenSize: Int, numLayers: Int = 1, nonlinearity: RNNNonlinearity = .tanh,
                 bias: Bool = true, batchFirst: Bool = false, dropout: Double = 0, bidirectional: Bool = false,
                 dtype: DType = .float32, generator: Generator = .default)
     {

@@ -13,7 +13,7 @@ import EmberStorage
 public final class RNNCell: RNNCellBase {
     public let nonlinearity: RNNNonlinearity
 
-    public init(inputSize: Int, hiddenSize: Int, bias: Bool = true, nonlinearity: RNNNonlinearity = .tanh,
+    public init(_ inputSize: Int, _ hiddenSize: Int, bias: Bool = true, nonlinearity: RNNNonlinearity = .tanh,
                 dtype: DType = .float32, generator: Generator = .default)
     {
         self.nonlinearity = nonlinearity

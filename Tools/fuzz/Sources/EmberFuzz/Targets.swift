@@ -89,7 +89,7 @@ struct SmallRun {
     init() {
         generator = Generator(seed: 1)
         (model, optimizer, schedule) = withGenerator(generator) {
-            let model = Sequential(Linear(2, 2), BatchNorm1d(numFeatures: 2), Dropout(0.5))
+            let model = Sequential(Linear(2, 2), BatchNorm1d(2), Dropout(0.5))
             let optimizer = Adam(model.parameters(), lr: 0.01)
             return (model, optimizer, StepLR(optimizer, stepSize: 2, gamma: 0.5))
         }
