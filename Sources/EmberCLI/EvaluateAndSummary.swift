@@ -27,9 +27,14 @@ struct Evaluate: ParsableCommand {
                 throw UserFacingError("the data now has \(loaded.features) features but the checkpoint's model expects \(settings.inputs)")
             }
             _ = try loaded.classes(explicit: settings.classes)
-            // The same seed gives the same split as in training (the split is the run's first draw).
-            let validation = withGenerator(Generator(seed: settings.seed)) {
-                randomSplit(loaded.dataset, lengths: [1 - settings.validationFraction, settings.validationFraction])[1]
+            let validation: Subset<TensorDataset>
+            if let split = try StoredSplit.stored(in: saved, path: checkpoint) {
+                validation = try split.validationSubset(of: loaded.dataset, path: checkpoint)
+            } else {
+                // A checkpoint from before splits were stored: the split was the run's first draw.
+                validation = withGenerator(Generator(seed: settings.seed)) {
+                    randomSplit(loaded.dataset, lengths: [1 - settings.validationFraction, settings.validationFraction])[1]
+                }
             }
             let result = evaluate(model, on: DataLoader(validation, batchSize: 256), classes: settings.classes <= 30 ? settings.classes : nil,
                                   loss: { crossEntropy($0, target: $1) })

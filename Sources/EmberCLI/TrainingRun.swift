@@ -36,7 +36,8 @@ struct TrainingRun {
             encoder.outputFormatting = [.sortedKeys]
             let options = FitOptions(
                 epochs: epochs, checkpointPath: checkpointPath, checkpointEvery: checkpointEvery,
-                metadata: ["settings": String(decoding: try encoder.encode(s), as: UTF8.self)],
+                metadata: ["settings": String(decoding: try encoder.encode(s), as: UTF8.self),
+                           StoredSplit.metadataKey: StoredSplit(samples: data.dataset.count, validation: validationSet.indices).metadataValue],
                 makeModelCopy: { s.makeModel() }, forgottenEvalSeed: s.seed &+ 0x9E37_79B9)
 
             print("Training \(model.typeName) (\(model.parameterCount) parameters) on \(data.description(classes: s.classes))")

@@ -72,3 +72,28 @@ public struct Batch {
 public func defaultCollate(_ examples: [Example]) -> HostBatch {
     HostBatch(inputs: HostTensor.stacked(examples.map(\.input)), labels: HostTensor.stacked(examples.map(\.label)))
 }
+
+/// A dataset of ``Example``s that can copy a batch's rows straight out of its tensors.
+///
+/// ``DataLoader``'s default collation uses it when the dataset conforms: each batch is gathered
+/// once (`HostTensor.rows`), instead of copying every sample out and then stacking the copies.
+/// The batch is the one ``defaultCollate(_:)`` gives for the same samples.
+public protocol BatchGathering: Dataset where Sample == Example {
+    /// The samples at `indices`, stacked as ``defaultCollate(_:)`` stacks them.
+    func gather(_ indices: ArraySlice<Int>) -> HostBatch
+}
+
+extension TensorDataset: BatchGathering {
+    public func gather(_ indices: ArraySlice<Int>) -> HostBatch {
+        HostBatch(inputs: inputs.rows(indices), labels: labels.rows(indices))
+    }
+}
+
+extension Subset: BatchGathering where Base: BatchGathering {
+    public func gather(_ indices: ArraySlice<Int>) -> HostBatch {
+        for i in indices {
+            precondition(i >= 0 && i < self.indices.count, "Subset: index \(i) is out of range for a subset of size \(self.indices.count)")
+        }
+        return base.gather(ArraySlice(indices.map { self.indices[$0] }))
+    }
+}

@@ -52,6 +52,9 @@ public struct DataLoader<Source: Dataset, Collated: CollatedBatch>: Sequence, Se
     public let generator: Generator
     /// Turns the samples of a batch into a host batch; runs on the prefetching thread.
     public let collate: @Sendable ([Source.Sample]) -> Collated
+    /// Reads and collates the samples at the given indices: `collate` over the samples, or one
+    /// gather straight from the dataset's tensors (``BatchGathering``) with the default collation.
+    var gatherBatch: @Sendable (ArraySlice<Int>) -> Collated
 
     /// A loader with a custom collation.
     ///
@@ -83,6 +86,7 @@ public struct DataLoader<Source: Dataset, Collated: CollatedBatch>: Sequence, Se
         self.prefetch = prefetch
         self.generator = generator
         self.collate = collate
+        self.gatherBatch = { [dataset] indices in collate(indices.map { dataset[$0] }) }
     }
 
     /// The number of batches in an epoch: `count / batchSize` rounded up, or down with
@@ -99,7 +103,7 @@ public struct DataLoader<Source: Dataset, Collated: CollatedBatch>: Sequence, Se
     /// Starts an epoch: draws its order and batch seed from ``generator`` and, with
     /// ``prefetch`` > 0, starts preparing its first batches on a background thread.
     public func makeIterator() -> Iterator {
-        Iterator(plan: plan(), dataset: dataset, collate: collate, prefetch: prefetch)
+        Iterator(plan: plan(), gather: gatherBatch, prefetch: prefetch)
     }
 
     /// The sample order and batch seed of a new epoch (advances the generator).
@@ -114,20 +118,18 @@ public struct DataLoader<Source: Dataset, Collated: CollatedBatch>: Sequence, Se
     /// One epoch of batches.
     public struct Iterator: IteratorProtocol {
         let plan: EpochPlan
-        let dataset: Source
-        let collate: @Sendable ([Source.Sample]) -> Collated
+        let gather: @Sendable (ArraySlice<Int>) -> Collated
         /// The background producer; `nil` without prefetching or for an empty epoch.
         let handle: PrefetchHandle<Collated>?
         /// The next batch to hand out.
         private var position = 0
 
-        init(plan: EpochPlan, dataset: Source, collate: @escaping @Sendable ([Source.Sample]) -> Collated, prefetch: Int) {
+        init(plan: EpochPlan, gather: @escaping @Sendable (ArraySlice<Int>) -> Collated, prefetch: Int) {
             self.plan = plan
-            self.dataset = dataset
-            self.collate = collate
+            self.gather = gather
             if prefetch > 0 && plan.batchCount > 0 {
                 handle = PrefetchHandle(PrefetchChannel(count: plan.batchCount, capacity: prefetch) { k in
-                    plan.collateBatch(k, from: dataset, with: collate)
+                    plan.collateBatch(k, with: gather)
                 })
             } else {
                 handle = nil
@@ -138,7 +140,7 @@ public struct DataLoader<Source: Dataset, Collated: CollatedBatch>: Sequence, Se
         public mutating func next() -> Collated.Element? {
             guard position < plan.batchCount else { return nil }
             defer { position += 1 }
-            let host = handle?.channel.take() ?? plan.collateBatch(position, from: dataset, with: collate)
+            let host = handle?.channel.take() ?? plan.collateBatch(position, with: gather)
             return host.materialized()
         }
 
@@ -164,6 +166,9 @@ extension DataLoader where Source.Sample == Example, Collated == HostBatch {
     ) {
         self.init(dataset, batchSize: batchSize, shuffle: shuffle, dropLast: dropLast, prefetch: prefetch,
                   generator: generator, collate: defaultCollate)
+        if let gathering = dataset as? any BatchGathering {
+            gatherBatch = { gathering.gather($0) }
+        }
     }
 }
 
@@ -188,10 +193,8 @@ package struct EpochPlan: Sendable {
         return Generator(seed: UInt64(b.0) << 32 | UInt64(b.1))
     }
 
-    /// Reads and collates batch `k`.
-    package func collateBatch<D: Dataset, C>(_ k: Int, from dataset: D, with collate: ([D.Sample]) -> C) -> C {
-        withGenerator(generator(forBatch: k)) {
-            collate(indices(ofBatch: k).map { dataset[$0] })
-        }
+    /// Reads and collates batch `k` with `gather` (indices to batch).
+    package func collateBatch<C>(_ k: Int, with gather: (ArraySlice<Int>) -> C) -> C {
+        withGenerator(generator(forBatch: k)) { gather(indices(ofBatch: k)) }
     }
 }

@@ -138,6 +138,36 @@ import Glibc
         #expect(try runEmber(["evaluate", "--checkpoint", "out/checkpoint.safetensors"], in: dir).status == 0)
     }
 
+    /// `ember evaluate` uses the validation samples stored in the checkpoint, not a re-drawn split:
+    /// with the stored seed changed (which would re-draw another split) it still reports the run's
+    /// final validation accuracy; a stored split that does not fit the data is an error line.
+    @Test func evaluateUsesTheStoredValidationSplit() throws {
+        let dir = try makeScratchFolder("split")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let trained = try runEmber(["train", "--epochs", "1", "--output", "out"], in: dir)
+        #expect(trained.status == 0)
+        let final = trained.stdout.split(separator: "\n").first { $0.hasPrefix("final validation accuracy") }.map(String.init) ?? ""
+        let accuracy = final.split(separator: " ").dropFirst(3).first.map(String.init) ?? "missing"
+        let path = dir.appendingPathComponent("out/checkpoint.safetensors").path
+        var checkpoint = try Checkpoint.read(from: path)
+        let original = checkpoint
+        var settings = try JSONSerialization.jsonObject(with: Data(checkpoint.metadata["settings"]!.utf8)) as! [String: Any]
+        settings["seed"] = 12345
+        checkpoint.metadata["settings"] = String(decoding: try JSONSerialization.data(withJSONObject: settings), as: UTF8.self)
+        try checkpoint.write(to: path)
+        let evaluated = try runEmber(["evaluate", "--checkpoint", "out/checkpoint.safetensors"], in: dir)
+        #expect(evaluated.status == 0)
+        #expect(evaluated.stdout.contains("validation accuracy \(accuracy) (359 samples)"), "\(final) / \(evaluated.stdout.prefix(200))")
+
+        for (split, message) in [("{\"samples\":1797,\"validation\":[0,0]}", "invalid"), ("{\"samples\":1797,\"validation\":[1797]}", "invalid"),
+                                 ("{\"samples\":10,\"validation\":[1]}", "now has 1797"), ("[1,2]", "not readable")] {
+            var tampered = original
+            tampered.metadata["split"] = split
+            try tampered.write(to: path)
+            expectOneLineFailure(try runEmber(["evaluate", "--checkpoint", "out/checkpoint.safetensors"], in: dir), mentioning: message)
+        }
+    }
+
     @Test func aHugeModelIsRefusedWithTheMemoryItNeeds() throws {
         let dir = try makeScratchFolder("huge")
         defer { try? FileManager.default.removeItem(at: dir) }
