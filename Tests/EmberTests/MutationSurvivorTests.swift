@@ -42,4 +42,44 @@ private final class Model: Module {
         }
         #expect(kept > 64 && kept < 192)
     }
+
+    /// The snake-casing rule splits an acronym from a following capitalised word wherever it
+    /// stands, also at the end of a name: `QKv` is `Q` + `Kv` in `headQKv` as in `headQKvalue`.
+    @Test func acronymBoundaryIsSplitAtTheEndOfANameToo() {
+        final class Heads: Module {
+            let headQKv = Linear(1, 1)
+            let headQKvalue = Linear(1, 1)
+            let weightIH = Parameter(Tensor.zeros([1]))
+        }
+        #expect(Heads().stateDict().keys == ["weight_ih", "head_q_kv.weight", "head_q_kv.bias", "head_q_kvalue.weight", "head_q_kvalue.bias"])
+    }
+
+    /// BatchNorm's backward over many channels (its per-channel sums on the heap, after a freed
+    /// block of NaNs of about the same size): `dgamma = sum(g xhat)`, `dbeta = sum(g)` per
+    /// channel, computed here in float64 from the definition.
+    @Test(arguments: [1, 3])
+    func batchNormGradientSumsStartFromZero(spatial s: Int) {
+        let n = 3, c = 2_000
+        let x = Tensor((0..<(n * c * s)).map { Double(($0 * 7919) % 1000) / 100 - 5 }, shape: s == 1 ? [n, c] : [n, c, s])
+        let g = Tensor((0..<(n * c * s)).map { Double(($0 * 104_729) % 997) / 500 - 1 }, shape: x.shape)
+        let layer = BatchNorm1d(c, dtype: .float64)
+        let y = layer(x)
+        do { let junk = [Double](repeating: .nan, count: 3 * c + 8); withExtendedLifetime(junk) {} }
+        (y * g).sum().backward()
+        let xs = x.doubles, gs = g.doubles
+        var worst = 0.0
+        for ch in 0..<c {
+            var values: [Double] = []
+            var grads: [Double] = []
+            for i in 0..<n { for j in 0..<s { values.append(xs[(i * c + ch) * s + j]); grads.append(gs[(i * c + ch) * s + j]) } }
+            let mean = values.reduce(0, +) / Double(values.count)
+            let variance = values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(values.count)
+            let invstd = 1 / (variance + 1e-5).squareRoot()
+            let dgamma = zip(values, grads).map { ($0 - mean) * invstd * $1 }.reduce(0, +)
+            let dbeta = grads.reduce(0, +)
+            worst = max(worst, abs(layer.weight!.grad!.doubles[ch] - dgamma), abs(layer.bias!.grad!.doubles[ch] - dbeta))
+        }
+        #expect(worst < 1e-9, "largest difference \(worst)")
+    }
 }
+
