@@ -4,10 +4,9 @@ import CEmberKernels
 // `Linear` again and again).
 //
 // The unpacked row-vector kernel (`GEMM+RowVector.swift`) transposes 8 x 8 blocks of the weight in
-// registers on every call: 24 shuffles per 64 multiply-adds, about 0.1 ns per multiply-add here.
-// Packed into strips of 32 columns (`[k][32]` each), the same chains need one contiguous load per
-// eight multiply-adds and run at memory speed: a 784 x 512 product took 48 us unpacked and 28 us
-// packed on this machine (AVX2). The chains and panels are the unpacked kernel's, so the result
+// registers on every call: 24 shuffles per 64 multiply-adds. Packed into strips of 32 columns
+// (`[k][32]` each), the same chains need one contiguous load per eight multiply-adds and run at
+// memory speed (BENCHMARKS.md, batch-1 latency). The chains and panels are the unpacked kernel's, so the result
 // is bitwise the same: a row computed alone still equals that row computed in a batch.
 
 /// A float32 `[n, k]` weight (a `Linear` weight, `y = x W^T`) packed for
