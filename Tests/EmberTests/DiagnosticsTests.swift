@@ -57,6 +57,23 @@ private func trainedModel() -> (SeedNetwork, SGD) {
         #expect(reports.all.first?.message.contains("withDiagnostics(.off)") ?? false)
     }
 
+    /// Each mode-dependent layer reports a training-mode forward under no-grad by itself (not only
+    /// when another layer of the model does).
+    @Test(arguments: ["BatchNorm1d", "Dropout", "AlphaDropout", "Dropout1d", "LSTM"])
+    func eachModeDependentLayerAloneReportsATrainingModeForwardWithoutGrad(kind: String) {
+        let (model, input): (Module, Tensor) = withGenerator(Generator(seed: 5)) {
+            switch kind {
+            case "BatchNorm1d": (Sequential(Linear(3, 4), BatchNorm1d(4)), Tensor.normal([8, 3]))
+            case "Dropout": (Sequential(Linear(3, 4), Dropout(0.5)), Tensor.normal([8, 3]))
+            case "AlphaDropout": (Sequential(Linear(3, 4), AlphaDropout(0.5)), Tensor.normal([8, 3]))
+            case "Dropout1d": (Sequential(Linear(3, 4), Dropout1d(0.5)), Tensor.normal([2, 8, 3]))
+            default: (LSTM(3, 4, numLayers: 2, dropout: 0.5), Tensor.normal([5, 2, 3]))
+            }
+        }
+        let reports = capturing { _ = withNoGrad { model(input) } }
+        #expect(reports.kinds == [.forgottenEval], "\(kind): \(reports.all.map(\.message))")
+    }
+
     @Test func steppingGradientsThatFlowedThroughEvalModeModulesIsReportedOnce() {
         let (model, optimizer) = trainedModel()
         let (x, y) = batch()
