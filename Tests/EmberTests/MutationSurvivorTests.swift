@@ -81,5 +81,16 @@ private final class Model: Module {
         }
         #expect(worst < 1e-9, "largest difference \(worst)")
     }
+
+    /// Setting a state-dict entry to nil removes its key, and only an existing one.
+    @Test func removingAStateDictEntryRemovesItsKey() {
+        var sd: StateDict = ["a": .ones([1]), "b": .zeros([2]), "c": .ones([3])]
+        sd["b"] = nil
+        #expect(sd.keys == ["a", "c"] && sd.count == 2 && sd.map(\.key) == ["a", "c"])
+        sd["missing"] = nil
+        #expect(sd.keys == ["a", "c"])
+        sd["b"] = .ones([4])
+        #expect(sd.keys == ["a", "c", "b"] && sd["b"]?.shape == [4])
+    }
 }
 
