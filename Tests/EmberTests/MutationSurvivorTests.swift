@@ -92,5 +92,35 @@ private final class Model: Module {
         sd["b"] = .ones([4])
         #expect(sd.keys == ["a", "c", "b"] && sd["b"]?.shape == [4])
     }
+
+    /// Dropout1d takes `[C, L]` and `[N, C, L]`, dropping whole channels, and stops on other ranks
+    /// with PyTorch's message.
+    @Test func dropout1dTakesTwoAndThreeDimensionalInput() {
+        let layer = Dropout1d(0.5)
+        let unbatched = withGenerator(Generator(seed: 3)) { layer(Tensor.ones([6, 5])) }.doubles
+        let rows = (0..<6).map { Array(unbatched[($0 * 5)..<($0 * 5 + 5)]) }
+        #expect(rows.allSatisfy { row in row.allSatisfy { $0 == 0 } || row.allSatisfy { $0 == 2 } })
+        #expect(withGenerator(Generator(seed: 3)) { layer(Tensor.ones([2, 6, 5])) }.shape == [2, 6, 5])
+    }
+
+    @Test func dropout1dRefusesFourDimensionalInput() async {
+        let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            _ = Dropout1d(0.5)(Tensor.ones([2, 3, 4, 5]))
+        }
+        let text = String(decoding: result?.standardErrorContent ?? [], as: UTF8.self)
+        #expect(text.contains("dropout1d: Expected 2D or 3D input, but received a 4D input"))
+    }
+
+    /// The functional batchNorm checks the running statistics' size itself (a module checks before
+    /// calling it, a direct caller gets the same protection).
+    @Test func functionalBatchNormRefusesRunningStatisticsOfAnotherSize() async {
+        let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            var mean: Tensor? = Tensor.zeros([4]), variance: Tensor? = Tensor.ones([4])
+            _ = batchNorm(Tensor.ones([2, 3]), runningMean: &mean, runningVar: &variance, weight: nil, bias: nil,
+                          training: false, momentum: 0.1, eps: 1e-5)
+        }
+        let text = String(decoding: result?.standardErrorContent ?? [], as: UTF8.self)
+        #expect(text.contains("running_mean should contain 3 elements not 4"))
+    }
 }
 
