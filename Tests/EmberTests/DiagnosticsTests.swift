@@ -124,6 +124,20 @@ private func trainedModel() -> (SeedNetwork, SGD) {
         #expect(reports.all.first?.modules == ["bn1"])
     }
 
+    /// The untouched-statistics report names every BatchNorm whose statistics never moved, and
+    /// only statistics that are all initial count as never moved (a mean that moved with a
+    /// variance still at 1 is a real set of statistics).
+    @Test func untouchedStatisticsReportNamesEveryUntouchedBatchNormAndNoOther() throws {
+        let model = Sequential(Linear(3, 3), BatchNorm1d(3), BatchNorm1d(3), BatchNorm1d(3))
+        let moved = model[3] as! BatchNorm1d
+        try moved.loadStateDict(["weight": .ones([3]), "bias": .zeros([3]), "running_mean": Tensor([0.5, 0, 0], shape: [3]),
+                                 "running_var": .ones([3]), "num_batches_tracked": Tensor([Int64(0)], shape: []).to(.int64)])
+        model.eval()
+        let reports = capturing { _ = model(Tensor.ones([2, 3])) }
+        #expect(reports.kinds == [.untrainedStatistics])
+        #expect(reports.all.first?.modules == ["1", "2"])
+    }
+
     @Test func aNonStrictLoadThatSkipsBuffersIsReported() throws {
         let (trained, _) = trainedModel()
         let weightsOnly = StateDict(trained.stateDict().filter { !$0.key.hasPrefix("bn1.running") && !$0.key.hasSuffix("num_batches_tracked") })
