@@ -71,6 +71,16 @@ public protocol OptimizerOptions: Codable, Sendable, Equatable {
     /// `"Invalid beta parameter at index 0: 1.0"`, ...), `nil` when the options are valid.
     /// Constructors stop with it; loading a state throws it.
     var validationFailure: String? { get }
+
+    /// Values assumed for keys that a loaded group lacks because older PyTorch versions did not
+    /// save them; any other missing key is an error. Empty unless an optimizer says otherwise.
+    ///
+    /// PyTorch parity: the `setdefault` calls of an optimizer's `__setstate__`.
+    static var defaultsForMissingKeys: [String: OptimizerState.Hyperparameter] { get }
+}
+
+extension OptimizerOptions {
+    public static var defaultsForMissingKeys: [String: OptimizerState.Hyperparameter] { [:] }
 }
 
 /// Parameters that share hyperparameters.

@@ -3,15 +3,6 @@ import Foundation
 import EmberTensor
 import EmberStorage
 
-/// Per-parameter state of one optimizer, convertible to and from ``OptimizerState/ParameterState``.
-protocol ParameterSlot {
-    /// The state as saved (PyTorch's buffer names).
-    var saved: OptimizerState.ParameterState { get }
-    /// Rebuilds the state of `parameter` (saved as index `index`) from `saved`, checking buffer
-    /// names and shapes and converting buffers to the parameter's dtype (as PyTorch does).
-    init(restoring saved: OptimizerState.ParameterState, for parameter: Parameter, index: Int) throws(OptimizerStateError)
-}
-
 /// JSON coding that keeps non-finite numbers (as `"inf"`, `"-inf"`, `"nan"`).
 private func makeEncoder() -> JSONEncoder {
     let e = JSONEncoder()
@@ -36,11 +27,13 @@ package func hyperparameters<O: OptimizerOptions>(of options: O) -> [String: Opt
     }
 }
 
-/// Options decoded from PyTorch-keyed hyperparameters; keys the options do not know are ignored.
+/// Options decoded from PyTorch-keyed hyperparameters; keys the options do not know are ignored,
+/// keys they give defaults for may be missing.
 package func options<O: OptimizerOptions>(
     _: O.Type, from hyperparameters: [String: OptimizerState.Hyperparameter]
 ) throws -> O {
-    let data = try makeEncoder().encode(hyperparameters)
+    let completed = hyperparameters.merging(O.defaultsForMissingKeys) { saved, _ in saved }
+    let data = try makeEncoder().encode(completed)
     return try makeDecoder().decode(O.self, from: data)
 }
 

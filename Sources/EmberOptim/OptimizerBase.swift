@@ -1,0 +1,82 @@
+import EmberAutograd
+
+/// What every optimizer shares: its groups and defaults, per-parameter state keyed by the
+/// parameter's identity, validation, the loop over parameters in ``step()``, and ``state()`` and
+/// ``load(_:)``.
+///
+/// An optimizer subclasses it with its `Options` (hyperparameters and their validation) and its
+/// `Slot` (per-parameter state and how it is saved), overrides
+/// ``update(_:gradient:slot:options:)`` (its update rule), and declares its conformance to
+/// ``Optimizer`` itself, so that calls through `any Optimizer` reach a copy of the loop
+/// specialized for it.
+///
+/// PyTorch parity: the part of `torch.optim.Optimizer` that its subclasses inherit
+/// (`param_groups`, `defaults`, `state`, `step`'s loop, `state_dict`, `load_state_dict`).
+///
+/// See also: ``Optimizer``, ``SGD``, ``Adam``.
+public class OptimizerBase<Options: OptimizerOptions, Slot: ParameterSlot> {
+    /// PyTorch's class name (`"SGD"`, `"Adam"`, ...), recorded in ``OptimizerState``.
+    public let name: String
+    /// The hyperparameters given at construction; ``Optimizer/addParameterGroup(_:configure:)``
+    /// starts from them.
+    public let defaults: Options
+    /// The groups, in order. Hyperparameters may be changed between steps.
+    public var parameterGroups: [ParameterGroup<Options>]
+    /// Per-parameter state by the parameter's identity; a parameter never updated has none.
+    var slots: [ObjectIdentifier: Slot] = [:]
+
+    /// Checks `defaults` (the first group's options when `nil`), each group's options and the
+    /// groups' parameters, stopping with PyTorch's error texts prefixed by `name`.
+    init(name: String, groups: [ParameterGroup<Options>], defaults: Options?) {
+        let defaults = defaults ?? groups.first?.options
+        if let defaults { checkOptions(defaults, optimizer: name) }
+        for g in groups { checkOptions(g.options, optimizer: name) }
+        // Stops when there are no groups, the one case without defaults.
+        checkParameterGroups(groups, optimizer: name)
+        self.name = name
+        self.defaults = defaults!
+        self.parameterGroups = groups
+    }
+
+    /// Updates every parameter that has a gradient and `requiresGrad`, group by group, with its
+    /// group's options; others are skipped and keep their state.
+    public func step() {
+        reportEvalModeGradients(parameterGroups, optimizer: name)
+        for group in parameterGroups {
+            let o = group.options
+            for p in group.parameters {
+                guard let g = gradientForUpdate(p, optimizer: name) else { continue }
+                update(p, gradient: g, slot: &slots[ObjectIdentifier(p)], options: o)
+            }
+        }
+    }
+
+    /// The update rule: updates `parameter` in place from `gradient` (contiguous, of the
+    /// parameter's shape and dtype) and creates or advances its `slot` (`nil` before its first
+    /// update unless created otherwise). The slot is moved out of the optimizer meanwhile, so
+    /// its buffers are uniquely referenced unless a captured state shares them.
+    func update(_ parameter: Parameter, gradient: Tensor, slot: inout Slot?, options: Options) {
+        preconditionFailure("\(name): an optimizer must override update(_:gradient:slot:options:)")
+    }
+
+    /// A snapshot of the per-parameter state and every group's hyperparameters.
+    public func state() -> OptimizerState {
+        captureState(optimizer: name, groups: parameterGroups, slots: slots)
+    }
+
+    /// Replaces the per-parameter state and the groups' hyperparameters with `state`, captured
+    /// from an optimizer of the same kind over parameters of the same shapes, in the same group
+    /// structure. Nothing changes when it throws.
+    public func load(_ state: OptimizerState) throws(OptimizerStateError) {
+        (parameterGroups, slots) = try restoreState(state, optimizer: name, groups: parameterGroups, slotType: Slot.self)
+    }
+}
+
+/// Per-parameter state of one optimizer, convertible to and from ``OptimizerState/ParameterState``.
+public protocol ParameterSlot {
+    /// The state as saved (PyTorch's buffer names).
+    var saved: OptimizerState.ParameterState { get }
+    /// Rebuilds the state of `parameter` (saved as index `index`) from `saved`, checking buffer
+    /// names and shapes and converting buffers to the parameter's dtype (as PyTorch does).
+    init(restoring saved: OptimizerState.ParameterState, for parameter: Parameter, index: Int) throws(OptimizerStateError)
+}
