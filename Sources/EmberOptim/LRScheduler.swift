@@ -77,34 +77,6 @@ public struct ScheduleProgress: Codable, Sendable, Equatable {
     }
 }
 
-/// The shared mechanics of epoch-based schedules: attaching to the optimizer, the initial step,
-/// counting and writing learning rates.
-protocol EpochScheduler: LRScheduler {
-    var progress: ScheduleProgress { get set }
-    /// The learning rates for `progress.lastEpoch` (already advanced). `initial` is true for the
-    /// step made at construction (PyTorch's `_is_initial`).
-    func learningRates(initial: Bool) -> [Double]
-}
-
-extension EpochScheduler {
-    /// Advances the counters, computes and sets the learning rates.
-    func advance(initial: Bool) {
-        progress.stepCount += 1
-        progress.lastEpoch += 1
-        let lrs = learningRates(initial: initial)
-        for (g, lr) in lrs.enumerated() { optimizer.setLearningRate(lr, group: g) }
-        progress.lastLearningRates = optimizer.learningRates
-    }
-
-    /// Throws when `progress` was saved for a different number of groups.
-    func checkGroups(_ progress: ScheduleProgress) throws(OptimizerStateError) {
-        let n = optimizer.parameterGroupCount
-        guard progress.baseLearningRates.count == n else {
-            throw .groupCountMismatch(expected: n, found: progress.baseLearningRates.count)
-        }
-    }
-}
-
 /// Records each group's `initial_lr` (when no schedule did before) and returns them: a new
 /// schedule's base learning rates, and its progress before the initial step.
 func attach(_ optimizer: any Optimizer) -> ScheduleProgress {
