@@ -80,15 +80,11 @@ public final class Adagrad: OptimizerBase<Adagrad.Options, Adagrad.Slot>, Optimi
 
         public var saved: OptimizerState.ParameterState { .init(step: step, buffers: ["sum": sum]) }
 
-        init(step: Int, sum: Tensor) {
-            self.step = step
-            self.sum = sum
-        }
-
-        public init(restoring saved: OptimizerState.ParameterState, for p: Parameter, index: Int) throws(OptimizerStateError) {
+        public static func restored(
+            from saved: OptimizerState.ParameterState, for p: Parameter, index: Int
+        ) throws(OptimizerStateError) -> Slot {
             try saved.checkOnly(["sum"], index: index)
-            step = try saved.requiredStep(index: index)
-            sum = try saved.buffer("sum", for: p, index: index, required: true)!
+            return try Slot(step: saved.requiredStep(index: index), sum: saved.buffer("sum", for: p, index: index, required: true)!)
         }
     }
 

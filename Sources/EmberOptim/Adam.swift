@@ -107,19 +107,14 @@ public class Adam: OptimizerBase<Adam.Options, Adam.Slot>, Optimizer {
             return .init(step: step, buffers: b)
         }
 
-        init(step: Int, expAvg: Tensor, expAvgSq: Tensor, maxExpAvgSq: Tensor?) {
-            self.step = step
-            self.expAvg = expAvg
-            self.expAvgSq = expAvgSq
-            self.maxExpAvgSq = maxExpAvgSq
-        }
-
-        public init(restoring saved: OptimizerState.ParameterState, for p: Parameter, index: Int) throws(OptimizerStateError) {
+        public static func restored(
+            from saved: OptimizerState.ParameterState, for p: Parameter, index: Int
+        ) throws(OptimizerStateError) -> Slot {
             try saved.checkOnly(["exp_avg", "exp_avg_sq", "max_exp_avg_sq"], index: index)
-            step = try saved.requiredStep(index: index)
-            expAvg = try saved.buffer("exp_avg", for: p, index: index, required: true)!
-            expAvgSq = try saved.buffer("exp_avg_sq", for: p, index: index, required: true)!
-            maxExpAvgSq = try saved.buffer("max_exp_avg_sq", for: p, index: index, required: false)
+            return try Slot(step: saved.requiredStep(index: index),
+                            expAvg: saved.buffer("exp_avg", for: p, index: index, required: true)!,
+                            expAvgSq: saved.buffer("exp_avg_sq", for: p, index: index, required: true)!,
+                            maxExpAvgSq: saved.buffer("max_exp_avg_sq", for: p, index: index, required: false))
         }
     }
 
@@ -150,7 +145,8 @@ public class Adam: OptimizerBase<Adam.Options, Adam.Slot>, Optimizer {
 
     /// One Adam step of `p`; the moments start at zero.
     override func update(_ p: Parameter, gradient g: Tensor, slot: inout Slot?, options o: Options) {
-        var s = slot.take() ?? Slot(step: 0, expAvg: filledBuffer(like: p, 0), expAvgSq: filledBuffer(like: p, 0), maxExpAvgSq: nil)
+        var s = slot.take()
+            ?? Slot(step: 0, expAvg: filledBuffer(like: p, 0), expAvgSq: filledBuffer(like: p, 0))
         makeWritable(&s.expAvg, like: p, name: "exp_avg", optimizer: name)
         makeWritable(&s.expAvgSq, like: p, name: "exp_avg_sq", optimizer: name)
         prepareBuffer(&s.maxExpAvgSq, if: o.amsgrad, like: p, name: "max_exp_avg_sq", optimizer: name)
@@ -207,6 +203,8 @@ public final class AdamW: Adam {
         super.init(name: "AdamW", groups: groups, defaults: defaults)
     }
 
+    /// Loads `state`, then makes weight decay decoupled in every group, as PyTorch's
+    /// `AdamW.__setstate__` does.
     public override func load(_ state: OptimizerState) throws(OptimizerStateError) {
         try super.load(state)
         for i in parameterGroups.indices { parameterGroups[i].options.decoupledWeightDecay = true }

@@ -1,21 +1,3 @@
-/// Adjusts the learning rates of an optimizer's parameter groups as training progresses.
-///
-/// A schedule sets each group's `learningRate` at construction (its value for epoch 0) and at
-/// every ``step()``; call `step()` after the optimizer's `step()`, once per epoch or once per
-/// batch as the schedule intends. Most schedules are recursive, as PyTorch's are: each step
-/// scales the group's *current* learning rate, so changes made from outside (another schedule,
-/// manual edits) compose.
-///
-/// State (hyperparameters and counters) is a small `Codable` value: ``state()`` and
-/// ``load(_:)``. On resume, create the optimizer and the schedule, then load the optimizer's state
-/// (it restores the learning rates), then the schedule's.
-///
-/// PyTorch parity: `torch.optim.lr_scheduler.LRScheduler` (`step()`, `get_last_lr()`,
-/// `last_epoch`, `state_dict()`, `load_state_dict()`); the first schedule attached records each
-/// group's `initial_lr`. The deprecated `step(epoch)` form is not provided.
-///
-/// See also: ``StepLR``, ``MultiStepLR``, ``ExponentialLR``, ``CosineAnnealingLR``, ``LinearLR``,
-/// ``OneCycleLR``, ``ReduceLROnPlateau``.
 /// A learning-rate schedule whose state can be saved and restored (checkpoints): every
 /// ``LRScheduler`` and ``ReduceLROnPlateau``, which steps on a metric instead.
 public protocol SavableSchedule: AnyObject {
@@ -33,6 +15,24 @@ public protocol SavableSchedule: AnyObject {
     func load(_ state: State) throws(OptimizerStateError)
 }
 
+/// Adjusts the learning rates of an optimizer's parameter groups as training progresses.
+///
+/// A schedule sets each group's `learningRate` at construction (its value for epoch 0) and at
+/// every ``step()``; call `step()` after the optimizer's `step()`, once per epoch or once per
+/// batch as the schedule intends. Most schedules are recursive, as PyTorch's are: each step
+/// scales the group's *current* learning rate, so changes made from outside (another schedule,
+/// manual edits) compose.
+///
+/// State (hyperparameters and counters) is a small `Codable` value: ``state()`` and
+/// ``load(_:)``. On resume, create the optimizer and the schedule, then load the optimizer's state
+/// (it restores the learning rates), then the schedule's.
+///
+/// PyTorch parity: `torch.optim.lr_scheduler.LRScheduler` (`step()`, `get_last_lr()`,
+/// `last_epoch`, `state_dict()`, `load_state_dict()`); the first schedule attached records each
+/// group's `initial_lr`. The deprecated `step(epoch)` form is not provided.
+///
+/// See also: ``ScheduleBase`` (what the epoch-based schedules share), ``StepLR``, ``MultiStepLR``,
+/// ``ExponentialLR``, ``CosineAnnealingLR``, ``LinearLR``, ``OneCycleLR``, ``ReduceLROnPlateau``.
 public protocol LRScheduler: SavableSchedule {
     /// The optimizer whose learning rates this schedule sets.
     var optimizer: any Optimizer { get }

@@ -26,7 +26,8 @@ import EmberAutograd
 /// `add_param_group`, `state_dict`, `load_state_dict`). Updates follow PyTorch's single-tensor
 /// (`foreach=False`) implementations, which PyTorch uses for CPU tensors.
 ///
-/// See also: ``SGD``, ``Adam``, ``AdamW``, ``RMSprop``, ``Adagrad``, ``LRScheduler``.
+/// See also: ``OptimizerBase`` (what the optimizers share), ``SGD``, ``Adam``, ``AdamW``, ``RMSprop``,
+/// ``Adagrad``, ``LRScheduler``.
 public protocol Optimizer: AnyObject {
     /// The hyperparameters of one group.
     associatedtype Options: OptimizerOptions

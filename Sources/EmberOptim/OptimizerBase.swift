@@ -76,7 +76,9 @@ public class OptimizerBase<Options: OptimizerOptions, Slot: ParameterSlot> {
 public protocol ParameterSlot {
     /// The state as saved (PyTorch's buffer names).
     var saved: OptimizerState.ParameterState { get }
-    /// Rebuilds the state of `parameter` (saved as index `index`) from `saved`, checking buffer
+    /// The state of `parameter` (saved as index `index`) rebuilt from `saved`, checking buffer
     /// names and shapes and converting buffers to the parameter's dtype (as PyTorch does).
-    init(restoring saved: OptimizerState.ParameterState, for parameter: Parameter, index: Int) throws(OptimizerStateError)
+    static func restored(
+        from saved: OptimizerState.ParameterState, for parameter: Parameter, index: Int
+    ) throws(OptimizerStateError) -> Self
 }

@@ -106,7 +106,7 @@ func restoreState<O: OptimizerOptions, S: ParameterSlot>(
     var slots: [ObjectIdentifier: S] = [:]
     for (index, saved) in state.parameters {
         guard let p = byIndex[index] else { throw .unknownParameter(index: index) }
-        slots[ObjectIdentifier(p)] = try S(restoring: saved, for: p, index: index)
+        slots[ObjectIdentifier(p)] = try S.restored(from: saved, for: p, index: index)
     }
     return (newGroups, slots)
 }

@@ -95,17 +95,14 @@ public final class RMSprop: OptimizerBase<RMSprop.Options, RMSprop.Slot>, Optimi
             return .init(step: step, buffers: b)
         }
 
-        init(step: Int, squareAvg: Tensor) {
-            self.step = step
-            self.squareAvg = squareAvg
-        }
-
-        public init(restoring saved: OptimizerState.ParameterState, for p: Parameter, index: Int) throws(OptimizerStateError) {
+        public static func restored(
+            from saved: OptimizerState.ParameterState, for p: Parameter, index: Int
+        ) throws(OptimizerStateError) -> Slot {
             try saved.checkOnly(["square_avg", "momentum_buffer", "grad_avg"], index: index)
-            step = try saved.requiredStep(index: index)
-            squareAvg = try saved.buffer("square_avg", for: p, index: index, required: true)!
-            momentumBuffer = try saved.buffer("momentum_buffer", for: p, index: index, required: false)
-            gradAvg = try saved.buffer("grad_avg", for: p, index: index, required: false)
+            return try Slot(step: saved.requiredStep(index: index),
+                            squareAvg: saved.buffer("square_avg", for: p, index: index, required: true)!,
+                            momentumBuffer: saved.buffer("momentum_buffer", for: p, index: index, required: false),
+                            gradAvg: saved.buffer("grad_avg", for: p, index: index, required: false))
         }
     }
 

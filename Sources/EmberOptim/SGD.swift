@@ -79,11 +79,11 @@ public final class SGD: OptimizerBase<SGD.Options, SGD.Slot>, Optimizer {
 
         public var saved: OptimizerState.ParameterState { .init(buffers: ["momentum_buffer": momentumBuffer]) }
 
-        init(momentumBuffer: Tensor) { self.momentumBuffer = momentumBuffer }
-
-        public init(restoring saved: OptimizerState.ParameterState, for p: Parameter, index: Int) throws(OptimizerStateError) {
+        public static func restored(
+            from saved: OptimizerState.ParameterState, for p: Parameter, index: Int
+        ) throws(OptimizerStateError) -> Slot {
             try saved.checkOnly(["momentum_buffer"], index: index)
-            momentumBuffer = try saved.buffer("momentum_buffer", for: p, index: index, required: true)!
+            return try Slot(momentumBuffer: saved.buffer("momentum_buffer", for: p, index: index, required: true)!)
         }
     }
 
