@@ -24,7 +24,7 @@ import EmberStorage
 /// MKL square roots in its vectorized kernels). Sparse gradients do not exist in Ember.
 ///
 /// See also: ``Optimizer``, ``RMSprop``.
-public final class Adagrad: OptimizerBase<Adagrad.Options, Adagrad.Slot>, Optimizer {
+public final class Adagrad: OptimizerBase<Adagrad.Options, Adagrad.Slot>, Optimizer, UpdateRule {
     /// The hyperparameters of one group.
     public struct Options: OptimizerOptions {
         /// Step size (`lr`).
@@ -116,13 +116,16 @@ public final class Adagrad: OptimizerBase<Adagrad.Options, Adagrad.Slot>, Optimi
         }
     }
 
+    /// One Adagrad step over every parameter with a gradient.
+    public func step() { step(with: self) }
+
     /// One Adagrad step of `p`.
-    override func update(_ p: Parameter, gradient g: Tensor, slot: inout Slot?, options o: Options) {
-        var s = slot.take() ?? Slot(step: 0, sum: filledBuffer(like: p, defaults.initialAccumulatorValue))
-        makeWritable(&s.sum, like: p, name: "sum", optimizer: name)
-        s.step += 1
-        let clr = o.learningRate / (1 + (Double(s.step) - 1) * o.lrDecay)
-        let sum = s.sum
+    func update(_ p: Parameter, gradient g: Tensor, slot: inout Slot?, options o: Options) {
+        if slot == nil { slot = Slot(step: 0, sum: filledBuffer(like: p, defaults.initialAccumulatorValue)) }
+        makeWritable(&slot!.sum, like: p, name: "sum", optimizer: name)
+        slot!.step += 1
+        let clr = o.learningRate / (1 + (Double(slot!.step) - 1) * o.lrDecay)
+        let sum = slot!.sum
         updateInPlace(p) { value in
             if value.dtype == .float32 {
                 Adagrad.fusedUpdate(Float.self, value, g, sum, clr: clr, o)
@@ -130,7 +133,6 @@ public final class Adagrad: OptimizerBase<Adagrad.Options, Adagrad.Slot>, Optimi
                 Adagrad.fusedUpdate(Double.self, value, g, sum, clr: clr, o)
             }
         }
-        slot = s
     }
 
     /// The fused update of one parameter, in its dtype `T`.

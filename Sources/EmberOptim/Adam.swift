@@ -30,7 +30,7 @@ import EmberStorage
 /// MKL.
 ///
 /// See also: ``AdamW``, ``Optimizer``.
-public class Adam: OptimizerBase<Adam.Options, Adam.Slot>, Optimizer {
+public class Adam: OptimizerBase<Adam.Options, Adam.Slot>, Optimizer, UpdateRule {
     /// The hyperparameters of one group (shared with ``AdamW``).
     public struct Options: OptimizerOptions {
         /// Step size (`lr`).
@@ -143,23 +143,24 @@ public class Adam: OptimizerBase<Adam.Options, Adam.Slot>, Optimizer {
         self.init(name: "Adam", groups: groups, defaults: defaults)
     }
 
+    /// One Adam step over every parameter with a gradient.
+    public func step() { step(with: self) }
+
     /// One Adam step of `p`; the moments start at zero.
-    override func update(_ p: Parameter, gradient g: Tensor, slot: inout Slot?, options o: Options) {
-        var s = slot.take()
-            ?? Slot(step: 0, expAvg: filledBuffer(like: p, 0), expAvgSq: filledBuffer(like: p, 0))
-        makeWritable(&s.expAvg, like: p, name: "exp_avg", optimizer: name)
-        makeWritable(&s.expAvgSq, like: p, name: "exp_avg_sq", optimizer: name)
-        prepareBuffer(&s.maxExpAvgSq, if: o.amsgrad, like: p, name: "max_exp_avg_sq", optimizer: name)
-        s.step += 1
-        let step = s.step, current = s
+    func update(_ p: Parameter, gradient g: Tensor, slot: inout Slot?, options o: Options) {
+        if slot == nil { slot = Slot(step: 0, expAvg: filledBuffer(like: p, 0), expAvgSq: filledBuffer(like: p, 0)) }
+        makeWritable(&slot!.expAvg, like: p, name: "exp_avg", optimizer: name)
+        makeWritable(&slot!.expAvgSq, like: p, name: "exp_avg_sq", optimizer: name)
+        prepareBuffer(&slot!.maxExpAvgSq, if: o.amsgrad, like: p, name: "max_exp_avg_sq", optimizer: name)
+        slot!.step += 1
+        let s = slot!
         updateInPlace(p) { value in
             if value.dtype == .float32 {
-                adamUpdate(Float.self, value, g, current, step: step, o)
+                adamUpdate(Float.self, value, g, s, step: s.step, o)
             } else {
-                adamUpdate(Double.self, value, g, current, step: step, o)
+                adamUpdate(Double.self, value, g, s, step: s.step, o)
             }
         }
-        slot = s
     }
 }
 

@@ -5,10 +5,10 @@ import EmberAutograd
 /// ``load(_:)``.
 ///
 /// An optimizer subclasses it with its `Options` (hyperparameters and their validation) and its
-/// `Slot` (per-parameter state and how it is saved), overrides
-/// ``update(_:gradient:slot:options:)`` (its update rule), and declares its conformance to
-/// ``Optimizer`` itself, so that calls through `any Optimizer` reach a copy of the loop
-/// specialized for it.
+/// `Slot` (per-parameter state and how it is saved), and conforms to ``Optimizer`` with a `step()`
+/// that is `step(with: self)`, its update rule being its `UpdateRule` conformance. Its `step()` is
+/// its own, non-generic method, so the loop and the rule are compiled together for it, whether
+/// called directly or through `any Optimizer`.
 ///
 /// PyTorch parity: the part of `torch.optim.Optimizer` that its subclasses inherit
 /// (`param_groups`, `defaults`, `state`, `step`'s loop, `state_dict`, `load_state_dict`).
@@ -22,8 +22,10 @@ public class OptimizerBase<Options: OptimizerOptions, Slot: ParameterSlot> {
     public let defaults: Options
     /// The groups, in order. Hyperparameters may be changed between steps.
     public var parameterGroups: [ParameterGroup<Options>]
-    /// Per-parameter state by the parameter's identity; a parameter never updated has none.
-    var slots: [ObjectIdentifier: Slot] = [:]
+    /// Per-parameter state by the parameter's identity; `nil` or absent for a parameter that has
+    /// none. Values are optional so that an update modifies its slot where it lies
+    /// (`subscript(_:default:)`); the optional subscript would move it out and back.
+    var slots: [ObjectIdentifier: Slot?] = [:]
 
     /// Checks `defaults` (the first group's options when `nil`), each group's options and the
     /// groups' parameters, stopping with PyTorch's error texts prefixed by `name`.
@@ -38,25 +40,24 @@ public class OptimizerBase<Options: OptimizerOptions, Slot: ParameterSlot> {
         self.parameterGroups = groups
     }
 
-    /// Updates every parameter that has a gradient and `requiresGrad`, group by group, with its
-    /// group's options; others are skipped and keep their state.
-    public func step() {
+    /// One step: applies `rule` to every parameter that has a gradient and `requiresGrad`, group
+    /// by group, with the group's options and the parameter's slot; others are skipped and keep
+    /// their state. Generic over the rule, so that each optimizer's loop calls its rule directly.
+    func step<Rule: UpdateRule>(with rule: Rule) where Rule.Options == Options, Rule.Slot == Slot {
         reportEvalModeGradients(parameterGroups, optimizer: name)
         for group in parameterGroups {
             let o = group.options
+            let keepsSlots = rule.keepsSlots(o)
             for p in group.parameters {
                 guard let g = gradientForUpdate(p, optimizer: name) else { continue }
-                update(p, gradient: g, slot: &slots[ObjectIdentifier(p)], options: o)
+                if keepsSlots {
+                    rule.update(p, gradient: g, slot: &slots[ObjectIdentifier(p), default: nil], options: o)
+                } else {
+                    var none: Slot? = nil
+                    rule.update(p, gradient: g, slot: &none, options: o)
+                }
             }
         }
-    }
-
-    /// The update rule: updates `parameter` in place from `gradient` (contiguous, of the
-    /// parameter's shape and dtype) and creates or advances its `slot` (`nil` before its first
-    /// update unless created otherwise). The slot is moved out of the optimizer meanwhile, so
-    /// its buffers are uniquely referenced unless a captured state shares them.
-    func update(_ parameter: Parameter, gradient: Tensor, slot: inout Slot?, options: Options) {
-        preconditionFailure("\(name): an optimizer must override update(_:gradient:slot:options:)")
     }
 
     /// A snapshot of the per-parameter state and every group's hyperparameters.
@@ -70,6 +71,27 @@ public class OptimizerBase<Options: OptimizerOptions, Slot: ParameterSlot> {
     public func load(_ state: OptimizerState) throws(OptimizerStateError) {
         (parameterGroups, slots) = try restoreState(state, optimizer: name, groups: parameterGroups, slotType: Slot.self)
     }
+}
+
+/// An optimizer's update rule, which ``OptimizerBase`` applies to each parameter in a step.
+protocol UpdateRule {
+    associatedtype Options
+    associatedtype Slot
+
+    /// Updates `parameter` in place from `gradient` (contiguous, of the parameter's shape and
+    /// dtype) with its group's `options`, and creates or advances its `slot` (`nil` before its
+    /// first update unless created otherwise). The slot's buffers are uniquely referenced unless
+    /// a captured state shares them.
+    func update(_ parameter: Parameter, gradient: Tensor, slot: inout Slot?, options: Options)
+
+    /// Whether parameters of a group with `options` keep a slot. When false their slots are not
+    /// looked up: `update` gets `nil`, and what it sets there is dropped. True unless a rule says
+    /// otherwise.
+    func keepsSlots(_ options: Options) -> Bool
+}
+
+extension UpdateRule {
+    func keepsSlots(_ options: Options) -> Bool { true }
 }
 
 /// Per-parameter state of one optimizer, convertible to and from ``OptimizerState/ParameterState``.

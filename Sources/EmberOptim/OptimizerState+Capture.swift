@@ -53,7 +53,7 @@ private func describe(_ error: any Error) -> String {
 /// Captures `groups` and `slots` as an ``OptimizerState``: parameters are numbered over all
 /// groups in order.
 func captureState<O: OptimizerOptions, S: ParameterSlot>(
-    optimizer: String, groups: [ParameterGroup<O>], slots: [ObjectIdentifier: S]
+    optimizer: String, groups: [ParameterGroup<O>], slots: [ObjectIdentifier: S?]
 ) -> OptimizerState {
     var index = 0
     var outGroups: [OptimizerState.Group] = []
@@ -61,7 +61,7 @@ func captureState<O: OptimizerOptions, S: ParameterSlot>(
     for group in groups {
         var indices: [Int] = []
         for p in group.parameters {
-            if let s = slots[ObjectIdentifier(p)] { parameters[index] = s.saved }
+            if let s = slots[ObjectIdentifier(p)] ?? nil { parameters[index] = s.saved }
             indices.append(index)
             index += 1
         }
@@ -77,7 +77,7 @@ func captureState<O: OptimizerOptions, S: ParameterSlot>(
 /// in PyTorch's `load_state_dict`.
 func restoreState<O: OptimizerOptions, S: ParameterSlot>(
     _ state: OptimizerState, optimizer: String, groups: [ParameterGroup<O>], slotType: S.Type
-) throws(OptimizerStateError) -> (groups: [ParameterGroup<O>], slots: [ObjectIdentifier: S]) {
+) throws(OptimizerStateError) -> (groups: [ParameterGroup<O>], slots: [ObjectIdentifier: S?]) {
     guard state.optimizer == optimizer else { throw .wrongOptimizer(expected: optimizer, found: state.optimizer) }
     guard state.groups.count == groups.count else {
         throw .groupCountMismatch(expected: groups.count, found: state.groups.count)
@@ -103,7 +103,7 @@ func restoreState<O: OptimizerOptions, S: ParameterSlot>(
         default: throw .invalidHyperparameters(group: g, detail: "key 'initial_lr' must be a number")
         }
     }
-    var slots: [ObjectIdentifier: S] = [:]
+    var slots: [ObjectIdentifier: S?] = [:]
     for (index, saved) in state.parameters {
         guard let p = byIndex[index] else { throw .unknownParameter(index: index) }
         slots[ObjectIdentifier(p)] = try S.restored(from: saved, for: p, index: index)

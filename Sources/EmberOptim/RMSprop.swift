@@ -29,7 +29,7 @@ import EmberStorage
 /// (fused multiply-adds and MKL square roots in its vectorized kernels).
 ///
 /// See also: ``Optimizer``, ``Adam``.
-public final class RMSprop: OptimizerBase<RMSprop.Options, RMSprop.Slot>, Optimizer {
+public final class RMSprop: OptimizerBase<RMSprop.Options, RMSprop.Slot>, Optimizer, UpdateRule {
     /// The hyperparameters of one group.
     public struct Options: OptimizerOptions {
         /// Step size (`lr`).
@@ -130,22 +130,24 @@ public final class RMSprop: OptimizerBase<RMSprop.Options, RMSprop.Slot>, Optimi
         super.init(name: "RMSprop", groups: groups, defaults: defaults)
     }
 
+    /// One RMSprop step over every parameter with a gradient.
+    public func step() { step(with: self) }
+
     /// One RMSprop step of `p`; the averages and the momentum buffer start at zero.
-    override func update(_ p: Parameter, gradient g: Tensor, slot: inout Slot?, options o: Options) {
-        var s = slot.take() ?? Slot(step: 0, squareAvg: filledBuffer(like: p, 0))
-        makeWritable(&s.squareAvg, like: p, name: "square_avg", optimizer: name)
-        prepareBuffer(&s.momentumBuffer, if: o.momentum > 0, like: p, name: "momentum_buffer", optimizer: name)
-        prepareBuffer(&s.gradAvg, if: o.centered, like: p, name: "grad_avg", optimizer: name)
-        s.step += 1
-        let current = s
+    func update(_ p: Parameter, gradient g: Tensor, slot: inout Slot?, options o: Options) {
+        if slot == nil { slot = Slot(step: 0, squareAvg: filledBuffer(like: p, 0)) }
+        makeWritable(&slot!.squareAvg, like: p, name: "square_avg", optimizer: name)
+        prepareBuffer(&slot!.momentumBuffer, if: o.momentum > 0, like: p, name: "momentum_buffer", optimizer: name)
+        prepareBuffer(&slot!.gradAvg, if: o.centered, like: p, name: "grad_avg", optimizer: name)
+        slot!.step += 1
+        let s = slot!
         updateInPlace(p) { value in
             if value.dtype == .float32 {
-                RMSprop.fusedUpdate(Float.self, value, g, current, o)
+                RMSprop.fusedUpdate(Float.self, value, g, s, o)
             } else {
-                RMSprop.fusedUpdate(Double.self, value, g, current, o)
+                RMSprop.fusedUpdate(Double.self, value, g, s, o)
             }
         }
-        slot = s
     }
 
     /// The fused update of one parameter, in its dtype `T`.

@@ -24,7 +24,7 @@ import EmberStorage
 /// vectorized CPU kernels fuse some multiply-adds, so float32 results may differ in the last bit.
 ///
 /// See also: ``Optimizer``, ``Adam``, ``LRScheduler``.
-public final class SGD: OptimizerBase<SGD.Options, SGD.Slot>, Optimizer {
+public final class SGD: OptimizerBase<SGD.Options, SGD.Slot>, Optimizer, UpdateRule {
     /// The hyperparameters of one group.
     public struct Options: OptimizerOptions {
         /// Step size (`lr`).
@@ -110,8 +110,14 @@ public final class SGD: OptimizerBase<SGD.Options, SGD.Slot>, Optimizer {
         super.init(name: "SGD", groups: groups, defaults: defaults)
     }
 
+    /// One SGD step over every parameter with a gradient; without momentum there is no state.
+    public func step() { step(with: self) }
+
+    /// Without momentum SGD keeps no state.
+    func keepsSlots(_ options: Options) -> Bool { options.momentum != 0 }
+
     /// One SGD step of `p`; the momentum buffer is created on the first step with momentum.
-    override func update(_ p: Parameter, gradient g: Tensor, slot: inout Slot?, options o: Options) {
+    func update(_ p: Parameter, gradient g: Tensor, slot: inout Slot?, options o: Options) {
         var buffer: Tensor?
         var first = false
         if o.momentum != 0 {
