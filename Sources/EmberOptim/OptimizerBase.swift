@@ -1,7 +1,7 @@
 import EmberAutograd
 
 /// What every optimizer shares: its groups and defaults, per-parameter state keyed by the
-/// parameter's identity, validation, the loop over parameters in ``step()``, and ``state()`` and
+/// parameter's identity, validation, the loop over parameters of a step, and ``state()`` and
 /// ``load(_:)``.
 ///
 /// An optimizer subclasses it with its `Options` (hyperparameters and their validation) and its

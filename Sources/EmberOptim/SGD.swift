@@ -110,7 +110,7 @@ public final class SGD: OptimizerBase<SGD.Options, SGD.Slot>, Optimizer, UpdateR
         super.init(name: "SGD", groups: groups, defaults: defaults)
     }
 
-    /// One SGD step over every parameter with a gradient; without momentum there is no state.
+    /// One SGD step over every parameter with a gradient.
     public func step() { step(with: self) }
 
     /// Without momentum SGD keeps no state.
