@@ -1,4 +1,5 @@
 import EmberAutograd
+import EmberTensor
 
 /// What every optimizer shares: its groups and defaults, per-parameter state keyed by the
 /// parameter's identity, validation, the loop over parameters of a step, and ``state()`` and
