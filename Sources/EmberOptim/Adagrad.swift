@@ -24,7 +24,7 @@ import EmberStorage
 /// MKL square roots in its vectorized kernels). Sparse gradients do not exist in Ember.
 ///
 /// See also: ``Optimizer``, ``RMSprop``.
-public final class Adagrad: Optimizer {
+public final class Adagrad: OptimizerBase<Adagrad.Options, Adagrad.Slot>, Optimizer, UpdateRule {
     /// The hyperparameters of one group.
     public struct Options: OptimizerOptions {
         /// Step size (`lr`).
@@ -73,29 +73,20 @@ public final class Adagrad: Optimizer {
         }
     }
 
-    /// The per-parameter state.
-    struct Slot: ParameterSlot {
+    /// The per-parameter state: the step count and the sum of squared gradients.
+    public struct Slot: ParameterSlot {
         var step: Int
         var sum: Tensor
 
-        init(step: Int, sum: Tensor) {
-            self.step = step
-            self.sum = sum
-        }
+        public var saved: OptimizerState.ParameterState { .init(step: step, buffers: ["sum": sum]) }
 
-        var saved: OptimizerState.ParameterState { .init(step: step, buffers: ["sum": sum]) }
-
-        init(restoring saved: OptimizerState.ParameterState, for p: Parameter, index: Int) throws(OptimizerStateError) {
+        public static func restored(
+            from saved: OptimizerState.ParameterState, for p: Parameter, index: Int
+        ) throws(OptimizerStateError) -> Slot {
             try saved.checkOnly(["sum"], index: index)
-            step = try saved.requiredStep(index: index)
-            sum = try saved.buffer("sum", for: p, index: index, required: true)!
+            return try Slot(step: saved.requiredStep(index: index), sum: saved.buffer("sum", for: p, index: index, required: true)!)
         }
     }
-
-    public var name: String { "Adagrad" }
-    public let defaults: Options
-    public var parameterGroups: [ParameterGroup<Options>]
-    var slots: [ObjectIdentifier: Slot] = [:]
 
     /// Adagrad over `parameters` (one group).
     ///
@@ -117,50 +108,35 @@ public final class Adagrad: Optimizer {
     /// Adagrad over explicit groups; `defaults` (the first group's options when `nil`) is what
     /// ``addParameterGroup(_:configure:)`` starts from and gives every accumulator's initial value.
     public init(groups: [ParameterGroup<Options>], defaults: Options? = nil) {
-        let defaults = defaults ?? groups.first?.options ?? Options()
-        checkOptions(defaults, optimizer: "Adagrad")
-        for g in groups { checkOptions(g.options, optimizer: "Adagrad") }
-        checkParameterGroups(groups, optimizer: "Adagrad")
-        self.defaults = defaults
-        self.parameterGroups = groups
+        super.init(name: "Adagrad", groups: groups, defaults: defaults)
         for g in groups {
             for p in g.parameters where p.value.dtype.isFloatingPoint {
-                slots[ObjectIdentifier(p)] = Slot(step: 0, sum: filledBuffer(like: p, defaults.initialAccumulatorValue))
+                slots[ObjectIdentifier(p)] = Slot(step: 0, sum: filledBuffer(like: p, self.defaults.initialAccumulatorValue))
             }
         }
     }
 
     /// One Adagrad step over every parameter with a gradient.
-    public func step() {
-        reportEvalModeGradients(parameterGroups, optimizer: name)
-        for group in parameterGroups {
-            let o = group.options
-            for p in group.parameters {
-                guard let g = gradientForUpdate(p, optimizer: name) else { continue }
-                let key = ObjectIdentifier(p)
-                var s: Slot
-                if var old = slots.removeValue(forKey: key) {
-                    makeWritable(&old.sum, like: p, name: "sum", optimizer: name)
-                    s = old
-                } else {
-                    s = Slot(step: 0, sum: filledBuffer(like: p, defaults.initialAccumulatorValue))
-                }
-                s.step += 1
-                let clr = o.learningRate / (1 + (Double(s.step) - 1) * o.lrDecay)
-                updateInPlace(p) { value in
-                    if value.dtype == .float32 {
-                        Adagrad.update(Float.self, value, g, s.sum, clr: clr, o)
-                    } else {
-                        Adagrad.update(Double.self, value, g, s.sum, clr: clr, o)
-                    }
-                }
-                slots[key] = s
+    public func step() { step(with: self) }
+
+    /// One Adagrad step of `p`.
+    func update(_ p: Parameter, gradient g: Tensor, slot: inout Slot?, options o: Options) {
+        if slot == nil { slot = Slot(step: 0, sum: filledBuffer(like: p, defaults.initialAccumulatorValue)) }
+        makeWritable(&slot!.sum, like: p, name: "sum", optimizer: name)
+        slot!.step += 1
+        let clr = o.learningRate / (1 + (Double(slot!.step) - 1) * o.lrDecay)
+        let sum = slot!.sum
+        updateInPlace(p) { value in
+            if value.dtype == .float32 {
+                Adagrad.fusedUpdate(Float.self, value, g, sum, clr: clr, o)
+            } else {
+                Adagrad.fusedUpdate(Double.self, value, g, sum, clr: clr, o)
             }
         }
     }
 
     /// The fused update of one parameter, in its dtype `T`.
-    private static func update<T: LaneScalar>(_: T.Type, _ param: Tensor, _ grad: Tensor, _ sum: Tensor, clr: Double, _ o: Options) {
+    private static func fusedUpdate<T: LaneScalar>(_: T.Type, _ param: Tensor, _ grad: Tensor, _ sum: Tensor, clr: Double, _ o: Options) {
         let p = param.mutablePointer(as: T.self), g = grad.pointer(as: T.self), acc = sum.mutablePointer(as: T.self)
         let maximize = o.maximize, useWD = o.weightDecay != 0
         let wd: T = scalar(o.weightDecay), eps: T = scalar(o.eps), negCLR: T = scalar(-clr)
@@ -176,13 +152,5 @@ public final class Adagrad: Optimizer {
         forEachChunk(param.count) { range in
             forEachLane(range, wide: { lane(T.Wide.self, $0) }, narrow: { lane(T.self, $0) })
         }
-    }
-
-    public func state() -> OptimizerState {
-        captureState(optimizer: name, groups: parameterGroups, slots: slots)
-    }
-
-    public func load(_ state: OptimizerState) throws(OptimizerStateError) {
-        (parameterGroups, slots) = try restoreState(state, optimizer: name, groups: parameterGroups, slotType: Slot.self)
     }
 }

@@ -30,13 +30,13 @@ import EmberStorage
 /// MKL.
 ///
 /// See also: ``AdamW``, ``Optimizer``.
-public final class Adam: Optimizer {
+public class Adam: OptimizerBase<Adam.Options, Adam.Slot>, Optimizer, UpdateRule {
     /// The hyperparameters of one group (shared with ``AdamW``).
     public struct Options: OptimizerOptions {
         /// Step size (`lr`).
         public var learningRate: Double
-        /// Decay rates of the first and second moment estimates.
-        public var betas: (Double, Double)
+        /// `betas`, coded as PyTorch writes them: a list of two numbers.
+        var betaPair: BetaPair
         /// Added to the denominator for numerical stability.
         public var eps: Double
         /// Weight decay: an L2 penalty, or decoupled (AdamW) when `decoupledWeightDecay`.
@@ -54,12 +54,18 @@ public final class Adam: Optimizer {
                     decoupledWeightDecay: Bool = false)
         {
             self.learningRate = learningRate
-            self.betas = betas
+            self.betaPair = BetaPair(betas)
             self.eps = eps
             self.weightDecay = weightDecay
             self.amsgrad = amsgrad
             self.maximize = maximize
             self.decoupledWeightDecay = decoupledWeightDecay
+        }
+
+        /// Decay rates of the first and second moment estimates.
+        public var betas: (Double, Double) {
+            get { (betaPair.first, betaPair.second) }
+            set { betaPair = BetaPair(newValue) }
         }
 
         /// `beta1` (cycled by ``OneCycleLR``).
@@ -77,47 +83,40 @@ public final class Adam: Optimizer {
             return nil
         }
 
-        public static func == (a: Options, b: Options) -> Bool {
-            a.learningRate == b.learningRate && a.betas == b.betas && a.eps == b.eps && a.weightDecay == b.weightDecay
-                && a.amsgrad == b.amsgrad && a.maximize == b.maximize && a.decoupledWeightDecay == b.decoupledWeightDecay
+        /// PyTorch before 2.6 saved no `decoupled_weight_decay`: such a group is plain Adam.
+        public static var defaultsForMissingKeys: [String: OptimizerState.Hyperparameter] {
+            ["decoupled_weight_decay": .flag(false)]
         }
 
         enum CodingKeys: String, CodingKey {
-            case learningRate = "lr", betas, eps, weightDecay = "weight_decay", amsgrad, maximize
+            case learningRate = "lr", betaPair = "betas", eps, weightDecay = "weight_decay", amsgrad, maximize
             case decoupledWeightDecay = "decoupled_weight_decay"
-        }
-
-        public init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            learningRate = try c.decode(Double.self, forKey: .learningRate)
-            let b = try c.decode([Double].self, forKey: .betas)
-            guard b.count == 2 else {
-                throw DecodingError.dataCorruptedError(forKey: .betas, in: c, debugDescription: "betas must hold 2 numbers, got \(b.count)")
-            }
-            betas = (b[0], b[1])
-            eps = try c.decode(Double.self, forKey: .eps)
-            weightDecay = try c.decode(Double.self, forKey: .weightDecay)
-            amsgrad = try c.decode(Bool.self, forKey: .amsgrad)
-            maximize = try c.decode(Bool.self, forKey: .maximize)
-            decoupledWeightDecay = try c.decodeIfPresent(Bool.self, forKey: .decoupledWeightDecay) ?? false
-        }
-
-        public func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(learningRate, forKey: .learningRate)
-            try c.encode([betas.0, betas.1], forKey: .betas)
-            try c.encode(eps, forKey: .eps)
-            try c.encode(weightDecay, forKey: .weightDecay)
-            try c.encode(amsgrad, forKey: .amsgrad)
-            try c.encode(maximize, forKey: .maximize)
-            try c.encode(decoupledWeightDecay, forKey: .decoupledWeightDecay)
         }
     }
 
-    public var name: String { "Adam" }
-    public let defaults: Options
-    public var parameterGroups: [ParameterGroup<Options>]
-    var slots: [ObjectIdentifier: AdamSlot] = [:]
+    /// The per-parameter state: the step count and the moment estimates.
+    public struct Slot: ParameterSlot {
+        var step: Int
+        var expAvg: Tensor
+        var expAvgSq: Tensor
+        var maxExpAvgSq: Tensor?
+
+        public var saved: OptimizerState.ParameterState {
+            var b = ["exp_avg": expAvg, "exp_avg_sq": expAvgSq]
+            if let maxExpAvgSq { b["max_exp_avg_sq"] = maxExpAvgSq }
+            return .init(step: step, buffers: b)
+        }
+
+        public static func restored(
+            from saved: OptimizerState.ParameterState, for p: Parameter, index: Int
+        ) throws(OptimizerStateError) -> Slot {
+            try saved.checkOnly(["exp_avg", "exp_avg_sq", "max_exp_avg_sq"], index: index)
+            return try Slot(step: saved.requiredStep(index: index),
+                            expAvg: saved.buffer("exp_avg", for: p, index: index, required: true)!,
+                            expAvgSq: saved.buffer("exp_avg_sq", for: p, index: index, required: true)!,
+                            maxExpAvgSq: saved.buffer("max_exp_avg_sq", for: p, index: index, required: false))
+        }
+    }
 
     /// Adam over `parameters` (one group).
     ///
@@ -140,22 +139,28 @@ public final class Adam: Optimizer {
 
     /// Adam over explicit groups; `defaults` (the first group's options when `nil`) is what
     /// ``addParameterGroup(_:configure:)`` starts from.
-    public init(groups: [ParameterGroup<Options>], defaults: Options? = nil) {
-        let defaults = defaults ?? groups.first?.options ?? Options()
-        checkAdamGroups(groups, defaults: defaults, optimizer: "Adam")
-        self.defaults = defaults
-        self.parameterGroups = groups
+    public convenience init(groups: [ParameterGroup<Options>], defaults: Options? = nil) {
+        self.init(name: "Adam", groups: groups, defaults: defaults)
     }
 
     /// One Adam step over every parameter with a gradient.
-    public func step() { adamStep(parameterGroups, &slots, optimizer: name) }
+    public func step() { step(with: self) }
 
-    public func state() -> OptimizerState {
-        captureState(optimizer: name, groups: parameterGroups, slots: slots)
-    }
-
-    public func load(_ state: OptimizerState) throws(OptimizerStateError) {
-        (parameterGroups, slots) = try restoreState(state, optimizer: name, groups: parameterGroups, slotType: AdamSlot.self)
+    /// One Adam step of `p`; the moments start at zero.
+    func update(_ p: Parameter, gradient g: Tensor, slot: inout Slot?, options o: Options) {
+        if slot == nil { slot = Slot(step: 0, expAvg: filledBuffer(like: p, 0), expAvgSq: filledBuffer(like: p, 0)) }
+        makeWritable(&slot!.expAvg, like: p, name: "exp_avg", optimizer: name)
+        makeWritable(&slot!.expAvgSq, like: p, name: "exp_avg_sq", optimizer: name)
+        prepareBuffer(&slot!.maxExpAvgSq, if: o.amsgrad, like: p, name: "max_exp_avg_sq", optimizer: name)
+        slot!.step += 1
+        let s = slot!
+        updateInPlace(p) { value in
+            if value.dtype == .float32 {
+                adamUpdate(Float.self, value, g, s, step: s.step, o)
+            } else {
+                adamUpdate(Double.self, value, g, s, step: s.step, o)
+            }
+        }
     }
 }
 
@@ -170,15 +175,7 @@ public final class Adam: Optimizer {
 /// `AdamW.__setstate__` does.
 ///
 /// See also: ``Adam``, ``Optimizer``.
-public final class AdamW: Optimizer {
-    /// The hyperparameters of one group (``Adam/Options`` with `decoupledWeightDecay` set).
-    public typealias Options = Adam.Options
-
-    public var name: String { "AdamW" }
-    public let defaults: Options
-    public var parameterGroups: [ParameterGroup<Options>]
-    var slots: [ObjectIdentifier: AdamSlot] = [:]
-
+public final class AdamW: Adam {
     /// AdamW over `parameters` (one group).
     ///
     /// - Parameters:
@@ -200,104 +197,44 @@ public final class AdamW: Optimizer {
     /// (the first group's options when `nil`) is what ``addParameterGroup(_:configure:)`` starts
     /// from.
     public init(groups: [ParameterGroup<Options>], defaults: Options? = nil) {
-        var defaults = defaults ?? groups.first?.options ?? Options(weightDecay: 1e-2)
-        defaults.decoupledWeightDecay = true
+        var defaults = defaults ?? groups.first?.options
+        defaults?.decoupledWeightDecay = true
         var groups = groups
         for i in groups.indices { groups[i].options.decoupledWeightDecay = true }
-        checkAdamGroups(groups, defaults: defaults, optimizer: "AdamW")
-        self.defaults = defaults
-        self.parameterGroups = groups
+        super.init(name: "AdamW", groups: groups, defaults: defaults)
     }
 
-    /// One AdamW step over every parameter with a gradient.
-    public func step() { adamStep(parameterGroups, &slots, optimizer: name) }
-
-    public func state() -> OptimizerState {
-        captureState(optimizer: name, groups: parameterGroups, slots: slots)
-    }
-
-    public func load(_ state: OptimizerState) throws(OptimizerStateError) {
-        var (groups, slots) = try restoreState(state, optimizer: name, groups: parameterGroups, slotType: AdamSlot.self)
-        for i in groups.indices { groups[i].options.decoupledWeightDecay = true }
-        (parameterGroups, self.slots) = (groups, slots)
+    /// Loads `state`, then makes weight decay decoupled in every group, as PyTorch's
+    /// `AdamW.__setstate__` does.
+    public override func load(_ state: OptimizerState) throws(OptimizerStateError) {
+        try super.load(state)
+        for i in parameterGroups.indices { parameterGroups[i].options.decoupledWeightDecay = true }
     }
 }
 
-private func checkAdamGroups(_ groups: [ParameterGroup<Adam.Options>], defaults: Adam.Options, optimizer: String) {
-    checkOptions(defaults, optimizer: optimizer)
-    for g in groups { checkOptions(g.options, optimizer: optimizer) }
-    checkParameterGroups(groups, optimizer: optimizer)
-}
+/// Adam's `betas`, coded as a list of two numbers.
+struct BetaPair: Codable, Equatable, Sendable {
+    var first: Double, second: Double
 
-/// The per-parameter state of Adam and AdamW.
-struct AdamSlot: ParameterSlot {
-    var step: Int
-    var expAvg: Tensor
-    var expAvgSq: Tensor
-    var maxExpAvgSq: Tensor?
+    init(_ pair: (Double, Double)) { (first, second) = pair }
 
-    init(step: Int, expAvg: Tensor, expAvgSq: Tensor, maxExpAvgSq: Tensor?) {
-        self.step = step
-        self.expAvg = expAvg
-        self.expAvgSq = expAvgSq
-        self.maxExpAvgSq = maxExpAvgSq
-    }
-
-    var saved: OptimizerState.ParameterState {
-        var b = ["exp_avg": expAvg, "exp_avg_sq": expAvgSq]
-        if let maxExpAvgSq { b["max_exp_avg_sq"] = maxExpAvgSq }
-        return .init(step: step, buffers: b)
-    }
-
-    init(restoring saved: OptimizerState.ParameterState, for p: Parameter, index: Int) throws(OptimizerStateError) {
-        try saved.checkOnly(["exp_avg", "exp_avg_sq", "max_exp_avg_sq"], index: index)
-        step = try saved.requiredStep(index: index)
-        expAvg = try saved.buffer("exp_avg", for: p, index: index, required: true)!
-        expAvgSq = try saved.buffer("exp_avg_sq", for: p, index: index, required: true)!
-        maxExpAvgSq = try saved.buffer("max_exp_avg_sq", for: p, index: index, required: false)
-    }
-}
-
-/// One Adam/AdamW step over `groups`.
-private func adamStep(_ groups: [ParameterGroup<Adam.Options>], _ slots: inout [ObjectIdentifier: AdamSlot], optimizer: String) {
-    reportEvalModeGradients(groups, optimizer: optimizer)
-    for group in groups {
-        let o = group.options
-        for p in group.parameters {
-            guard let g = gradientForUpdate(p, optimizer: optimizer) else { continue }
-            let key = ObjectIdentifier(p)
-            var s: AdamSlot
-            if var old = slots.removeValue(forKey: key) {
-                makeWritable(&old.expAvg, like: p, name: "exp_avg", optimizer: optimizer)
-                makeWritable(&old.expAvgSq, like: p, name: "exp_avg_sq", optimizer: optimizer)
-                if o.amsgrad {
-                    if old.maxExpAvgSq != nil {
-                        makeWritable(&old.maxExpAvgSq!, like: p, name: "max_exp_avg_sq", optimizer: optimizer)
-                    } else {
-                        old.maxExpAvgSq = filledBuffer(like: p, 0)
-                    }
-                }
-                s = old
-            } else {
-                s = AdamSlot(step: 0, expAvg: filledBuffer(like: p, 0), expAvgSq: filledBuffer(like: p, 0),
-                             maxExpAvgSq: o.amsgrad ? filledBuffer(like: p, 0) : nil)
-            }
-            s.step += 1
-            let step = s.step
-            updateInPlace(p) { value in
-                if value.dtype == .float32 {
-                    adamUpdate(Float.self, value, g, s, step: step, o)
-                } else {
-                    adamUpdate(Double.self, value, g, s, step: step, o)
-                }
-            }
-            slots[key] = s
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        let b = try c.decode([Double].self)
+        guard b.count == 2 else {
+            throw DecodingError.dataCorruptedError(in: c, debugDescription: "betas must hold 2 numbers, got \(b.count)")
         }
+        (first, second) = (b[0], b[1])
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode([first, second])
     }
 }
 
 /// The fused Adam update of one parameter, in its dtype `T`.
-private func adamUpdate<T: LaneScalar>(_: T.Type, _ param: Tensor, _ grad: Tensor, _ s: AdamSlot, step: Int, _ o: Adam.Options) {
+private func adamUpdate<T: LaneScalar>(_: T.Type, _ param: Tensor, _ grad: Tensor, _ s: Adam.Slot, step: Int, _ o: Adam.Options) {
     let (beta1, beta2) = o.betas
     // Scalars as PyTorch computes them: Python floats (double), then rounded to T by each op.
     let t = Double(step)

@@ -16,9 +16,9 @@ import Foundation
 /// any number of periods.
 ///
 /// See also: ``OneCycleLR``, ``LinearLR``, ``LRScheduler``.
-public final class CosineAnnealingLR: LRScheduler, EpochScheduler {
+public final class CosineAnnealingLR: ScheduleBase<CosineAnnealingLR.State> {
     /// Hyperparameters and counters.
-    public struct State: Codable, Sendable, Equatable {
+    public struct State: ScheduleState {
         /// Epochs of one half period (`T_max`).
         public var tMax: Int
         /// The lowest learning rate (`eta_min`).
@@ -27,24 +27,18 @@ public final class CosineAnnealingLR: LRScheduler, EpochScheduler {
         public var progress: ScheduleProgress
     }
 
-    public let optimizer: any Optimizer
     /// Epochs of one half period.
-    public private(set) var tMax: Int
+    public var tMax: Int { current.tMax }
     /// The lowest learning rate.
-    public private(set) var etaMin: Double
-    var progress: ScheduleProgress
+    public var etaMin: Double { current.etaMin }
 
     /// Attaches to `optimizer` and sets the epoch-0 learning rates (unchanged).
     public init(_ optimizer: any Optimizer, tMax: Int, etaMin: Double = 0) {
         precondition(tMax > 0, "CosineAnnealingLR: tMax must be positive, got \(tMax)")
-        self.optimizer = optimizer
-        self.tMax = tMax
-        self.etaMin = etaMin
-        self.progress = attach(optimizer)
-        advance(initial: true)
+        super.init(optimizer, State(tMax: tMax, etaMin: etaMin, progress: attach(optimizer)))
     }
 
-    func learningRates(initial: Bool) -> [Double] {
+    override func learningRates(initial: Bool) -> [Double] {
         let lrs = optimizer.learningRates
         if initial { return lrs }
         let e = progress.lastEpoch, t = Double(tMax)
@@ -58,14 +52,8 @@ public final class CosineAnnealingLR: LRScheduler, EpochScheduler {
         }
     }
 
-    public func step() { advance(initial: false) }
-    public var lastLearningRates: [Double] { progress.lastLearningRates }
-    public var lastEpoch: Int { progress.lastEpoch }
-    public func state() -> State { State(tMax: tMax, etaMin: etaMin, progress: progress) }
-
-    public func load(_ state: State) throws(OptimizerStateError) {
-        try checkGroups(state.progress)
+    override func validated(_ state: State) throws(OptimizerStateError) -> State {
         precondition(state.tMax > 0, "CosineAnnealingLR.load: tMax must be positive, got \(state.tMax)")
-        (tMax, etaMin, progress) = (state.tMax, state.etaMin, state.progress)
+        return state
     }
 }

@@ -1,21 +1,3 @@
-/// Adjusts the learning rates of an optimizer's parameter groups as training progresses.
-///
-/// A schedule sets each group's `learningRate` at construction (its value for epoch 0) and at
-/// every ``step()``; call `step()` after the optimizer's `step()`, once per epoch or once per
-/// batch as the schedule intends. Most schedules are recursive, as PyTorch's are: each step
-/// scales the group's *current* learning rate, so changes made from outside (another schedule,
-/// manual edits) compose.
-///
-/// State (hyperparameters and counters) is a small `Codable` value: ``state()`` and
-/// ``load(_:)``. On resume, create the optimizer and the schedule, then load the optimizer's state
-/// (it restores the learning rates), then the schedule's.
-///
-/// PyTorch parity: `torch.optim.lr_scheduler.LRScheduler` (`step()`, `get_last_lr()`,
-/// `last_epoch`, `state_dict()`, `load_state_dict()`); the first schedule attached records each
-/// group's `initial_lr`. The deprecated `step(epoch)` form is not provided.
-///
-/// See also: ``StepLR``, ``MultiStepLR``, ``ExponentialLR``, ``CosineAnnealingLR``, ``LinearLR``,
-/// ``OneCycleLR``, ``ReduceLROnPlateau``.
 /// A learning-rate schedule whose state can be saved and restored (checkpoints): every
 /// ``LRScheduler`` and ``ReduceLROnPlateau``, which steps on a metric instead.
 public protocol SavableSchedule: AnyObject {
@@ -33,6 +15,24 @@ public protocol SavableSchedule: AnyObject {
     func load(_ state: State) throws(OptimizerStateError)
 }
 
+/// Adjusts the learning rates of an optimizer's parameter groups as training progresses.
+///
+/// A schedule sets each group's `learningRate` at construction (its value for epoch 0) and at
+/// every ``step()``; call `step()` after the optimizer's `step()`, once per epoch or once per
+/// batch as the schedule intends. Most schedules are recursive, as PyTorch's are: each step
+/// scales the group's *current* learning rate, so changes made from outside (another schedule,
+/// manual edits) compose.
+///
+/// State (hyperparameters and counters) is a small `Codable` value: ``state()`` and
+/// ``load(_:)``. On resume, create the optimizer and the schedule, then load the optimizer's state
+/// (it restores the learning rates), then the schedule's.
+///
+/// PyTorch parity: `torch.optim.lr_scheduler.LRScheduler` (`step()`, `get_last_lr()`,
+/// `last_epoch`, `state_dict()`, `load_state_dict()`); the first schedule attached records each
+/// group's `initial_lr`. The deprecated `step(epoch)` form is not provided.
+///
+/// See also: ``ScheduleBase`` (what the epoch-based schedules share), ``StepLR``, ``MultiStepLR``,
+/// ``ExponentialLR``, ``CosineAnnealingLR``, ``LinearLR``, ``OneCycleLR``, ``ReduceLROnPlateau``.
 public protocol LRScheduler: SavableSchedule {
     /// The optimizer whose learning rates this schedule sets.
     var optimizer: any Optimizer { get }
@@ -74,34 +74,6 @@ public struct ScheduleProgress: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case baseLearningRates = "base_lrs", lastEpoch = "last_epoch", stepCount = "_step_count"
         case lastLearningRates = "_last_lr"
-    }
-}
-
-/// The shared mechanics of epoch-based schedules: attaching to the optimizer, the initial step,
-/// counting and writing learning rates.
-protocol EpochScheduler: LRScheduler {
-    var progress: ScheduleProgress { get set }
-    /// The learning rates for `progress.lastEpoch` (already advanced). `initial` is true for the
-    /// step made at construction (PyTorch's `_is_initial`).
-    func learningRates(initial: Bool) -> [Double]
-}
-
-extension EpochScheduler {
-    /// Advances the counters, computes and sets the learning rates.
-    func advance(initial: Bool) {
-        progress.stepCount += 1
-        progress.lastEpoch += 1
-        let lrs = learningRates(initial: initial)
-        for (g, lr) in lrs.enumerated() { optimizer.setLearningRate(lr, group: g) }
-        progress.lastLearningRates = optimizer.learningRates
-    }
-
-    /// Throws when `progress` was saved for a different number of groups.
-    func checkGroups(_ progress: ScheduleProgress) throws(OptimizerStateError) {
-        let n = optimizer.parameterGroupCount
-        guard progress.baseLearningRates.count == n else {
-            throw .groupCountMismatch(expected: n, found: progress.baseLearningRates.count)
-        }
     }
 }
 

@@ -11,9 +11,9 @@
 /// validation errors.
 ///
 /// See also: ``CosineAnnealingLR``, ``LRScheduler``.
-public final class LinearLR: LRScheduler, EpochScheduler {
+public final class LinearLR: ScheduleBase<LinearLR.State> {
     /// Hyperparameters and counters.
-    public struct State: Codable, Sendable, Equatable {
+    public struct State: ScheduleState {
         /// Factor at epoch 0.
         public var startFactor: Double
         /// Factor from epoch `totalIters` on.
@@ -24,14 +24,12 @@ public final class LinearLR: LRScheduler, EpochScheduler {
         public var progress: ScheduleProgress
     }
 
-    public let optimizer: any Optimizer
     /// Factor at epoch 0.
-    public private(set) var startFactor: Double
+    public var startFactor: Double { current.startFactor }
     /// Factor from epoch `totalIters` on.
-    public private(set) var endFactor: Double
+    public var endFactor: Double { current.endFactor }
     /// Epochs over which the factor changes.
-    public private(set) var totalIters: Int
-    var progress: ScheduleProgress
+    public var totalIters: Int { current.totalIters }
 
     /// Attaches to `optimizer` and multiplies its learning rates by `startFactor`.
     public init(_ optimizer: any Optimizer, startFactor: Double = 1.0 / 3, endFactor: Double = 1, totalIters: Int = 5) {
@@ -39,15 +37,11 @@ public final class LinearLR: LRScheduler, EpochScheduler {
                      "LinearLR: Starting multiplicative factor expected to be greater than 0 and less or equal to 1.")
         precondition(endFactor <= 1 && endFactor >= 0,
                      "LinearLR: Ending multiplicative factor expected to be between 0 and 1.")
-        self.optimizer = optimizer
-        self.startFactor = startFactor
-        self.endFactor = endFactor
-        self.totalIters = totalIters
-        self.progress = attach(optimizer)
-        advance(initial: true)
+        super.init(optimizer, State(startFactor: startFactor, endFactor: endFactor, totalIters: totalIters,
+                                    progress: attach(optimizer)))
     }
 
-    func learningRates(initial: Bool) -> [Double] {
+    override func learningRates(initial: Bool) -> [Double] {
         let lrs = optimizer.learningRates
         let e = progress.lastEpoch
         if e == 0 { return lrs.map { $0 * startFactor } }
@@ -55,17 +49,5 @@ public final class LinearLR: LRScheduler, EpochScheduler {
         let factor = 1.0 + (endFactor - startFactor)
             / (Double(totalIters) * startFactor + Double(e - 1) * (endFactor - startFactor))
         return lrs.map { $0 * factor }
-    }
-
-    public func step() { advance(initial: false) }
-    public var lastLearningRates: [Double] { progress.lastLearningRates }
-    public var lastEpoch: Int { progress.lastEpoch }
-    public func state() -> State {
-        State(startFactor: startFactor, endFactor: endFactor, totalIters: totalIters, progress: progress)
-    }
-
-    public func load(_ state: State) throws(OptimizerStateError) {
-        try checkGroups(state.progress)
-        (startFactor, endFactor, totalIters, progress) = (state.startFactor, state.endFactor, state.totalIters, state.progress)
     }
 }

@@ -21,14 +21,14 @@ import Foundation
 /// momentum on. Momentum bounds are one value for all groups (PyTorch also accepts a list).
 ///
 /// See also: ``CosineAnnealingLR``, ``LRScheduler``.
-public final class OneCycleLR: LRScheduler, EpochScheduler {
+public final class OneCycleLR: ScheduleBase<OneCycleLR.State> {
     /// How a phase interpolates.
     public enum AnnealStrategy: String, Codable, Sendable {
         case cos, linear
     }
 
     /// Hyperparameters and counters.
-    public struct State: Codable, Sendable, Equatable {
+    public struct State: ScheduleState {
         /// Steps in the cycle.
         public var totalSteps: Int
         /// Fraction of the cycle spent increasing the learning rate.
@@ -53,16 +53,8 @@ public final class OneCycleLR: LRScheduler, EpochScheduler {
         public var progress: ScheduleProgress
     }
 
-    public let optimizer: any Optimizer
     /// Steps in the cycle.
-    public private(set) var totalSteps: Int
-    var pctStart: Double
-    var annealStrategy: AnnealStrategy
-    var cycleMomentum: Bool
-    var threePhase: Bool
-    var initialLRs: [Double], maxLRs: [Double], minLRs: [Double]
-    var baseMomentum: Double, maxMomentum: Double
-    var progress: ScheduleProgress
+    public var totalSteps: Int { current.totalSteps }
 
     /// Attaches to `optimizer`, one peak learning rate per group, and sets the step-0 learning
     /// rates (`maxLRs[g] / divFactor`) and momenta (`maxMomentum`).
@@ -90,23 +82,16 @@ public final class OneCycleLR: LRScheduler, EpochScheduler {
                      "OneCycleLR: max_lr must have the same length as optimizer.param_groups. max_lr has \(maxLRs.count) values, param_groups has \(groups).")
         precondition(!cycleMomentum || optimizer.supportsMomentumCycling,
                      "OneCycleLR: optimizer must support momentum or beta1 with `cycle_momentum` option enabled (\(optimizer.name) has neither; pass cycleMomentum: false)")
-        self.optimizer = optimizer
-        self.totalSteps = totalSteps
-        self.pctStart = pctStart
-        self.annealStrategy = annealStrategy
-        self.cycleMomentum = cycleMomentum
-        self.threePhase = threePhase
-        self.maxLRs = maxLRs
-        self.initialLRs = maxLRs.map { $0 / divFactor }
-        self.minLRs = initialLRs.map { $0 / finalDivFactor }
-        self.baseMomentum = baseMomentum
-        self.maxMomentum = maxMomentum
+        let initialLRs = maxLRs.map { $0 / divFactor }
         for g in 0..<groups {
             optimizer.setInitialLearningRate(initialLRs[g], group: g)
             if cycleMomentum { optimizer.setCycledMomentum(maxMomentum, group: g) }
         }
-        self.progress = attach(optimizer)
-        advance(initial: true)
+        super.init(optimizer, State(totalSteps: totalSteps, pctStart: pctStart, annealStrategy: annealStrategy,
+                                    cycleMomentum: cycleMomentum, threePhase: threePhase,
+                                    initialLearningRates: initialLRs, maxLearningRates: maxLRs,
+                                    minLearningRates: initialLRs.map { $0 / finalDivFactor },
+                                    baseMomentum: baseMomentum, maxMomentum: maxMomentum, progress: attach(optimizer)))
     }
 
     /// One peak learning rate for every group.
@@ -144,8 +129,8 @@ public final class OneCycleLR: LRScheduler, EpochScheduler {
     }
 
     private var phases: [Phase] {
-        let n = Double(totalSteps)
-        if threePhase {
+        let n = Double(totalSteps), pctStart = current.pctStart
+        if current.threePhase {
             return [
                 Phase(endStep: pctStart * n - 1, startLR: .initial, endLR: .max, startMomentum: .maxMomentum, endMomentum: .baseMomentum),
                 Phase(endStep: 2 * pctStart * n - 2, startLR: .max, endLR: .initial, startMomentum: .baseMomentum, endMomentum: .maxMomentum),
@@ -160,16 +145,16 @@ public final class OneCycleLR: LRScheduler, EpochScheduler {
 
     private func value(_ a: Anchor, group g: Int) -> Double {
         switch a {
-        case .initial: initialLRs[g]
-        case .max: maxLRs[g]
-        case .min: minLRs[g]
-        case .baseMomentum: baseMomentum
-        case .maxMomentum: maxMomentum
+        case .initial: current.initialLearningRates[g]
+        case .max: current.maxLearningRates[g]
+        case .min: current.minLearningRates[g]
+        case .baseMomentum: current.baseMomentum
+        case .maxMomentum: current.maxMomentum
         }
     }
 
     private func anneal(_ start: Double, _ end: Double, _ pct: Double) -> Double {
-        switch annealStrategy {
+        switch current.annealStrategy {
         case .cos:
             let cosOut = cos(Double.pi * pct) + 1
             return end + (start - end) / 2.0 * cosOut
@@ -178,7 +163,7 @@ public final class OneCycleLR: LRScheduler, EpochScheduler {
         }
     }
 
-    func learningRates(initial: Bool) -> [Double] {
+    override func learningRates(initial: Bool) -> [Double] {
         let stepNum = progress.lastEpoch
         precondition(stepNum <= totalSteps,
                      "OneCycleLR: Tried to step \(stepNum) times. The specified number of total steps is \(totalSteps)")
@@ -192,10 +177,10 @@ public final class OneCycleLR: LRScheduler, EpochScheduler {
                     continue
                 }
                 precondition(phase.endStep != startStep,
-                             "OneCycleLR: float division by zero (phase \(i + 1) has no steps with totalSteps \(totalSteps) and pctStart \(pctStart))")
+                             "OneCycleLR: float division by zero (phase \(i + 1) has no steps with totalSteps \(totalSteps) and pctStart \(current.pctStart))")
                 let pct = (Double(stepNum) - startStep) / (phase.endStep - startStep)
                 lrs.append(anneal(value(phase.startLR, group: g), value(phase.endLR, group: g), pct))
-                if cycleMomentum {
+                if current.cycleMomentum {
                     let m = anneal(value(phase.startMomentum, group: g), value(phase.endMomentum, group: g), pct)
                     optimizer.setCycledMomentum(m, group: g)
                 }
@@ -205,32 +190,11 @@ public final class OneCycleLR: LRScheduler, EpochScheduler {
         return lrs
     }
 
-    public func step() { advance(initial: false) }
-    public var lastLearningRates: [Double] { progress.lastLearningRates }
-    public var lastEpoch: Int { progress.lastEpoch }
-
-    public func state() -> State {
-        State(totalSteps: totalSteps, pctStart: pctStart, annealStrategy: annealStrategy, cycleMomentum: cycleMomentum,
-              threePhase: threePhase, initialLearningRates: initialLRs, maxLearningRates: maxLRs,
-              minLearningRates: minLRs, baseMomentum: baseMomentum, maxMomentum: maxMomentum, progress: progress)
-    }
-
-    public func load(_ state: State) throws(OptimizerStateError) {
-        try checkGroups(state.progress)
+    override func validated(_ state: State) throws(OptimizerStateError) -> State {
         let n = optimizer.parameterGroupCount
         for list in [state.initialLearningRates, state.maxLearningRates, state.minLearningRates] where list.count != n {
             throw .groupCountMismatch(expected: n, found: list.count)
         }
-        totalSteps = state.totalSteps
-        pctStart = state.pctStart
-        annealStrategy = state.annealStrategy
-        cycleMomentum = state.cycleMomentum
-        threePhase = state.threePhase
-        initialLRs = state.initialLearningRates
-        maxLRs = state.maxLearningRates
-        minLRs = state.minLearningRates
-        baseMomentum = state.baseMomentum
-        maxMomentum = state.maxMomentum
-        progress = state.progress
+        return state
     }
 }

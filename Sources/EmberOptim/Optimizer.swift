@@ -26,7 +26,8 @@ import EmberAutograd
 /// `add_param_group`, `state_dict`, `load_state_dict`). Updates follow PyTorch's single-tensor
 /// (`foreach=False`) implementations, which PyTorch uses for CPU tensors.
 ///
-/// See also: ``SGD``, ``Adam``, ``AdamW``, ``RMSprop``, ``Adagrad``, ``LRScheduler``.
+/// See also: ``OptimizerBase`` (what the optimizers share), ``SGD``, ``Adam``, ``AdamW``, ``RMSprop``,
+/// ``Adagrad``, ``LRScheduler``.
 public protocol Optimizer: AnyObject {
     /// The hyperparameters of one group.
     associatedtype Options: OptimizerOptions
@@ -71,6 +72,16 @@ public protocol OptimizerOptions: Codable, Sendable, Equatable {
     /// `"Invalid beta parameter at index 0: 1.0"`, ...), `nil` when the options are valid.
     /// Constructors stop with it; loading a state throws it.
     var validationFailure: String? { get }
+
+    /// Values assumed for keys that a loaded group lacks because older PyTorch versions did not
+    /// save them; any other missing key is an error. Empty unless an optimizer says otherwise.
+    ///
+    /// PyTorch parity: the `setdefault` calls of an optimizer's `__setstate__`.
+    static var defaultsForMissingKeys: [String: OptimizerState.Hyperparameter] { get }
+}
+
+extension OptimizerOptions {
+    public static var defaultsForMissingKeys: [String: OptimizerState.Hyperparameter] { [:] }
 }
 
 /// Parameters that share hyperparameters.

@@ -3,15 +3,6 @@ import Foundation
 import EmberTensor
 import EmberStorage
 
-/// Per-parameter state of one optimizer, convertible to and from ``OptimizerState/ParameterState``.
-protocol ParameterSlot {
-    /// The state as saved (PyTorch's buffer names).
-    var saved: OptimizerState.ParameterState { get }
-    /// Rebuilds the state of `parameter` (saved as index `index`) from `saved`, checking buffer
-    /// names and shapes and converting buffers to the parameter's dtype (as PyTorch does).
-    init(restoring saved: OptimizerState.ParameterState, for parameter: Parameter, index: Int) throws(OptimizerStateError)
-}
-
 /// JSON coding that keeps non-finite numbers (as `"inf"`, `"-inf"`, `"nan"`).
 private func makeEncoder() -> JSONEncoder {
     let e = JSONEncoder()
@@ -36,11 +27,13 @@ package func hyperparameters<O: OptimizerOptions>(of options: O) -> [String: Opt
     }
 }
 
-/// Options decoded from PyTorch-keyed hyperparameters; keys the options do not know are ignored.
+/// Options decoded from PyTorch-keyed hyperparameters; keys the options do not know are ignored,
+/// keys they give defaults for may be missing.
 package func options<O: OptimizerOptions>(
     _: O.Type, from hyperparameters: [String: OptimizerState.Hyperparameter]
 ) throws -> O {
-    let data = try makeEncoder().encode(hyperparameters)
+    let completed = hyperparameters.merging(O.defaultsForMissingKeys) { saved, _ in saved }
+    let data = try makeEncoder().encode(completed)
     return try makeDecoder().decode(O.self, from: data)
 }
 
@@ -60,7 +53,7 @@ private func describe(_ error: any Error) -> String {
 /// Captures `groups` and `slots` as an ``OptimizerState``: parameters are numbered over all
 /// groups in order.
 func captureState<O: OptimizerOptions, S: ParameterSlot>(
-    optimizer: String, groups: [ParameterGroup<O>], slots: [ObjectIdentifier: S]
+    optimizer: String, groups: [ParameterGroup<O>], slots: [ObjectIdentifier: S?]
 ) -> OptimizerState {
     var index = 0
     var outGroups: [OptimizerState.Group] = []
@@ -68,7 +61,7 @@ func captureState<O: OptimizerOptions, S: ParameterSlot>(
     for group in groups {
         var indices: [Int] = []
         for p in group.parameters {
-            if let s = slots[ObjectIdentifier(p)] { parameters[index] = s.saved }
+            if let s = slots[ObjectIdentifier(p)] ?? nil { parameters[index] = s.saved }
             indices.append(index)
             index += 1
         }
@@ -84,7 +77,7 @@ func captureState<O: OptimizerOptions, S: ParameterSlot>(
 /// in PyTorch's `load_state_dict`.
 func restoreState<O: OptimizerOptions, S: ParameterSlot>(
     _ state: OptimizerState, optimizer: String, groups: [ParameterGroup<O>], slotType: S.Type
-) throws(OptimizerStateError) -> (groups: [ParameterGroup<O>], slots: [ObjectIdentifier: S]) {
+) throws(OptimizerStateError) -> (groups: [ParameterGroup<O>], slots: [ObjectIdentifier: S?]) {
     guard state.optimizer == optimizer else { throw .wrongOptimizer(expected: optimizer, found: state.optimizer) }
     guard state.groups.count == groups.count else {
         throw .groupCountMismatch(expected: groups.count, found: state.groups.count)
@@ -110,10 +103,10 @@ func restoreState<O: OptimizerOptions, S: ParameterSlot>(
         default: throw .invalidHyperparameters(group: g, detail: "key 'initial_lr' must be a number")
         }
     }
-    var slots: [ObjectIdentifier: S] = [:]
+    var slots: [ObjectIdentifier: S?] = [:]
     for (index, saved) in state.parameters {
         guard let p = byIndex[index] else { throw .unknownParameter(index: index) }
-        slots[ObjectIdentifier(p)] = try S(restoring: saved, for: p, index: index)
+        slots[ObjectIdentifier(p)] = try S.restored(from: saved, for: p, index: index)
     }
     return (newGroups, slots)
 }

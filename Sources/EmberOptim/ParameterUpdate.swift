@@ -33,6 +33,17 @@ func makeWritable(_ buffer: inout Tensor, like p: Parameter, name: String, optim
     buffer.makeUniqueContiguous()
 }
 
+/// Readies a buffer kept only with some options (`needed`): made writable when present, created
+/// as zeros when absent. Left as it is when not needed.
+func prepareBuffer(_ buffer: inout Tensor?, if needed: Bool, like p: Parameter, name: String, optimizer: String) {
+    guard needed else { return }
+    if buffer == nil {
+        buffer = filledBuffer(like: p, 0)
+    } else {
+        makeWritable(&buffer!, like: p, name: name, optimizer: optimizer)
+    }
+}
+
 /// A new buffer shaped like `p` with every element `value`.
 func filledBuffer(like p: Parameter, _ value: Double) -> Tensor {
     Tensor.full(p.shape, value, dtype: p.dtype)

@@ -29,7 +29,7 @@ import EmberStorage
 /// (fused multiply-adds and MKL square roots in its vectorized kernels).
 ///
 /// See also: ``Optimizer``, ``Adam``.
-public final class RMSprop: Optimizer {
+public final class RMSprop: OptimizerBase<RMSprop.Options, RMSprop.Slot>, Optimizer, UpdateRule {
     /// The hyperparameters of one group.
     public struct Options: OptimizerOptions {
         /// Step size (`lr`).
@@ -80,40 +80,31 @@ public final class RMSprop: Optimizer {
         }
     }
 
-    /// The per-parameter state.
-    struct Slot: ParameterSlot {
+    /// The per-parameter state: the step count, the square average and, when used, the momentum
+    /// buffer and the gradient average.
+    public struct Slot: ParameterSlot {
         var step: Int
         var squareAvg: Tensor
         var momentumBuffer: Tensor?
         var gradAvg: Tensor?
 
-        init(step: Int, squareAvg: Tensor, momentumBuffer: Tensor?, gradAvg: Tensor?) {
-            self.step = step
-            self.squareAvg = squareAvg
-            self.momentumBuffer = momentumBuffer
-            self.gradAvg = gradAvg
-        }
-
-        var saved: OptimizerState.ParameterState {
+        public var saved: OptimizerState.ParameterState {
             var b = ["square_avg": squareAvg]
             if let momentumBuffer { b["momentum_buffer"] = momentumBuffer }
             if let gradAvg { b["grad_avg"] = gradAvg }
             return .init(step: step, buffers: b)
         }
 
-        init(restoring saved: OptimizerState.ParameterState, for p: Parameter, index: Int) throws(OptimizerStateError) {
+        public static func restored(
+            from saved: OptimizerState.ParameterState, for p: Parameter, index: Int
+        ) throws(OptimizerStateError) -> Slot {
             try saved.checkOnly(["square_avg", "momentum_buffer", "grad_avg"], index: index)
-            step = try saved.requiredStep(index: index)
-            squareAvg = try saved.buffer("square_avg", for: p, index: index, required: true)!
-            momentumBuffer = try saved.buffer("momentum_buffer", for: p, index: index, required: false)
-            gradAvg = try saved.buffer("grad_avg", for: p, index: index, required: false)
+            return try Slot(step: saved.requiredStep(index: index),
+                            squareAvg: saved.buffer("square_avg", for: p, index: index, required: true)!,
+                            momentumBuffer: saved.buffer("momentum_buffer", for: p, index: index, required: false),
+                            gradAvg: saved.buffer("grad_avg", for: p, index: index, required: false))
         }
     }
-
-    public var name: String { "RMSprop" }
-    public let defaults: Options
-    public var parameterGroups: [ParameterGroup<Options>]
-    var slots: [ObjectIdentifier: Slot] = [:]
 
     /// RMSprop over `parameters` (one group).
     ///
@@ -136,60 +127,31 @@ public final class RMSprop: Optimizer {
     /// RMSprop over explicit groups; `defaults` (the first group's options when `nil`) is what
     /// ``addParameterGroup(_:configure:)`` starts from.
     public init(groups: [ParameterGroup<Options>], defaults: Options? = nil) {
-        let defaults = defaults ?? groups.first?.options ?? Options()
-        checkOptions(defaults, optimizer: "RMSprop")
-        for g in groups { checkOptions(g.options, optimizer: "RMSprop") }
-        checkParameterGroups(groups, optimizer: "RMSprop")
-        self.defaults = defaults
-        self.parameterGroups = groups
+        super.init(name: "RMSprop", groups: groups, defaults: defaults)
     }
 
     /// One RMSprop step over every parameter with a gradient.
-    public func step() {
-        reportEvalModeGradients(parameterGroups, optimizer: name)
-        for group in parameterGroups {
-            let o = group.options
-            for p in group.parameters {
-                guard let g = gradientForUpdate(p, optimizer: name) else { continue }
-                let key = ObjectIdentifier(p)
-                var s: Slot
-                if var old = slots.removeValue(forKey: key) {
-                    makeWritable(&old.squareAvg, like: p, name: "square_avg", optimizer: name)
-                    if o.momentum > 0 {
-                        if old.momentumBuffer != nil {
-                            makeWritable(&old.momentumBuffer!, like: p, name: "momentum_buffer", optimizer: name)
-                        } else {
-                            old.momentumBuffer = filledBuffer(like: p, 0)
-                        }
-                    }
-                    if o.centered {
-                        if old.gradAvg != nil {
-                            makeWritable(&old.gradAvg!, like: p, name: "grad_avg", optimizer: name)
-                        } else {
-                            old.gradAvg = filledBuffer(like: p, 0)
-                        }
-                    }
-                    s = old
-                } else {
-                    s = Slot(step: 0, squareAvg: filledBuffer(like: p, 0),
-                             momentumBuffer: o.momentum > 0 ? filledBuffer(like: p, 0) : nil,
-                             gradAvg: o.centered ? filledBuffer(like: p, 0) : nil)
-                }
-                s.step += 1
-                updateInPlace(p) { value in
-                    if value.dtype == .float32 {
-                        RMSprop.update(Float.self, value, g, s, o)
-                    } else {
-                        RMSprop.update(Double.self, value, g, s, o)
-                    }
-                }
-                slots[key] = s
+    public func step() { step(with: self) }
+
+    /// One RMSprop step of `p`; the averages and the momentum buffer start at zero.
+    func update(_ p: Parameter, gradient g: Tensor, slot: inout Slot?, options o: Options) {
+        if slot == nil { slot = Slot(step: 0, squareAvg: filledBuffer(like: p, 0)) }
+        makeWritable(&slot!.squareAvg, like: p, name: "square_avg", optimizer: name)
+        prepareBuffer(&slot!.momentumBuffer, if: o.momentum > 0, like: p, name: "momentum_buffer", optimizer: name)
+        prepareBuffer(&slot!.gradAvg, if: o.centered, like: p, name: "grad_avg", optimizer: name)
+        slot!.step += 1
+        let s = slot!
+        updateInPlace(p) { value in
+            if value.dtype == .float32 {
+                RMSprop.fusedUpdate(Float.self, value, g, s, o)
+            } else {
+                RMSprop.fusedUpdate(Double.self, value, g, s, o)
             }
         }
     }
 
     /// The fused update of one parameter, in its dtype `T`.
-    private static func update<T: LaneScalar>(_: T.Type, _ param: Tensor, _ grad: Tensor, _ s: Slot, _ o: Options) {
+    private static func fusedUpdate<T: LaneScalar>(_: T.Type, _ param: Tensor, _ grad: Tensor, _ s: Slot, _ o: Options) {
         let p = param.mutablePointer(as: T.self), g = grad.pointer(as: T.self)
         let sq = s.squareAvg.mutablePointer(as: T.self)
         let buf = o.momentum > 0 ? s.momentumBuffer?.mutablePointer(as: T.self) : nil
@@ -223,13 +185,5 @@ public final class RMSprop: Optimizer {
         forEachChunk(param.count) { range in
             forEachLane(range, wide: { lane(T.Wide.self, $0) }, narrow: { lane(T.self, $0) })
         }
-    }
-
-    public func state() -> OptimizerState {
-        captureState(optimizer: name, groups: parameterGroups, slots: slots)
-    }
-
-    public func load(_ state: OptimizerState) throws(OptimizerStateError) {
-        (parameterGroups, slots) = try restoreState(state, optimizer: name, groups: parameterGroups, slotType: Slot.self)
     }
 }

@@ -40,8 +40,8 @@ public final class ReduceLROnPlateau: SavableSchedule {
         public var defaultMinLearningRate: Double?
         /// Smallest change worth making.
         public var eps: Double
-        /// Best metric so far.
-        public var best: Double
+        /// `best` as coded.
+        var codedBest: SpelledNumber
         /// Epochs since the last improvement.
         public var numBadEpochs: Int
         /// Cooldown epochs left.
@@ -51,97 +51,49 @@ public final class ReduceLROnPlateau: SavableSchedule {
         /// The learning rates after the last step.
         public var lastLearningRates: [Double]
 
+        /// Best metric so far.
+        public var best: Double {
+            get { codedBest.value }
+            set { codedBest.value = newValue }
+        }
+
         enum CodingKeys: String, CodingKey {
             case mode, factor, patience, threshold, thresholdMode = "threshold_mode", cooldown
-            case minLearningRates = "min_lrs", defaultMinLearningRate = "default_min_lr", eps, best
+            case minLearningRates = "min_lrs", defaultMinLearningRate = "default_min_lr", eps, codedBest = "best"
             case numBadEpochs = "num_bad_epochs", cooldownCounter = "cooldown_counter", lastEpoch = "last_epoch"
             case lastLearningRates = "_last_lr"
-        }
-
-        init(_ s: ReduceLROnPlateau) {
-            mode = s.mode; factor = s.factor; patience = s.patience; threshold = s.threshold
-            thresholdMode = s.thresholdMode; cooldown = s.cooldown; minLearningRates = s.minLRs
-            defaultMinLearningRate = s.defaultMinLR; eps = s.eps; best = s.best; numBadEpochs = s.numBadEpochs
-            cooldownCounter = s.cooldownCounter; lastEpoch = s.lastEpoch; lastLearningRates = s.lastLearningRates
-        }
-
-        public init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            mode = try c.decode(Mode.self, forKey: .mode)
-            factor = try c.decode(Double.self, forKey: .factor)
-            patience = try c.decode(Int.self, forKey: .patience)
-            threshold = try c.decode(Double.self, forKey: .threshold)
-            thresholdMode = try c.decode(ThresholdMode.self, forKey: .thresholdMode)
-            cooldown = try c.decode(Int.self, forKey: .cooldown)
-            minLearningRates = try c.decode([Double].self, forKey: .minLearningRates)
-            defaultMinLearningRate = try c.decodeIfPresent(Double.self, forKey: .defaultMinLearningRate)
-            eps = try c.decode(Double.self, forKey: .eps)
-            switch try c.decode(OptimizerState.Hyperparameter.self, forKey: .best) {
-            case .number(let v): best = v
-            default: throw DecodingError.dataCorruptedError(forKey: .best, in: c, debugDescription: "best must be a number")
-            }
-            numBadEpochs = try c.decode(Int.self, forKey: .numBadEpochs)
-            cooldownCounter = try c.decode(Int.self, forKey: .cooldownCounter)
-            lastEpoch = try c.decode(Int.self, forKey: .lastEpoch)
-            lastLearningRates = try c.decode([Double].self, forKey: .lastLearningRates)
-        }
-
-        public func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(mode, forKey: .mode)
-            try c.encode(factor, forKey: .factor)
-            try c.encode(patience, forKey: .patience)
-            try c.encode(threshold, forKey: .threshold)
-            try c.encode(thresholdMode, forKey: .thresholdMode)
-            try c.encode(cooldown, forKey: .cooldown)
-            try c.encode(minLearningRates, forKey: .minLearningRates)
-            try c.encodeIfPresent(defaultMinLearningRate, forKey: .defaultMinLearningRate)
-            try c.encode(eps, forKey: .eps)
-            try c.encode(OptimizerState.Hyperparameter.number(best), forKey: .best)
-            try c.encode(numBadEpochs, forKey: .numBadEpochs)
-            try c.encode(cooldownCounter, forKey: .cooldownCounter)
-            try c.encode(lastEpoch, forKey: .lastEpoch)
-            try c.encode(lastLearningRates, forKey: .lastLearningRates)
-        }
-
-        public static func == (a: State, b: State) -> Bool {
-            a.mode == b.mode && a.factor == b.factor && a.patience == b.patience && a.threshold == b.threshold
-                && a.thresholdMode == b.thresholdMode && a.cooldown == b.cooldown && a.minLearningRates == b.minLearningRates
-                && a.defaultMinLearningRate == b.defaultMinLearningRate && a.eps == b.eps
-                && (a.best == b.best || (a.best.isNaN && b.best.isNaN)) && a.numBadEpochs == b.numBadEpochs
-                && a.cooldownCounter == b.cooldownCounter && a.lastEpoch == b.lastEpoch
-                && a.lastLearningRates == b.lastLearningRates
         }
     }
 
     /// The optimizer whose learning rates this schedule reduces.
     public let optimizer: any Optimizer
+    /// The hyperparameters and counters.
+    private var current: State
+
     /// Whether lower or higher metrics are better.
-    public private(set) var mode: Mode
+    public var mode: Mode { current.mode }
     /// Multiplies a learning rate on a reduction.
-    public private(set) var factor: Double
+    public var factor: Double { current.factor }
     /// Bad epochs tolerated before a reduction.
-    public private(set) var patience: Int
+    public var patience: Int { current.patience }
     /// Improvement needed to count as better.
-    public private(set) var threshold: Double
+    public var threshold: Double { current.threshold }
     /// Relative or absolute threshold.
-    public private(set) var thresholdMode: ThresholdMode
+    public var thresholdMode: ThresholdMode { current.thresholdMode }
     /// Epochs to wait after a reduction.
-    public private(set) var cooldown: Int
-    var minLRs: [Double]
-    var defaultMinLR: Double?
+    public var cooldown: Int { current.cooldown }
     /// Smallest change worth making.
-    public private(set) var eps: Double
+    public var eps: Double { current.eps }
     /// The best metric so far (`+inf` for `.min`, `-inf` for `.max` before the first step).
-    public private(set) var best: Double
+    public var best: Double { current.best }
     /// Epochs since the last improvement (reset during cooldown).
-    public private(set) var numBadEpochs = 0
+    public var numBadEpochs: Int { current.numBadEpochs }
     /// Epochs of cooldown left.
-    public private(set) var cooldownCounter = 0
+    public var cooldownCounter: Int { current.cooldownCounter }
     /// Calls of `step(metric:)` so far.
-    public private(set) var lastEpoch = 0
+    public var lastEpoch: Int { current.lastEpoch }
     /// The learning rates after the last step. PyTorch parity: `get_last_lr()`.
-    public private(set) var lastLearningRates: [Double]
+    public var lastLearningRates: [Double] { current.lastLearningRates }
 
     /// Attaches to `optimizer` with one lower bound `minLR` for every group.
     ///
@@ -180,17 +132,12 @@ public final class ReduceLROnPlateau: SavableSchedule {
             precondition(minLRs.count == groups, "ReduceLROnPlateau: expected \(groups) min_lrs, got \(minLRs.count)")
         }
         self.optimizer = optimizer
-        self.mode = mode
-        self.factor = factor
-        self.patience = patience
-        self.threshold = threshold
-        self.thresholdMode = thresholdMode
-        self.cooldown = cooldown
-        self.minLRs = minLRs ?? Array(repeating: defaultMinLR ?? 0, count: groups)
-        self.defaultMinLR = defaultMinLR
-        self.eps = eps
-        self.best = mode == .min ? .infinity : -.infinity
-        self.lastLearningRates = optimizer.learningRates
+        current = State(mode: mode, factor: factor, patience: patience, threshold: threshold,
+                        thresholdMode: thresholdMode, cooldown: cooldown,
+                        minLearningRates: minLRs ?? Array(repeating: defaultMinLR ?? 0, count: groups),
+                        defaultMinLearningRate: defaultMinLR, eps: eps,
+                        codedBest: SpelledNumber(value: mode == .min ? .infinity : -.infinity), numBadEpochs: 0,
+                        cooldownCounter: 0, lastEpoch: 0, lastLearningRates: optimizer.learningRates)
     }
 
     private func isBetter(_ a: Double, than best: Double) -> Bool {
@@ -205,33 +152,34 @@ public final class ReduceLROnPlateau: SavableSchedule {
     /// Records this epoch's `metric` and reduces the learning rates when it has not improved for
     /// more than `patience` epochs.
     public func step(metric: Double) {
-        lastEpoch += 1
+        current.lastEpoch += 1
         if isBetter(metric, than: best) {
-            best = metric
-            numBadEpochs = 0
+            current.best = metric
+            current.numBadEpochs = 0
         } else {
-            numBadEpochs += 1
+            current.numBadEpochs += 1
         }
         if cooldownCounter > 0 {
-            cooldownCounter -= 1
-            numBadEpochs = 0
+            current.cooldownCounter -= 1
+            current.numBadEpochs = 0
         }
         if numBadEpochs > patience {
             reduceLearningRates()
-            cooldownCounter = cooldown
-            numBadEpochs = 0
+            current.cooldownCounter = cooldown
+            current.numBadEpochs = 0
         }
-        lastLearningRates = optimizer.learningRates
+        current.lastLearningRates = optimizer.learningRates
     }
 
     private func reduceLearningRates() {
         let groups = optimizer.parameterGroupCount
-        if minLRs.count != groups {
-            guard let d = defaultMinLR else {
-                preconditionFailure("ReduceLROnPlateau: The number of param groups in the `optimizer` (\(groups)) differs from when `ReduceLROnPlateau` was initialized (\(minLRs.count)), usually due to a new param group being added to the optimizer. Please modify the `min_lrs` field to match the length of the `optimizer` param groups.")
+        if current.minLearningRates.count != groups {
+            guard let d = current.defaultMinLearningRate else {
+                preconditionFailure("ReduceLROnPlateau: The number of param groups in the `optimizer` (\(groups)) differs from when `ReduceLROnPlateau` was initialized (\(current.minLearningRates.count)), usually due to a new param group being added to the optimizer. Please modify the `min_lrs` field to match the length of the `optimizer` param groups.")
             }
-            minLRs = Array(repeating: d, count: groups)
+            current.minLearningRates = Array(repeating: d, count: groups)
         }
+        let minLRs = current.minLearningRates
         let lrs = optimizer.learningRates
         for g in 0..<groups {
             let old = lrs[g]
@@ -241,7 +189,7 @@ public final class ReduceLROnPlateau: SavableSchedule {
     }
 
     /// Hyperparameters and counters.
-    public func state() -> State { State(self) }
+    public func state() -> State { current }
 
     /// Restores hyperparameters and counters; the optimizer's learning rates are not changed.
     public func load(_ state: State) throws(OptimizerStateError) {
@@ -249,10 +197,29 @@ public final class ReduceLROnPlateau: SavableSchedule {
         if state.defaultMinLearningRate == nil && state.minLearningRates.count != groups {
             throw .groupCountMismatch(expected: groups, found: state.minLearningRates.count)
         }
-        mode = state.mode; factor = state.factor; patience = state.patience; threshold = state.threshold
-        thresholdMode = state.thresholdMode; cooldown = state.cooldown; minLRs = state.minLearningRates
-        defaultMinLR = state.defaultMinLearningRate; eps = state.eps; best = state.best
-        numBadEpochs = state.numBadEpochs; cooldownCounter = state.cooldownCounter; lastEpoch = state.lastEpoch
-        lastLearningRates = state.lastLearningRates
+        current = state
     }
+}
+
+/// A number coded as JSON holds it whatever the coder's settings: infinities and NaN as the strings
+/// `"inf"`, `"-inf"` and `"nan"`. NaN equals NaN, so a state equals its decoded copy.
+struct SpelledNumber: Codable, Equatable, Sendable {
+    var value: Double
+
+    init(value: Double) { self.value = value }
+
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        guard case .number(let v) = try c.decode(OptimizerState.Hyperparameter.self) else {
+            throw DecodingError.dataCorruptedError(in: c, debugDescription: "best must be a number")
+        }
+        value = v
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(OptimizerState.Hyperparameter.number(value))
+    }
+
+    static func == (a: Self, b: Self) -> Bool { a.value == b.value || (a.value.isNaN && b.value.isNaN) }
 }

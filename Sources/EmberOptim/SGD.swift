@@ -24,7 +24,7 @@ import EmberStorage
 /// vectorized CPU kernels fuse some multiply-adds, so float32 results may differ in the last bit.
 ///
 /// See also: ``Optimizer``, ``Adam``, ``LRScheduler``.
-public final class SGD: Optimizer {
+public final class SGD: OptimizerBase<SGD.Options, SGD.Slot>, Optimizer, UpdateRule {
     /// The hyperparameters of one group.
     public struct Options: OptimizerOptions {
         /// Step size (`lr`).
@@ -73,24 +73,19 @@ public final class SGD: Optimizer {
         }
     }
 
-    /// The per-parameter state: the momentum buffer.
-    struct Slot: ParameterSlot {
+    /// The per-parameter state: the momentum buffer (only with momentum).
+    public struct Slot: ParameterSlot {
         var momentumBuffer: Tensor
 
-        init(momentumBuffer: Tensor) { self.momentumBuffer = momentumBuffer }
+        public var saved: OptimizerState.ParameterState { .init(buffers: ["momentum_buffer": momentumBuffer]) }
 
-        var saved: OptimizerState.ParameterState { .init(buffers: ["momentum_buffer": momentumBuffer]) }
-
-        init(restoring saved: OptimizerState.ParameterState, for p: Parameter, index: Int) throws(OptimizerStateError) {
+        public static func restored(
+            from saved: OptimizerState.ParameterState, for p: Parameter, index: Int
+        ) throws(OptimizerStateError) -> Slot {
             try saved.checkOnly(["momentum_buffer"], index: index)
-            momentumBuffer = try saved.buffer("momentum_buffer", for: p, index: index, required: true)!
+            return try Slot(momentumBuffer: saved.buffer("momentum_buffer", for: p, index: index, required: true)!)
         }
     }
-
-    public var name: String { "SGD" }
-    public let defaults: Options
-    public var parameterGroups: [ParameterGroup<Options>]
-    var slots: [ObjectIdentifier: Slot] = [:]
 
     /// SGD over `parameters` (one group).
     ///
@@ -112,49 +107,39 @@ public final class SGD: Optimizer {
     /// SGD over explicit groups; `defaults` (the first group's options when `nil`) is what
     /// ``addParameterGroup(_:configure:)`` starts from.
     public init(groups: [ParameterGroup<Options>], defaults: Options? = nil) {
-        let defaults = defaults ?? groups.first?.options ?? Options()
-        checkOptions(defaults, optimizer: "SGD")
-        for g in groups { checkOptions(g.options, optimizer: "SGD") }
-        checkParameterGroups(groups, optimizer: "SGD")
-        self.defaults = defaults
-        self.parameterGroups = groups
+        super.init(name: "SGD", groups: groups, defaults: defaults)
     }
 
     /// One SGD step over every parameter with a gradient.
-    public func step() {
-        reportEvalModeGradients(parameterGroups, optimizer: name)
-        for group in parameterGroups {
-            let o = group.options
-            for p in group.parameters {
-                guard let g = gradientForUpdate(p, optimizer: name) else { continue }
-                var buffer: Tensor?
-                var first = false
-                if o.momentum != 0 {
-                    // One lookup; the stored buffer is made writable where it lies, so it is
-                    // copied only when a saved state still shares it.
-                    let key = ObjectIdentifier(p)
-                    if let index = slots.index(forKey: key) {
-                        makeWritable(&slots.values[index].momentumBuffer, like: p, name: "momentum_buffer", optimizer: name)
-                        buffer = slots.values[index].momentumBuffer
-                    } else {
-                        buffer = Tensor(uninitializedShape: p.shape, dtype: p.dtype)
-                        first = true
-                        slots[key] = Slot(momentumBuffer: buffer!)
-                    }
-                }
-                updateInPlace(p) { value in
-                    if value.dtype == .float32 {
-                        SGD.update(Float.self, value, g, buffer, first: first, o)
-                    } else {
-                        SGD.update(Double.self, value, g, buffer, first: first, o)
-                    }
-                }
+    public func step() { step(with: self) }
+
+    /// Without momentum SGD keeps no state.
+    func keepsSlots(_ options: Options) -> Bool { options.momentum != 0 }
+
+    /// One SGD step of `p`; the momentum buffer is created on the first step with momentum.
+    func update(_ p: Parameter, gradient g: Tensor, slot: inout Slot?, options o: Options) {
+        var buffer: Tensor?
+        var first = false
+        if o.momentum != 0 {
+            if slot == nil {
+                slot = Slot(momentumBuffer: Tensor(uninitializedShape: p.shape, dtype: p.dtype))
+                first = true
+            } else {
+                makeWritable(&slot!.momentumBuffer, like: p, name: "momentum_buffer", optimizer: name)
+            }
+            buffer = slot!.momentumBuffer
+        }
+        updateInPlace(p) { value in
+            if value.dtype == .float32 {
+                SGD.fusedUpdate(Float.self, value, g, buffer, first: first, o)
+            } else {
+                SGD.fusedUpdate(Double.self, value, g, buffer, first: first, o)
             }
         }
     }
 
     /// The fused update of one parameter, in its dtype `T`.
-    private static func update<T: LaneScalar>(
+    private static func fusedUpdate<T: LaneScalar>(
         _: T.Type, _ param: Tensor, _ grad: Tensor, _ buffer: Tensor?, first: Bool, _ o: Options
     ) {
         let p = param.mutablePointer(as: T.self), g = grad.pointer(as: T.self)
@@ -176,13 +161,5 @@ public final class SGD: Optimizer {
         forEachChunk(param.count) { range in
             forEachLane(range, wide: { lane(T.Wide.self, $0) }, narrow: { lane(T.self, $0) })
         }
-    }
-
-    public func state() -> OptimizerState {
-        captureState(optimizer: name, groups: parameterGroups, slots: slots)
-    }
-
-    public func load(_ state: OptimizerState) throws(OptimizerStateError) {
-        (parameterGroups, slots) = try restoreState(state, optimizer: name, groups: parameterGroups, slotType: Slot.self)
     }
 }

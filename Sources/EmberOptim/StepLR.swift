@@ -9,9 +9,9 @@ import Foundation
 /// (recursive form).
 ///
 /// See also: ``MultiStepLR``, ``ExponentialLR``, ``LRScheduler``.
-public final class StepLR: LRScheduler, EpochScheduler {
+public final class StepLR: ScheduleBase<StepLR.State> {
     /// Hyperparameters and counters.
-    public struct State: Codable, Sendable, Equatable {
+    public struct State: ScheduleState {
         /// Epochs between decays.
         public var stepSize: Int
         /// Multiplicative decay.
@@ -20,39 +20,27 @@ public final class StepLR: LRScheduler, EpochScheduler {
         public var progress: ScheduleProgress
     }
 
-    public let optimizer: any Optimizer
     /// Epochs between decays.
-    public private(set) var stepSize: Int
+    public var stepSize: Int { current.stepSize }
     /// Multiplicative decay.
-    public private(set) var gamma: Double
-    var progress: ScheduleProgress
+    public var gamma: Double { current.gamma }
 
     /// Attaches to `optimizer` and sets the epoch-0 learning rates (unchanged).
     public init(_ optimizer: any Optimizer, stepSize: Int, gamma: Double = 0.1) {
         precondition(stepSize > 0, "StepLR: stepSize must be positive, got \(stepSize)")
-        self.optimizer = optimizer
-        self.stepSize = stepSize
-        self.gamma = gamma
-        self.progress = attach(optimizer)
-        advance(initial: true)
+        super.init(optimizer, State(stepSize: stepSize, gamma: gamma, progress: attach(optimizer)))
     }
 
-    func learningRates(initial: Bool) -> [Double] {
+    override func learningRates(initial: Bool) -> [Double] {
         let lrs = optimizer.learningRates
         let e = progress.lastEpoch
         if e == 0 || e % stepSize != 0 { return lrs }
         return lrs.map { $0 * gamma }
     }
 
-    public func step() { advance(initial: false) }
-    public var lastLearningRates: [Double] { progress.lastLearningRates }
-    public var lastEpoch: Int { progress.lastEpoch }
-    public func state() -> State { State(stepSize: stepSize, gamma: gamma, progress: progress) }
-
-    public func load(_ state: State) throws(OptimizerStateError) {
-        try checkGroups(state.progress)
+    override func validated(_ state: State) throws(OptimizerStateError) -> State {
         precondition(state.stepSize > 0, "StepLR.load: stepSize must be positive, got \(state.stepSize)")
-        (stepSize, gamma, progress) = (state.stepSize, state.gamma, state.progress)
+        return state
     }
 }
 
@@ -63,9 +51,9 @@ public final class StepLR: LRScheduler, EpochScheduler {
 /// (recursive form).
 ///
 /// See also: ``StepLR``, ``LRScheduler``.
-public final class MultiStepLR: LRScheduler, EpochScheduler {
+public final class MultiStepLR: ScheduleBase<MultiStepLR.State> {
     /// Hyperparameters and counters.
-    public struct State: Codable, Sendable, Equatable {
+    public struct State: ScheduleState {
         /// Milestones, sorted, repeated as given.
         public var milestones: [Int]
         /// Multiplicative decay.
@@ -74,23 +62,17 @@ public final class MultiStepLR: LRScheduler, EpochScheduler {
         public var progress: ScheduleProgress
     }
 
-    public let optimizer: any Optimizer
     /// Milestone epochs, sorted (repeats kept).
-    public private(set) var milestones: [Int]
+    public var milestones: [Int] { current.milestones }
     /// Multiplicative decay.
-    public private(set) var gamma: Double
-    var progress: ScheduleProgress
+    public var gamma: Double { current.gamma }
 
     /// Attaches to `optimizer` and sets the epoch-0 learning rates (unchanged).
     public init(_ optimizer: any Optimizer, milestones: [Int], gamma: Double = 0.1) {
-        self.optimizer = optimizer
-        self.milestones = milestones.sorted()
-        self.gamma = gamma
-        self.progress = attach(optimizer)
-        advance(initial: true)
+        super.init(optimizer, State(milestones: milestones.sorted(), gamma: gamma, progress: attach(optimizer)))
     }
 
-    func learningRates(initial: Bool) -> [Double] {
+    override func learningRates(initial: Bool) -> [Double] {
         let lrs = optimizer.learningRates
         let epoch = progress.lastEpoch
         let hits = milestones.count(where: { $0 == epoch })
@@ -99,14 +81,10 @@ public final class MultiStepLR: LRScheduler, EpochScheduler {
         return lrs.map { $0 * factor }
     }
 
-    public func step() { advance(initial: false) }
-    public var lastLearningRates: [Double] { progress.lastLearningRates }
-    public var lastEpoch: Int { progress.lastEpoch }
-    public func state() -> State { State(milestones: milestones, gamma: gamma, progress: progress) }
-
-    public func load(_ state: State) throws(OptimizerStateError) {
-        try checkGroups(state.progress)
-        (milestones, gamma, progress) = (state.milestones.sorted(), state.gamma, state.progress)
+    override func validated(_ state: State) throws(OptimizerStateError) -> State {
+        var state = state
+        state.milestones.sort()
+        return state
     }
 }
 
@@ -115,40 +93,25 @@ public final class MultiStepLR: LRScheduler, EpochScheduler {
 /// PyTorch parity: `torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma)` (recursive form).
 ///
 /// See also: ``StepLR``, ``LRScheduler``.
-public final class ExponentialLR: LRScheduler, EpochScheduler {
+public final class ExponentialLR: ScheduleBase<ExponentialLR.State> {
     /// Hyperparameters and counters.
-    public struct State: Codable, Sendable, Equatable {
+    public struct State: ScheduleState {
         /// Multiplicative decay per epoch.
         public var gamma: Double
         /// Counters and base learning rates.
         public var progress: ScheduleProgress
     }
 
-    public let optimizer: any Optimizer
     /// Multiplicative decay per epoch.
-    public private(set) var gamma: Double
-    var progress: ScheduleProgress
+    public var gamma: Double { current.gamma }
 
     /// Attaches to `optimizer` and sets the epoch-0 learning rates (unchanged).
     public init(_ optimizer: any Optimizer, gamma: Double) {
-        self.optimizer = optimizer
-        self.gamma = gamma
-        self.progress = attach(optimizer)
-        advance(initial: true)
+        super.init(optimizer, State(gamma: gamma, progress: attach(optimizer)))
     }
 
-    func learningRates(initial: Bool) -> [Double] {
+    override func learningRates(initial: Bool) -> [Double] {
         let lrs = optimizer.learningRates
         return initial ? lrs : lrs.map { $0 * gamma }
-    }
-
-    public func step() { advance(initial: false) }
-    public var lastLearningRates: [Double] { progress.lastLearningRates }
-    public var lastEpoch: Int { progress.lastEpoch }
-    public func state() -> State { State(gamma: gamma, progress: progress) }
-
-    public func load(_ state: State) throws(OptimizerStateError) {
-        try checkGroups(state.progress)
-        (gamma, progress) = (state.gamma, state.progress)
     }
 }

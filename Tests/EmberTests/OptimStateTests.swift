@@ -173,6 +173,11 @@ import _EmberTestSupport
                     "Invalid beta parameter at index 1: 1.5")
 
         s = good
+        s.groups[0].hyperparameters["betas"] = .numbers([0.9, 0.99, 0.999])
+        expectError(s, .invalidHyperparameters(group: 0, detail: "key 'betas': betas must hold 2 numbers, got 3"),
+                    "betas must hold 2 numbers, got 3")
+
+        s = good
         s.groups[0].hyperparameters["amsgrad"] = .number(1)
         do {
             try adam.load(s)
@@ -203,6 +208,23 @@ import _EmberTestSupport
         s = good
         s.parameters[0]!.step = nil
         expectError(s, .invalidStep(parameter: 0, detail: "missing step"), "missing step")
+    }
+
+    /// PyTorch before 2.6 saved no `decoupled_weight_decay`: such a group loads as plain Adam, and
+    /// AdamW keeps its weight decay decoupled.
+    @Test func adamStateWithoutDecoupledWeightDecayLoads() throws {
+        let p = Parameter(Tensor([Float(1)]))
+        var state = Adam([p], lr: 0.1, weightDecay: 0.1, decoupledWeightDecay: true).state()
+        state.groups[0].hyperparameters["decoupled_weight_decay"] = nil
+        let adam = Adam([p])
+        try adam.load(state)
+        #expect(!adam.parameterGroups[0].decoupledWeightDecay)
+        #expect(adam.parameterGroups[0].learningRate == 0.1 && adam.parameterGroups[0].weightDecay == 0.1)
+        state.optimizer = "AdamW"
+        let adamW = AdamW([p], weightDecay: 0)
+        try adamW.load(state)
+        #expect(adamW.parameterGroups[0].decoupledWeightDecay)
+        #expect(adamW.parameterGroups[0].weightDecay == 0.1)
     }
 
     @Test func malformedTensorsThrow() {

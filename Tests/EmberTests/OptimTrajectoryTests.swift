@@ -233,6 +233,23 @@ import _EmberTestSupport
         adam.setLearningRate(0.25, group: 0)
         #expect(adam.learningRates == [0.25, 0.5])
     }
+
+    /// AdamW built from groups decays weights directly in every group, whatever the groups'
+    /// options say, as AdamW built from parameters does.
+    @Test func adamWFromGroupsDecouplesWeightDecay() {
+        let a = Parameter(Tensor([Double(1), -2])), b = Parameter(Tensor([Double(1), -2]))
+        let coupled = Adam.Options(learningRate: 0.1, weightDecay: 0.5)
+        let fromGroups = AdamW(groups: [ParameterGroup([a], options: coupled)])
+        #expect(fromGroups.parameterGroups[0].decoupledWeightDecay)
+        #expect(fromGroups.defaults.decoupledWeightDecay)
+        let fromParameters = AdamW([b], lr: 0.1, weightDecay: 0.5)
+        for _ in 0..<3 {
+            for p in [a, b] { p.grad = Tensor([Double(0.25), 0.5]) }
+            fromGroups.step()
+            fromParameters.step()
+        }
+        #expect(a.value.doubles == b.value.doubles)
+    }
 }
 
 /// The whole loop with autograd: forward, backward, step, zeroGrad, against PyTorch (float64).
