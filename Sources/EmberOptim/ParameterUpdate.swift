@@ -49,23 +49,12 @@ func filledBuffer(like p: Parameter, _ value: Double) -> Tensor {
     Tensor.full(p.shape, value, dtype: p.dtype)
 }
 
-/// Elements per chunk below which an update runs on one thread.
-private let minimumChunk = 1 << 15
-
-/// Calls `body` on disjoint ranges covering `0..<count`, in parallel for large counts. Each
-/// element's update reads and writes only that element, so chunks never share memory.
+/// Calls `body` on disjoint ranges covering `0..<count`: EmberTensor's split (in parallel from
+/// 64Ki elements). Each element's update reads and writes only that element, so chunks never share
+/// memory and the split never changes a value.
 @inline(__always)
 func forEachChunk(_ count: Int, _ body: (Range<Int>) -> Void) {
-    let chunks = Swift.min(Threading.maxThreads, Swift.max(1, count / minimumChunk))
-    if chunks <= 1 {
-        body(0..<count)
-        return
-    }
-    let per = (count + chunks - 1) / chunks
-    Threading.parallelFor(chunks: chunks) { c in
-        let lo = c * per, hi = Swift.min(count, lo + per)
-        if lo < hi { body(lo..<hi) }
-    }
+    Kernels.forEachChunk(count: count) { start, n in body(start..<(start + n)) }
 }
 
 /// `T(value)` rounded to nearest, as PyTorch converts a Python scalar to the tensor's dtype.

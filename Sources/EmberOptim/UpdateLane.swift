@@ -1,5 +1,5 @@
 // The fused updates are written once per optimizer over a "lane": one element (`Float`,
-// `Double`) or eight at a time (`Float8`, `Double8`). Each lane applies the same IEEE operations
+// `Double`) or eight at a time (`FloatLanes`, `DoubleLanes`). Each lane applies the same IEEE operations
 // to every element (no fused multiply-add, correctly rounded square roots), so wide and narrow
 // lanes give bitwise the same results and the split into lanes never changes a parameter's
 // trajectory. Explicit SIMD matters here: the auto-vectorizer keeps loops with square roots and
@@ -64,7 +64,7 @@ extension Double: UpdateLane {
 // generic SIMD operations (comparisons, masks) are not specialized into vector instructions.
 
 /// Eight `Float` elements.
-struct Float8: UpdateLane {
+struct FloatLanes: UpdateLane {
     var v: SIMD8<Float>
     @inline(__always) init(_ v: SIMD8<Float>) { self.v = v }
     @inline(__always) init(repeating value: Float) { v = SIMD8(repeating: value) }
@@ -86,7 +86,7 @@ struct Float8: UpdateLane {
 }
 
 /// Eight `Double` elements.
-struct Double8: UpdateLane {
+struct DoubleLanes: UpdateLane {
     var v: SIMD8<Double>
     @inline(__always) init(_ v: SIMD8<Double>) { self.v = v }
     @inline(__always) init(repeating value: Double) { v = SIMD8(repeating: value) }
@@ -112,8 +112,8 @@ protocol LaneScalar: TensorFloat, UpdateLane where Scalar == Self {
     associatedtype Wide: UpdateLane where Wide.Scalar == Self
 }
 
-extension Float: LaneScalar { typealias Wide = Float8 }
-extension Double: LaneScalar { typealias Wide = Double8 }
+extension Float: LaneScalar { typealias Wide = FloatLanes }
+extension Double: LaneScalar { typealias Wide = DoubleLanes }
 
 /// Calls `wide(i)` for each full lane of 8 elements in `range`, then `narrow(i)` for each element
 /// left.
