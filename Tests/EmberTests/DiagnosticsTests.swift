@@ -72,6 +72,9 @@ private func trainedModel() -> (SeedNetwork, SGD) {
         }
         let reports = capturing { _ = withNoGrad { model(input) } }
         #expect(reports.kinds == [.forgottenEval], "\(kind): \(reports.all.map(\.message))")
+        // One module is named alone ("'x' (Kind) ran ...", no list joined with "and").
+        let head = reports.all.first?.message.components(separatedBy: " ran in training mode").first ?? ""
+        #expect(head.hasPrefix("Ember warning: ") && head.hasSuffix("(\(kind))") && !head.contains(" and "), "\(head)")
     }
 
     @Test func steppingGradientsThatFlowedThroughEvalModeModulesIsReportedOnce() {
