@@ -276,7 +276,15 @@ class Workspace:
             raise
 
     def remove(self) -> None:
-        shutil.rmtree(self.dir, ignore_errors=True)
+        # SwiftPM starts compilers in process groups of their own, so killing the build's group can
+        # leave a compiler running that writes into the folder after it is removed: stop every
+        # process working in it first.
+        for _ in range(3):
+            kill_processes_using(self.dir)
+            shutil.rmtree(self.dir, ignore_errors=True)
+            time.sleep(0.5)
+            if not self.dir.exists() and not processes_using(self.dir):
+                break
         # SwiftPM leaves lock files named after the package path beside the temporary folder.
         for lock in Path(tempfile.gettempdir()).glob(str(self.dir).replace("/", "_") + "_*.lock"):
             lock.unlink(missing_ok=True)
@@ -334,6 +342,28 @@ def run(cmd: list[str], cwd: Path, timeout: float, log, stop_at_failure: bool = 
         log.write(f"$ {' '.join(cmd)}\n{out}\nmutate.py: exit status {rc}\n")
         log.flush()
     return rc, time.monotonic() - start, out
+
+
+def processes_using(folder: Path) -> list[int]:
+    """Processes (Linux /proc) whose command line or working directory is inside `folder`."""
+    found, key = [], str(folder)
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            cwd = os.readlink(entry / "cwd")
+        except OSError:
+            continue
+        if int(entry.name) != os.getpid() and (key in cmdline or cwd.startswith(key)):
+            found.append(int(entry.name))
+    return found
+
+
+def kill_processes_using(folder: Path) -> None:
+    for pid in processes_using(folder):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 def kill_group(proc: subprocess.Popen) -> None:
