@@ -65,7 +65,7 @@ private func batchNormTyped<T: TensorFloat>(
     let x = input.contiguousRaw
     let w = weight?.to(T.dtype).contiguousRaw, b = bias?.to(T.dtype).contiguousRaw
     // mean in [0, c), invstd in [c, 2c): one allocation, kept by the backward closure.
-    var stats = [Double](repeating: 0, count: 2 * c)
+    var stats = [Double](unsafeUninitializedCapacity: 2 * c) { _, count in count = 2 * c }  // all written below
     stats.withUnsafeMutableBufferPointer { buffer in
         let mean = buffer.baseAddress!, invstd = mean + c
         if useBatchStats {
