@@ -122,5 +122,26 @@ private final class Model: Module {
         let text = String(decoding: result?.standardErrorContent ?? [], as: UTF8.self)
         #expect(text.contains("running_mean should contain 3 elements not 4"))
     }
+
+    /// BatchNorm's float32 `[N, C]` statistics over more than 16 channels (the four-channel loops'
+    /// 16-channel blocks), after a freed block of NaNs the size of the statistics: the output and
+    /// the running variance follow the definition, computed here in float64.
+    @Test func batchNormFloat32StatisticsOverManyChannels() {
+        let n = 4, c = 48
+        let xs = (0..<(n * c)).map { Double(($0 * 7919) % 1000) / 100 - 5 }
+        let layer = BatchNorm1d(c)
+        do { let junk = [Double](repeating: .nan, count: 2 * c); withExtendedLifetime(junk) {} }
+        let y = layer(Tensor(xs, shape: [n, c]).to(.float32)).doubles
+        let runningVar = layer.runningVar!.value.doubles
+        var worst = 0.0
+        for ch in 0..<c {
+            let column = (0..<n).map { xs[$0 * c + ch] }
+            let mean = column.reduce(0, +) / Double(n)
+            let variance = column.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(n)
+            for i in 0..<n { worst = max(worst, abs(y[i * c + ch] - (column[i] - mean) / (variance + 1e-5).squareRoot())) }
+            worst = max(worst, abs(runningVar[ch] - (0.9 + 0.1 * variance * Double(n) / Double(n - 1))))
+        }
+        #expect(worst < 1e-4, "largest difference \(worst)")
+    }
 }
 
