@@ -35,6 +35,7 @@ struct RunSettings: Codable, Equatable {
         switch model {
         case .mlp: SeedNetwork(inputs: inputs, hidden: hidden, outputs: classes, dropout: dropout)
         case .lstm: RowLSTM(steps: 8, features: inputs / 8, hidden: hidden, classes: classes, layers: 2, dropout: dropout)
+        case .cnn: DigitCNN(side: ModelKind.imageSide(features: inputs) ?? 8, channels: hidden / 4, classes: classes, dropout: dropout)
         }
     }
 
@@ -53,6 +54,12 @@ struct RunSettings: Codable, Equatable {
         }
         if model == .lstm && inputs % 8 != 0 {
             throw fail("--model lstm reads each sample as 8 time steps, so the feature count must be a multiple of 8 (got \(inputs))")
+        }
+        if model == .cnn {
+            guard let side = ModelKind.imageSide(features: inputs), side >= 4 else {
+                throw fail("--model cnn reads each sample as a square one-channel image, so the feature count must be a square of at least 16 (got \(inputs))")
+            }
+            guard hidden >= 4 else { throw fail("--model cnn uses hidden / 4 channels, so --hidden must be at least 4, got \(hidden)") }
         }
         if let epochs, !(1...100_000).contains(epochs) { throw fail("--epochs must be between 1 and 100000, got \(epochs)") }
         if let batchSize {
@@ -100,6 +107,9 @@ struct RunSettings: Codable, Equatable {
             let layer0 = add(mul(4, hidden, inputs / 8), mul(4, hidden, hidden), mul(8, hidden))
             let layer1 = add(mul(8, hidden, hidden), mul(8, hidden))
             return add(layer0, layer1, mul(hidden, classes), classes)
+        case .cnn:
+            let c2 = hidden / 4, c1 = max(1, c2 / 2)
+            return add(mul(9, c1), mul(4, c1), mul(9, c1, c2), mul(4, c2), mul(c2, classes), classes)
         }
     }
 

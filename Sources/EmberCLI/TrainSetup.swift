@@ -63,6 +63,15 @@ enum ModelKind: String, ExpressibleByArgument, CaseIterable, Codable {
     case mlp
     /// A 2-layer LSTM reading each sample as 8 steps (rows), then a Linear head.
     case lstm
+    /// Two Conv2d-BatchNorm2d-ReLU-Dropout2d-MaxPool2d blocks on each sample as a square image,
+    /// global average pooling, then a Linear head.
+    case cnn
+
+    /// The image side of `--model cnn` for `features` inputs, when they make a square.
+    static func imageSide(features: Int) -> Int? {
+        let side = Int(Double(features).squareRoot().rounded())
+        return side * side == features ? side : nil
+    }
 }
 
 /// The samples a run trains and validates on.

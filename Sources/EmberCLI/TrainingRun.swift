@@ -135,9 +135,12 @@ struct TrainingRun {
 extension RunSettings {
     /// The architecture in one line, for the report.
     var modelDescription: String {
-        switch model {
+        let side = ModelKind.imageSide(features: inputs) ?? 0, c2 = hidden / 4, c1 = max(1, c2 / 2)
+        return switch model {
         case .mlp: "Linear(\(inputs), \(hidden)) -> ReLU -> BatchNorm1d(\(hidden)) -> Dropout(\(dropout)) -> Linear(\(hidden), \(classes))"
         case .lstm: "LSTM(\(inputs / 8) -> \(hidden), 2 layers, dropout \(dropout), batchFirst) over 8 rows -> Linear(\(hidden), \(classes))"
+        case .cnn:
+            "2 x [Conv2d(3x3) -> BatchNorm2d -> ReLU -> Dropout2d(\(dropout)) -> MaxPool2d(2)] (1 -> \(c1) -> \(c2) channels) on 1x\(side)x\(side) images -> AdaptiveAvgPool2d(1) -> Linear(\(c2), \(classes))"
         }
     }
 }

@@ -1,0 +1,54 @@
+import Ember
+import Foundation
+import SeedNetwork
+import Testing
+import _EmberTestSupport
+
+/// The digits CNN of `ember train --model cnn`: its modes and its command line.
+@Suite(.serialized) struct CNNTests {
+    private func expectOneLineFailure(_ run: CLIRun, mentioning text: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(run.status == 1 && !run.crashed && run.errorLines.count == 1, "stderr: \(run.stderr)", sourceLocation: sourceLocation)
+        #expect(run.stderr.hasPrefix("ember: error: ") && run.stderr.contains(text), "stderr: \(run.stderr)", sourceLocation: sourceLocation)
+    }
+
+    @Test func evaluationIsRepeatableAndBatchIndependent() {
+        let model = DigitCNN()
+        let x = Tensor.normal([6, 64], generator: Generator(seed: 4))
+        _ = model(x)  // one training step's statistics
+        model.eval()
+        let batch = withNoGrad { model(x) }
+        expectBitwiseEqual(withNoGrad { model(x) }, batch, "repeated eval")
+        for i in [0, 5] {
+            let alone = withNoGrad { model(x[i..<(i + 1)]) }
+            expectClose(alone, batch[i..<(i + 1)], atol: 1e-6, rtol: 1e-5, "sample \(i) alone vs in its batch")
+        }
+        model.train()
+        #expect(!bitwiseEqual(model(x), batch), "training mode uses the batch's statistics and drops channels")
+    }
+
+    @Test func stateDictKeysAreThoseOfThePyTorchModule() {
+        let keys = Set(DigitCNN().stateDict().keys)
+        #expect(keys == ["conv1.weight", "bn1.weight", "bn1.bias", "bn1.running_mean", "bn1.running_var", "bn1.num_batches_tracked",
+                         "conv2.weight", "bn2.weight", "bn2.bias", "bn2.running_mean", "bn2.running_var", "bn2.num_batches_tracked",
+                         "head.weight", "head.bias"])
+    }
+
+    @Test func trainsAndEvaluatesFromTheCommandLine() throws {
+        let dir = try makeScratchFolder("cnn")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let run = try runEmber(["train", "--model", "cnn", "--epochs", "1", "--output", "out"], in: dir)
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("DigitCNN") && run.stdout.contains("eval forgotten"))
+        let evaluated = try runEmber(["evaluate", "--checkpoint", "out/checkpoint.safetensors"], in: dir)
+        #expect(evaluated.status == 0, "\(evaluated.stderr)")
+    }
+
+    @Test func refusesFeaturesThatAreNotASquareImage() throws {
+        let dir = try makeScratchFolder("cnn")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let csv = "a,b,c,label\n" + (0..<20).map { "\($0),1,2,\($0 % 2)" }.joined(separator: "\n") + "\n"
+        try csv.write(to: dir.appendingPathComponent("d.csv"), atomically: true, encoding: .utf8)
+        expectOneLineFailure(try runEmber(["train", "--model", "cnn", "--data", "d.csv", "--label-column", "label"], in: dir),
+                             mentioning: "square")
+    }
+}
