@@ -27,7 +27,9 @@ struct PoolCase: Decodable, CustomTestStringConvertible, Sendable {
 
     var testDescription: String { name }
     var tolerance: (atol: Double, rtol: Double) { dtype == "float64" ? (1e-10, 1e-9) : (2e-5, 1e-5) }
-    var hasIndices: Bool { op.hasPrefix("max_pool") || op.hasPrefix("adaptive_max") }
+    /// Whether Ember has a `...WithIndices` form to compare the stored indices with (max_pool3d's
+    /// indices are stored but Ember has no `maxPool3dWithIndices`).
+    var hasIndices: Bool { ["max_pool1d", "max_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d"].contains(op) }
     var hasGradients: Bool { nan != true }
 
     static let all: [PoolCase] = {
@@ -51,11 +53,16 @@ struct PoolCase: Decodable, CustomTestStringConvertible, Sendable {
         switch op {
         case "max_pool1d": return maxPool1d(x, kernelSize: k, stride: s, padding: p, dilation: dil, ceilMode: ceil)
         case "max_pool2d": return maxPool2d(x, kernelSize: k, stride: s, padding: p, dilation: dil, ceilMode: ceil)
+        case "max_pool3d": return maxPool3d(x, kernelSize: k, stride: s, padding: p, dilation: dil, ceilMode: ceil)
+        case "max_unpool1d": return maxUnpool1d(x, indices: indices!, kernelSize: k, stride: s, padding: p, outputSize: outputSize)
         case "max_unpool2d": return maxUnpool2d(x, indices: indices!, kernelSize: k, stride: s, padding: p, outputSize: outputSize)
         case "avg_pool1d":
             return avgPool1d(x, kernelSize: k, stride: s, padding: p, ceilMode: ceil, countIncludePad: incl)
         case "avg_pool2d":
             return avgPool2d(x, kernelSize: k, stride: s, padding: p, ceilMode: ceil, countIncludePad: incl,
+                             divisorOverride: divisorOverride)
+        case "avg_pool3d":
+            return avgPool3d(x, kernelSize: k, stride: s, padding: p, ceilMode: ceil, countIncludePad: incl,
                              divisorOverride: divisorOverride)
         case "adaptive_avg_pool1d": return adaptiveAvgPool1d(x, outputSize: adaptiveSize)
         case "adaptive_avg_pool2d": return adaptiveAvgPool2d(x, outputSize: adaptiveSize)
@@ -78,15 +85,15 @@ struct PoolCase: Decodable, CustomTestStringConvertible, Sendable {
     }
 }
 
-/// max/avg/adaptive pooling and max_unpool2d against PyTorch: outputs, indices and input
+/// max/avg/adaptive pooling and max_unpool1d/2d against PyTorch: outputs, indices and input
 /// gradients for every pooling case of `pool.safetensors`.
 @Suite struct PoolFixtureTests {
     let fx = try! Fixture("pool")
 
     @Test func fixtureCoversTheGrid() {
         let cases = PoolCase.pools
-        #expect(Set(cases.map(\.op)) == ["max_pool1d", "max_pool2d", "max_unpool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d",
-                                         "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d"])
+        #expect(Set(cases.map(\.op)) == ["max_pool1d", "max_pool2d", "max_pool3d", "max_unpool1d", "max_unpool2d", "avg_pool1d", "avg_pool2d",
+                                         "avg_pool3d", "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d"])
         for op in ["max_pool1d", "max_pool2d"] {
             let ofOp = cases.filter { $0.op == op }
             #expect(ofOp.contains { $0.stride == nil } && ofOp.contains { $0.stride != nil }, "\(op): default and explicit stride")
@@ -113,7 +120,7 @@ struct PoolCase: Decodable, CustomTestStringConvertible, Sendable {
         let (atol, rtol) = c.tolerance
         let name = c.name
         let x = fx["\(name)/x"].requiringGrad()
-        let indices = c.op == "max_unpool2d" ? fx["\(name)/indices"] : nil
+        let indices = c.op.hasPrefix("max_unpool") ? fx["\(name)/indices"] : nil
         let expected = fx["\(name)/y"]
         let y = c.apply(x, indices: indices)
         #expect(y.dtype == expected.dtype, "\(name): dtype \(y.dtype)")
