@@ -64,6 +64,19 @@ public final class Dropout2d: Dropout {
     }
 }
 
+/// Zeroes whole channels (`x[n, c, :, :, :]`) of `[N, C, D, H, W]` or `[C, D, H, W]` input.
+///
+/// PyTorch parity: `torch.nn.Dropout3d`.
+public final class Dropout3d: Dropout {
+    override func maskShape(for input: Tensor) -> Shape {
+        precondition(input.rank == 4 || input.rank == 5,
+                     "\(errorContext): dropout3d: Expected 4D or 5D input, but received a \(input.rank)D input (shape \(input.shape))")
+        var s = input.shape
+        for axis in (input.rank - 3)..<input.rank { s[axis] = 1 }
+        return s
+    }
+}
+
 /// Dropout for self-normalising (SELU) networks: keeps mean 0 and variance 1.
 ///
 /// With keep mask `m` (probability `1 - p`), `alpha' = -1.7580993408473766`,

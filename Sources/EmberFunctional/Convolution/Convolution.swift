@@ -1,0 +1,155 @@
+import EmberAutograd
+import EmberStorage
+import EmberTensor
+
+/// 1-D convolution of `[N, C_in, L]` (or unbatched `[C_in, L]`) input with a
+/// `[C_out, C_in / groups, k]` weight.
+///
+/// PyTorch parity: `torch.nn.functional.conv1d(input, weight, bias=None, stride=1, padding=0,
+/// dilation=1, groups=1)`: same output sizes, `"same"`/`"valid"` padding and error texts.
+/// `paddingMode` is the module's `padding_mode`, offered here too.
+public func conv1d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride: SpatialSize = 1,
+                   padding: ConvPadding = 0, dilation: SpatialSize = 1, groups: Int = 1,
+                   paddingMode: PaddingMode = .zeros) -> Tensor {
+    convolution(input, weight: weight, bias: bias, dims: 1, stride: stride, padding: padding, dilation: dilation,
+                groups: groups, paddingMode: paddingMode, context: { "conv1d" })
+}
+
+/// 2-D convolution of `[N, C_in, H, W]` (or unbatched `[C_in, H, W]`) input with a
+/// `[C_out, C_in / groups, kH, kW]` weight.
+///
+/// PyTorch parity: `torch.nn.functional.conv2d`; see ``conv1d(_:weight:bias:stride:padding:dilation:groups:paddingMode:)``.
+public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride: SpatialSize = 1,
+                   padding: ConvPadding = 0, dilation: SpatialSize = 1, groups: Int = 1,
+                   paddingMode: PaddingMode = .zeros) -> Tensor {
+    convolution(input, weight: weight, bias: bias, dims: 2, stride: stride, padding: padding, dilation: dilation,
+                groups: groups, paddingMode: paddingMode, context: { "conv2d" })
+}
+
+/// 3-D convolution of `[N, C_in, D, H, W]` (or unbatched `[C_in, D, H, W]`) input with a
+/// `[C_out, C_in / groups, kD, kH, kW]` weight.
+///
+/// PyTorch parity: `torch.nn.functional.conv3d`; see ``conv1d(_:weight:bias:stride:padding:dilation:groups:paddingMode:)``.
+public func conv3d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride: SpatialSize = 1,
+                   padding: ConvPadding = 0, dilation: SpatialSize = 1, groups: Int = 1,
+                   paddingMode: PaddingMode = .zeros) -> Tensor {
+    convolution(input, weight: weight, bias: bias, dims: 3, stride: stride, padding: padding, dilation: dilation,
+                groups: groups, paddingMode: paddingMode, context: { "conv3d" })
+}
+
+/// The convolution behind `conv1d`/`conv2d`/`conv3d` and the `Conv` modules, over `dims` spatial
+/// dimensions; `context` names the caller in messages (the module path for modules).
+package func convolution(_ input: Tensor, weight: Tensor, bias: Tensor?, dims: Int, stride: SpatialSize,
+                         padding: ConvPadding, dilation: SpatialSize, groups: Int, paddingMode: PaddingMode,
+                         context: () -> String) -> Tensor {
+    let name = "conv\(dims)d"
+    let setup = ConvolutionSetup(input, dims: dims, name: name, context: context)
+    let x = setup.input
+    checkWeight(weight, bias: bias, input: x, dims: dims, groups: groups, transposed: false, context: context)
+    let kernel = Array(weight.shape.dropFirst(2))
+    let s = stride.expanded(to: dims, "stride", op: context())
+    let d = dilation.expanded(to: dims, "dilation", op: context())
+    var before: [Int], after: [Int]
+    switch padding {
+    case .explicit(let v):
+        before = SpatialSize(v).expanded(to: dims, "padding", op: context())
+        after = before
+    case .valid:
+        before = Array(repeating: 0, count: dims)
+        after = before
+    case .same:
+        precondition(s.allSatisfy { $0 == 1 }, "\(context()): padding='same' is not supported for strided convolutions")
+        let total = (0..<dims).map { d[$0] * (kernel[$0] - 1) }
+        before = total.map { $0 / 2 }
+        after = (0..<dims).map { total[$0] - before[$0] }
+    }
+    var padded = x
+    if paddingMode != .zeros && (before + after).contains(where: { $0 != 0 }) {
+        // PyTorch pads with the mode first (last dimension first in the list), then convolves
+        // without padding.
+        let list = (0..<dims).reversed().flatMap { [before[$0], after[$0]] }
+        padded = pad(x, list, mode: PadMode(rawValue: paddingMode.rawValue)!, context: context)
+        before = Array(repeating: 0, count: dims)
+        after = before
+    }
+    let g = WindowGeometry.convolution(input: Array(padded.shape.dropFirst(2)), kernel: kernel, stride: s,
+                                       padBefore: before, padAfter: after, dilation: d, describe: context)
+    let outShape = [padded.shape[0], weight.shape[0]] + Array(g.output.suffix(dims))
+    return setup.finish(convolutionOp(padded, weight: weight, bias: bias, geometry: g, groups: groups,
+                                      outShape: Shape(outShape), transposed: false))
+}
+
+/// PyTorch's weight, bias and channel checks for a (transposed) convolution.
+func checkWeight(_ weight: Tensor, bias: Tensor?, input x: Tensor, dims: Int, groups: Int, transposed: Bool,
+                 context: () -> String) {
+    precondition(groups > 0, "\(context()): non-positive groups is not supported (groups=\(groups))")
+    precondition(weight.rank == dims + 2,
+                 "\(context()): Expected \(weight.rank)-dimensional input for \(weight.rank)-dimensional weight \(weight.shape), but got \(x.rank)-dimensional input of size \(x.shape) instead")
+    precondition(weight.dtype == x.dtype,
+                 "\(context()): Input type (\(x.dtype)) and weight type (\(weight.dtype)) should be the same")
+    let channels = x.shape[1]
+    if transposed {
+        precondition(weight.shape[0] == channels,
+                     "\(context()): Given transposed=1, weight of size \(weight.shape), expected input\(x.shape) to have \(weight.shape[0]) channels, but got \(channels) channels instead")
+        precondition(channels % groups == 0,
+                     "\(context()): Given groups=\(groups), expected weight to be divisible by \(groups) at dimension 0, but got weight of size \(weight.shape) instead")
+    } else {
+        precondition(weight.shape[0] % groups == 0,
+                     "\(context()): Given groups=\(groups), expected weight to be divisible by \(groups) at dimension 0, but got weight of size \(weight.shape) instead")
+        precondition(channels == weight.shape[1] * groups,
+                     "\(context()): Given groups=\(groups), weight of size \(weight.shape), expected input\(x.shape) to have \(weight.shape[1] * groups) channels, but got \(channels) channels instead")
+    }
+    if let bias {
+        let outChannels = transposed ? weight.shape[1] * groups : weight.shape[0]
+        precondition(bias.rank == 1 && bias.shape[0] == outChannels,
+                     "\(context()): Given weight of size \(weight.shape), expected bias to be 1-dimensional with \(outChannels) elements, but got bias of size \(bias.shape) instead")
+        precondition(bias.dtype == x.dtype, "\(context()): Input type (\(x.dtype)) and bias type (\(bias.dtype)) should be the same")
+    }
+}
+
+/// The recorded op: one forward over the whole batch and one backward for input, weight and bias.
+func convolutionOp(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry g: WindowGeometry, groups: Int,
+                   outShape: Shape, transposed: Bool) -> Tensor {
+    let xc = x.contiguousRaw, wc = weight.contiguousRaw, bc = bias?.contiguousRaw
+    let sizes = ConvolutionKernel.Sizes(batch: x.shape[0], inChannels: x.shape[1], outChannels: outShape[1], groups: groups)
+    let out = Tensor(uninitializedShape: outShape, dtype: x.dtype)
+    func run<T: TensorFloat>(_: T.Type) {
+        let bp = bc?.pointer(as: T.self)
+        if transposed {
+            ConvolutionKernel.transposedForward(x: xc.pointer(as: T.self), w: wc.pointer(as: T.self), bias: bp,
+                                                y: out.mutablePointer(as: T.self), sizes, g)
+        } else {
+            ConvolutionKernel.forward(x: xc.pointer(as: T.self), w: wc.pointer(as: T.self), bias: bp,
+                                      y: out.mutablePointer(as: T.self), sizes, g)
+        }
+    }
+    if x.dtype == .float32 { run(Float.self) } else { run(Double.self) }
+    let opName = transposed ? "convolution_transpose" : "convolution"
+    let backward: (Tensor) -> [Tensor?] = { grad in
+        let gy = grad.contiguousRaw
+        let dx: Tensor? = x.tracksGrad ? Tensor(uninitializedShape: x.shape, dtype: x.dtype) : nil
+        let dw: Tensor? = weight.tracksGrad ? Tensor(uninitializedShape: weight.shape, dtype: x.dtype) : nil
+        func back<T: TensorFloat>(_: T.Type) {
+            let dxp = dx?.mutablePointer(as: T.self), dwp = dw?.mutablePointer(as: T.self)
+            if transposed {
+                ConvolutionKernel.transposedBackward(x: xc.pointer(as: T.self), w: wc.pointer(as: T.self), gy: gy.pointer(as: T.self),
+                                                     dx: dxp, dw: dwp, sizes, g)
+            } else {
+                ConvolutionKernel.backward(x: xc.pointer(as: T.self), w: wc.pointer(as: T.self), gy: gy.pointer(as: T.self),
+                                           dx: dxp, dw: dwp, sizes, g)
+            }
+        }
+        if dx != nil || dw != nil {
+            if x.dtype == .float32 { back(Float.self) } else { back(Double.self) }
+        }
+        var grads: [Tensor?] = [dx, dw]
+        if let bias {
+            grads.append(bias.tracksGrad
+                ? Kernels.sum(gy.reshapedRaw([sizes.batch, sizes.outChannels, gy.count / max(sizes.batch * sizes.outChannels, 1)]),
+                              axes: [0, 2], keepDim: false) : nil)
+        }
+        return grads
+    }
+    if let bias { return out.recorded(opName, x, weight, bias, backward: backward) }
+    return out.recorded(opName, x, weight, backward: backward)
+}

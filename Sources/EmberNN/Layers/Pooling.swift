@@ -1,0 +1,207 @@
+import EmberAutograd
+import EmberFunctional
+import EmberTensor
+
+/// The shared implementation of ``MaxPool1d``, ``MaxPool2d`` and ``MaxPool3d``.
+///
+/// PyTorch parity: `torch.nn.MaxPool{1,2,3}d(kernel_size, stride=None, padding=0, dilation=1,
+/// return_indices=False, ceil_mode=False)`. `forward` returns the pooled values; `forwardWithIndices`
+/// also returns the positions of the maxima (PyTorch's `return_indices=True`), for ``MaxUnpool2d``.
+open class MaxPoolBase: Module {
+    let dims: Int
+    public let kernelSize: SpatialSize
+    public let stride: SpatialSize
+    public let padding: SpatialSize
+    public let dilation: SpatialSize
+    public let ceilMode: Bool
+
+    init(dims: Int, _ kernelSize: SpatialSize, stride: SpatialSize?, padding: SpatialSize, dilation: SpatialSize, ceilMode: Bool) {
+        self.dims = dims
+        self.kernelSize = kernelSize
+        self.stride = stride ?? kernelSize
+        self.padding = padding
+        self.dilation = dilation
+        self.ceilMode = ceilMode
+        super.init()
+    }
+
+    public override func forward(_ input: Tensor) -> Tensor { forwardWithIndices(input).output }
+
+    /// The pooled values and the flat position of each maximum within its input plane.
+    public func forwardWithIndices(_ input: Tensor) -> (output: Tensor, indices: Tensor) {
+        maxPool(input, dims: dims, kernelSize: kernelSize, stride: stride, padding: padding, dilation: dilation,
+                ceilMode: ceilMode, context: { self.errorContext })
+    }
+
+    open override var extraDescription: String {
+        "kernel_size=\(kernelSize), stride=\(stride), padding=\(padding), dilation=\(dilation), ceil_mode=\(ceilMode ? "True" : "False")"
+    }
+}
+
+/// Max pooling over `[N, C, L]` or `[C, L]`. PyTorch parity: `torch.nn.MaxPool1d`; see ``MaxPoolBase``.
+public final class MaxPool1d: MaxPoolBase {
+    public init(_ kernelSize: SpatialSize, stride: SpatialSize? = nil, padding: SpatialSize = 0, dilation: SpatialSize = 1,
+                ceilMode: Bool = false) {
+        super.init(dims: 1, kernelSize, stride: stride, padding: padding, dilation: dilation, ceilMode: ceilMode)
+    }
+}
+
+/// Max pooling over `[N, C, H, W]` or `[C, H, W]`. PyTorch parity: `torch.nn.MaxPool2d`; see ``MaxPoolBase``.
+public final class MaxPool2d: MaxPoolBase {
+    public init(_ kernelSize: SpatialSize, stride: SpatialSize? = nil, padding: SpatialSize = 0, dilation: SpatialSize = 1,
+                ceilMode: Bool = false) {
+        super.init(dims: 2, kernelSize, stride: stride, padding: padding, dilation: dilation, ceilMode: ceilMode)
+    }
+}
+
+/// Max pooling over `[N, C, D, H, W]` or `[C, D, H, W]`. PyTorch parity: `torch.nn.MaxPool3d`.
+public final class MaxPool3d: MaxPoolBase {
+    public init(_ kernelSize: SpatialSize, stride: SpatialSize? = nil, padding: SpatialSize = 0, dilation: SpatialSize = 1,
+                ceilMode: Bool = false) {
+        super.init(dims: 3, kernelSize, stride: stride, padding: padding, dilation: dilation, ceilMode: ceilMode)
+    }
+}
+
+/// The shared implementation of ``AvgPool1d``, ``AvgPool2d`` and ``AvgPool3d``.
+///
+/// PyTorch parity: `torch.nn.AvgPool{1,2,3}d(kernel_size, stride=None, padding=0, ceil_mode=False,
+/// count_include_pad=True, divisor_override=None)` (no `divisor_override` on `AvgPool1d`).
+open class AvgPoolBase: Module {
+    let dims: Int
+    public let kernelSize: SpatialSize
+    public let stride: SpatialSize
+    public let padding: SpatialSize
+    public let ceilMode: Bool
+    public let countIncludePad: Bool
+    public let divisorOverride: Int?
+
+    init(dims: Int, _ kernelSize: SpatialSize, stride: SpatialSize?, padding: SpatialSize, ceilMode: Bool,
+         countIncludePad: Bool, divisorOverride: Int?) {
+        self.dims = dims
+        self.kernelSize = kernelSize
+        self.stride = stride ?? kernelSize
+        self.padding = padding
+        self.ceilMode = ceilMode
+        self.countIncludePad = countIncludePad
+        self.divisorOverride = divisorOverride
+        super.init()
+    }
+
+    public override func forward(_ input: Tensor) -> Tensor {
+        avgPool(input, dims: dims, kernelSize: kernelSize, stride: stride, padding: padding, ceilMode: ceilMode,
+                countIncludePad: countIncludePad, divisorOverride: divisorOverride, context: { self.errorContext })
+    }
+
+    open override var extraDescription: String {
+        "kernel_size=\(kernelSize), stride=\(stride), padding=\(padding)"
+    }
+}
+
+/// Average pooling over `[N, C, L]` or `[C, L]`. PyTorch parity: `torch.nn.AvgPool1d`; see ``AvgPoolBase``.
+public final class AvgPool1d: AvgPoolBase {
+    public init(_ kernelSize: SpatialSize, stride: SpatialSize? = nil, padding: SpatialSize = 0, ceilMode: Bool = false,
+                countIncludePad: Bool = true) {
+        super.init(dims: 1, kernelSize, stride: stride, padding: padding, ceilMode: ceilMode, countIncludePad: countIncludePad,
+                   divisorOverride: nil)
+    }
+}
+
+/// Average pooling over `[N, C, H, W]` or `[C, H, W]`. PyTorch parity: `torch.nn.AvgPool2d`; see ``AvgPoolBase``.
+public final class AvgPool2d: AvgPoolBase {
+    public init(_ kernelSize: SpatialSize, stride: SpatialSize? = nil, padding: SpatialSize = 0, ceilMode: Bool = false,
+                countIncludePad: Bool = true, divisorOverride: Int? = nil) {
+        super.init(dims: 2, kernelSize, stride: stride, padding: padding, ceilMode: ceilMode, countIncludePad: countIncludePad,
+                   divisorOverride: divisorOverride)
+    }
+}
+
+/// Average pooling over `[N, C, D, H, W]` or `[C, D, H, W]`. PyTorch parity: `torch.nn.AvgPool3d`.
+public final class AvgPool3d: AvgPoolBase {
+    public init(_ kernelSize: SpatialSize, stride: SpatialSize? = nil, padding: SpatialSize = 0, ceilMode: Bool = false,
+                countIncludePad: Bool = true, divisorOverride: Int? = nil) {
+        super.init(dims: 3, kernelSize, stride: stride, padding: padding, ceilMode: ceilMode, countIncludePad: countIncludePad,
+                   divisorOverride: divisorOverride)
+    }
+}
+
+/// The shared implementation of the adaptive pooling modules: each output element pools the
+/// window `floor(o L / m) ..< ceil((o + 1) L / m)`; a `nil` size keeps the input's.
+///
+/// PyTorch parity: `torch.nn.Adaptive{Avg,Max}Pool{1,2}d(output_size)`.
+open class AdaptivePoolBase: Module {
+    let dims: Int
+    let isMax: Bool
+    public let outputSize: [Int?]
+
+    init(dims: Int, isMax: Bool, outputSize: [Int?]) {
+        precondition(outputSize.count == 1 || outputSize.count == dims,
+                     "Adaptive\(isMax ? "Max" : "Avg")Pool\(dims)d: output_size must have 1 or \(dims) elements, got \(outputSize)")
+        self.dims = dims
+        self.isMax = isMax
+        self.outputSize = outputSize
+        super.init()
+    }
+
+    public override func forward(_ input: Tensor) -> Tensor { forwardWithIndices(input).output }
+
+    /// The pooled values and, for max pooling, the positions of the maxima.
+    public func forwardWithIndices(_ input: Tensor) -> (output: Tensor, indices: Tensor) {
+        adaptivePool(input, dims: dims, outputSize: outputSize, max: isMax, context: { self.errorContext })
+    }
+
+    open override var extraDescription: String {
+        let v = outputSize.map { $0.map(String.init) ?? "None" }
+        return "output_size=\(v.count == 1 ? v[0] : "(\(v.joined(separator: ", ")))")"
+    }
+}
+
+/// PyTorch parity: `torch.nn.AdaptiveAvgPool1d(output_size)`.
+public final class AdaptiveAvgPool1d: AdaptivePoolBase {
+    public init(_ outputSize: Int) { super.init(dims: 1, isMax: false, outputSize: [outputSize]) }
+}
+
+/// PyTorch parity: `torch.nn.AdaptiveAvgPool2d(output_size)`; `AdaptiveAvgPool2d(1)` is global
+/// average pooling.
+public final class AdaptiveAvgPool2d: AdaptivePoolBase {
+    public init(_ outputSize: Int) { super.init(dims: 2, isMax: false, outputSize: [outputSize]) }
+    public init(_ outputSize: [Int?]) { super.init(dims: 2, isMax: false, outputSize: outputSize) }
+}
+
+/// PyTorch parity: `torch.nn.AdaptiveMaxPool1d(output_size)`.
+public final class AdaptiveMaxPool1d: AdaptivePoolBase {
+    public init(_ outputSize: Int) { super.init(dims: 1, isMax: true, outputSize: [outputSize]) }
+}
+
+/// PyTorch parity: `torch.nn.AdaptiveMaxPool2d(output_size)`.
+public final class AdaptiveMaxPool2d: AdaptivePoolBase {
+    public init(_ outputSize: Int) { super.init(dims: 2, isMax: true, outputSize: [outputSize]) }
+    public init(_ outputSize: [Int?]) { super.init(dims: 2, isMax: true, outputSize: outputSize) }
+}
+
+/// The partial inverse of ``MaxPool2d``: each value goes back to the position its index names.
+///
+/// PyTorch parity: `torch.nn.MaxUnpool2d(kernel_size, stride=None, padding=0)`, called as
+/// `unpool(x, indices:, outputSize:)`.
+public final class MaxUnpool2d: Module {
+    public let kernelSize: SpatialSize
+    public let stride: SpatialSize
+    public let padding: SpatialSize
+
+    public init(_ kernelSize: SpatialSize, stride: SpatialSize? = nil, padding: SpatialSize = 0) {
+        self.kernelSize = kernelSize
+        self.stride = stride ?? kernelSize
+        self.padding = padding
+        super.init()
+    }
+
+    public override func forward(_ input: Tensor) -> Tensor {
+        preconditionFailure("\(errorContext): MaxUnpool2d needs the indices of the max pooling: call it as unpool(x, indices: i)")
+    }
+
+    public func callAsFunction(_ input: Tensor, indices: Tensor, outputSize: [Int]? = nil) -> Tensor {
+        maxUnpool(input, indices: indices, dims: 2, kernelSize: kernelSize, stride: stride, padding: padding,
+                  outputSize: outputSize, context: { self.errorContext })
+    }
+
+    public override var extraDescription: String { "kernel_size=\(kernelSize), stride=\(stride), padding=\(padding)" }
+}
