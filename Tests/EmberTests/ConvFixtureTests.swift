@@ -189,7 +189,8 @@ struct ConvCase: Decodable, CustomTestStringConvertible, Sendable {
     @Test func conv3dGradientsMatchFiniteDifferences() {
         let x = Self.values([1, 2, 3, 4, 3]), w = Self.values([2, 1, 2, 2, 2], 0.4), b = Self.values([2], 1)
         #expect(checkGradients([x, w, b]) { conv3d($0[0], weight: $0[1], bias: $0[2], stride: [1, 2, 1], padding: 1, groups: 2) } == nil)
-        #expect(checkGradients([x, w]) { conv3d($0[0], weight: $0[1], padding: [1, 0, 1], paddingMode: .circular) } == nil)
+        let w2 = Self.values([2, 2, 2, 1, 2], 0.1)
+        #expect(checkGradients([x, w2]) { conv3d($0[0], weight: $0[1], padding: [1, 0, 1], paddingMode: .circular) } == nil)
     }
 
     @Test func convTransposeGradientsMatchFiniteDifferences() {

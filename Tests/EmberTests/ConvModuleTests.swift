@@ -61,7 +61,8 @@ import _EmberTestSupport
             #expect(sd["weight"]?.shape == shape, "\(type(of: m)) weight shape")
             if let biasSize { #expect(sd["bias"]?.shape == [biasSize], "\(type(of: m)) bias shape") }
         }
-        for m in [MaxPool1d(2), MaxPool2d(2), AvgPool1d(2), AvgPool2d(2)] as [Module] {
+        for m in [MaxPool1d(2), MaxPool2d(2), MaxPool3d(2), AvgPool1d(2), AvgPool2d(2), AvgPool3d(2), AdaptiveAvgPool2d(1),
+                  AdaptiveMaxPool1d(3), MaxUnpool2d(2)] as [Module] {
             #expect(m.stateDict().keys.isEmpty, "\(type(of: m))")
         }
     }
@@ -119,18 +120,20 @@ import _EmberTestSupport
     }
 
     /// Pooling fixture cases through the pooling modules.
-    @Test(arguments: PoolCase.pools.filter { !$0.op.hasPrefix("max_unpool") && !$0.op.hasSuffix("3d") })
+    @Test(arguments: PoolCase.pools.filter { !$0.op.hasPrefix("max_unpool") })
     func poolModuleMatchesFixture(_ c: PoolCase) throws {
         let ceil = c.ceilMode ?? false, incl = c.countIncludePad ?? true
         let m: Module
         switch c.op {
         case "max_pool1d": m = MaxPool1d(c.k, stride: c.s, padding: c.p, dilation: c.dil, ceilMode: ceil)
         case "max_pool2d": m = MaxPool2d(c.k, stride: c.s, padding: c.p, dilation: c.dil, ceilMode: ceil)
+        case "max_pool3d": m = MaxPool3d(c.k, stride: c.s, padding: c.p, dilation: c.dil, ceilMode: ceil)
         case "avg_pool1d": m = AvgPool1d(c.k, stride: c.s, padding: c.p, ceilMode: ceil, countIncludePad: incl)
         case "avg_pool2d": m = AvgPool2d(c.k, stride: c.s, padding: c.p, ceilMode: ceil, countIncludePad: incl, divisorOverride: c.divisorOverride)
-        case "adaptive_avg_pool1d": m = AdaptiveAvgPool1d(c.adaptiveSize)
+        case "avg_pool3d": m = AvgPool3d(c.k, stride: c.s, padding: c.p, ceilMode: ceil, countIncludePad: incl, divisorOverride: c.divisorOverride)
+        case "adaptive_avg_pool1d": m = AdaptiveAvgPool1d(c.outputSize![0])
         case "adaptive_avg_pool2d": m = AdaptiveAvgPool2d(c.adaptiveSize)
-        case "adaptive_max_pool1d": m = AdaptiveMaxPool1d(c.adaptiveSize)
+        case "adaptive_max_pool1d": m = AdaptiveMaxPool1d(c.outputSize![0])
         case "adaptive_max_pool2d": m = AdaptiveMaxPool2d(c.adaptiveSize)
         default: preconditionFailure("unknown op \(c.op)")
         }

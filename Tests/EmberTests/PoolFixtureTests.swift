@@ -103,7 +103,7 @@ struct PoolCase: Decodable, CustomTestStringConvertible, Sendable {
         }
         for op in ["avg_pool1d", "avg_pool2d"] {
             let ofOp = cases.filter { $0.op == op }
-            #expect(ofOp.contains { $0.countIncludePad == false } && ofOp.contains { $0.ceilMode == true }, op)
+            #expect(ofOp.contains { $0.countIncludePad == false } && ofOp.contains { $0.ceilMode == true }, "\(op)")
         }
         #expect(cases.contains { $0.divisorOverride != nil })
         #expect(cases.contains { $0.op.hasPrefix("adaptive") && $0.outputSize!.contains(-1) })
@@ -153,10 +153,28 @@ struct PoolCase: Decodable, CustomTestStringConvertible, Sendable {
         #expect(idx.scalars(as: Int64.self) == [1, 1, 2, 4])
     }
 
+    /// Overlapping windows can pick the same element; PyTorch's max_unpool writes it once
+    /// (`output[index] = value`), it does not add the copies. Its gradient gathers: every copy
+    /// gets the output gradient at its index.
+    @Test func maxUnpoolWritesRepeatedIndicesOnce() throws {
+        let x = Tensor([1, 3, 2] as [Double], shape: [1, 1, 3])
+        let (y, idx) = maxPool1dWithIndices(x, kernelSize: 2, stride: 1)
+        #expect(idx.scalars(as: Int64.self) == [1, 1])
+        let pooled = y.requiringGrad()
+        let u = maxUnpool1d(pooled, indices: idx, kernelSize: 2, stride: 1)
+        #expect(u.doubles == [0, 3, 0], "PyTorch: [0, 3, 0]")
+        u.backward(Tensor([10, 20, 30] as [Double], shape: [1, 1, 3]))
+        #expect(try #require(pooled.grad).doubles == [20, 20])
+    }
+
     // MARK: finite differences (inputs without ties, so max pools are differentiable there)
 
     static func values(_ shape: Shape, _ phase: Double = 0) -> Tensor {
-        Tensor((0..<shape.elementCount).map { sin(Double($0) * 1.3 + phase) * 2 + Double($0) * 1e-3 }, shape: shape)
+        let v: [Double] = (0..<shape.elementCount).map { i in
+            let t = Double(i)
+            return sin(t * 1.3 + phase) * 2 + t * 1e-3
+        }
+        return Tensor(v, shape: shape)
     }
 
     @Test func maxPoolGradientsMatchFiniteDifferences() {
