@@ -140,9 +140,56 @@ import _EmberTestSupport
         let x = pool["\(c.name)/x"].requiringGrad()
         let y = m(x)
         expectClose(y, pool["\(c.name)/y"], atol: c.tolerance.atol, rtol: c.tolerance.rtol, "\(c.name) module output")
+        // Max pools' indices (max_pool3d's too, which has no functional indices form).
+        let withIndices: ((Tensor) -> (output: Tensor, indices: Tensor))? =
+            (m as? MaxPoolBase).map { mp in { mp.forwardWithIndices($0) } }
+            ?? (c.op.hasPrefix("adaptive_max") ? (m as? AdaptivePoolBase).map { ap in { ap.forwardWithIndices($0) } } : nil)
+        if let withIndices {
+            let (out, idx) = withNoGrad { withIndices(pool["\(c.name)/x"]) }
+            expectClose(out, pool["\(c.name)/y"], atol: c.tolerance.atol, rtol: c.tolerance.rtol, "\(c.name) module output with indices")
+            expectBitwiseEqual(idx, pool["\(c.name)/indices"], "\(c.name) module indices")
+        }
         guard c.hasGradients, y.shape == pool["\(c.name)/y"].shape else { return }
         (y * pool["\(c.name)/up"]).sum().backward()
         expectClose(try #require(x.grad), pool["\(c.name)/dx"], atol: c.tolerance.atol, rtol: c.tolerance.rtol, "\(c.name) module input gradient")
+    }
+
+    @Test(arguments: PoolCase.pools.filter { $0.op == "max_unpool2d" })
+    func maxUnpoolModuleMatchesFixture(_ c: PoolCase) {
+        let m = MaxUnpool2d(c.k, stride: c.s, padding: c.p)
+        let y = m(pool["\(c.name)/x"], indices: pool["\(c.name)/indices"], outputSize: c.outputSize)
+        expectClose(y, pool["\(c.name)/y"], atol: c.tolerance.atol, rtol: c.tolerance.rtol, "\(c.name) module output")
+        #expect(m.stateDict().keys.isEmpty)
+    }
+
+    /// The padding modules on the `pad` cases whose pad list and rank fit one of them.
+    @Test(arguments: PoolCase.pads)
+    func paddingModuleMatchesFixture(_ c: PoolCase) throws {
+        let x = pool["\(c.name)/x"], d = c.pad!.count / 2
+        guard x.rank == d + 1 || x.rank == d + 2 else { return }
+        let pads = c.pad!, value = c.value ?? 0
+        let m: Module?
+        switch (c.mode ?? "constant", d) {
+        case ("constant", 1): m = value == 0 ? ZeroPad1d(pads) : ConstantPad1d(pads, value)
+        case ("constant", 2): m = value == 0 ? ZeroPad2d(pads) : ConstantPad2d(pads, value)
+        case ("constant", 3): m = ConstantPad3d(pads, value)
+        case ("reflect", 1): m = ReflectionPad1d(pads)
+        case ("reflect", 2): m = ReflectionPad2d(pads)
+        case ("reflect", 3): m = ReflectionPad3d(pads)
+        case ("replicate", 1): m = ReplicationPad1d(pads)
+        case ("replicate", 2): m = ReplicationPad2d(pads)
+        case ("replicate", 3): m = ReplicationPad3d(pads)
+        case ("circular", 1): m = CircularPad1d(pads)
+        case ("circular", 2): m = CircularPad2d(pads)
+        default: m = nil  // no CircularPad3d in Ember
+        }
+        guard let m else { return }
+        let xg = x.requiringGrad()
+        let y = m(xg)
+        expectClose(y, pool["\(c.name)/y"], atol: 0, rtol: 0, "\(c.name) \(type(of: m)) output")
+        guard y.shape == pool["\(c.name)/y"].shape else { return }
+        (y * pool["\(c.name)/up"]).sum().backward()
+        expectClose(try #require(xg.grad), pool["\(c.name)/dx"], atol: c.tolerance.atol, rtol: c.tolerance.rtol, "\(c.name) \(type(of: m)) input gradient")
     }
 
     // MARK: a PyTorch CNN
