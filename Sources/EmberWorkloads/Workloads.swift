@@ -121,5 +121,6 @@ func allWorkloads(sizes: [Int]) -> [Workload] {
             }
         })
     }
+    list += convWorkloads()
     return list
 }

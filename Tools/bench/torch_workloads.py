@@ -125,6 +125,75 @@ def workload_builders(torch, sizes):
         return build
     for n in sizes:
         builders[f"sgemm.{n}"] = sgemm(n)
+
+    # Convolutions (Sources/EmberWorkloads/ConvWorkloads.swift builds the same).
+    def lenet():
+        return nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3), nn.ReLU(),
+                             nn.MaxPool2d(2), nn.Flatten(), nn.Linear(1600, 128), nn.ReLU(), nn.Linear(128, 10))
+
+    class BasicBlock(nn.Module):
+        def __init__(self, c):
+            super().__init__()
+            self.conv1 = nn.Conv2d(c, c, 3, padding=1, bias=False)
+            self.bn1 = nn.BatchNorm2d(c)
+            self.conv2 = nn.Conv2d(c, c, 3, padding=1, bias=False)
+            self.bn2 = nn.BatchNorm2d(c)
+
+        def forward(self, x):
+            return F.relu(self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x))))) + x)
+
+    def lenet_train():
+        model = lenet()
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        x, y = torch.rand(64, 1, 28, 28), torch.randint(0, 10, (64,))
+        return train_step_fn(torch, model, opt, x, y)
+
+    def lenet_eval():
+        model = lenet().eval()
+        x = torch.rand(64, 1, 28, 28)
+
+        def body():
+            with torch.no_grad():
+                model(x)
+        return body
+
+    def resnet_train():
+        model = nn.Sequential(BasicBlock(32), BasicBlock(32), BasicBlock(32))
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        x, target = torch.randn(32, 32, 32, 32), torch.randn(32, 32, 32, 32)
+
+        def step():
+            opt.zero_grad()
+            F.mse_loss(model(x), target).backward()
+            opt.step()
+        return step
+
+    def resnet_eval():
+        model = nn.Sequential(BasicBlock(32), BasicBlock(32), BasicBlock(32)).eval()
+        x = torch.randn(32, 32, 32, 32)
+
+        def body():
+            with torch.no_grad():
+                model(x)
+        return body
+
+    builders["cnn.lenet_train_b64"] = lenet_train
+    builders["cnn.lenet_eval_b64"] = lenet_eval
+    builders["cnn.resnet_train_b32"] = resnet_train
+    builders["cnn.resnet_eval_b32"] = resnet_eval
+
+    def conv(batch, cin, cout, side):
+        def build():
+            layer = nn.Conv2d(cin, cout, 3, padding=1)
+            x = torch.rand(batch, cin, side, side)
+
+            def body():
+                with torch.no_grad():
+                    layer(x)
+            return body
+        return build
+    for batch, cin, cout, side in [(32, 32, 32, 32), (32, 64, 64, 16), (8, 128, 128, 16), (64, 1, 32, 28)]:
+        builders[f"conv.{cin}x{cout}_{side}_b{batch}"] = conv(batch, cin, cout, side)
     return builders
 
 

@@ -1,9 +1,10 @@
-import EmberStorage
 import EmberTensor
 
-/// The loops of convolution and transposed convolution: per sample and group, a column matrix
-/// (``ColumnMatrix``) and one matrix product with the weight. A 1x1 convolution with stride 1 and
-/// no padding multiplies the input planes directly.
+/// The loops of convolution and transposed convolution: per sample and group, column matrices
+/// (``ColumnMatrix``) and matrix products with the weight. The column matrix is built a chunk of
+/// output rows at a time, small enough to stay in the core's L2 cache while the product packs
+/// and reads it. A 1x1 convolution with stride 1 and no padding multiplies the input planes
+/// directly.
 ///
 /// Layouts (contiguous): input `[N, C_in, inputPlane]`, output `[N, C_out, outputPlane]` of the
 /// geometry; a convolution's weight `[C_out, C_in / groups, kernelVolume]`, a transposed
@@ -15,21 +16,35 @@ enum ConvolutionKernel {
         let batch: Int, inChannels: Int, outChannels: Int, groups: Int
     }
 
-    /// A scratch column matrix of `count` elements, or `nil` for a pointwise geometry.
-    private static func scratch<T>(_ g: WindowGeometry, _ count: Int, _: T.Type) -> UnsafeMutablePointer<T>? {
-        g.isPointwise ? nil : .allocate(capacity: max(count, 1))
+    /// Elements of one chunk's column matrix to aim for (192 KB in float32).
+    static let chunkElements = 48 * 1024
+
+    /// The output-row chunks of a column matrix with `rows` rows, and scratch for the largest.
+    struct Chunks<T> {
+        let ranges: [Range<Int>]
+        let width: Int
+        let scratch: UnsafeMutablePointer<T>?
+
+        init(_ g: WindowGeometry, rows: Int) {
+            let outputRows = g.output[0] * g.output[1], oW = g.output[2]
+            let step = max(1, min(outputRows, ConvolutionKernel.chunkElements / max(rows * oW, 1)))
+            ranges = stride(from: 0, to: outputRows, by: step).map { $0..<min($0 + step, outputRows) }
+            width = step * oW
+            scratch = g.isPointwise ? nil : .allocate(capacity: max(rows * width, 1))
+        }
+
+        func release() { scratch?.deallocate() }
     }
 
     static func forward<T: TensorFloat>(x: UnsafePointer<T>, w: UnsafePointer<T>, bias: UnsafePointer<T>?,
                                         y: UnsafeMutablePointer<T>, _ s: Sizes, _ g: WindowGeometry) {
         let cinG = s.inChannels / s.groups, coutG = s.outChannels / s.groups
-        let rows = cinG * g.kernelVolume, L = g.outputPlane, P = g.inputPlane
-        let cols = scratch(g, rows * L, T.self)
-        defer { cols?.deallocate() }
+        let rows = cinG * g.kernelVolume, L = g.outputPlane, P = g.inputPlane, oW = g.output[2]
+        let chunks = Chunks<T>(g, rows: rows)
+        defer { chunks.release() }
         for n in 0..<s.batch {
             for gi in 0..<s.groups {
                 let src = x + (n * s.inChannels + gi * cinG) * P
-                if let cols { ColumnMatrix.im2col(src, channels: cinG, g, into: cols) }
                 let c = y + (n * s.outChannels + gi * coutG) * L
                 var beta: T = 0
                 if let bias {
@@ -38,9 +53,17 @@ enum ConvolutionKernel {
                 } else if rows == 0 {
                     c.update(repeating: 0, count: coutG * L)
                 }
-                if rows > 0 {
-                    gemm(m: coutG, n: L, k: rows, a: w + gi * coutG * rows, rows, 1,
-                         b: cols.map { UnsafePointer($0) } ?? src, L, 1, beta: beta, c: c, ldc: L)
+                guard rows > 0 else { continue }
+                let weight = w + gi * coutG * rows
+                guard let cols = chunks.scratch else {
+                    gemm(m: coutG, n: L, k: rows, a: weight, rows, 1, b: src, L, 1, beta: beta, c: c, ldc: L)
+                    continue
+                }
+                for range in chunks.ranges {
+                    let width = range.count * oW
+                    ColumnMatrix.im2col(src, channels: cinG, g, rows: range, into: cols)
+                    gemm(m: coutG, n: width, k: rows, a: weight, rows, 1, b: cols, width, 1, beta: beta,
+                         c: c + range.lowerBound * oW, ldc: L)
                 }
             }
         }
@@ -51,30 +74,34 @@ enum ConvolutionKernel {
                                          dx: UnsafeMutablePointer<T>?, dw: UnsafeMutablePointer<T>?,
                                          _ s: Sizes, _ g: WindowGeometry) {
         let cinG = s.inChannels / s.groups, coutG = s.outChannels / s.groups
-        let rows = cinG * g.kernelVolume, L = g.outputPlane, P = g.inputPlane
-        let cols = scratch(g, rows * L, T.self)
-        defer { cols?.deallocate() }
-        if let dw {
-            dw.update(repeating: 0, count: s.outChannels * rows)
-            for n in 0..<s.batch {
-                for gi in 0..<s.groups {
-                    let src = x + (n * s.inChannels + gi * cinG) * P
-                    if let cols { ColumnMatrix.im2col(src, channels: cinG, g, into: cols) }
-                    // dW_g += gy_ng [coutG, L] x cols^T [L, rows]
-                    gemm(m: coutG, n: rows, k: L, a: gy + (n * s.outChannels + gi * coutG) * L, L, 1,
-                         b: cols.map { UnsafePointer($0) } ?? src, 1, L, beta: 1, c: dw + gi * coutG * rows, ldc: rows)
+        let rows = cinG * g.kernelVolume, L = g.outputPlane, P = g.inputPlane, oW = g.output[2]
+        let chunks = Chunks<T>(g, rows: rows)
+        defer { chunks.release() }
+        dw?.update(repeating: 0, count: s.outChannels * rows)
+        dx?.update(repeating: 0, count: s.batch * s.inChannels * P)
+        for n in 0..<s.batch {
+            for gi in 0..<s.groups {
+                let src = x + (n * s.inChannels + gi * cinG) * P
+                let grad = gy + (n * s.outChannels + gi * coutG) * L
+                let weight = w + gi * coutG * rows
+                let target = dx.map { $0 + (n * s.inChannels + gi * cinG) * P }
+                guard let cols = chunks.scratch else {
+                    // dW_g += gy_ng [coutG, L] x x_ng^T; dx_ng = W_g^T [rows, coutG] x gy_ng
+                    if let dw { gemm(m: coutG, n: rows, k: L, a: grad, L, 1, b: src, 1, L, beta: 1, c: dw + gi * coutG * rows, ldc: rows) }
+                    if let target { gemm(m: rows, n: L, k: coutG, a: weight, 1, rows, b: grad, L, 1, beta: 0, c: target, ldc: L) }
+                    continue
                 }
-            }
-        }
-        if let dx {
-            dx.update(repeating: 0, count: s.batch * s.inChannels * P)
-            for n in 0..<s.batch {
-                for gi in 0..<s.groups {
-                    let target = dx + (n * s.inChannels + gi * cinG) * P
-                    // cols = W_g^T [rows, coutG] x gy_ng [coutG, L], added back into the input planes.
-                    gemm(m: rows, n: L, k: coutG, a: w + gi * coutG * rows, 1, rows,
-                         b: gy + (n * s.outChannels + gi * coutG) * L, L, 1, beta: 0, c: cols ?? target, ldc: L)
-                    if let cols { ColumnMatrix.col2im(cols, channels: cinG, g, into: target) }
+                for range in chunks.ranges {
+                    let width = range.count * oW, offset = range.lowerBound * oW
+                    if let dw {
+                        ColumnMatrix.im2col(src, channels: cinG, g, rows: range, into: cols)
+                        gemm(m: coutG, n: rows, k: width, a: grad + offset, L, 1, b: cols, 1, width, beta: 1,
+                             c: dw + gi * coutG * rows, ldc: rows)
+                    }
+                    if let target {
+                        gemm(m: rows, n: width, k: coutG, a: weight, 1, rows, b: grad + offset, L, 1, beta: 0, c: cols, ldc: width)
+                        ColumnMatrix.col2im(cols, channels: cinG, g, rows: range, into: target)
+                    }
                 }
             }
         }
@@ -84,16 +111,24 @@ enum ConvolutionKernel {
     static func transposedForward<T: TensorFloat>(x: UnsafePointer<T>, w: UnsafePointer<T>, bias: UnsafePointer<T>?,
                                                   y: UnsafeMutablePointer<T>, _ s: Sizes, _ g: WindowGeometry) {
         let cinG = s.inChannels / s.groups, coutG = s.outChannels / s.groups
-        let rows = coutG * g.kernelVolume, Lin = g.outputPlane, P = g.inputPlane
-        let cols = scratch(g, rows * Lin, T.self)
-        defer { cols?.deallocate() }
+        let rows = coutG * g.kernelVolume, Lin = g.outputPlane, P = g.inputPlane, oW = g.output[2]
+        let chunks = Chunks<T>(g, rows: rows)
+        defer { chunks.release() }
         y.update(repeating: 0, count: s.batch * s.outChannels * P)
         for n in 0..<s.batch {
             for gi in 0..<s.groups {
                 let target = y + (n * s.outChannels + gi * coutG) * P
-                gemm(m: rows, n: Lin, k: cinG, a: w + gi * cinG * rows, 1, rows,
-                     b: x + (n * s.inChannels + gi * cinG) * Lin, Lin, 1, beta: 0, c: cols ?? target, ldc: Lin)
-                if let cols { ColumnMatrix.col2im(cols, channels: coutG, g, into: target) }
+                let input = x + (n * s.inChannels + gi * cinG) * Lin, weight = w + gi * cinG * rows
+                guard let cols = chunks.scratch else {
+                    gemm(m: rows, n: Lin, k: cinG, a: weight, 1, rows, b: input, Lin, 1, beta: 0, c: target, ldc: Lin)
+                    continue
+                }
+                for range in chunks.ranges {
+                    let width = range.count * oW
+                    gemm(m: rows, n: width, k: cinG, a: weight, 1, rows, b: input + range.lowerBound * oW, Lin, 1, beta: 0,
+                         c: cols, ldc: width)
+                    ColumnMatrix.col2im(cols, channels: coutG, g, rows: range, into: target)
+                }
             }
         }
         if let bias {
@@ -111,25 +146,34 @@ enum ConvolutionKernel {
                                                    dx: UnsafeMutablePointer<T>?, dw: UnsafeMutablePointer<T>?,
                                                    _ s: Sizes, _ g: WindowGeometry) {
         let cinG = s.inChannels / s.groups, coutG = s.outChannels / s.groups
-        let rows = coutG * g.kernelVolume, Lin = g.outputPlane, P = g.inputPlane
-        let cols = scratch(g, rows * Lin, T.self)
-        defer { cols?.deallocate() }
+        let rows = coutG * g.kernelVolume, Lin = g.outputPlane, P = g.inputPlane, oW = g.output[2]
+        let chunks = Chunks<T>(g, rows: rows)
+        defer { chunks.release() }
         dw?.update(repeating: 0, count: s.inChannels * rows)
-        if s.batch * cinG * Lin == 0 { dx?.update(repeating: 0, count: s.batch * s.inChannels * Lin) }
+        if rows == 0 { dx?.update(repeating: 0, count: s.batch * s.inChannels * Lin) }
         for n in 0..<s.batch {
             for gi in 0..<s.groups {
-                let src = gy + (n * s.outChannels + gi * coutG) * P
-                if let cols { ColumnMatrix.im2col(src, channels: coutG, g, into: cols) }
-                let c = cols.map { UnsafePointer($0) } ?? src
-                let xg = x + (n * s.inChannels + gi * cinG) * Lin
-                if let dx {
-                    // dx_ng [cinG, Lin] = W_g [cinG, rows] x cols [rows, Lin]
-                    gemm(m: cinG, n: Lin, k: rows, a: w + gi * cinG * rows, rows, 1, b: c, Lin, 1,
-                         beta: 0, c: dx + (n * s.inChannels + gi * cinG) * Lin, ldc: Lin)
-                }
-                if let dw {
-                    // dW_g += x_ng [cinG, Lin] x cols^T [Lin, rows]
-                    gemm(m: cinG, n: rows, k: Lin, a: xg, Lin, 1, b: c, 1, Lin, beta: 1, c: dw + gi * cinG * rows, ldc: rows)
+                let grad = gy + (n * s.outChannels + gi * coutG) * P
+                let input = x + (n * s.inChannels + gi * cinG) * Lin, weight = w + gi * cinG * rows
+                let target = dx.map { $0 + (n * s.inChannels + gi * cinG) * Lin }
+                for range in chunks.scratch == nil ? [0..<(g.output[0] * g.output[1])] : chunks.ranges {
+                    let width = range.count * oW, offset = range.lowerBound * oW
+                    let cols: UnsafePointer<T>
+                    if let scratch = chunks.scratch {
+                        ColumnMatrix.im2col(grad, channels: coutG, g, rows: range, into: scratch)
+                        cols = UnsafePointer(scratch)
+                    } else {
+                        cols = grad
+                    }
+                    // dx_ng[:, chunk] = W_g [cinG, rows] x cols; dW_g += x_ng[:, chunk] x cols^T
+                    if let target {
+                        gemm(m: cinG, n: width, k: rows, a: weight, rows, 1, b: cols, chunks.scratch == nil ? Lin : width, 1,
+                             beta: 0, c: target + offset, ldc: Lin)
+                    }
+                    if let dw {
+                        gemm(m: cinG, n: rows, k: width, a: input + offset, Lin, 1, b: cols, 1, chunks.scratch == nil ? Lin : width,
+                             beta: 1, c: dw + gi * cinG * rows, ldc: rows)
+                    }
                 }
             }
         }

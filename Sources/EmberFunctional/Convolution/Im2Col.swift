@@ -12,8 +12,8 @@ import EmberTensor
 /// gradient of a convolution and the forward of a transposed one.
 enum ColumnMatrix {
     static func im2col<T: TensorFloat>(_ src: UnsafePointer<T>, channels: Int, _ g: WindowGeometry,
-                                        into dst: UnsafeMutablePointer<T>) {
-        walk(channels: channels, g) { plane, column, count, start, step in
+                                        rows: Range<Int>? = nil, into dst: UnsafeMutablePointer<T>) {
+        walk(channels: channels, g, rows: rows ?? 0..<(g.output[0] * g.output[1])) { plane, column, count, start, step in
             let s = src + plane
             let d = dst + column
             if let start {
@@ -29,8 +29,8 @@ enum ColumnMatrix {
     }
 
     static func col2im<T: TensorFloat>(_ src: UnsafePointer<T>, channels: Int, _ g: WindowGeometry,
-                                        into dst: UnsafeMutablePointer<T>) {
-        walk(channels: channels, g) { plane, column, count, start, step in
+                                        rows: Range<Int>? = nil, into dst: UnsafeMutablePointer<T>) {
+        walk(channels: channels, g, rows: rows ?? 0..<(g.output[0] * g.output[1])) { plane, column, count, start, step in
             guard let start else { return }
             let s = src + column
             let d = dst + plane + start
@@ -42,19 +42,23 @@ enum ColumnMatrix {
         }
     }
 
+    /// With `rows`, only the output rows (flattened `(od, oh)` positions) in that range take part:
+    /// the column matrix then has `rows.count * outputWidth` columns, so a convolution can run in
+    /// chunks whose column matrix stays in cache.
+    ///
     /// Visits every run of one column-matrix row along the last output dimension: `body(plane,
     /// column, count, start, step)` where `column` is the run's offset in the column matrix,
     /// `plane` the input plane's offset, and `start` the input offset (within the plane) of the
     /// run's first element with `step` between elements, or `nil` for a run in the padding.
     @inline(__always)
-    private static func walk(channels: Int, _ g: WindowGeometry,
+    private static func walk(channels: Int, _ g: WindowGeometry, rows outputRows: Range<Int>,
                              _ body: (_ plane: Int, _ column: Int, _ count: Int, _ start: Int?, _ step: Int) -> Void) {
         let iD = g.input[0], iH = g.input[1], iW = g.input[2]
-        let oD = g.output[0], oH = g.output[1], oW = g.output[2]
+        let oH = g.output[1], oW = g.output[2]
         let sD = g.stride[0], sH = g.stride[1], sW = g.stride[2]
         let pD = g.padBefore[0], pH = g.padBefore[1], pW = g.padBefore[2]
         let dD = g.dilation[0], dH = g.dilation[1], dW = g.dilation[2]
-        let L = g.outputPlane, inPlane = g.inputPlane
+        let width = outputRows.count * oW, inPlane = g.inputPlane
         var row = 0
         for c in 0..<channels {
             let plane = c * inPlane
@@ -65,27 +69,21 @@ enum ColumnMatrix {
                         let w0 = kw * dW - pW
                         let lo = min(oW, w0 >= 0 ? 0 : (-w0 + sW - 1) / sW)
                         let hi = max(lo, min(oW, w0 > iW - 1 ? 0 : (iW - 1 - w0) / sW + 1))
-                        var column = row * L
-                        for od in 0..<oD {
+                        var column = row * width
+                        for t in outputRows {
+                            let od = t / oH, oh = t - od * oH
                             let id = od * sD - pD + kd * dD
-                            if id < 0 || id >= iD {
-                                body(plane, column, oH * oW, nil, 1)
-                                column += oH * oW
-                                continue
-                            }
-                            for oh in 0..<oH {
-                                let ih = oh * sH - pH + kh * dH
-                                if ih < 0 || ih >= iH {
-                                    body(plane, column, oW, nil, 1)
-                                } else {
-                                    if lo > 0 { body(plane, column, lo, nil, 1) }
-                                    if hi > lo {
-                                        body(plane, column + lo, hi - lo, (id * iH + ih) * iW + lo * sW + w0, sW)
-                                    }
-                                    if hi < oW { body(plane, column + hi, oW - hi, nil, 1) }
+                            let ih = oh * sH - pH + kh * dH
+                            if id < 0 || id >= iD || ih < 0 || ih >= iH {
+                                body(plane, column, oW, nil, 1)
+                            } else {
+                                if lo > 0 { body(plane, column, lo, nil, 1) }
+                                if hi > lo {
+                                    body(plane, column + lo, hi - lo, (id * iH + ih) * iW + lo * sW + w0, sW)
                                 }
-                                column += oW
+                                if hi < oW { body(plane, column + hi, oW - hi, nil, 1) }
                             }
+                            column += oW
                         }
                         row += 1
                     }

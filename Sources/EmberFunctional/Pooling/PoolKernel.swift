@@ -87,12 +87,17 @@ enum PoolKernel {
         }
     }
 
-    /// Adds `g[o]` at `indices[o]` of each plane (the gradient of ``max``, and max unpooling).
+    /// Adds `g[o]` at `indices[o]` of each plane (the gradient of ``max``), or with `assigning`
+    /// writes it there (max unpooling: an element several windows picked gets its value once).
     static func scatter<T: TensorFloat>(_ g: UnsafePointer<T>, _ indices: UnsafePointer<Int64>, _ dx: UnsafeMutablePointer<T>,
-                                        planes: Int, from: Int, to: Int) {
+                                        planes: Int, from: Int, to: Int, assigning: Bool = false) {
         for p in 0..<planes {
             let src = g + p * from, idx = indices + p * from, dst = dx + p * to
-            for o in 0..<from { dst[Int(idx[o])] += src[o] }
+            if assigning {
+                for o in 0..<from { dst[Int(idx[o])] = src[o] }
+            } else {
+                for o in 0..<from { dst[Int(idx[o])] += src[o] }
+            }
         }
     }
 }

@@ -268,9 +268,9 @@ package func maxUnpool(_ input: Tensor, indices: Tensor, dims: Int, kernelSize: 
     let x = setup.input.contiguousRaw
     let out = Tensor(zeroedShape: Shape(setup.leading + size), dtype: x.dtype)
     if x.dtype == .float32 {
-        PoolKernel.scatter(x.pointer(as: Float.self), ip, out.mutablePointer(as: Float.self), planes: planes, from: inPlane, to: outPlane)
+        PoolKernel.scatter(x.pointer(as: Float.self), ip, out.mutablePointer(as: Float.self), planes: planes, from: inPlane, to: outPlane, assigning: true)
     } else {
-        PoolKernel.scatter(x.pointer(as: Double.self), ip, out.mutablePointer(as: Double.self), planes: planes, from: inPlane, to: outPlane)
+        PoolKernel.scatter(x.pointer(as: Double.self), ip, out.mutablePointer(as: Double.self), planes: planes, from: inPlane, to: outPlane, assigning: true)
     }
     let input = setup.input
     return out.recorded("max_unpool\(dims)d", input, backward: { g in

@@ -38,6 +38,8 @@ open class PadBase: Module {
 public final class ZeroPad1d: PadBase { public init(_ padding: [Int]) { super.init("ZeroPad1d", dims: 1, padding, mode: .constant, value: 0) } }
 /// PyTorch parity: `torch.nn.ZeroPad2d(padding)`: `[left, right, top, bottom]` or one integer.
 public final class ZeroPad2d: PadBase { public init(_ padding: [Int]) { super.init("ZeroPad2d", dims: 2, padding, mode: .constant, value: 0) } }
+/// PyTorch parity: `torch.nn.ZeroPad3d(padding)`.
+public final class ZeroPad3d: PadBase { public init(_ padding: [Int]) { super.init("ZeroPad3d", dims: 3, padding, mode: .constant, value: 0) } }
 /// PyTorch parity: `torch.nn.ConstantPad1d(padding, value)`.
 public final class ConstantPad1d: PadBase {
     public init(_ padding: [Int], _ value: Double) { super.init("ConstantPad1d", dims: 1, padding, mode: .constant, value: value) }
@@ -66,3 +68,5 @@ public final class ReplicationPad3d: PadBase { public init(_ padding: [Int]) { s
 public final class CircularPad1d: PadBase { public init(_ padding: [Int]) { super.init("CircularPad1d", dims: 1, padding, mode: .circular, value: 0) } }
 /// PyTorch parity: `torch.nn.CircularPad2d(padding)`.
 public final class CircularPad2d: PadBase { public init(_ padding: [Int]) { super.init("CircularPad2d", dims: 2, padding, mode: .circular, value: 0) } }
+/// PyTorch parity: `torch.nn.CircularPad3d(padding)`.
+public final class CircularPad3d: PadBase { public init(_ padding: [Int]) { super.init("CircularPad3d", dims: 3, padding, mode: .circular, value: 0) } }

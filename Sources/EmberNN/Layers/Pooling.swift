@@ -205,3 +205,80 @@ public final class MaxUnpool2d: Module {
 
     public override var extraDescription: String { "kernel_size=\(kernelSize), stride=\(stride), padding=\(padding)" }
 }
+
+/// Resizes images: nearest neighbour, or (bi)linear interpolation with or without aligned corners.
+///
+/// PyTorch parity: `torch.nn.Upsample(size=None, scale_factor=None, mode='nearest',
+/// align_corners=None)`; see ``interpolate(_:size:scaleFactor:mode:alignCorners:)``.
+public final class Upsample: Module {
+    public let size: [Int]?
+    public let scaleFactor: [Double]?
+    public let interpolation: InterpolationMode
+    public let alignCorners: Bool?
+
+    public init(size: [Int]? = nil, scaleFactor: [Double]? = nil, mode: InterpolationMode = .nearest, alignCorners: Bool? = nil) {
+        precondition((size == nil) != (scaleFactor == nil), "Upsample: either size or scale_factor should be defined, and only one of them")
+        self.size = size
+        self.scaleFactor = scaleFactor
+        interpolation = mode
+        self.alignCorners = alignCorners
+        super.init()
+    }
+
+    public override func forward(_ input: Tensor) -> Tensor {
+        interpolate(input, size: size, scaleFactor: scaleFactor, mode: interpolation, alignCorners: alignCorners,
+                    context: { self.errorContext })
+    }
+
+    public override var extraDescription: String {
+        let what = size.map { "size=\($0)" } ?? "scale_factor=\(scaleFactor!.map { formatPython($0) }.joined(separator: ", "))"
+        return "\(what), mode='\(interpolation.rawValue)'"
+    }
+}
+
+/// PyTorch parity: `torch.nn.PixelShuffle(upscale_factor)`; see ``pixelShuffle(_:upscaleFactor:)``.
+public final class PixelShuffle: Module {
+    public let upscaleFactor: Int
+    public init(_ upscaleFactor: Int) { self.upscaleFactor = upscaleFactor; super.init() }
+    public override func forward(_ input: Tensor) -> Tensor { pixelShuffle(input, upscaleFactor: upscaleFactor) }
+    public override var extraDescription: String { "upscale_factor=\(upscaleFactor)" }
+}
+
+/// PyTorch parity: `torch.nn.PixelUnshuffle(downscale_factor)`.
+public final class PixelUnshuffle: Module {
+    public let downscaleFactor: Int
+    public init(_ downscaleFactor: Int) { self.downscaleFactor = downscaleFactor; super.init() }
+    public override func forward(_ input: Tensor) -> Tensor { pixelUnshuffle(input, downscaleFactor: downscaleFactor) }
+    public override var extraDescription: String { "downscale_factor=\(downscaleFactor)" }
+}
+
+/// PyTorch parity: `torch.nn.Unfold(kernel_size, dilation=1, padding=0, stride=1)`; see
+/// ``unfold(_:kernelSize:dilation:padding:stride:)``.
+public final class Unfold: Module {
+    public let kernelSize: SpatialSize, dilation: SpatialSize, padding: SpatialSize, stride: SpatialSize
+    public init(_ kernelSize: SpatialSize, dilation: SpatialSize = 1, padding: SpatialSize = 0, stride: SpatialSize = 1) {
+        (self.kernelSize, self.dilation, self.padding, self.stride) = (kernelSize, dilation, padding, stride)
+        super.init()
+    }
+    public override func forward(_ input: Tensor) -> Tensor {
+        unfold(input, kernelSize: kernelSize, dilation: dilation, padding: padding, stride: stride)
+    }
+    public override var extraDescription: String { "kernel_size=\(kernelSize), dilation=\(dilation), padding=\(padding), stride=\(stride)" }
+}
+
+/// PyTorch parity: `torch.nn.Fold(output_size, kernel_size, dilation=1, padding=0, stride=1)`; see
+/// ``fold(_:outputSize:kernelSize:dilation:padding:stride:)``.
+public final class Fold: Module {
+    public let outputSize: SpatialSize, kernelSize: SpatialSize, dilation: SpatialSize, padding: SpatialSize, stride: SpatialSize
+    public init(_ outputSize: SpatialSize, _ kernelSize: SpatialSize, dilation: SpatialSize = 1, padding: SpatialSize = 0,
+                stride: SpatialSize = 1) {
+        (self.outputSize, self.kernelSize, self.dilation, self.padding, self.stride) = (outputSize, kernelSize, dilation, padding, stride)
+        super.init()
+    }
+    public override func forward(_ input: Tensor) -> Tensor {
+        fold(input, outputSize: outputSize, kernelSize: kernelSize, dilation: dilation, padding: padding, stride: stride)
+    }
+    public override var extraDescription: String {
+        "output_size=\(outputSize), kernel_size=\(kernelSize), dilation=\(dilation), padding=\(padding), stride=\(stride)"
+    }
+}
