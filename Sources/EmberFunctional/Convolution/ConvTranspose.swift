@@ -64,7 +64,7 @@ package func transposedConvolution(_ input: Tensor, weight: Tensor, bias: Tensor
     if var requested = outputSize {
         if requested.count == dims + (setup.unbatched ? 1 : 2) { requested = Array(requested.suffix(dims)) }
         precondition(requested.count == dims,
-                     "\(context()): ConvTranspose\(dims)D: for \(dims + (setup.unbatched ? 1 : 2))D input, output_size must have \(dims) or \(dims + (setup.unbatched ? 1 : 2)) elements (got \(requested.count))")
+                     "\(context()): for \(dims + (setup.unbatched ? 1 : 2))D input, output_size must have \(dims) or \(dims + (setup.unbatched ? 1 : 2)) elements (got \(requested.count))")
         let maximum = (0..<dims).map { minimum[$0] + s[$0] - 1 }
         precondition((0..<dims).allSatisfy { requested[$0] >= minimum[$0] && requested[$0] <= maximum[$0] },
                      "\(context()): requested an output size of \(requested), but valid sizes range from \(minimum) to \(maximum) (for an input of \(spatial))")

@@ -34,7 +34,7 @@ package func interpolate(_ input: Tensor, size: [Int]?, scaleFactor: [Double]?, 
     precondition(mode != .bilinear || dims == 2, "\(context()): Got \(dims + 2)D input, but bilinear mode needs 4D input")
     precondition(mode != .nearest || alignCorners == nil,
                  "\(context()): align_corners option can only be set with the interpolating modes: linear | bilinear | bicubic | trilinear")
-    precondition((size == nil) != (scaleFactor == nil), "\(context()): either size or scale_factor should be defined, and only one of them")
+    precondition((size == nil) != (scaleFactor == nil), "\(context()): only one of size or scale_factor should be defined")
     precondition(input.dtype == .float32 || input.dtype == .float64, "\(context()): \(input.dtype) is not supported; use float32 or float64")
     let spatial = Array(input.shape.suffix(dims))
     var out: [Int], scales: [Double?]

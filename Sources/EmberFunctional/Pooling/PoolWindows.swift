@@ -26,6 +26,9 @@ struct PoolWindows {
         return out
     }
 
+    /// One value when all are equal (as PyTorch prints an int argument), else the list.
+    static func scalar(_ v: [Int]) -> String { Set(v).count == 1 ? "\(v[0])" : "\(v)" }
+
     /// Sliding windows of max pooling (dilated) or average pooling (`dilation` all 1), with
     /// PyTorch's checks; `describe` names the call.
     static func sliding(input: [Int], kernel: [Int], stride: [Int], padding: [Int], dilation: [Int], ceilMode: Bool,
@@ -35,7 +38,7 @@ struct PoolWindows {
         precondition(stride.allSatisfy { $0 > 0 }, "\(describe()): stride should be greater than zero, but got stride=\(stride)")
         precondition(dilation.allSatisfy { $0 > 0 }, "\(describe()): dilation should be greater than zero, but got dilation=\(dilation)")
         precondition((0..<dims).allSatisfy { padding[$0] >= 0 && padding[$0] <= kernel[$0] / 2 },
-                     "\(describe()): pad should be at most half of effective kernel size, but got pad=\(padding), kernel_size=\(kernel) and dilation=\(dilation)")
+                     "\(describe()): pad should be at most half of effective kernel size, but got pad=\(scalar(padding)), kernel_size=\(scalar(kernel)) and dilation=\(scalar(dilation))")
         let output = (0..<dims).map {
             outputSize(input[$0], kernel: kernel[$0], stride: stride[$0], pad: padding[$0], dilation: dilation[$0], ceilMode: ceilMode)
         }

@@ -217,7 +217,7 @@ public final class Upsample: Module {
     public let alignCorners: Bool?
 
     public init(size: [Int]? = nil, scaleFactor: [Double]? = nil, mode: InterpolationMode = .nearest, alignCorners: Bool? = nil) {
-        precondition((size == nil) != (scaleFactor == nil), "Upsample: either size or scale_factor should be defined, and only one of them")
+        precondition((size == nil) != (scaleFactor == nil), "Upsample: only one of size or scale_factor should be defined")
         self.size = size
         self.scaleFactor = scaleFactor
         interpolation = mode
@@ -231,7 +231,8 @@ public final class Upsample: Module {
     }
 
     public override var extraDescription: String {
-        let what = size.map { "size=\($0)" } ?? "scale_factor=\(scaleFactor!.map { formatPython($0) }.joined(separator: ", "))"
+        func tuple(_ v: [String]) -> String { v.count == 1 ? v[0] : "(\(v.joined(separator: ", ")))" }
+        let what = size.map { "size=\(tuple($0.map(String.init)))" } ?? "scale_factor=\(tuple(scaleFactor!.map { formatPython($0) }))"
         return "\(what), mode='\(interpolation.rawValue)'"
     }
 }

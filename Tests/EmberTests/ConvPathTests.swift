@@ -1,0 +1,44 @@
+import Ember
+import Testing
+import _EmberTestSupport
+
+/// The float32 forward of stride-1 convolutions packs its columns from a padded copy of the input
+/// (`PaddedColumns`); float64 and strided convolutions build the column matrix. Both must give the
+/// same numbers: float32 results are compared with the float64 path over a grid of options.
+@Suite struct ConvPathTests {
+    struct Case: CustomTestStringConvertible, Sendable {
+        var dims: Int, batch: Int, inChannels: Int, outChannels: Int, size: [Int], kernel: [Int]
+        var padding: [Int], dilation: [Int], groups: Int, bias: Bool
+        var testDescription: String { "\(dims)d in \(inChannels) out \(outChannels) size \(size) k \(kernel) pad \(padding) dil \(dilation) g \(groups)" }
+    }
+
+    static let cases: [Case] = [
+        Case(dims: 2, batch: 3, inChannels: 4, outChannels: 5, size: [9, 11], kernel: [3, 3], padding: [1, 1], dilation: [1, 1], groups: 1, bias: true),
+        Case(dims: 2, batch: 2, inChannels: 3, outChannels: 6, size: [7, 40], kernel: [3, 5], padding: [0, 2], dilation: [1, 2], groups: 1, bias: false),
+        Case(dims: 2, batch: 2, inChannels: 6, outChannels: 6, size: [12, 12], kernel: [3, 3], padding: [2, 2], dilation: [2, 2], groups: 6, bias: true),
+        Case(dims: 2, batch: 1, inChannels: 4, outChannels: 8, size: [5, 5], kernel: [5, 5], padding: [0, 0], dilation: [1, 1], groups: 2, bias: true),
+        Case(dims: 2, batch: 2, inChannels: 40, outChannels: 9, size: [33, 33], kernel: [3, 3], padding: [1, 1], dilation: [1, 1], groups: 1, bias: true),
+        Case(dims: 1, batch: 2, inChannels: 3, outChannels: 4, size: [50], kernel: [4], padding: [3], dilation: [1], groups: 1, bias: true),
+        Case(dims: 3, batch: 2, inChannels: 2, outChannels: 3, size: [4, 5, 6], kernel: [2, 3, 3], padding: [1, 1, 0], dilation: [1, 1, 2], groups: 1, bias: true),
+    ]
+
+    @Test(arguments: cases)
+    func float32MatchesTheFloat64Path(_ c: Case) {
+        let g = Generator(seed: 7)
+        let x = Tensor.normal(Shape([c.batch, c.inChannels] + c.size), dtype: .float64, generator: g)
+        let w = Tensor.normal(Shape([c.outChannels, c.inChannels / c.groups] + c.kernel), dtype: .float64, generator: g)
+        let b: Tensor? = c.bias ? Tensor.normal([c.outChannels], dtype: .float64, generator: g) : nil
+        func run(_ dtype: DType) -> Tensor {
+            let (xi, wi, bi) = (x.to(dtype), w.to(dtype), b?.to(dtype))
+            let padding = ConvPadding.explicit(c.padding), dilation = SpatialSize(c.dilation)
+            switch c.dims {
+            case 1: return conv1d(xi, weight: wi, bias: bi, padding: padding, dilation: dilation, groups: c.groups)
+            case 2: return conv2d(xi, weight: wi, bias: bi, padding: padding, dilation: dilation, groups: c.groups)
+            default: return conv3d(xi, weight: wi, bias: bi, padding: padding, dilation: dilation, groups: c.groups)
+            }
+        }
+        let single = run(.float32), double = run(.float64)
+        #expect(single.shape == double.shape)
+        expectClose(single.to(.float64), double, atol: 1e-4, rtol: 1e-4, c.testDescription)
+    }
+}
