@@ -212,13 +212,10 @@ struct ResampleCase: Decodable, CustomTestStringConvertible, Sendable {
     }
 
     /// PyTorch: `Upsample(size=(4, 6), mode='bilinear')`, `Upsample(size=5, mode='linear')`,
-    /// `Upsample(scale_factor=(1.5, 2.0), mode='bilinear')`. Ember lists `size=[4, 6]`,
-    /// `size=[5]` and `scale_factor=1.5, 2.0` (reported; the known issue is flagged once fixed).
+    /// `Upsample(scale_factor=(1.5, 2.0), mode='bilinear')`.
     @Test func upsampleListingsWithSeveralSizes() {
-        withKnownIssue("Upsample's listing writes sizes as Swift arrays and several scale factors without parentheses") {
-            #expect(Upsample(size: [4, 6], mode: .bilinear, alignCorners: true).extraDescription == "size=(4, 6), mode='bilinear'")
-            #expect(Upsample(size: [5], mode: .linear).extraDescription == "size=5, mode='linear'")
-            #expect(Upsample(scaleFactor: [1.5, 2], mode: .bilinear).extraDescription == "scale_factor=(1.5, 2.0), mode='bilinear'")
-        }
+        #expect(Upsample(size: [4, 6], mode: .bilinear, alignCorners: true).extraDescription == "size=(4, 6), mode='bilinear'")
+        #expect(Upsample(size: [5], mode: .linear).extraDescription == "size=5, mode='linear'")
+        #expect(Upsample(scaleFactor: [1.5, 2], mode: .bilinear).extraDescription == "scale_factor=(1.5, 2.0), mode='bilinear'")
     }
 }
