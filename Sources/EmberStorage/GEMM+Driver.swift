@@ -5,7 +5,7 @@ import CEmberKernels
 extension GEMM {
     /// Products with fewer multiply-adds than this (64^3) run on one thread: below it, handing half
     /// the work to a helper costs about what it saves (measured in BENCHMARKS.md's sgemm rows).
-    static let parallelWorkThreshold = 1 << 18
+    package static let parallelWorkThreshold = 1 << 18
 
     /// Fewest multiply-adds worth giving each thread (half the threshold, so a product at the
     /// threshold gets two).

@@ -23,13 +23,23 @@ import _EmberTestSupport
     ]
 
     @Test(arguments: cases)
-    func float32MatchesTheFloat64Path(_ c: Case) {
+    func float32MatchesTheFloat64PathWithGradients(_ c: Case) {
         let g = Generator(seed: 7)
         let x = Tensor.normal(Shape([c.batch, c.inChannels] + c.size), dtype: .float64, generator: g)
         let w = Tensor.normal(Shape([c.outChannels, c.inChannels / c.groups] + c.kernel), dtype: .float64, generator: g)
         let b: Tensor? = c.bias ? Tensor.normal([c.outChannels], dtype: .float64, generator: g) : nil
+        var grads: [DType: (Tensor, Tensor)] = [:]
         func run(_ dtype: DType) -> Tensor {
-            let (xi, wi, bi) = (x.to(dtype), w.to(dtype), b?.to(dtype))
+            let (xi, wi, bi) = (x.to(dtype).requiringGrad(), w.to(dtype).requiringGrad(), b?.to(dtype))
+            defer {
+                let up = Tensor.normal(Shape(outputShape(xi, wi)), dtype: .float64, generator: Generator(seed: 9)).to(dtype)
+                (convolve(xi, wi, bi) * up).sum().backward()
+                grads[dtype] = (xi.grad!, wi.grad!)
+            }
+            return withNoGrad { convolve(xi, wi, bi) }
+        }
+        func outputShape(_ xi: Tensor, _ wi: Tensor) -> [Int] { Array(withNoGrad { convolve(xi, wi, nil) }.shape) }
+        func convolve(_ xi: Tensor, _ wi: Tensor, _ bi: Tensor?) -> Tensor {
             let padding = ConvPadding.explicit(c.padding), dilation = SpatialSize(c.dilation)
             switch c.dims {
             case 1: return conv1d(xi, weight: wi, bias: bi, padding: padding, dilation: dilation, groups: c.groups)
@@ -40,5 +50,9 @@ import _EmberTestSupport
         let single = run(.float32), double = run(.float64)
         #expect(single.shape == double.shape)
         expectClose(single.to(.float64), double, atol: 1e-4, rtol: 1e-4, c.testDescription)
+        // The input gradient of a stride-1 float32 convolution is itself a convolution on the
+        // fast path; the weight gradient builds columns.
+        expectClose(grads[.float32]!.0.to(.float64), grads[.float64]!.0, atol: 1e-4, rtol: 1e-4, "input gradient, \(c.testDescription)")
+        expectClose(grads[.float32]!.1.to(.float64), grads[.float64]!.1, atol: 1e-3, rtol: 1e-4, "weight gradient, \(c.testDescription)")
     }
 }

@@ -89,14 +89,20 @@ enum ConvolutionKernel {
         let padded = PaddedColumns(g, channels: cinG)
         let rows = padded.rowOffsets.count
         let chunk = max(16, chunkElements / rows / 16 * 16)
-        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: padded.bufferCount)
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: coutG * chunk)
-        defer { buffer.deallocate(); scratch.deallocate() }
-        for n in 0..<s.batch {
-            for gi in 0..<s.groups {
-                padded.fill(x + (n * s.inChannels + gi * cinG) * P, into: buffer)
-                padded.forward(buffer: buffer, weight: w + gi * coutG * rows, outChannels: coutG, bias: bias.map { $0 + gi * coutG },
-                               y: y + (n * s.outChannels + gi * coutG) * L, scratch: scratch, chunk: chunk)
+        // Samples are split over threads (each with its own buffers); the products run on one
+        // thread each.
+        let work = s.batch * s.outChannels * L * rows
+        let threads = work < GEMM.parallelWorkThreshold ? 1 : min(Threading.maxThreads, s.batch)
+        Threading.parallelFor(chunks: threads) { part in
+            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: padded.bufferCount)
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: coutG * chunk)
+            defer { buffer.deallocate(); scratch.deallocate() }
+            for n in (s.batch * part / threads)..<(s.batch * (part + 1) / threads) {
+                for gi in 0..<s.groups {
+                    padded.fill(x + (n * s.inChannels + gi * cinG) * P, into: buffer)
+                    padded.forward(buffer: buffer, weight: w + gi * coutG * rows, outChannels: coutG, bias: bias.map { $0 + gi * coutG },
+                                   y: y + (n * s.outChannels + gi * coutG) * L, scratch: scratch, chunk: chunk)
+                }
             }
         }
     }
@@ -105,6 +111,11 @@ enum ConvolutionKernel {
     static func backward<T: TensorFloat>(x: UnsafePointer<T>, w: UnsafePointer<T>, gy: UnsafePointer<T>,
                                          dx: UnsafeMutablePointer<T>?, dw: UnsafeMutablePointer<T>?,
                                          _ s: Sizes, _ g: WindowGeometry) {
+        var dx = dx
+        if let target = dx, T.self == Float.self, let adjoint = adjointGeometry(g), usePackedColumns {
+            inputGradientAsConvolution(w: w, gy: gy, dx: target, s, g, adjoint)
+            dx = nil
+        }
         let cinG = s.inChannels / s.groups, coutG = s.outChannels / s.groups
         let rows = cinG * g.kernelVolume, L = g.outputPlane, P = g.inputPlane, oW = g.output[2]
         let chunks = Chunks<T>(g, rows: rows)
@@ -137,6 +148,38 @@ enum ConvolutionKernel {
                 }
             }
         }
+    }
+
+    /// For a stride-1 convolution whose padding is at most the dilated kernel's reach, the input
+    /// gradient is itself a stride-1 convolution: of the output gradient, with the weight's taps
+    /// reversed and its channel axes swapped, and padding `dilation (k - 1) - padding` on each
+    /// side. This is its geometry (so the input gradient runs on the fast forward path), or `nil`.
+    static func adjointGeometry(_ g: WindowGeometry) -> WindowGeometry? {
+        guard g.stride == [1, 1, 1], !g.isPointwise else { return nil }
+        let reach = (0..<3).map { g.dilation[$0] * (g.kernel[$0] - 1) }
+        let before = (0..<3).map { reach[$0] - g.padBefore[$0] }, after = (0..<3).map { reach[$0] - g.padAfter[$0] }
+        guard (before + after).allSatisfy({ $0 >= 0 }) else { return nil }
+        return WindowGeometry(input: g.output, kernel: g.kernel, stride: [1, 1, 1], padBefore: before, padAfter: after,
+                              dilation: g.dilation, output: g.input)
+    }
+
+    /// `dx` as the convolution of `gy` with the reversed, transposed weight (``adjointGeometry(_:)``).
+    static func inputGradientAsConvolution<T: TensorFloat>(w: UnsafePointer<T>, gy: UnsafePointer<T>, dx: UnsafeMutablePointer<T>,
+                                                           _ s: Sizes, _ g: WindowGeometry, _ adjoint: WindowGeometry) {
+        let cinG = s.inChannels / s.groups, coutG = s.outChannels / s.groups, k = g.kernelVolume
+        // w'[gi * cinG + c, o, t] = w[gi * coutG + o, c, k - 1 - t]
+        let flipped = UnsafeMutablePointer<T>.allocate(capacity: max(s.inChannels * coutG * k, 1))
+        defer { flipped.deallocate() }
+        for gi in 0..<s.groups {
+            for c in 0..<cinG {
+                for o in 0..<coutG {
+                    let from = w + ((gi * coutG + o) * cinG + c) * k, to = flipped + ((gi * cinG + c) * coutG + o) * k
+                    for t in 0..<k { to[t] = from[k - 1 - t] }
+                }
+            }
+        }
+        forward(x: gy, w: flipped, bias: nil, y: dx,
+                Sizes(batch: s.batch, inChannels: s.outChannels, outChannels: s.inChannels, groups: s.groups), adjoint)
     }
 
     /// Transposed convolution: `y_ng = col2im(W_g^T x_ng)`, then the bias per channel.
