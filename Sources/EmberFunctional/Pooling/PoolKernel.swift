@@ -24,24 +24,81 @@ enum PoolKernel {
     /// at the window's first element.
     static func max<T: TensorFloat>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ indices: UnsafeMutablePointer<Int64>,
                                     planes: Int, _ w: PoolWindows) {
+        if let full = w.fullWindows2d {
+            maxFull2d(x, y, indices, planes: planes, w, kernel: full.kernel, stride: full.stride)
+            return
+        }
         let iH = w.input[1], iW = w.input[2], inPlane = w.inputPlane, outPlane = w.outputPlane
         let sD = w.step[0], sH = w.step[1], sW = w.step[2]
-        for p in 0..<planes {
-            let src = x + p * inPlane, dst = y + p * outPlane, idx = indices + p * outPlane
-            forEachWindow(w) { o, d, h, c, _ in
-                var best = -T.infinity
-                var at = (d.0 * iH + h.0) * iW + c.0
-                for id in stride(from: d.0, to: d.1, by: sD) {
-                    for ih in stride(from: h.0, to: h.1, by: sH) {
-                        let row = (id * iH + ih) * iW
-                        for iw in stride(from: c.0, to: c.1, by: sW) {
-                            let v = src[row + iw]
-                            if v > best || v.isNaN { best = v; at = row + iw }
+        let oD = w.output[0], oH = w.output[1], oW = w.output[2]
+        // Plain arrays and while loops: this is the hot loop of small CNNs (a closure per window and
+        // `stride(from:to:by:)` iterators cost several times the comparisons).
+        w.start[0].withUnsafeBufferPointer { d0 in w.end[0].withUnsafeBufferPointer { d1 in
+        w.start[1].withUnsafeBufferPointer { h0 in w.end[1].withUnsafeBufferPointer { h1 in
+        w.start[2].withUnsafeBufferPointer { c0 in w.end[2].withUnsafeBufferPointer { c1 in
+            for p in 0..<planes {
+                let src = x + p * inPlane
+                var o = p * outPlane
+                for od in 0..<oD {
+                    for oh in 0..<oH {
+                        for ow in 0..<oW {
+                            var best = -T.infinity
+                            var at = (d0[od] * iH + h0[oh]) * iW + c0[ow]
+                            var id = d0[od]
+                            while id < d1[od] {
+                                var ih = h0[oh]
+                                while ih < h1[oh] {
+                                    let row = (id * iH + ih) * iW
+                                    var iw = c0[ow]
+                                    while iw < c1[ow] {
+                                        // Branch-free selects: the comparison is data-dependent and
+                                        // mispredicts half the time as a branch.
+                                        let v = src[row + iw]
+                                        let take = (v > best) || (v != v)
+                                        best = take ? v : best
+                                        at = take ? row + iw : at
+                                        iw += sW
+                                    }
+                                    ih += sH
+                                }
+                                id += sD
+                            }
+                            y[o] = best
+                            indices[o] = Int64(at)
+                            o += 1
                         }
                     }
                 }
-                dst[o] = best
-                idx[o] = Int64(at)
+            }
+        } } } } } }
+    }
+
+    /// ``max`` for 2-D windows that all lie inside the input, undilated (`MaxPool2d(2)` and the
+    /// like): taps in the outer loops and output columns in the inner one, so each column's
+    /// running maximum is an independent select rather than a data-dependent branch. Same order
+    /// of candidates per window as ``max``, so the same results and indices.
+    static func maxFull2d<T: TensorFloat>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ indices: UnsafeMutablePointer<Int64>,
+                                          planes: Int, _ w: PoolWindows, kernel: (Int, Int), stride: (Int, Int)) {
+        let iH = w.input[1], iW = w.input[2], oH = w.output[1], oW = w.output[2]
+        for p in 0..<planes {
+            let src = x + p * iH * iW
+            for oh in 0..<oH {
+                let best = y + (p * oH + oh) * oW, at = indices + (p * oH + oh) * oW
+                for kh in 0..<kernel.0 {
+                    let row = (oh * stride.0 + kh) * iW
+                    for kw in 0..<kernel.1 {
+                        let first = kh == 0 && kw == 0
+                        for ow in 0..<oW {
+                            let i = row + ow * stride.1 + kw
+                            let v = src[i]
+                            // Non-short-circuit flags, so the selects compile without branches.
+                            let flags = UInt8(first ? 1 : 0) | UInt8(v > best[ow] ? 1 : 0) | UInt8(v != v ? 1 : 0)
+                            let take = flags != 0
+                            best[ow] = take ? v : best[ow]
+                            at[ow] = take ? Int64(i) : at[ow]
+                        }
+                    }
+                }
             }
         }
     }

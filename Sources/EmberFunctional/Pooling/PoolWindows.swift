@@ -17,6 +17,19 @@ struct PoolWindows {
     var inputPlane: Int { input[0] * input[1] * input[2] }
     var outputPlane: Int { output[0] * output[1] * output[2] }
 
+    /// For 2-D windows (depth 1) that are all whole and undilated, their kernel and stride.
+    var fullWindows2d: (kernel: (Int, Int), stride: (Int, Int))? {
+        guard input[0] == 1, output[0] == 1, step[1] == 1, step[2] == 1, output[1] > 0, output[2] > 0 else { return nil }
+        func uniform(_ j: Int) -> (Int, Int)? {
+            let k = end[j][0] - start[j][0], s = output[j] > 1 ? start[j][1] - start[j][0] : 1
+            guard k > 0, s > 0, start[j][0] == 0 else { return nil }
+            for o in 0..<output[j] where start[j][o] != o * s || end[j][o] != o * s + k { return nil }
+            return (k, s)
+        }
+        guard let h = uniform(1), let w = uniform(2) else { return nil }
+        return ((h.0, w.0), (h.1, w.1))
+    }
+
     /// PyTorch's `pooling_output_shape`: with `ceilMode` the last window may hang over the end, but
     /// must start inside the input or its left padding.
     static func outputSize(_ n: Int, kernel k: Int, stride s: Int, pad p: Int, dilation d: Int, ceilMode: Bool) -> Int {
