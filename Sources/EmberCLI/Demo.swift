@@ -17,6 +17,7 @@ struct Demo: ParsableCommand {
             // Sections 1-7 run training mode under no-grad on purpose; section 8 shows the reports.
             withDiagnostics(.off) { runDemo() }
             runMistakesDemo()
+            withDiagnostics(.off) { runConvolutionDemo() }
         }
     }
 }

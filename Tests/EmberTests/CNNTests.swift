@@ -51,4 +51,15 @@ import _EmberTestSupport
         expectOneLineFailure(try runEmber(["train", "--model", "cnn", "--data", "d.csv", "--label-column", "label"], in: dir),
                              mentioning: "square")
     }
+
+    /// `ember demo`'s convolution section states its checks as yes/NO from the numbers it shows.
+    @Test func demoShowsTheConvolutionalLayersModes() throws {
+        let dir = try makeScratchFolder("demo")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let run = try runEmber(["demo"], in: dir)
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("9. Convolutional networks"))
+        #expect(run.stdout.contains("sample 0 alone equals sample 0 in the batch of 8 bitwise: yes; repeated eval bitwise equal: yes"))
+        #expect(run.stdout.contains("Dropout2d: whole channels") && !run.stdout.contains(": NO"))
+    }
 }
