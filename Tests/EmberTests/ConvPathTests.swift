@@ -55,4 +55,24 @@ import _EmberTestSupport
         expectClose(grads[.float32]!.0.to(.float64), grads[.float64]!.0, atol: 1e-4, rtol: 1e-4, "input gradient, \(c.testDescription)")
         expectClose(grads[.float32]!.1.to(.float64), grads[.float64]!.1, atol: 1e-3, rtol: 1e-4, "weight gradient, \(c.testDescription)")
     }
+
+    /// Inference max pooling skips the indices (`maxValues2d`); its values must be bitwise those of
+    /// the indexed kernel, NaNs and ties included.
+    @Test(arguments: [DType.float32, .float64])
+    func maxPoolingWithoutIndicesMatchesTheIndexedKernel(_ dtype: DType) {
+        var values = Tensor.normal([2, 3, 9, 10], dtype: .float64, generator: Generator(seed: 5)).doubles.map { ($0 * 2).rounded() / 2 }
+        values[7] = .nan
+        values[100] = .nan
+        values[101] = .infinity
+        values[230] = -.infinity
+        let x = Tensor(values, shape: [2, 3, 9, 10]).to(dtype)
+        for (k, s) in [(2, 2), (3, 3), (3, 2), (2, 1)] {
+            let plain = withNoGrad { maxPool2d(x, kernelSize: SpatialSize(k), stride: SpatialSize(s)) }
+            let indexed = maxPool2dWithIndices(x, kernelSize: SpatialSize(k), stride: SpatialSize(s)).output
+            #expect(plain.shape == indexed.shape)
+            let a = plain.doubles, b = indexed.doubles
+            #expect(zip(a, b).allSatisfy { $0.bitPattern == $1.bitPattern || ($0.isNaN && $1.isNaN) }, "kernel \(k) stride \(s)")
+            #expect(a.contains { $0.isNaN }, "the NaN must propagate")
+        }
+    }
 }

@@ -103,6 +103,31 @@ enum PoolKernel {
         }
     }
 
+    /// The values of ``maxFull2d`` without the indices (inference): the select per output column
+    /// has no index to carry, so it vectorises.
+    static func maxValues2d<T: TensorFloat>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, planes: Int, _ w: PoolWindows,
+                                            kernel: (Int, Int), stride: (Int, Int)) {
+        let iH = w.input[1], iW = w.input[2], oH = w.output[1], oW = w.output[2]
+        for p in 0..<planes {
+            let src = x + p * iH * iW
+            for oh in 0..<oH {
+                let best = y + (p * oH + oh) * oW
+                let first = src + oh * stride.0 * iW
+                for ow in 0..<oW { best[ow] = first[ow * stride.1] }
+                for kh in 0..<kernel.0 {
+                    let row = src + (oh * stride.0 + kh) * iW
+                    for kw in 0..<kernel.1 where kh > 0 || kw > 0 {
+                        for ow in 0..<oW {
+                            let v = row[ow * stride.1 + kw], b = best[ow]
+                            // NaN propagates: a NaN candidate replaces, a NaN maximum stays.
+                            best[ow] = (v > b) || (v != v) ? v : b
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// Mean over each window, divided by `divisor(clippedCount, paddedCount)`.
     static func average<T: TensorFloat>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, planes: Int, _ w: PoolWindows,
                                         divisor: (Int, Int) -> Int) {

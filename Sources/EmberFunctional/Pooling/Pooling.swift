@@ -12,7 +12,7 @@ import EmberTensor
 public func maxPool1d(_ input: Tensor, kernelSize: SpatialSize, stride: SpatialSize? = nil, padding: SpatialSize = 0,
                       dilation: SpatialSize = 1, ceilMode: Bool = false) -> Tensor {
     maxPool(input, dims: 1, kernelSize: kernelSize, stride: stride, padding: padding, dilation: dilation, ceilMode: ceilMode,
-            context: { "max_pool1d" }).output
+            needIndices: false, context: { "max_pool1d" }).output
 }
 
 /// ``maxPool1d(_:kernelSize:stride:padding:dilation:ceilMode:)`` with the position of each
@@ -31,7 +31,7 @@ public func maxPool1dWithIndices(_ input: Tensor, kernelSize: SpatialSize, strid
 public func maxPool2d(_ input: Tensor, kernelSize: SpatialSize, stride: SpatialSize? = nil, padding: SpatialSize = 0,
                       dilation: SpatialSize = 1, ceilMode: Bool = false) -> Tensor {
     maxPool(input, dims: 2, kernelSize: kernelSize, stride: stride, padding: padding, dilation: dilation, ceilMode: ceilMode,
-            context: { "max_pool2d" }).output
+            needIndices: false, context: { "max_pool2d" }).output
 }
 
 /// ``maxPool2d(_:kernelSize:stride:padding:dilation:ceilMode:)`` with the flat position
@@ -50,25 +50,39 @@ public func maxPool2dWithIndices(_ input: Tensor, kernelSize: SpatialSize, strid
 public func maxPool3d(_ input: Tensor, kernelSize: SpatialSize, stride: SpatialSize? = nil, padding: SpatialSize = 0,
                       dilation: SpatialSize = 1, ceilMode: Bool = false) -> Tensor {
     maxPool(input, dims: 3, kernelSize: kernelSize, stride: stride, padding: padding, dilation: dilation, ceilMode: ceilMode,
-            context: { "max_pool3d" }).output
+            needIndices: false, context: { "max_pool3d" }).output
 }
 
+/// The max pooling behind the functions and modules. Without `needIndices` and without a gradient to
+/// record, the indices are not computed (an empty tensor is returned for them), as PyTorch's
+/// `max_pool2d` skips them.
 package func maxPool(_ input: Tensor, dims: Int, kernelSize: SpatialSize, stride: SpatialSize?, padding: SpatialSize,
-                     dilation: SpatialSize, ceilMode: Bool, context: () -> String) -> (output: Tensor, indices: Tensor) {
+                     dilation: SpatialSize, ceilMode: Bool, needIndices: Bool = true,
+                     context: () -> String) -> (output: Tensor, indices: Tensor) {
     let setup = PoolSetup(input, dims: dims, context: context)
     let k = kernelSize.expanded(to: dims, "kernel_size", op: context())
     let s = (stride ?? kernelSize).expanded(to: dims, "stride", op: context())
     let w = PoolWindows.sliding(input: setup.spatial, kernel: k, stride: s, padding: padding.expanded(to: dims, "padding", op: context()),
                                 dilation: dilation.expanded(to: dims, "dilation", op: context()), ceilMode: ceilMode,
                                 planes: setup.planes, describe: context)
-    return windowMax(setup, w, opName: "max_pool\(dims)d")
+    return windowMax(setup, w, opName: "max_pool\(dims)d", needIndices: needIndices)
 }
 
 /// The recorded max over windows (sliding or adaptive), with its indices.
-private func windowMax(_ setup: PoolSetup, _ w: PoolWindows, opName: String) -> (output: Tensor, indices: Tensor) {
+private func windowMax(_ setup: PoolSetup, _ w: PoolWindows, opName: String, needIndices: Bool = true) -> (output: Tensor, indices: Tensor) {
     let x = setup.input.contiguousRaw
     let shape = Shape(setup.leading + Array(w.output.suffix(setup.dims)))
     let out = Tensor(uninitializedShape: shape, dtype: x.dtype)
+    if !needIndices && !shouldRecord(setup.input), let full = w.fullWindows2d {
+        if x.dtype == .float32 {
+            PoolKernel.maxValues2d(x.pointer(as: Float.self), out.mutablePointer(as: Float.self), planes: setup.planes, w,
+                                   kernel: full.kernel, stride: full.stride)
+        } else {
+            PoolKernel.maxValues2d(x.pointer(as: Double.self), out.mutablePointer(as: Double.self), planes: setup.planes, w,
+                                   kernel: full.kernel, stride: full.stride)
+        }
+        return (out, Tensor.zeros([0], dtype: .int64))
+    }
     let indices = Tensor(uninitializedShape: shape, dtype: .int64)
     let planes = setup.planes
     if x.dtype == .float32 {

@@ -25,7 +25,10 @@ open class MaxPoolBase: Module {
         super.init()
     }
 
-    public override func forward(_ input: Tensor) -> Tensor { forwardWithIndices(input).output }
+    public override func forward(_ input: Tensor) -> Tensor {
+        maxPool(input, dims: dims, kernelSize: kernelSize, stride: stride, padding: padding, dilation: dilation,
+                ceilMode: ceilMode, needIndices: false, context: { self.errorContext }).output
+    }
 
     /// The pooled values and the flat position of each maximum within its input plane.
     public func forwardWithIndices(_ input: Tensor) -> (output: Tensor, indices: Tensor) {
