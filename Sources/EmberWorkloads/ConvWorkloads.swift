@@ -79,6 +79,8 @@ func convWorkloads() -> [Workload] {
         let g = Generator(seed: 0)
         let model = withGenerator(g) { Sequential(BasicBlock(32), BasicBlock(32), BasicBlock(32)) }
         model.eval()
+        // Untrained statistics on purpose (PyTorch's side is untrained too): no report.
+        for module in model.modules() { module.reportsModeMistakes = false }
         let x = Tensor.normal([32, 32, 32, 32], generator: g)
         return { withNoGrad { consume(model(x)) } }
     })
