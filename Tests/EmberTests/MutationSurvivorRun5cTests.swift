@@ -1,0 +1,125 @@
+import Ember
+import Foundation
+import Testing
+import _EmberTestSupport
+
+/// Tests for the automatic mutants that survived run 5c of the mutation check (TESTING.md,
+/// "Run 5c"): each fails on its mutant, applied by hand to the sources.
+@Suite struct MutationSurvivorRun5cTests {
+    /// The functional batchNorm refuses eps 0 in training (the batch variance may be 0, and
+    /// PyTorch's CPU kernel refuses it too), with the message naming the value.
+    @Test func functionalBatchNormRefusesZeroEpsInTraining() async {
+        let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            var mean: Tensor? = nil, variance: Tensor? = nil
+            _ = batchNorm(Tensor([1, 2, 3, 5] as [Float], shape: [2, 2]), runningMean: &mean, runningVar: &variance,
+                          weight: nil, bias: nil, training: true, momentum: 0.1, eps: 0)
+        }
+        #expect(standardErrorText(result).contains("batch_norm: batch_norm eps must be positive during training, but got 0.0"))
+    }
+
+    /// eps 0 is allowed in evaluation (only training refuses it): the running statistics normalise
+    /// exactly, `(x - mean) / sqrt(var)`, in the function and in the module.
+    @Test func batchNormTakesZeroEpsInEvaluation() {
+        var mean: Tensor? = Tensor([1, -2] as [Float]), variance: Tensor? = Tensor([4, 0.25] as [Float])
+        let x = Tensor([3, -1, 5, -3] as [Float], shape: [2, 2])
+        let y = batchNorm(x, runningMean: &mean, runningVar: &variance, weight: nil, bias: nil,
+                          training: false, momentum: 0.1, eps: 0)
+        #expect(y.floats == [1, 2, 2, -2])
+        let layer = BatchNorm1d(2, eps: 0)
+        layer.runningMean!.value = Tensor([1, -2] as [Float])
+        layer.runningVar!.value = Tensor([4, 0.25] as [Float])
+        layer.eval()
+        #expect(layer(x).floats == [1, 2, 2, -2])
+    }
+
+    /// The functional batchNorm checks the weight's size itself (a weight with one element too
+    /// many would otherwise be read in part, silently).
+    @Test func functionalBatchNormRefusesAWeightOfAnotherSize() async {
+        let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            var mean: Tensor? = nil, variance: Tensor? = nil
+            _ = batchNorm(Tensor([1, 2, 3, 5, 8, 13] as [Float], shape: [2, 3]), runningMean: &mean, runningVar: &variance,
+                          weight: Tensor.ones([4]), bias: nil, training: true, momentum: 0.1, eps: 1e-5)
+        }
+        #expect(standardErrorText(result).contains("batch_norm: weight should contain 3 elements not 4 (input shape [2, 3])"))
+    }
+
+    /// Dropout2d takes unbatched `[C, H, W]` input and drops whole channels of it.
+    @Test func dropout2dTakesUnbatchedThreeDimensionalInput() {
+        let y = withGenerator(Generator(seed: 5)) { Dropout2d(0.5)(Tensor.ones([16, 3, 2])) }
+        #expect(y.shape == [16, 3, 2])
+        let v = y.floats
+        var kept = 0
+        for c in 0..<16 {
+            let channel = Set(v[(c * 6)..<(c * 6 + 6)])
+            #expect(channel == [0] || channel == [2], "channel \(c) is all dropped or all kept: \(channel)")
+            kept += channel == [2] ? 1 : 0
+        }
+        #expect(kept > 0 && kept < 16)
+    }
+
+    /// A dropout of `n` elements advances its generator by `ceil(n / 4)` Philox blocks (four
+    /// 32-bit words a block), as documented: the next draw continues right after it.
+    @Test(arguments: [1, 3, 4, 5, 8, 1_000, 1_024, 1_025])
+    func elementwiseDropoutAdvancesTheGeneratorByCeilNOverFourBlocks(n: Int) {
+        for dtype in [DType.float32, .float64] {
+            let g = Generator(seed: 11)
+            _ = dropout(Tensor.ones([n], dtype: dtype), p: 0.5, training: true, generator: g)
+            #expect(g.state == Generator.State(seed: 11, offset: UInt64((n + 3) / 4)), "n = \(n), \(dtype)")
+        }
+    }
+
+    /// Channel dropout (a mask shape other than the input's) in float64 scales the kept elements
+    /// by `1 / (1 - p)`, computed in float64.
+    @Test func float64ChannelDropoutScalesKeptElementsByOneOverOneMinusP() {
+        let p = 0.25
+        let x = Tensor((0..<(4 * 8 * 3)).map { Double($0 % 7) + 0.5 }, shape: [4, 8, 3])
+        let y = dropout(x, p: p, training: true, maskShape: [4, 8, 1], generator: Generator(seed: 3))
+        #expect(y.dtype == .float64)
+        let xs = x.doubles, ys = y.doubles
+        var kept = 0
+        for row in 0..<32 {
+            let wasKept = ys[row * 3] != 0
+            kept += wasKept ? 1 : 0
+            for j in 0..<3 {
+                let i = row * 3 + j
+                #expect(ys[i] == (wasKept ? xs[i] * (1 / (1 - p)) : 0), "element \(i): \(ys[i]) for x = \(xs[i])")
+            }
+        }
+        #expect(kept > 0 && kept < 32)
+        let z = withGenerator(Generator(seed: 3)) { Dropout2d(p)(Tensor.ones([2, 16, 2, 2], dtype: .float64)) }.doubles
+        #expect(Set(z) == [0, 1 / (1 - p)])
+    }
+
+    /// The functional dropout checks its probability in both modes, with PyTorch's message (the
+    /// modules check theirs when built; `F.dropout` raises also with `training=False`).
+    @Test func functionalDropoutRefusesAProbabilityAboveOne() async {
+        let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            _ = dropout(Tensor.ones([4]), p: 1.5, training: false)
+        }
+        #expect(standardErrorText(result).contains("dropout: dropout probability has to be between 0 and 1, but got 1.5"))
+    }
+
+    /// `p = 0` in training returns the input itself and draws no random numbers (PyTorch returns
+    /// the input for `p == 0`), for the function and for the module.
+    @Test func dropoutWithZeroProbabilityDrawsNothing() {
+        let x = Tensor.normal([5, 7])
+        let g = Generator(seed: 8)
+        let y = dropout(x, p: 0, training: true, generator: g)
+        expectBitwiseEqual(y, x)
+        #expect(g.state == Generator.State(seed: 8, offset: 0), "p = 0 draws no random numbers")
+        let layer = Dropout(0, generator: g)
+        layer.train()
+        expectBitwiseEqual(layer(x), x)
+        #expect(g.state == Generator.State(seed: 8, offset: 0))
+        // An integer input is returned too (the kernels take only floats).
+        let ints = Tensor([1, 2, 3])
+        #expect(dropout(ints, p: 0, training: true, generator: g).scalars(as: Int64.self) == [1, 2, 3])
+    }
+
+    /// `parameterCount` is the number of parameter elements, exactly.
+    @Test func parameterCountIsTheNumberOfParameterElements() {
+        #expect(Linear(3, 2).parameterCount == 8)
+        #expect(ReLU().parameterCount == 0)
+        #expect(Sequential(Linear(3, 2), ReLU(), Linear(2, 1, bias: false)).parameterCount == 10)
+    }
+}
