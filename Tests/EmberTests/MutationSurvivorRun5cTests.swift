@@ -122,4 +122,91 @@ import _EmberTestSupport
         #expect(ReLU().parameterCount == 0)
         #expect(Sequential(Linear(3, 2), ReLU(), Linear(2, 1, bias: false)).parameterCount == 10)
     }
+
+    /// The summary pads every column but the last to its width, so each column starts at its
+    /// header's offset on every row, whatever the widths of the parameter counts.
+    @Test func summaryColumnsLineUpUnderTheirHeaders() {
+        let model = Sequential(Linear(3, 2), ReLU(), Linear(2, 100))
+        let lines = model.summary().split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let header = lines[0]
+        func column(_ name: String) -> Int { header.distance(from: header.startIndex, to: header.range(of: name)!.lowerBound) }
+        let params = column("params"), shapes = column("shapes")
+        #expect(header.hasSuffix("shapes"), "the last column is not padded: \(header)")
+        let entries = model.listing()
+        #expect(entries.map(\.parameterCount) == [0, 8, 0, 300])
+        for (line, entry) in zip(lines[2...], entries) {
+            let count = String(entry.parameterCount)
+            #expect(String(line.dropFirst(params).prefix(shapes - params)) == count.padding(toLength: shapes - params, withPad: " ", startingAt: 0),
+                    "\(line)")
+            #expect(String(line.dropFirst(shapes)) == entry.shapes.joined(separator: ", "), "\(line)")
+        }
+    }
+
+    /// Batch normalization of `[N, C, 2]` input (two positions per channel, the general loop, not
+    /// the one-position `[N, C]` loops) follows the definition in both dtypes.
+    @Test(arguments: [DType.float32, .float64])
+    func batchNormOfTwoPositionsPerChannelFollowsTheDefinition(dtype: DType) {
+        let n = 4, c = 5, s = 2
+        let values = (0..<(n * c * s)).map { Double(($0 * 37) % 23) / 4 - 2 }
+        let x = Tensor(values, shape: [n, c, s]).to(dtype)
+        let layer = BatchNorm1d(c, dtype: dtype)
+        let y = layer(x).doubles
+        let xs = x.doubles
+        for ch in 0..<c {
+            var group: [Double] = []
+            for i in 0..<n { for j in 0..<s { group.append(xs[(i * c + ch) * s + j]) } }
+            let mean = group.reduce(0, +) / Double(group.count)
+            let variance = group.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(group.count)
+            for i in 0..<n {
+                for j in 0..<s {
+                    let k = (i * c + ch) * s + j
+                    let expected = (xs[k] - mean) / (variance + 1e-5).squareRoot()
+                    #expect(abs(y[k] - expected) < 1e-5, "element \(k): \(y[k]), expected \(expected)")
+                }
+            }
+        }
+        layer.eval()
+        let e = layer(x).doubles, rm = layer.runningMean!.value.doubles, rv = layer.runningVar!.value.doubles
+        for k in 0..<(n * c * s) {
+            let ch = (k / s) % c
+            let expected = (xs[k] - rm[ch]) / (rv[ch] + 1e-5).squareRoot()
+            #expect(abs(e[k] - expected) < 1e-5, "eval element \(k): \(e[k]), expected \(expected)")
+        }
+    }
+
+    /// One sample of one channel, `[1, 1, L]`: all `L` positions are that channel's values (the
+    /// positions per channel are `count / (N C)` also when `N C = 1`), in training and in eval.
+    @Test(arguments: [DType.float32, .float64])
+    func batchNormOfOneSampleOfOneChannelUsesEveryPosition(dtype: DType) {
+        let values: [Double] = [3, -1, 4, 1, -5, 9]
+        let x = Tensor(values, shape: [1, 1, 6]).to(dtype)
+        let mean = values.reduce(0, +) / 6
+        let variance = values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / 6
+        let layer = BatchNorm1d(1, momentum: 1, dtype: dtype)
+        let y = layer(x).doubles
+        #expect(y.count == 6)
+        for k in 0..<6 {
+            let expected = (values[k] - mean) / (variance + 1e-5).squareRoot()
+            #expect(abs(y[k] - expected) < 1e-5, "element \(k): \(y[k]), expected \(expected)")
+        }
+        #expect(abs(layer.runningMean!.value.doubles[0] - mean) < 1e-6)
+        #expect(abs(layer.runningVar!.value.doubles[0] - variance * 6 / 5) < 1e-5, "the unbiased variance over 6 values")
+        layer.eval()
+        let e = layer(x).doubles
+        for k in 0..<6 {
+            let expected = (values[k] - mean) / (variance * 6 / 5 + 1e-5).squareRoot()
+            #expect(abs(e[k] - expected) < 1e-5, "eval element \(k): \(e[k]), expected \(expected)")
+        }
+        #expect(BatchNorm1d(1, dtype: dtype)(Tensor([1, 2] as [Double], shape: [1, 1, 2]).to(dtype)).shape == [1, 1, 2],
+                "two values of the one channel are enough to train")
+    }
+
+    /// Hyperparameters print as Python's `repr` does: shortest round-trip digits (`%g`'s six
+    /// significant digits only below 1e-4, where Python writes `1e-05`).
+    @Test func hyperparametersPrintWithPythonsDigits() {
+        #expect(BatchNorm1d(3, eps: 0.001, momentum: 1.0 / 3).extraDescription
+            == "3, eps=0.001, momentum=0.3333333333333333, affine=True, track_running_stats=True")
+        #expect(LayerNorm([4], eps: 0.0012345678).extraDescription == "(4,), eps=0.0012345678, elementwise_affine=True")
+        #expect(BatchNorm1d(3, eps: 1e-5).extraDescription.contains("eps=1e-05"))
+    }
 }
