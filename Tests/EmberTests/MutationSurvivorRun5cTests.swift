@@ -209,4 +209,25 @@ import _EmberTestSupport
         #expect(LayerNorm([4], eps: 0.0012345678).extraDescription == "(4,), eps=0.0012345678, elementwise_affine=True")
         #expect(BatchNorm1d(3, eps: 1e-5).extraDescription.contains("eps=1e-05"))
     }
+
+    /// BatchNorm's float32 `[N, C]` gradients over more than 16 channels (the four-channel loops'
+    /// 16-channel blocks, then the remainder): `dgamma`, `dbeta` and `dx` equal the float64
+    /// layer's on the same values.
+    @Test func batchNormFloat32GradientsOverManyChannels() throws {
+        let n = 5, c = 51
+        let xs = (0..<(n * c)).map { Double(($0 * 7919) % 1000) / 100 - 5 }
+        let gs = (0..<(n * c)).map { Double(($0 * 104_729) % 997) / 500 - 1 }
+        func gradients(_ dtype: DType) throws -> (dx: [Double], dw: [Double], db: [Double]) {
+            let layer = BatchNorm1d(c, dtype: dtype)
+            layer.weight!.value = Tensor((0..<c).map { 0.5 + Double($0 % 7) / 4 }, shape: [c]).to(dtype)
+            let x = Tensor(xs, shape: [n, c]).to(dtype).requiringGrad()
+            (layer(x) * Tensor(gs, shape: [n, c]).to(dtype)).sum().backward()
+            return (try #require(x.grad).doubles, try #require(layer.weight!.grad).doubles, try #require(layer.bias!.grad).doubles)
+        }
+        let single = try gradients(.float32), double = try gradients(.float64)
+        func worst(_ a: [Double], _ b: [Double]) -> Double { zip(a, b).map { abs($0 - $1) / max(1, abs($1)) }.max()! }
+        #expect(worst(single.dw, double.dw) < 1e-4, "dgamma")
+        #expect(worst(single.db, double.db) < 1e-4, "dbeta")
+        #expect(worst(single.dx, double.dx) < 1e-4, "dx")
+    }
 }
