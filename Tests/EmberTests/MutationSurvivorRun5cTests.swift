@@ -1,5 +1,6 @@
 import Ember
 import Foundation
+import Synchronization
 import Testing
 import _EmberTestSupport
 
@@ -229,5 +230,20 @@ import _EmberTestSupport
         #expect(worst(single.dw, double.dw) < 1e-4, "dgamma")
         #expect(worst(single.db, double.db) < 1e-4, "dbeta")
         #expect(worst(single.dx, double.dx) < 1e-4, "dx")
+    }
+
+    /// The training-mode-without-grad report leaves out the whole subtree of a pinned module, not
+    /// only the pinned module: an unpinned Dropout beside a pinned block is named alone, not the
+    /// Dropout inside the block.
+    @Test func forgottenEvalReportLeavesOutThePinnedSubtree() {
+        let model = Sequential(Linear(3, 4), Dropout(0.5), Sequential(Linear(4, 4), Dropout(0.5)).pin(.training))
+        _ = model.parameters()  // as an optimizer would: every module learns its root and path
+        let reports = Mutex<[Diagnostic]>([])
+        withDiagnosticsHandler({ d in reports.withLock { $0.append(d) } }) {
+            _ = withGenerator(Generator(seed: 2)) { withNoGrad { model(Tensor.ones([2, 3])) } }
+        }
+        let all = reports.withLock { $0 }
+        #expect(all.map(\.kind) == [.forgottenEval])
+        #expect(all.first?.modules == ["1"], "\(all.map(\.message))")
     }
 }
