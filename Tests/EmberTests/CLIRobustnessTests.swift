@@ -104,7 +104,7 @@ import Glibc
     /// Settings read back from a checkpoint are range-checked: a tampered file is an error line.
     @Test(arguments: [("hidden", "-1", "--hidden"), ("validationFraction", "2", "--validation-fraction"),
                       ("classes", "0", "class count"), ("inputs", "100000000000", "of memory to train"),
-                      ("dropout", "1.5", "--dropout"), ("epochs", "0", "--epochs"), ("model", "\"cnn\"", "run settings are not valid")])
+                      ("dropout", "1.5", "--dropout"), ("epochs", "0", "--epochs"), ("model", "\"vit\"", "run settings are not valid")])
     func tamperedCheckpointSettingsAreErrors(field: String, value: String, mentions: String) throws {
         let dir = try makeScratchFolder("tampered")
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -118,6 +118,23 @@ import Glibc
         for command in [["evaluate", "--checkpoint", "out/checkpoint.safetensors"], ["summary", "--checkpoint", "out/checkpoint.safetensors"],
                         ["train", "--resume", "out"]] {
             expectOneLineFailure(try runEmber(command, in: dir), mentioning: mentions)
+        }
+    }
+
+    /// A checkpoint whose settings name another valid model than its weights fit (an MLP's weights
+    /// under `"model": "cnn"`): evaluating or summarising it is one error line naming the keys.
+    @Test func checkpointWhoseWeightsDoNotFitItsModelIsAnError() throws {
+        let dir = try makeScratchFolder("mismatch")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        #expect(try runEmber(["train", "--epochs", "1", "--output", "out"], in: dir).status == 0)
+        let path = dir.appendingPathComponent("out/checkpoint.safetensors").path
+        var checkpoint = try Checkpoint.read(from: path)
+        var settings = try JSONSerialization.jsonObject(with: Data(checkpoint.metadata["settings"]!.utf8)) as! [String: Any]
+        settings["model"] = "cnn"
+        checkpoint.metadata["settings"] = String(decoding: try JSONSerialization.data(withJSONObject: settings), as: UTF8.self)
+        try checkpoint.write(to: path)
+        for command in [["evaluate", "--checkpoint", "out/checkpoint.safetensors"], ["summary", "--checkpoint", "out/checkpoint.safetensors"]] {
+            expectOneLineFailure(try runEmber(command, in: dir), mentioning: "Missing key(s) in state_dict: \"conv1.weight\"")
         }
     }
 
