@@ -26,6 +26,8 @@ open class ConvBase: Module {
     /// Extra size added to one side of a transposed convolution's output (0 for convolutions).
     public let outputPadding: [Int]
     public let transposed: Bool
+    /// Spatial dimensions: 1, 2 or 3.
+    let dims: Int
     public let weight: Parameter
     public let bias: Parameter?
 
@@ -60,12 +62,18 @@ open class ConvBase: Module {
         self.groups = groups
         self.paddingMode = paddingMode
         self.transposed = transposed
+        self.dims = dims
         let shape = transposed ? [inChannels, outChannels / groups] + self.kernelSize : [outChannels, inChannels / groups] + self.kernelSize
         let fanIn = shape[1] * self.kernelSize.reduce(1, *)
         let bound = fanIn > 0 ? 1 / Double(fanIn).squareRoot() : 0
         weight = Parameter(.uniform(Shape(shape), low: -bound, high: bound, dtype: dtype, generator: generator))
         self.bias = bias ? Parameter(.uniform([outChannels], low: -bound, high: bound, dtype: dtype, generator: generator)) : nil
         super.init()
+    }
+
+    open override func forward(_ input: Tensor) -> Tensor {
+        convolution(input, weight: weight.value, bias: bias?.value, dims: dims, stride: SpatialSize(stride), padding: padding,
+                    dilation: SpatialSize(dilation), groups: groups, paddingMode: paddingMode, context: { self.errorContext })
     }
 
     /// The explicit padding sizes (zeros for `.valid`; `.same` has none until an input is seen).
@@ -109,10 +117,6 @@ public final class Conv1d: ConvBase {
                    dtype: dtype, generator: generator)
     }
 
-    public override func forward(_ input: Tensor) -> Tensor {
-        convolution(input, weight: weight.value, bias: bias?.value, dims: 1, stride: SpatialSize(stride), padding: padding,
-                    dilation: SpatialSize(dilation), groups: groups, paddingMode: paddingMode, context: { self.errorContext })
-    }
 }
 
 /// Convolution over the two spatial dimensions of `[N, C_in, H, W]` (or unbatched `[C_in, H, W]`)
@@ -128,10 +132,6 @@ public final class Conv2d: ConvBase {
                    dtype: dtype, generator: generator)
     }
 
-    public override func forward(_ input: Tensor) -> Tensor {
-        convolution(input, weight: weight.value, bias: bias?.value, dims: 2, stride: SpatialSize(stride), padding: padding,
-                    dilation: SpatialSize(dilation), groups: groups, paddingMode: paddingMode, context: { self.errorContext })
-    }
 }
 
 /// Convolution over the three spatial dimensions of `[N, C_in, D, H, W]` (or unbatched) input.
@@ -146,20 +146,13 @@ public final class Conv3d: ConvBase {
                    dtype: dtype, generator: generator)
     }
 
-    public override func forward(_ input: Tensor) -> Tensor {
-        convolution(input, weight: weight.value, bias: bias?.value, dims: 3, stride: SpatialSize(stride), padding: padding,
-                    dilation: SpatialSize(dilation), groups: groups, paddingMode: paddingMode, context: { self.errorContext })
-    }
 }
 
 /// The shared forward of the transposed convolution modules.
 open class ConvTransposeBase: ConvBase {
-    let dims: Int
-
     init(dims: Int, _ inChannels: Int, _ outChannels: Int, _ kernelSize: SpatialSize, stride: SpatialSize,
          padding: SpatialSize, outputPadding: SpatialSize, groups: Int, bias: Bool, dilation: SpatialSize,
          dtype: DType, generator: Generator) {
-        self.dims = dims
         super.init(dims: dims, inChannels, outChannels, kernelSize, stride: stride, padding: .explicit(padding.values),
                    dilation: dilation, groups: groups, bias: bias, paddingMode: .zeros, outputPadding: outputPadding,
                    transposed: true, dtype: dtype, generator: generator)
