@@ -91,7 +91,7 @@ def cases():
         for v in values:
             # argument-parser reads "-1" as an option name: its usage error (exit 64)
             add(opts, "%s %s" % (flag, v), ["train", flag, v, "--output", "opt-out"], "usage" if v.startswith("-") else "error")
-    for flag, v in [("--epochs", "x"), ("--seed", "-1"), ("--model", "cnn"), ("--optimizer", "lbfgs"), ("--schedule", "step"),
+    for flag, v in [("--epochs", "x"), ("--seed", "-1"), ("--model", "vit"), ("--optimizer", "lbfgs"), ("--schedule", "step"),
                     ("--bogus", "1")]:
         add(opts, "%s %s" % (flag, v), ["train", flag, v], "usage")
     add(opts, "--labels without --data", ["train", "--labels", "y.npy"])
@@ -131,7 +131,7 @@ def cases():
     add(ck, "inspect a checkpoint", ["inspect", "base/checkpoint.safetensors"], "ok")
     add(ck, "inspect without a file", ["inspect"], "usage")
     for field, value in [("hidden", -1), ("validationFraction", 2), ("classes", 0), ("inputs", 10 ** 12), ("dropout", 1.5),
-                         ("model", "cnn"), ("epochs", 0), ("batchSize", 1), ("learningRate", -1), ("seed", -4)]:
+                         ("model", "vit"), ("epochs", 0), ("batchSize", 1), ("learningRate", -1), ("seed", -4)]:
         for command in [["evaluate", "--checkpoint", "tampered-%s/checkpoint.safetensors" % field],
                         ["train", "--resume", "tampered-%s" % field]]:
             add(ck, "%s with settings.%s = %s" % (command[0], field, value), command, "error", ("tamper", field, value))
