@@ -83,4 +83,24 @@ import _EmberTestSupport
                     == expected.scalars(as: Int64.self), "indices, kernel \(k) stride \(s)")
         }
     }
+
+    /// Windows with padding, dilation or ceil mode take the general max-pooling loop: a NaN in a
+    /// window makes its maximum NaN, at the last NaN's position (PyTorch's rule), in both dtypes.
+    @Test(arguments: [DType.float32, .float64])
+    func generalMaxPoolingPropagatesNaN(_ dtype: DType) {
+        var values = (0..<35).map { Double($0 % 7) }
+        values[8] = .nan   // row 1, column 1
+        values[9] = .nan   // row 1, column 2
+        let x = Tensor(values, shape: [1, 1, 5, 7]).to(dtype)
+        let (out, indices) = maxPool2dWithIndices(x, kernelSize: 3, stride: 2, padding: 1)
+        // Windows (rows, columns) 0..<2 x 0..<2 and 0..<2 x 1..<4 hold the NaNs, and so do the
+        // windows starting at row 1 over those columns.
+        let v = out.doubles, i = indices.scalars(as: Int64.self)
+        #expect(out.shape == [1, 1, 3, 4])
+        #expect(v[0].isNaN && v[1].isNaN && v[4].isNaN && v[5].isNaN, "\(v)")
+        #expect(i[0] == 8 && i[1] == 9 && i[4] == 8 && i[5] == 9, "the last NaN's position: \(i)")
+        #expect(!v[2].isNaN && !v[3].isNaN && !v[8].isNaN, "\(v)")
+        #expect(withNoGrad { maxPool2d(x, kernelSize: 3, stride: 2, padding: 1) }.doubles.enumerated().allSatisfy {
+            $0.element.isNaN == v[$0.offset].isNaN })
+    }
 }
