@@ -62,4 +62,21 @@ import _EmberTestSupport
         #expect(run.stdout.contains("sample 0 alone equals sample 0 in the batch of 8 bitwise: yes; repeated eval bitwise equal: yes"))
         #expect(run.stdout.contains("Dropout2d: whole channels") && !run.stdout.contains(": NO"))
     }
+
+    /// Dropout3d zeroes whole channels `x[n, c, :, :, :]` in training (scaling the others by
+    /// `1 / (1 - p)`) and nothing in eval.
+    @Test func dropout3dZeroesWholeChannels() {
+        let drop = Dropout3d(0.5, generator: Generator(seed: 11))
+        let x = Tensor.ones([4, 6, 3, 2, 2])
+        let y = withNoGrad { drop(x) }.doubles
+        var zeroed = 0
+        for channel in 0..<24 {
+            let block = Array(y[(channel * 12)..<((channel + 1) * 12)])
+            #expect(block.allSatisfy { $0 == 0 } || block.allSatisfy { $0 == 2 }, "channel \(channel): \(block)")
+            if block[0] == 0 { zeroed += 1 }
+        }
+        #expect(zeroed > 0 && zeroed < 24)
+        drop.eval()
+        #expect(withNoGrad { drop(x) }.doubles.allSatisfy { $0 == 1 })
+    }
 }
