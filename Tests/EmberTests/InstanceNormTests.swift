@@ -68,8 +68,9 @@ struct InstanceNormConfig: Decodable, CustomTestStringConvertible, Sendable {
     }
 
     @Test func refusesTheWrongRank() async {
-        await #expect(processExitsWith: .failure) {
+        let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             _ = InstanceNorm2d(3)(Tensor.zeros([2, 3]))
         }
+        #expect(standardErrorText(result).contains("InstanceNorm2d: expected 3D or 4D input (got 2D input)"), "\(standardErrorText(result))")
     }
 }

@@ -1,6 +1,5 @@
 import EmberStorage
 import EmberTensor
-import Foundation
 
 /// The loops of convolution and transposed convolution: per sample and group, column matrices
 /// (``ColumnMatrix``) and matrix products with the weight. The column matrix is built a chunk of
@@ -17,8 +16,6 @@ enum ConvolutionKernel {
     struct Sizes {
         let batch: Int, inChannels: Int, outChannels: Int, groups: Int
     }
-
-    static let usePackedColumns = ProcessInfo.processInfo.environment["EMBER_CONV_PACKED"] != "0"
 
     /// Elements of one chunk's column matrix to aim for (256 KB in float32, half the L2 of the
     /// cores measured on).
@@ -45,7 +42,7 @@ enum ConvolutionKernel {
                                         y: UnsafeMutablePointer<T>, _ s: Sizes, _ g: WindowGeometry) {
         let cinG = s.inChannels / s.groups, coutG = s.outChannels / s.groups
         let rows = cinG * g.kernelVolume, L = g.outputPlane, P = g.inputPlane, oW = g.output[2]
-        if T.self == Float.self && !g.isPointwise && rows > 0 && PaddedColumns.applies(g) && usePackedColumns {
+        if T.self == Float.self && !g.isPointwise && rows > 0 && PaddedColumns.applies(g) {
             paddedForward(x: UnsafeRawPointer(x).assumingMemoryBound(to: Float.self),
                           w: UnsafeRawPointer(w).assumingMemoryBound(to: Float.self),
                           bias: bias.map { UnsafeRawPointer($0).assumingMemoryBound(to: Float.self) },
@@ -112,7 +109,7 @@ enum ConvolutionKernel {
                                          dx: UnsafeMutablePointer<T>?, dw: UnsafeMutablePointer<T>?,
                                          _ s: Sizes, _ g: WindowGeometry) {
         var dx = dx
-        if let target = dx, T.self == Float.self, let adjoint = adjointGeometry(g), usePackedColumns {
+        if let target = dx, T.self == Float.self, let adjoint = adjointGeometry(g) {
             inputGradientAsConvolution(w: w, gy: gy, dx: target, s, g, adjoint)
             dx = nil
         }

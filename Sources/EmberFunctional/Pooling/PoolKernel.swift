@@ -37,8 +37,8 @@ enum PoolKernel {
         let iH = w.input[1], iW = w.input[2], inPlane = w.inputPlane, outPlane = w.outputPlane
         let sD = w.step[0], sH = w.step[1], sW = w.step[2]
         let oD = w.output[0], oH = w.output[1], oW = w.output[2]
-        // Plain arrays and while loops: this is the hot loop of small CNNs (a closure per window and
-        // `stride(from:to:by:)` iterators cost several times the comparisons).
+        // Plain arrays and while loops, no closure per window: this is the hot loop of small CNNs
+        // (BENCHMARKS.md, "Convolutional networks").
         w.start[0].withUnsafeBufferPointer { d0 in w.end[0].withUnsafeBufferPointer { d1 in
         w.start[1].withUnsafeBufferPointer { h0 in w.end[1].withUnsafeBufferPointer { h1 in
         w.start[2].withUnsafeBufferPointer { c0 in w.end[2].withUnsafeBufferPointer { c1 in
@@ -109,9 +109,9 @@ enum PoolKernel {
         }
     }
 
-    /// ``maxFull2d`` for float32, eight output columns at a time in SIMD registers (the value and
-    /// index selects of the scalar loop cost a branch-free but unvectorised loop several times as
-    /// much). The same candidates in the same order per window, so the same values and indices.
+    /// ``maxFull2d`` for float32, eight output columns at a time in SIMD registers, because the
+    /// compiler does not vectorise the scalar loop's value and index selects. The same candidates in
+    /// the same order per window, so the same values and indices.
     static func maxFull2dFloat(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ indices: UnsafeMutablePointer<Int64>,
                                planes: Int, _ w: PoolWindows, kernel: (Int, Int), stride: (Int, Int)) {
         let iH = w.input[1], iW = w.input[2], oH = w.output[1], oW = w.output[2]

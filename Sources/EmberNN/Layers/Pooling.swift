@@ -153,8 +153,7 @@ open class AdaptivePoolBase: Module {
     }
 
     open override var extraDescription: String {
-        let v = outputSize.map { $0.map(String.init) ?? "None" }
-        return "output_size=\(v.count == 1 ? v[0] : "(\(v.joined(separator: ", ")))")"
+        "output_size=\(pythonSizes(outputSize.map { $0.map(String.init) ?? "None" }))"
     }
 }
 
@@ -234,8 +233,7 @@ public final class Upsample: Module {
     }
 
     public override var extraDescription: String {
-        func tuple(_ v: [String]) -> String { v.count == 1 ? v[0] : "(\(v.joined(separator: ", ")))" }
-        let what = size.map { "size=\(tuple($0.map(String.init)))" } ?? "scale_factor=\(tuple(scaleFactor!.map { formatPython($0) }))"
+        let what = size.map { "size=\(pythonSizes($0.map(String.init)))" } ?? "scale_factor=\(pythonSizes(scaleFactor!.map { formatPython($0) }))"
         return "\(what), mode='\(interpolation.rawValue)'"
     }
 }
@@ -286,3 +284,6 @@ public final class Fold: Module {
         "output_size=\(outputSize), kernel_size=\(kernelSize), dilation=\(dilation), padding=\(padding), stride=\(stride)"
     }
 }
+
+/// An `int or tuple` argument as PyTorch prints it: `5` for one value, `(4, 6)` for several.
+func pythonSizes(_ v: [String]) -> String { v.count == 1 ? v[0] : "(\(v.joined(separator: ", ")))" }
