@@ -63,107 +63,200 @@ extension Tensor {
     /// - Parameters:
     ///   - gradient: the upstream gradient, same shape as `self`; may be omitted only for a
     ///     one-element tensor (then it is 1).
-    ///   - retainGraph: keep the graph so backward can run through it again.
+    ///   - retainGraph: keep the graph so backward can run through it again; defaults to
+    ///     `createGraph`.
+    ///   - createGraph: record the backward computation itself, so that the accumulated
+    ///     gradients can be differentiated again (every op on the way must support it; see
+    ///     ``Autograd``).
     ///
     /// The walk is iterative (no recursion limit on deep graphs); gradients of broadcast operands
-    /// are summed back to their shapes by each op's backward. Backward closures run under no-grad.
+    /// are summed back to their shapes by each op's backward. A leaf's gradients from one pass are
+    /// summed first, run through its hooks (``registerHook(_:)``), then added to `grad`.
     ///
-    /// PyTorch parity: `Tensor.backward(gradient=None, retain_graph=None)`, including its errors
-    /// for a non-scalar without `gradient` and for a tensor that does not require grad.
-    public func backward(_ gradient: Tensor? = nil, retainGraph: Bool = false) {
+    /// PyTorch parity: `Tensor.backward(gradient=None, retain_graph=None, create_graph=False)`,
+    /// including its errors for a non-scalar without `gradient` and for a tensor that does not
+    /// require grad.
+    public func backward(_ gradient: Tensor? = nil, retainGraph: Bool? = nil, createGraph: Bool = false) {
         guard let root = autograd, root.requiresGrad else {
             preconditionFailure("backward: element 0 of tensors does not require grad and does not have a grad_fn (shape \(shape)); set requiresGrad on a leaf or run outside withNoGrad")
         }
-        let seed: Tensor
+        let seed = seedGradient(gradient, op: "backward")
+        BackwardSweep(retainGraph: retainGraph ?? createGraph, createGraph: createGraph, targets: nil)
+            .run(roots: [(root, seed)])
+    }
+
+    /// The gradient a backward pass starts from: `gradient` checked against this tensor's shape,
+    /// or 1 for a one-element tensor.
+    func seedGradient(_ gradient: Tensor?, op: String) -> Tensor {
         if let g = gradient {
-            precondition(g.shape == shape, "backward: gradient has shape \(g.shape) but the tensor has shape \(shape)")
-            seed = g.detached()
-        } else {
-            precondition(count == 1, "backward: grad can be implicitly created only for scalar outputs (this tensor has shape \(shape)); pass an upstream gradient")
-            seed = Tensor.ones(shape, dtype: dtype)
+            precondition(g.shape == shape, "\(op): gradient has shape \(g.shape) but the tensor has shape \(shape)")
+            return g
         }
-        precondition(!root.released,
-                     "backward: Trying to backward through the graph a second time (or directly access saved tensors after they have already been freed). Specify retainGraph: true on the first call.")
-        withNoGrad { runBackward(root: root, seed: seed, retainGraph: retainGraph) }
+        precondition(count == 1, "\(op): grad can be implicitly created only for scalar outputs (this tensor has shape \(shape)); pass an upstream gradient")
+        return Tensor.ones(shape, dtype: dtype)
     }
 }
 
-/// Reverse-mode sweep: topological order by iterative depth-first search, then gradients flow
-/// from the root to the leaves, accumulated per node.
+private let releasedGraphMessage = "backward: Trying to backward through the graph a second time (or directly access saved tensors after they have already been freed). Specify retainGraph: true on the first call."
+
+/// One reverse-mode sweep: topological order by iterative depth-first search, then gradients flow
+/// from the roots to the leaves, summed per node.
 ///
-/// Bookkeeping lives on the nodes (`visited`, `pendingGrad`) instead of a set and a dictionary
-/// keyed by node identity: no hashing, and one array for the order and one for the search stack.
-private func runBackward(root: AutogradMeta, seed: Tensor, retainGraph: Bool) {
-    if !root.hasBackward {
-        accumulate(seed, into: root)
-        return
-    }
-    // Post-order over non-leaf nodes.
-    var order: [AutogradMeta] = []
-    var stack: [(node: AutogradMeta, next: Int)] = [(root, 0)]
-    root.visited = true
-    while let (node, next) = stack.last {
-        if next < node.inputs.count {
-            stack[stack.count - 1].next = next + 1
-            guard let child = node.inputs[next] else { continue }
-            if child.hasBackward {
-                if !child.visited {
-                    child.visited = true
-                    stack.append((child, 0))
-                }
-            } else if child.released {
-                for n in order { n.visited = false }
-                for (n, _) in stack { n.visited = false }
-                preconditionFailure("backward: Trying to backward through the graph a second time (or directly access saved tensors after they have already been freed). Specify retainGraph: true on the first call.")
-            }
-        } else {
-            stack.removeLast()
-            order.append(node)
+/// Bookkeeping lives on the nodes (`visited`, `pendingGrad`, `captured`) instead of a set and a
+/// dictionary keyed by node identity: no hashing, one array for the order and one for the
+/// search stack. Leaves collect their gradients in `pendingGrad` too and are finished after the
+/// sweep: hooks see a leaf's total gradient of the pass, as in PyTorch.
+///
+/// With `targets` (``Autograd/grad(_:_:gradOutputs:retainGraph:createGraph:allowUnused:)``)
+/// nothing is accumulated into `grad`: the targets' gradients are returned, and only the nodes
+/// with a path to a target run their backward.
+struct BackwardSweep {
+    let retainGraph: Bool
+    let createGraph: Bool
+    let targets: [AutogradMeta]?
+
+    @discardableResult
+    func run(roots: [(AutogradMeta, Tensor)]) -> [Tensor?] {
+        for (root, _) in roots {
+            precondition(!root.released, releasedGraphMessage)
         }
+        if createGraph {
+            return withGrad { sweep(roots) }
+        }
+        return withNoGrad { sweep(roots.map { ($0.0, $0.1.detached()) }) }
     }
 
-    root.pendingGrad = seed
-    var i = order.count - 1
-    while i >= 0 {
-        let node = order[i]
-        i -= 1
-        node.visited = false
-        guard let grad = node.pendingGrad else { continue }
-        node.pendingGrad = nil
-        if node.retainsGrad { accumulate(grad, into: node) }
-        guard let backward = node.backward else { continue }
-        let inputGrads = backward(grad)
-        let inputs = node.inputs
-        precondition(inputGrads.count == inputs.count,
-                     "backward of \(node.opName) returned \(inputGrads.count) gradients for \(inputs.count) inputs")
-        let evalModeSource = node.evalModeSource
-        for k in 0..<inputs.count {
-            guard let input = inputs[k], let g = inputGrads[k] else { continue }
-            if let evalModeSource, input.evalModeSource == nil { input.evalModeSource = evalModeSource }
-            if input.hasBackward {
-                if let existing = input.pendingGrad {
-                    input.pendingGrad = Kernels.add(existing, g)
+    private func sweep(_ roots: [(AutogradMeta, Tensor)]) -> [Tensor?] {
+        let anomaly = AnomalyDetection.isActive ? AnomalyDetection.current : nil
+        if let anomaly, anomaly.anomaly != nil { return targets.map { $0.map { _ in nil } } ?? [] }
+        if let targets { for t in targets { t.captured = true } }
+        defer { if let targets { for t in targets { t.captured = false } } }
+
+        // Post-order over non-leaf nodes reachable from the roots.
+        var order: [AutogradMeta] = []
+        var stack: [(node: AutogradMeta, next: Int)] = []
+        for (root, _) in roots where root.hasBackward && !root.visited {
+            root.visited = true
+            stack.append((root, 0))
+            while let (node, next) = stack.last {
+                if next < node.inputs.count {
+                    stack[stack.count - 1].next = next + 1
+                    guard let child = node.inputs[next] else { continue }
+                    if child.hasBackward {
+                        if !child.visited {
+                            child.visited = true
+                            stack.append((child, 0))
+                        }
+                    } else if child.released {
+                        for n in order { n.visited = false }
+                        for (n, _) in stack { n.visited = false }
+                        preconditionFailure(releasedGraphMessage)
+                    }
                 } else {
-                    input.pendingGrad = g
+                    stack.removeLast()
+                    order.append(node)
                 }
-            } else if input.requiresGrad {
-                accumulate(g, into: input)
             }
         }
-        if !retainGraph {
-            node.backward = nil
-            node.inputs = []
-            node.released = true
+        // With targets, only nodes with a path to one need their backward (children come first
+        // in post-order, so one pass decides).
+        var needed: Set<ObjectIdentifier>? = nil
+        if targets != nil {
+            var set = Set<ObjectIdentifier>()
+            for node in order where node.captured || node.inputs.contains(where: { input in
+                guard let input else { return false }
+                return input.captured || set.contains(ObjectIdentifier(input))
+            }) {
+                set.insert(ObjectIdentifier(node))
+            }
+            needed = set
         }
-    }
-}
 
-/// Adds `g` to the gradient of `meta` (a leaf, or a non-leaf that retains its gradient).
-private func accumulate(_ g: Tensor, into meta: AutogradMeta) {
-    if let existing = meta.grad {
-        precondition(existing.shape == g.shape, "backward: gradient shape \(g.shape) does not match accumulated gradient shape \(existing.shape)")
-        meta.grad = Kernels.add(existing, g)
-    } else {
-        meta.grad = g.contiguousRaw
+        var leaves: [AutogradMeta] = []
+        var results: [ObjectIdentifier: Tensor] = [:]
+        func send(_ g: Tensor, to input: AutogradMeta) {
+            if let existing = input.pendingGrad {
+                input.pendingGrad = createGraph ? existing + g : Kernels.add(existing, g)
+            } else {
+                input.pendingGrad = g
+                if !input.hasBackward { leaves.append(input) }
+            }
+        }
+        for (root, seed) in roots {
+            if root.hasBackward || root.requiresGrad { send(seed, to: root) }
+        }
+
+        var i = order.count - 1
+        while i >= 0 {
+            let node = order[i]
+            i -= 1
+            node.visited = false
+            guard var grad = node.pendingGrad else { continue }
+            node.pendingGrad = nil
+            if let hooks = node.hooks { grad = runHooks(hooks, on: grad) }
+            if targets == nil, node.retainsGrad { accumulate(grad, into: node) }
+            if node.captured { results[ObjectIdentifier(node)] = grad }
+            if let needed, !needed.contains(ObjectIdentifier(node)) { continue }
+            guard let backward = node.backward else { continue }
+            if createGraph {
+                precondition(node.supportsDoubleBackward,
+                             "backward: the derivative of \(node.opName)'s backward is not implemented, so createGraph cannot differentiate through it (gradients of gradients); \(AnomalyDetection.describe(node))")
+            }
+            let inputGrads = backward(grad)
+            let inputs = node.inputs
+            precondition(inputGrads.count == inputs.count,
+                         "backward of \(node.opName) returned \(inputGrads.count) gradients for \(inputs.count) inputs")
+            if let anomaly, let found = AnomalyDetection.check(inputGrads, of: node) {
+                anomaly.anomaly = found
+                for k in 0...i where k >= 0 { order[k].visited = false; order[k].pendingGrad = nil }
+                for leaf in leaves { leaf.pendingGrad = nil }
+                return targets.map { $0.map { _ in nil } } ?? []
+            }
+            let evalModeSource = node.evalModeSource
+            for k in 0..<inputs.count {
+                guard let input = inputs[k], let g = inputGrads[k] else { continue }
+                if let evalModeSource, input.evalModeSource == nil { input.evalModeSource = evalModeSource }
+                if input.hasBackward || input.requiresGrad { send(g, to: input) }
+            }
+            if !retainGraph {
+                node.backward = nil
+                node.inputs = []
+                node.released = true
+            }
+        }
+
+        for leaf in leaves {
+            guard var grad = leaf.pendingGrad else { continue }
+            leaf.pendingGrad = nil
+            if let hooks = leaf.hooks { grad = runHooks(hooks, on: grad) }
+            if targets != nil {
+                if leaf.captured { results[ObjectIdentifier(leaf)] = grad }
+            } else {
+                accumulate(grad, into: leaf)
+            }
+        }
+        return targets?.map { results[ObjectIdentifier($0)] } ?? []
+    }
+
+    private func runHooks(_ hooks: [GradientHook], on grad: Tensor) -> Tensor {
+        var g = grad
+        for hook in hooks {
+            if let replacement = hook.body(g) {
+                precondition(replacement.shape == g.shape,
+                             "hook: a gradient hook returned shape \(replacement.shape) for a gradient of shape \(g.shape)")
+                g = replacement
+            }
+        }
+        return g
+    }
+
+    /// Adds `g` to the gradient of `meta` (a leaf, or a non-leaf that retains its gradient).
+    private func accumulate(_ g: Tensor, into meta: AutogradMeta) {
+        if let existing = meta.grad {
+            precondition(existing.shape == g.shape, "backward: gradient shape \(g.shape) does not match accumulated gradient shape \(existing.shape)")
+            meta.grad = createGraph ? existing + g : Kernels.add(existing, g)
+        } else {
+            meta.grad = createGraph ? g : g.contiguousRaw
+        }
     }
 }

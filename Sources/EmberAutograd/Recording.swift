@@ -27,11 +27,19 @@ extension Tensor {
     ///
     /// `backward` receives the gradient of the result and returns one gradient per input (same
     /// order, `nil` for inputs that need none). It runs under no-grad.
-    package mutating func record(_ op: String, inputs: [Tensor], backward: @escaping (Tensor) -> [Tensor?]) {
-        autograd = AutogradMeta(
+    ///
+    /// `twice` says that `backward`, when run with recording on (``Autograd/grad(of:withRespectTo:gradOutputs:retainGraph:createGraph:allowUnused:)``
+    /// with `createGraph`), computes its gradients with recorded ops, so gradients of gradients
+    /// flow through it; without it, `createGraph` through this op stops with a message.
+    package mutating func record(_ op: String, inputs: [Tensor], twice: Bool = false,
+                                 backward: @escaping (Tensor) -> [Tensor?]) {
+        let meta = AutogradMeta(
             opName: op,
             inputs: inputs.map { ($0.autograd?.requiresGrad ?? false) ? $0.autograd : nil },
+            supportsDoubleBackward: twice,
             backward: backward)
+        if AnomalyDetection.isActive { meta.creationContext = AnomalyDetection.currentContext() }
+        autograd = meta
     }
 
     /// Returns `self` with a backward node attached when an input requires a gradient and
@@ -41,35 +49,41 @@ extension Tensor {
     /// created when recording, so the common no-gradient path allocates nothing here. Prefer the
     /// overloads taking one to three tensors over the array form, which allocates its array.
     @inline(__always)
-    package func recorded(_ op: String, _ a: Tensor, backward: @autoclosure () -> ((Tensor) -> [Tensor?])) -> Tensor {
+    package func recorded(_ op: String, _ a: Tensor, twice: Bool = false, backward: @autoclosure () -> ((Tensor) -> [Tensor?])) -> Tensor {
         guard shouldRecord(a) else { return self }
         var out = self
-        out.record(op, inputs: [a], backward: backward())
+        out.record(op, inputs: [a], twice: twice, backward: backward())
         return out
     }
 
     @inline(__always)
-    package func recorded(_ op: String, _ a: Tensor, _ b: Tensor, backward: @autoclosure () -> ((Tensor) -> [Tensor?])) -> Tensor {
+    package func recorded(_ op: String, _ a: Tensor, _ b: Tensor, twice: Bool = false, backward: @autoclosure () -> ((Tensor) -> [Tensor?])) -> Tensor {
         guard shouldRecord(a, b) else { return self }
         var out = self
-        out.record(op, inputs: [a, b], backward: backward())
+        out.record(op, inputs: [a, b], twice: twice, backward: backward())
         return out
     }
 
     @inline(__always)
-    package func recorded(_ op: String, _ a: Tensor, _ b: Tensor, _ c: Tensor,
+    package func recorded(_ op: String, _ a: Tensor, _ b: Tensor, _ c: Tensor, twice: Bool = false,
                           backward: @autoclosure () -> ((Tensor) -> [Tensor?])) -> Tensor {
         guard shouldRecord(a, b) || shouldRecord(c) else { return self }
         var out = self
-        out.record(op, inputs: [a, b, c], backward: backward())
+        out.record(op, inputs: [a, b, c], twice: twice, backward: backward())
         return out
     }
 
     @inline(__always)
-    package func recorded(_ op: String, _ inputs: [Tensor], backward: @autoclosure () -> ((Tensor) -> [Tensor?])) -> Tensor {
+    package func recorded(_ op: String, _ inputs: [Tensor], twice: Bool = false, backward: @autoclosure () -> ((Tensor) -> [Tensor?])) -> Tensor {
         guard shouldRecord(inputs) else { return self }
         var out = self
-        out.record(op, inputs: inputs, backward: backward())
+        out.record(op, inputs: inputs, twice: twice, backward: backward())
         return out
     }
 }
+
+/// Whether a backward closure runs with recording on, that is, inside a backward pass with
+/// `createGraph`: it must then compute its gradients with recorded (differentiable) ops instead
+/// of fused kernels. Outside backward it says whether recording is on.
+@inline(__always)
+package var creatingGraph: Bool { GradMode.isEnabled }

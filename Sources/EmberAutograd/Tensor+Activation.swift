@@ -19,7 +19,9 @@ extension Tensor {
     /// inputs not supported for relu").
     public func relu() -> Tensor {
         let y = Kernels.relu(self)
-        return y.recorded("relu", self) { g in [Kernels.reluBackward(g, y)] }
+        return y.recorded("relu", self, twice: true) { g in
+            [creatingGraph ? g.maskMap("reluBackward") { Kernels.reluBackward($0, y) } : Kernels.reluBackward(g, y)]
+        }
     }
 
     /// Leaky ReLU: `x` where `x > 0`, else `negativeSlope * x`.
@@ -31,8 +33,9 @@ extension Tensor {
     /// PyTorch parity: `F.leaky_relu(x, negative_slope=0.01)`; float input only.
     public func leakyRelu(negativeSlope: Double = 0.01) -> Tensor {
         let x = detached()
-        return Kernels.leakyRelu(self, negativeSlope: negativeSlope).recorded("leakyRelu", self) { g in
-            [Kernels.leakyReluBackward(g, x, negativeSlope: negativeSlope)]
+        return Kernels.leakyRelu(self, negativeSlope: negativeSlope).recorded("leakyRelu", self, twice: true) { g in
+            [creatingGraph ? g.maskMap("leakyReluBackward") { Kernels.leakyReluBackward($0, x, negativeSlope: negativeSlope) }
+                           : Kernels.leakyReluBackward(g, x, negativeSlope: negativeSlope)]
         }
     }
 
@@ -43,7 +46,11 @@ extension Tensor {
     /// PyTorch parity: `torch.sigmoid`; integer input gives float32.
     public func sigmoid() -> Tensor {
         let y = Kernels.sigmoid(self)
-        return y.recorded("sigmoid", self) { g in [Kernels.sigmoidBackward(g, y)] }
+        return y.recorded("sigmoid", self, twice: true) { [self] g in
+            guard creatingGraph else { return [Kernels.sigmoidBackward(g, y)] }
+            let s = self.sigmoid()
+            return [g * s * (1 - s)]
+        }
     }
 
     /// Gaussian error linear unit, `x * Phi(x)` with `Phi` the standard normal CDF:
@@ -70,7 +77,11 @@ extension Tensor {
     /// PyTorch parity: `F.silu`; float input only.
     public func silu() -> Tensor {
         let x = detached()
-        return Kernels.silu(self).recorded("silu", self) { g in [Kernels.siluBackward(g, x)] }
+        return Kernels.silu(self).recorded("silu", self, twice: true) { [self] g in
+            guard creatingGraph else { return [Kernels.siluBackward(g, x)] }
+            let s = self.sigmoid()
+            return [g * s * (1 + self * (1 - s))]
+        }
     }
 
     /// Softplus, `log(1 + e^(beta x)) / beta`, which is `x` itself once `beta x > threshold`.
@@ -85,8 +96,11 @@ extension Tensor {
     /// float input only.
     public func softplus(beta: Double = 1, threshold: Double = 20) -> Tensor {
         let x = detached()
-        return Kernels.softplus(self, beta: beta, threshold: threshold).recorded("softplus", self) { g in
-            [Kernels.softplusBackward(g, x, beta: beta, threshold: threshold)]
+        return Kernels.softplus(self, beta: beta, threshold: threshold).recorded("softplus", self, twice: true) { [self] g in
+            guard creatingGraph else { return [Kernels.softplusBackward(g, x, beta: beta, threshold: threshold)] }
+            // Past the threshold the function is x itself: gradient g; below, g * sigmoid(beta x).
+            let linear = (x * beta).gt(threshold).to(x.dtype)
+            return [g * ((self * beta).sigmoid() * (1 - linear) + linear)]
         }
     }
 
@@ -99,8 +113,10 @@ extension Tensor {
     /// PyTorch parity: `F.elu(x, alpha=1.0)`; float input only.
     public func elu(alpha: Double = 1) -> Tensor {
         let x = detached()
-        return Kernels.elu(self, alpha: alpha).recorded("elu", self) { g in
-            [Kernels.eluBackward(g, x, alpha: alpha)]
+        return Kernels.elu(self, alpha: alpha).recorded("elu", self, twice: true) { [self] g in
+            guard creatingGraph else { return [Kernels.eluBackward(g, x, alpha: alpha)] }
+            let positive = x.gt(0).to(x.dtype)
+            return [g * (positive + (1 - positive) * self.clamp(max: 0).exp() * alpha)]
         }
     }
 }

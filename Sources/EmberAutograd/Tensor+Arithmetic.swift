@@ -16,9 +16,9 @@ extension Tensor {
 
     /// Element-wise sum with broadcasting. PyTorch parity: `torch.add` (`a + b`).
     public static func + (a: Tensor, b: Tensor) -> Tensor {
-        Kernels.add(a, b).recorded("add", a, b) { g in
-            [a.tracksGrad ? Kernels.sumToShape(g, a.shape) : nil,
-             b.tracksGrad ? Kernels.sumToShape(g, b.shape) : nil]
+        Kernels.add(a, b).recorded("add", a, b, twice: true) { g in
+            [a.tracksGrad ? g.summed(toShape: a.shape) : nil,
+             b.tracksGrad ? g.summed(toShape: b.shape) : nil]
         }
     }
 
@@ -27,34 +27,34 @@ extension Tensor {
     public static func - (a: Tensor, b: Tensor) -> Tensor {
         precondition(a.dtype != .bool && b.dtype != .bool,
                      "sub: Subtraction, the `-` operator, with a bool tensor is not supported. If you are trying to invert a mask, use the `~` or `logical_not()` operator instead.")
-        return Kernels.sub(a, b).recorded("sub", a, b) { g in
-            [a.tracksGrad ? Kernels.sumToShape(g, a.shape) : nil,
-             b.tracksGrad ? Kernels.sumToShape(Kernels.scale(g, -1), b.shape) : nil]
+        return Kernels.sub(a, b).recorded("sub", a, b, twice: true) { g in
+            [a.tracksGrad ? g.summed(toShape: a.shape) : nil,
+             b.tracksGrad ? (-g).summed(toShape: b.shape) : nil]
         }
     }
 
     /// Element-wise product with broadcasting. PyTorch parity: `torch.mul`.
     public static func * (a: Tensor, b: Tensor) -> Tensor {
-        Kernels.mul(a, b).recorded("mul", a, b) { g in
-            [a.tracksGrad ? Kernels.sumToShape(Kernels.mul(g, b), a.shape) : nil,
-             b.tracksGrad ? Kernels.sumToShape(Kernels.mul(g, a), b.shape) : nil]
+        Kernels.mul(a, b).recorded("mul", a, b, twice: true) { g in
+            [a.tracksGrad ? (g * b).summed(toShape: a.shape) : nil,
+             b.tracksGrad ? (g * a).summed(toShape: b.shape) : nil]
         }
     }
 
     /// Element-wise true division with broadcasting. PyTorch parity: `torch.div` (integer operands
     /// give float32).
     public static func / (a: Tensor, b: Tensor) -> Tensor {
-        Kernels.div(a, b).recorded("div", a, b) { g in
-            let gb = Kernels.div(g, b)
-            return [a.tracksGrad ? Kernels.sumToShape(gb, a.shape) : nil,
-                    b.tracksGrad ? Kernels.sumToShape(Kernels.scale(Kernels.mul(gb, Kernels.div(a, b)), -1), b.shape) : nil]
+        Kernels.div(a, b).recorded("div", a, b, twice: true) { g in
+            let gb = g / b
+            return [a.tracksGrad ? gb.summed(toShape: a.shape) : nil,
+                    b.tracksGrad ? (-(gb * (a / b))).summed(toShape: b.shape) : nil]
         }
     }
 
     /// Negation. PyTorch parity: `torch.neg`.
     public static prefix func - (x: Tensor) -> Tensor {
         precondition(x.dtype != .bool, "neg: Negation, the `-` operator, on a bool tensor is not supported. If you are trying to invert a mask, use the `~` or `logical_not()` operator instead.")
-        return Kernels.neg(x).recorded("neg", x) { g in [Kernels.scale(g, -1)] }
+        return Kernels.neg(x).recorded("neg", x, twice: true) { g in [-g] }
     }
 
     public static func + (a: Tensor, b: Double) -> Tensor { a + a.scalarOperand(b) }
@@ -81,6 +81,6 @@ extension Tensor {
         let out = convertedRaw(to: target)
         guard target.isFloatingPoint && dtype.isFloatingPoint else { return out }
         let source = dtype
-        return out.recorded("to", self) { g in [g.convertedRaw(to: source)] }
+        return out.recorded("to", self, twice: true) { g in [g.to(source)] }
     }
 }

@@ -109,8 +109,12 @@ extension Tensor {
         let c = condition.detached()
         let aShape = a.shape, bShape = b.shape
         let aTracks = a.tracksGrad, bTracks = b.tracksGrad
-        return Kernels.select(condition, a, b).recorded("where", a, b) { g in
-            [aTracks ? Kernels.sumToShape(Kernels.maskedGradient(g, c, keep: true), aShape) : nil,
+        return Kernels.select(condition, a, b).recorded("where", a, b, twice: true) { g in
+            if creatingGraph {
+                return [aTracks ? g.maskMap("whereBackward") { Kernels.maskedGradient($0, c, keep: true) }.summed(toShape: aShape) : nil,
+                        bTracks ? g.maskMap("whereBackward") { Kernels.maskedGradient($0, c, keep: false) }.summed(toShape: bShape) : nil]
+            }
+            return [aTracks ? Kernels.sumToShape(Kernels.maskedGradient(g, c, keep: true), aShape) : nil,
              bTracks ? Kernels.sumToShape(Kernels.maskedGradient(g, c, keep: false), bShape) : nil]
         }
     }

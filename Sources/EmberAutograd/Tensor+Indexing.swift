@@ -22,8 +22,9 @@ extension Tensor {
         let x = self
         let out = selectRaw(axis: a, index: index)
         let i = index < 0 ? index + shape[a] : index
-        return out.recorded("select", x) { g in
-            [Kernels.embed(g, intoZerosOf: x.shape) { $0.selectRaw(axis: a, index: i) }]
+        return out.recorded("select", x, twice: true) { g in
+            [g.linearMap("selectBackward", { Kernels.embed($0, intoZerosOf: x.shape) { $0.selectRaw(axis: a, index: i) } },
+                         adjoint: { $0.select(axis: a, index: i) })]
         }
     }
 
@@ -42,8 +43,9 @@ extension Tensor {
         let x = self
         let out = narrowRaw(axis: a, start: start, length: length)
         let s = start < 0 ? start + shape[a] : start
-        return out.recorded("narrow", x) { g in
-            [Kernels.embed(g, intoZerosOf: x.shape) { $0.narrowRaw(axis: a, start: s, length: length) }]
+        return out.recorded("narrow", x, twice: true) { g in
+            [g.linearMap("narrowBackward", { Kernels.embed($0, intoZerosOf: x.shape) { $0.narrowRaw(axis: a, start: s, length: length) } },
+                         adjoint: { $0.narrow(axis: a, start: s, length: length) })]
         }
     }
 
@@ -63,8 +65,9 @@ extension Tensor {
     public func sliced(axis: Int, start: Int? = nil, end: Int? = nil, step: Int = 1) -> Tensor {
         let a = normalizeAxis(axis, rank: rank, op: "slice")
         let x = self
-        return slicedRaw(axis: a, start: start, end: end, step: step).recorded("slice", x) { g in
-            [Kernels.embed(g, intoZerosOf: x.shape) { $0.slicedRaw(axis: a, start: start, end: end, step: step) }]
+        return slicedRaw(axis: a, start: start, end: end, step: step).recorded("slice", x, twice: true) { g in
+            [g.linearMap("sliceBackward", { Kernels.embed($0, intoZerosOf: x.shape) { $0.slicedRaw(axis: a, start: start, end: end, step: step) } },
+                         adjoint: { $0.sliced(axis: a, start: start, end: end, step: step) })]
         }
     }
 
@@ -84,8 +87,9 @@ extension Tensor {
     public func gather(axis: Int, index: Tensor) -> Tensor {
         let x = self
         let out = Kernels.gather(x, axis: axis, index: index)
-        return out.recorded("gather", x) { g in
-            [Kernels.scatterAdd(Tensor.zeros(x.shape, dtype: g.dtype), axis: axis, index: index, source: g)]
+        return out.recorded("gather", x, twice: true) { g in
+            [g.linearMap("gatherBackward", { Kernels.scatterAdd(Tensor.zeros(x.shape, dtype: $0.dtype), axis: axis, index: index, source: $0) },
+                         adjoint: { $0.gather(axis: axis, index: index) })]
         }
     }
 
@@ -103,8 +107,9 @@ extension Tensor {
     public func indexSelect(axis: Int, index: Tensor) -> Tensor {
         let x = self
         let out = Kernels.indexSelect(x, axis: axis, index: index)
-        return out.recorded("indexSelect", x) { g in
-            [Kernels.indexAdd(Tensor.zeros(x.shape, dtype: g.dtype), axis: axis, index: index, source: g)]
+        return out.recorded("indexSelect", x, twice: true) { g in
+            [g.linearMap("indexSelectBackward", { Kernels.indexAdd(Tensor.zeros(x.shape, dtype: $0.dtype), axis: axis, index: index, source: $0) },
+                         adjoint: { $0.indexSelect(axis: axis, index: index) })]
         }
     }
 
@@ -123,8 +128,9 @@ extension Tensor {
     public func maskedFill(_ mask: Tensor, _ value: Double) -> Tensor {
         let x = self
         let out = Kernels.maskedFill(x, mask: mask, value: value)
-        return out.recorded("maskedFill", x) { g in
-            [Kernels.sumToShape(Kernels.maskedFill(g, mask: mask, value: 0), x.shape)]
+        return out.recorded("maskedFill", x, twice: true) { g in
+            guard creatingGraph else { return [Kernels.sumToShape(Kernels.maskedFill(g, mask: mask, value: 0), x.shape)] }
+            return [g.maskMap("maskedFillBackward") { Kernels.maskedFill($0, mask: mask, value: 0) }.summed(toShape: x.shape)]
         }
     }
 }

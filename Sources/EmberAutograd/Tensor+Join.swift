@@ -23,15 +23,15 @@ extension Tensor {
     public static func cat(_ tensors: [Tensor], axis: Int = 0) -> Tensor {
         let (_, a, _) = Kernels.catGeometry(tensors, axis: axis)
         let out = Kernels.cat(tensors, axis: a)
-        return out.recorded("cat", tensors) { g in
+        return out.recorded("cat", tensors, twice: true) { g in
             var start = 0
             return tensors.map { t in
                 if Kernels.isLegacyEmpty(t) { return t.tracksGrad ? Tensor.zeros(t.shape, dtype: t.dtype) : nil }
                 let n = t.shape[a]
                 defer { start += n }
                 guard t.tracksGrad else { return nil }
-                let piece = g.narrowRaw(axis: a, start: start, length: n)
-                return piece.dtype == t.dtype ? piece : piece.convertedRaw(to: t.dtype)
+                let piece = creatingGraph ? g.narrow(axis: a, start: start, length: n) : g.narrowRaw(axis: a, start: start, length: n)
+                return piece.dtype == t.dtype ? piece : (creatingGraph ? piece.to(t.dtype) : piece.convertedRaw(to: t.dtype))
             }
         }
     }
@@ -52,11 +52,11 @@ extension Tensor {
         }
         let a = normalizeAxis(axis, rank: tensors[0].rank + 1, op: "stack")
         let out = Kernels.cat(tensors.map { $0.unsqueezedRaw(axis: a) }, axis: a)
-        return out.recorded("stack", tensors) { g in
+        return out.recorded("stack", tensors, twice: true) { g in
             tensors.enumerated().map { i, t in
                 guard t.tracksGrad else { return nil }
-                let piece = g.selectRaw(axis: a, index: i)
-                return piece.dtype == t.dtype ? piece : piece.convertedRaw(to: t.dtype)
+                let piece = creatingGraph ? g.select(axis: a, index: i) : g.selectRaw(axis: a, index: i)
+                return piece.dtype == t.dtype ? piece : (creatingGraph ? piece.to(t.dtype) : piece.convertedRaw(to: t.dtype))
             }
         }
     }

@@ -12,7 +12,9 @@ extension Tensor {
     /// for 'Bool').
     public func abs() -> Tensor {
         let x = detached()
-        return Kernels.abs(self).recorded("abs", self) { g in [Kernels.absBackward(g, x)] }
+        return Kernels.abs(self).recorded("abs", self, twice: true) { g in
+            [creatingGraph ? g.maskMap("absBackward") { Kernels.absBackward($0, x) } : Kernels.absBackward(g, x)]
+        }
     }
 
     /// Element-wise `e^x`.
@@ -20,7 +22,7 @@ extension Tensor {
     /// Gradient: `g * e^x`. PyTorch parity: `torch.exp`.
     public func exp() -> Tensor {
         let y = Kernels.exp(self)
-        return y.recorded("exp", self) { g in [Kernels.mul(g, y)] }
+        return y.recorded("exp", self, twice: true) { [self] g in [creatingGraph ? g * self.exp() : Kernels.mul(g, y)] }
     }
 
     /// Element-wise natural logarithm (`-inf` at 0, NaN below).
@@ -28,7 +30,7 @@ extension Tensor {
     /// Gradient: `g / x`. PyTorch parity: `torch.log`.
     public func log() -> Tensor {
         let x = detached()
-        return Kernels.log(self).recorded("log", self) { g in [Kernels.div(g, x)] }
+        return Kernels.log(self).recorded("log", self, twice: true) { [self] g in [creatingGraph ? g / self : Kernels.div(g, x)] }
     }
 
     /// Element-wise `log(1 + x)`, accurate for small `x`.
@@ -36,7 +38,9 @@ extension Tensor {
     /// Gradient: `g / (1 + x)`. PyTorch parity: `torch.log1p`.
     public func log1p() -> Tensor {
         let x = detached()
-        return Kernels.log1p(self).recorded("log1p", self) { g in [Kernels.log1pBackward(g, x)] }
+        return Kernels.log1p(self).recorded("log1p", self, twice: true) { [self] g in
+            [creatingGraph ? g / (self + 1) : Kernels.log1pBackward(g, x)]
+        }
     }
 
     /// Element-wise square root (NaN below 0).
@@ -44,7 +48,9 @@ extension Tensor {
     /// Gradient: `g / (2 sqrt(x))` (`inf` at 0, as PyTorch). PyTorch parity: `torch.sqrt`.
     public func sqrt() -> Tensor {
         let y = Kernels.sqrt(self)
-        return y.recorded("sqrt", self) { g in [Kernels.sqrtBackward(g, y)] }
+        return y.recorded("sqrt", self, twice: true) { [self] g in
+            [creatingGraph ? g / (self.sqrt() * 2) : Kernels.sqrtBackward(g, y)]
+        }
     }
 
     /// Element-wise reciprocal square root `1 / sqrt(x)`.
@@ -52,7 +58,9 @@ extension Tensor {
     /// Gradient: `-g / (2 x^(3/2))`, computed as `-0.5 g y^3`. PyTorch parity: `torch.rsqrt`.
     public func rsqrt() -> Tensor {
         let y = Kernels.rsqrt(self)
-        return y.recorded("rsqrt", self) { g in [Kernels.rsqrtBackward(g, y)] }
+        return y.recorded("rsqrt", self, twice: true) { [self] g in
+            [creatingGraph ? g * self.rsqrt().pow(3) * -0.5 : Kernels.rsqrtBackward(g, y)]
+        }
     }
 
     /// Element-wise hyperbolic tangent.
@@ -60,7 +68,9 @@ extension Tensor {
     /// Gradient: `g (1 - tanh(x)^2)`. PyTorch parity: `torch.tanh`.
     public func tanh() -> Tensor {
         let y = Kernels.tanh(self)
-        return y.recorded("tanh", self) { g in [Kernels.tanhBackward(g, y)] }
+        return y.recorded("tanh", self, twice: true) { [self] g in
+            [creatingGraph ? g * (1 - self.tanh().pow(2)) : Kernels.tanhBackward(g, y)]
+        }
     }
 
     /// Element-wise power with a scalar exponent, `x^exponent`.
@@ -75,8 +85,9 @@ extension Tensor {
     /// not allowed." for a negative one); a fractional exponent gives float32.
     public func pow(_ exponent: Double) -> Tensor {
         let x = detached()
-        return Kernels.pow(self, exponent).recorded("pow", self) { g in
-            [Kernels.powScalarBackward(g, x, exponent: exponent)]
+        return Kernels.pow(self, exponent).recorded("pow", self, twice: true) { [self] g in
+            guard creatingGraph else { return [Kernels.powScalarBackward(g, x, exponent: exponent)] }
+            return [exponent == 0 ? g * 0 : g * self.pow(exponent - 1) * exponent]
         }
     }
 
@@ -110,8 +121,9 @@ extension Tensor {
     /// releases gave `g` there).
     public func clamp(min: Double? = nil, max: Double? = nil) -> Tensor {
         let x = detached()
-        return Kernels.clamp(self, min: min, max: max).recorded("clamp", self) { g in
-            [Kernels.clampBackward(g, x, min: min, max: max)]
+        return Kernels.clamp(self, min: min, max: max).recorded("clamp", self, twice: true) { g in
+            [creatingGraph ? g.maskMap("clampBackward") { Kernels.clampBackward($0, x, min: min, max: max) }
+                           : Kernels.clampBackward(g, x, min: min, max: max)]
         }
     }
 
@@ -148,7 +160,12 @@ extension Tensor {
         let a = detached(), b = other.detached()
         let aTracks = tracksGrad, bTracks = other.tracksGrad
         let y = isMax ? Kernels.maximum(self, other) : Kernels.minimum(self, other)
-        return y.recorded(isMax ? "maximum" : "minimum", [self, other]) { g in
+        return y.recorded(isMax ? "maximum" : "minimum", [self, other], twice: true) { g in
+            if creatingGraph {
+                let ga = g.maskMap("extremumBackward") { Kernels.extremumBackward($0, a, b, isMax: isMax).0 }
+                let gb = g.maskMap("extremumBackward") { Kernels.extremumBackward($0, a, b, isMax: isMax).1 }
+                return [aTracks ? ga.summed(toShape: a.shape) : nil, bTracks ? gb.summed(toShape: b.shape) : nil]
+            }
             let (ga, gb) = Kernels.extremumBackward(g, a, b, isMax: isMax)
             return [aTracks ? Kernels.sumToShape(ga, a.shape) : nil, bTracks ? Kernels.sumToShape(gb, b.shape) : nil]
         }

@@ -12,9 +12,13 @@ extension Tensor {
                      "matmul: both arguments to matmul need to be at least 1D, but they are \(rank)D and \(other.rank)D")
         let a = rank == 1 ? reshaped([1, shape[0]]) : self
         let b = other.rank == 1 ? other.reshaped([other.shape[0], 1]) : other
-        var out = Kernels.matmul(a, b).recorded("matmul", a, b) { g in
-            [a.tracksGrad ? Kernels.sumToShape(Kernels.matmul(g, b.transposedRaw()), a.shape) : nil,
-             b.tracksGrad ? Kernels.sumToShape(Kernels.matmul(a.transposedRaw(), g), b.shape) : nil]
+        var out = Kernels.matmul(a, b).recorded("matmul", a, b, twice: true) { g in
+            if creatingGraph {
+                return [a.tracksGrad ? g.matmul(b.transposed(-2, -1)).summed(toShape: a.shape) : nil,
+                        b.tracksGrad ? a.transposed(-2, -1).matmul(g).summed(toShape: b.shape) : nil]
+            }
+            return [a.tracksGrad ? Kernels.sumToShape(Kernels.matmul(g, b.transposedRaw()), a.shape) : nil,
+                    b.tracksGrad ? Kernels.sumToShape(Kernels.matmul(a.transposedRaw(), g), b.shape) : nil]
         }
         if rank == 1 || other.rank == 1 {
             var s = Shape(out.shape.dropLast(2))

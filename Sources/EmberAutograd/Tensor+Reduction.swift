@@ -10,6 +10,11 @@ extension Tensor {
         keepDim ? g : g.reshapedRaw(Kernels.reducedShape(input, axes: axes, keepDim: true))
     }
 
+    /// ``keptShape(_:input:axes:keepDim:)`` as a recorded reshape (for backward with `createGraph`).
+    fileprivate static func keptShapeRecorded(_ g: Tensor, input: Shape, axes: [Int], keepDim: Bool) -> Tensor {
+        keepDim ? g : g.reshaped(Kernels.reducedShape(input, axes: axes, keepDim: true))
+    }
+
     // MARK: Sum, mean, product
 
     /// Sum over `axes` (all when empty): `sum_i x_i`, pairwise for accuracy. An empty reduction
@@ -26,8 +31,9 @@ extension Tensor {
     public func sum(axes: [Int] = [], keepDim: Bool = false) -> Tensor {
         let shape = self.shape
         let ax = Kernels.reductionAxes(axes, rank: rank, op: "sum")
-        return Kernels.sum(self, axes: ax, keepDim: keepDim).recorded("sum", self) { g in
-            [Tensor.keptShape(g, input: shape, axes: ax, keepDim: keepDim).expandedRaw(to: shape).contiguousRaw]
+        return Kernels.sum(self, axes: ax, keepDim: keepDim).recorded("sum", self, twice: true) { g in
+            if creatingGraph { return [Tensor.keptShapeRecorded(g, input: shape, axes: ax, keepDim: keepDim).broadcast(to: shape)] }
+            return [Tensor.keptShape(g, input: shape, axes: ax, keepDim: keepDim).expandedRaw(to: shape).contiguousRaw]
         }
     }
 
@@ -44,8 +50,11 @@ extension Tensor {
         let shape = self.shape
         let ax = Kernels.reductionAxes(axes, rank: rank, op: "mean")
         let y = Kernels.mean(self, axes: ax, keepDim: keepDim)
-        return y.recorded("mean", self) { g in
+        return y.recorded("mean", self, twice: true) { g in
             let n = ax.reduce(1) { $0 * shape[$1] }
+            if creatingGraph {
+                return [Tensor.keptShapeRecorded(g, input: shape, axes: ax, keepDim: keepDim).broadcast(to: shape) / Double(n)]
+            }
             let expanded = Tensor.keptShape(g, input: shape, axes: ax, keepDim: keepDim).expandedRaw(to: shape)
             return [Kernels.div(expanded, Tensor.full([], Double(n), dtype: g.dtype))]
         }
@@ -95,7 +104,11 @@ extension Tensor {
         let x = detached()
         let op = isMax ? "max" : "min"
         let y = Kernels.extremum(self, axes: [], keepDim: false, isMax: isMax, op: op)
-        return y.recorded(op, self) { g in [Kernels.evenlyDistribute(g, x, y)] }
+        return y.recorded(op, self, twice: true) { g in
+            guard creatingGraph else { return [Kernels.evenlyDistribute(g, x, y)] }
+            let share = Kernels.evenlyDistribute(Tensor.ones(g.shape, dtype: g.dtype), x, y)
+            return [g.broadcast(to: x.shape) * share]
+        }
     }
 
     /// The largest element along `axis` and its index (the first one on ties; the first NaN if
@@ -124,10 +137,16 @@ extension Tensor {
         let a = normalizeAxis(axis, rank: rank, op: op)
         let shape = self.shape
         let (values, indices) = Kernels.extremumWithIndex(self, axis: a, keepDim: keepDim, isMax: isMax, op: op)
-        let recordedValues = values.recorded(op, self) { g in
+        let recordedValues = values.recorded(op, self, twice: true) { g in
             if shape.count == 0 { return [g] }
-            let gk = Tensor.keptShape(g, input: shape, axes: [a], keepDim: keepDim)
             let ik = Tensor.keptShape(indices, input: shape, axes: [a], keepDim: keepDim)
+            if creatingGraph {
+                let gk = Tensor.keptShapeRecorded(g, input: shape, axes: [a], keepDim: keepDim)
+                let gShape = g.shape
+                return [gk.linearMap("\(op)Backward", { Kernels.scatterAlongAxis($0, indices: ik, axis: a, shape: shape) },
+                                     adjoint: { $0.gather(axis: a, index: ik).reshaped(gShape) })]
+            }
+            let gk = Tensor.keptShape(g, input: shape, axes: [a], keepDim: keepDim)
             return [Kernels.scatterAlongAxis(gk, indices: ik, axis: a, shape: shape)]
         }
         return (recordedValues, indices)
@@ -152,9 +171,13 @@ extension Tensor {
         let x = detached()
         let ax = Kernels.reductionAxes(axes, rank: rank, op: op)
         let y = Kernels.extremum(self, axes: axes, keepDim: keepDim, isMax: isMax, op: op)
-        return y.recorded(op, self) { g in
-            let gk = Tensor.keptShape(g, input: x.shape, axes: ax, keepDim: keepDim)
+        return y.recorded(op, self, twice: true) { g in
             let yk = Tensor.keptShape(y, input: x.shape, axes: ax, keepDim: keepDim)
+            if creatingGraph {
+                let share = Kernels.distributeAmongTies(Tensor.ones(yk.shape, dtype: g.dtype), x, yk, axes: ax)
+                return [Tensor.keptShapeRecorded(g, input: x.shape, axes: ax, keepDim: keepDim).broadcast(to: x.shape) * share]
+            }
+            let gk = Tensor.keptShape(g, input: x.shape, axes: ax, keepDim: keepDim)
             return [Kernels.distributeAmongTies(gk, x, yk, axes: ax)]
         }
     }
@@ -194,7 +217,12 @@ extension Tensor {
         let x = detached()
         let ax = Kernels.reductionAxes(axes, rank: rank, op: "var")
         let full = axes.isEmpty
-        return Kernels.variance(self, axes: ax, correction: correction, keepDim: keepDim, op: "var").recorded("var", self) { g in
+        return Kernels.variance(self, axes: ax, correction: correction, keepDim: keepDim, op: "var").recorded("var", self, twice: true) { [self] g in
+            if creatingGraph {
+                let n = Double(ax.reduce(1) { $0 * x.shape[$1] })
+                let gk = Tensor.keptShapeRecorded(g, input: x.shape, axes: ax, keepDim: keepDim)
+                return [gk * (self - self.mean(axes: ax, keepDim: true)) * (2 / Swift.max(0, n - correction))]
+            }
             let gk = Tensor.keptShape(g, input: x.shape, axes: ax, keepDim: keepDim)
             return [Kernels.varianceBackward(gk, x, axes: ax, correction: correction, fullReduction: full)]
         }
@@ -221,7 +249,16 @@ extension Tensor {
         let ax = Kernels.reductionAxes(axes, rank: rank, op: "std")
         let full = axes.isEmpty
         let y = Kernels.variance(self, axes: ax, correction: correction, keepDim: keepDim, squareRoot: true, op: "std")
-        return y.recorded("std", self) { g in
+        return y.recorded("std", self, twice: true) { [self] g in
+            if creatingGraph {
+                let n = Double(ax.reduce(1) { $0 * x.shape[$1] })
+                let gk = Tensor.keptShapeRecorded(g, input: x.shape, axes: ax, keepDim: keepDim)
+                let s = self.std(axes: ax, correction: correction, keepDim: true)
+                // Zero where the deviation is zero, as the fused form (PyTorch's rule).
+                let safe = Tensor.where(s.eq(0), s.scalarOperand(1), s)
+                let nonzero = s.ne(0).to(s.dtype)
+                return [gk * nonzero * (self - self.mean(axes: ax, keepDim: true)) / (safe * Swift.max(0, n - correction))]
+            }
             let gk = Tensor.keptShape(g, input: x.shape, axes: ax, keepDim: keepDim)
             let yk = Tensor.keptShape(y, input: x.shape, axes: ax, keepDim: keepDim)
             let gv = Kernels.stdToVarianceGradient(gk, yk)
@@ -254,7 +291,11 @@ extension Tensor {
         let x = detached()
         let ax = Kernels.reductionAxes(axes, rank: rank, op: "logsumexp")
         let y = Kernels.logsumexp(self, axes: ax, keepDim: keepDim)
-        return y.recorded("logsumexp", self) { g in
+        return y.recorded("logsumexp", self, twice: true) { [self] g in
+            if creatingGraph {
+                let gk = Tensor.keptShapeRecorded(g, input: x.shape, axes: ax, keepDim: keepDim)
+                return [gk * (self - self.logsumexp(axes: ax, keepDim: true)).exp()]
+            }
             let gk = Tensor.keptShape(g, input: x.shape, axes: ax, keepDim: keepDim)
             let yk = Tensor.keptShape(y, input: x.shape, axes: ax, keepDim: keepDim)
             return [Kernels.logsumexpBackward(gk, x, yk)]

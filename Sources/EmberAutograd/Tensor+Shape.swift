@@ -20,7 +20,7 @@ extension Tensor {
     /// See also: ``view(_:)``, ``flattened(startAxis:endAxis:)``.
     public func reshaped(_ newShape: Shape) -> Tensor {
         let x = self
-        return reshapedRaw(newShape).recorded("reshape", x) { g in [g.reshapedRaw(x.shape)] }
+        return reshapedRaw(newShape).recorded("reshape", x, twice: true) { g in [g.reshaped(x.shape)] }
     }
 
     /// A view of the same elements in a new shape (one dimension may be `-1`), never a copy.
@@ -37,7 +37,7 @@ extension Tensor {
     /// PyTorch parity: `Tensor.view(shape)`.
     public func view(_ newShape: Shape) -> Tensor {
         let x = self
-        return viewRaw(newShape).recorded("view", x) { g in [g.reshapedRaw(x.shape)] }
+        return viewRaw(newShape).recorded("view", x, twice: true) { g in [g.reshaped(x.shape)] }
     }
 
     /// Merges the dimensions `startAxis...endAxis` into one (a view when the layout allows).
@@ -60,7 +60,7 @@ extension Tensor {
         target.append(shape[s...e].reduce(1, *))
         for d in (e + 1)..<rank { target.append(shape[d]) }
         let x = self
-        return reshapedRaw(target, op: "flatten").recorded("flatten", x) { g in [g.reshapedRaw(x.shape)] }
+        return reshapedRaw(target, op: "flatten").recorded("flatten", x, twice: true) { g in [g.reshaped(x.shape)] }
     }
 
     /// Splits dimension `axis` into `sizes` (one entry may be `-1`); the inverse of `flattened`.
@@ -84,7 +84,7 @@ extension Tensor {
         for d in resolved { target.append(d) }
         for d in (a + 1)..<rank { target.append(shape[d]) }
         let x = self
-        return reshapedRaw(target, op: "unflatten").recorded("unflatten", x) { g in [g.reshapedRaw(x.shape)] }
+        return reshapedRaw(target, op: "unflatten").recorded("unflatten", x, twice: true) { g in [g.reshaped(x.shape)] }
     }
 
     /// A view with every size-1 dimension removed. PyTorch parity: `torch.squeeze(x)`.
@@ -113,7 +113,7 @@ extension Tensor {
     private func squeezing(_ axes: [Int]) -> Tensor {
         if axes.isEmpty { return self }
         let x = self
-        return squeezedRaw(axes: axes).recorded("squeeze", x) { g in [g.reshapedRaw(x.shape)] }
+        return squeezedRaw(axes: axes).recorded("squeeze", x, twice: true) { g in [g.reshaped(x.shape)] }
     }
 
     /// A view with a new size-1 dimension at position `axis` (`-rank-1...rank`).
@@ -122,7 +122,7 @@ extension Tensor {
     public func unsqueezed(axis: Int) -> Tensor {
         let a = normalizeAxis(axis, rank: rank + 1, op: "unsqueeze")
         let x = self
-        return unsqueezedRaw(axis: a).recorded("unsqueeze", x) { g in [g.reshapedRaw(x.shape)] }
+        return unsqueezedRaw(axis: a).recorded("unsqueeze", x, twice: true) { g in [g.reshaped(x.shape)] }
     }
 
     /// A view with dimensions reordered: dimension `i` of the result is dimension `perm[i]` of
@@ -135,7 +135,7 @@ extension Tensor {
         let p = perm.map { normalizeAxis($0, rank: rank, op: "permute") }
         var inverse = [Int](repeating: 0, count: p.count)
         for (i, d) in p.enumerated() { inverse[d] = i }
-        return permutedRaw(p).recorded("permute", self) { g in [g.permutedRaw(inverse)] }
+        return permutedRaw(p).recorded("permute", self, twice: true) { g in [g.permuted(inverse)] }
     }
 
     /// A view with two dimensions swapped. PyTorch parity: `torch.transpose(x, dim0, dim1)`.
@@ -180,7 +180,7 @@ extension Tensor {
         let x = self
         let out = expandRaw(sizes, op: op)
         if out.shape == shape && out.strides == strides { return self }
-        return out.recorded(op, x) { g in [Kernels.sumToShape(g, x.shape)] }
+        return out.recorded(op, x, twice: true) { g in [g.summed(toShape: x.shape)] }
     }
 
     /// A contiguous tensor with the same values (`self` when already contiguous).
@@ -188,6 +188,6 @@ extension Tensor {
     /// PyTorch parity: `contiguous()`.
     public func contiguous() -> Tensor {
         if isContiguous { return self }
-        return contiguousCopy().recorded("contiguous", self) { g in [g] }
+        return contiguousCopy().recorded("contiguous", self, twice: true) { g in [g] }
     }
 }

@@ -12,7 +12,11 @@ extension Tensor {
     public func softmax(axis: Int) -> Tensor {
         let a = normalizeAxis(axis, rank: rank, op: "softmax")
         let y = Kernels.softmax(self, axis: a)
-        return y.recorded("softmax", self) { g in [Kernels.softmaxBackward(g, y, axis: a)] }
+        return y.recorded("softmax", self, twice: true) { [self] g in
+            guard creatingGraph else { return [Kernels.softmaxBackward(g, y, axis: a)] }
+            let s = self.softmax(axis: a)
+            return [s * (g - (g * s).sum(axis: a, keepDim: true))]
+        }
     }
 
     /// Log-softmax along `axis`: `x - max - log(sum(exp(x - max)))`, stable for any magnitude.
@@ -26,6 +30,9 @@ extension Tensor {
     public func logSoftmax(axis: Int) -> Tensor {
         let a = normalizeAxis(axis, rank: rank, op: "logSoftmax")
         let y = Kernels.logSoftmax(self, axis: a)
-        return y.recorded("logSoftmax", self) { g in [Kernels.logSoftmaxBackward(g, y, axis: a)] }
+        return y.recorded("logSoftmax", self, twice: true) { [self] g in
+            guard creatingGraph else { return [Kernels.logSoftmaxBackward(g, y, axis: a)] }
+            return [g - self.softmax(axis: a) * g.sum(axis: a, keepDim: true)]
+        }
     }
 }

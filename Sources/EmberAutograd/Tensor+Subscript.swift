@@ -102,8 +102,14 @@ extension Tensor {
         let components = indices.map(\.tensorIndex.kind)
         let view = subscriptedRaw(components)
         let x = self
-        return view.recorded("index", x) { g in
-            [Kernels.embed(g, intoZerosOf: x.shape) { $0.subscriptedRaw(components) }]
+        return view.recorded("index", x, twice: true) { g in
+            [g.linearMap("indexBackward", { Kernels.embed($0, intoZerosOf: x.shape) { $0.subscriptedRaw(components) } },
+                         adjoint: { gg in
+                             let picked = gg.subscriptedRaw(components)
+                             return picked.recorded("index", gg, twice: true) { g2 in
+                                 [Kernels.embed(g2, intoZerosOf: gg.shape) { $0.subscriptedRaw(components) }]
+                             }
+                         })]
         }
     }
 

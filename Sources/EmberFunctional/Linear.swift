@@ -50,13 +50,24 @@ package func linear(_ input: Tensor, weight: Tensor, bias: Tensor?, packedWeight
     func weightGrad(_ g2: Tensor) -> Tensor? {
         weight.tracksGrad ? product(g2.transposedRaw(), x2) : nil
     }
+    // With createGraph, the same products as recorded ops, so gradients of gradients flow.
+    func recordedGrads(_ g: Tensor) -> [Tensor?] {
+        let g2 = g.reshaped([rows, outF])
+        let x = input.reshaped([rows, inF])
+        var grads: [Tensor?] = [input.tracksGrad ? g2.matmul(weight).reshaped(input.shape) : nil,
+                                weight.tracksGrad ? g2.transposed(0, 1).matmul(x) : nil]
+        if let bias { grads.append(bias.tracksGrad ? g2.sum(axes: [0]) : nil) }
+        return grads
+    }
     guard let bias else {
-        return result.recorded("linear", input, weight) { g in
+        return result.recorded("linear", input, weight, twice: true) { g in
+            if creatingGraph { return recordedGrads(g) }
             let g2 = g.reshapedRaw([rows, outF])
             return [inputGrad(g2), weightGrad(g2)]
         }
     }
-    return result.recorded("linear", input, weight, bias) { g in
+    return result.recorded("linear", input, weight, bias, twice: true) { g in
+        if creatingGraph { return recordedGrads(g) }
         let g2 = g.reshapedRaw([rows, outF])
         return [inputGrad(g2), weightGrad(g2), bias.tracksGrad ? Kernels.sum(g2, axes: [0], keepDim: false) : nil]
     }

@@ -19,7 +19,7 @@ public struct ModuleListingEntry: Sendable, Equatable {
 extension Module: CustomStringConvertible {
     /// The mode tag shown in listings: `[train]`, `[eval]`, `[eval, pinned]`.
     public var modeTag: String {
-        "[\(mode)\(pinnedMode != nil ? ", pinned" : "")]"
+        "[\(mode)\(pinnedMode != nil ? ", pinned" : "")\(hooksSummary.map { ", " + $0 } ?? "")]"
     }
 
     /// PyTorch's `print(model)` layout, with each module's mode tag appended.

@@ -89,8 +89,9 @@ extension Module {
     /// part. Keys outside the prefix are not unexpected; errors name keys without the prefix.
     @discardableResult
     public func loadStateDict(_ stateDict: StateDict, prefix: String = "", strict: Bool = true) throws(StateDictError) -> IncompatibleKeys {
-        let stateDict = prefix.isEmpty ? stateDict : stateDict.entries(under: prefix)
-        let (assignments, keys) = try planStateDictLoad(stateDict, strict: strict)
+        var stateDict = prefix.isEmpty ? stateDict : stateDict.entries(under: prefix)
+        runLoadPreHooks(&stateDict, prefix: "")
+        var (assignments, keys) = try planStateDictLoad(stateDict, strict: strict)
         withNoGrad {
             for (slot, value) in assignments {
                 switch slot {
@@ -100,6 +101,7 @@ extension Module {
             }
         }
         if !strict { reportSkippedBuffers(loaded: Set(stateDict.keys)) }
+        runLoadPostHooks(&keys)
         return keys
     }
 

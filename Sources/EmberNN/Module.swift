@@ -75,6 +75,9 @@ open class Module {
     /// statistics). Set `false` where the unusual use is deliberate; pins also count as deliberate.
     public var reportsModeMistakes = true
 
+    /// The hooks registered on this module (`Module+Hooks.swift`), `nil` when none.
+    var hookTable: ModuleHooks?
+
     public init() {}
 
     /// The current mode.
@@ -99,8 +102,13 @@ open class Module {
     /// Disfavoured in overload resolution, so a subclass's own `callAsFunction(_:...)` with
     /// defaulted extra arguments wins for `module(x)` (``LSTM`` returns its output and states);
     /// where a `Tensor` is expected, this one still applies.
+    /// Hooks registered on the module (``registerForwardHook(_:)`` and the others) run around
+    /// the forward.
     @_disfavoredOverload
-    public func callAsFunction(_ input: Tensor) -> Tensor { forward(input) }
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        if hookTable == nil && !AnomalyDetection.isActive { return forward(input) }
+        return forwardWithHooks(input)
+    }
 
     /// The class name, used in listings and messages.
     public var typeName: String { String(describing: type(of: self)) }

@@ -25,6 +25,8 @@ package final class AutogradMeta {
     @exclusivity(unchecked) private var _pendingGrad: Tensor?
     @exclusivity(unchecked) private var _visited = false
     @exclusivity(unchecked) private weak var _evalModeSource: AnyObject?
+    @exclusivity(unchecked) private var _hooks: [GradientHook]?
+    @exclusivity(unchecked) private var _captured = false
 
     package var requiresGrad: Bool {
         get { _requiresGrad }
@@ -70,6 +72,23 @@ package final class AutogradMeta {
         get { _evalModeSource }
         set { _evalModeSource = newValue }
     }
+    /// Gradient hooks (`Tensor.registerHook`), run in registration order on this tensor's total
+    /// gradient of a backward pass, before it is passed on or accumulated; `nil` when none.
+    package var hooks: [GradientHook]? {
+        get { _hooks }
+        set { _hooks = newValue }
+    }
+    /// Backward engine scratch: whether `Autograd.grad` asked for this node's gradient.
+    package var captured: Bool {
+        get { _captured }
+        set { _captured = newValue }
+    }
+    /// Whether `backward` computes a differentiable gradient when run with recording on (the
+    /// engine's `createGraph`), so that gradients of gradients flow through this op.
+    package let supportsDoubleBackward: Bool
+    /// Where the op was created (the module path), recorded only under anomaly detection.
+    package var creationContext: String?
+
     /// Whether an op producing this tensor was recorded (it has a backward function).
     package var hasBackward: Bool { _backward != nil }
 
@@ -78,15 +97,28 @@ package final class AutogradMeta {
         self._inputs = []
         self._backward = nil
         self.opName = ""
+        self.supportsDoubleBackward = true
     }
 
-    package init(opName: String, inputs: [AutogradMeta?], backward: @escaping (Tensor) -> [Tensor?]) {
+    package init(opName: String, inputs: [AutogradMeta?], supportsDoubleBackward: Bool = false,
+                 backward: @escaping (Tensor) -> [Tensor?]) {
         self._requiresGrad = true
         self._inputs = inputs
         self._backward = backward
         self.opName = opName
+        self.supportsDoubleBackward = supportsDoubleBackward
     }
 
     /// Whether this is a leaf of the graph (no producing op).
     package var isLeaf: Bool { _backward == nil && !_released }
+}
+
+/// A gradient hook: receives a tensor's gradient and returns a replacement, or `nil` to keep it.
+package struct GradientHook {
+    package let id: Int
+    package let body: (Tensor) -> Tensor?
+    package init(id: Int, body: @escaping (Tensor) -> Tensor?) {
+        self.id = id
+        self.body = body
+    }
 }

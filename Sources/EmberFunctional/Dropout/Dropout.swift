@@ -31,7 +31,10 @@ public func dropout(_ input: Tensor, p: Double, training: Bool, maskShape: Shape
         let recording = input.tracksGrad && GradMode.isEnabled
         let (out, multipliers) = DropoutKernel.apply(input, p: p, generator: generator, keepMultipliers: recording)
         guard let multipliers else { return out }
-        return out.recorded("dropout", input) { g in [DropoutKernel.backward(g, multipliers: multipliers)] }
+        return out.recorded("dropout", input, twice: true) { g in
+            creatingGraph ? [g.maskMap("dropoutBackward") { DropoutKernel.backward($0, multipliers: multipliers) }]
+                          : [DropoutKernel.backward(g, multipliers: multipliers)]
+        }
     }
     let keep = Tensor.bernoulli(shape, p: 1 - p, dtype: input.dtype, generator: generator)
     let scale: Double = input.dtype == .float32 ? Double(1 / Float(1 - p)) : 1 / (1 - p)

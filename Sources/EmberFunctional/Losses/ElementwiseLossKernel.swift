@@ -13,6 +13,16 @@ protocol ElementwiseLoss {
     func inputDerivative<T: TensorFloat>(_ x: T, _ y: T, _ p: T) -> T
     /// `d value / d y`.
     func targetDerivative<T: TensorFloat>(_ x: T, _ y: T, _ p: T) -> T
+    /// Both derivatives as recorded ops of whole tensors, for a backward with `createGraph`
+    /// (gradients of gradients); `nil` where the loss does not support it.
+    func recordedDerivatives(_ x: Tensor, _ y: Tensor) -> (input: Tensor, target: Tensor)?
+    /// Whether ``recordedDerivatives(_:_:)`` gives them.
+    var supportsDoubleBackward: Bool { get }
+}
+
+extension ElementwiseLoss {
+    func recordedDerivatives(_ x: Tensor, _ y: Tensor) -> (input: Tensor, target: Tensor)? { nil }
+    var supportsDoubleBackward: Bool { false }
 }
 
 /// `reduce(weight * loss(input, target))` as one differentiable op with a fused backward.
@@ -60,7 +70,13 @@ private func elementwiseLossTyped<L: ElementwiseLoss, T: TensorFloat>(
         }
         out = Tensor([T(acc * reduction.scale(count: n, shape: shape))], shape: [])
     }
-    return out.recorded(name, input, target) { g in
+    let twice = posWeight == nil && loss.supportsDoubleBackward
+    return out.recorded(name, input, target, twice: twice) { g in
+        if creatingGraph, let d = loss.recordedDerivatives(input, target) {
+            var s = (reduction == .none ? g : g.broadcast(to: shape)) * reduction.scale(count: n, shape: shape)
+            if let w { s = s * w }
+            return [input.tracksGrad ? s * d.input : nil, target.tracksGrad ? s * d.target : nil]
+        }
         // Pointers are taken again from the captured tensors, which keep the storage alive.
         let px = x.pointer(as: T.self), py = y.pointer(as: T.self)
         let pw = w?.pointer(as: T.self), pp = p?.pointer(as: T.self)

@@ -9,6 +9,11 @@ struct SquaredError: ElementwiseLoss {
     @inline(__always) func value<T: TensorFloat>(_ x: T, _ y: T, _: T) -> T { let d = x - y; return d * d }
     @inline(__always) func inputDerivative<T: TensorFloat>(_ x: T, _ y: T, _: T) -> T { 2 * (x - y) }
     @inline(__always) func targetDerivative<T: TensorFloat>(_ x: T, _ y: T, _: T) -> T { -2 * (x - y) }
+    var supportsDoubleBackward: Bool { true }
+    func recordedDerivatives(_ x: Tensor, _ y: Tensor) -> (input: Tensor, target: Tensor)? {
+        let d = x - y
+        return (d * 2, d * -2)
+    }
 }
 
 /// `|x - y|`; the derivative is `sign(x - y)` (0 where they are equal, NaN for NaN).
@@ -16,6 +21,13 @@ struct AbsoluteError: ElementwiseLoss {
     @inline(__always) func value<T: TensorFloat>(_ x: T, _ y: T, _: T) -> T { Swift.abs(x - y) }
     @inline(__always) func inputDerivative<T: TensorFloat>(_ x: T, _ y: T, _: T) -> T { signum(x - y) }
     @inline(__always) func targetDerivative<T: TensorFloat>(_ x: T, _ y: T, _: T) -> T { -signum(x - y) }
+    var supportsDoubleBackward: Bool { true }
+    func recordedDerivatives(_ x: Tensor, _ y: Tensor) -> (input: Tensor, target: Tensor)? {
+        // sign(x - y) is piecewise constant: a fixed tensor, whose own derivative is 0.
+        let d = withNoGrad { x - y }
+        let sign = d.gt(0).to(d.dtype) - d.lt(0).to(d.dtype)
+        return (sign, -sign)
+    }
 }
 
 @inline(__always) private func signum<T: TensorFloat>(_ d: T) -> T { d > 0 ? 1 : (d < 0 ? -1 : (d.isNaN ? d : 0)) }
