@@ -1,4 +1,5 @@
 import EmberTensor
+import Synchronization
 
 extension Tensor {
     /// Whether gradients are computed for this tensor. Setting it on a non-leaf is an error, as in
@@ -114,6 +115,17 @@ struct BackwardSweep {
     let retainGraph: Bool
     let createGraph: Bool
     let targets: [AutogradMeta]?
+    /// Tells this sweep's pending leaf gradients from those of a sweep it runs inside.
+    let id = BackwardSweep.nextID()
+
+    init(retainGraph: Bool, createGraph: Bool, targets: [AutogradMeta]?) {
+        self.retainGraph = retainGraph
+        self.createGraph = createGraph
+        self.targets = targets
+    }
+
+    private static let counter = Atomic<Int>(0)
+    private static func nextID() -> Int { counter.add(1, ordering: .relaxed).newValue }
 
     @discardableResult
     func run(roots: [(AutogradMeta, Tensor)]) -> [Tensor?] {
@@ -129,8 +141,11 @@ struct BackwardSweep {
     private func sweep(_ roots: [(AutogradMeta, Tensor)]) -> [Tensor?] {
         let anomaly = AnomalyDetection.isActive ? AnomalyDetection.current : nil
         if let anomaly, anomaly.anomaly != nil { return targets.map { $0.map { _ in nil } } ?? [] }
+        // A sweep inside another's backward (a checkpointed segment) may share targets: their
+        // flags are put back as they were.
+        let previouslyCaptured = targets?.map(\.captured) ?? []
         if let targets { for t in targets { t.captured = true } }
-        defer { if let targets { for t in targets { t.captured = false } } }
+        defer { if let targets { for (t, was) in zip(targets, previouslyCaptured) { t.captured = was } } }
 
         // Post-order over non-leaf nodes reachable from the roots.
         var order: [AutogradMeta] = []
@@ -173,8 +188,16 @@ struct BackwardSweep {
         }
 
         var leaves: [AutogradMeta] = []
+        // Leaf gradients pending in an outer sweep, put back when this one ends.
+        var stashed: [(AutogradMeta, Tensor?, Int)] = []
+        defer { for (leaf, grad, sweep) in stashed { leaf.pendingGrad = grad; leaf.pendingSweep = sweep } }
         var results: [ObjectIdentifier: Tensor] = [:]
         func send(_ g: Tensor, to input: AutogradMeta) {
+            if !input.hasBackward && input.pendingSweep != id {
+                if input.pendingGrad != nil { stashed.append((input, input.pendingGrad, input.pendingSweep)) }
+                input.pendingGrad = nil
+                input.pendingSweep = id
+            }
             if let existing = input.pendingGrad {
                 input.pendingGrad = createGraph ? existing + g : Kernels.add(existing, g)
             } else {
@@ -208,7 +231,7 @@ struct BackwardSweep {
                          "backward of \(node.opName) returned \(inputGrads.count) gradients for \(inputs.count) inputs")
             if let anomaly, let found = AnomalyDetection.check(inputGrads, of: node) {
                 anomaly.anomaly = found
-                for k in 0...i where k >= 0 { order[k].visited = false; order[k].pendingGrad = nil }
+                for node in order.prefix(i + 1) { node.visited = false; node.pendingGrad = nil }
                 for leaf in leaves { leaf.pendingGrad = nil }
                 return targets.map { $0.map { _ in nil } } ?? []
             }

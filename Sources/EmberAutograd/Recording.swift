@@ -33,9 +33,17 @@ extension Tensor {
     /// flow through it; without it, `createGraph` through this op stops with a message.
     package mutating func record(_ op: String, inputs: [Tensor], twice: Bool = false,
                                  backward: @escaping (Tensor) -> [Tensor?]) {
+        record(op, inputMetas: inputs.map { ($0.autograd?.requiresGrad ?? false) ? $0.autograd : nil },
+               twice: twice, backward: backward)
+    }
+
+    /// ``record(_:inputs:twice:backward:)`` with the inputs' graph nodes (`nil` for inputs that
+    /// need no gradient).
+    package mutating func record(_ op: String, inputMetas: [AutogradMeta?], twice: Bool = false,
+                                 backward: @escaping (Tensor) -> [Tensor?]) {
         let meta = AutogradMeta(
             opName: op,
-            inputs: inputs.map { ($0.autograd?.requiresGrad ?? false) ? $0.autograd : nil },
+            inputs: inputMetas,
             supportsDoubleBackward: twice,
             backward: backward)
         if AnomalyDetection.isActive { meta.creationContext = AnomalyDetection.currentContext() }

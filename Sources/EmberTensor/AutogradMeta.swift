@@ -27,6 +27,7 @@ package final class AutogradMeta {
     @exclusivity(unchecked) private weak var _evalModeSource: AnyObject?
     @exclusivity(unchecked) private var _hooks: [GradientHook]?
     @exclusivity(unchecked) private var _captured = false
+    @exclusivity(unchecked) private var _pendingSweep = 0
 
     package var requiresGrad: Bool {
         get { _requiresGrad }
@@ -77,6 +78,12 @@ package final class AutogradMeta {
     package var hooks: [GradientHook]? {
         get { _hooks }
         set { _hooks = newValue }
+    }
+    /// Backward engine scratch: the sweep a leaf's `pendingGrad` belongs to (a sweep can run
+    /// inside another's backward, as a checkpointed segment's does, reaching the same leaves).
+    package var pendingSweep: Int {
+        get { _pendingSweep }
+        set { _pendingSweep = newValue }
     }
     /// Backward engine scratch: whether `Autograd.grad` asked for this node's gradient.
     package var captured: Bool {

@@ -137,11 +137,15 @@ public final class Generator: Sendable, RandomNumberGenerator {
     /// of the first one. Everything random in Ember draws through this.
     package func reserve(blocks: Int) -> (seed: UInt64, start: UInt64) {
         precondition(blocks >= 0, "Generator: negative block count \(blocks)")
-        return current.withLock { s in
+        let reserved = current.withLock { s in
             let start = s.offset
             s.offset &+= UInt64(blocks)
             return (s.seed, start)
         }
+        if Generator.journalScopes.load(ordering: .relaxed) > 0, let journal = Generator.journal {
+            journal.note(self, before: State(seed: reserved.0, offset: reserved.1))
+        }
+        return reserved
     }
 
     /// 64 random bits (one block). Lets the generator drive the standard library's random APIs:
@@ -196,4 +200,47 @@ public func withGenerator<R>(
     _ generator: Generator, isolation: isolated (any Actor)? = #isolation, _ body: () async throws -> R
 ) async rethrows -> R {
     try await Generator.$bound.withValue(generator, operation: body, isolation: isolation)
+}
+
+/// The generators a stretch of code drew from and their states before its first draw, so that
+/// the same draws can be made again (activation checkpointing replays dropout masks with it).
+package final class RandomJournal: @unchecked Sendable {
+    private let entries = Mutex<[(generator: Generator, before: Generator.State)]>([])
+
+    package init() {}
+
+    func note(_ generator: Generator, before: Generator.State) {
+        entries.withLock { list in
+            if !list.contains(where: { $0.generator === generator }) { list.append((generator, before)) }
+        }
+    }
+
+    /// Sets every generator back to its state before the first draw and returns the states they
+    /// had, for ``restore(_:)``.
+    package func rewind() -> [(Generator, Generator.State)] {
+        entries.withLock { list in
+            list.map { entry in
+                let now = entry.generator.state
+                entry.generator.state = entry.before
+                return (entry.generator, now)
+            }
+        }
+    }
+
+    /// Puts generators back to the states ``rewind()`` returned.
+    package static func restore(_ states: [(Generator, Generator.State)]) {
+        for (generator, state) in states { generator.state = state }
+    }
+}
+
+extension Generator {
+    @TaskLocal static var journal: RandomJournal?
+    static let journalScopes = Atomic<Int>(0)
+
+    /// Runs `body`, noting in `journal` every generator it draws from (on this task).
+    package static func recording<R>(into journal: RandomJournal, _ body: () throws -> R) rethrows -> R {
+        journalScopes.add(1, ordering: .relaxed)
+        defer { journalScopes.subtract(1, ordering: .relaxed) }
+        return try $journal.withValue(journal, operation: body)
+    }
 }

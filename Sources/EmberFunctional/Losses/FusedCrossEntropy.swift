@@ -78,7 +78,22 @@ private func fusedCrossEntropyTyped<T: TensorFloat>(
         out.mutablePointer(as: T.self).pointee = T(total)
     }
     guard let exps else { return out }
-    return out.recorded("crossEntropy", input) { g in
+    return out.recorded("crossEntropy", input, twice: true) { g in
+        if creatingGraph {
+            // The same gradient from recorded ops: d/dlogp of the NLL term (a fixed linear map of
+            // g), then through log-softmax.
+            let pt = targets.pointer(as: Int64.self)
+            var coefficients = [Double](repeating: 0, count: rows * c)
+            for r in 0..<rows where pt[r] != ignore {
+                for k in 0..<c { coefficients[r * c + k] = -Double(perClass) }
+                coefficients[r * c + Int(pt[r])] -= Double(keep)
+            }
+            let a = Tensor(coefficients, shape: [rows, c]).to(input.dtype)
+            let s = reduction == .none ? g.reshaped([rows, 1]) : (reduction == .mean ? g / Double(kept) : g)
+            let gLogProbs = a * s
+            let x2 = input.reshaped([rows, c])
+            return [(gLogProbs - x2.softmax(axis: 1) * gLogProbs.sum(axis: 1, keepDim: true)).reshaped(input.shape)]
+        }
         let gc = g.contiguousRaw
         let pg = gc.pointer(as: T.self)
         let grad = Tensor(uninitializedShape: x.shape, dtype: T.dtype)

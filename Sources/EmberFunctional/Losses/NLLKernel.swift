@@ -79,12 +79,37 @@ private func nllTyped<T: TensorFloat>(
         if reduction == .mean { total /= denominator }
         out = Tensor([T(total)], shape: [])
     }
-    return out.recorded(name, logProbs) { [denominator] g in
+    let finalDenominator = denominator
+    // The loss is linear in `logProbs`: its backward is a fixed linear map of `g`, whose
+    // transpose (for gradients of gradients) is the loss itself applied to the incoming tensor.
+    return out.recorded(name, logProbs, twice: true) { g in
+        let raw = { (g: Tensor) in
+            nllGradient(T.self, g, lp.shape, targets, w, layout, ignoreIndex, labelSmoothing, reduction, finalDenominator)
+        }
+        guard creatingGraph else { return [raw(g)] }
+        return [g.linearMap("\(name)Backward", raw, adjoint: { gg in
+            negativeLogLikelihood(gg, targets: targets, weight: weight, layout: layout, ignoreIndex: ignoreIndex,
+                                  labelSmoothing: labelSmoothing, reduction: reduction, name: name)
+        })]
+    }
+}
+
+/// The gradient of ``negativeLogLikelihood`` with respect to `logProbs` (shape `shape`) for the
+/// incoming gradient `g`: `-s_i [(1 - e) w_t [c == t] + (e / C) w_c]` at kept positions.
+private func nllGradient<T: TensorFloat>(
+    _: T.Type, _ g: Tensor, _ shape: Shape, _ targets: Tensor, _ w: Tensor?, _ layout: ClassIndexLayout,
+    _ ignoreIndex: Int, _ labelSmoothing: Double, _ reduction: Reduction, _ denominator: Double
+) -> Tensor {
+    do {
+        let n = layout.batch, c = layout.classes, s = layout.spatial
+        let ignore = Int64(ignoreIndex)
+        let keep = 1 - T(labelSmoothing), perClass = T(labelSmoothing) / T(c)
+        let smoothing = labelSmoothing > 0
         // Pointers are taken again from the captured tensors, which keep the storage alive.
         let pt = targets.pointer(as: Int64.self), pw = w?.pointer(as: T.self)
         let gc = g.contiguousRaw
         let pg = gc.pointer(as: T.self)
-        let grad = Tensor(zeroedShape: lp.shape, dtype: T.dtype)
+        let grad = Tensor(zeroedShape: shape, dtype: T.dtype)
         let pd = grad.mutablePointer(as: T.self)
         let g0: T = reduction == .none ? 0 : (reduction == .mean ? pg[0] / T(denominator) : pg[0])
         for b in 0..<n {
@@ -100,6 +125,6 @@ private func nllTyped<T: TensorFloat>(
                 }
             }
         }
-        return [grad]
+        return grad
     }
 }

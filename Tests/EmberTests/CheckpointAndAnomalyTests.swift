@@ -1,0 +1,74 @@
+import Ember
+import Foundation
+import Testing
+import _EmberTestSupport
+
+/// Activation checkpointing (`checkpoint`) and anomaly detection (`detectAnomaly`).
+@Suite struct CheckpointAndAnomalyTests {
+    /// Gradients of a network with dropout, trained one step with and without two checkpointed
+    /// segments, from the same seed: bitwise equal, and the generator ends where it would have.
+    @Test func checkpointedGradientsAreBitwiseThoseWithoutDropoutIncluded() {
+        func run(checkpointed: Bool) -> (grads: [Tensor], after: Tensor, state: Generator.State) {
+            let generator = Generator(seed: 7)
+            return withGenerator(generator) {
+                let first = Sequential(Linear(8, 16), ReLU(), Dropout(0.3), Linear(16, 16), Tanh())
+                let second = Sequential(Dropout(0.2), Linear(16, 4))
+                let x = Tensor.normal([5, 8])
+                let h = checkpointed ? checkpoint(x) { first($0) } : first(x)
+                let y = checkpointed ? checkpoint(h) { second($0) } : second(h)
+                (y * y).sum().backward()
+                let grads = (first.parameters() + second.parameters()).map { $0.grad! }
+                return (grads, Tensor.normal([3]), generator.state)
+            }
+        }
+        let plain = run(checkpointed: false), saved = run(checkpointed: true)
+        #expect(plain.grads.count == 6 && saved.grads.count == 6)
+        for (a, b) in zip(saved.grads, plain.grads) { expectBitwiseEqual(a, b, "parameter gradient") }
+        expectBitwiseEqual(saved.after, plain.after, "draws after backward")
+        #expect(saved.state == plain.state)
+    }
+
+    @Test func aCheckpointedSegmentFeedsGradientsToItsInputAndParameters() throws {
+        let lin = Linear(3, 2, dtype: .float64)
+        let x = Tensor([1, 2, 3, 4, 5, 6] as [Double], shape: [2, 3]).requiringGrad()
+        let y = checkpoint(x * 2) { lin($0).tanh() }
+        #expect(y.gradFnName == "checkpoint")
+        y.sum().backward()
+        let viaCheckpoint = (try #require(x.grad), try #require(lin.weight.grad))
+        x.grad = nil
+        lin.weight.grad = nil
+        lin(x * 2).tanh().sum().backward()
+        expectBitwiseEqual(viaCheckpoint.0, x.grad!)
+        expectBitwiseEqual(viaCheckpoint.1, lin.weight.grad!)
+    }
+
+    @Test func withoutRecordingASegmentJustRuns() {
+        let lin = Linear(3, 2)
+        var calls = 0
+        let y = withNoGrad { checkpoint(Tensor.ones([1, 3])) { calls += 1; return lin($0) } }
+        #expect(!y.requiresGrad && y.gradFnName == nil && calls == 1)
+    }
+
+    /// A sqrt of zero inside a named module gives an infinite gradient: the scope throws, naming
+    /// the op and the module, and no leaf gradient was changed.
+    @Test func anomalyDetectionNamesTheOpAndModuleAndKeepsGradients() throws {
+        final class Root: Module {
+            override func forward(_ x: Tensor) -> Tensor { (x * 0).sqrt() }
+        }
+        let model = Sequential(Linear(2, 2), Root())
+        model.train()  // a traversal: modules learn their paths
+        let x = Tensor.ones([1, 2])
+        do {
+            try detectAnomaly { model(x).sum().backward() }
+            Issue.record("expected an AnomalyError")
+        } catch let error as AnomalyError {
+            #expect(error.op == "sqrt" && error.value == "inf" && error.inputIndex == 0)
+            #expect(error.createdIn == "Root '1'", "\(error)")
+            #expect(error.description.contains("the backward of 'sqrt' (created in Root '1') returned inf values"))
+        }
+        #expect((model.layers[0] as! Linear).weight.grad == nil, "the stopped pass accumulated nothing")
+        #expect(!AnomalyDetection.isEnabled)
+        try detectAnomaly { (model.layers[0](x).sum()).backward() }  // finite: no error
+        #expect((model.layers[0] as! Linear).weight.grad != nil)
+    }
+}

@@ -1,0 +1,139 @@
+import Ember
+import Foundation
+import Testing
+import _EmberTestSupport
+
+/// Gradients of gradients (`Autograd.grad(createGraph: true)`) against PyTorch: Hessian-vector
+/// products through each family of ops, second derivatives through linear layers and losses, and
+/// a gradient-penalty training step (`Tools/fixtures/gen_autograd.py`).
+@Suite struct HigherOrderGradientTests {
+    nonisolated(unsafe) static let fixture = try! Fixture("autograd")
+
+    /// The scalar functions of `gen_autograd.py`'s `FUNCS`, written with Ember's ops.
+    nonisolated(unsafe) static let functions: [String: (Tensor) -> Tensor] = [
+        "poly": { x in (x * x * x).sum() + (x * 2.5).pow(2).mean() },
+        "exp_log": { x in (x.exp() + (x * x + 1).log()).sum() },
+        "sqrt_rsqrt": { x in ((x * x + 0.5).sqrt() + (x * x + 0.7).rsqrt()).sum() },
+        "tanh_sigmoid": { x in (x.tanh() * x.sigmoid()).sum() },
+        "silu_softplus_elu": { x in (x.silu() + (x * 1.5).softplus(beta: 2) + (x * 3).elu()).sum() },
+        "relu_abs_clamp": { x in (x.relu() * x + x.abs() * x + x.clamp(min: -0.5, max: 0.5) * x).sum() },
+        "softmax": { x in
+            (x.softmax(axis: 1) * Tensor([0, 1, 2, 3] as [Double], shape: [4])).sum() + x.logSoftmax(axis: 1).pow(2).sum()
+        },
+        "reductions": { x in
+            x.variance(axis: 1).sum() + x.std(axis: 0).sum() + x.logsumexp(axis: 1).pow(2).sum()
+                + x.amax(axes: [1]).pow(2).sum() + x.max(axis: 0).values.pow(3).sum()
+        },
+        "matmul": { x in (x • x.transposed(0, 1)).tanh().sum() + (x.transposed(0, 1) • x).pow(2).mean() },
+        "shapes": { x in
+            let t = x.transposed(0, 1)
+            let a = x.reshaped([12]).sliced(axis: 0, start: 2, end: 9).pow(2).sum()
+            let b = (t.unsqueezed(axis: 0).expanded(to: [2, 4, 3]) * t).pow(2).sum()
+            let c = (x.select(axis: 0, index: 1) * x.select(axis: 1, index: 2).sum()).pow(2).sum()
+            let d = Tensor.cat([x, x * x], axis: 1).pow(2).sum()
+            let e = Tensor.stack([x, x.exp()]).sum(axis: 0).pow(2).sum()
+            return a + b + c + d + e
+        },
+        "div_where": { x in
+            (x / (x * x + 1)).sum() + Tensor.where(x.gt(0), x * x, x * 3).pow(2).sum() + x.maximum(x * 0.5).pow(2).sum()
+        },
+    ]
+
+    static var functionNames: [String] {
+        (try? JSONDecoder().decode([String].self, from: Data(fixture.metadata["hvp"]!.utf8))) ?? []
+    }
+
+    @Test(arguments: functionNames)
+    func hessianVectorProductMatchesPyTorch(_ name: String) throws {
+        let f = try #require(Self.functions[name], "no Swift version of \(name)")
+        let x = Self.fixture["hvp/x"].requiringGrad()
+        let v = Self.fixture["hvp/v"]
+        let gx = try #require(Autograd.grad(f(x), [x], createGraph: true)[0])
+        #expect(gx.requiresGrad, "a gradient computed with createGraph records its own graph")
+        expectClose(gx.detached(), Self.fixture["hvp/\(name)/grad"], atol: 1e-10, rtol: 1e-9, "\(name) gradient")
+        let hv = try #require(Autograd.grad((gx * v).sum(), [x])[0])
+        expectClose(hv, Self.fixture["hvp/\(name)/hv"], atol: 1e-9, rtol: 1e-8, "\(name) Hessian-vector product")
+    }
+
+    nonisolated(unsafe) static let losses: [String: (Tensor) -> Tensor] = [
+        "mse": { out in mseLoss(out, target: fixture["mlp/y"]) },
+        "l1_tanh": { out in l1Loss(out.tanh(), target: fixture["mlp/y"]) },
+        "cross_entropy": { out in crossEntropy(out, target: fixture["mlp/target"]) },
+        "nll_log_softmax": { out in nllLoss(out.logSoftmax(axis: 1), target: fixture["mlp/target"]) },
+    ]
+
+    /// d^2 loss / d w1^2 times a vector, through linear, tanh and each loss.
+    @Test(arguments: ["mse", "l1_tanh", "cross_entropy", "nll_log_softmax"])
+    func secondDerivativeThroughLinearLayersAndLossMatchesPyTorch(_ name: String) throws {
+        let fx = Self.fixture
+        let w1 = fx["mlp/w1"].requiringGrad()
+        let out = linear(linear(fx["mlp/x"], weight: w1, bias: fx["mlp/b1"]).tanh(), weight: fx["mlp/w2"], bias: fx["mlp/b2"])
+        let loss = Self.losses[name]!(out)
+        let gw = try #require(Autograd.grad(loss, [w1], createGraph: true)[0])
+        expectClose(gw.detached(), fx["mlp/\(name)/grad"], atol: 1e-10, rtol: 1e-9, "\(name) gradient")
+        let hv = try #require(Autograd.grad((gw * fx["mlp/v"]).sum(), [w1])[0])
+        expectClose(hv, fx["mlp/\(name)/hv"], atol: 1e-9, rtol: 1e-8, "\(name) Hessian-vector product")
+    }
+
+    /// Two SGD steps on `mse + 10 * mean((|dD/dx| - 1)^2)`: the penalty's gradient flows through
+    /// the gradient of the discriminator with respect to its input.
+    @Test func gradientPenaltyTrainingStepsMatchPyTorch() throws {
+        let fx = Self.fixture
+        var w1 = fx["gp/w1"].requiringGrad(), b1 = fx["gp/b1"].requiringGrad()
+        var w2 = fx["gp/w2"].requiringGrad(), b2 = fx["gp/b2"].requiringGrad()
+        let x = fx["gp/x"].requiringGrad(), y = fx["gp/y"]
+        for step in 0..<2 {
+            let out = linear(linear(x, weight: w1, bias: b1).tanh(), weight: w2, bias: b2)
+            let gx = try #require(Autograd.grad(out.sum(), [x], createGraph: true)[0])
+            let penalty = ((gx.pow(2).sum(axis: 1) + 1e-12).sqrt() - 1).pow(2).mean()
+            let loss = mseLoss(out, target: y) + 10 * penalty
+            loss.backward()
+            expectClose(loss.detached(), fx["gp/step\(step)/loss"], atol: 1e-12, rtol: 1e-10, "loss at step \(step)")
+            expectClose(try #require(w1.grad), fx["gp/step\(step)/dw1"], atol: 1e-10, rtol: 1e-9, "dw1 at step \(step)")
+            func sgd(_ p: Tensor) -> Tensor { (p.detached() - p.grad! * 0.05).requiringGrad() }
+            (w1, b1, w2, b2) = (sgd(w1), sgd(b1), sgd(w2), sgd(b2))
+        }
+        for (name, p) in [("w1", w1), ("b1", b1), ("w2", w2), ("b2", b2)] {
+            expectClose(p.detached(), fx["gp/after/\(name)"], atol: 1e-10, rtol: 1e-9, name)
+        }
+    }
+
+    /// `backward(createGraph: true)` leaves gradients that are themselves differentiable.
+    @Test func backwardWithCreateGraphAccumulatesDifferentiableGradients() throws {
+        let x = Tensor([1.5, -2.0], shape: [2]).to(.float64).requiringGrad()
+        (x * x * x).sum().backward(createGraph: true)
+        let g = try #require(x.grad)
+        #expect(g.requiresGrad)
+        let h = try #require(Autograd.grad(g.sum(), [x])[0])
+        #expect(h.doubles == [9.0, -12.0])  // d/dx 3x^2 = 6x
+    }
+
+    @Test func gradReturnsWithoutTouchingLeafGradients() throws {
+        let a = Tensor([2.0], shape: [1]).to(.float64).requiringGrad()
+        let b = Tensor([3.0], shape: [1]).to(.float64).requiringGrad()
+        let unused = Tensor([1.0], shape: [1]).to(.float64).requiringGrad()
+        let grads = Autograd.grad((a * b).sum(), [b, unused], allowUnused: true)
+        #expect(grads[0]?.doubles == [2.0])
+        #expect(grads[1] == nil)
+        #expect(a.grad == nil && b.grad == nil)
+    }
+
+    @Test func anUnusedInputStopsWithoutAllowUnused() async {
+        let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            let a = Tensor([2.0], shape: [1]).requiringGrad()
+            let unused = Tensor([1.0], shape: [1]).requiringGrad()
+            _ = Autograd.grad((a * a).sum(), [unused])
+        }
+        #expect(standardErrorText(result).contains("One of the differentiated Tensors appears to not have been used in the graph"))
+    }
+
+    @Test func createGraphThroughAnOpWithoutDoubleBackwardStopsNamingIt() async {
+        let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            let x = Tensor.ones([1, 1, 4, 4]).requiringGrad()
+            let w = Tensor.ones([1, 1, 3, 3])
+            _ = Autograd.grad(conv2d(x, weight: w).sum(), [x], createGraph: true)
+        }
+        let text = standardErrorText(result)
+        #expect(text.contains("convolution") && text.contains("createGraph"), "\(text)")
+    }
+}
