@@ -20,7 +20,7 @@ func consume<T>(_ value: T) {
 }
 
 /// Per-iteration times of one workload: one entry per timed sample of `iterations` calls.
-struct Timing: Codable {
+struct Timing: Codable, Equatable {
     var iterations: Int
     var seconds: [Double]
 
