@@ -49,7 +49,7 @@ struct Workload {
 }
 
 /// The MLP of the benchmarks: 784 -> 512 -> 256 -> 10 with BatchNorm1d, ReLU and Dropout(0.2)
-/// after each hidden Linear (`Tools/bench/torch_workloads.py` builds the same).
+/// after each hidden Linear (`Tools/bench/torch_workloads.py` and `jax_workloads.py` build the same).
 func makeMLP() -> Sequential {
     Sequential(
         Linear(784, 512), BatchNorm1d(512), ReLU(), Dropout(0.2),
