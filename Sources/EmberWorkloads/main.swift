@@ -141,7 +141,8 @@ print("""
     """)
 if !workloads.isEmpty { print(renderTable(results, workloads: workloads) + "\n\n" + renderRooflines(results) + "\n") }
 for line in renderMemory(results, samples: memorySamples, epochs: options.epochs) { print(line + "\n") }
-if results.peers.contains("PyTorch") {
+// The targets concern the seed network, the MLP and its memory run only.
+if results.peers.contains("PyTorch") && !Set(options.groups).isDisjoint(with: ["seed", "mlp", "memory"]) {
     print("## Targets (against PyTorch)\n\n\(renderTargets(results))\n")
 }
 for (framework, keys) in results.skipped.sorted(by: { $0.key < $1.key }) {
