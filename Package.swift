@@ -62,6 +62,8 @@ let package = Package(
         .executableTarget(name: "EmberWorkloads", dependencies: ["Ember", "SeedNetwork"], exclude: ["README.md"]),
         // libFuzzer harness of the readers (Tools/fuzz/README.md); a plain build replays inputs.
         .executableTarget(name: "EmberFuzz", dependencies: ["Ember"], path: "Tools/fuzz/Sources/EmberFuzz"),
+        // Units of the benchmark harness (counts, protocol, tables); never timings.
+        .testTarget(name: "EmberWorkloadsTests", dependencies: ["EmberWorkloads"]),
         .testTarget(
             name: "EmberTests",
             dependencies: ["Ember", "_EmberTestSupport", "SeedNetwork"],

@@ -1,7 +1,7 @@
 import Ember
 
 /// The LeNet-style network of the convolution benchmarks (issue #19); `Tools/bench/torch_workloads.py`
-/// builds the same: `Conv2d(1,32,3) ReLU MaxPool2d(2) Conv2d(32,64,3) ReLU MaxPool2d(2) Flatten
+/// and `jax_workloads.py` build the same: `Conv2d(1,32,3) ReLU MaxPool2d(2) Conv2d(32,64,3) ReLU MaxPool2d(2) Flatten
 /// Linear(1600,128) ReLU Linear(128,10)` on 28x28 images.
 func makeLeNet() -> Sequential {
     Sequential(Conv2d(1, 32, 3), ReLU(), MaxPool2d(2), Conv2d(32, 64, 3), ReLU(), MaxPool2d(2), Flatten(),

@@ -20,7 +20,7 @@ func consume<T>(_ value: T) {
 }
 
 /// Per-iteration times of one workload: one entry per timed sample of `iterations` calls.
-struct Timing: Codable {
+struct Timing: Codable, Equatable {
     var iterations: Int
     var seconds: [Double]
 
@@ -43,7 +43,7 @@ struct Timing: Codable {
     }
 }
 
-/// Times `body` the same way `Tools/bench/torch_workloads.py` does: a warm-up of at least three
+/// Times `body` the same way `Tools/bench/peer_protocol.py` does: a warm-up of at least three
 /// calls (about a tenth of the budget), then samples of several calls, each about
 /// `sampleSeconds` long, until `budget` seconds are used (at least `minSamples`, at most
 /// `maxSamples` samples).

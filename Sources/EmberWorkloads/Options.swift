@@ -5,10 +5,17 @@ struct Options {
     var budget: Double = 1.0
     var groups: [String] = ["seed", "mlp", "sgemm", "memory", "cnn", "conv"]
     var sizes: [Int] = [64, 128, 256, 512, 1024, 2048]
-    var torch = true
+    /// Peers left out with `--no-torch` / `--no-jax` (by `Peer.module`).
+    var excludedPeers: Set<String> = []
     var jsonPath: String?
     var memoryRun = false
+    /// The model a `--memory-run` child trains.
+    var memoryModel = MemoryModel.mlp
+    /// Samples of the MLP memory run (`--samples`; a `--memory-run` child trains on this many
+    /// whatever its model).
     var samples = 10_000
+    /// Samples of the LeNet memory run.
+    var lenetSamples = 6_400
     var epochs = 3
     /// Runs one workload's body this many times, untimed (for `valgrind --tool=callgrind`).
     var profileKey: String?
@@ -20,11 +27,13 @@ struct Options {
           --budget S           seconds of timed samples per workload (default 1.0)
           --only G,...         groups: seed, mlp, sgemm, memory, cnn, conv (default all)
           --sizes N,...        sgemm sizes (default 64,128,256,512,1024,2048)
-          --no-torch           Ember only
+          --no-torch           without PyTorch (Tools/bench/torch_workloads.py)
+          --no-jax             without JAX (Tools/bench/jax_workloads.py)
           --json PATH          also write every sample as JSON
-          --samples N          memory run: samples in the synthetic dataset (default 10000)
+          --samples N          memory run: MLP samples in the synthetic dataset (default 10000)
+          --lenet-samples N    memory run: LeNet samples (default 6400)
           --epochs N           memory run: epochs (default 3)
-          --memory-run         (internal) train the MLP and print peak RSS as JSON
+          --memory-run         (internal) train --model mlp|lenet on --samples and print peak RSS as JSON
           --profile KEY[:N]    run workload KEY (e.g. seed.train_step) N times (default 1000), untimed,
                                for valgrind --tool=callgrind; threads from --threads (first)
         """
@@ -48,10 +57,15 @@ struct Options {
                 budget = b
             case "--only": groups = value(arg).split(separator: ",").map(String.init)
             case "--sizes": sizes = ints(arg)
-            case "--no-torch": torch = false
+            case "--no-torch": excludedPeers.insert("torch")
+            case "--no-jax": excludedPeers.insert("jax")
             case "--json": jsonPath = value(arg)
             case "--memory-run": memoryRun = true
             case "--samples": samples = ints(arg)[0]
+            case "--lenet-samples": lenetSamples = ints(arg)[0]
+            case "--model":
+                guard let model = MemoryModel(rawValue: value(arg)) else { fail("--model needs mlp or lenet") }
+                memoryModel = model
             case "--epochs": epochs = ints(arg)[0]
             case "--profile":
                 let parts = value(arg).split(separator: ":")

@@ -34,12 +34,22 @@ struct Workload {
     var group: String
     var title: String
     var unit: Unit
+    /// What one call must do at least, for the roofline column; GFLOP/s workloads count their
+    /// FLOP without it.
+    var work: Work?
     /// Builds the state (model, data, optimizer) and returns the timed body.
     var make: () -> () -> Void
+
+    /// The work compared with the roofline: `work`, else the FLOP of a GFLOP/s unit.
+    var roofWork: Work? {
+        if let work { return work }
+        if case .gflops(let flops) = unit { return .flops(flops) }
+        return nil
+    }
 }
 
 /// The MLP of the benchmarks: 784 -> 512 -> 256 -> 10 with BatchNorm1d, ReLU and Dropout(0.2)
-/// after each hidden Linear (`Tools/bench/torch_workloads.py` builds the same).
+/// after each hidden Linear (`Tools/bench/torch_workloads.py` and `jax_workloads.py` build the same).
 func makeMLP() -> Sequential {
     Sequential(
         Linear(784, 512), BatchNorm1d(512), ReLU(), Dropout(0.2),
@@ -62,8 +72,10 @@ func allWorkloads(sizes: [Int]) -> [Workload] {
     var list: [Workload] = []
 
     // 1. The seed network, batch 32.
-    func seed(_ key: String, _ title: String, training: Bool, body: @escaping (SeedNetwork, SGD, Tensor, Tensor) -> Void) {
-        list.append(Workload(key: "seed." + key, group: "seed", title: title, unit: .microseconds) {
+    func seed(_ key: String, _ title: String, training: Bool, step: Bool = false,
+              body: @escaping (SeedNetwork, SGD, Tensor, Tensor) -> Void) {
+        list.append(Workload(key: "seed." + key, group: "seed", title: title, unit: .microseconds,
+                             work: .flops(denseFlops(batch: 32, layers: seedLayers, training: step))) {
             let g = Generator(seed: 0)
             let model = withGenerator(g) { SeedNetwork() }
             let optimizer = SGD(model.parameters(), lr: 0.01, momentum: 0.9)
@@ -78,11 +90,12 @@ func allWorkloads(sizes: [Int]) -> [Workload] {
     seed("forward_eval_nograd", "seed net: forward, eval mode, no grad", training: false) { m, _, x, _ in
         withNoGrad { consume(m(x)) }
     }
-    seed("train_step", "seed net: training step", training: true) { m, o, x, y in consume(trainStep(m, o, x, y)) }
+    seed("train_step", "seed net: training step", training: true, step: true) { m, o, x, y in consume(trainStep(m, o, x, y)) }
 
     // 2. The MLP.
     list.append(Workload(key: "mlp.train_step_b128", group: "mlp", title: "MLP: training step, batch 128",
-                         unit: .samplesPerSecond(batch: 128)) {
+                         unit: .samplesPerSecond(batch: 128),
+                         work: .flops(denseFlops(batch: 128, layers: mlpLayers, training: true))) {
         let g = Generator(seed: 0)
         let model = withGenerator(g) { makeMLP() }
         let optimizer = SGD(model.parameters(), lr: 0.01, momentum: 0.9)
@@ -93,7 +106,10 @@ func allWorkloads(sizes: [Int]) -> [Workload] {
     for batch in [1024, 1] {
         list.append(Workload(key: "mlp.eval_b\(batch)", group: "mlp",
                              title: batch == 1 ? "MLP: eval forward, batch 1 (latency)" : "MLP: eval forward, batch \(batch)",
-                             unit: batch == 1 ? .microseconds : .samplesPerSecond(batch: batch)) {
+                             unit: batch == 1 ? .microseconds : .samplesPerSecond(batch: batch),
+                             // Batch 1 is bound by reading the weights, not by arithmetic.
+                             work: batch == 1 ? .bytes(mlpForwardBytes(batch: 1))
+                                 : .flops(denseFlops(batch: batch, layers: mlpLayers, training: false))) {
             let g = Generator(seed: 0)
             let model = withGenerator(g) { makeMLP() }
             model.eval()
@@ -103,24 +119,7 @@ func allWorkloads(sizes: [Int]) -> [Workload] {
     }
 
     // 3. sgemm, C = A B for n x n row-major matrices.
-    for n in sizes {
-        list.append(Workload(key: "sgemm.\(n)", group: "sgemm", title: "sgemm n=\(n)",
-                             unit: .gflops(flops: 2 * Double(n) * Double(n) * Double(n))) {
-            let g = Generator(seed: 0)
-            let a = Tensor.uniform([n, n], generator: g).floats, b = Tensor.uniform([n, n], generator: g).floats
-            let c = UnsafeMutablePointer<Float>.allocate(capacity: n * n)
-            c.initialize(repeating: 0, count: n * n)
-            return {
-                a.withUnsafeBufferPointer { pa in
-                    b.withUnsafeBufferPointer { pb in
-                        GEMM.sgemm(m: n, n: n, k: n, alpha: 1, a: pa.baseAddress!, rowStrideA: n, colStrideA: 1,
-                                   b: pb.baseAddress!, rowStrideB: n, colStrideB: 1, beta: 0, c: c, ldc: n)
-                    }
-                }
-                consume(c)
-            }
-        })
-    }
+    list += sizes.map { sgemmWorkload(n: $0) }
     list += convWorkloads()
     return list
 }

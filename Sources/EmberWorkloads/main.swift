@@ -1,15 +1,15 @@
 import Ember
 import Foundation
 
-// Whole-workload benchmarks beside PyTorch. See BENCHMARKS.md.
+// Whole-workload benchmarks beside PyTorch and JAX. See BENCHMARKS.md.
 //
-//   swift run -c release ember-workloads            # everything, 1 and 2 threads, with PyTorch
-//   swift run -c release ember-workloads --only seed --threads 1 --no-torch
+//   swift run -c release ember-workloads            # everything, 1 and 2 threads, with the peers
+//   swift run -c release ember-workloads --only seed --threads 1 --no-torch --no-jax
 
 let options = Options(Array(CommandLine.arguments.dropFirst()))
 
 if options.memoryRun {
-    let result = emberMemoryRun(samples: options.samples, epochs: options.epochs)
+    let result = emberMemoryRun(model: options.memoryModel, samples: options.samples, epochs: options.epochs)
     print(String(decoding: try JSONEncoder().encode(result), as: UTF8.self))
     exit(0)
 }
@@ -37,61 +37,90 @@ var results = RunResults(
     threads: options.threads)
 
 if let load = loadAverage() { results.loadAverages.append(load) }
-let torch = TorchRunner(script: TorchRunner.defaultScript())
-var useTorch = options.torch
-if useTorch && !torch.isAvailable() {
-    log("PyTorch not importable by python3: measuring Ember only")
-    results.notes.append("PyTorch was not available; Ember only.")
-    useTorch = false
+// The peers that can run: one line for each that cannot, then the run goes on without it.
+let peers = [Peer.pytorch, Peer.jax].filter { peer in
+    guard !options.excludedPeers.contains(peer.module) else { return false }
+    guard peer.isAvailable() else {
+        log("\(peer.name): python3 -c 'import \(peer.module)' failed: measuring without \(peer.name)")
+        results.notes.append("\(peer.name) was not available (python3 cannot import \(peer.module)).")
+        return false
+    }
+    return true
+}
+results.frameworks += peers.map(\.name)
+
+/// Records a workload a peer cannot run, printing the reason the first time.
+@MainActor func noteSkipped(_ framework: String, _ key: String, _ reason: String) {
+    guard results.skipped[framework]?[key] == nil else { return }
+    results.skipped[framework, default: [:]][key] = reason
+    log("\(framework) skips \(key): \(reason)")
 }
 
 for threads in options.threads {
-    // Ember and PyTorch alternate on each workload (two rounds each, half the budget per round),
-    // so both see the same machine load; PyTorch runs in its own process per thread count.
-    var server: TorchServer?
-    if useTorch && !workloads.isEmpty {
-        do {
-            server = try torch.server(threads: threads, sizes: options.sizes)
-            results.torchVersion = server!.version
-        } catch {
-            log("PyTorch server failed to start: \(error)")
-            results.notes.append("PyTorch with \(threads) threads failed to start: \(error)")
+    // Ember and each peer alternate on each workload (two rounds each, half the budget per round),
+    // so all see the same machine load; each peer runs in its own process per thread count.
+    var servers: [PeerServer] = []
+    if !workloads.isEmpty {
+        for peer in peers {
+            do {
+                let server = try peer.server(threads: threads, sizes: options.sizes)
+                results.versions[peer.name] = server.version
+                servers.append(server)
+            } catch {
+                log("\(peer.name) server failed to start: \(error)")
+                results.notes.append("\(peer.name) with \(threads) threads failed to start: \(error)")
+            }
         }
     }
-    var ember: [String: Timing] = [:], pytorch: [String: Timing] = [:]
     for w in workloads {
         let body = Threading.withThreads(threads) { w.make() }
         for _ in 0..<2 {
             let e = Threading.withThreads(threads) { measure(budget: options.budget / 2, body) }
-            ember[w.key, default: Timing(iterations: e.iterations, seconds: [])].seconds += e.seconds
-            if let s = server {
+            results.add(e, framework: "Ember", threads: threads, key: w.key)
+            for server in servers where results.skipped[server.peer.name]?[w.key] == nil {
                 do {
-                    let t = try s.measure(w.key, budget: options.budget / 2)
-                    pytorch[w.key, default: Timing(iterations: t.iterations, seconds: [])].seconds += t.seconds
+                    switch try server.measure(w.key, budget: options.budget / 2) {
+                    case .timing(let t): results.add(t, framework: server.peer.name, threads: threads, key: w.key)
+                    case .skipped(let reason): noteSkipped(server.peer.name, w.key, reason)
+                    }
                 } catch {
                     log("\(error)")
                     results.notes.append("\(error)")
-                    server = nil
+                    servers.removeAll { $0 === server }
                 }
             }
         }
-        log("\(threads)T \(w.key): Ember \(formatCell(ember[w.key], w.unit)), PyTorch \(formatCell(pytorch[w.key], w.unit)) \(w.unit.label)")
+        let cells = results.frameworks.map { "\($0) \(formatCell(results.timing($0, threads: threads, key: w.key), w.unit))" }
+        log("\(threads)T \(w.key): \(cells.joined(separator: ", ")) \(w.unit.label)")
     }
-    results.ember["\(threads)"] = ember
-    if !pytorch.isEmpty { results.torch["\(threads)"] = pytorch }
+    // The roofline references, at this thread count: sgemm n=1024 from the run when it was timed.
+    guard !workloads.isEmpty else { continue }
+    let sgemm = results.timing("Ember", threads: threads, key: "sgemm.\(Roofline.sgemmSize)")
+    let roofline = Roofline.measure(threads: threads, budget: min(options.budget / 2, 0.5), sgemm: sgemm)
+    results.rooflines["\(threads)"] = roofline
+    log(renderRooflines(results))
 }
 
+let memorySamples: [MemoryModel: Int] = [.mlp: options.samples, .lenet: options.lenetSamples]
 if options.groups.contains("memory") {
-    do {
-        results.emberMemory = try emberMemoryRunInChild(samples: options.samples, epochs: options.epochs)
-        log("ember   memory run: peak RSS \(results.emberMemory!.peak_rss_bytes / 1_048_576) MB in \(String(format: "%.1f", results.emberMemory!.seconds)) s")
-        if useTorch {
-            results.torchMemory = try torch.memoryRun(samples: options.samples, epochs: options.epochs)
-            log("pytorch memory run: peak RSS \(results.torchMemory!.peak_rss_bytes / 1_048_576) MB in \(String(format: "%.1f", results.torchMemory!.seconds)) s")
+    for model in MemoryModel.allCases {
+        let samples = memorySamples[model]!
+        var runs: [(String, () throws -> MemoryResult)] = [
+            ("Ember", { try emberMemoryRunInChild(model: model, samples: samples, epochs: options.epochs) })]
+        for peer in peers {
+            runs.append((peer.name, { try peer.memoryRun(model: model, samples: samples, epochs: options.epochs) }))
         }
-    } catch {
-        log("memory run failed: \(error)")
-        results.notes.append("memory run failed: \(error)")
+        for (name, run) in runs {
+            do {
+                let result = try run()
+                results.memory[model.rawValue, default: [:]][name] = result
+                if let version = result.version, results.versions[name] == nil { results.versions[name] = version }
+                log("\(name) \(model.rawValue) memory run: peak RSS \(result.peak_rss_bytes / 1_048_576) MB in \(String(format: "%.1f", result.seconds)) s")
+            } catch {
+                log("\(name) \(model.rawValue) memory run failed: \(error)")
+                results.notes.append("\(name) \(model.rawValue) memory run failed: \(error)")
+            }
+        }
     }
 }
 
@@ -99,24 +128,25 @@ let elapsed = Double(nowNanoseconds() - started) * 1e-9
 if let load = loadAverage() { results.loadAverages.append(load) }
 let loadText = results.loadAverages.isEmpty ? "" :
     " · load average \(results.loadAverages.map { String(format: "%.2f", $0) }.joined(separator: " → "))"
+let versions = results.peers.map { "\($0) \(results.versions[$0] ?? "not run")" }.joined(separator: " · ")
 print("""
     # ember-workloads
 
-    \(results.date) · \(results.machine) · PyTorch \(results.torchVersion ?? "not run") · \(String(format: "%.0f", elapsed)) s\(loadText)
-    Medians per workload, ± half the interquartile range of the timed samples. speedup = PyTorch's
-    median time / Ember's (for throughputs: Ember's / PyTorch's); above 1 Ember is faster.
-
-    \(renderTable(results, workloads: workloads))
+    \(results.date) · \(results.machine)\(versions.isEmpty ? "" : " · " + versions) · \(String(format: "%.0f", elapsed)) s\(loadText)
+    Medians per workload, ± half the interquartile range of the timed samples. vs best = the faster
+    peer's median time / Ember's (for throughputs: Ember's / the peer's); above 1 Ember is faster.
+    Ember % roof = Ember's FLOP/s over its sgemm n=1024 rate at the same thread count in this run,
+    or for the batch-1 MLP forward, bytes moved per second over a 64 MB memcpy's bandwidth.
 
     """)
-if let e = results.emberMemory {
-    let mb = { (b: Int) in String(format: "%.1f MB", Double(b) / 1_048_576) }
-    var line = "Peak RSS, MLP training, \(options.epochs) epochs of \(options.samples) samples (batch 128): Ember \(mb(e.peak_rss_bytes)) (\(String(format: "%.1f", e.seconds)) s)"
-    if let t = results.torchMemory { line += ", PyTorch \(mb(t.peak_rss_bytes)) (\(String(format: "%.1f", t.seconds)) s)" }
-    print(line + "\n")
+if !workloads.isEmpty { print(renderTable(results, workloads: workloads) + "\n\n" + renderRooflines(results) + "\n") }
+for line in renderMemory(results, samples: memorySamples, epochs: options.epochs) { print(line + "\n") }
+// The targets concern the seed network, the MLP and its memory run only.
+if results.peers.contains("PyTorch") && !Set(options.groups).isDisjoint(with: ["seed", "mlp", "memory"]) {
+    print("## Targets (against PyTorch)\n\n\(renderTargets(results))\n")
 }
-if useTorch {
-    print("## Targets\n\n\(renderTargets(results))\n")
+for (framework, keys) in results.skipped.sorted(by: { $0.key < $1.key }) {
+    for (key, reason) in keys.sorted(by: { $0.key < $1.key }) { print("Not run by \(framework): \(key) (\(reason))") }
 }
 for note in results.notes { print("Note: \(note)") }
 

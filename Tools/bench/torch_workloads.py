@@ -3,11 +3,12 @@
 
 Runs the same workloads as `swift run -c release ember-workloads`. The Swift executable starts it
 with Foundation's `Process` in `--serve` mode and asks for one workload at a time (JSON lines on
-stdin and stdout), alternating with its own measurements. It can also be run on its own, printing
-one JSON object:
+stdin and stdout, `peer_protocol.py`), alternating with its own measurements. It can also be run on
+its own, printing one JSON object:
 
     python3 Tools/bench/torch_workloads.py --threads 1 --budget 1.0
-    python3 Tools/bench/torch_workloads.py --memory-run --samples 10000 --epochs 3
+    python3 Tools/bench/torch_workloads.py --memory-run --model mlp --samples 10000 --epochs 3
+    python3 Tools/bench/torch_workloads.py --memory-run --model lenet --samples 6400 --epochs 3
 
 Timing: each workload is warmed up, then timed in samples of several iterations (each sample
 takes about 20 ms) until `--budget` seconds are used; the result is the per-iteration time of
@@ -15,31 +16,9 @@ every sample, summarised by the caller as a median and a spread. The model defin
 batch sizes and optimizer settings must stay identical to `Sources/EmberWorkloads/`.
 """
 
-import argparse
-import json
-import resource
-import sys
 import time
 
-
-def measure(fn, budget, sample_seconds=0.02, min_samples=5, max_samples=40):
-    """Per-iteration times (seconds) of `fn`, one entry per sample of several iterations."""
-    # Warm up: at least 3 calls and about a tenth of the budget.
-    start = time.perf_counter()
-    calls = 0
-    while calls < 3 or (time.perf_counter() - start < budget * 0.1 and calls < 1000):
-        fn()
-        calls += 1
-    one = (time.perf_counter() - start) / calls
-    iters = max(1, int(sample_seconds / max(one, 1e-9)))
-    times = []
-    begin = time.perf_counter()
-    while len(times) < max_samples and (len(times) < min_samples or time.perf_counter() - begin < budget):
-        t0 = time.perf_counter_ns()
-        for _ in range(iters):
-            fn()
-        times.append((time.perf_counter_ns() - t0) / 1e9 / iters)
-    return {"iterations": iters, "seconds": times}
+from peer_protocol import main, parse_arguments, status_bytes
 
 
 def seed_network(nn):
@@ -54,6 +33,11 @@ def mlp(nn):
         nn.Linear(512, 256), nn.BatchNorm1d(256), nn.ReLU(), nn.Dropout(0.2),
         nn.Linear(256, 10),
     )
+
+
+def lenet(nn):
+    return nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3), nn.ReLU(),
+                         nn.MaxPool2d(2), nn.Flatten(), nn.Linear(1600, 128), nn.ReLU(), nn.Linear(128, 10))
 
 
 def train_step_fn(torch, model, opt, x, y):
@@ -127,10 +111,6 @@ def workload_builders(torch, sizes):
         builders[f"sgemm.{n}"] = sgemm(n)
 
     # Convolutions (Sources/EmberWorkloads/ConvWorkloads.swift builds the same).
-    def lenet():
-        return nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3), nn.ReLU(),
-                             nn.MaxPool2d(2), nn.Flatten(), nn.Linear(1600, 128), nn.ReLU(), nn.Linear(128, 10))
-
     class BasicBlock(nn.Module):
         def __init__(self, c):
             super().__init__()
@@ -143,13 +123,13 @@ def workload_builders(torch, sizes):
             return F.relu(self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x))))) + x)
 
     def lenet_train():
-        model = lenet()
+        model = lenet(nn)
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
         x, y = torch.rand(64, 1, 28, 28), torch.randint(0, 10, (64,))
         return train_step_fn(torch, model, opt, x, y)
 
     def lenet_eval():
-        model = lenet().eval()
+        model = lenet(nn).eval()
         x = torch.rand(64, 1, 28, 28)
 
         def body():
@@ -197,62 +177,22 @@ def workload_builders(torch, sizes):
     return builders
 
 
-def run_timings(args):
-    """Times every workload of the selected groups, one after the other."""
-    import torch
-
-    torch.manual_seed(0)
-    torch.set_num_threads(args.threads)
-    wanted = set(args.only.split(",")) if args.only else None
-    results = {}
-    for key, build in workload_builders(torch, args.sizes).items():
-        if wanted is None or key.split(".")[0] in wanted:
-            results[key] = measure(build(), args.budget)
-    return {"torch": torch.__version__, "threads": torch.get_num_threads(), "results": results}
-
-
-def serve(args):
-    """Answers timing requests from the Swift harness, one JSON object per line each way.
-
-    Request: {"key": "seed.train_step", "budget": 0.5}. Reply: {"key": ..., "iterations": ...,
-    "seconds": [...]} or {"error": ...}. A workload's state is built on its first request and kept,
-    so the harness can alternate Ember and PyTorch samples of the same workload (both then see the
-    same machine load). The thread count is fixed for the process (`--threads`): raising it with
-    `torch.set_num_threads` after work has run made every small `mm` take 16 ms here (OpenMP).
-    """
-    import torch
-
-    torch.manual_seed(0)
-    torch.set_num_threads(args.threads)
-    builders = workload_builders(torch, args.sizes)
-    built = {}
-    print(json.dumps({"torch": torch.__version__}), flush=True)
-    for line in sys.stdin:
-        if not line.strip():
-            continue
-        request = json.loads(line)
-        key = request["key"]
-        try:
-            if key not in built:
-                built[key] = builders[key]()
-            reply = {"key": key, **measure(built[key], float(request["budget"]))}
-        except Exception as error:  # reported to the harness, which prints it
-            reply = {"key": key, "error": repr(error)}
-        print(json.dumps(reply), flush=True)
-
-
 def memory_run(args):
-    """Trains the MLP for `--epochs` epochs on synthetic MNIST-sized data and reports peak RSS."""
+    """Trains the MLP (batch 128, 784 features) or LeNet (batch 64, 1x28x28) for `--epochs` epochs on
+    `--samples` synthetic samples and reports peak RSS; `import_rss_bytes` is the peak after
+    `import torch` alone."""
     import torch
     from torch import nn
     from torch.utils.data import DataLoader, TensorDataset
 
+    import_rss = status_bytes("VmHWM")
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
-    x = torch.rand(args.samples, 784)
+    lenet_run = args.model == "lenet"
+    x = torch.rand(args.samples, 1, 28, 28) if lenet_run else torch.rand(args.samples, 784)
     y = torch.randint(0, 10, (args.samples,))
-    loader = DataLoader(TensorDataset(x, y), batch_size=128, shuffle=True)
-    model = mlp(nn)
+    loader = DataLoader(TensorDataset(x, y), batch_size=64 if lenet_run else 128, shuffle=True)
+    model = lenet(nn) if lenet_run else mlp(nn)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     model.train()
     start = time.perf_counter()
@@ -264,39 +204,17 @@ def memory_run(args):
             loss.backward()
             opt.step()
     seconds = time.perf_counter() - start
-    hwm = None
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                hwm = int(line.split()[1]) * 1024
-    return {
-        "torch": torch.__version__,
-        "peak_rss_bytes": hwm,
-        "ru_maxrss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-        "seconds": seconds,
-        "final_loss": loss.item(),
-    }
-
-
-def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--budget", type=float, default=1.0, help="seconds of timed samples per workload")
-    p.add_argument("--only", default="", help="comma-separated groups: seed,mlp,sgemm")
-    p.add_argument("--sizes", default="64,128,256,512,1024,2048",
-                   type=lambda s: [int(v) for v in s.split(",") if v])
-    p.add_argument("--memory-run", action="store_true")
-    p.add_argument("--serve", action="store_true", help="answer JSON timing requests on stdin (used by ember-workloads)")
-    p.add_argument("--samples", type=int, default=10000)
-    p.add_argument("--epochs", type=int, default=3)
-    args = p.parse_args()
-    if args.serve:
-        serve(args)
-        return
-    out = memory_run(args) if args.memory_run else run_timings(args)
-    json.dump(out, sys.stdout)
-    sys.stdout.write("\n")
+    return {"version": torch.__version__, "peak_rss_bytes": status_bytes("VmHWM"), "import_rss_bytes": import_rss,
+            "seconds": seconds, "final_loss": loss.item()}
 
 
 if __name__ == "__main__":
-    main()
+    arguments = parse_arguments(__doc__)
+    import torch
+
+    torch.manual_seed(0)
+    if not arguments.memory_run:
+        # Fixed for the process: raising it after work has run made every small `mm` take 16 ms
+        # here (OpenMP), hence one server per thread count.
+        torch.set_num_threads(arguments.threads)
+    main(arguments, "PyTorch", torch.__version__, lambda sizes: workload_builders(torch, sizes), memory_run)
