@@ -115,13 +115,18 @@ struct BackwardSweep {
     let retainGraph: Bool
     let createGraph: Bool
     let targets: [AutogradMeta]?
+    /// Whether the walk stops at the targets instead of passing through them (only for targets
+    /// that cut every path from the roots to the rest of the graph, as ``recomputedGradients``'s
+    /// stand-ins do): a sweep inside another's backward then never touches the outer graph.
+    let stopsAtTargets: Bool
     /// Tells this sweep's pending leaf gradients from those of a sweep it runs inside.
     let id = BackwardSweep.nextID()
 
-    init(retainGraph: Bool, createGraph: Bool, targets: [AutogradMeta]?) {
+    init(retainGraph: Bool, createGraph: Bool, targets: [AutogradMeta]?, stopsAtTargets: Bool = false) {
         self.retainGraph = retainGraph
         self.createGraph = createGraph
         self.targets = targets
+        self.stopsAtTargets = stopsAtTargets
     }
 
     private static let counter = Atomic<Int>(0)
@@ -157,6 +162,7 @@ struct BackwardSweep {
                 if next < node.inputs.count {
                     stack[stack.count - 1].next = next + 1
                     guard let child = node.inputs[next] else { continue }
+                    if stopsAtTargets && child.captured { continue }
                     if child.hasBackward {
                         if !child.visited {
                             child.visited = true
@@ -248,6 +254,12 @@ struct BackwardSweep {
             }
         }
 
+        if stopsAtTargets, let targets {
+            for t in targets where t.hasBackward {
+                if let g = t.pendingGrad { results[ObjectIdentifier(t)] = g }
+                t.pendingGrad = nil
+            }
+        }
         for leaf in leaves {
             guard var grad = leaf.pendingGrad else { continue }
             leaf.pendingGrad = nil
@@ -281,5 +293,29 @@ struct BackwardSweep {
         } else {
             meta.grad = createGraph ? g : g.contiguousRaw
         }
+    }
+}
+
+/// The gradients of `composite(inputs)` for the incoming gradient `g`, recorded: what a fused op's
+/// backward returns when the engine runs it with `createGraph` (gradients of gradients), so that
+/// the op only needs its forward written with recorded ops (`composite`), not a second backward.
+///
+/// The composite runs on stand-ins for the inputs (recorded identities), and a nested sweep
+/// that stops at them differentiates it; the results reach the real inputs through the stand-ins.
+package func recomputedGradients(_ inputs: [Tensor?], _ g: Tensor, _ composite: ([Tensor?]) -> Tensor) -> [Tensor?] {
+    let standIns = inputs.map { x -> Tensor? in
+        guard let x else { return nil }
+        return x.tracksGrad ? x.recorded("identity", x, twice: true) { g in [g] } : x
+    }
+    let output = composite(standIns)
+    let targets = standIns.compactMap { $0.flatMap { $0.tracksGrad ? $0.autograd : nil } }
+    guard let root = output.autograd, root.requiresGrad, !targets.isEmpty else { return inputs.map { _ in nil } }
+    let grads = BackwardSweep(retainGraph: true, createGraph: true, targets: targets, stopsAtTargets: true)
+        .run(roots: [(root, g)])
+    var k = 0
+    return standIns.map { x in
+        guard let x, x.tracksGrad else { return nil }
+        defer { k += 1 }
+        return grads[k] ?? Tensor.zeros(x.shape, dtype: x.dtype)
     }
 }

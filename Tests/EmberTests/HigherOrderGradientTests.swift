@@ -55,6 +55,38 @@ import _EmberTestSupport
         expectClose(hv, Self.fixture["hvp/\(name)/hv"], atol: 1e-9, rtol: 1e-8, "\(name) Hessian-vector product")
     }
 
+    /// The normalizations of `gen_autograd.py`'s `NORMS`: each a scalar of the input and weight.
+    nonisolated(unsafe) static let norms: [String: (Tensor, Tensor) -> Tensor] = [
+        "batch_train": { x, w in
+            var rm: Tensor? = nil, rv: Tensor? = nil
+            return batchNorm(x, runningMean: &rm, runningVar: &rv, weight: w, bias: fixture["norms/b3"],
+                             training: true, momentum: 0.1, eps: 1e-5).tanh().pow(2).sum()
+        },
+        "batch_eval": { x, w in
+            var rm: Tensor? = fixture["norms/rm"], rv: Tensor? = fixture["norms/rv"]
+            return batchNorm(x, runningMean: &rm, runningVar: &rv, weight: w, bias: fixture["norms/b3"],
+                             training: false, momentum: 0.1, eps: 1e-5).tanh().pow(2).sum()
+        },
+        "layer": { x, w in layerNorm(x, normalizedShape: [5], weight: w, bias: fixture["norms/b5"]).tanh().pow(2).sum() },
+        "group": { x, w in groupNorm(x, numGroups: 3, weight: w, bias: fixture["norms/b3"]).tanh().pow(2).sum() },
+    ]
+
+    /// Second derivatives through batch (training and eval), layer and group normalization, with
+    /// respect to the input and the weight together.
+    @Test(arguments: ["batch_train", "batch_eval", "layer", "group"])
+    func secondDerivativeThroughNormalizationMatchesPyTorch(_ name: String) throws {
+        let fx = Self.fixture
+        let wKey = name == "layer" ? "5" : "3"
+        let x = fx["norms/x"].requiringGrad(), w = fx["norms/w\(wKey)"].requiringGrad()
+        let first = Autograd.grad(Self.norms[name]!(x, w), [x, w], createGraph: true)
+        let gx = try #require(first[0]), gw = try #require(first[1])
+        expectClose(gx.detached(), fx["norms/\(name)/gx"], atol: 1e-10, rtol: 1e-9, "\(name) dx")
+        expectClose(gw.detached(), fx["norms/\(name)/gw"], atol: 1e-10, rtol: 1e-9, "\(name) dweight")
+        let second = Autograd.grad((gx * fx["norms/vx"]).sum() + (gw * fx["norms/vw\(wKey)"]).sum(), [x, w])
+        expectClose(try #require(second[0]), fx["norms/\(name)/hx"], atol: 1e-9, rtol: 1e-8, "\(name) Hessian-vector product, input")
+        expectClose(try #require(second[1]), fx["norms/\(name)/hw"], atol: 1e-9, rtol: 1e-8, "\(name) Hessian-vector product, weight")
+    }
+
     nonisolated(unsafe) static let losses: [String: (Tensor) -> Tensor] = [
         "mse": { out in mseLoss(out, target: fixture["mlp/y"]) },
         "l1_tanh": { out in l1Loss(out.tanh(), target: fixture["mlp/y"]) },

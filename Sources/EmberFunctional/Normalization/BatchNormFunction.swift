@@ -110,8 +110,29 @@ private func batchNormTyped<T: TensorFloat>(
         }
         return (dx, dw.map { $0.to(weight!.dtype) }, db.map { $0.to(bias!.dtype) })
     }
+    // With createGraph: the same normalization from recorded ops, differentiated again.
+    let statistics = stats
+    let composite = { (args: [Tensor?]) -> Tensor in
+        let x = args[0]!
+        var shape = Shape(repeating: 1, count: x.rank)
+        shape[1] = c
+        let axes = [0] + Array(2..<x.rank)
+        var y: Tensor
+        if useBatchStats {
+            let centered = x - x.mean(axes: axes, keepDim: true)
+            y = centered / (centered.pow(2).mean(axes: axes, keepDim: true) + eps).sqrt()
+        } else {
+            let mean = Tensor(Array(statistics[0..<c]), shape: shape).to(x.dtype)
+            let invstd = Tensor(Array(statistics[c..<(2 * c)]), shape: shape).to(x.dtype)
+            y = (x - mean) * invstd
+        }
+        if let w = args[1] { y = y * w.reshaped(shape) }
+        if let b = args[2] { y = y + b.reshaped(shape) }
+        return y
+    }
     if let weight, let bias {
-        return out.recorded("batch_norm", input, weight, bias) { g in
+        return out.recorded("batch_norm", input, weight, bias, twice: true) { g in
+            if creatingGraph { return recomputedGradients([input, weight, bias], g, composite) }
             let (dx, dw, db) = backward(g)
             return [dx, dw, db]
         }
@@ -119,7 +140,11 @@ private func batchNormTyped<T: TensorFloat>(
     var inputs = [input]
     if let weight { inputs.append(weight) }
     if let bias { inputs.append(bias) }
-    return out.recorded("batch_norm", inputs) { g in
+    return out.recorded("batch_norm", inputs, twice: true) { g in
+        if creatingGraph {
+            let grads = recomputedGradients([input, weight, bias], g, composite)
+            return [grads[0]] + (weight != nil ? [grads[1]] : []) + (bias != nil ? [grads[2]] : [])
+        }
         let (dx, dw, db) = backward(g)
         var grads: [Tensor?] = [dx]
         if weight != nil { grads.append(dw) }

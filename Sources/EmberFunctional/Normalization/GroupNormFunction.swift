@@ -96,7 +96,23 @@ enum GroupedNormKernel {
         if let weight { inputs.append(weight) }
         if let bias { inputs.append(bias) }
         let needX = input.requiresGrad, needW = weight?.requiresGrad ?? false, needB = bias?.requiresGrad ?? false
-        return out.recorded(opName, inputs) { g in
+        return out.recorded(opName, inputs, twice: true) { g in
+            if creatingGraph {
+                // The same normalization from recorded ops, differentiated again: rows of
+                // `size`, and each element's affine entry picked by index.
+                var index = [Int64](repeating: 0, count: rows * size)
+                for r in 0..<rows { for j in 0..<size { index[r * size + j] = Int64(affineIndex(r, j)) } }
+                let picks = Tensor(index, shape: [rows * size])
+                let grads = recomputedGradients([input, weight, bias], g) { args in
+                    let x = args[0]!.reshaped([rows, size])
+                    let centered = x - x.mean(axes: [1], keepDim: true)
+                    var y = centered / (centered.pow(2).mean(axes: [1], keepDim: true) + eps).sqrt()
+                    if let w = args[1] { y = y * w.reshaped([affineCount]).indexSelect(axis: 0, index: picks).reshaped([rows, size]) }
+                    if let b = args[2] { y = y + b.reshaped([affineCount]).indexSelect(axis: 0, index: picks).reshaped([rows, size]) }
+                    return y.reshaped(input.shape)
+                }
+                return [grads[0]] + (weight != nil ? [grads[1]] : []) + (bias != nil ? [grads[2]] : [])
+            }
             let gc = g.contiguousRaw
             let dx = needX ? Tensor(uninitializedShape: x.shape, dtype: T.dtype) : nil
             let dw = needW ? Tensor(uninitializedShape: [affineCount], dtype: T.dtype) : nil
