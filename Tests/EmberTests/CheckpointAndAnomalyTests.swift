@@ -42,6 +42,34 @@ import _EmberTestSupport
         expectBitwiseEqual(viaCheckpoint.1, lin.weight.grad!)
     }
 
+    /// A layer used both inside and after a checkpointed segment: its weight gets gradients from
+    /// the outer pass and from the segment's own pass, which runs inside the outer one.
+    @Test func aParameterSharedInsideAndOutsideASegmentGetsBothGradients() throws {
+        let lin = Linear(3, 3, dtype: .float64)
+        let x = Tensor([1, 2, 3, -1, 0.5, 2] as [Double], shape: [2, 3])
+        lin(checkpoint(x) { lin($0).tanh() }).sum().backward()
+        let viaCheckpoint = try #require(lin.weight.grad)
+        lin.weight.grad = nil
+        lin(lin(x).tanh()).sum().backward()
+        expectBitwiseEqual(viaCheckpoint, lin.weight.grad!)
+    }
+
+    /// A fused op differentiated again (batch normalization) on an intermediate result: the
+    /// nested pass that does it must not touch the outer graph, so the first-order gradient with
+    /// `createGraph` equals the ordinary one.
+    @Test func createGraphThroughBatchNormOfAnIntermediateKeepsTheFirstOrderGradient() throws {
+        let x = Tensor([0.5, -1, 2, 0.3, 1.5, -0.7, 0.9, 0.1] as [Double], shape: [4, 2]).requiringGrad()
+        func f() -> Tensor {
+            var rm: Tensor? = nil, rv: Tensor? = nil
+            let h = (x * 2).tanh()
+            return batchNorm(h, runningMean: &rm, runningVar: &rv, weight: nil, bias: nil, training: true,
+                             momentum: 0.1, eps: 1e-5).pow(3).sum() + h.sum()
+        }
+        let plain = try #require(Autograd.grad(f(), [x])[0])
+        let recorded = try #require(Autograd.grad(f(), [x], createGraph: true)[0])
+        expectClose(recorded.detached(), plain, atol: 1e-12, rtol: 1e-12)
+    }
+
     @Test func withoutRecordingASegmentJustRuns() {
         let lin = Linear(3, 2)
         var calls = 0
