@@ -122,5 +122,6 @@ func allWorkloads(sizes: [Int]) -> [Workload] {
         })
     }
     list += convWorkloads()
+    list += fusedWorkloads()
     return list
 }
