@@ -8,6 +8,7 @@ extension Module {
     @discardableResult
     public func train(_ on: Bool = true) -> Self {
         walk { _, module, _ in
+            if on { module.refuseTrainingIfInferenceOnly("train()") }
             if module.pinnedMode != nil { return false }
             module.setTraining(on)
             return true
@@ -30,6 +31,7 @@ extension Module {
     @discardableResult
     public func pin(_ mode: Mode) -> Self {
         walk { _, module, _ in
+            if mode == .training { module.refuseTrainingIfInferenceOnly("pin(.training)") }
             if module !== self, module.pinnedMode != nil { return false }
             module.setTraining(mode == .training)
             return true
@@ -73,6 +75,12 @@ extension Module {
 
     /// Runs `body` in training mode (pins respected) and restores every module's previous mode.
     public func training<R>(_ body: () throws -> R) rethrows -> R { try withMode(.training, body) }
+
+    /// Stops when this module belongs to a copy made by `fusedForInference()`, naming `operation`.
+    func refuseTrainingIfInferenceOnly(_ operation: @autoclosure () -> String) {
+        guard isInferenceOnly else { return }
+        preconditionFailure("\(operation()): \(errorContext) belongs to an inference-only model made by fusedForInference(), whose BatchNorm layers are folded into the preceding layers and whose dropout layers are removed; it cannot train. Train the original model and call fusedForInference() again.")
+    }
 
     /// Every module with its current training flag.
     private func modes() -> [(Module, Bool)] { modules().map { ($0, $0.isTraining) } }
@@ -126,6 +134,7 @@ extension Module {
         }
         for (path, module) in modules {
             let r = byPath[path]!
+            if r.mode == .training || r.pinnedMode == .training { module.refuseTrainingIfInferenceOnly("restoreModes(_:)") }
             module.pinnedMode = r.pinnedMode
             module.setTraining(r.mode == .training)
         }

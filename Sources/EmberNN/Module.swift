@@ -49,6 +49,11 @@ open class Module {
     /// its subtree unchanged until ``unpin()``.
     public internal(set) var pinnedMode: Mode?
 
+    /// Whether this module belongs to an inference-only copy made by
+    /// ``Module/fusedForInference(folding:rebuilding:)``: `train()` (and `pin(.training)`,
+    /// `withMode(.training)`) on it stops, since its BatchNorm layers are folded away.
+    public internal(set) var isInferenceOnly = false
+
     /// The path this module had in the last traversal that reached it (`""` for a root), used to
     /// name it in error messages. Only a hint: a module may sit in several trees.
     public internal(set) var lastKnownPath: String?

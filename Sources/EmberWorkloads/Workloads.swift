@@ -121,5 +121,6 @@ func allWorkloads(sizes: [Int]) -> [Workload] {
     // 3. sgemm, C = A B for n x n row-major matrices.
     list += sizes.map { sgemmWorkload(n: $0) }
     list += convWorkloads()
+    list += fusedWorkloads()
     return list
 }

@@ -162,6 +162,34 @@ def workload_builders(torch, sizes):
     builders["cnn.resnet_train_b32"] = resnet_train
     builders["cnn.resnet_eval_b32"] = resnet_eval
 
+    # Eval-mode folding (Sources/EmberWorkloads/FusedWorkloads.swift): PyTorch's fuse_modules on
+    # the same models (its fused copy keeps Dropout, the identity in eval).
+    from torch.ao.quantization import fuse_modules
+
+    def fused_mlp_eval(batch):
+        def build():
+            model = fuse_modules(mlp(nn).eval(), [["0", "1"], ["4", "5"]], inplace=False)
+            xb = torch.rand(batch, 784)
+
+            def body():
+                with torch.no_grad():
+                    model(xb)
+            return body
+        return build
+    for batch in (1024, 1):
+        builders[f"fused.mlp_eval_b{batch}"] = fused_mlp_eval(batch)
+
+    def fused_resnet_eval():
+        model = nn.Sequential(BasicBlock(32), BasicBlock(32), BasicBlock(32)).eval()
+        model = fuse_modules(model, [[f"{i}.conv{j}", f"{i}.bn{j}"] for i in range(3) for j in (1, 2)], inplace=False)
+        x = torch.randn(32, 32, 32, 32)
+
+        def body():
+            with torch.no_grad():
+                model(x)
+        return body
+    builders["fused.resnet_eval_b32"] = fused_resnet_eval
+
     def conv(batch, cin, cout, side):
         def build():
             layer = nn.Conv2d(cin, cout, 3, padding=1)

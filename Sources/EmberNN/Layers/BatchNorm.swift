@@ -34,6 +34,11 @@ open class BatchNormBase: Module {
     public let runningVar: Buffer?
     public let numBatchesTracked: Buffer?
 
+    /// Whether this layer's normalization was folded into the layer before it by
+    /// ``Module/fusedForInference(folding:rebuilding:)``: it then returns its input unchanged (its
+    /// parameters and statistics stay, unused, so the state dict keeps its keys).
+    public internal(set) var isFolded = false
+
     /// Input ranks this layer accepts and how to say so in errors.
     open var acceptedRanks: Set<Int> { [] }
     /// ``acceptedRanks``, built once: a subclass returns a literal set, which Swift rebuilds
@@ -67,6 +72,7 @@ open class BatchNormBase: Module {
     }
 
     open override func forward(_ input: Tensor) -> Tensor {
+        if isFolded { return input }
         precondition(acceptedRankSet.contains(input.rank),
                      "\(errorContext): expected \(rankDescription) input (got \(input.rank)D input), shape \(input.shape)")
         precondition(input.shape[1] == numFeatures,
@@ -98,7 +104,7 @@ open class BatchNormBase: Module {
     }
 
     /// With running statistics, evaluation mode normalises with them instead of the batch's.
-    public override var isModeDependent: Bool { runningMean != nil }
+    public override var isModeDependent: Bool { runningMean != nil && !isFolded }
 
     /// Whether the running statistics are still their initial values: no tracked batch, mean 0,
     /// variance 1.

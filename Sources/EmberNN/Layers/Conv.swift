@@ -29,7 +29,8 @@ open class ConvBase: Module {
     /// Spatial dimensions: 1, 2 or 3.
     let dims: Int
     public let weight: Parameter
-    public let bias: Parameter?
+    /// `nil` without a bias; set (internally) when a BatchNorm is folded into a bias-less layer.
+    public internal(set) var bias: Parameter?
 
     init(dims: Int, _ inChannels: Int, _ outChannels: Int, _ kernelSize: SpatialSize, stride: SpatialSize,
          padding: ConvPadding, dilation: SpatialSize, groups: Int, bias: Bool, paddingMode: PaddingMode,

@@ -23,7 +23,8 @@ public final class Linear: Module {
     public let inFeatures: Int
     public let outFeatures: Int
     public let weight: Parameter
-    public let bias: Parameter?
+    /// `nil` without a bias; set (internally) when a BatchNorm is folded into a bias-less layer.
+    public internal(set) var bias: Parameter?
 
     public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true, dtype: DType = .float32,
                 generator: Generator = .default) {
