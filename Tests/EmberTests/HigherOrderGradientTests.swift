@@ -94,17 +94,19 @@ import _EmberTestSupport
         "nll_log_softmax": { out in nllLoss(out.logSoftmax(axis: 1), target: fixture["mlp/target"]).pow(2) },
     ]
 
-    /// d^2 loss / d w1^2 times a vector, through linear, tanh and each loss.
+    /// d^2 loss / d w1^2 times a vector, and the mixed d^2 loss / dx dw1, through linear, tanh
+    /// and each loss.
     @Test(arguments: ["mse", "l1_tanh", "cross_entropy", "nll_log_softmax"])
     func secondDerivativeThroughLinearLayersAndLossMatchesPyTorch(_ name: String) throws {
         let fx = Self.fixture
-        let w1 = fx["mlp/w1"].requiringGrad()
-        let out = linear(linear(fx["mlp/x"], weight: w1, bias: fx["mlp/b1"]).tanh(), weight: fx["mlp/w2"], bias: fx["mlp/b2"])
+        let w1 = fx["mlp/w1"].requiringGrad(), x = fx["mlp/x"].requiringGrad()
+        let out = linear(linear(x, weight: w1, bias: fx["mlp/b1"]).tanh(), weight: fx["mlp/w2"], bias: fx["mlp/b2"])
         let loss = Self.losses[name]!(out)
         let gw = try #require(Autograd.grad(loss, [w1], createGraph: true)[0])
         expectClose(gw.detached(), fx["mlp/\(name)/grad"], atol: 1e-10, rtol: 1e-9, "\(name) gradient")
-        let hv = try #require(Autograd.grad((gw * fx["mlp/v"]).sum(), [w1])[0])
-        expectClose(hv, fx["mlp/\(name)/hv"], atol: 1e-9, rtol: 1e-8, "\(name) Hessian-vector product")
+        let second = Autograd.grad((gw * fx["mlp/v"]).sum(), [w1, x])
+        expectClose(try #require(second[0]), fx["mlp/\(name)/hv"], atol: 1e-9, rtol: 1e-8, "\(name) Hessian-vector product")
+        expectClose(try #require(second[1]), fx["mlp/\(name)/hx"], atol: 1e-9, rtol: 1e-8, "\(name) mixed derivative d2L/dx dw1")
     }
 
     /// Two SGD steps on `mse + 10 * mean((|dD/dx| - 1)^2)`: the penalty's gradient flows through
