@@ -9,7 +9,9 @@ func fusedWorkloads() -> [Workload] {
     for batch in [1024, 1] {
         list.append(Workload(key: "fused.mlp_eval_b\(batch)", group: "fused",
                              title: batch == 1 ? "MLP folded: eval forward, batch 1 (latency)" : "MLP folded: eval forward, batch \(batch)",
-                             unit: batch == 1 ? .microseconds : .samplesPerSecond(batch: batch)) {
+                             unit: batch == 1 ? .microseconds : .samplesPerSecond(batch: batch),
+                             work: batch == 1 ? .bytes(mlpForwardBytes(batch: 1))
+                                 : .flops(denseFlops(batch: batch, layers: mlpLayers, training: false))) {
             let g = Generator(seed: 0)
             let model = withGenerator(g) { makeMLP() }
             model.eval()
