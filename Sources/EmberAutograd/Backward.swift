@@ -130,6 +130,9 @@ struct BackwardSweep {
     }
 
     private static let counter = Atomic<Int>(0)
+    /// How many sweeps with `createGraph` are running in the process (``creatingGraph`` reads
+    /// the task's recording mode only when some are).
+    static let graphCreatingSweeps = Atomic<Int>(0)
     private static func nextID() -> Int { counter.add(1, ordering: .relaxed).newValue }
 
     @discardableResult
@@ -138,9 +141,11 @@ struct BackwardSweep {
             precondition(!root.released, releasedGraphMessage)
         }
         if createGraph {
+            BackwardSweep.graphCreatingSweeps.add(1, ordering: .relaxed)
+            defer { BackwardSweep.graphCreatingSweeps.subtract(1, ordering: .relaxed) }
             return withGrad { sweep(roots) }
         }
-        return withNoGrad { sweep(roots.map { ($0.0, $0.1.detached()) }) }
+        return withNoGrad { sweep(roots) }
     }
 
     private func sweep(_ roots: [(AutogradMeta, Tensor)]) -> [Tensor?] {
@@ -211,8 +216,9 @@ struct BackwardSweep {
                 if !input.hasBackward { leaves.append(input) }
             }
         }
+        leaves.reserveCapacity(16)
         for (root, seed) in roots {
-            if root.hasBackward || root.requiresGrad { send(seed, to: root) }
+            if root.hasBackward || root.requiresGrad { send(createGraph ? seed : seed.detached(), to: root) }
         }
 
         var i = order.count - 1

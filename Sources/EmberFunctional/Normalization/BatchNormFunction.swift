@@ -110,9 +110,10 @@ private func batchNormTyped<T: TensorFloat>(
         }
         return (dx, dw.map { $0.to(weight!.dtype) }, db.map { $0.to(bias!.dtype) })
     }
-    // With createGraph: the same normalization from recorded ops, differentiated again.
-    let statistics = stats
-    let composite = { (args: [Tensor?]) -> Tensor in
+    // With createGraph: the same normalization from recorded ops, differentiated again (built
+    // only then: a closure made here would cost an allocation on every call).
+    func composite(_ args: [Tensor?]) -> Tensor {
+        let statistics = stats
         let x = args[0]!
         var shape = Shape(repeating: 1, count: x.rank)
         shape[1] = c
