@@ -287,3 +287,48 @@ public final class Fold: Module {
 
 /// An `int or tuple` argument as PyTorch prints it: `5` for one value, `(4, 6)` for several.
 func pythonSizes(_ v: [String]) -> String { v.count == 1 ? v[0] : "(\(v.joined(separator: ", ")))" }
+
+/// The shared implementation of the power-average pooling modules.
+///
+/// PyTorch parity: `torch.nn.LPPool1d/LPPool2d(norm_type, kernel_size, stride=None,
+/// ceil_mode=False)`, with PyTorch's listing.
+open class LPPoolBase: Module {
+    let dims: Int
+    public let normType: Double
+    public let kernelSize: SpatialSize
+    public let stride: SpatialSize?
+    public let ceilMode: Bool
+
+    init(dims: Int, normType: Double, _ kernelSize: SpatialSize, stride: SpatialSize?, ceilMode: Bool) {
+        self.dims = dims
+        self.normType = normType
+        self.kernelSize = kernelSize
+        self.stride = stride
+        self.ceilMode = ceilMode
+        super.init()
+    }
+
+    public override func forward(_ input: Tensor) -> Tensor {
+        lpPool(input, dims: dims, normType: normType, kernelSize: kernelSize, stride: stride, ceilMode: ceilMode,
+               context: { self.errorContext })
+    }
+
+    open override var extraDescription: String {
+        let p = normType == .infinity ? "inf" : formatPythonShort(normType)
+        return "norm_type=\(p), kernel_size=\(kernelSize), stride=\(stride.map { "\($0)" } ?? "None"), ceil_mode=\(ceilMode ? "True" : "False")"
+    }
+}
+
+/// Power-average pooling over `[N, C, L]` or `[C, L]`. PyTorch parity: `torch.nn.LPPool1d`.
+public final class LPPool1d: LPPoolBase {
+    public init(_ normType: Double, _ kernelSize: SpatialSize, stride: SpatialSize? = nil, ceilMode: Bool = false) {
+        super.init(dims: 1, normType: normType, kernelSize, stride: stride, ceilMode: ceilMode)
+    }
+}
+
+/// Power-average pooling over `[N, C, H, W]` or `[C, H, W]`. PyTorch parity: `torch.nn.LPPool2d`.
+public final class LPPool2d: LPPoolBase {
+    public init(_ normType: Double, _ kernelSize: SpatialSize, stride: SpatialSize? = nil, ceilMode: Bool = false) {
+        super.init(dims: 2, normType: normType, kernelSize, stride: stride, ceilMode: ceilMode)
+    }
+}
