@@ -35,8 +35,8 @@ public struct AnomalyError: Error, Sendable, Equatable, CustomStringConvertible 
 /// so the error comes before the optimizer steps.
 ///
 /// Cost: one pass over every gradient of the backward (a float comparison per element) and a
-/// string per recorded op; a training step of a small MLP runs about 1.5-2x slower. Outside the
-/// scope the cost is one relaxed atomic load per recorded op.
+/// module name per recorded op. Outside the scope the cost is one relaxed atomic load per
+/// recorded op and per module call.
 ///
 /// PyTorch parity: `with torch.autograd.detect_anomaly():`, which raises at once from
 /// `backward()`; Ember's `backward` cannot throw, so the error comes at the end of the scope.
