@@ -92,11 +92,15 @@ import _EmberTestSupport
         "l1_tanh": { out in l1Loss(out.tanh(), target: fixture["mlp/y"]).pow(2) },
         "cross_entropy": { out in crossEntropy(out, target: fixture["mlp/target"]).pow(2) },
         "nll_log_softmax": { out in nllLoss(out.logSoftmax(axis: 1), target: fixture["mlp/target"]).pow(2) },
+        "smooth_l1": { out in smoothL1Loss(out, target: fixture["mlp/y"], beta: 0.7).pow(2) },
+        "huber": { out in huberLoss(out, target: fixture["mlp/y"], delta: 0.6).pow(2) },
+        "bce": { out in binaryCrossEntropy(out.sigmoid(), target: fixture["mlp/y"].sigmoid()).pow(2) },
+        "bce_logits": { out in binaryCrossEntropyWithLogits(out, target: fixture["mlp/y"].sigmoid()).pow(2) },
     ]
 
     /// d^2 loss / d w1^2 times a vector, and the mixed d^2 loss / dx dw1, through linear, tanh
     /// and each loss.
-    @Test(arguments: ["mse", "l1_tanh", "cross_entropy", "nll_log_softmax"])
+    @Test(arguments: ["mse", "l1_tanh", "cross_entropy", "nll_log_softmax", "smooth_l1", "huber", "bce", "bce_logits"])
     func secondDerivativeThroughLinearLayersAndLossMatchesPyTorch(_ name: String) throws {
         let fx = Self.fixture
         let w1 = fx["mlp/w1"].requiringGrad(), x = fx["mlp/x"].requiringGrad()

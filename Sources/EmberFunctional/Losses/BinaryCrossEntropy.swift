@@ -16,6 +16,10 @@ struct BinaryCrossEntropyElement: ElementwiseLoss {
     @inline(__always) func targetDerivative<T: TensorFloat>(_ x: T, _ y: T, _: T) -> T {
         -T.log(x / (1 - x))
     }
+    var supportsDoubleBackward: Bool { true }
+    func recordedDerivatives(_ x: Tensor, _ y: Tensor) -> (input: Tensor, target: Tensor)? {
+        ((x - y) / ((1 - x) * x).clamp(min: Double(Float(1e-12))), -(x / (1 - x)).log())
+    }
 }
 
 /// `(1 - y) x - (1 + (p - 1) y) log(sigmoid(x))`, `log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|))`.
@@ -36,6 +40,11 @@ struct BinaryCrossEntropyWithLogitsElement: ElementwiseLoss {
     @inline(__always) func targetDerivative<T: TensorFloat>(_ x: T, _ y: T, _ p: T) -> T {
         guard hasPosWeight else { return -x }
         return logSigmoid(-x) - logSigmoid(x) * p
+    }
+    /// Without a positive-class weight only (the op records no double backward with one).
+    var supportsDoubleBackward: Bool { !hasPosWeight }
+    func recordedDerivatives(_ x: Tensor, _ y: Tensor) -> (input: Tensor, target: Tensor)? {
+        hasPosWeight ? nil : (x.sigmoid() - y, -x)
     }
 }
 

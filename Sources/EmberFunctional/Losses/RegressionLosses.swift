@@ -44,6 +44,15 @@ struct SmoothL1Error: ElementwiseLoss {
         return d <= -b ? -1 : (d >= b ? 1 : d / b)
     }
     @inline(__always) func targetDerivative<T: TensorFloat>(_ x: T, _ y: T, _ p: T) -> T { -inputDerivative(x, y, p) }
+    var supportsDoubleBackward: Bool { true }
+    func recordedDerivatives(_ x: Tensor, _ y: Tensor) -> (input: Tensor, target: Tensor)? {
+        // d / beta inside the band, its sign (a fixed tensor) outside.
+        let d = x - y
+        let inside = withNoGrad { d.abs().lt(beta).to(d.dtype) }
+        let sign = withNoGrad { d.gt(0).to(d.dtype) - d.lt(0).to(d.dtype) }
+        let derivative = d * (inside / beta) + sign * (1 - inside)
+        return (derivative, -derivative)
+    }
 }
 
 /// `0.5 z^2` for `z = |x - y| < delta`, else `delta (z - 0.5 delta)`.
@@ -58,6 +67,15 @@ struct HuberError: ElementwiseLoss {
         return d <= -dl ? -dl : (d >= dl ? dl : d)
     }
     @inline(__always) func targetDerivative<T: TensorFloat>(_ x: T, _ y: T, _ p: T) -> T { -inputDerivative(x, y, p) }
+    var supportsDoubleBackward: Bool { true }
+    func recordedDerivatives(_ x: Tensor, _ y: Tensor) -> (input: Tensor, target: Tensor)? {
+        // d inside the band, delta times its sign (a fixed tensor) outside.
+        let d = x - y
+        let inside = withNoGrad { d.abs().lt(delta).to(d.dtype) }
+        let sign = withNoGrad { d.gt(0).to(d.dtype) - d.lt(0).to(d.dtype) }
+        let derivative = d * inside + sign * (1 - inside) * delta
+        return (derivative, -derivative)
+    }
 }
 
 // MARK: - Functional forms
