@@ -65,8 +65,20 @@ extension Tensor {
     public func gelu(approximate: GELUApproximation = .none) -> Tensor {
         let x = detached()
         let useTanh = approximate == .tanh
-        return Kernels.gelu(self, tanhApproximation: useTanh).recorded("gelu", self) { g in
-            [Kernels.geluBackward(g, x, tanhApproximation: useTanh)]
+        return Kernels.gelu(self, tanhApproximation: useTanh).recorded("gelu", self, twice: true) { [self] g in
+            guard creatingGraph else { return [Kernels.geluBackward(g, x, tanhApproximation: useTanh)] }
+            if useTanh {
+                return recomputedGradients([self], g) { args in
+                    let v = args[0]!
+                    return v * 0.5 * (1 + ((v + v.pow(3) * 0.044715) * (2 / Double.pi).squareRoot()).tanh())
+                }
+            }
+            // gelu'(x) = Phi(x) + x phi(x), recorded with its own derivative phi(x) (2 - x^2).
+            let derivative = Kernels.geluBackward(Tensor.ones(x.shape, dtype: x.dtype), x, tanhApproximation: false)
+                .recorded("geluDerivative", self, twice: true) { g2 in
+                    [g2 * (self * self * -0.5).exp() * (2 - self * self) * (1 / (2 * Double.pi).squareRoot())]
+                }
+            return [g * derivative]
         }
     }
 

@@ -34,6 +34,7 @@ import _EmberTestSupport
             let e = Tensor.stack([x, x.exp()]).sum(axis: 0).pow(2).sum()
             return a + b + c + d + e
         },
+        "gelu": { x in ((x * 1.7).gelu() * x).sum() + ((x * 1.3).gelu(approximate: .tanh) * x).sum() },
         "div_where": { x in
             (x / (x * x + 1)).sum() + Tensor.where(x.gt(0), x * x, x * 3).pow(2).sum() + x.maximum(x * 0.5).pow(2).sum()
         },
