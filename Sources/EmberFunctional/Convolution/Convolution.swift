@@ -126,6 +126,16 @@ func convolutionOp(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry g: Windo
     if x.dtype == .float32 { run(Float.self) } else { run(Double.self) }
     let opName = transposed ? "convolution_transpose" : "convolution"
     let backward: (Tensor) -> [Tensor?] = { grad in
+        if creatingGraph && !transposed {
+            let family = ConvolutionFamily(sizes: sizes, geometry: g, input: xc, weight: wc, outShape: outShape)
+            var grads: [Tensor?] = [x.tracksGrad ? family.inputGradient(grad, weight) : nil,
+                                    weight.tracksGrad ? family.weightGradient(x, grad) : nil]
+            if let bias {
+                grads.append(bias.tracksGrad ? grad.reshaped([sizes.batch, sizes.outChannels, grad.count / max(sizes.batch * sizes.outChannels, 1)])
+                    .sum(axes: [0, 2]) : nil)
+            }
+            return grads
+        }
         let gy = grad.contiguousRaw
         let dx: Tensor? = x.tracksGrad ? Tensor(uninitializedShape: x.shape, dtype: x.dtype) : nil
         let dw: Tensor? = weight.tracksGrad ? Tensor(uninitializedShape: weight.shape, dtype: x.dtype) : nil
@@ -150,6 +160,71 @@ func convolutionOp(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry g: Windo
         }
         return grads
     }
-    if let bias { return out.recorded(opName, x, weight, bias, backward: backward) }
-    return out.recorded(opName, x, weight, backward: backward)
+    if let bias { return out.recorded(opName, x, weight, bias, twice: !transposed, backward: backward) }
+    return out.recorded(opName, x, weight, twice: !transposed, backward: backward)
+}
+
+/// A convolution and its two adjoints, as recorded ops whose backwards are each other: what a
+/// convolution's backward computes under `createGraph` (gradients of gradients).
+///
+/// With `C(x, w)` the convolution (bilinear in `x` and `w`), `Cx(g, w)` its adjoint in `x` (the
+/// input gradient) and `Cw(x, g)` its adjoint in `w` (the weight gradient):
+/// - `C`'s gradients are `Cx(g, w)` and `Cw(x, g)`;
+/// - `Cx(g, w)`'s, for an incoming `u` of the input's shape, are `C(u, w)` and `Cw(u, g)`;
+/// - `Cw(x, g)`'s, for an incoming `v` of the weight's shape, are `Cx(g, v)` and `C(x, v)`.
+/// All three use the one geometry; `input` and `weight` only give shapes where a kernel takes a
+/// pointer it does not read.
+struct ConvolutionFamily {
+    let sizes: ConvolutionKernel.Sizes
+    let geometry: WindowGeometry
+    let input: Tensor, weight: Tensor
+    let outShape: Shape
+
+    private func raw(_ shape: Shape, _ dtype: DType, _ body: (Tensor) -> Void) -> Tensor {
+        let out = Tensor(uninitializedShape: shape, dtype: dtype)
+        body(out)
+        return out
+    }
+
+    func convolve(_ x: Tensor, _ w: Tensor) -> Tensor {
+        let xc = x.contiguousRaw, wc = w.contiguousRaw
+        let y = raw(outShape, x.dtype) { y in
+            func run<T: TensorFloat>(_: T.Type) {
+                ConvolutionKernel.forward(x: xc.pointer(as: T.self), w: wc.pointer(as: T.self), bias: nil,
+                                          y: y.mutablePointer(as: T.self), sizes, geometry)
+            }
+            if x.dtype == .float32 { run(Float.self) } else { run(Double.self) }
+        }
+        return y.recorded("convolution", x, w, twice: true) { g in
+            [x.tracksGrad ? inputGradient(g, w) : nil, w.tracksGrad ? weightGradient(x, g) : nil]
+        }
+    }
+
+    func inputGradient(_ gy: Tensor, _ w: Tensor) -> Tensor {
+        let gc = gy.contiguousRaw, wc = w.contiguousRaw
+        let dx = raw(input.shape, gy.dtype) { dx in
+            func run<T: TensorFloat>(_: T.Type) {
+                ConvolutionKernel.backward(x: input.pointer(as: T.self), w: wc.pointer(as: T.self), gy: gc.pointer(as: T.self),
+                                           dx: dx.mutablePointer(as: T.self), dw: nil, sizes, geometry)
+            }
+            if gy.dtype == .float32 { run(Float.self) } else { run(Double.self) }
+        }
+        return dx.recorded("convolutionInputGradient", gy, w, twice: true) { u in
+            [gy.tracksGrad ? convolve(u, w) : nil, w.tracksGrad ? weightGradient(u, gy) : nil]
+        }
+    }
+
+    func weightGradient(_ x: Tensor, _ gy: Tensor) -> Tensor {
+        let xc = x.contiguousRaw, gc = gy.contiguousRaw
+        let dw = raw(weight.shape, x.dtype) { dw in
+            func run<T: TensorFloat>(_: T.Type) {
+                ConvolutionKernel.backward(x: xc.pointer(as: T.self), w: weight.pointer(as: T.self), gy: gc.pointer(as: T.self),
+                                           dx: nil, dw: dw.mutablePointer(as: T.self), sizes, geometry)
+            }
+            if x.dtype == .float32 { run(Float.self) } else { run(Double.self) }
+        }
+        return dw.recorded("convolutionWeightGradient", x, gy, twice: true) { v in
+            [x.tracksGrad ? inputGradient(gy, v) : nil, gy.tracksGrad ? convolve(x, v) : nil]
+        }
+    }
 }
