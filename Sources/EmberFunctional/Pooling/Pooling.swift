@@ -91,7 +91,9 @@ private func windowMax(_ setup: PoolSetup, _ w: PoolWindows, opName: String, nee
         PoolKernel.max(x.pointer(as: Double.self), out.mutablePointer(as: Double.self), indices.mutablePointer(as: Int64.self), planes: planes, w)
     }
     let input = setup.input
-    let result = out.recorded(opName, input, backward: { g in
+    let outShape = out.shape
+    // The backward scatters g to the selected positions: linear in g, its transpose a gather.
+    let scatter = { (g: Tensor) -> Tensor in
         let gc = g.contiguousRaw
         let dx = Tensor(zeroedShape: input.shape, dtype: input.dtype)
         let idx = indices.pointer(as: Int64.self)
@@ -100,7 +102,13 @@ private func windowMax(_ setup: PoolSetup, _ w: PoolWindows, opName: String, nee
         } else {
             PoolKernel.scatter(gc.pointer(as: Double.self), idx, dx.mutablePointer(as: Double.self), planes: planes, from: w.outputPlane, to: w.inputPlane)
         }
-        return [dx]
+        return dx
+    }
+    let result = out.recorded(opName, input, twice: true, backward: { g in
+        guard creatingGraph else { return [scatter(g)] }
+        return [g.linearMap("\(opName)Backward", scatter, adjoint: { u in
+            u.reshaped([planes, w.inputPlane]).gather(axis: 1, index: indices.reshaped([planes, w.outputPlane])).reshaped(outShape)
+        })]
     })
     return (result, indices)
 }
@@ -163,7 +171,9 @@ private func windowAverage(_ setup: PoolSetup, _ w: PoolWindows, opName: String,
         PoolKernel.average(x.pointer(as: Double.self), out.mutablePointer(as: Double.self), planes: planes, w, divisor: divisor)
     }
     let input = setup.input
-    return out.recorded(opName, input, backward: { g in
+    let dims = setup.dims
+    // The backward spreads g over each window: linear in g, its transpose the average itself.
+    let spread = { (g: Tensor) -> Tensor in
         let gc = g.contiguousRaw
         let dx = Tensor(zeroedShape: input.shape, dtype: input.dtype)
         if input.dtype == .float32 {
@@ -171,7 +181,13 @@ private func windowAverage(_ setup: PoolSetup, _ w: PoolWindows, opName: String,
         } else {
             PoolKernel.averageBackward(gc.pointer(as: Double.self), dx.mutablePointer(as: Double.self), planes: planes, w, divisor: divisor)
         }
-        return [dx]
+        return dx
+    }
+    return out.recorded(opName, input, twice: true, backward: { g in
+        guard creatingGraph else { return [spread(g)] }
+        return [g.linearMap("\(opName)Backward", spread, adjoint: { u in
+            windowAverage(PoolSetup(u, dims: dims, context: { opName }), w, opName: opName, divisor: divisor)
+        })]
     })
 }
 
