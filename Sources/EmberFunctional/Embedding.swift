@@ -23,7 +23,25 @@ public func embedding(_ indices: Tensor, weight: Tensor, paddingIdx: Int? = nil,
     for (k, i) in idx.enumerated() {
         (out.rawPointer + k * size).copyMemory(from: w.rawPointer + Int(i) * size, byteCount: size)
     }
-    return out.recorded("embedding", weight) { g in
+    return out.recorded("embedding", weight, twice: true) { g in
+        if creatingGraph {
+            // The backward adds rows of g into the selected rows: linear in g, its transpose a row
+            // selection (zero at the padding index, which gets no gradient).
+            let raw = { (g: Tensor) in embeddingGradient(g, idx, rows: rows, dim: dim, paddingIdx: paddingIdx, dtype: weight.dtype) }
+            let keep = Tensor(idx.map { Int($0) == paddingIdx ? 0.0 : 1.0 }, shape: [idx.count, 1]).to(weight.dtype)
+            let picks = Tensor(idx, shape: [idx.count])
+            return [g.linearMap("embeddingBackward", raw, adjoint: { u in
+                (u.indexSelect(axis: 0, index: picks) * keep).reshaped(g.shape)
+            })]
+        }
+        return [embeddingGradient(g, idx, rows: rows, dim: dim, paddingIdx: paddingIdx, dtype: weight.dtype)]
+    }
+}
+
+/// The gradient of ``embedding(_:weight:paddingIdx:context:)`` with respect to its weight: the
+/// rows of `g` added into the rows `idx` selects, in float64, except the padding row.
+private func embeddingGradient(_ g: Tensor, _ idx: [Int64], rows: Int, dim: Int, paddingIdx: Int?, dtype: DType) -> Tensor {
+    do {
         let gc = g.contiguousRaw.to(.float64).contiguousRaw
         var acc = [Double](repeating: 0, count: rows * dim)
         let pg = gc.pointer(as: Double.self)
@@ -31,7 +49,7 @@ public func embedding(_ indices: Tensor, weight: Tensor, paddingIdx: Int? = nil,
             let base = Int(i) * dim
             for j in 0..<dim { acc[base + j] += pg[k * dim + j] }
         }
-        return [Tensor(acc, shape: [rows, dim]).to(weight.dtype)]
+        return Tensor(acc, shape: [rows, dim]).to(dtype)
     }
 }
 

@@ -40,6 +40,11 @@ import _EmberTestSupport
                 + avgPool2d((x * x).reshaped([1, 1, 3, 4]), kernelSize: 2, stride: 1, padding: 1).pow(2).sum()
                 + lpPool1d(x.abs().reshaped([1, 3, 4]) + 0.1, normType: 2, kernelSize: 2).pow(3).sum()
         },
+        "pad_embedding": { x in
+            pad(x.reshaped([1, 3, 4]), [1, 2], mode: .reflect).pow(3).sum()
+                + pad(x, [1, 1, 2, 0], value: 0.5).tanh().pow(2).sum()
+                + embedding(Tensor([0, 2, 2, 1, 0] as [Int64], shape: [5]), weight: x, paddingIdx: 1).tanh().pow(2).sum()
+        },
         "div_where": { x in
             (x / (x * x + 1)).sum() + Tensor.where(x.gt(0), x * x, x * 3).pow(2).sum() + x.maximum(x * 0.5).pow(2).sum()
         },

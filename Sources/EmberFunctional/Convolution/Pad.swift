@@ -79,7 +79,9 @@ package func pad(_ input: Tensor, _ padding: [Int], mode: PadMode, value: Double
     case .int64: forward(Int64.self)
     case .bool: forward(Bool.self)
     }
-    return out.recorded("pad", input, backward: { g in
+    // The backward sums g back onto the copied positions: linear in g, its transpose the padding
+    // itself (with zeros for the constant).
+    let accumulate = { (g: Tensor) -> Tensor in
         let gc = g.contiguousRaw
         let dx = Tensor(zeroedShape: input.shape, dtype: input.dtype)
         func back<T: TensorFloat>(_: T.Type) {
@@ -87,7 +89,11 @@ package func pad(_ input: Tensor, _ padding: [Int], mode: PadMode, value: Double
                                  into: dx.mutablePointer(as: T.self))
         }
         if input.dtype == .float32 { back(Float.self) } else { back(Double.self) }
-        return [dx]
+        return dx
+    }
+    return out.recorded("pad", input, twice: true, backward: { g in
+        guard creatingGraph else { return [accumulate(g)] }
+        return [g.linearMap("padBackward", accumulate, adjoint: { u in pad(u, padding, mode: mode, value: 0, context: { "pad" }) })]
     })
 }
 
