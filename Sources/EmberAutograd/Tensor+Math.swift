@@ -102,7 +102,18 @@ extension Tensor {
         let a = detached(), b = exponent.detached()
         let y = Kernels.pow(self, exponent)
         let aTracks = tracksGrad, bTracks = exponent.tracksGrad
-        return y.recorded("pow", self, exponent) { g in
+        return y.recorded("pow", self, exponent, twice: true) { [self] g in
+            if creatingGraph {
+                // The same rules from recorded ops: 0 where the exponent is 0 (base gradient) and
+                // where the base is 0 with a non-negative exponent (exponent gradient).
+                let base = self.to(g.dtype), power = exponent.to(g.dtype)
+                let zeroExponent = withNoGrad { power.eq(0) }
+                let zeroBase = withNoGrad { base.eq(0).logicalAnd(power.ge(0)) }
+                let safeBase = Tensor.where(zeroBase, base.scalarOperand(1), base)
+                let da = Tensor.where(zeroExponent, g.scalarOperand(0), g * power * base.pow(power - 1))
+                let db = Tensor.where(zeroBase, g.scalarOperand(0), g * safeBase.pow(power) * safeBase.log())
+                return [aTracks ? da.summed(toShape: a.shape) : nil, bTracks ? db.summed(toShape: b.shape) : nil]
+            }
             let a2 = a.dtype == g.dtype ? a : a.convertedRaw(to: g.dtype)
             let b2 = b.dtype == g.dtype ? b : b.convertedRaw(to: g.dtype)
             return [aTracks ? Kernels.sumToShape(Kernels.powBaseBackward(g, a2, b2), a.shape) : nil,

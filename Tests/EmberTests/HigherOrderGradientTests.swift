@@ -45,6 +45,7 @@ import _EmberTestSupport
                 + pad(x, [1, 1, 2, 0], value: 0.5).tanh().pow(2).sum()
                 + embedding(Tensor([0, 2, 2, 1, 0] as [Int64], shape: [5]), weight: x, paddingIdx: 1).tanh().pow(2).sum()
         },
+        "pow_tensor": { x in (x.abs() + 0.2).pow(x * 0.5 + 1).sum() + (x * x + 0.5).pow(x).pow(2).sum() },
         "div_where": { x in
             (x / (x * x + 1)).sum() + Tensor.where(x.gt(0), x * x, x * 3).pow(2).sum() + x.maximum(x * 0.5).pow(2).sum()
         },
@@ -107,11 +108,15 @@ import _EmberTestSupport
         "huber": { out in huberLoss(out, target: fixture["mlp/y"], delta: 0.6).pow(2) },
         "bce": { out in binaryCrossEntropy(out.sigmoid(), target: fixture["mlp/y"].sigmoid()).pow(2) },
         "bce_logits": { out in binaryCrossEntropyWithLogits(out, target: fixture["mlp/y"].sigmoid()).pow(2) },
+        "kl": { out in klDiv(out.logSoftmax(axis: 1), target: fixture["mlp/y"].softmax(axis: 1), reduction: .sum).pow(2) },
+        "kl_log_target": { out in
+            klDiv(out.logSoftmax(axis: 1), target: fixture["mlp/y"].logSoftmax(axis: 1), reduction: .sum, logTarget: true).pow(2)
+        },
     ]
 
     /// d^2 loss / d w1^2 times a vector, and the mixed d^2 loss / dx dw1, through linear, tanh
     /// and each loss.
-    @Test(arguments: ["mse", "l1_tanh", "cross_entropy", "nll_log_softmax", "smooth_l1", "huber", "bce", "bce_logits"])
+    @Test(arguments: ["mse", "l1_tanh", "cross_entropy", "nll_log_softmax", "smooth_l1", "huber", "bce", "bce_logits", "kl", "kl_log_target"])
     func secondDerivativeThroughLinearLayersAndLossMatchesPyTorch(_ name: String) throws {
         let fx = Self.fixture
         let w1 = fx["mlp/w1"].requiringGrad(), x = fx["mlp/x"].requiringGrad()

@@ -16,6 +16,14 @@ struct KLDivergenceElement: ElementwiseLoss {
         if logTarget { return T.exp(y) * (y - x + 1) }
         return (y != 0 ? T.log(y) : 0) + y / y - x
     }
+    var supportsDoubleBackward: Bool { true }
+    func recordedDerivatives(_ x: Tensor, _ y: Tensor) -> (input: Tensor, target: Tensor)? {
+        if logTarget { return (-y.exp(), y.exp() * (y - x + 1)) }
+        // log y where y != 0 (0 there, whose own derivative is then 0), plus y / y (NaN at 0, as PyTorch).
+        let nonzero = withNoGrad { y.ne(0) }
+        let safe = Tensor.where(nonzero, y, y.scalarOperand(1))
+        return (-y, Tensor.where(nonzero, safe.log(), y.scalarOperand(0)) + y / y - x)
+    }
 }
 
 /// PyTorch's `xlogy`: `0` where `a == 0` (unless `b` is NaN), else `a log b`.
