@@ -74,8 +74,23 @@ extension Tensor {
     public func prod(axes: [Int] = [], keepDim: Bool = false) -> Tensor {
         let x = detached()
         let ax = Kernels.reductionAxes(axes, rank: rank, op: "prod")
-        return Kernels.prod(self, axes: ax, keepDim: keepDim).recorded("prod", self) { g in
-            [Kernels.prodBackward(Tensor.keptShape(g, input: x.shape, axes: ax, keepDim: keepDim), x, axes: ax)]
+        return Kernels.prod(self, axes: ax, keepDim: keepDim).recorded("prod", self, twice: true) { [self] g in
+            if creatingGraph {
+                // The product as a chain of recorded multiplications (exact with zeros),
+                // differentiated again.
+                return recomputedGradients([self], g) { args in
+                    let v = args[0]!
+                    let kept = (0..<v.rank).filter { !ax.contains($0) }
+                    let length = ax.reduce(1) { $0 * v.shape[$1] }
+                    let lines = v.permuted(kept + ax).reshaped(Shape(kept.map { v.shape[$0] } + [length]))
+                    let last = kept.count
+                    var product = length == 0 ? Tensor.ones(Shape(kept.map { v.shape[$0] }), dtype: v.dtype)
+                                              : lines.select(axis: last, index: 0)
+                    if length > 1 { for i in 1..<length { product = product * lines.select(axis: last, index: i) } }
+                    return product.reshaped(Kernels.reducedShape(v.shape, axes: ax, keepDim: keepDim))
+                }
+            }
+            return [Kernels.prodBackward(Tensor.keptShape(g, input: x.shape, axes: ax, keepDim: keepDim), x, axes: ax)]
         }
     }
 

@@ -126,10 +126,22 @@ func convolutionOp(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry g: Windo
     if x.dtype == .float32 { run(Float.self) } else { run(Double.self) }
     let opName = transposed ? "convolution_transpose" : "convolution"
     let backward: (Tensor) -> [Tensor?] = { grad in
-        if creatingGraph && !transposed {
-            let family = ConvolutionFamily(sizes: sizes, geometry: g, input: xc, weight: wc, outShape: outShape)
-            var grads: [Tensor?] = [x.tracksGrad ? family.inputGradient(grad, weight) : nil,
-                                    weight.tracksGrad ? family.weightGradient(x, grad) : nil]
+        if creatingGraph {
+            var grads: [Tensor?]
+            if transposed {
+                // A transposed convolution is the input gradient of the convolution from its output
+                // to its input (same geometry and weight layout): its gradients are that
+                // convolution, and that convolution's weight gradient with the roles swapped.
+                let family = ConvolutionFamily(
+                    sizes: .init(batch: sizes.batch, inChannels: sizes.outChannels, outChannels: sizes.inChannels, groups: groups),
+                    geometry: g, input: out, weight: wc, outShape: x.shape)
+                grads = [x.tracksGrad ? family.convolve(grad, weight) : nil,
+                         weight.tracksGrad ? family.weightGradient(grad, x) : nil]
+            } else {
+                let family = ConvolutionFamily(sizes: sizes, geometry: g, input: xc, weight: wc, outShape: outShape)
+                grads = [x.tracksGrad ? family.inputGradient(grad, weight) : nil,
+                         weight.tracksGrad ? family.weightGradient(x, grad) : nil]
+            }
             if let bias {
                 grads.append(bias.tracksGrad ? grad.reshaped([sizes.batch, sizes.outChannels, grad.count / max(sizes.batch * sizes.outChannels, 1)])
                     .sum(axes: [0, 2]) : nil)
@@ -160,8 +172,8 @@ func convolutionOp(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry g: Windo
         }
         return grads
     }
-    if let bias { return out.recorded(opName, x, weight, bias, twice: !transposed, backward: backward) }
-    return out.recorded(opName, x, weight, twice: !transposed, backward: backward)
+    if let bias { return out.recorded(opName, x, weight, bias, twice: true, backward: backward) }
+    return out.recorded(opName, x, weight, twice: true, backward: backward)
 }
 
 /// A convolution and its two adjoints, as recorded ops whose backwards are each other: what a
