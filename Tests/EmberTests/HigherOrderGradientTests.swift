@@ -51,6 +51,13 @@ import _EmberTestSupport
             return x.prod(axes: [1]).pow(2).sum() + (x * mask).prod(axes: [0]).sum()
                 + x.reshaped([12]).sliced(axis: 0, start: 0, end: 5).prod()
         },
+        "fold_unpool": { x in
+            let image = x.reshaped([1, 1, 3, 4])
+            let columns = unfold(image, kernelSize: 2)
+            let (pooled, indices) = maxPool2dWithIndices(image, kernelSize: 2)
+            return fold(columns * columns, outputSize: [3, 4], kernelSize: 2).pow(2).sum()
+                + maxUnpool2d(pooled, indices: indices, kernelSize: 2, outputSize: [3, 4]).tanh().pow(2).sum()
+        },
         "div_where": { x in
             (x / (x * x + 1)).sum() + Tensor.where(x.gt(0), x * x, x * 3).pow(2).sum() + x.maximum(x * 0.5).pow(2).sum()
         },

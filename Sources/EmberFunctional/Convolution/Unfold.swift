@@ -67,7 +67,9 @@ private func blocks(_ x: Tensor, geometry g: WindowGeometry, channels: Int, unfo
         if src.dtype == .float32 { run(Float.self, src, dst, forward: forward) } else { run(Double.self, src, dst, forward: forward) }
     }
     apply(xc, out, forward: unfolding)
-    return out.recorded(unfolding ? "unfold" : "fold", x) { grad in
+    return out.recorded(unfolding ? "unfold" : "fold", x, twice: true) { grad in
+        // Each direction's backward is the other direction (both linear), recorded in turn.
+        if creatingGraph { return [blocks(grad, geometry: g, channels: channels, unfolding: !unfolding)] }
         let gc = grad.contiguousRaw
         let dx = unfolding ? Tensor(zeroedShape: x.shape, dtype: x.dtype) : Tensor(uninitializedShape: x.shape, dtype: x.dtype)
         apply(gc, dx, forward: !unfolding)

@@ -303,8 +303,11 @@ package func maxUnpool(_ input: Tensor, indices: Tensor, dims: Int, kernelSize: 
         PoolKernel.scatter(x.pointer(as: Double.self), ip, out.mutablePointer(as: Double.self), planes: planes, from: inPlane, to: outPlane, assigning: true)
     }
     let input = setup.input
-    return out.recorded("max_unpool\(dims)d", input, backward: { g in
+    return out.recorded("max_unpool\(dims)d", input, twice: true, backward: { g in
         // The gradient of each input element is the output gradient at its index.
+        if creatingGraph {
+            return [g.reshaped([planes, outPlane]).gather(axis: 1, index: idx.reshapedRaw([planes, inPlane])).reshaped(input.shape)]
+        }
         let flat = g.contiguousRaw.reshapedRaw([planes, outPlane])
         return [Kernels.gather(flat, axis: 1, index: idx.reshapedRaw([planes, inPlane])).reshapedRaw(input.shape)]
     })
