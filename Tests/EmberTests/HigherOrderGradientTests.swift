@@ -120,6 +120,9 @@ import _EmberTestSupport
         "huber": { out in huberLoss(out, target: fixture["mlp/y"], delta: 0.6).pow(2) },
         "bce": { out in binaryCrossEntropy(out.sigmoid(), target: fixture["mlp/y"].sigmoid()).pow(2) },
         "bce_logits": { out in binaryCrossEntropyWithLogits(out, target: fixture["mlp/y"].sigmoid()).pow(2) },
+        "bce_logits_pos_weight": { out in
+            binaryCrossEntropyWithLogits(out, target: fixture["mlp/y"].sigmoid(), posWeight: Tensor([0.5, 2.0, 3.0] as [Double], shape: [3])).pow(2)
+        },
         "kl": { out in klDiv(out.logSoftmax(axis: 1), target: fixture["mlp/y"].softmax(axis: 1), reduction: .sum).pow(2) },
         "kl_log_target": { out in
             klDiv(out.logSoftmax(axis: 1), target: fixture["mlp/y"].logSoftmax(axis: 1), reduction: .sum, logTarget: true).pow(2)
@@ -128,7 +131,7 @@ import _EmberTestSupport
 
     /// d^2 loss / d w1^2 times a vector, and the mixed d^2 loss / dx dw1, through linear, tanh
     /// and each loss.
-    @Test(arguments: ["mse", "l1_tanh", "cross_entropy", "nll_log_softmax", "smooth_l1", "huber", "bce", "bce_logits", "kl", "kl_log_target"])
+    @Test(arguments: ["mse", "l1_tanh", "cross_entropy", "nll_log_softmax", "smooth_l1", "huber", "bce", "bce_logits", "bce_logits_pos_weight", "kl", "kl_log_target"])
     func secondDerivativeThroughLinearLayersAndLossMatchesPyTorch(_ name: String) throws {
         let fx = Self.fixture
         let w1 = fx["mlp/w1"].requiringGrad(), x = fx["mlp/x"].requiringGrad()

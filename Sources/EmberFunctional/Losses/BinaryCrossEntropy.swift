@@ -41,10 +41,12 @@ struct BinaryCrossEntropyWithLogitsElement: ElementwiseLoss {
         guard hasPosWeight else { return -x }
         return logSigmoid(-x) - logSigmoid(x) * p
     }
-    /// Without a positive-class weight only (the op records no double backward with one).
-    var supportsDoubleBackward: Bool { !hasPosWeight }
-    func recordedDerivatives(_ x: Tensor, _ y: Tensor) -> (input: Tensor, target: Tensor)? {
-        hasPosWeight ? nil : (x.sigmoid() - y, -x)
+    var supportsDoubleBackward: Bool { true }
+    func recordedDerivatives(_ x: Tensor, _ y: Tensor, posWeight p: Tensor?) -> (input: Tensor, target: Tensor)? {
+        guard let p else { return (x.sigmoid() - y, -x) }
+        // log(sigmoid(z)) = -softplus(-z)
+        let t = p * y
+        return ((t + 1 - y) * x.sigmoid() - t, -x.softplus() + (-x).softplus() * p)
     }
 }
 

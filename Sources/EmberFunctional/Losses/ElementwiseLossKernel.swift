@@ -16,12 +16,18 @@ protocol ElementwiseLoss {
     /// Both derivatives as recorded ops of whole tensors, for a backward with `createGraph`
     /// (gradients of gradients); `nil` where the loss does not support it.
     func recordedDerivatives(_ x: Tensor, _ y: Tensor) -> (input: Tensor, target: Tensor)?
+    /// The same with BCE-with-logits' positive-class weight (`nil` without one).
+    func recordedDerivatives(_ x: Tensor, _ y: Tensor, posWeight: Tensor?) -> (input: Tensor, target: Tensor)?
     /// Whether ``recordedDerivatives(_:_:)`` gives them.
     var supportsDoubleBackward: Bool { get }
 }
 
 extension ElementwiseLoss {
     func recordedDerivatives(_ x: Tensor, _ y: Tensor) -> (input: Tensor, target: Tensor)? { nil }
+    /// ``recordedDerivatives(_:_:)`` with BCE-with-logits' positive-class weight (`nil` without).
+    func recordedDerivatives(_ x: Tensor, _ y: Tensor, posWeight: Tensor?) -> (input: Tensor, target: Tensor)? {
+        recordedDerivatives(x, y)
+    }
     var supportsDoubleBackward: Bool { false }
 }
 
@@ -70,9 +76,9 @@ private func elementwiseLossTyped<L: ElementwiseLoss, T: TensorFloat>(
         }
         out = Tensor([T(acc * reduction.scale(count: n, shape: shape))], shape: [])
     }
-    let twice = posWeight == nil && loss.supportsDoubleBackward
+    let twice = loss.supportsDoubleBackward
     return out.recorded(name, input, target, twice: twice) { g in
-        if creatingGraph, let d = loss.recordedDerivatives(input, target) {
+        if creatingGraph, let d = loss.recordedDerivatives(input, target, posWeight: p) {
             var s = (reduction == .none ? g : g.broadcast(to: shape)) * reduction.scale(count: n, shape: shape)
             if let w { s = s * w }
             return [input.tracksGrad ? s * d.input : nil, target.tracksGrad ? s * d.target : nil]
