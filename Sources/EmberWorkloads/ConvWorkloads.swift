@@ -1,4 +1,5 @@
 import Ember
+import SeedNetwork
 
 /// The LeNet-style network of the convolution benchmarks (issue #19); `Tools/bench/torch_workloads.py`
 /// and `jax_workloads.py` build the same: `Conv2d(1,32,3) ReLU MaxPool2d(2) Conv2d(32,64,3) ReLU MaxPool2d(2) Flatten
@@ -6,23 +7,6 @@ import Ember
 func makeLeNet() -> Sequential {
     Sequential(Conv2d(1, 32, 3), ReLU(), MaxPool2d(2), Conv2d(32, 64, 3), ReLU(), MaxPool2d(2), Flatten(),
                Linear(1600, 128), ReLU(), Linear(128, 10))
-}
-
-/// A ResNet basic block at `channels`: `conv3x3-BN-ReLU-conv3x3-BN`, plus the input, then ReLU.
-final class BasicBlock: Module {
-    let conv1: Conv2d, bn1: BatchNorm2d, conv2: Conv2d, bn2: BatchNorm2d
-
-    init(_ channels: Int) {
-        conv1 = Conv2d(channels, channels, 3, padding: 1, bias: false)
-        bn1 = BatchNorm2d(channels)
-        conv2 = Conv2d(channels, channels, 3, padding: 1, bias: false)
-        bn2 = BatchNorm2d(channels)
-        super.init()
-    }
-
-    override func forward(_ x: Tensor) -> Tensor {
-        (bn2(conv2(bn1(conv1(x)).relu())) + x).relu()
-    }
 }
 
 /// Multiply-adds times two of a convolution: `2 N C_out outPlane (C_in / groups) kernelVolume`.

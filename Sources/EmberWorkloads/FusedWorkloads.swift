@@ -1,4 +1,5 @@
 import Ember
+import SeedNetwork
 
 /// Eval-mode folding (`fusedForInference()`, issue #15 item 4): the benchmark MLP and the
 /// ResNet stack with each BatchNorm folded into the layer before it and dropout removed, beside

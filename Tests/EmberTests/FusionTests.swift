@@ -4,24 +4,6 @@ import SeedNetwork
 import Testing
 import _EmberTestSupport
 
-/// A ResNet basic block (`conv3x3-BN-ReLU-conv3x3-BN`, plus the input, then ReLU), a custom module
-/// whose forward order Ember cannot see.
-final class FusionBasicBlock: Module {
-    let conv1: Conv2d, bn1: BatchNorm2d, conv2: Conv2d, bn2: BatchNorm2d
-
-    init(_ channels: Int) {
-        conv1 = Conv2d(channels, channels, 3, padding: 1, bias: false)
-        bn1 = BatchNorm2d(channels)
-        conv2 = Conv2d(channels, channels, 3, padding: 1, bias: false)
-        bn2 = BatchNorm2d(channels)
-        super.init()
-    }
-
-    override func forward(_ x: Tensor) -> Tensor {
-        (bn2(conv2(bn1(conv1(x)).relu())) + x).relu()
-    }
-}
-
 /// `fusedForInference(folding:rebuilding:)` and `deepCopy()`: folded outputs equal the eval
 /// outputs, the original stays untouched, the copy refuses training, and every refusal names the
 /// module.
@@ -106,7 +88,7 @@ final class FusionBasicBlock: Module {
     }
 
     @Test func resNetBlocksFoldByPath() {
-        let build = { Sequential(FusionBasicBlock(6), FusionBasicBlock(6)) }
+        let build = { Sequential(BasicBlock(6), BasicBlock(6)) }
         let model = withGenerator(Generator(seed: 7)) { build() }
         Self.randomize(model, seed: 8)
         let pairs = (0..<2).flatMap { i in [("\(i).conv1", "\(i).bn1"), ("\(i).conv2", "\(i).bn2")] }
