@@ -43,7 +43,7 @@ import _EmberTestSupport
         "pad_embedding": { x in
             pad(x.reshaped([1, 3, 4]), [1, 2], mode: .reflect).pow(3).sum()
                 + (pad(x, [1, 1, 2, 0], value: 0.5) * x.sum()).tanh().pow(2).sum()  // the border's gradient depends on x
-                + embedding(Tensor([0, 2, 2, 1, 0] as [Int64], shape: [5]), weight: x, paddingIdx: 1).tanh().pow(2).sum()
+                + (embedding(Tensor([0, 2, 2, 1, 0] as [Int64], shape: [5]), weight: x, paddingIdx: 1) * x.sum()).tanh().pow(2).sum()
         },
         "pow_tensor": { x in (x.abs() + 0.2).pow(x * 0.5 + 1).sum() + (x * x + 0.5).pow(x).pow(2).sum() },
         "prod": { x in
