@@ -124,6 +124,10 @@ import _EmberTestSupport
             binaryCrossEntropyWithLogits(out, target: fixture["mlp/y"].sigmoid(), posWeight: Tensor([0.5, 2.0, 3.0] as [Double], shape: [3])).pow(2)
         },
         "kl": { out in klDiv(out.logSoftmax(axis: 1), target: fixture["mlp/y"].softmax(axis: 1), reduction: .sum).pow(2) },
+        "kl_learned_target": { out in klDiv(out.logSoftmax(axis: 1), target: (out * 0.5).sigmoid(), reduction: .sum).pow(2) },
+        "kl_learned_log_target": { out in
+            klDiv(out.logSoftmax(axis: 1), target: out * 0.5 - 1, reduction: .sum, logTarget: true).pow(2)
+        },
         "kl_log_target": { out in
             klDiv(out.logSoftmax(axis: 1), target: fixture["mlp/y"].logSoftmax(axis: 1), reduction: .sum, logTarget: true).pow(2)
         },
@@ -131,7 +135,7 @@ import _EmberTestSupport
 
     /// d^2 loss / d w1^2 times a vector, and the mixed d^2 loss / dx dw1, through linear, tanh
     /// and each loss.
-    @Test(arguments: ["mse", "l1_tanh", "cross_entropy", "nll_log_softmax", "smooth_l1", "huber", "bce", "bce_logits", "bce_logits_pos_weight", "kl", "kl_log_target"])
+    @Test(arguments: ["mse", "l1_tanh", "cross_entropy", "nll_log_softmax", "smooth_l1", "huber", "bce", "bce_logits", "bce_logits_pos_weight", "kl", "kl_log_target", "kl_learned_target", "kl_learned_log_target"])
     func secondDerivativeThroughLinearLayersAndLossMatchesPyTorch(_ name: String) throws {
         let fx = Self.fixture
         let w1 = fx["mlp/w1"].requiringGrad(), x = fx["mlp/x"].requiringGrad()
