@@ -6,21 +6,7 @@ import SeedNetwork
 /// the unfused `mlp.eval_b*` and `cnn.resnet_eval_b32` rows (same models, seeds and inputs).
 /// `Tools/bench/torch_workloads.py` times PyTorch's `fuse_modules` on the same models.
 func fusedWorkloads() -> [Workload] {
-    var list: [Workload] = []
-    for batch in [1024, 1] {
-        list.append(Workload(key: "fused.mlp_eval_b\(batch)", group: "fused",
-                             title: batch == 1 ? "MLP folded: eval forward, batch 1 (latency)" : "MLP folded: eval forward, batch \(batch)",
-                             unit: batch == 1 ? .microseconds : .samplesPerSecond(batch: batch),
-                             work: batch == 1 ? .bytes(mlpForwardBytes(batch: 1))
-                                 : .flops(denseFlops(batch: batch, layers: mlpLayers, training: false))) {
-            let g = Generator(seed: 0)
-            let model = withGenerator(g) { makeMLP() }
-            model.eval()
-            let fused = model.fusedForInference()
-            let x = Tensor.uniform([batch, 784], generator: g)
-            return { withNoGrad { consume(fused(x)) } }
-        })
-    }
+    var list = [1024, 1].map { mlpEvalWorkload(batch: $0, folded: true) }
     let resnetConv = convFlops(batch: 32, inChannels: 32, outChannels: 32, output: 32, kernel: 3)
     list.append(Workload(key: "fused.resnet_eval_b32", group: "fused", title: "ResNet 3 blocks x 32 ch folded: eval forward, batch 32",
                          unit: .gflops(flops: 6 * resnetConv)) {

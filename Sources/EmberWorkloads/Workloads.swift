@@ -103,24 +103,30 @@ func allWorkloads(sizes: [Int]) -> [Workload] {
         let y = Tensor.randint(high: 10, shape: [128], generator: g)
         return { consume(trainStep(model, optimizer, x, y)) }
     })
-    for batch in [1024, 1] {
-        list.append(Workload(key: "mlp.eval_b\(batch)", group: "mlp",
-                             title: batch == 1 ? "MLP: eval forward, batch 1 (latency)" : "MLP: eval forward, batch \(batch)",
-                             unit: batch == 1 ? .microseconds : .samplesPerSecond(batch: batch),
-                             // Batch 1 is bound by reading the weights, not by arithmetic.
-                             work: batch == 1 ? .bytes(mlpForwardBytes(batch: 1))
-                                 : .flops(denseFlops(batch: batch, layers: mlpLayers, training: false))) {
-            let g = Generator(seed: 0)
-            let model = withGenerator(g) { makeMLP() }
-            model.eval()
-            let x = Tensor.uniform([batch, 784], generator: g)
-            return { withNoGrad { consume(model(x)) } }
-        })
-    }
+    list += [1024, 1].map { mlpEvalWorkload(batch: $0, folded: false) }
 
     // 3. sgemm, C = A B for n x n row-major matrices.
     list += sizes.map { sgemmWorkload(n: $0) }
     list += convWorkloads()
     list += fusedWorkloads()
     return list
+}
+
+/// The MLP's eval forward without gradient at `batch`, on the model itself or, `folded`, on its
+/// `fusedForInference()` copy (the `fused` group, issue #15). Same seed, weights and input either way.
+func mlpEvalWorkload(batch: Int, folded: Bool) -> Workload {
+    let name = folded ? "MLP folded" : "MLP"
+    return Workload(key: folded ? "fused.mlp_eval_b\(batch)" : "mlp.eval_b\(batch)", group: folded ? "fused" : "mlp",
+                    title: batch == 1 ? "\(name): eval forward, batch 1 (latency)" : "\(name): eval forward, batch \(batch)",
+                    unit: batch == 1 ? .microseconds : .samplesPerSecond(batch: batch),
+                    // Batch 1 is bound by reading the weights, not by arithmetic.
+                    work: batch == 1 ? .bytes(mlpForwardBytes(batch: 1))
+                        : .flops(denseFlops(batch: batch, layers: mlpLayers, training: false))) {
+        let g = Generator(seed: 0)
+        let model = withGenerator(g) { makeMLP() }
+        model.eval()
+        let run: Module = folded ? model.fusedForInference() : model
+        let x = Tensor.uniform([batch, 784], generator: g)
+        return { withNoGrad { consume(run(x)) } }
+    }
 }

@@ -107,8 +107,7 @@ import _EmberTestSupport
 /// 24 layers `Linear(256, 256) -> Tanh` at batch 1024 keep about 2 MB of activations per layer
 /// for backward (Linear's input, Tanh's output): about 48 MB. In 6 checkpointed segments of 4
 /// layers, backward holds the 6 segment inputs (6 MB) plus one segment recomputed (8 MB): about
-/// 14 MB, a factor of about 3.4. The test asks for at least 2 (at batch 2048 it measured 104.6 MB
-/// against 37.2 MB).
+/// 14 MB, a factor of about 3.4. The test asks for at least 2 (measurements: BENCHMARKS.md).
 @Suite(.serialized) struct CheckpointMemoryTests {
     static func peakDelta(checkpointed: Bool) -> Int {
         func status(_ key: String) -> Int {

@@ -67,6 +67,11 @@ import _EmberTestSupport
         (try? JSONDecoder().decode([String].self, from: Data(fixture.metadata["hvp"]!.utf8))) ?? []
     }
 
+    @Test func everyFixtureFunctionHasASwiftVersion() {
+        #expect(Self.functionNames.count == 17, "the fixture's function list decodes")
+        #expect(Set(Self.functionNames) == Set(Self.functions.keys))
+    }
+
     @Test(arguments: functionNames)
     func hessianVectorProductMatchesPyTorch(_ name: String) throws {
         let f = try #require(Self.functions[name], "no Swift version of \(name)")

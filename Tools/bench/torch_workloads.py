@@ -88,10 +88,12 @@ def workload_builders(torch, sizes):
         return train_step_fn(torch, model, opt, x, y)
     builders["mlp.train_step_b128"] = mlp_train
 
-    def mlp_eval(batch):
+    def mlp_eval(batch, fold=None):
         def build():
             model = mlp(nn)
             model.eval()
+            if fold is not None:
+                model = fold(model)
             xb = torch.rand(batch, 784)
 
             def body():
@@ -166,18 +168,10 @@ def workload_builders(torch, sizes):
     # the same models (its fused copy keeps Dropout, the identity in eval).
     from torch.ao.quantization import fuse_modules
 
-    def fused_mlp_eval(batch):
-        def build():
-            model = fuse_modules(mlp(nn).eval(), [["0", "1"], ["4", "5"]], inplace=False)
-            xb = torch.rand(batch, 784)
-
-            def body():
-                with torch.no_grad():
-                    model(xb)
-            return body
-        return build
+    def fold_mlp(model):
+        return fuse_modules(model, [["0", "1"], ["4", "5"]], inplace=False)
     for batch in (1024, 1):
-        builders[f"fused.mlp_eval_b{batch}"] = fused_mlp_eval(batch)
+        builders[f"fused.mlp_eval_b{batch}"] = mlp_eval(batch, fold_mlp)
 
     def fused_resnet_eval():
         model = nn.Sequential(BasicBlock(32), BasicBlock(32), BasicBlock(32)).eval()
