@@ -1,3 +1,4 @@
+import CEmberKernels
 import EmberTensor
 import Foundation
 
@@ -16,6 +17,9 @@ public enum DiagnosticKind: String, Sendable, CaseIterable {
     case untrainedStatistics
     /// A non-strict state-dict load left every buffer of a mode-dependent module untouched.
     case skippedBuffers
+    /// A functional dropout (``dropout`` with `training: true`, or attention with `dropoutP > 0`)
+    /// ran inside the forward of a module in evaluation mode: it keeps dropping after `eval()`.
+    case dropoutInEvalModule
 }
 
 /// One report: its kind, the module paths involved and the line printed.
@@ -117,4 +121,31 @@ package func reportEvalModeGradients(from source: AnyObject, parameters: [Parame
     Diagnostics.report(Diagnostic(
         kind: .forgottenTrain, modules: paths,
         message: "Ember warning: \(optimizer).step() is updating parameters whose gradients flowed through \(names) in eval mode: probably training with model.train() forgotten after validation (dropout does not drop, BatchNorm neither uses batch statistics nor updates its running ones). Call model.train() before training; if eval mode is meant, pin the module (module.pin(.evaluation)) or silence this with module.reportsModeMistakes = false or withDiagnostics(.off)."))
+}
+
+/// A module as the functional layer sees it while its forward runs in evaluation mode (``Module``
+/// in EmberNN): functional dropout names it in a ``DiagnosticKind/dropoutInEvalModule`` report.
+package protocol EvalForwardOwner: AnyObject {
+    /// Makes the report, once per module; `operation` names the functional call and its rate.
+    func reportDropoutInEvalForward(_ operation: String)
+}
+
+/// The innermost module whose forward runs on this thread, if it is in evaluation mode.
+///
+/// `Module.callAsFunction` sets it (one thread-local store when it changes); functional dropout
+/// reads it only when it is about to drop, so the common paths pay nothing more.
+package enum EvalForwardScope {
+    /// The current owner as an opaque pointer (`nil`: no module, or a training-mode one).
+    @inline(__always)
+    package static var currentPointer: UnsafeRawPointer? { ember_eval_forward_owner() }
+
+    @inline(__always)
+    package static func setPointer(_ owner: UnsafeRawPointer?) { ember_set_eval_forward_owner(owner) }
+
+    /// Reports a dropping functional call made inside an eval-mode module's forward, if any.
+    package static func noteDropout(_ operation: @autoclosure () -> String) {
+        guard let pointer = currentPointer, Diagnostics.isEnabled else { return }
+        let object = Unmanaged<AnyObject>.fromOpaque(pointer).takeUnretainedValue()
+        (object as? EvalForwardOwner)?.reportDropoutInEvalForward(operation())
+    }
 }

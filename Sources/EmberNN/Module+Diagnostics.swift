@@ -4,7 +4,18 @@ import EmberStorage
 
 /// Mode mistakes noticed while a model runs (``DiagnosticKind``), reported through
 /// ``Diagnostics`` once per model tree.
-extension Module: DiagnosticSubject {
+extension Module: DiagnosticSubject, EvalForwardOwner {
+    /// Reports, once per module, a functional dropout that dropped inside this eval-mode
+    /// module's forward (see ``DiagnosticKind/dropoutInEvalModule``).
+    package func reportDropoutInEvalForward(_ operation: String) {
+        guard reportsModeMistakes, pinnedMode == nil, !reportedDiagnostics.contains(.dropoutInEvalModule) else { return }
+        reportedDiagnostics.insert(.dropoutInEvalModule)
+        let name = lastKnownPath.map { $0.isEmpty ? "the model (\(typeName))" : "'\($0)' (\(typeName))" } ?? typeName
+        Diagnostics.report(Diagnostic(
+            kind: .dropoutInEvalModule, modules: [lastKnownPath ?? ""],
+            message: "Ember warning: \(operation) dropped inside the forward of \(name), which is in eval mode: functional dropout does not follow the module's mode, so it keeps dropping after model.eval(). Pass training: isTraining (or dropoutP: isTraining ? p : 0), or use a Dropout module; if dropping in eval is meant (Monte Carlo dropout), silence this with module.reportsModeMistakes = false or withDiagnostics(.off)."))
+    }
+
     /// Mode-dependent layers call this at the start of `forward`: a training-mode forward with
     /// gradient recording off is reported (one task-local read, in training mode only).
     @inline(__always)

@@ -111,6 +111,11 @@ open class Module {
     /// the forward.
     @_disfavoredOverload
     public func callAsFunction(_ input: Tensor) -> Tensor {
+        // The innermost running module, when in eval mode, for functional dropout's warning.
+        let outer = EvalForwardScope.currentPointer
+        let own = isTraining ? nil : UnsafeRawPointer(Unmanaged.passUnretained(self).toOpaque())
+        if own != outer { EvalForwardScope.setPointer(own) }
+        defer { if own != outer { EvalForwardScope.setPointer(outer) } }
         if hookTable == nil && !AnomalyDetection.isActive { return forward(input) }
         return forwardWithHooks(input)
     }

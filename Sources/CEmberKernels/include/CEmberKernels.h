@@ -152,6 +152,12 @@ void ember_rnn_forward_avx2(long rows, long cols, const float *pre, long pre_str
 void ember_add_block_avx2(long rows, long cols, const float *src, long src_row_stride, long src_col_stride,
                           float *dst, long dst_row_stride);
 
+/// The innermost module whose forward runs on this thread, when that module is in evaluation
+/// mode (an unretained Swift object), or NULL. EmberNN sets it around `Module.callAsFunction`;
+/// functional dropout reads it to warn about dropping inside an eval-mode module.
+const void *_Nullable ember_eval_forward_owner(void);
+void ember_set_eval_forward_owner(const void *_Nullable owner);
+
 #pragma clang assume_nonnull end
 
 #endif

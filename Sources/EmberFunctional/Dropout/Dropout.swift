@@ -24,6 +24,7 @@ public func dropout(_ input: Tensor, p: Double, training: Bool, maskShape: Shape
     validateDropout(p, "dropout")
     guard training, p > 0 else { return input }
     precondition(input.dtype.isFloatingPoint, "dropout: expected a float32 or float64 input, got \(input.dtype)")
+    EvalForwardScope.noteDropout("dropout(p: \(formatPythonShort(p)), training: true)")
     let shape = maskShape ?? input.shape
     if p == 1 { return input * Tensor.zeros(shape, dtype: input.dtype) }
     if shape == input.shape {

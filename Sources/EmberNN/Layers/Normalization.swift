@@ -34,7 +34,41 @@ public final class LayerNorm: Module {
     }
 
     public override var extraDescription: String {
-        "(\(normalizedShape.map { "\($0)," }.joined(separator: " "))), eps=\(formatPython(eps)), elementwise_affine=\(weight != nil ? "True" : "False")"
+        "\(pythonTuple(normalizedShape)), eps=\(formatPython(eps)), elementwise_affine=\(weight != nil ? "True" : "False")"
+    }
+}
+
+/// Root-mean-square normalization over the trailing `normalizedShape` dimensions, with a learnable
+/// per-element scale `weight` (initialised to ones) and no bias.
+///
+/// PyTorch parity: `torch.nn.RMSNorm(normalized_shape, eps=None, elementwise_affine=True)`:
+/// `eps = nil` uses the input dtype's machine epsilon; state-dict key `weight`; the mode never
+/// changes it.
+public final class RMSNorm: Module {
+    public let normalizedShape: Shape
+    /// `nil`: the machine epsilon of the input's dtype.
+    public let eps: Double?
+    public let weight: Parameter?
+
+    public init(_ normalizedShape: Shape, eps: Double? = nil, elementwiseAffine: Bool = true, dtype: DType = .float32) {
+        precondition(!normalizedShape.isEmpty, "RMSNorm: normalized_shape must have at least one dimension")
+        precondition(dtype.isFloatingPoint, "RMSNorm: parameters must be float32 or float64, got \(dtype)")
+        self.normalizedShape = normalizedShape
+        self.eps = eps
+        weight = elementwiseAffine ? Parameter(.ones(normalizedShape, dtype: dtype)) : nil
+        super.init()
+    }
+
+    public convenience init(_ features: Int, eps: Double? = nil, elementwiseAffine: Bool = true, dtype: DType = .float32) {
+        self.init([features], eps: eps, elementwiseAffine: elementwiseAffine, dtype: dtype)
+    }
+
+    public override func forward(_ input: Tensor) -> Tensor {
+        rmsNorm(input, normalizedShape: normalizedShape, weight: weight?.value, eps: eps, context: errorContext)
+    }
+
+    public override var extraDescription: String {
+        "\(pythonTuple(normalizedShape)), eps=\(eps.map(formatPython) ?? "None"), elementwise_affine=\(weight != nil ? "True" : "False")"
     }
 }
 
@@ -69,4 +103,9 @@ public final class GroupNorm: Module {
     public override var extraDescription: String {
         "\(numGroups), \(numChannels), eps=\(formatPython(eps)), affine=\(weight != nil ? "True" : "False")"
     }
+}
+
+/// A shape as Python prints a tuple: `(3,)`, `(4, 5)`.
+func pythonTuple(_ shape: Shape) -> String {
+    shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
 }
