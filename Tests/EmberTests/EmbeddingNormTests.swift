@@ -195,9 +195,12 @@ private final class Wrapper: Module {
         mixed.eval()
         mixed.inner.train()
         #expect(reports { _ = mixed(x) }.isEmpty)
-        // The scope is restored after the forward.
+        // The scope is restored after the forward: a later top-level call is outside every module.
+        let quiet = Wrapper(StubbornDropout(training: false))
+        quiet.eval()
         let after = reports {
             _ = mixed(x)
+            _ = quiet(x)
             _ = dropout(x, p: 0.5, training: true)
         }
         #expect(after.isEmpty)
