@@ -134,37 +134,48 @@ extension Tensor {
     }
 
     /// Writes `value` at the positions the subscript `components` selects (the subscript setter).
+    ///
+    /// Three paths, one meaning: while recording, an out-of-place `indexPut` on the old value;
+    /// otherwise with index tensors, `put` at the selected positions; otherwise (basic indices
+    /// only) a copy into the selected view of `self`'s own storage, with no position table. The
+    /// last two write in place only when `self`'s storage is uniquely owned (copy-on-write).
     package mutating func assign(_ value: Tensor, at components: [TensorIndex.Kind]) {
-        let positions = Tensor.indexPositions(shape, components)
+        let advanced = components.contains { if case .tensor = $0 { true } else { false } }
+        let record = shouldRecord(self, value)
+        let positions = advanced || record ? Tensor.indexPositions(shape, components) : nil
+        let target = positions?.shape ?? subscriptedRaw(components).shape
         // Leading size-1 dimensions of the value beyond the result's rank are dropped (PyTorch).
         var v = value
-        var target = positions.shape
         if v.rank > target.count {
             let extra = v.rank - target.count
             precondition(v.shape.prefix(extra).allSatisfy { $0 == 1 },
-                         "index: shape mismatch: value tensor of shape \(value.shape) cannot be broadcast to indexing result of shape \(positions.shape)")
+                         "index: shape mismatch: value tensor of shape \(value.shape) cannot be broadcast to indexing result of shape \(target)")
             v = v.reshaped(Shape(v.shape.dropFirst(extra)))
         }
         // `value` must broadcast to the indexed shape (without changing it).
-        if let s = Tensor.broadcastedShape(v.shape, target), s == target {
-        } else {
-            preconditionFailure("index: shape mismatch: value tensor of shape \(value.shape) cannot be broadcast to indexing result of shape \(positions.shape)")
+        guard let common = Tensor.broadcastedShape(v.shape, target), common == target else {
+            preconditionFailure("index: shape mismatch: value tensor of shape \(value.shape) cannot be broadcast to indexing result of shape \(target)")
         }
-        target = positions.shape
-        let record = shouldRecord(self, v)
-        if record {
+        if record, let positions {
             precondition(!(tracksGrad && isLeaf),
                          "index: a leaf Variable that requires grad is being used in an in-place operation.")
             let old = self
             let expanded = (v.dtype == dtype ? v : v.to(dtype)).broadcast(to: target)
             let written = Kernels.put(old, positions: positions, values: expanded, accumulate: false)
-            let shape = old.shape
             self = written.recorded("indexPut", old, expanded, twice: true) { g in
                 [g.maskMap("indexPutBackward") { Kernels.put($0, positions: positions, values: Tensor.zeros([], dtype: $0.dtype), accumulate: false) },
-                 g.reshaped(shape).taken(positions)]
+                 g.taken(positions)]
             }
             return
         }
-        Kernels.putInPlace(&self, positions: positions, values: v, accumulate: false)
+        if let positions {
+            Kernels.putInPlace(&self, positions: positions, values: v, accumulate: false)
+            return
+        }
+        // Basic indices: the value is read (and converted) before `self`'s storage is made unique,
+        // so a value that shares it (`x[0] = x[1]`) keeps reading the old elements.
+        let source = (v.dtype == dtype ? v : v.convertedRaw(to: dtype)).expandedRaw(to: target, op: "index")
+        makeUniqueContiguous()
+        Kernels.assign(source, into: subscriptedRaw(components))
     }
 }

@@ -232,9 +232,10 @@ extension Tensor {
     /// The non-zero positions as one 1-d int64 tensor per dimension (a 0-d tensor counts as 1-d),
     /// so that `x[nz[0], nz[1], ...]` selects the non-zero elements.
     ///
-    /// PyTorch parity: `torch.nonzero(x, as_tuple=True)` (an array instead of a tuple).
+    /// PyTorch parity: `torch.nonzero(x, as_tuple=True)` (an array instead of a tuple); with
+    /// `asTuple: false` the array holds the one `[n, rank]` tensor of ``nonzero()``.
     public func nonzero(asTuple: Bool) -> [Tensor] {
-        precondition(asTuple, "nonzero: use nonzero() for the [n, rank] form")
+        if !asTuple { return [nonzero()] }
         if rank == 0 { return [Kernels.nonzeroPositions(self)] }
         let nz = Kernels.nonzero(self)
         return (0..<rank).map { nz.selectRaw(axis: 1, index: $0).contiguousCopy() }

@@ -129,6 +129,39 @@ import _EmberTestSupport
         #expect(owned.doubles == [0, 0, 0, 0, 5, 0, 0, 0, 0])
     }
 
+    @Test func assignmentFromItselfReadsTheOldValues() {
+        var x = Tensor([1, 2, 3, 4, 5, 6] as [Double], shape: [3, 2])
+        x[1...] = x[..<2]  // basic path: overlapping source and destination
+        #expect(x.doubles == [1, 2, 1, 2, 3, 4])
+        var y = Tensor([1, 2, 3, 4] as [Double])
+        y[Tensor([1, 2, 3] as [Int64])] = y[Tensor([0, 1, 2] as [Int64])]  // advanced path
+        #expect(y.doubles == [1, 1, 2, 3])
+        var z = Tensor([1, 2, 3] as [Double])
+        z[.all] = z.t  // whole-tensor view of itself
+        #expect(z.doubles == [1, 2, 3])
+        var i = Tensor([1, 2, 3] as [Int64])
+        i[1] = Tensor(7.9)  // float value into int64 truncates, as PyTorch
+        #expect(i.scalars(as: Int64.self) == [1, 7, 3])
+    }
+
+    @Test func assignmentSupportsDoubleBackward() {
+        // y = x with y[1] = v * v; L = sum(y^3): dL/dv = 3 (v^2)^2 * 2v = 6 v^5, d/dv of that = 30 v^4.
+        let x = Tensor([0.5, 1.5, -1.0] as [Double]).requiringGrad()
+        let v = Tensor(1.3).requiringGrad()
+        var y = x * 1.0
+        y[1] = v * v
+        let g = Autograd.grad((y * y * y).sum(), [v], createGraph: true)[0]!
+        expectClose(g, Tensor(6 * Double.pow(1.3, 5)), atol: 1e-12, rtol: 1e-12)
+        let gg = Autograd.grad(g, [v])[0]!
+        expectClose(gg, Tensor(30 * Double.pow(1.3, 4)), atol: 1e-10, rtol: 1e-12)
+        // The overwritten element of x gets no gradient at any order.
+        var y2 = x * 1.0
+        y2[Tensor([true, false, true])] = Tensor(2.0)
+        let gx = Autograd.grad((y2 * y2 * x).sum(), [x], createGraph: true)[0]!
+        let xv = x.detached().doubles
+        expectClose(gx, Tensor([4, 3 * xv[1] * xv[1], 4] as [Double]), atol: 1e-12, rtol: 1e-12)
+    }
+
     @Test func assignmentUnderNoGradKeepsALeafALeaf() {
         var w = Tensor([1, 2, 3] as [Double]).requiringGrad()
         withNoGrad { w[Tensor([true, false, true])] = Tensor(0.0) }

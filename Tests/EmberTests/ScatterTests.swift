@@ -103,6 +103,24 @@ import _EmberTestSupport
         expectClose(gg, Tensor([4 * xv[2] + 12 * yv[0] * yv[0], 4 * xv[0] + 12 * yv[1] * yv[1]]), atol: 1e-12, rtol: 1e-12)
     }
 
+    @Test func scatterEdgeCases() {
+        let x = Tensor([1, 2, 3] as [Double])
+        let none = Tensor.zeros([0], dtype: .int64)
+        #expect(x.scatter(axis: 0, index: none, src: Tensor.zeros([0], dtype: .float64)).doubles == [1, 2, 3])
+        #expect(x.scatterAdd(axis: 0, index: none, src: Tensor.zeros([0], dtype: .float64)).doubles == [1, 2, 3])
+        #expect(x.scatterReduce(axis: 0, index: none, src: Tensor.zeros([0], dtype: .float64), reduce: .prod).doubles == [1, 2, 3])
+        // 0-d tensors act as 1-d of size 1.
+        let s = Tensor(4.0)
+        #expect(s.scatter(axis: 0, index: Tensor(Int64(0)), src: Tensor(9.0)).doubles == [9])
+        #expect(s.scatterReduce(axis: -1, index: Tensor(Int64(0)), src: Tensor(2.0), reduce: .mean).doubles == [3])
+        // Transposed (non-contiguous) self, index and src.
+        let base = Tensor([1, 2, 3, 4, 5, 6] as [Double], shape: [2, 3]).t  // [[1, 4], [2, 5], [3, 6]]
+        let idx = Tensor([1, 0, 0, 1] as [Int64], shape: [2, 2]).t  // [[1, 0], [0, 1]]
+        let src = Tensor([10, 20, 30, 40] as [Double], shape: [2, 2]).t  // [[10, 30], [20, 40]]
+        #expect(base.scatterAdd(axis: 1, index: idx, src: src).doubles == [31, 14, 22, 45, 3, 6])
+        #expect(base.scatter(axis: 0, index: idx, src: src).doubles == [20, 30, 10, 40, 3, 6])
+    }
+
     @Test func indexAddMatchesPyTorch() {
         let x = fx["ia_x"].requiringGrad(), y = fx["ia_src"].requiringGrad()
         let out = x.indexAdd(axis: -1, index: fx["ia_idx"], source: y, alpha: -1.5)
@@ -136,6 +154,7 @@ import _EmberTestSupport
         expectBitwiseEqual(parts[1], fx["nz_out"][.all, 1].contiguous())
         #expect(Tensor(3.0).nonzero().shape == [1, 0] && Tensor(0.0).nonzero().shape == [0, 0])
         #expect(Tensor(3.0).nonzero(asTuple: true).map(\.shape) == [[1]])
+        #expect(x.nonzero(asTuple: false).map(\.shape) == [[3, 2]])
         #expect(Tensor.zeros([2, 0, 3]).nonzero().shape == [0, 3])
     }
 
