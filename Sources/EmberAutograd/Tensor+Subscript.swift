@@ -1,7 +1,7 @@
 import EmberTensor
 
 /// One component of a tensor subscript: an integer position, a range, `.all`, `.newAxis`,
-/// `.ellipsis` or a stepped `.slice`.
+/// `.ellipsis`, a stepped `.slice`, or an index tensor (int64 positions or a bool mask).
 ///
 /// Write subscripts as in Python, with Swift ranges:
 ///
@@ -19,18 +19,27 @@ import EmberTensor
 /// out-of-range bounds are clamped, an empty range gives size 0. Swift ranges cannot have
 /// `lower > upper`, so write `x[1:-1]` as `.slice(1, -1)`.
 ///
-/// Subscripts are read-only: Ember has no writes through views (views never alias).
+/// A `Tensor` is a component too (advanced indexing): int64 positions (negative count from the
+/// end; several index tensors broadcast together) or a bool mask covering as many dimensions as
+/// it has (`x[mask]`, `x[.all, idx]`, `x[idx0, idx1]`).
 ///
-/// PyTorch parity: basic indexing (integers, slices, `None`, `...`). Not supported: tensor
-/// (advanced) indices and boolean masks (use ``Tensor/indexSelect(axis:index:)``,
-/// ``Tensor/gather(axis:index:)``, ``Tensor/maskedFill(_:_:)``), negative steps (PyTorch refuses
-/// them too), and more than one ellipsis (PyTorch accepts several; NumPy and Ember refuse).
-public struct TensorIndex: Sendable, Hashable {
-    package enum Kind: Sendable, Hashable {
+/// Subscripts can be assigned (`x[mask] = Tensor(0.0)`, `x[0..<2, idx] = t`): the value
+/// broadcasts to the indexed shape and is converted to `x`'s dtype; see
+/// ``Tensor/subscript(_:)``. Assignment changes only `x`: copies and views of it made before
+/// keep their values (copy-on-write).
+///
+/// PyTorch parity: basic and advanced indexing (`__getitem__`, `__setitem__` / `index_put_`),
+/// including where advanced-index dimensions go (in place when the index tensors are adjacent
+/// after integers are applied, else first, as PyTorch does). Not supported: negative steps
+/// (PyTorch refuses them too), and more than one ellipsis (PyTorch accepts several; NumPy and
+/// Ember refuse). Not `Sendable`/`Hashable` since it may hold a tensor.
+public struct TensorIndex {
+    package enum Kind {
         case position(Int)
         case slice(start: Int?, end: Int?, step: Int)
         case newAxis
         case ellipsis
+        case tensor(Tensor)
     }
 
     package let kind: Kind
@@ -88,18 +97,40 @@ extension PartialRangeThrough: TensorIndexExpression where Bound == Int {
 }
 
 extension Tensor {
-    /// The view selected by a Python-style subscript (no copy); see ``TensorIndex``.
+    /// The view selected by a Python-style subscript (no copy); see ``TensorIndex``. Assigning
+    /// to it writes the value at the selected positions.
     ///
     /// An integer removes its dimension, a range or `.all` keeps it, `.newAxis` inserts a size-1
     /// dimension and `.ellipsis` stands for all unindexed dimensions. Dimensions after the last
     /// component are kept whole. The backward writes the gradient into zeros of `self`'s shape.
+    /// With index tensors the result is a copy (advanced indexing), whose backward adds the
+    /// gradient back at the picked positions.
     ///
-    /// The result shares storage with `self`, but never aliases observably (copy-on-write).
+    /// Without index tensors the result shares storage with `self`, but never aliases observably
+    /// (copy-on-write).
     ///
-    /// PyTorch parity: basic indexing `x[...]`, with its error texts ("index 5 is out of bounds for
-    /// dimension 1 with size 3", "too many indices for tensor of dimension 3").
+    /// Assignment (`x[...] = value`): `value` is converted to `x`'s dtype and broadcast to the
+    /// indexed shape, then written there; with repeated positions the last write wins. It changes
+    /// `x` only (never a copy or a view made before). Recorded when `x` or `value` requires grad:
+    /// `x`'s gradient is zero at the written positions, `value`'s is the gradient there, summed
+    /// over broadcasting. Like PyTorch, assigning into a leaf that requires grad while recording
+    /// stops ("a leaf Variable that requires grad is being used in an in-place operation."):
+    /// assign under `withNoGrad` or into a non-leaf.
+    ///
+    /// PyTorch parity: `x[...]` and `x[...] = value` (`index_put_`), with their error texts ("index 5
+    /// is out of bounds for dimension 1 with size 3", "too many indices for tensor of dimension 3",
+    /// "shape mismatch: value tensor of shape [3] cannot be broadcast to indexing result of shape
+    /// [2, 4]"). A scalar value is a 0-d tensor: `x[mask] = Tensor(0.0)`.
     public subscript(_ indices: any TensorIndexExpression...) -> Tensor {
-        let components = indices.map(\.tensorIndex.kind)
+        get { indexed(indices.map(\.tensorIndex.kind)) }
+        set { assign(newValue, at: indices.map(\.tensorIndex.kind)) }
+    }
+
+    /// The subscript read for components already unpacked.
+    package func indexed(_ components: [TensorIndex.Kind]) -> Tensor {
+        if components.contains(where: { if case .tensor = $0 { true } else { false } }) {
+            return taken(Tensor.indexPositions(shape, components))
+        }
         let view = subscriptedRaw(components)
         let x = self
         return view.recorded("index", x, twice: true) { g in
@@ -121,6 +152,7 @@ extension Tensor {
             case .position, .slice: consumed += 1
             case .ellipsis: ellipses += 1
             case .newAxis: break
+            case .tensor: preconditionFailure("index: index tensors take the advanced-indexing path")
             }
         }
         precondition(ellipses <= 1, "index: an index can only have a single ellipsis ('...')")
@@ -147,8 +179,15 @@ extension Tensor {
             case .ellipsis:
                 d += rank - consumed
                 source += rank - consumed
+            case .tensor:
+                preconditionFailure("index: index tensors take the advanced-indexing path")
             }
         }
         return out
     }
+}
+
+extension Tensor: TensorIndexExpression {
+    /// This tensor as an advanced index (int64 positions or a bool mask).
+    public var tensorIndex: TensorIndex { TensorIndex(.tensor(self)) }
 }
