@@ -21,7 +21,9 @@ public enum NormOrder: Sendable, Hashable, ExpressibleByFloatLiteral, Expressibl
     /// The same as ``inf``, so `norm(p: .infinity)` and `norm(p: -.infinity)` read as in PyTorch.
     public static var infinity: NormOrder { .p(.infinity) }
 
+    /// `.p(value)`, so `norm(p: 1.5)` reads as `torch.norm(x, p=1.5)`.
     public init(floatLiteral value: Double) { self = .p(value) }
+    /// `.p(value)`, so `norm(p: 2)` reads as `torch.norm(x, p=2)`.
     public init(integerLiteral value: Int) { self = .p(Double(value)) }
 
     /// The negated order (`-.infinity` is ``negInf``); `.fro` has none.

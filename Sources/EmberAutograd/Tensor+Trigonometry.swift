@@ -176,9 +176,12 @@ extension Tensor {
     /// gets `g` where `x < min` and `min < max`; `max` gets `g` where `x > max` or `max < min`.
     /// Each is summed back over broadcast dimensions; differentiable twice.
     ///
+    /// `min` has no default so that `clamp()` stays the scalar overload's call (which stops);
+    /// write `clamp(min: nil, max: bound)` for an upper bound alone.
+    ///
     /// PyTorch parity: `torch.clamp(input, min=Tensor, max=Tensor)`, with its type promotion and its
     /// error "At least one of 'min' or 'max' must not be None".
-    public func clamp(min lo: Tensor?, max hi: Tensor?) -> Tensor {
+    public func clamp(min lo: Tensor?, max hi: Tensor? = nil) -> Tensor {
         precondition(lo != nil || hi != nil, "clamp: At least one of 'min' or 'max' must not be None (shape \(shape))")
         var y = self.detached()
         if let lo { y = Kernels.maximum(y, lo) }

@@ -96,7 +96,7 @@ import _EmberTestSupport
         case "fmod_scalar": a[0].fmod(-1.5)
         case "atan2", "atan2_f32": a[0].atan2(a[1])
         case "clamp_both", "clamp_nan": a[0].clamp(min: a[1], max: a[2])
-        case "clamp_min": a[0].clamp(min: a[1], max: nil)
+        case "clamp_min": a[0].clamp(min: a[1])
         case "clamp_max": a[0].clamp(min: nil, max: a[1])
         default: fatalError("no Swift mapping for \(name)")
         }
