@@ -84,6 +84,19 @@ import _EmberTestSupport
         #expect(Tensor.zeros([0]).roll(3).shape == [0])
     }
 
+    @Test func emptyInputs() {
+        #expect(Tensor.zeros([0]).diag().shape == [0, 0])
+        #expect(Tensor.zeros([0]).diag(diagonal: 2).doubles == [0, 0, 0, 0])
+        #expect(Tensor.zeros([2, 0, 3]).triu().shape == [2, 0, 3])
+        #expect(Tensor.zeros([0, 3]).flip(axes: [0, 1]).shape == [0, 3])
+        #expect(Tensor.zeros([3, 0]).diagonal().shape == [0])
+        #expect(Tensor.zeros([0, 2, 3]).bmm(Tensor.zeros([0, 3, 4])).shape == [0, 2, 4])
+        #expect(Tensor.zeros([2, 0]).repeatInterleave(2, axis: 1).shape == [2, 0])
+        #expect(Tensor.zeros([2, 0]).tile([2, 2]).shape == [4, 0])
+        let e = einsum("ij,jk->ik", Tensor.ones([2, 0]), Tensor.ones([0, 3]))
+        #expect(e.shape == [2, 3] && e.doubles.allSatisfy { $0 == 0 })
+    }
+
     @Test func bmmErrorsUsePyTorchsWording() async {
         var r = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             _ = Tensor.ones([2, 3]).bmm(Tensor.ones([2, 3, 4]))
