@@ -17,10 +17,9 @@ import _EmberTestSupport
         OpsMath.check(name, atol: f32 ? 1e-5 : 1e-12, rtol: f32 ? 1e-5 : 1e-10) { Tensor.einsum(eq, $0) }
     }
 
-    @Test(arguments: OpsMath.cases("einsum"))
+    @Test(arguments: OpsMath.cases("einsum").filter { OpsMath.inputs($0)[0].dtype == .float64 })
     func finiteDifferences(_ name: String) {
         let ins = OpsMath.inputs(name)
-        guard ins[0].dtype == .float64 else { return }
         let eq = Self.equation(name)
         #expect(checkGradients(ins) { Tensor.einsum(eq, $0) } == nil, "\(name): \(eq)")
     }

@@ -50,10 +50,14 @@ import _EmberTestSupport
         OpsMath.check(name, atol: f32 ? 1e-6 : 1e-12, rtol: f32 ? 1e-5 : 1e-10) { Self.op(name, $0) }
     }
 
-    @Test(arguments: OpsMath.cases("structure") + OpsMath.cases("product"))
+    /// The float64 cases (beta == 0 ignores its NaN input, whose finite differences are NaN).
+    static let differentiable = (OpsMath.cases("structure") + OpsMath.cases("product")).filter {
+        OpsMath.inputs($0)[0].dtype == .float64 && $0 != "baddbmm_beta0"
+    }
+
+    @Test(arguments: differentiable)
     func finiteDifferences(_ name: String) {
         let ins = OpsMath.inputs(name)
-        guard ins[0].dtype.isFloatingPoint, !name.hasSuffix("_f32"), name != "baddbmm_beta0" else { return }
         #expect(checkGradients(ins) { Self.op(name, $0) } == nil, "\(name)")
     }
 
