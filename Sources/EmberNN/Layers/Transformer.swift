@@ -26,7 +26,7 @@ public enum TransformerActivation {
 /// connection and layer normalization (after the residual sum, or before each block with
 /// `normFirst`).
 ///
-/// Post-norm: `x = norm1(x + sa(x)); x = norm2(x + ff(x))`. Pre-norm: `x = x + sa(norm1(x));
+/// Post-norm: `x = norm1(x + sa(x))`, then `x = norm2(x + ff(x))`. Pre-norm: `x = x + sa(norm1(x));
 /// x = x + ff(norm2(x))`, with `sa(x) = dropout1(self_attn(x, x, x))` and
 /// `ff(x) = dropout2(linear2(dropout(activation(linear1(x)))))`.
 ///
