@@ -127,6 +127,25 @@ import _EmberTestSupport
         expectClose(out[0, 0], v[0, 0], atol: 1e-6, rtol: 0, "causal first row")
     }
 
+    /// NaN as PyTorch's default CPU kernel: with `isCausal` only the rows that see the NaN key
+    /// become NaN; an explicit mask is added as a bias, so NaN + (-inf) poisons every row.
+    @Test func nanInAKeyFollowsPyTorch() {
+        var keys = fx["sdpa_basic_k"].doubles   // [2, 2, 4, 5]
+        keys[2 * 5] = .nan                       // batch 0, head 0, key 2
+        let k = Tensor(keys, shape: [2, 2, 4, 5]), q = fx["sdpa_basic_q"], v = fx["sdpa_basic_v"]
+        let tril = Tensor((0..<12).map { $0 % 4 <= $0 / 4 }, shape: [3, 4])
+        for (name, mask, causal) in [("isCausal", nil, true), ("mask", tril, false)] as [(String, Tensor?, Bool)] {
+            let composed = scaledDotProductAttention(query: q.requiringGrad(), key: k, value: v, attnMask: mask, isCausal: causal).detached()
+            let tiled = withNoGrad { scaledDotProductAttention(query: q, key: k, value: v, attnMask: mask, isCausal: causal) }
+            for (path, out) in [("composed", composed), ("tiled", tiled)] {
+                #expect(out[0, 0, 0].doubles.allSatisfy { causal ? $0.isFinite : $0.isNaN }, "\(name) \(path): row 0")
+                #expect(out[0, 0, 1].doubles.allSatisfy { causal ? $0.isFinite : $0.isNaN }, "\(name) \(path): row 1")
+                #expect(out[0, 0, 2].doubles.allSatisfy { $0.isNaN }, "\(name) \(path): row 2 sees the NaN")
+                #expect(out[1].doubles.allSatisfy { $0.isFinite }, "\(name) \(path): other batch entries are untouched")
+            }
+        }
+    }
+
     @Test func emptyQueryAndZeroDimensions() {
         let q = Tensor.zeros([2, 0, 4]), k = Tensor.normal([2, 3, 4]), v = Tensor.normal([2, 3, 5])
         #expect(withNoGrad { scaledDotProductAttention(query: q, key: k, value: v) }.shape == [2, 0, 5])

@@ -138,6 +138,23 @@ import _EmberTestSupport
         #expect(compare(a(x), b(x), atol: 1e-6, rtol: 0) != nil)
     }
 
+    @Test func deepCopyBuildsAnIndependentEqualModel() {
+        let model = Transformer(dModel: 8, nhead: 2, numEncoderLayers: 2, numDecoderLayers: 1, dimFeedforward: 16,
+                                activation: .gelu, batchFirst: true, normFirst: true)
+        model.eval()
+        let copy = model.deepCopy()
+        #expect(copy.stateDict().keys == model.stateDict().keys)
+        for ((key, a), (_, b)) in zip(model.stateDict(), copy.stateDict()) { expectBitwiseEqual(a, b, key) }
+        for (p, q) in zip(model.parameters(), copy.parameters()) { #expect(p !== q) }
+        #expect(!copy.isTraining && !copy.encoder.isTraining)
+        let copiedLayer = copy.encoder.layers[1] as! TransformerEncoderLayer
+        #expect(copiedLayer.normFirst && copiedLayer.selfAttn.batchFirst)
+        let src = Tensor.normal([2, 4, 8], generator: Generator(seed: 8)), tgt = Tensor.normal([2, 3, 8], generator: Generator(seed: 9))
+        expectBitwiseEqual(copy(src, tgt), model(src, tgt), "same output")
+        let mha = MultiheadAttention(embedDim: 8, numHeads: 2, addBiasKV: true, kdim: 3, vdim: 5).deepCopy()
+        #expect(mha.biasK != nil && mha.kdim == 3 && mha.vdim == 5)
+    }
+
     @Test func transformerShapeErrors() async {
         let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             let model = Transformer(dModel: 4, nhead: 2, numEncoderLayers: 1, numDecoderLayers: 1, dimFeedforward: 8)

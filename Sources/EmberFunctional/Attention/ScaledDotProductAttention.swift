@@ -22,7 +22,9 @@ import EmberStorage
 ///   - generator: the random source of the dropout.
 ///
 /// A query row whose keys are all masked gives 0 (and 0 gradients), as PyTorch 2.13 gives on
-/// CPU (its `_safe_softmax`; older releases gave NaN on the math path).
+/// CPU (its `_safe_softmax`; older releases gave NaN on the math path). NaN follows PyTorch's
+/// default CPU kernel: `attnMask` is added as a bias, so a NaN score poisons its query row even
+/// where masked; with `isCausal` only the rows that see the NaN key become NaN.
 ///
 /// Paths: with recording on and an input that tracks a gradient, or with `dropoutP > 0`, the
 /// attention is composed from recorded ops (`matmul`, `maskedFill`, `softmax`, `dropout`), so it is
@@ -108,7 +110,8 @@ package func composedAttention(query: Tensor, key: Tensor, value: Tensor, mask: 
     var scores = query.matmul(key.transposed(-2, -1)) * scale
     if isCausal { scores = scores.maskedFill(causalAllowedMask(l, s).logicalNot(), -.infinity) }
     if let mask {
-        if mask.dtype == .bool { scores = scores.maskedFill(mask.logicalNot(), -.infinity) }
+        // PyTorch adds a bool mask as a -inf bias (so a NaN score stays NaN where masked).
+        if mask.dtype == .bool { scores = scores + Tensor.zeros(mask.shape, dtype: scores.dtype).maskedFill(mask.logicalNot(), -.infinity) }
         else { scores = scores + mask }
     }
     var weights: Tensor

@@ -152,7 +152,7 @@ private func runTiles<T: AttentionFloat>(
                             for d in 0..<e { dot += qi[d] * kj[d] }
                             x = dot * scale
                             let mi = plane + i * g.maskRowStride + j * g.maskColStride
-                            if let boolMask, !boolMask[mi] { x = -T.infinity }
+                            if let boolMask, !boolMask[mi] { x -= T.infinity }  // a bias, as PyTorch: NaN stays NaN
                             if let floatMask { x += floatMask[mi] }
                         }
                         srow[c] = x
@@ -181,7 +181,7 @@ private func runTiles<T: AttentionFloat>(
             for r in 0..<rows {
                 let o = op + (b * l + i0 + r) * ev, ar = acc + r * ev
                 let total = rowSum[r]
-                if total > 0 {
+                if total != 0 {  // NaN propagates; 0 means every key was masked
                     let inv = 1 / total
                     for d in 0..<ev { o[d] = ar[d] * inv }
                 }  // else: a fully masked row stays 0

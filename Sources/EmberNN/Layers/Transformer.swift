@@ -219,6 +219,14 @@ public final class TransformerEncoder: Module {
         super.init()
     }
 
+    /// A stack of the given layers as they are (deep copies use it).
+    init(layers: [Module], norm: Module?) {
+        self.layers = ModuleList(layers)
+        self.norm = norm
+        numLayers = layers.count
+        super.init()
+    }
+
     public override func forward(_ input: Tensor) -> Tensor { forward(input, mask: nil, srcKeyPaddingMask: nil, isCausal: nil) }
 
     /// `forward(_:mask:srcKeyPaddingMask:isCausal:)`.
@@ -252,6 +260,14 @@ public final class TransformerDecoder: Module {
         layers = ModuleList((0..<numLayers).map { _ in decoderLayer.deepCopy(rebuilding: { decoderLayer.rebuilt() }) })
         self.norm = norm
         self.numLayers = numLayers
+        super.init()
+    }
+
+    /// A stack of the given layers as they are (deep copies use it).
+    init(layers: [Module], norm: Module?) {
+        self.layers = ModuleList(layers)
+        self.norm = norm
+        numLayers = layers.count
         super.init()
     }
 
@@ -318,6 +334,16 @@ public final class Transformer: Module {
         self.batchFirst = batchFirst
         super.init()
         for (_, p) in namedParameters() where p.value.rank > 1 { Init.xavierUniform(p) }
+    }
+
+    /// A model of the given stacks as they are (deep copies use it).
+    init(encoder: TransformerEncoder, decoder: TransformerDecoder, dModel: Int, nhead: Int, batchFirst: Bool) {
+        self.encoder = encoder
+        self.decoder = decoder
+        self.dModel = dModel
+        self.nhead = nhead
+        self.batchFirst = batchFirst
+        super.init()
     }
 
     /// Stops: a Transformer needs `src` and `tgt`.
