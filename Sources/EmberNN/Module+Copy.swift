@@ -10,7 +10,8 @@ extension Module {
     ///
     /// Swift cannot create an instance of an arbitrary class, so Ember builds the copy's modules
     /// itself only for its own layers (containers, `Linear`, convolutions, BatchNorm, dropout,
-    /// activations, pooling, `LayerNorm`, `GroupNorm`, `Identity`, `Flatten`, `Unflatten`). A tree
+    /// activations, pooling, `LayerNorm`, `GroupNorm`, `Identity`, `Flatten`, `Unflatten`, the attention
+    /// and Transformer modules). A tree
     /// with any other module (a custom model class) stops with a message that points to
     /// ``deepCopy(rebuilding:)``. Random generators held by dropout layers are shared, not copied.
     ///
@@ -157,6 +158,19 @@ private func structuralCopy(of module: Module, path: String, memo: inout [Object
     case let m as Sequential: copy = Sequential(m.layers.enumerated().map { child($1, String($0)) })
     case let m as ModuleList: copy = ModuleList(m.modules.enumerated().map { child($1, String($0)) })
     case let m as ModuleDict: copy = ModuleDict(m.keys.map { ($0, child(m[$0]!, $0)) })
+    case let m as MultiheadAttention: copy = m.rebuilt()
+    case let m as TransformerEncoderLayer: copy = m.rebuilt()
+    case let m as TransformerDecoderLayer: copy = m.rebuilt()
+    case let m as TransformerEncoder:
+        copy = TransformerEncoder(layers: m.layers.modules.enumerated().map { child($1, "layers.\($0)") },
+                                  norm: m.norm.map { child($0, "norm") })
+    case let m as TransformerDecoder:
+        copy = TransformerDecoder(layers: m.layers.modules.enumerated().map { child($1, "layers.\($0)") },
+                                  norm: m.norm.map { child($0, "norm") })
+    case let m as Transformer:
+        copy = Transformer(encoder: child(m.encoder, "encoder") as! TransformerEncoder,
+                           decoder: child(m.decoder, "decoder") as! TransformerDecoder,
+                           dModel: m.dModel, nhead: m.nhead, batchFirst: m.batchFirst)
     default:
         guard let leaf = leafCopy(of: module) else {
             let place = path.isEmpty ? "the root" : "'\(path)'"

@@ -1,0 +1,191 @@
+import Foundation
+import EmberAutograd
+import EmberTensor
+import EmberStorage
+
+/// Query rows per tile of the tiled attention kernel.
+package let attentionQueryBlock = 32
+/// Key rows per tile of the tiled attention kernel.
+package let attentionKeyBlock = 64
+
+/// The scratch memory, in bytes, that the tiled (inference) attention kernel of
+/// ``scaledDotProductAttention(query:key:value:attnMask:dropoutP:isCausal:scale:enableGQA:generator:)``
+/// uses on top of its inputs and output: per worker thread one `32 x 64` score tile, a `32 x Ev`
+/// accumulator and the running maximum and sum of 32 rows. It depends on neither `L` nor `S`;
+/// the composed path would need `L * S` elements per head for the scores alone.
+///
+/// PyTorch parity: none (PyTorch's flash-attention CPU kernel has a similar fixed-size buffer).
+public func scaledDotProductAttentionWorkspaceBytes(valueDim: Int, dtype: DType, threads: Int = Threading.maxThreads) -> Int {
+    let perThread = attentionQueryBlock * attentionKeyBlock + attentionQueryBlock * valueDim + 2 * attentionQueryBlock
+    return max(threads, 1) * perThread * dtype.itemSize
+}
+
+/// Records the scratch bytes tiled-attention calls allocate (for tests: they must not grow with
+/// `L * S`). Install one with `AttentionWorkspaceRecorder.$current.withValue(recorder) { ... }`.
+package final class AttentionWorkspaceRecorder: @unchecked Sendable {
+    /// Scratch bytes of each tiled call made while this recorder was installed, in order.
+    package var calls: [Int] = []
+    package init() {}
+    @TaskLocal package static var current: AttentionWorkspaceRecorder?
+}
+
+/// The tiled online-softmax attention (flash-attention style), no graph: blocks of 32 queries
+/// against blocks of 64 keys; each query row keeps a running maximum `m`, sum `l` and output
+/// accumulator, rescaled by `exp(m_old - m_new)` when the maximum grows. A row whose keys are all
+/// masked ends with `l = 0` and gives 0 (PyTorch's safe softmax).
+func tiledAttention(query: Tensor, key: Tensor, value: Tensor, mask: Tensor?, isCausal: Bool, scale: Double,
+                    l: Int, s: Int) -> Tensor {
+    let e = query.shape[query.rank - 1], ev = value.shape[value.rank - 1]
+    let qBatch = Shape(query.shape.dropLast(2)), kBatch = Shape(key.shape.dropLast(2)), vBatch = Shape(value.shape.dropLast(2))
+    let op = "scaled_dot_product_attention"
+    var batch = broadcastShapes(broadcastShapes(qBatch, kBatch, op: op), vBatch, op: op)
+    var maskView: Tensor?
+    if let mask {
+        let mb = mask.rank > 2 ? Shape(mask.shape.dropLast(2)) : Shape()
+        batch = broadcastShapes(batch, mb, op: op)
+        var ms = batch
+        ms.append(l); ms.append(s)
+        _ = broadcastShapes(mask.shape, ms, op: op)  // checks the mask broadcasts to [..., L, S]
+        maskView = mask.expanded(to: ms)              // a view: broadcast dimensions have stride 0
+    }
+    let nb = batch.elementCount
+    func flat(_ x: Tensor, _ rows: Int, _ cols: Int) -> Tensor {
+        var full = batch
+        full.append(rows); full.append(cols)
+        return x.expanded(to: full).contiguous().reshaped([nb, rows, cols])
+    }
+    let q = flat(query, l, e), k = flat(key, s, e), v = flat(value, s, ev)
+    var outShape = batch
+    outShape.append(l); outShape.append(ev)
+    var out = Tensor(zeroedShape: outShape, dtype: query.dtype)
+    guard nb > 0, l > 0, ev > 0 else { return out }
+    // Element offsets of each batch entry's [L, S] mask plane, and the mask's row/column strides.
+    var maskPlanes: [Int] = []
+    var maskRowStride = 0, maskColStride = 0
+    if let mv = maskView {
+        let r = mv.rank
+        maskRowStride = mv.strides[r - 2]; maskColStride = mv.strides[r - 1]
+        maskPlanes = (0..<nb).map { b in
+            var rest = b, off = mv.offset
+            for d in stride(from: r - 3, through: 0, by: -1) {
+                off += (rest % mv.shape[d]) * mv.strides[d]
+                rest /= mv.shape[d]
+            }
+            return off
+        }
+    }
+    let blocks = (l + attentionQueryBlock - 1) / attentionQueryBlock
+    let tasks = nb * blocks
+    let threads = max(1, min(Threading.maxThreads, tasks))
+    AttentionWorkspaceRecorder.current?.calls.append(threads * (attentionQueryBlock * attentionKeyBlock + attentionQueryBlock * ev + 2 * attentionQueryBlock) * query.dtype.itemSize)
+    let geometry = TileGeometry(l: l, s: s, e: e, ev: ev, blocks: blocks, tasks: tasks, threads: threads, scale: scale,
+                                isCausal: isCausal, maskPlanes: maskPlanes, maskRowStride: maskRowStride,
+                                maskColStride: maskColStride)
+    switch query.dtype {
+    case .float32:
+        runTiles(Float.self, q, k, v, maskView, &out, geometry)
+    default:
+        runTiles(Double.self, q, k, v, maskView, &out, geometry)
+    }
+    return out
+}
+
+struct TileGeometry {
+    let l, s, e, ev, blocks, tasks, threads: Int
+    let scale: Double
+    let isCausal: Bool
+    let maskPlanes: [Int]
+    let maskRowStride, maskColStride: Int
+}
+
+/// The float types of the tiled kernel, with their `exp`.
+protocol AttentionFloat: TensorScalar, BinaryFloatingPoint { static func expo(_ x: Self) -> Self }
+extension Float: AttentionFloat { static func expo(_ x: Float) -> Float { Foundation.exp(x) } }
+extension Double: AttentionFloat { static func expo(_ x: Double) -> Double { Foundation.exp(x) } }
+
+private func runTiles<T: AttentionFloat>(
+    _: T.Type, _ q: Tensor, _ k: Tensor, _ v: Tensor, _ mask: Tensor?, _ out: inout Tensor, _ g: TileGeometry
+) {
+    let qp = q.pointer(as: T.self), kp = k.pointer(as: T.self), vp = v.pointer(as: T.self)
+    let op = out.mutablePointer(as: T.self)
+    let boolMask: UnsafePointer<Bool>? = mask.flatMap { $0.dtype == .bool ? UnsafePointer($0.storage.baseAddress.assumingMemoryBound(to: Bool.self)) : nil }
+    let floatMask: UnsafePointer<T>? = mask.flatMap { $0.dtype != .bool ? UnsafePointer($0.storage.baseAddress.assumingMemoryBound(to: T.self)) : nil }
+    let bq = attentionQueryBlock, bk = attentionKeyBlock
+    let scale = T(g.scale)
+    let (l, s, e, ev) = (g.l, g.s, g.e, g.ev)
+    let outAddress = Int(bitPattern: op)
+    Threading.parallelFor(chunks: g.threads) { worker in
+        let op = UnsafeMutablePointer<T>(bitPattern: outAddress)!
+        // The per-thread workspace: scores [bq, bk], accumulator [bq, ev], row max and sum.
+        let scores = UnsafeMutablePointer<T>.allocate(capacity: bq * bk)
+        let acc = UnsafeMutablePointer<T>.allocate(capacity: bq * ev)
+        let rowMax = UnsafeMutablePointer<T>.allocate(capacity: bq)
+        let rowSum = UnsafeMutablePointer<T>.allocate(capacity: bq)
+        defer { scores.deallocate(); acc.deallocate(); rowMax.deallocate(); rowSum.deallocate() }
+        var task = worker
+        while task < g.tasks {
+            defer { task += g.threads }
+            let b = task / g.blocks, i0 = (task % g.blocks) * bq
+            let rows = min(bq, l - i0)
+            let qb = qp + (b * l + i0) * e, kb = kp + b * s * e, vb = vp + b * s * ev
+            acc.update(repeating: 0, count: rows * ev)
+            rowMax.update(repeating: -T.infinity, count: rows)
+            rowSum.update(repeating: 0, count: rows)
+            let plane = g.maskPlanes.isEmpty ? 0 : g.maskPlanes[b]
+            // Causal: keys beyond the block's last query row are masked for every row of it.
+            let keyEnd = g.isCausal ? min(s, i0 + rows) : s
+            var j0 = 0
+            while j0 < keyEnd {
+                let cols = min(bk, keyEnd - j0)
+                for r in 0..<rows {
+                    let qi = qb + r * e, i = i0 + r
+                    let srow = scores + r * bk
+                    var blockMax = -T.infinity
+                    for c in 0..<cols {
+                        let j = j0 + c
+                        var x: T
+                        if g.isCausal && j > i {
+                            x = -T.infinity
+                        } else {
+                            let kj = kb + j * e
+                            var dot: T = 0
+                            for d in 0..<e { dot += qi[d] * kj[d] }
+                            x = dot * scale
+                            let mi = plane + i * g.maskRowStride + j * g.maskColStride
+                            if let boolMask, !boolMask[mi] { x -= T.infinity }  // a bias, as PyTorch: NaN stays NaN
+                            if let floatMask { x += floatMask[mi] }
+                        }
+                        srow[c] = x
+                        if x > blockMax { blockMax = x }
+                    }
+                    let oldMax = rowMax[r]
+                    let newMax = Swift.max(oldMax, blockMax)
+                    if newMax == -T.infinity { continue }  // every key so far masked
+                    let alpha = oldMax == -T.infinity ? 0 : T.expo(oldMax - newMax)
+                    rowMax[r] = newMax
+                    var sum: T = 0
+                    let ar = acc + r * ev
+                    if alpha != 1 { for d in 0..<ev { ar[d] *= alpha } }
+                    for c in 0..<cols {
+                        let p = T.expo(srow[c] - newMax)
+                        sum += p
+                        if p != 0 {
+                            let vj = vb + (j0 + c) * ev
+                            for d in 0..<ev { ar[d] += p * vj[d] }
+                        }
+                    }
+                    rowSum[r] = rowSum[r] * alpha + sum
+                }
+                j0 += cols
+            }
+            for r in 0..<rows {
+                let o = op + (b * l + i0 + r) * ev, ar = acc + r * ev
+                let total = rowSum[r]
+                if total != 0 {  // NaN propagates; 0 means every key was masked
+                    let inv = 1 / total
+                    for d in 0..<ev { o[d] = ar[d] * inv }
+                }  // else: a fully masked row stays 0
+            }
+        }
+    }
+}
