@@ -36,6 +36,9 @@ struct RunSettings: Codable, Equatable {
         case .mlp: SeedNetwork(inputs: inputs, hidden: hidden, outputs: classes, dropout: dropout)
         case .lstm: RowLSTM(steps: 8, features: inputs / 8, hidden: hidden, classes: classes, layers: 2, dropout: dropout)
         case .cnn: DigitCNN(side: ModelKind.imageSide(features: inputs) ?? 8, channels: hidden / 4, classes: classes, dropout: dropout)
+        case .transformer:
+            DigitTransformer(tokens: 8, features: inputs / 8, dModel: hidden / 2, heads: ModelKind.transformerHeads,
+                             feedforward: hidden, layers: 2, classes: classes, dropout: dropout)
         }
     }
 
@@ -54,6 +57,15 @@ struct RunSettings: Codable, Equatable {
         }
         if model == .lstm && inputs % 8 != 0 {
             throw fail("--model lstm reads each sample as 8 time steps, so the feature count must be a multiple of 8 (got \(inputs))")
+        }
+        if model == .transformer {
+            if inputs % 8 != 0 {
+                throw fail("--model transformer reads each sample as 8 tokens, so the feature count must be a multiple of 8 (got \(inputs))")
+            }
+            let heads = ModelKind.transformerHeads
+            guard hidden % (2 * heads) == 0 else {
+                throw fail("--model transformer uses a token width of hidden / 2 split over \(heads) heads, so --hidden must be a multiple of \(2 * heads), got \(hidden)")
+            }
         }
         if model == .cnn {
             guard let side = ModelKind.imageSide(features: inputs), side >= 4 else {
@@ -110,6 +122,12 @@ struct RunSettings: Codable, Equatable {
         case .cnn:
             let c2 = hidden / 4, c1 = max(1, c2 / 2)
             return add(mul(9, c1), mul(4, c1), mul(9, c1, c2), mul(4, c2), mul(c2, classes), classes)
+        case .transformer:
+            // Token embedding and positions, two encoder layers (attention 4d^2 + 4d, feed-forward
+            // 2 d ff + ff + d, two LayerNorms 4d), the final LayerNorm and the head.
+            let d = hidden / 2, ff = hidden, f = inputs / 8
+            let layer = add(mul(4, d, d), mul(2, d, ff), mul(9, d), ff)
+            return add(mul(f, d), d, mul(8, d), layer, layer, mul(2, d), mul(d, classes), classes)
         }
     }
 

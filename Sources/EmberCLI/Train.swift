@@ -24,12 +24,12 @@ struct Train: ParsableCommand {
 
     @Option(help: "Training epochs (default 30).") var epochs: Int?
     @Option(help: "Samples per batch (default 64; at least 2 for --model mlp).") var batchSize: Int?
-    @Option(help: "Learning rate (default 0.01; 0.05 for --model cnn).") var learningRate: Double?
+    @Option(help: "Learning rate (default 0.01; 0.05 for --model cnn, 0.002 for --model transformer).") var learningRate: Double?
     @Option(help: "Optimizer: \(OptimizerKind.allCases.map(\.rawValue).joined(separator: ", ")) (default adam).") var optimizer: OptimizerKind?
     @Option(help: "Learning-rate schedule over the epochs: cosine (annealed to 0; the default) or constant.") var schedule: ScheduleKind?
     @Option(help: "Seed for the split, initial weights, shuffling and dropout (default 0).") var seed: UInt64?
     @Option(help: "Hidden width (default 128; --model cnn has hidden / 4 channels).") var hidden: Int?
-    @Option(help: "Dropout probability after the BatchNorm (default 0.5; 0.1 for the channels of --model cnn).") var dropout: Double?
+    @Option(help: "Dropout probability after the BatchNorm (default 0.5; 0.1 for the channels of --model cnn and inside --model transformer).") var dropout: Double?
     @Option(help: "Model: \(ModelKind.allCases.map(\.rawValue).joined(separator: ", ")) (default mlp).") var model: ModelKind?
     @Option(help: "Data file (.csv, .npy or .idx); default: the embedded digits.") var data: String?
     @Option(help: "Labels file for .npy / .idx data (integer class indices).") var labels: String?
@@ -83,9 +83,9 @@ struct Train: ParsableCommand {
     private func freshRun() throws {
         if labels != nil && data == nil { throw UserFacingError("--labels needs --data") }
         var settings = RunSettings(
-            model: model ?? .mlp, inputs: 64, hidden: hidden ?? 128, classes: 10, dropout: dropout ?? ((model ?? .mlp) == .cnn ? 0.1 : 0.5), seed: seed ?? 0,
+            model: model ?? .mlp, inputs: 64, hidden: hidden ?? 128, classes: 10, dropout: dropout ?? (model ?? .mlp).defaultDropout, seed: seed ?? 0,
             validationFraction: validationFraction ?? 0.2, data: data, labels: labels, labelColumn: labelColumn,
-            hasHeader: !noHeader, epochs: epochs ?? 30, batchSize: batchSize ?? 64, learningRate: learningRate ?? ((model ?? .mlp) == .cnn ? 0.05 : 0.01),
+            hasHeader: !noHeader, epochs: epochs ?? 30, batchSize: batchSize ?? 64, learningRate: learningRate ?? (model ?? .mlp).defaultLearningRate,
             optimizer: optimizer ?? .adam, schedule: schedule ?? .cosine, allowNonFinite: allowNonFinite)
         // The options alone first, with the digits' sizes, so that a typo fails before any data loads.
         try settings.validate()

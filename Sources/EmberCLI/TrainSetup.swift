@@ -66,6 +66,18 @@ enum ModelKind: String, ExpressibleByArgument, CaseIterable, Codable {
     /// Two Conv2d-BatchNorm2d-ReLU-Dropout2d-MaxPool2d blocks on each sample as a square image,
     /// global average pooling, then a Linear head.
     case cnn
+    /// Each sample read as 8 tokens (rows), a learned position per token, a 2-layer pre-norm
+    /// TransformerEncoder (token width hidden / 2, 4 heads, feed-forward width hidden), the mean
+    /// over tokens, LayerNorm and a Linear head.
+    case transformer
+
+    /// The dropout probability when `--dropout` is not given.
+    var defaultDropout: Double { self == .cnn || self == .transformer ? 0.1 : 0.5 }
+    /// The learning rate when `--learning-rate` is not given.
+    var defaultLearningRate: Double { self == .cnn ? 0.05 : self == .transformer ? 0.002 : 0.01 }
+
+    /// The attention heads of `--model transformer`.
+    static let transformerHeads = 4
 
     /// The image side of `--model cnn` for `features` inputs, when they make a square.
     static func imageSide(features: Int) -> Int? {

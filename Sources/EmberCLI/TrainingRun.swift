@@ -139,6 +139,8 @@ extension RunSettings {
         return switch model {
         case .mlp: "Linear(\(inputs), \(hidden)) -> ReLU -> BatchNorm1d(\(hidden)) -> Dropout(\(dropout)) -> Linear(\(hidden), \(classes))"
         case .lstm: "LSTM(\(inputs / 8) -> \(hidden), 2 layers, dropout \(dropout), batchFirst) over 8 rows -> Linear(\(hidden), \(classes))"
+        case .transformer:
+            "Linear(\(inputs / 8), \(hidden / 2)) on 8 tokens + learned positions -> 2 x TransformerEncoderLayer(dModel \(hidden / 2), \(ModelKind.transformerHeads) heads, feed-forward \(hidden), dropout \(dropout), norm first) -> mean over tokens -> LayerNorm -> Linear(\(hidden / 2), \(classes))"
         case .cnn:
             "2 x [Conv2d(3x3) -> BatchNorm2d -> ReLU -> Dropout2d(\(dropout)) -> MaxPool2d(2)] (1 -> \(c1) -> \(c2) channels) on 1x\(side)x\(side) images -> AdaptiveAvgPool2d(1) -> Linear(\(c2), \(classes))"
         }

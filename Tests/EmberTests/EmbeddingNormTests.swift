@@ -151,6 +151,13 @@ private final class StubbornDropout: Module {
     }
 }
 
+/// Attention with a fixed dropout rate, whatever the mode.
+private final class StubbornAttention: Module {
+    override func forward(_ input: Tensor) -> Tensor {
+        scaledDotProductAttention(query: input, key: input, value: input, dropoutP: 0.25)
+    }
+}
+
 private final class Wrapper: Module {
     let inner: StubbornDropout
     init(_ inner: StubbornDropout) { self.inner = inner; super.init() }
@@ -175,6 +182,19 @@ private final class Wrapper: Module {
         #expect(found.first?.modules == ["inner"])
         #expect(found.first?.message.contains("'inner' (StubbornDropout)") == true)
         #expect(found.first?.message.contains("dropout(p: 0.5, training: true)") == true)
+    }
+
+    @Test func attentionDropoutInEvalIsReported() {
+        let model = StubbornAttention()
+        model.eval()
+        let x = Tensor.ones([1, 3, 4])
+        let found = reports { _ = model(x) }
+        #expect(found.count == 1)
+        #expect(found.first?.message.contains("scaledDotProductAttention(dropoutP: 0.25)") == true)
+        // A MultiheadAttention with dropout passes 0 in eval: nothing to report.
+        let mha = MultiheadAttention(embedDim: 4, numHeads: 2, dropout: 0.5, batchFirst: true)
+        mha.eval()
+        #expect(reports { _ = mha(query: x, key: x, value: x) }.isEmpty)
     }
 
     @Test func silentInTrainingAndWhenTheModePassesThrough() {

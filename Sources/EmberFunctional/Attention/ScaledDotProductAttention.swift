@@ -52,6 +52,7 @@ public func scaledDotProductAttention(query: Tensor, key: Tensor, value: Tensor,
                  "\(op): key and value must have the same sequence length, got key \(key.shape) and value \(value.shape)")
     precondition(dropoutP >= 0 && dropoutP <= 1, "\(op): dropout probability has to be between 0 and 1, but got \(dropoutP)")
     precondition(!(isCausal && attnMask != nil), "\(op): Explicit attn_mask should not be set when is_causal=True")
+    if dropoutP > 0 { EvalForwardScope.noteDropout("scaledDotProductAttention(dropoutP: \(formatPythonShort(dropoutP)))") }
     var mask = attnMask
     if let m = mask {
         precondition(m.dtype == .bool || m.dtype.isFloatingPoint,
