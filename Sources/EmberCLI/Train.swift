@@ -24,7 +24,7 @@ struct Train: ParsableCommand {
 
     @Option(help: "Training epochs (default 30).") var epochs: Int?
     @Option(help: "Samples per batch (default 64; at least 2 for --model mlp).") var batchSize: Int?
-    @Option(help: "Learning rate (default 0.01; 0.05 for --model cnn, 0.002 for --model transformer).") var learningRate: Double?
+    @Option(help: "Learning rate (default 0.01; 0.05 for --model cnn, 0.005 for --model transformer).") var learningRate: Double?
     @Option(help: "Optimizer: \(OptimizerKind.allCases.map(\.rawValue).joined(separator: ", ")) (default adam).") var optimizer: OptimizerKind?
     @Option(help: "Learning-rate schedule over the epochs: cosine (annealed to 0; the default) or constant.") var schedule: ScheduleKind?
     @Option(help: "Seed for the split, initial weights, shuffling and dropout (default 0).") var seed: UInt64?

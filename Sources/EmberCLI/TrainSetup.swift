@@ -74,7 +74,7 @@ enum ModelKind: String, ExpressibleByArgument, CaseIterable, Codable {
     /// The dropout probability when `--dropout` is not given.
     var defaultDropout: Double { self == .cnn || self == .transformer ? 0.1 : 0.5 }
     /// The learning rate when `--learning-rate` is not given.
-    var defaultLearningRate: Double { self == .cnn ? 0.05 : self == .transformer ? 0.002 : 0.01 }
+    var defaultLearningRate: Double { self == .cnn ? 0.05 : self == .transformer ? 0.005 : 0.01 }
 
     /// The attention heads of `--model transformer`.
     static let transformerHeads = 4
