@@ -10,6 +10,7 @@ let package = Package(
         .executable(name: "ember-bench", targets: ["EmberBench"]),
         .executable(name: "ember-rnn-bench", targets: ["EmberRNNBench"]),
         .executable(name: "ember-workloads", targets: ["EmberWorkloads"]),
+        .executable(name: "ember-charlm", targets: ["CharLM"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -56,6 +57,14 @@ let package = Package(
             exclude: ["README.md"]
         ),
         .executableTarget(name: "EmberBench", dependencies: ["Ember"], exclude: ["README.md"]),
+        // A character-level Transformer language model trained on the shipped Genesis (Examples/CharLM).
+        .executableTarget(
+            name: "CharLM",
+            dependencies: ["Ember", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Examples/CharLM",
+            exclude: ["README.md"],
+            resources: [.copy("genesis.txt")]
+        ),
         // LSTM forward/training-step benchmark beside PyTorch (Tools/bench/torch_rnn_bench.py).
         .executableTarget(name: "EmberRNNBench", dependencies: ["Ember"], exclude: ["README.md"]),
         // Whole-workload benchmarks beside PyTorch (BENCHMARKS.md).

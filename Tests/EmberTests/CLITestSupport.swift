@@ -7,19 +7,21 @@ import Glibc
 #endif
 
 /// The `ember` executable that `swift build` / `swift test` built beside the test bundle, or the
-/// one `EMBER_CLI` names (to run these tests against another build).
-func emberExecutable() throws -> URL {
-    if let path = ProcessInfo.processInfo.environment["EMBER_CLI"] { return URL(fileURLWithPath: path) }
+/// one `EMBER_CLI` names (to run these tests against another build); `name` picks another product
+/// built beside it (`ember-charlm`).
+func emberExecutable(named name: String = "ember") throws -> URL {
+    if name == "ember", let path = ProcessInfo.processInfo.environment["EMBER_CLI"] { return URL(fileURLWithPath: path) }
     var folder = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
     for _ in 0..<4 {
-        let candidate = folder.appendingPathComponent("ember")
+        let candidate = folder.appendingPathComponent(name)
         if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
         folder = folder.deletingLastPathComponent()
     }
     struct Missing: Error, CustomStringConvertible {
-        var description: String { "the ember executable was not found beside the test bundle; run `swift build` first" }
+        var name: String
+        var description: String { "the \(name) executable was not found beside the test bundle; run `swift build` first" }
     }
-    throw Missing()
+    throw Missing(name: name)
 }
 
 /// What one `ember` run did.
@@ -40,9 +42,9 @@ struct CLIRun {
 /// stdout contains that text. A run still going after `timeout` seconds is killed and recorded
 /// as a failure (a hang).
 func runEmber(_ arguments: [String], in directory: URL, interruptAfter marker: String? = nil, signal: Int32 = SIGINT,
-              timeout: TimeInterval = 300) throws -> CLIRun {
+              timeout: TimeInterval = 300, executable: String = "ember") throws -> CLIRun {
     let process = Process()
-    process.executableURL = try emberExecutable()
+    process.executableURL = try emberExecutable(named: executable)
     process.arguments = arguments
     process.currentDirectoryURL = directory
     let outPipe = Pipe(), errPipe = Pipe()
