@@ -1,0 +1,121 @@
+import Ember
+
+/// Multi-rank checks shared by the in-process tests (threads) and `ember-distributed-check`
+/// (processes under `mpirun`): each rank calls the same function with its own group.
+public enum DistributedScenarios {
+    /// The MLP of the equality check: Linear(6, 8) - BatchNorm1d(8) - ReLU - Linear(8, 3).
+    public final class MLP: Module {
+        public let fc1: Linear
+        public let bn: BatchNorm1d
+        public let fc2: Linear
+
+        public init(seed: UInt64, dtype: DType) {
+            let g = Generator(seed: seed)
+            fc1 = Linear(6, 8, dtype: dtype, generator: g)
+            bn = BatchNorm1d(8, dtype: dtype)
+            fc2 = Linear(8, 3, dtype: dtype, generator: g)
+            super.init()
+        }
+
+        public override func forward(_ input: Tensor) -> Tensor { fc2(bn(fc1(input)).relu()) }
+    }
+
+    /// What the equality check measured on one rank.
+    public struct Equality: Sendable {
+        /// The largest |difference| over every parameter element.
+        public var parameters: Double
+        /// The largest |difference| over the running statistics and the batch counter.
+        public var buffers: Double
+        /// The largest |difference| of the loss over the global batch at each step.
+        public var losses: Double
+    }
+
+    /// Trains `steps` SGD steps (lr 0.1, momentum 0.9) data-parallel on `group` (every rank a
+    /// shard of `perRank` samples, SyncBatchNorm, DistributedDataParallel; each rank's model
+    /// initialised with a different seed, so only the broadcast from rank 0 makes them agree), and
+    /// the same steps in one model on the concatenated global batch; returns the differences.
+    public static func mlpEquality(group: ProcessGroup, perRank: Int = 8, steps: Int = 5, dtype: DType = .float32) throws -> Equality {
+        let world = group.worldSize, total = world * perRank
+        let data = Generator(seed: 7)
+        // The same global batches on every rank.
+        let inputs = (0..<steps).map { _ in Tensor.normal([total, 6], dtype: dtype, generator: data) }
+        let targets = (0..<steps).map { _ in Tensor.normal([total, 3], dtype: dtype, generator: data) }
+
+        let reference = MLP(seed: 100, dtype: dtype)
+        let referenceOptimizer = SGD(reference.parameters(), lr: 0.1, momentum: 0.9)
+        var referenceLosses: [Double] = []
+        for k in 0..<steps {
+            let loss = mseLoss(reference(inputs[k]), target: targets[k])
+            referenceLosses.append(loss.to(.float64).item(as: Double.self))
+            loss.backward()
+            referenceOptimizer.step()
+            referenceOptimizer.zeroGrad()
+        }
+
+        let local = MLP(seed: 100 + UInt64(group.rank), dtype: dtype)
+        local.convertSyncBatchNorm(processGroup: group)
+        let ddp = try DistributedDataParallel(local, processGroup: group)
+        let optimizer = SGD(ddp.parameters(), lr: 0.1, momentum: 0.9)
+        var lossDifference = 0.0
+        for k in 0..<steps {
+            let rows = (group.rank * perRank)..<((group.rank + 1) * perRank)
+            let x = shard(inputs[k], rows: rows), y = shard(targets[k], rows: rows)
+            let loss = mseLoss(ddp(x), target: y)
+            let globalLoss = try group.allReduce(loss.detached().to(.float64), op: .mean).item(as: Double.self)
+            lossDifference = max(lossDifference, abs(globalLoss - referenceLosses[k]))
+            try ddp.backward(loss)
+            optimizer.step()
+            optimizer.zeroGrad()
+        }
+        var result = Equality(parameters: 0, buffers: 0, losses: lossDifference)
+        for (a, b) in zip(local.parameters(), reference.parameters()) {
+            result.parameters = max(result.parameters, maxDifference(a.value, b.value))
+        }
+        for (a, b) in zip(local.buffers(), reference.buffers()) {
+            result.buffers = max(result.buffers, maxDifference(a.value, b.value))
+        }
+        return result
+    }
+
+    /// Rows `rows` of a `[N, F]` tensor.
+    public static func shard(_ t: Tensor, rows: Range<Int>) -> Tensor {
+        let f = t.shape[1]
+        switch t.dtype {
+        case .float32: return Tensor(Array(t.scalars(as: Float.self)[(rows.lowerBound * f)..<(rows.upperBound * f)]), shape: [rows.count, f])
+        default: return Tensor(Array(t.to(.float64).scalars(as: Double.self)[(rows.lowerBound * f)..<(rows.upperBound * f)]), shape: [rows.count, f])
+        }
+    }
+
+    /// max |a - b| (shapes must match).
+    public static func maxDifference(_ a: Tensor, _ b: Tensor) -> Double {
+        precondition(a.shape == b.shape, "maxDifference: shapes \(a.shape) and \(b.shape)")
+        let x = a.to(.float64).scalars(as: Double.self), y = b.to(.float64).scalars(as: Double.self)
+        return zip(x, y).reduce(0) { max($0, abs($1.0 - $1.1)) }
+    }
+
+    /// The collectives run by forwards of a SyncBatchNorm model wrapped in DDP: in eval mode
+    /// (expected 0), with the BatchNorm pinned to eval inside a training-mode model (0, in
+    /// `noSync`, where DDP broadcasts no buffers), in training mode in `noSync` (1: the
+    /// statistics all-gather) and in training mode (4: DDP's 3 buffer broadcasts and the all-gather).
+    public static func evalCollectives(group: ProcessGroup) throws -> (eval: Int, pinned: Int, training: Int, synchronized: Int) {
+        let model = MLP(seed: 3, dtype: .float32)
+        model.convertSyncBatchNorm(processGroup: group)
+        let ddp = try DistributedDataParallel(model, processGroup: group)
+        let x = Tensor.normal([4, 6], generator: Generator(seed: 5 + UInt64(group.rank)))
+        func count(_ body: () -> Void) -> Int {
+            let before = group.collectiveCount
+            body()
+            return group.collectiveCount - before
+        }
+        ddp.eval()
+        let eval = count { _ = ddp(x) }
+        ddp.train()
+        model.bn.pin(.evaluation)
+        let pinned = count { _ = ddp.noSync { ddp(x) } }
+        model.bn.unpin()
+        model.train()
+        let training = count { _ = ddp.noSync { ddp(x) } }
+        let synchronized = count { _ = ddp(x) }
+        return (eval, pinned, training, synchronized)
+    }
+}

@@ -1,0 +1,72 @@
+// ember-distributed-check: the multi-process checks of EmberDistributed, run by
+// Tests/EmberTests/DistributedMPITests.swift as `mpirun -n 2 --oversubscribe ember-distributed-check <check>`
+// (MPI trait). Each rank prints one `rank R: ...` line; the exit status says whether the check
+// passed. Without the MPI trait it runs as one rank.
+//
+//   mlp       2 ranks x 8 samples with SyncBatchNorm + DistributedDataParallel against one process
+//             on the 16 samples, 5 SGD steps: max differences of weights, buffers, losses (< 1e-5).
+//   eval      collectives run by eval-mode, pinned-eval and training-mode forwards.
+//   fail      rank 1 exits with status 3 before the first collective; rank 0 waits in an
+//             all-reduce: mpirun must end it and report failure (no hang).
+//   collectives  allReduce/broadcast/allGather/reduceScatter/barrier values across ranks.
+import _EmberTestSupport
+import Ember
+import Foundation
+
+/// Writes a line unbuffered, so a rank that is killed has still said what it did.
+func say(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
+
+let check = CommandLine.arguments.dropFirst().first ?? "mlp"
+let group: ProcessGroup
+do { group = try ProcessGroup.world() } catch {
+    say("error: \(error)")
+    exit(2)
+}
+let rank = group.rank
+var passed = true
+
+do {
+    switch check {
+    case "mlp":
+        for dtype in [DType.float32, .float64] {
+            let r = try DistributedScenarios.mlpEquality(group: group, dtype: dtype)
+            let ok = r.parameters < 1e-5 && r.buffers < 1e-5 && r.losses < 1e-5
+            passed = passed && ok
+            say("rank \(rank): mlp \(dtype) world \(group.worldSize): max parameter difference \(r.parameters), max buffer difference \(r.buffers), max loss difference \(r.losses) \(ok ? "ok" : "FAILED")")
+        }
+    case "eval":
+        let c = try DistributedScenarios.evalCollectives(group: group)
+        passed = c.eval == 0 && c.pinned == 0 && c.training == 1 && c.synchronized == 4
+        say("rank \(rank): eval collectives \(c.eval), pinned-eval collectives \(c.pinned), training collectives \(c.training) (noSync), \(c.synchronized) (with buffer broadcasts) \(passed ? "ok" : "FAILED")")
+    case "fail":
+        if rank == 1 {
+            say("rank 1: failing on purpose")
+            exit(3)
+        }
+        _ = try group.allReduce(Tensor([Float(1)]))
+        say("rank \(rank): the all-reduce returned without its peer")
+        passed = false
+    case "collectives":
+        let n = group.worldSize
+        let x = Tensor([Double(rank + 1), Double(10 * (rank + 1))])
+        let sum = try group.allReduce(x).scalars(as: Double.self)
+        let expectedSum = [Double(n * (n + 1) / 2), Double(10 * n * (n + 1) / 2)]
+        let maxValue = try group.allReduce(Tensor([Int64(rank)]), op: .max).scalars(as: Int64.self)
+        let b = try group.broadcast(Tensor([Float(rank + 5)]), from: n - 1).scalars(as: Float.self)
+        let gathered = try group.allGather(Tensor([Int64(rank)])).scalars(as: Int64.self)
+        let scattered = try group.reduceScatter(Tensor((0..<(2 * n)).map { Float($0 + rank) }, shape: [2 * n])).scalars(as: Float.self)
+        let expectedScatter = (0..<2).map { j in Float((0..<n).reduce(0) { $0 + 2 * rank + j + $1 }) }
+        try group.barrier()
+        passed = sum == expectedSum && maxValue == [Int64(n - 1)] && b == [Float(n + 4)]
+            && gathered == (0..<n).map(Int64.init) && scattered == expectedScatter
+        say("rank \(rank): collectives sum \(sum) max \(maxValue) broadcast \(b) gathered \(gathered) scattered \(scattered) count \(group.collectiveCount) \(passed ? "ok" : "FAILED")")
+    default:
+        say("unknown check \(check); checks: mlp, eval, fail, collectives")
+        exit(2)
+    }
+} catch {
+    say("rank \(rank): error: \(error)")
+    passed = false
+}
+group.finalize()
+exit(passed ? 0 : 1)
