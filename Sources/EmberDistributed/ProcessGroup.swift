@@ -82,11 +82,11 @@ public final class ProcessGroup: Sendable {
     }
 
     #if MPI
-    private static let mpiWorld: Result<MPIBackend, DistributedError> = Result {
-        do { return try MPIBackend.start() } catch let e as DistributedError { throw e } catch {
-            throw DistributedError.mpi(operation: "MPI_Init", code: -1, message: "\(error)")
+    private static let mpiWorld: Result<MPIBackend, DistributedError> = {
+        do { return .success(try MPIBackend.start()) } catch let e as DistributedError { return .failure(e) } catch {
+            return .failure(.mpi(operation: "MPI_Init", code: -1, message: "\(error)"))
         }
-    }
+    }()
     #endif
 
     /// The group of every rank `mpirun` started: MPI_COMM_WORLD with the `MPI` trait (initialising
