@@ -3,21 +3,27 @@ import Ember
 /// Multi-rank checks shared by the in-process tests (threads) and `ember-distributed-check`
 /// (processes under `mpirun`): each rank calls the same function with its own group.
 public enum DistributedScenarios {
-    /// The MLP of the equality check: Linear(6, 8) - BatchNorm1d(8) - ReLU - Linear(8, 3).
+    /// The MLP of the equality check: Linear(6, 8) - BatchNorm1d(8) - ReLU - [Dropout(p)] - Linear(8, 3).
     public final class MLP: Module {
         public let fc1: Linear
         public let bn: BatchNorm1d
+        public let dropout: Dropout?
         public let fc2: Linear
 
-        public init(seed: UInt64, dtype: DType) {
+        public init(seed: UInt64, dtype: DType, dropout p: Double? = nil) {
             let g = Generator(seed: seed)
             fc1 = Linear(6, 8, dtype: dtype, generator: g)
             bn = BatchNorm1d(8, dtype: dtype)
+            dropout = p.map { Dropout($0, generator: Generator(seed: 99)) }
             fc2 = Linear(8, 3, dtype: dtype, generator: g)
             super.init()
         }
 
-        public override func forward(_ input: Tensor) -> Tensor { fc2(bn(fc1(input)).relu()) }
+        public override func forward(_ input: Tensor) -> Tensor {
+            var h = bn(fc1(input)).relu()
+            if let dropout { h = dropout(h) }
+            return fc2(h)
+        }
     }
 
     /// What the equality check measured on one rank.
@@ -34,14 +40,21 @@ public enum DistributedScenarios {
     /// shard of `perRank` samples, SyncBatchNorm, DistributedDataParallel; each rank's model
     /// initialised with a different seed, so only the broadcast from rank 0 makes them agree), and
     /// the same steps in one model on the concatenated global batch; returns the differences.
-    public static func mlpEquality(group: ProcessGroup, perRank: Int = 8, steps: Int = 5, dtype: DType = .float32) throws -> Equality {
+    ///
+    /// With `dropout`, the model drops after the ReLU, and the masks come from a generator seeded
+    /// alike on every rank (seed 99) and positioned per rank: Ember's draws are counter-based
+    /// (element `i` of a draw uses Philox block `offset + i / 4`), so before step `k` rank `r` sets
+    /// its dropout generator to offset `k * N * 8 / 4 + r * perRank * 8 / 4` (`N` the global batch,
+    /// 8 the width) and draws exactly the rows of the one-process mask that its shard holds.
+    public static func mlpEquality(group: ProcessGroup, perRank: Int = 8, steps: Int = 5, dtype: DType = .float32,
+                                   dropout: Double? = nil, positionsDropout: Bool = true) throws -> Equality {
         let world = group.worldSize, total = world * perRank
         let data = Generator(seed: 7)
         // The same global batches on every rank.
         let inputs = (0..<steps).map { _ in Tensor.normal([total, 6], dtype: dtype, generator: data) }
         let targets = (0..<steps).map { _ in Tensor.normal([total, 3], dtype: dtype, generator: data) }
 
-        let reference = MLP(seed: 100, dtype: dtype)
+        let reference = MLP(seed: 100, dtype: dtype, dropout: dropout)
         let referenceOptimizer = SGD(reference.parameters(), lr: 0.1, momentum: 0.9)
         var referenceLosses: [Double] = []
         for k in 0..<steps {
@@ -52,13 +65,17 @@ public enum DistributedScenarios {
             referenceOptimizer.zeroGrad()
         }
 
-        let local = MLP(seed: 100 + UInt64(group.rank), dtype: dtype)
+        let local = MLP(seed: 100 + UInt64(group.rank), dtype: dtype, dropout: dropout)
+        precondition(perRank * 8 % 4 == 0, "mlpEquality: the dropout shard must fill whole Philox blocks")
         local.convertSyncBatchNorm(processGroup: group)
         let ddp = try DistributedDataParallel(local, processGroup: group)
         let optimizer = SGD(ddp.parameters(), lr: 0.1, momentum: 0.9)
         var lossDifference = 0.0
         for k in 0..<steps {
             let rows = (group.rank * perRank)..<((group.rank + 1) * perRank)
+            if positionsDropout, let generator = local.dropout?.generator {
+                generator.state = Generator.State(seed: 99, offset: UInt64(k * total * 8 / 4 + group.rank * perRank * 8 / 4))
+            }
             let x = shard(inputs[k], rows: rows), y = shard(targets[k], rows: rows)
             let loss = mseLoss(ddp(x), target: y)
             let globalLoss = try group.allReduce(loss.detached().to(.float64), op: .mean).item(as: Double.self)

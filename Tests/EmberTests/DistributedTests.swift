@@ -352,6 +352,23 @@ struct DistributedDataParallelTests {
         }
     }
 
+    @Test("with dropout (masks drawn per rank from one seeded stream, positioned at the shard) 2 ranks train like one process")
+    func equalityWithDropout() {
+        let results = values(runRanks(ProcessGroup.inProcess(worldSize: 2)) { g in
+            try DistributedScenarios.mlpEquality(group: g, dtype: .float32, dropout: 0.3)
+        })
+        #expect(results.count == 2)
+        for r in results {
+            print("in-process 2 ranks with dropout: max parameter difference \(r.parameters), buffers \(r.buffers), losses \(r.losses)")
+            #expect(r.parameters < 1e-5 && r.buffers < 1e-5 && r.losses < 1e-5, "\(r)")
+        }
+        // Without the positioning every rank draws the first rows' mask, and the runs part.
+        let unpositioned = values(runRanks(ProcessGroup.inProcess(worldSize: 2)) { g in
+            try DistributedScenarios.mlpEquality(group: g, dtype: .float32, dropout: 0.3, positionsDropout: false)
+        })
+        #expect(unpositioned.count == 2 && unpositioned.allSatisfy { $0.parameters > 1e-3 })
+    }
+
     @Test("wrapping broadcasts rank 0's parameters and buffers; state dict keys carry module.")
     func broadcastAtWrap() {
         let results = values(runRanks(ProcessGroup.inProcess(worldSize: 2)) { g in

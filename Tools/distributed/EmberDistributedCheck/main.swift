@@ -4,7 +4,8 @@
 // passed. Without the MPI trait it runs as one rank.
 //
 //   mlp       2 ranks x 8 samples with SyncBatchNorm + DistributedDataParallel against one process
-//             on the 16 samples, 5 SGD steps: max differences of weights, buffers, losses (< 1e-5).
+//             on the 16 samples, 5 SGD steps: max differences of weights, buffers, losses (< 1e-5);
+//             float32, float64, and float32 with dropout (per-rank masks positioned in one stream).
 //   eval      collectives run by eval-mode, pinned-eval and training-mode forwards.
 //   fail      rank 1 exits with status 3 before the first collective; rank 0 waits in an
 //             all-reduce: mpirun must end it and report failure (no hang).
@@ -34,6 +35,10 @@ do {
             passed = passed && ok
             say("rank \(rank): mlp \(dtype) world \(group.worldSize): max parameter difference \(r.parameters), max buffer difference \(r.buffers), max loss difference \(r.losses) \(ok ? "ok" : "FAILED")")
         }
+        let d = try DistributedScenarios.mlpEquality(group: group, dtype: .float32, dropout: 0.3)
+        let ok = d.parameters < 1e-5 && d.buffers < 1e-5 && d.losses < 1e-5
+        passed = passed && ok
+        say("rank \(rank): mlp+dropout torch.float32 world \(group.worldSize): max parameter difference \(d.parameters), max buffer difference \(d.buffers), max loss difference \(d.losses) \(ok ? "ok" : "FAILED")")
     case "eval":
         let c = try DistributedScenarios.evalCollectives(group: group)
         passed = c.eval == 0 && c.pinned == 0 && c.training == 1 && c.synchronized == 4
