@@ -10,6 +10,7 @@
 //   fail      rank 1 exits with status 3 before the first collective; rank 0 waits in an
 //             all-reduce: mpirun must end it and report failure (no hang).
 //   collectives  allReduce/broadcast/allGather/reduceScatter/barrier values across ranks.
+//   mismatch  with verifiesCalls, a broadcast of different shapes throws a mismatch on every rank.
 import _EmberTestSupport
 import Ember
 import Foundation
@@ -65,8 +66,23 @@ do {
         passed = sum == expectedSum && maxValue == [Int64(n - 1)] && b == [Float(n + 4)]
             && gathered == (0..<n).map(Int64.init) && scattered == expectedScatter
         say("rank \(rank): collectives sum \(sum) max \(maxValue) broadcast \(b) gathered \(gathered) scattered \(scattered) count \(group.collectiveCount) \(passed ? "ok" : "FAILED")")
+    case "mismatch":
+        // With verifiesCalls, ranks that broadcast different shapes get a typed error, not garbage.
+        let verified = try ProcessGroup.world(verifiesCalls: true)
+        do {
+            _ = try verified.broadcast(Tensor.zeros([rank + 1]))
+            say("rank \(rank): the mismatched broadcast returned")
+            passed = false
+        } catch let error as DistributedError {
+            guard case .mismatch = error else { throw error }
+            say("rank \(rank): mismatch detected: \(error)")
+        }
+        // The group still works after a detected mismatch.
+        let sum = try verified.allReduce(Tensor([Float(1)])).scalars(as: Float.self)
+        passed = passed && sum == [Float(group.worldSize)]
+        say("rank \(rank): after the mismatch an all-reduce gives \(sum) \(passed ? "ok" : "FAILED")")
     default:
-        say("unknown check \(check); checks: mlp, eval, fail, collectives")
+        say("unknown check \(check); checks: mlp, eval, fail, collectives, mismatch")
         exit(2)
     }
 } catch {
