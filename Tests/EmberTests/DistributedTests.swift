@@ -455,3 +455,44 @@ struct DistributedDataParallelTests {
         }
     }
 }
+
+@Suite("Distributed training loop")
+struct DistributedTrainingLoopTests {
+    @Test("DistributedSampler + Subset + DataLoader + DDP + SyncBatchNorm on the digits: ranks read disjoint shards and stay bit-identical")
+    func digitsLoop() throws {
+        let results = values(runRanks(ProcessGroup.inProcess(worldSize: 2)) { g in
+            let digits = try! Digits.dataset()
+            let data = Subset(digits, indices: Array(0..<250))
+            let model = Sequential(Linear(64, 32, generator: Generator(seed: UInt64(g.rank))), BatchNorm1d(32), ReLU(), Linear(32, 10))
+            let ddp = try DistributedDataParallel(convertSyncBatchNorm(model, processGroup: g), processGroup: g)
+            let optimizer = SGD(ddp.parameters(), lr: 0.1, momentum: 0.9)
+            var sampler = DistributedSampler(count: data.count, group: g, seed: 3)
+            var seen: [Int] = []
+            var losses: [Double] = []
+            for epoch in 0..<2 {
+                sampler.setEpoch(epoch)
+                let indices = sampler.indices()
+                if epoch == 0 { seen = indices.map { data.indices[$0] } }
+                for batch in DataLoader(Subset(data, indices: indices), batchSize: 25, prefetch: 0) {
+                    let loss = crossEntropy(ddp(batch.inputs), target: batch.labels)
+                    losses.append(try g.allReduce(loss.detached(), op: .mean).item(as: Float.self).doubleValue)
+                    try ddp.backward(loss)
+                    optimizer.step()
+                    optimizer.zeroGrad()
+                }
+            }
+            let state = ddp.stateDict().map { ($0.0, $0.1.to(.float64).scalars(as: Double.self)) }
+            return (seen, losses, state.map(\.0), state.map(\.1))
+        })
+        #expect(results.count == 2)
+        guard results.count == 2 else { return }
+        #expect(Set(results[0].0).isDisjoint(with: results[1].0))
+        #expect(Set(results[0].0).union(results[1].0) == Set(0..<250))
+        #expect(results[0].2 == results[1].2)
+        #expect(results[0].2.contains("module.1.running_mean"))
+        #expect(results[0].3 == results[1].3, "the replicas drifted apart")
+        let losses = results[0].1
+        #expect(losses.count == 10)
+        #expect(losses.last! < losses.first! * 0.8, "\(losses)")
+    }
+}
