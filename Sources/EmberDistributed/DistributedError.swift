@@ -20,6 +20,8 @@ public enum DistributedError: Error, Sendable, Equatable, CustomStringConvertibl
     /// The process runs under `mpirun` with several ranks but Ember was built without the MPI
     /// trait, so each rank would train alone.
     case mpiUnavailable(worldSize: Int)
+    /// Work that one rank did for all (``ProcessGroup/onRankZero(_:)``) failed there.
+    case peerFailed(operation: String, rank: Int)
     /// The in-process engine waited longer than its timeout for the other ranks.
     case timeout(operation: String, seconds: Double)
 
@@ -30,6 +32,7 @@ public enum DistributedError: Error, Sendable, Equatable, CustomStringConvertibl
         case .invalidArgument(let op, let detail): "\(op): \(detail)"
         case .mpi(let op, let code, let message): "\(op): MPI error \(code): \(message)"
         case .mpiUnavailable(let n): "this process is one of \(n) ranks started by mpirun, but Ember was built without MPI: build with `swift build --traits MPI`"
+        case .peerFailed(let op, let rank): "\(op): rank \(rank) failed"
         case .timeout(let op, let s): "\(op): the other ranks did not join within \(s) s (a rank failed or called a different collective)"
         }
     }

@@ -252,6 +252,25 @@ public final class ProcessGroup: Sendable {
         return out
     }
 
+    /// Runs `body` on rank 0 only (writing a checkpoint, logging), then waits until it is done
+    /// on every rank, so that the others may read what it wrote. Returns `body`'s result on rank
+    /// 0 and `nil` elsewhere. When `body` throws on rank 0, rank 0 rethrows its error and the
+    /// other ranks throw ``DistributedError/peerFailed(operation:rank:)``: no rank goes on as if
+    /// it had succeeded, and none waits forever.
+    ///
+    /// PyTorch parity: the `if dist.get_rank() == 0: torch.save(...)` idiom followed by
+    /// `dist.barrier()`, with the failure shared.
+    public func onRankZero<R>(_ body: () throws -> R) throws -> R? {
+        var result: Result<R, any Error>?
+        if rank == 0 { result = Result { try body() } }
+        var failed: Int64 = 0
+        if case .failure = result { failed = 1 }
+        let anyFailed = try allReduce(Tensor([failed]), op: .max).scalars(as: Int64.self)[0]
+        if let result { return try result.get() }
+        if anyFailed != 0 { throw DistributedError.peerFailed(operation: "onRankZero", rank: 0) }
+        return nil
+    }
+
     /// Waits until every rank has called it.
     ///
     /// PyTorch parity: `torch.distributed.barrier()`.

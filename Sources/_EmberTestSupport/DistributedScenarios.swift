@@ -137,4 +137,76 @@ public enum DistributedScenarios {
         let synchronized = count { _ = ddp(x) }
         return (eval, pinned, training, synchronized)
     }
+
+    // MARK: - Checkpoints
+
+    /// The global batches of the checkpoint runs: the same on every rank and world size.
+    static func globalBatches(steps: Int, globalBatch: Int) -> (inputs: [Tensor], targets: [Tensor]) {
+        let data = Generator(seed: 17)
+        let inputs = (0..<steps).map { _ in Tensor.normal([globalBatch, 6], generator: data) }
+        let targets = (0..<steps).map { _ in Tensor.normal([globalBatch, 3], generator: data) }
+        return (inputs, targets)
+    }
+
+    /// Every parameter and buffer value of `model`, in order, as float64.
+    public static func flatState(_ model: Module) -> [Double] {
+        model.stateDict().flatMap { $0.1.to(.float64).scalars(as: Double.self) }
+    }
+
+    /// Steps `range` of the checkpoint run: each rank takes its `globalBatch / worldSize` rows.
+    static func train(_ ddp: DistributedDataParallel, _ optimizer: SGD, group: ProcessGroup, steps range: Range<Int>,
+                      globalBatch: Int, batches: (inputs: [Tensor], targets: [Tensor])) throws {
+        let perRank = globalBatch / group.worldSize
+        let rows = (group.rank * perRank)..<((group.rank + 1) * perRank)
+        for k in range {
+            let loss = mseLoss(ddp(shard(batches.inputs[k], rows: rows)), target: shard(batches.targets[k], rows: rows))
+            try ddp.backward(loss)
+            optimizer.step()
+            optimizer.zeroGrad()
+        }
+    }
+
+    /// Trains `steps` steps data-parallel (SyncBatchNorm, DDP, SGD with momentum) on `group`;
+    /// after `saveAfter` steps rank 0 alone writes a checkpoint (model, optimizer, modes) to
+    /// `path` (atomically: Checkpoint writes a temporary file and renames it). Returns this rank's
+    /// final state (``flatState(_:)``) and whether this rank wrote the file.
+    public static func checkpointRun(group: ProcessGroup, path: String, globalBatch: Int = 16, steps: Int = 6,
+                                     saveAfter: Int = 3) throws -> (state: [Double], wrote: Bool) {
+        precondition(globalBatch % group.worldSize == 0, "checkpointRun: the world size must divide the global batch")
+        let batches = globalBatches(steps: steps, globalBatch: globalBatch)
+        let model = MLP(seed: 200 + UInt64(group.rank), dtype: .float32)
+        model.convertSyncBatchNorm(processGroup: group)
+        let ddp = try DistributedDataParallel(model, processGroup: group)
+        let optimizer = SGD(model.parameters(), lr: 0.1, momentum: 0.9)
+        try train(ddp, optimizer, group: group, steps: 0..<saveAfter, globalBatch: globalBatch, batches: batches)
+        let wrote = try group.onRankZero {
+            try Checkpoint(model: model, optimizer: optimizer, scheduler: nil as StepLR?, generator: nil, epoch: 0, step: saveAfter).write(to: path)
+            return true
+        } ?? false
+        try train(ddp, optimizer, group: group, steps: saveAfter..<steps, globalBatch: globalBatch, batches: batches)
+        return (flatState(model), wrote)
+    }
+
+    /// Resumes the run of ``checkpointRun(group:path:globalBatch:steps:saveAfter:)`` from `path`
+    /// on `group` (any world size that divides the global batch): a fresh model (other seeds) and
+    /// optimizer restored from the file, then the remaining steps. Returns the state right after
+    /// the restore and the final state.
+    public static func resumeRun(group: ProcessGroup, path: String, globalBatch: Int = 16, steps: Int = 6) throws -> (restored: [Double], final: [Double]) {
+        precondition(globalBatch % group.worldSize == 0, "resumeRun: the world size must divide the global batch")
+        let batches = globalBatches(steps: steps, globalBatch: globalBatch)
+        let model = MLP(seed: 900 + UInt64(group.rank), dtype: .float32)
+        model.convertSyncBatchNorm(processGroup: group)
+        let optimizer = SGD(model.parameters(), lr: 0.1, momentum: 0.9)
+        let checkpoint: Checkpoint
+        do {
+            checkpoint = try Checkpoint.read(from: path)
+            try checkpoint.restore(model: model, optimizer: optimizer, scheduler: nil as StepLR?, generator: nil)
+        } catch {
+            throw DistributedError.invalidArgument(operation: "resumeRun", detail: "\(error)")
+        }
+        let ddp = try DistributedDataParallel(model, processGroup: group)
+        let restored = flatState(model)
+        try train(ddp, optimizer, group: group, steps: checkpoint.step..<steps, globalBatch: globalBatch, batches: batches)
+        return (restored, flatState(model))
+    }
 }

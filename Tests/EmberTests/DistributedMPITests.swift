@@ -29,10 +29,10 @@ func distributedCheckExecutable() -> URL? {
 
 /// Runs `mpirun -n ranks --oversubscribe ember-distributed-check check`; kills it (and records a
 /// hang) after `timeout` seconds. Returns the exit status and the combined output.
-func runUnderMPI(_ check: String, ranks: Int = 2, timeout: TimeInterval = 90) throws -> (status: Int32, output: String, seconds: Double) {
+func runUnderMPI(_ check: String, _ arguments: [String] = [], ranks: Int = 2, timeout: TimeInterval = 90) throws -> (status: Int32, output: String, seconds: Double) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: mpirunPath()!)
-    process.arguments = ["-n", "\(ranks)", "--oversubscribe", "--bind-to", "none", distributedCheckExecutable()!.path, check]
+    process.arguments = ["-n", "\(ranks)", "--oversubscribe", "--bind-to", "none", distributedCheckExecutable()!.path, check] + arguments
     var environment = ProcessInfo.processInfo.environment
     // CI containers run as root; Open MPI refuses that without these.
     environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
@@ -93,6 +93,16 @@ struct DistributedMPITests {
         let lines = run.output.split(separator: "\n").filter { ($0.contains(": mlp ") || $0.contains(": mlp+dropout ")) && $0.contains("world 2") }
         #expect(lines.count == 6, "\(run.output)")
         #expect(lines.allSatisfy { $0.hasSuffix(" ok") }, "\(run.output)")
+    }
+
+    @Test("rank 0 alone writes the checkpoint; resuming on 2 ranks is bitwise, on 1 within 1e-5")
+    func checkpoint() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("ember-mpi-\(UUID().uuidString).safetensors").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let run = try runUnderMPI("checkpoint", [path])
+        #expect(run.status == 0, "\(run.output)")
+        #expect(run.output.contains("rank 0: checkpoint written by this rank: true; resumed on 2 ranks bitwise: true"), "\(run.output)")
+        #expect(run.output.contains("rank 1: checkpoint written by this rank: false; resumed on 2 ranks bitwise: true"), "\(run.output)")
     }
 
     @Test("eval-mode forwards run no collective")

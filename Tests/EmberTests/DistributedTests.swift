@@ -496,3 +496,42 @@ struct DistributedTrainingLoopTests {
         #expect(losses.last! < losses.first! * 0.8, "\(losses)")
     }
 }
+
+@Suite("Distributed checkpoints")
+struct DistributedCheckpointTests {
+    @Test("rank 0 alone writes the checkpoint; resuming on 2 ranks continues bitwise, on 1 and 4 ranks within 1e-5, from bit-identical restored states")
+    func resumeOnOtherWorldSizes() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("ember-ddp-\(UUID().uuidString).safetensors").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let runs = values(runRanks(ProcessGroup.inProcess(worldSize: 2)) { g in
+            try DistributedScenarios.checkpointRun(group: g, path: path)
+        })
+        #expect(runs.count == 2)
+        guard runs.count == 2 else { return }
+        #expect(runs.map(\.wrote) == [true, false])
+        #expect(runs[0].state == runs[1].state)
+        let uninterrupted = runs[0].state
+        let two = values(runRanks(ProcessGroup.inProcess(worldSize: 2)) { g in try DistributedScenarios.resumeRun(group: g, path: path) })
+        let one = values(runRanks([ProcessGroup.singleProcess()]) { g in try DistributedScenarios.resumeRun(group: g, path: path) })
+        let four = values(runRanks(ProcessGroup.inProcess(worldSize: 4)) { g in try DistributedScenarios.resumeRun(group: g, path: path) })
+        #expect(two.count == 2 && one.count == 1 && four.count == 4)
+        let restored = two.first?.restored ?? []
+        #expect(!restored.isEmpty)
+        for r in two + one + four { #expect(r.restored == restored, "a restored state differs") }
+        for r in two { #expect(r.final == uninterrupted, "resuming on the same world size is not bitwise") }
+        for r in one + four {
+            let difference = zip(r.final, uninterrupted).reduce(0.0) { max($0, abs($1.0 - $1.1)) }
+            #expect(r.final.count == uninterrupted.count && difference < 1e-5, "max difference \(difference)")
+        }
+    }
+
+    @Test("onRankZero: the result on rank 0 only; a failure there fails every rank")
+    func onRankZero() {
+        struct Boom: Error {}
+        let ok = values(runRanks(ProcessGroup.inProcess(worldSize: 2)) { g in try g.onRankZero { 42 } })
+        #expect(ok == [42, nil])
+        let failed = runRanks(ProcessGroup.inProcess(worldSize: 2)) { g in try g.onRankZero { () throws -> Int in throw Boom() } }
+        if case .failure(.invalidArgument(_, let detail)) = failed[0] { #expect(detail.contains("Boom")) } else { Issue.record("rank 0: \(failed[0])") }
+        #expect({ if case .failure(.peerFailed(operation: "onRankZero", rank: 0)) = failed[1] { true } else { false } }())
+    }
+}

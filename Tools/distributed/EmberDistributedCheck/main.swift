@@ -10,6 +10,8 @@
 //   fail      rank 1 exits with status 3 before the first collective; rank 0 waits in an
 //             all-reduce: mpirun must end it and report failure (no hang).
 //   collectives  allReduce/broadcast/allGather/reduceScatter/barrier values across ranks.
+//   checkpoint PATH  rank 0 alone writes a checkpoint mid-run; resuming from it on 2 ranks is
+//             bitwise the uninterrupted run, on 1 rank within 1e-5.
 //   mismatch  with verifiesCalls, a broadcast of different shapes throws a mismatch on every rank.
 import _EmberTestSupport
 import Ember
@@ -66,6 +68,16 @@ do {
         passed = sum == expectedSum && maxValue == [Int64(n - 1)] && b == [Float(n + 4)]
             && gathered == (0..<n).map(Int64.init) && scattered == expectedScatter
         say("rank \(rank): collectives sum \(sum) max \(maxValue) broadcast \(b) gathered \(gathered) scattered \(scattered) count \(group.collectiveCount) \(passed ? "ok" : "FAILED")")
+    case "checkpoint":
+        // Rank 0 writes mid-run; resume on 2 ranks (bitwise) and on 1 (each rank alone, within 1e-5).
+        let path = CommandLine.arguments.count > 2 ? CommandLine.arguments[2] : NSTemporaryDirectory() + "ember-ddp-check.safetensors"
+        let run = try DistributedScenarios.checkpointRun(group: group, path: path)
+        let two = try DistributedScenarios.resumeRun(group: group, path: path)
+        let one = try DistributedScenarios.resumeRun(group: ProcessGroup.singleProcess(), path: path)
+        let difference = zip(one.final, run.state).reduce(0.0) { max($0, abs($1.0 - $1.1)) }
+        passed = run.wrote == (rank == 0) && two.final == run.state && two.restored == one.restored && difference < 1e-5
+        _ = try group.onRankZero { try? FileManager.default.removeItem(atPath: path) }
+        say("rank \(rank): checkpoint written by this rank: \(run.wrote); resumed on 2 ranks bitwise: \(two.final == run.state); resumed on 1 rank: max difference \(difference) \(passed ? "ok" : "FAILED")")
     case "mismatch":
         // With verifiesCalls, ranks that broadcast different shapes get a typed error, not garbage.
         let verified = try ProcessGroup.world(verifiesCalls: true)
@@ -82,7 +94,7 @@ do {
         passed = passed && sum == [Float(group.worldSize)]
         say("rank \(rank): after the mismatch an all-reduce gives \(sum) \(passed ? "ok" : "FAILED")")
     default:
-        say("unknown check \(check); checks: mlp, eval, fail, collectives, mismatch")
+        say("unknown check \(check); checks: mlp, eval, fail, collectives, mismatch, checkpoint")
         exit(2)
     }
 } catch {
