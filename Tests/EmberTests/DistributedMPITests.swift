@@ -44,7 +44,7 @@ func runUnderMPI(_ check: String, _ arguments: [String] = [], ranks: Int = 2, ti
     environment["OMPI_MCA_pml"] = "ob1"
     process.environment = environment
     let output = FileManager.default.temporaryDirectory.appendingPathComponent("ember-mpi-\(UUID().uuidString).log")
-    FileManager.default.createFile(atPath: output.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: output.path, contents: nil)
     let handle = try FileHandle(forWritingTo: output)
     process.standardOutput = handle
     process.standardError = handle
