@@ -12,6 +12,11 @@ let package = Package(
         .executable(name: "ember-workloads", targets: ["EmberWorkloads"]),
         .executable(name: "ember-charlm", targets: ["CharLM"]),
     ],
+    traits: [
+        // Data-parallel training over Open MPI (EmberDistributed's MPI engine). Off by default: the
+        // default build and `swift test` need nothing installed. `swift build --traits MPI`.
+        .trait(name: "MPI", description: "EmberDistributed's process group over Open MPI (needs libopenmpi-dev)"),
+    ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-numerics", from: "1.0.0"),
@@ -42,10 +47,20 @@ let package = Package(
         .target(name: "EmberData", dependencies: ["EmberAutograd"], exclude: ["README.md"], resources: [.copy("Resources")]),
         // The training workflow: evaluate, Trainer, metrics, checkpoints.
         .target(name: "EmberTraining", dependencies: ["EmberFunctional", "EmberNN", "EmberOptim", "EmberData", "EmberIO"], exclude: ["README.md"]),
+        // Open MPI's C API (pkg-config ompi-c), reached only with the MPI trait.
+        .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
+        // Data-parallel training: process group, collectives, DistributedDataParallel,
+        // SyncBatchNorm, DistributedSampler. MPI engine behind the MPI trait; without it, a
+        // single-process group and an in-process (threads) group for tests.
+        .target(
+            name: "EmberDistributed",
+            dependencies: ["EmberAutograd", "EmberFunctional", "EmberNN", .target(name: "CMPI", condition: .when(traits: ["MPI"]))],
+            exclude: ["README.md"]
+        ),
         // Umbrella: re-exports the public targets.
         .target(
             name: "Ember",
-            dependencies: ["EmberStorage", "EmberTensor", "EmberAutograd", "EmberFunctional", "EmberNN", "EmberOptim", "EmberIO", "EmberData", "EmberTraining"],
+            dependencies: ["EmberStorage", "EmberTensor", "EmberAutograd", "EmberFunctional", "EmberNN", "EmberOptim", "EmberIO", "EmberData", "EmberTraining", "EmberDistributed"],
             exclude: ["README.md"]
         ),
         .target(name: "_EmberTestSupport", dependencies: ["Ember"], exclude: ["README.md"]),
@@ -65,6 +80,9 @@ let package = Package(
             exclude: ["README.md"],
             resources: [.copy("genesis.txt")]
         ),
+        // The multi-process checks that Tests/EmberTests/DistributedMPITests.swift runs under
+        // `mpirun -n 2` (MPI trait); without the trait it runs one process.
+        .executableTarget(name: "EmberDistributedCheck", dependencies: ["Ember", "_EmberTestSupport"], path: "Tools/distributed/EmberDistributedCheck"),
         // LSTM forward/training-step benchmark beside PyTorch (Tools/bench/torch_rnn_bench.py).
         .executableTarget(name: "EmberRNNBench", dependencies: ["Ember"], exclude: ["README.md"]),
         // Whole-workload benchmarks beside PyTorch (BENCHMARKS.md).

@@ -2,6 +2,7 @@
 // This umbrella module re-exports the public targets; `import Ember` is all a user needs.
 @_exported import EmberAutograd
 @_exported import EmberData
+@_exported import EmberDistributed
 @_exported import EmberFunctional
 @_exported import EmberIO
 @_exported import EmberNN

@@ -39,6 +39,15 @@ open class BatchNormBase: Module {
     /// parameters and statistics stay, unused, so the state dict keeps its keys).
     public internal(set) var isFolded = false
 
+    /// Computes training-mode normalization over the global batch of several processes; set by
+    /// EmberDistributed (`SyncBatchNorm`, `convertSyncBatchNorm`). `nil`: this process's batch.
+    package var synchronizer: (any BatchNormSynchronizer)?
+
+    /// Whether training-mode statistics are those of the global batch over all ranks of a process
+    /// group (a `SyncBatchNorm`, or a BatchNorm converted by `convertSyncBatchNorm`). Evaluation
+    /// mode never communicates.
+    public var isSynchronized: Bool { synchronizer != nil }
+
     /// Input ranks this layer accepts and how to say so in errors.
     open var acceptedRanks: Set<Int> { [] }
     /// ``acceptedRanks``, built once: a subclass returns a literal set, which Swift rebuilds
@@ -94,8 +103,14 @@ open class BatchNormBase: Module {
         // Training without tracking passes no statistics, so none are updated or used.
         let useRunning = !isTraining || update
         if !useRunning { rm = nil; rv = nil }
-        let out = batchNorm(input, runningMean: &rm, runningVar: &rv, weight: weight?.value, bias: bias?.value,
+        let out: Tensor
+        if isTraining, let synchronizer {
+            out = synchronizer.batchNorm(input, runningMean: &rm, runningVar: &rv, weight: weight?.value, bias: bias?.value,
+                                         momentum: factor, eps: eps, context: { errorContext })
+        } else {
+            out = batchNorm(input, runningMean: &rm, runningVar: &rv, weight: weight?.value, bias: bias?.value,
                             training: isTraining || rm == nil, momentum: factor, eps: eps, context: { errorContext })
+        }
         if update, let rm, let rv {
             runningMean?.value = rm
             runningVar?.value = rv
@@ -118,6 +133,14 @@ open class BatchNormBase: Module {
     open override var extraDescription: String {
         "\(numFeatures), eps=\(formatPython(eps)), momentum=\(momentum.map(formatPython) ?? "None"), affine=\(affine ? "True" : "False"), track_running_stats=\(trackRunningStats ? "True" : "False")"
     }
+}
+
+/// Training-mode batch normalization over the batches of all ranks of a process group (implemented
+/// in EmberDistributed). Updates `runningMean`/`runningVar` in place when given (with the global
+/// batch's statistics, unbiased variance from the global count).
+package protocol BatchNormSynchronizer: AnyObject {
+    func batchNorm(_ input: Tensor, runningMean: inout Tensor?, runningVar: inout Tensor?, weight: Tensor?, bias: Tensor?,
+                   momentum: Double, eps: Double, context: () -> String) -> Tensor
 }
 
 /// Batch normalization for `[N, C]` or `[N, C, L]` input. See ``BatchNormBase``.
