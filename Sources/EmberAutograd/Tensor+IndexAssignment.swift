@@ -31,24 +31,8 @@ extension Tensor {
         var view = Tensor.arange(0, Double(shape.elementCount), dtype: .int64).reshapedRaw(shape)
         var advanced: [(dim: Int, index: Tensor)] = []
         var d = 0, source = 0
-        for c in components {
-            switch c {
-            case .position(let i):
-                let n = view.shape[d]
-                precondition(i >= -n && i < n, "index: index \(i) is out of bounds for dimension \(source) with size \(n)")
-                view = view.selectRaw(axis: d, index: i, op: "index")
-                source += 1
-            case .slice(let start, let end, let step):
-                view = view.slicedRaw(axis: d, start: start, end: end, step: step, op: "index")
-                d += 1
-                source += 1
-            case .newAxis:
-                view = view.unsqueezedRaw(axis: d)
-                d += 1
-            case .ellipsis:
-                d += rank - consumed
-                source += rank - consumed
-            case .tensor(let t):
+        for c in components where !applyBasicIndex(c, to: &view, at: &d, source: &source, ellipsisWidth: rank - consumed) {
+            if case .tensor(let t) = c {
                 if t.dtype == .bool {
                     if t.rank == 0 {
                         // A 0-d mask adds a dimension of size 1 (true) or 0 (false).

@@ -162,28 +162,38 @@ extension Tensor {
         var out = self
         var d = 0  // dimension of `out` the next component applies to
         var source = 0  // dimension of `self` it refers to, for messages
-        for c in components {
-            switch c {
-            case .position(let i):
-                let n = out.shape[d]
-                precondition(i >= -n && i < n, "index: index \(i) is out of bounds for dimension \(source) with size \(n)")
-                out = out.selectRaw(axis: d, index: i, op: "index")
-                source += 1
-            case .slice(let start, let end, let step):
-                out = out.slicedRaw(axis: d, start: start, end: end, step: step, op: "index")
-                d += 1
-                source += 1
-            case .newAxis:
-                out = out.unsqueezedRaw(axis: d)
-                d += 1
-            case .ellipsis:
-                d += rank - consumed
-                source += rank - consumed
-            case .tensor:
-                preconditionFailure("index: index tensors take the advanced-indexing path")
-            }
+        for c in components where !Self.applyBasicIndex(c, to: &out, at: &d, source: &source, ellipsisWidth: rank - consumed) {
+            preconditionFailure("index: index tensors take the advanced-indexing path")
         }
         return out
+    }
+
+    /// Applies one basic subscript component (an integer, a slice, `newAxis`, `...`) to `view` as a
+    /// raw view at dimension `d`, advancing `d` and `source` (the indexed tensor's dimension, for
+    /// messages); `...` skips `ellipsisWidth` dimensions. Returns `false`, changing nothing, for an
+    /// index tensor (the advanced-indexing path handles those).
+    package static func applyBasicIndex(_ component: TensorIndex.Kind, to view: inout Tensor, at d: inout Int,
+                                        source: inout Int, ellipsisWidth: Int) -> Bool {
+        switch component {
+        case .position(let i):
+            let n = view.shape[d]
+            precondition(i >= -n && i < n, "index: index \(i) is out of bounds for dimension \(source) with size \(n)")
+            view = view.selectRaw(axis: d, index: i, op: "index")
+            source += 1
+        case .slice(let start, let end, let step):
+            view = view.slicedRaw(axis: d, start: start, end: end, step: step, op: "index")
+            d += 1
+            source += 1
+        case .newAxis:
+            view = view.unsqueezedRaw(axis: d)
+            d += 1
+        case .ellipsis:
+            d += ellipsisWidth
+            source += ellipsisWidth
+        case .tensor:
+            return false
+        }
+        return true
     }
 }
 
