@@ -3,7 +3,7 @@ struct Options {
     var threads: [Int] = [1, 2]
     /// Seconds of timed samples per workload and framework.
     var budget: Double = 1.0
-    var groups: [String] = ["seed", "mlp", "sgemm", "memory", "cnn", "conv", "fused"]
+    var groups: [String] = ["seed", "mlp", "sgemm", "memory", "cnn", "conv", "fused", "transformer"]
     var sizes: [Int] = [64, 128, 256, 512, 1024, 2048]
     /// Peers left out with `--no-torch` / `--no-jax` (by `Peer.module`).
     var excludedPeers: Set<String> = []
@@ -25,7 +25,7 @@ struct Options {
         usage: ember-workloads [options]
           --threads 1,2        thread counts to run (default 1,2)
           --budget S           seconds of timed samples per workload (default 1.0)
-          --only G,...         groups: seed, mlp, sgemm, memory, cnn, conv, fused (default all)
+          --only G,...         groups: seed, mlp, sgemm, memory, cnn, conv, fused, transformer (default all)
           --sizes N,...        sgemm sizes (default 64,128,256,512,1024,2048)
           --no-torch           without PyTorch (Tools/bench/torch_workloads.py)
           --no-jax             without JAX (Tools/bench/jax_workloads.py)

@@ -109,6 +109,7 @@ func allWorkloads(sizes: [Int]) -> [Workload] {
     list += sizes.map { sgemmWorkload(n: $0) }
     list += convWorkloads()
     list += fusedWorkloads()
+    list += transformerWorkloads()
     return list
 }
 

@@ -335,6 +335,19 @@ def workload_builders(sizes):
         return build
     for batch, cin, cout, side in [(32, 32, 32, 32), (32, 64, 64, 16), (8, 128, 128, 16), (64, 1, 32, 28)]:
         builders[f"conv.{cin}x{cout}_{side}_b{batch}"] = conv_alone(batch, cin, cout, side)
+
+    def no_encoder_layer():
+        raise Skip("no TransformerEncoderLayer is written for JAX here; attention alone is compared")
+    builders["transformer.encoder_train_b16_s128"] = no_encoder_layer
+    builders["transformer.encoder_eval_b16_s128"] = no_encoder_layer
+
+    def attention_eval():
+        # jax.nn.dot_product_attention takes [batch, length, heads, dim]; the same sizes as
+        # Ember's and PyTorch's [4, 8, 512, 32].
+        q, k, v = (jax.random.normal(key, (4, 512, 8, 32)) for key in jax.random.split(kx, 3))
+        f = jax.jit(jax.nn.dot_product_attention)
+        return lambda: f(q, k, v).block_until_ready()
+    builders["transformer.attention_eval_s512"] = attention_eval
     return builders
 
 

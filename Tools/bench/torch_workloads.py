@@ -184,6 +184,45 @@ def workload_builders(torch, sizes):
         return body
     builders["fused.resnet_eval_b32"] = fused_resnet_eval
 
+    # Issue #13: one TransformerEncoderLayer (training step with MSE and SGD; eval forward without
+    # gradient, which takes PyTorch's fused fast path) and scaled dot-product attention alone.
+    def encoder_layer():
+        return nn.TransformerEncoderLayer(256, 8, dim_feedforward=1024, dropout=0.1, batch_first=True)
+
+    def encoder_train():
+        layer = encoder_layer()
+        opt = torch.optim.SGD(layer.parameters(), lr=0.01, momentum=0.9)
+        x, target = torch.randn(16, 128, 256), torch.randn(16, 128, 256)
+        layer.train()
+
+        def step():
+            opt.zero_grad()
+            loss = F.mse_loss(layer(x), target)
+            loss.backward()
+            opt.step()
+        return step
+    builders["transformer.encoder_train_b16_s128"] = encoder_train
+
+    def encoder_eval():
+        layer = encoder_layer()
+        layer.eval()
+        x = torch.randn(16, 128, 256)
+
+        def body():
+            with torch.no_grad():
+                layer(x)
+        return body
+    builders["transformer.encoder_eval_b16_s128"] = encoder_eval
+
+    def attention_eval():
+        q, k, v = (torch.randn(4, 8, 512, 32) for _ in range(3))
+
+        def body():
+            with torch.no_grad():
+                F.scaled_dot_product_attention(q, k, v)
+        return body
+    builders["transformer.attention_eval_s512"] = attention_eval
+
     def conv(batch, cin, cout, side):
         def build():
             layer = nn.Conv2d(cin, cout, 3, padding=1)
