@@ -98,10 +98,32 @@ struct TileGeometry {
     let maskRowStride, maskColStride: Int
 }
 
-/// The float types of the tiled kernel, with their `exp`.
-protocol AttentionFloat: TensorScalar, BinaryFloatingPoint { static func expo(_ x: Self) -> Self }
-extension Float: AttentionFloat { static func expo(_ x: Float) -> Float { Foundation.exp(x) } }
-extension Double: AttentionFloat { static func expo(_ x: Double) -> Double { Foundation.exp(x) } }
+/// The float types of the tiled kernel, with their `exp` and their matrix product (one thread:
+/// the kernel already runs one tile per worker).
+protocol AttentionFloat: TensorScalar, BinaryFloatingPoint {
+    static func expo(_ x: Self) -> Self
+    static func gemm(m: Int, n: Int, k: Int, alpha: Self, a: UnsafePointer<Self>, rowStrideA: Int, colStrideA: Int,
+                     b: UnsafePointer<Self>, rowStrideB: Int, colStrideB: Int, beta: Self,
+                     c: UnsafeMutablePointer<Self>, ldc: Int)
+}
+extension Float: AttentionFloat {
+    static func expo(_ x: Float) -> Float { Foundation.exp(x) }
+    static func gemm(m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, rowStrideA: Int, colStrideA: Int,
+                     b: UnsafePointer<Float>, rowStrideB: Int, colStrideB: Int, beta: Float,
+                     c: UnsafeMutablePointer<Float>, ldc: Int) {
+        GEMM.sgemm(m: m, n: n, k: k, alpha: alpha, a: a, rowStrideA: rowStrideA, colStrideA: colStrideA,
+                   b: b, rowStrideB: rowStrideB, colStrideB: colStrideB, beta: beta, c: c, ldc: ldc)
+    }
+}
+extension Double: AttentionFloat {
+    static func expo(_ x: Double) -> Double { Foundation.exp(x) }
+    static func gemm(m: Int, n: Int, k: Int, alpha: Double, a: UnsafePointer<Double>, rowStrideA: Int, colStrideA: Int,
+                     b: UnsafePointer<Double>, rowStrideB: Int, colStrideB: Int, beta: Double,
+                     c: UnsafeMutablePointer<Double>, ldc: Int) {
+        GEMM.dgemm(m: m, n: n, k: k, alpha: alpha, a: a, rowStrideA: rowStrideA, colStrideA: colStrideA,
+                   b: b, rowStrideB: rowStrideB, colStrideB: colStrideB, beta: beta, c: c, ldc: ldc)
+    }
+}
 
 private func runTiles<T: AttentionFloat>(
     _: T.Type, _ q: Tensor, _ k: Tensor, _ v: Tensor, _ mask: Tensor?, _ out: inout Tensor, _ g: TileGeometry
@@ -114,7 +136,7 @@ private func runTiles<T: AttentionFloat>(
     let scale = T(g.scale)
     let (l, s, e, ev) = (g.l, g.s, g.e, g.ev)
     let outAddress = Int(bitPattern: op)
-    Threading.parallelFor(chunks: g.threads) { worker in
+    Threading.parallelFor(chunks: g.threads) { worker in Threading.withThreads(1) {
         let op = UnsafeMutablePointer<T>(bitPattern: outAddress)!
         // The per-thread workspace: scores [bq, bk], accumulator [bq, ev], row max and sum.
         let scores = UnsafeMutablePointer<T>.allocate(capacity: bq * bk)
@@ -137,20 +159,19 @@ private func runTiles<T: AttentionFloat>(
             var j0 = 0
             while j0 < keyEnd {
                 let cols = min(bk, keyEnd - j0)
+                // scores = scale Q_blk K_blk^T, one GEMM per tile (K read transposed in place).
+                T.gemm(m: rows, n: cols, k: e, alpha: scale, a: qb, rowStrideA: e, colStrideA: 1,
+                       b: kb + j0 * e, rowStrideB: 1, colStrideB: e, beta: 0, c: scores, ldc: bk)
                 for r in 0..<rows {
-                    let qi = qb + r * e, i = i0 + r
+                    let i = i0 + r
                     let srow = scores + r * bk
                     var blockMax = -T.infinity
                     for c in 0..<cols {
                         let j = j0 + c
-                        var x: T
+                        var x = srow[c]
                         if g.isCausal && j > i {
                             x = -T.infinity
                         } else {
-                            let kj = kb + j * e
-                            var dot: T = 0
-                            for d in 0..<e { dot += qi[d] * kj[d] }
-                            x = dot * scale
                             let mi = plane + i * g.maskRowStride + j * g.maskColStride
                             if let boolMask, !boolMask[mi] { x -= T.infinity }  // a bias, as PyTorch: NaN stays NaN
                             if let floatMask { x += floatMask[mi] }
@@ -160,7 +181,11 @@ private func runTiles<T: AttentionFloat>(
                     }
                     let oldMax = rowMax[r]
                     let newMax = Swift.max(oldMax, blockMax)
-                    if newMax == -T.infinity { continue }  // every key so far masked
+                    if newMax == -T.infinity {
+                        // Every key so far masked: this tile adds nothing to the row.
+                        for c in 0..<cols { srow[c] = 0 }
+                        continue
+                    }
                     let alpha = oldMax == -T.infinity ? 0 : T.expo(oldMax - newMax)
                     rowMax[r] = newMax
                     var sum: T = 0
@@ -168,14 +193,14 @@ private func runTiles<T: AttentionFloat>(
                     if alpha != 1 { for d in 0..<ev { ar[d] *= alpha } }
                     for c in 0..<cols {
                         let p = T.expo(srow[c] - newMax)
+                        srow[c] = p
                         sum += p
-                        if p != 0 {
-                            let vj = vb + (j0 + c) * ev
-                            for d in 0..<ev { ar[d] += p * vj[d] }
-                        }
                     }
                     rowSum[r] = rowSum[r] * alpha + sum
                 }
+                // acc += P V_blk.
+                T.gemm(m: rows, n: ev, k: cols, alpha: 1, a: scores, rowStrideA: bk, colStrideA: 1,
+                       b: vb + j0 * ev, rowStrideB: ev, colStrideB: 1, beta: 1, c: acc, ldc: ev)
                 j0 += cols
             }
             for r in 0..<rows {
@@ -187,5 +212,5 @@ private func runTiles<T: AttentionFloat>(
                 }  // else: a fully masked row stays 0
             }
         }
-    }
+    } }
 }
