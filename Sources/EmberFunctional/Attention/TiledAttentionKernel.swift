@@ -102,12 +102,35 @@ struct TileGeometry {
 /// the kernel already runs one tile per worker).
 protocol AttentionFloat: TensorScalar, BinaryFloatingPoint {
     static func expo(_ x: Self) -> Self
+    /// `row[c] = e^(row[c] - shift)` for `c < count`; returns their sum.
+    static func exponentiate(_ row: UnsafeMutablePointer<Self>, count: Int, minus shift: Self) -> Self
     static func gemm(m: Int, n: Int, k: Int, alpha: Self, a: UnsafePointer<Self>, rowStrideA: Int, colStrideA: Int,
                      b: UnsafePointer<Self>, rowStrideB: Int, colStrideB: Int, beta: Self,
                      c: UnsafeMutablePointer<Self>, ldc: Int)
 }
 extension Float: AttentionFloat {
     static func expo(_ x: Float) -> Float { Foundation.exp(x) }
+    /// Eight lanes at a time with EmberTensor's `expVector` (within 2 ulp of `exp`).
+    static func exponentiate(_ row: UnsafeMutablePointer<Float>, count: Int, minus shift: Float) -> Float {
+        var sums = Float8(repeating: 0)
+        let shifts = Float8(repeating: shift)
+        var c = 0
+        while c + 8 <= count {
+            let raw = UnsafeMutableRawPointer(row + c)
+            let p = expVector(raw.loadUnaligned(as: Float8.self) - shifts)
+            raw.storeBytes(of: p, as: Float8.self)
+            sums += p
+            c += 8
+        }
+        var sum = sums.sum()
+        while c < count {
+            let p = expLane(row[c] - shift)
+            row[c] = p
+            sum += p
+            c += 1
+        }
+        return sum
+    }
     static func gemm(m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, rowStrideA: Int, colStrideA: Int,
                      b: UnsafePointer<Float>, rowStrideB: Int, colStrideB: Int, beta: Float,
                      c: UnsafeMutablePointer<Float>, ldc: Int) {
@@ -117,6 +140,15 @@ extension Float: AttentionFloat {
 }
 extension Double: AttentionFloat {
     static func expo(_ x: Double) -> Double { Foundation.exp(x) }
+    static func exponentiate(_ row: UnsafeMutablePointer<Double>, count: Int, minus shift: Double) -> Double {
+        var sum = 0.0
+        for c in 0..<count {
+            let p = Foundation.exp(row[c] - shift)
+            row[c] = p
+            sum += p
+        }
+        return sum
+    }
     static func gemm(m: Int, n: Int, k: Int, alpha: Double, a: UnsafePointer<Double>, rowStrideA: Int, colStrideA: Int,
                      b: UnsafePointer<Double>, rowStrideB: Int, colStrideB: Int, beta: Double,
                      c: UnsafeMutablePointer<Double>, ldc: Int) {
@@ -188,14 +220,9 @@ private func runTiles<T: AttentionFloat>(
                     }
                     let alpha = oldMax == -T.infinity ? 0 : T.expo(oldMax - newMax)
                     rowMax[r] = newMax
-                    var sum: T = 0
                     let ar = acc + r * ev
                     if alpha != 1 { for d in 0..<ev { ar[d] *= alpha } }
-                    for c in 0..<cols {
-                        let p = T.expo(srow[c] - newMax)
-                        srow[c] = p
-                        sum += p
-                    }
+                    let sum = T.exponentiate(srow, count: cols, minus: newMax)
                     rowSum[r] = rowSum[r] * alpha + sum
                 }
                 // acc += P V_blk.
