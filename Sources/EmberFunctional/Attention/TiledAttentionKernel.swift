@@ -102,6 +102,8 @@ struct TileGeometry {
 /// the kernel already runs one tile per worker).
 protocol AttentionFloat: TensorScalar, BinaryFloatingPoint {
     static func expo(_ x: Self) -> Self
+    /// The largest of `row[0..<count]` ignoring NaN (as `x > max` comparisons do), `-inf` if none.
+    static func maximum(_ row: UnsafeMutablePointer<Self>, count: Int) -> Self
     /// `row[c] = e^(row[c] - shift)` for `c < count`; returns their sum.
     static func exponentiate(_ row: UnsafeMutablePointer<Self>, count: Int, minus shift: Self) -> Self
     static func gemm(m: Int, n: Int, k: Int, alpha: Self, a: UnsafePointer<Self>, rowStrideA: Int, colStrideA: Int,
@@ -110,6 +112,22 @@ protocol AttentionFloat: TensorScalar, BinaryFloatingPoint {
 }
 extension Float: AttentionFloat {
     static func expo(_ x: Float) -> Float { Foundation.exp(x) }
+    static func maximum(_ row: UnsafeMutablePointer<Float>, count: Int) -> Float {
+        var lanes = Float8(repeating: -.infinity)
+        var c = 0
+        while c + 8 <= count {
+            let x = UnsafeMutableRawPointer(row + c).loadUnaligned(as: Float8.self)
+            lanes.replace(with: x, where: x .> lanes)
+            c += 8
+        }
+        var m = -Float.infinity
+        for k in 0..<8 where lanes[k] > m { m = lanes[k] }
+        while c < count {
+            if row[c] > m { m = row[c] }
+            c += 1
+        }
+        return m
+    }
     /// Eight lanes at a time with EmberTensor's `expVector` (within 2 ulp of `exp`).
     static func exponentiate(_ row: UnsafeMutablePointer<Float>, count: Int, minus shift: Float) -> Float {
         var sums = Float8(repeating: 0)
@@ -140,6 +158,11 @@ extension Float: AttentionFloat {
 }
 extension Double: AttentionFloat {
     static func expo(_ x: Double) -> Double { Foundation.exp(x) }
+    static func maximum(_ row: UnsafeMutablePointer<Double>, count: Int) -> Double {
+        var m = -Double.infinity
+        for c in 0..<count where row[c] > m { m = row[c] }
+        return m
+    }
     static func exponentiate(_ row: UnsafeMutablePointer<Double>, count: Int, minus shift: Double) -> Double {
         var sum = 0.0
         for c in 0..<count {
@@ -198,6 +221,10 @@ private func runTiles<T: AttentionFloat>(
                     let i = i0 + r
                     let srow = scores + r * bk
                     var blockMax = -T.infinity
+                    if boolMask == nil && floatMask == nil && !(g.isCausal && j0 + cols - 1 > i) {
+                        // Nothing to mask in this row of the tile: only its maximum.
+                        blockMax = T.maximum(srow, count: cols)
+                    } else {
                     for c in 0..<cols {
                         let j = j0 + c
                         var x = srow[c]
@@ -210,6 +237,7 @@ private func runTiles<T: AttentionFloat>(
                         }
                         srow[c] = x
                         if x > blockMax { blockMax = x }
+                    }
                     }
                     let oldMax = rowMax[r]
                     let newMax = Swift.max(oldMax, blockMax)
