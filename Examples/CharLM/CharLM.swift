@@ -51,6 +51,15 @@ struct CharLM: ParsableCommand {
         guard (0...1_000_000).contains(length) else { throw ValidationError("--length must be between 0 and 1000000, got \(length)") }
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be between 1 and 256, got \(threads)") }
         guard !prompt.isEmpty else { throw ValidationError("--prompt must not be empty") }
+        guard (1...65_536).contains(batchSize) else { throw ValidationError("--batch-size must be between 1 and 65536, got \(batchSize)") }
+        // Training memory, roughly: parameters with gradients and AdamW's two moments, and per
+        // layer the activations kept for backward plus each head's context x context weights.
+        let (b, t, w, h, n) = (Double(batchSize), Double(context), Double(width), Double(heads), Double(layers))
+        let bytes = 4 * (4 * 12 * n * w * w + n * (20 * b * t * w + 3 * b * h * t * t))
+        let available = Double(ProcessInfo.processInfo.physicalMemory)
+        guard bytes <= available / 2 else {
+            throw ValidationError(String(format: "this model and batch need about %.1f GB to train; this machine has %.1f GB (lower --batch-size, --context, --width or --layers)", bytes / 1e9, available / 1e9))
+        }
     }
 
     func run() throws {

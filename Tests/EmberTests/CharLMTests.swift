@@ -22,7 +22,8 @@ import Testing
 
     @Test(arguments: [
         ["--temperature", "0"], ["--top-k=-1"], ["--width", "30", "--heads", "4"], ["--prompt", "§"],
-        ["--text", "missing.txt"], ["--context", "1"],
+        ["--text", "missing.txt"], ["--context", "1"], ["--width", "4096", "--heads", "4", "--layers", "64"],
+        ["--batch-size", "60000", "--context", "4096"],
     ])
     func badOptionsFailInOneLine(arguments: [String]) throws {
         let dir = try makeScratchFolder("charlm")
