@@ -47,22 +47,7 @@ extension Tensor {
     /// `index`'s; only `index`'s extent of it received values).
     static func paddedGather(_ g: Tensor, axis: Int, index: Tensor, toShape shape: Shape) -> Tensor {
         if index.count == 0 { return Tensor.zeros(shape, dtype: g.dtype) }
-        let picked = g.gather(axis: axis, index: index)
-        if picked.shape == shape { return picked }
-        if shape.isEmpty { return picked.reshaped([]) }
-        // Pad each dimension up to `shape` with zeros.
-        let idxShape = picked.shape
-        return picked.linearMap("scatterSourcePad", { p in
-            Kernels.embed(p, intoZerosOf: shape) { z in
-                var v = z
-                for d in 0..<shape.count { v = v.narrowRaw(axis: d, start: 0, length: idxShape[d]) }
-                return v
-            }
-        }, adjoint: { gg in
-            var v = gg
-            for d in 0..<shape.count { v = v.narrow(axis: d, start: 0, length: idxShape[d]) }
-            return v
-        })
+        return padded(g.gather(axis: axis, index: index), toShape: shape)
     }
 
     /// `self` with the elements of `src` added at the positions `index` names along `axis`:

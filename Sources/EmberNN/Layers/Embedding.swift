@@ -31,9 +31,8 @@ public final class Embedding: Module {
                 normType: Double = 2, scaleGradByFreq: Bool = false, dtype: DType = .float32,
                 generator: Generator = .default) {
         precondition(numEmbeddings > 0 && embeddingDim > 0, "Embedding: sizes must be positive, got \(numEmbeddings) x \(embeddingDim)")
-        var w = Tensor.normal([numEmbeddings, embeddingDim], dtype: dtype, generator: generator)
-        let pad = resolvedPaddingIndex(paddingIdx, numEmbeddings, "Embedding")
-        if let pad { w = embeddingZeroRow(w, pad) }
+        let (w, pad) = initialEmbeddingWeight(numEmbeddings, embeddingDim, paddingIdx: paddingIdx, dtype: dtype,
+                                              generator: generator, name: "Embedding")
         self.numEmbeddings = numEmbeddings
         self.embeddingDim = embeddingDim
         self.paddingIdx = pad
@@ -106,9 +105,8 @@ public final class EmbeddingBag: Module {
                 scaleGradByFreq: Bool = false, mode: EmbeddingBagMode = .mean, includeLastOffset: Bool = false,
                 paddingIdx: Int? = nil, dtype: DType = .float32, generator: Generator = .default) {
         precondition(numEmbeddings > 0 && embeddingDim > 0, "EmbeddingBag: sizes must be positive, got \(numEmbeddings) x \(embeddingDim)")
-        var w = Tensor.normal([numEmbeddings, embeddingDim], dtype: dtype, generator: generator)
-        let pad = resolvedPaddingIndex(paddingIdx, numEmbeddings, "EmbeddingBag")
-        if let pad { w = embeddingZeroRow(w, pad) }
+        let (w, pad) = initialEmbeddingWeight(numEmbeddings, embeddingDim, paddingIdx: paddingIdx, dtype: dtype,
+                                              generator: generator, name: "EmbeddingBag")
         self.numEmbeddings = numEmbeddings
         self.embeddingDim = embeddingDim
         self.maxNorm = maxNorm
@@ -157,6 +155,16 @@ private func resolvedPaddingIndex(_ paddingIdx: Int?, _ rows: Int, _ name: Strin
     guard let p = paddingIdx else { return nil }
     precondition(p < rows && p >= -rows, "\(name): Padding_idx must be within num_embeddings (got \(p) for \(rows))")
     return p < 0 ? p + rows : p
+}
+
+/// PyTorch's initial table: N(0, 1) rows with the padding row (resolved by
+/// `resolvedPaddingIndex`) zeroed.
+private func initialEmbeddingWeight(_ rows: Int, _ dim: Int, paddingIdx: Int?, dtype: DType, generator: Generator,
+                                    name: String) -> (Tensor, Int?) {
+    var w = Tensor.normal([rows, dim], dtype: dtype, generator: generator)
+    let pad = resolvedPaddingIndex(paddingIdx, rows, name)
+    if let pad { w = embeddingZeroRow(w, pad) }
+    return (w, pad)
 }
 
 /// Applies `max_norm` to the rows `input` selects, in place and outside the graph.
