@@ -100,6 +100,9 @@ import _EmberTestSupport
         #expect(padded.paddingIdx == 4)
         expectBitwiseEqual(padded.weight.value, w, "the padding row is kept as given")
         #expect(EmbeddingBag.fromPretrained(w, mode: .sum).bagMode == .sum)
+        let bag = EmbeddingBag(5, 3, paddingIdx: -4)
+        #expect(bag.paddingIdx == 1)
+        #expect(bag.weight.value.doubles[3..<6].allSatisfy { $0 == 0 }, "a fresh bag starts with its padding row zeroed")
         #expect(!EmbeddingBag.fromPretrained(w).weight.requiresGrad)
     }
 
