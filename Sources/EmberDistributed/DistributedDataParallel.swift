@@ -43,6 +43,17 @@ public final class DistributedDataParallel: Module {
     public let broadcastBuffers: Bool
     /// `false` inside ``noSync(_:)``.
     public private(set) var requiresGradientSync = true
+    /// The gradient buckets and the buffers, listed once at wrap time (as PyTorch fixes its
+    /// buckets at construction): a per-step walk of the module tree would cost more than the
+    /// collectives of a small model.
+    private var lists = Lists()
+
+    /// The wrap-time lists; a ``ModuleTreeLeaf``, so module discovery does not list these
+    /// parameters and buffers a second time (they belong to ``module``).
+    private struct Lists: ModuleTreeLeaf {
+        var buckets: [[Parameter]] = []
+        var buffers: [(dtype: DType, buffers: [Buffer])] = []
+    }
 
     /// Wraps `module`, broadcasting its parameters and buffers from rank 0.
     ///
@@ -57,6 +68,10 @@ public final class DistributedDataParallel: Module {
         self.bucketCapMB = bucketCapMB
         self.broadcastBuffers = broadcastBuffers
         super.init()
+        lists.buckets = Self.makeBuckets(module.parameters(), capBytes: Int(bucketCapMB * 1024 * 1024))
+        for b in module.buffers() {
+            if let i = lists.buffers.firstIndex(where: { $0.dtype == b.value.dtype }) { lists.buffers[i].buffers.append(b) } else { lists.buffers.append((b.value.dtype, [b])) }
+        }
         for p in module.parameters() {
             let wanted = p.requiresGrad
             p.value = try processGroup.broadcast(p.value, from: 0)
@@ -65,9 +80,23 @@ public final class DistributedDataParallel: Module {
         try synchronizeBuffers()
     }
 
-    /// Broadcasts every buffer from rank 0.
+    /// Broadcasts every buffer from rank 0: one broadcast per dtype, of the buffers flattened
+    /// together (BatchNorm's float running statistics in one, its int64 batch counters in another).
     public func synchronizeBuffers() throws {
-        for b in module.buffers() { b.value = try processGroup.broadcast(b.value, from: 0) }
+        for (dtype, buffers) in lists.buffers {
+            guard buffers.count > 1 else {
+                buffers[0].value = try processGroup.broadcast(buffers[0].value, from: 0)
+                continue
+            }
+            let flat = try processGroup.broadcast(Tensor.cat(buffers.map { $0.value.detached().reshaped([-1]) }, axis: 0), from: 0)
+            var offset = 0
+            for b in buffers {
+                let n = b.value.count
+                b.value = flat[offset..<(offset + n)].reshaped(b.value.shape).contiguousRaw
+                offset += n
+            }
+            precondition(offset == flat.count && flat.dtype == dtype)
+        }
     }
 
     public override func forward(_ input: Tensor) -> Tensor {
@@ -95,14 +124,15 @@ public final class DistributedDataParallel: Module {
         if requiresGradientSync { try synchronizeGradients() }
     }
 
-    /// The buckets: indices into `parameters` (the trainable ones, reversed), each of one dtype
-    /// and at most ``bucketCapMB`` (a larger parameter gets a bucket of its own).
-    public func buckets() -> [[Parameter]] {
-        let cap = Int(bucketCapMB * 1024 * 1024)
+    /// The buckets: the trainable parameters (listed at wrap time), reversed, each bucket of one
+    /// dtype and at most ``bucketCapMB`` (a larger parameter gets a bucket of its own).
+    public func buckets() -> [[Parameter]] { lists.buckets }
+
+    private static func makeBuckets(_ parameters: [Parameter], capBytes cap: Int) -> [[Parameter]] {
         var result: [[Parameter]] = []
         var open: [DType: (params: [Parameter], bytes: Int)] = [:]
         var order: [DType] = []
-        for p in module.parameters().reversed() where p.requiresGrad {
+        for p in parameters.reversed() where p.requiresGrad {
             let dtype = p.value.dtype, bytes = p.count * dtype.itemSize
             if var bucket = open[dtype] {
                 if bucket.bytes + bytes > cap {
@@ -127,7 +157,7 @@ public final class DistributedDataParallel: Module {
     /// parameter (whether this rank had a gradient); a missing gradient counts as zeros.
     public func synchronizeGradients() throws {
         guard processGroup.worldSize > 1 else { return }
-        for bucket in buckets() {
+        for bucket in lists.buckets {
             let dtype = bucket[0].value.dtype
             switch dtype {
             case .float32: try reduceBucket(Float.self, bucket)
@@ -137,27 +167,39 @@ public final class DistributedDataParallel: Module {
         }
     }
 
+    /// One all-reduce of the bucket's gradients, flattened with one flag per parameter after
+    /// them (whether this rank had a gradient), then each gradient replaced by the average, in
+    /// its own storage when it is not shared.
     private func reduceBucket<T: TensorFloat>(_: T.Type, _ bucket: [Parameter]) throws {
         let total = bucket.reduce(0) { $0 + $1.count }
-        var flat = [T](repeating: 0, count: total + bucket.count)
+        var flat = Tensor(uninitializedShape: [total + bucket.count], dtype: T.dtype)
+        var pf = flat.mutablePointer(as: T.self)
         var offset = 0
         for (k, p) in bucket.enumerated() {
             if let g = p.grad {
-                let values = g.to(T.dtype).contiguousRaw.scalars(as: T.self)
+                let values = g.to(T.dtype).contiguousRaw
                 precondition(values.count == p.count, "DistributedDataParallel: a gradient of shape \(g.shape) for a parameter of shape \(p.shape)")
-                for i in 0..<values.count { flat[offset + i] = values[i] }
-                flat[total + k] = 1
+                (pf + offset).update(from: values.pointer(as: T.self), count: p.count)
+                pf[total + k] = 1
+            } else {
+                (pf + offset).update(repeating: 0, count: p.count)
+                pf[total + k] = 0
             }
             offset += p.count
         }
-        let reduced = try processGroup.allReduce(Tensor(flat, shape: [flat.count])).scalars(as: T.self)
-        let n = T(processGroup.worldSize)
+        try processGroup.allReduce(inPlace: &flat)
+        pf = flat.mutablePointer(as: T.self)
+        let scale = 1 / T(processGroup.worldSize)
         offset = 0
         for (k, p) in bucket.enumerated() {
             defer { offset += p.count }
-            guard reduced[total + k] > 0 else { continue }  // no rank had a gradient
-            let averaged = reduced[offset..<(offset + p.count)].map { $0 / n }
-            p.grad = Tensor(Array(averaged), shape: p.shape)
+            guard pf[total + k] > 0 else { continue }  // no rank had a gradient
+            var g = p.grad.flatMap { $0.dtype == T.dtype && $0.shape == p.shape ? $0 : nil } ?? Tensor(uninitializedShape: p.shape, dtype: T.dtype)
+            p.grad = nil  // so that `g` is the only reference and is written in place
+            g.makeUniqueContiguous()
+            let pg = g.mutablePointer(as: T.self), source = pf + offset
+            for i in 0..<p.count { pg[i] = source[i] * scale }
+            p.grad = g
         }
     }
 }

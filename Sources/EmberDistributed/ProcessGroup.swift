@@ -182,16 +182,22 @@ public final class ProcessGroup: Sendable {
     ///
     /// PyTorch parity: `torch.distributed.all_reduce(tensor, op)` (in place there).
     public func allReduce(_ tensor: Tensor, op: ReduceOp = .sum) throws -> Tensor {
+        var out = tensor.detached().contiguousRaw
+        try allReduce(inPlace: &out, op: op)
+        return out
+    }
+
+    /// ``allReduce(_:op:)`` into `tensor`'s own storage (copied first only when it is shared or
+    /// not contiguous): DistributedDataParallel's buckets reduce without a second buffer.
+    package func allReduce(inPlace tensor: inout Tensor, op: ReduceOp = .sum) throws {
         let name = "allReduce"
         let e = try element(tensor, name)
         if op == .mean && e == .int64 { throw DistributedError.unsupportedDType(operation: "allReduce(mean)", dtype: tensor.dtype) }
         try verify(name, signature(1, tensor, e, extra: reductionCode(op)))
         counter.add(1, ordering: .relaxed)
-        var out = tensor.detached().contiguousRaw
-        out.makeUniqueContiguous()
-        try backend.allReduce(mutableRaw(&out, e), count: out.count, type: e, op: engineReduction(op))
-        if op == .mean { divide(&out, e, by: worldSize) }
-        return out
+        tensor.makeUniqueContiguous()
+        try backend.allReduce(mutableRaw(&tensor, e), count: tensor.count, type: e, op: engineReduction(op))
+        if op == .mean { divide(&tensor, e, by: worldSize) }
     }
 
     /// The root rank's `tensor`, returned on every rank.

@@ -115,18 +115,36 @@ final class GroupBatchNormSynchronizer: BatchNormSynchronizer {
         let x = input.contiguousRaw
         let px = x.pointer(as: T.self)
         // This rank's count, means and M2 (sums of squared deviations), in float64.
+        // Rows outer and channels inner when each channel has one value per sample ([N, C]), so
+        // the loops stream memory in order and vectorize; otherwise each (sample, channel) plane.
         var local = [Double](repeating: 0, count: 2 * c + 1)
         let m = n * s
         local[0] = Double(m)
         if m > 0 {
-            for ch in 0..<c {
-                var sum = 0.0
-                for i in 0..<n { let base = px + (i * c + ch) * s; for j in 0..<s { sum += Double(base[j]) } }
-                let mean = sum / Double(m)
-                var m2 = 0.0
-                for i in 0..<n { let base = px + (i * c + ch) * s; for j in 0..<s { let d = Double(base[j]) - mean; m2 += d * d } }
-                local[1 + ch] = mean
-                local[1 + c + ch] = m2
+            local.withUnsafeMutableBufferPointer { l in
+                let sum = l.baseAddress! + 1, m2 = sum + c
+                for i in 0..<n {
+                    let row = px + i * c * s
+                    if s == 1 {
+                        for ch in 0..<c { sum[ch] += Double(row[ch]) }
+                    } else {
+                        for ch in 0..<c { let base = row + ch * s; var acc = 0.0; for j in 0..<s { acc += Double(base[j]) }; sum[ch] += acc }
+                    }
+                }
+                for ch in 0..<c { sum[ch] /= Double(m) }
+                for i in 0..<n {
+                    let row = px + i * c * s
+                    if s == 1 {
+                        for ch in 0..<c { let d = Double(row[ch]) - sum[ch]; m2[ch] += d * d }
+                    } else {
+                        for ch in 0..<c {
+                            let base = row + ch * s, mu = sum[ch]
+                            var acc = 0.0
+                            for j in 0..<s { let d = Double(base[j]) - mu; acc += d * d }
+                            m2[ch] += acc
+                        }
+                    }
+                }
             }
         }
         let gathered = collective(context) { try group.allGather(Tensor(local, shape: [2 * c + 1])) }.scalars(as: Double.self)
@@ -160,15 +178,26 @@ final class GroupBatchNormSynchronizer: BatchNormSynchronizer {
         }
         let w = weight?.to(T.dtype).contiguousRaw.scalars(as: T.self).map(Double.init)
         let b = bias?.to(T.dtype).contiguousRaw.scalars(as: T.self).map(Double.init)
+        // Per channel: y = (x - mean) * scale + shift, with scale = invstd * weight.
+        // The statistics are float64; the element-wise transform runs in the input's precision
+        // (as PyTorch's does), so that it vectorizes at full width.
+        let scale = (0..<c).map { invstd[$0] * (w?[$0] ?? 1) }
+        let meanT = mean.map { T($0) }, scaleT = scale.map { T($0) }, shiftT = (0..<c).map { T(b?[$0] ?? 0) }
         let out = Tensor(uninitializedShape: x.shape, dtype: T.dtype)
         let po = out.mutablePointer(as: T.self)
-        for i in 0..<n {
-            for ch in 0..<c {
-                let scale = invstd[ch] * (w?[ch] ?? 1), shift = b?[ch] ?? 0, mu = mean[ch]
-                let base = (i * c + ch) * s
-                for j in 0..<s { po[base + j] = T((Double(px[base + j]) - mu) * scale + shift) }
+        meanT.withUnsafeBufferPointer { mu in scaleT.withUnsafeBufferPointer { sc in shiftT.withUnsafeBufferPointer { sh in
+            for i in 0..<n {
+                let row = i * c * s
+                if s == 1 {
+                    for ch in 0..<c { po[row + ch] = (px[row + ch] - mu[ch]) * sc[ch] + sh[ch] }
+                } else {
+                    for ch in 0..<c {
+                        let base = row + ch * s, k = sc[ch], t = sh[ch], u = mu[ch]
+                        for j in 0..<s { po[base + j] = (px[base + j] - u) * k + t }
+                    }
+                }
             }
-        }
+        } } }
         let needX = input.requiresGrad, needW = weight?.requiresGrad ?? false, needB = bias?.requiresGrad ?? false
         let backwardContext = context() + " (backward)"
         let backward = { (g: Tensor) -> [Tensor?] in
@@ -176,31 +205,50 @@ final class GroupBatchNormSynchronizer: BatchNormSynchronizer {
             let pg = gc.pointer(as: T.self), px = x.pointer(as: T.self)
             // Σ dy and Σ dy (x - mean) per channel, on this rank.
             var sums = [Double](repeating: 0, count: 2 * c)
-            for i in 0..<n {
-                for ch in 0..<c {
-                    let base = (i * c + ch) * s, mu = mean[ch]
-                    var sdy = 0.0, sdyx = 0.0
-                    for j in 0..<s { let dy = Double(pg[base + j]); sdy += dy; sdyx += dy * (Double(px[base + j]) - mu) }
-                    sums[ch] += sdy
-                    sums[c + ch] += sdyx
-                }
-            }
-            var dx: Tensor?
-            if needX {
-                let global = self.collective({ backwardContext }) { try group.allReduce(Tensor(sums, shape: [2 * c])) }.scalars(as: Double.self)
-                let result = Tensor(uninitializedShape: x.shape, dtype: T.dtype)
-                let pd = result.mutablePointer(as: T.self)
-                for ch in 0..<c {
-                    let meanDy = global[ch] / total, meanDyXmu = global[c + ch] / total
-                    let k = invstd[ch] * invstd[ch] * meanDyXmu, scale = invstd[ch] * (w?[ch] ?? 1), mu = mean[ch]
-                    for i in 0..<n {
-                        let base = (i * c + ch) * s
-                        for j in 0..<s {
-                            let xmu = Double(px[base + j]) - mu
-                            pd[base + j] = T((Double(pg[base + j]) - meanDy - xmu * k) * scale)
+            sums.withUnsafeMutableBufferPointer { sp in mean.withUnsafeBufferPointer { mu in
+                let sdy = sp.baseAddress!, sdyx = sdy + c
+                for i in 0..<n {
+                    let row = i * c * s
+                    if s == 1 {
+                        for ch in 0..<c {
+                            let dy = Double(pg[row + ch])
+                            sdy[ch] += dy
+                            sdyx[ch] += dy * (Double(px[row + ch]) - mu[ch])
+                        }
+                    } else {
+                        for ch in 0..<c {
+                            let base = row + ch * s, u = mu[ch]
+                            var a = 0.0, b = 0.0
+                            for j in 0..<s { let dy = Double(pg[base + j]); a += dy; b += dy * (Double(px[base + j]) - u) }
+                            sdy[ch] += a
+                            sdyx[ch] += b
                         }
                     }
                 }
+            } }
+            var dx: Tensor?
+            if needX {
+                let global = self.collective({ backwardContext }) { try group.allReduce(Tensor(sums, shape: [2 * c])) }.scalars(as: Double.self)
+                // dx = (dy - meanDy - (x - mean) * k) * scale, k = invstd² · mean(dy (x - mean)).
+                let meanDy = (0..<c).map { T(global[$0] / total) }
+                let k = (0..<c).map { T(invstd[$0] * invstd[$0] * global[c + $0] / total) }
+                let result = Tensor(uninitializedShape: x.shape, dtype: T.dtype)
+                let pd = result.mutablePointer(as: T.self)
+                meanT.withUnsafeBufferPointer { mu in scaleT.withUnsafeBufferPointer { sc in
+                    meanDy.withUnsafeBufferPointer { md in k.withUnsafeBufferPointer { kk in
+                        for i in 0..<n {
+                            let row = i * c * s
+                            if s == 1 {
+                                for ch in 0..<c { pd[row + ch] = (pg[row + ch] - md[ch] - (px[row + ch] - mu[ch]) * kk[ch]) * sc[ch] }
+                            } else {
+                                for ch in 0..<c {
+                                    let base = row + ch * s, u = mu[ch], d = md[ch], q = kk[ch], f = sc[ch]
+                                    for j in 0..<s { pd[base + j] = (pg[base + j] - d - (px[base + j] - u) * q) * f }
+                                }
+                            }
+                        }
+                    } }
+                } }
                 dx = result
             }
             var grads: [Tensor?] = [dx]

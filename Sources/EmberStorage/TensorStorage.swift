@@ -16,6 +16,7 @@ public final class TensorStorage: ManagedBuffer<StorageHeader, UInt64> {
     @inlinable public static func allocate(byteCount: Int, zeroed: Bool = false) -> TensorStorage {
         precondition(byteCount >= 0, "TensorStorage: negative byte count \(byteCount)")
         let words = (byteCount + 7) / 8
+        if byteCount >= MallocTuning.largeBlockBytes { MallocTuning.ensureApplied() }
         let buffer = TensorStorage.create(minimumCapacity: Swift.max(words, 1)) { _ in
             StorageHeader(byteCount: byteCount)
         }

@@ -113,7 +113,7 @@ public enum DistributedScenarios {
     /// The collectives run by forwards of a SyncBatchNorm model wrapped in DDP: in eval mode
     /// (expected 0), with the BatchNorm pinned to eval inside a training-mode model (0, in
     /// `noSync`, where DDP broadcasts no buffers), in training mode in `noSync` (1: the
-    /// statistics all-gather) and in training mode (4: DDP's 3 buffer broadcasts and the all-gather).
+    /// statistics all-gather) and in training mode (3: DDP's buffer broadcasts, one per dtype, and the all-gather).
     public static func evalCollectives(group: ProcessGroup) throws -> (eval: Int, pinned: Int, training: Int, synchronized: Int) {
         let model = MLP(seed: 3, dtype: .float32)
         // Eval with untouched running statistics is deliberate here.

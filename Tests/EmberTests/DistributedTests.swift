@@ -297,7 +297,7 @@ struct SyncBatchNormTests {
             #expect(r.eval == 0)
             #expect(r.pinned == 0)
             #expect(r.training == 1)  // the statistics all-gather
-            #expect(r.synchronized == 4)  // and DDP's 3 buffer broadcasts
+            #expect(r.synchronized == 3)  // and DDP's buffer broadcasts: one per dtype (float32, int64)
         }
         let g = ProcessGroup.singleProcess()
         let bn = SyncBatchNorm(2, processGroup: g)

@@ -9,6 +9,10 @@
 /// Which SIMD path the CPU supports: 0 portable, 1 AVX2+FMA, 2 AVX-512F, 3 NEON.
 int ember_cpu_simd_level(void);
 
+/// Sets glibc's M_MMAP_THRESHOLD and M_TRIM_THRESHOLD; returns 1 when both were set, 0 otherwise
+/// (always 0 off glibc).
+int ember_set_malloc_thresholds(long mmap_threshold, long trim_threshold);
+
 /// Kernel paths, numbered like `ember_cpu_simd_level`.
 enum {
     EMBER_PATH_PORTABLE = 0,

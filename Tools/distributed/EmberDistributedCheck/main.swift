@@ -12,6 +12,7 @@
 //   collectives  allReduce/broadcast/allGather/reduceScatter/barrier values across ranks.
 //   checkpoint PATH  rank 0 alone writes a checkpoint mid-run; resuming from it on 2 ranks is
 //             bitwise the uninterrupted run, on 1 rank within 1e-5.
+//   bench     the data-parallel benchmark (Bench.swift; Tools/bench/ddp_bench.sh).
 //   mismatch  with verifiesCalls, a broadcast of different shapes throws a mismatch on every rank.
 import _EmberTestSupport
 import Ember
@@ -44,7 +45,7 @@ do {
         say("rank \(rank): mlp+dropout torch.float32 world \(group.worldSize): max parameter difference \(d.parameters), max buffer difference \(d.buffers), max loss difference \(d.losses) \(ok ? "ok" : "FAILED")")
     case "eval":
         let c = try DistributedScenarios.evalCollectives(group: group)
-        passed = c.eval == 0 && c.pinned == 0 && c.training == 1 && c.synchronized == 4
+        passed = c.eval == 0 && c.pinned == 0 && c.training == 1 && c.synchronized == 3
         say("rank \(rank): eval collectives \(c.eval), pinned-eval collectives \(c.pinned), training collectives \(c.training) (noSync), \(c.synchronized) (with buffer broadcasts) \(passed ? "ok" : "FAILED")")
     case "fail":
         if rank == 1 {
@@ -93,8 +94,10 @@ do {
         let sum = try verified.allReduce(Tensor([Float(1)])).scalars(as: Float.self)
         passed = passed && sum == [Float(group.worldSize)]
         say("rank \(rank): after the mismatch an all-reduce gives \(sum) \(passed ? "ok" : "FAILED")")
+    case "bench":
+        passed = try DistributedBench.run(group: group, arguments: Array(CommandLine.arguments.dropFirst(2)))
     default:
-        say("unknown check \(check); checks: mlp, eval, fail, collectives, mismatch, checkpoint")
+        say("unknown check \(check); checks: mlp, eval, fail, collectives, mismatch, checkpoint, bench")
         exit(2)
     }
 } catch {
