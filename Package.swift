@@ -45,8 +45,7 @@ let package = Package(
         .target(name: "EmberIO", dependencies: ["EmberNN"], exclude: ["README.md"]),
         // Datasets, loaders, CSV/.npy/IDX readers, the embedded digits.
         .target(name: "EmberData", dependencies: ["EmberAutograd"], exclude: ["README.md"], resources: [.copy("Resources")]),
-        // The training workflow: evaluate, Trainer, metrics, checkpoints.
-        .target(name: "EmberTraining", dependencies: ["EmberFunctional", "EmberNN", "EmberOptim", "EmberData", "EmberIO"], exclude: ["README.md"]),
+
         // Open MPI's C API (pkg-config ompi-c), reached only with the MPI trait.
         .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
         // Data-parallel training: process group, collectives, DistributedDataParallel,
@@ -57,6 +56,9 @@ let package = Package(
             dependencies: ["EmberAutograd", "EmberFunctional", "EmberNN", .target(name: "CMPI", condition: .when(traits: ["MPI"]))],
             exclude: ["README.md"]
         ),
+        // The training workflow: evaluate, Trainer (also data-parallel, over EmberDistributed),
+        // metrics, checkpoints.
+        .target(name: "EmberTraining", dependencies: ["EmberFunctional", "EmberNN", "EmberOptim", "EmberData", "EmberIO", "EmberDistributed"], exclude: ["README.md"]),
         // Umbrella: re-exports the public targets.
         .target(
             name: "Ember",

@@ -20,6 +20,12 @@ struct Train: ParsableCommand {
         Ctrl-C (SIGINT) or SIGTERM finishes the current step, writes a checkpoint and exits with 130 / 143; \
         'ember train --resume <output>' then continues the run and ends exactly as an uninterrupted run. \
         A loss that becomes NaN or infinite stops training (exit 1) and keeps the last good checkpoint.
+
+        Data-parallel: 'mpirun -n N ember train --distributed ...' (an ember built with 'swift build \
+        --traits MPI') trains on N processes: every rank loads the same data and draws the same batches, \
+        trains on its 1/N of each batch with BatchNorms synchronized over the global batch, and gradients \
+        are averaged before each step, so the run follows the single-process run (dropout masks differ per \
+        rank). Rank 0 alone prints and writes the checkpoint and report; --resume works on any number of ranks.
         """)
 
     @Option(help: "Training epochs (default 30).") var epochs: Int?
@@ -42,6 +48,7 @@ struct Train: ParsableCommand {
     @Option(help: "Output folder for the checkpoint and report (default ember-run).") var output: String?
     @Option(help: "Continue the run whose checkpoint is in this folder, with its saved settings.") var resume: String?
     @Flag(help: "Replace a checkpoint of a different or unfinished run in the output folder.") var overwrite = false
+    @Flag(help: "Train data-parallel over the ranks of 'mpirun -n N' (needs an ember built with --traits MPI).") var distributed = false
 
     func run() throws {
         try reportingErrors {
@@ -96,7 +103,7 @@ struct Train: ParsableCommand {
         let folder = output ?? "ember-run"
         if !overwrite { try checkReplaceable(folder: folder, by: settings) }
         try TrainingRun(settings: settings, data: loaded, folder: folder, checkpointEvery: checkpointEvery,
-                        resuming: nil).run()
+                        resuming: nil, distributed: distributed).run()
     }
 
     /// A fresh run replaces a checkpoint already in its folder only when that checkpoint is the
@@ -142,7 +149,7 @@ struct Train: ParsableCommand {
         }
         _ = try loaded.classes(explicit: settings.classes)
         try TrainingRun(settings: settings, data: loaded, folder: folder, checkpointEvery: checkpointEvery,
-                        resuming: checkpoint).run()
+                        resuming: checkpoint, distributed: distributed).run()
     }
 }
 

@@ -10,13 +10,23 @@ struct TrainingRun {
     let checkpointEvery: Int
     /// The checkpoint to continue from (`ember train --resume`).
     let resuming: Checkpoint?
+    /// Train data-parallel over `mpirun`'s ranks (`--distributed`).
+    var distributed = false
 
     func run() throws {
         let s = settings
         guard let epochs = s.epochs, let batchSize = s.batchSize, let learningRate = s.learningRate,
               let optimizerKind = s.optimizer, let scheduleKind = s.schedule
         else { throw UserFacingError("the run settings lack a training setting (epochs, batch size, learning rate, optimizer or schedule)") }
-        let checkpointPath = try prepareFolder()
+        let group: ProcessGroup? = distributed ? try ProcessGroup.world() : nil
+        defer { group?.finalize() }
+        let rank = group?.rank ?? 0, ranks = group?.worldSize ?? 1
+        // Rank 0 alone prints, writes the checkpoint and the report; the others' output goes nowhere.
+        if rank != 0 { silenceStandardOutput() }
+        guard batchSize >= ranks else {
+            throw UserFacingError("--batch-size \(batchSize) cannot give each of the \(ranks) ranks a sample; use at least \(ranks)")
+        }
+        let checkpointPath = rank == 0 ? try prepareFolder() : (folder as NSString).appendingPathComponent("checkpoint.safetensors")
         let generator = Generator(seed: s.seed)
         try withGenerator(generator) {
             let sizes = splitLengths(count: data.dataset.count, fractions: [1 - s.validationFraction, s.validationFraction])
@@ -26,11 +36,19 @@ struct TrainingRun {
             let splits = randomSplit(data.dataset, lengths: sizes)
             let (trainSet, validationSet) = (splits[0], splits[1])
             let model = s.makeModel()
+            var ddp: DistributedDataParallel?
+            if let group, ranks > 1 {
+                // BatchNorm over the global batch; rank 0's weights everywhere.
+                model.convertSyncBatchNorm(processGroup: group)
+                ddp = try DistributedDataParallel(model, processGroup: group)
+            }
             let optimizer = optimizerKind.make(model.parameters(), learningRate: learningRate)
-            let trainer = Trainer(model: model, optimizer: optimizer) { crossEntropy($0, target: $1) }
+            let trainer = Trainer(model: model, optimizer: optimizer, loss: { crossEntropy($0, target: $1) }, distributed: ddp)
             let scheduler = scheduleKind == .cosine ? CosineAnnealingLR(optimizer, tMax: epochs) : nil
-            // A final training batch of one sample would leave BatchNorm one value per channel.
-            let trainLoader = DataLoader(trainSet, batchSize: batchSize, shuffle: true, dropLast: trainSet.count % batchSize == 1)
+            // A final training batch of one sample would leave BatchNorm one value per channel, and
+            // one smaller than the number of ranks would leave a rank without a sample.
+            let remainder = trainSet.count % batchSize
+            let trainLoader = DataLoader(trainSet, batchSize: batchSize, shuffle: true, dropLast: remainder > 0 && remainder < max(2, ranks))
             let validationLoader = DataLoader(validationSet, batchSize: batchSize)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
@@ -42,6 +60,11 @@ struct TrainingRun {
 
             print("Training \(model.typeName) (\(model.parameterCount) parameters) on \(data.description(classes: s.classes))")
             print("\(trainSet.count) training / \(validationSet.count) validation samples, \(epochs) epochs, batch \(batchSize), \(optimizerKind.rawValue) lr \(learningRate) (\(scheduleKind.rawValue)), seed \(s.seed)")
+            if let group {
+                print(ranks > 1
+                    ? "data-parallel over \(ranks) ranks (\(group.engine)): each trains on its 1/\(ranks) of every batch (about \(batchSize / ranks) samples), BatchNorm synchronized over the batch"
+                    : "--distributed with one rank (not started by mpirun -n N): training in this process alone")
+            }
             if let resuming {
                 let within = resuming.progress?.position.map { ", and \($0.batch) of \(trainLoader.count) batches of epoch \($0.epoch)" } ?? ""
                 print("resuming \(checkpointPath): \(resuming.epoch) of \(epochs) epochs done\(within), \(resuming.step) optimizer steps")
@@ -90,8 +113,10 @@ struct TrainingRun {
                 epochs: result.history, seconds: seconds, finalAccuracy: result.history.last?.validationAccuracy ?? 0,
                 summary: model.summary())
             let reportPath = (folder as NSString).appendingPathComponent("report.html")
-            do { try AtomicFile.write(Data(report.html().utf8), to: reportPath) } catch {
-                throw UserFacingError("\(error)")
+            if rank == 0 {
+                do { try AtomicFile.write(Data(report.html().utf8), to: reportPath) } catch {
+                    throw UserFacingError("\(error)")
+                }
             }
 
             if case .stopped(let done, let position) = result.outcome {
@@ -108,6 +133,16 @@ struct TrainingRun {
             if let confusion = final.confusion { print("confusion matrix (rows: true class, columns: predicted):\n\(confusion)") }
             print("wrote \(checkpointPath)")
             print("wrote \(reportPath)")
+        }
+    }
+
+    /// Points standard output at /dev/null (the ranks other than 0 of a data-parallel run).
+    private func silenceStandardOutput() {
+        fflush(nil)  // all streams: nothing printed so far is lost
+        let null = open("/dev/null", O_WRONLY)
+        if null >= 0 {
+            dup2(null, STDOUT_FILENO)
+            close(null)
         }
     }
 

@@ -66,6 +66,8 @@ public enum FitError: Error, CustomStringConvertible {
     case checkpoint(CheckpointError)
     /// The checkpoint to resume from does not fit this run.
     case cannotResume(String)
+    /// Data-parallel training failed: a collective, or a batch too small to give every rank a sample.
+    case distributed(String)
 
     public var description: String {
         func kept(_ last: (path: String, epoch: Int)?) -> String {
@@ -78,6 +80,7 @@ public enum FitError: Error, CustomStringConvertible {
             return "training diverged in epoch \(epoch): '\(name)' holds NaN or infinite values\(kept(last))"
         case .checkpoint(let e): return e.description
         case .cannotResume(let why): return "cannot resume: \(why)"
+        case .distributed(let why): return "data-parallel training: \(why)"
         }
     }
 }
@@ -155,7 +158,7 @@ extension Trainer {
             let file = Checkpoint(model: model, optimizer: optimizer, scheduler: scheduler, generator: generator,
                                   epoch: completedEpochs, step: steps,
                                   progress: TrainingProgress(history: history, position: position), metadata: options.metadata)
-            do { try file.write(to: path) } catch { throw .checkpoint(error) }
+            try writeOnWritingRank(file, to: path)
             lastCheckpoint = (path, completedEpochs)
         }
 
@@ -183,7 +186,7 @@ extension Trainer {
                 iterator = loader.makeIterator()
             }
             while let batch = iterator.next() {
-                let loss = trainStep(on: batch)
+                let loss = try checkedStep(on: batch)
                 index += 1
                 guard loss.isFinite else {
                     throw .diverged(epoch: epoch, step: steps + 1, batch: index, batches: batches, loss: loss, lastCheckpoint: lastCheckpoint)
@@ -192,7 +195,7 @@ extension Trainer {
                 lossSum += loss * Double(count)
                 samples += count
                 onBatch(epoch, BatchProgress(batch: index, batches: batches, loss: loss, samplesSoFar: samples))
-                if index < batches && shouldStop() {
+                if index < batches, try agreedStop(shouldStop()) {
                     let position = EpochPosition(epoch: epoch, batch: index, epochStartGenerator: epochStart,
                                                  lossSum: lossSum, samples: samples)
                     try save(completedEpochs: epoch - 1, position: position)
@@ -217,7 +220,7 @@ extension Trainer {
             }
             history.append(record)
             onEpoch(record)
-            let stopping = epoch < options.epochs && shouldStop()
+            let stopping = try agreedStop(epoch < options.epochs && shouldStop())
             if epoch == options.epochs || epoch % options.checkpointEvery == 0 || stopping {
                 try save(completedEpochs: epoch, position: nil)
             }

@@ -7,6 +7,7 @@ import EmberIO
 import EmberAutograd
 import EmberTensor
 import EmberStorage
+import EmberDistributed
 
 /// The outcome of running a model over a dataset.
 public struct Evaluation: Sendable {
@@ -74,15 +75,28 @@ public final class Trainer {
     public let model: Module
     public let optimizer: any Optimizer
     public let loss: (Tensor, Tensor) -> Tensor
+    /// The data-parallel wrapper of ``model`` when this trainer is one rank of several (see
+    /// ``init(model:optimizer:loss:distributed:)``).
+    public let distributed: DistributedDataParallel?
     /// Optimizer steps taken.
     public internal(set) var steps = 0
     private let checked: [(path: String, module: Module)]
     private var warned = false
 
-    public init(model: Module, optimizer: any Optimizer, loss: @escaping (Tensor, Tensor) -> Tensor) {
+    /// - Parameter distributed: `model` wrapped in ``DistributedDataParallel``, to train data-parallel:
+    ///   every rank runs the same trainer on the same batches (the same data, seed and loader), and
+    ///   each trains on its slice of every batch (see ``trainStep(on:)``); rank 0 alone writes
+    ///   checkpoints. Convert BatchNorms first (``Module/convertSyncBatchNorm(processGroup:)``) for
+    ///   the global batch's statistics.
+    public init(model: Module, optimizer: any Optimizer, loss: @escaping (Tensor, Tensor) -> Tensor,
+                distributed: DistributedDataParallel? = nil) {
+        if let distributed {
+            precondition(distributed.module === model, "Trainer: distributed must wrap the trained model itself (DistributedDataParallel(model, ...))")
+        }
         self.model = model
         self.optimizer = optimizer
         self.loss = loss
+        self.distributed = distributed
         // Modules under a pin are expected to stay in their pinned mode: leave them out.
         var pinned = Set<String>()
         var list: [(String, Module)] = []
@@ -114,8 +128,24 @@ public final class Trainer {
     /// Trains on one batch: clears gradients, runs forward and the loss, and, when the loss is
     /// finite, backward and an optimizer step. Returns the batch's loss (a NaN or infinite loss
     /// takes no step, so it never reaches the weights).
+    ///
+    /// Data-parallel (``distributed`` over more than one rank), every rank passes the same batch
+    /// and trains on its slice of it (see ``dataParallelStep(on:_:)``); the loss returned is the
+    /// whole batch's, the same on every rank, and every rank skips a non-finite one together.
+    /// A failed collective stops the rank (`mpirun` then ends the others); ``fit(_:validation:options:scheduler:generator:resumingFrom:shouldStop:onBatch:onEpoch:)``
+    /// throws it as ``FitError/distributed(_:)`` instead.
     @discardableResult
     public func trainStep(on batch: Batch) -> Double {
+        do { return try checkedStep(on: batch) } catch {
+            fatalError("Trainer.trainStep: \(error)")
+        }
+    }
+
+    /// ``trainStep(on:)`` with collective failures thrown.
+    func checkedStep(on batch: Batch) throws(FitError) -> Double {
+        if let distributed, distributed.processGroup.worldSize > 1 {
+            return try dataParallelStep(on: batch, distributed)
+        }
         optimizer.zeroGrad()
         let value = loss(model(batch.inputs), batch.labels)
         let l = value.doubleValue
