@@ -25,8 +25,9 @@ extension Trainer {
         let group = ddp.processGroup
         let b = batch.labels.shape.first ?? 0, n = group.worldSize, r = group.rank
         let lo = r * b / n, hi = (r + 1) * b / n
-        guard hi > lo else {
-            throw .distributed("a batch of \(b) samples gives rank \(r) of \(n) no sample; use batches of at least \(n)")
+        // The same decision on every rank (b is), so no rank goes on to a collective alone.
+        guard b >= n else {
+            throw .distributed("a batch of \(b) samples cannot give each of the \(n) ranks a sample; use batches of at least \(n)")
         }
         let inputs = batch.inputs.narrow(axis: 0, start: lo, length: hi - lo)
         let labels = batch.labels.narrow(axis: 0, start: lo, length: hi - lo)

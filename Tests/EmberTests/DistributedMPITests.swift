@@ -1,3 +1,4 @@
+import _EmberTestSupport
 import Ember
 import Foundation
 import Synchronization
@@ -17,10 +18,13 @@ func mpirunPath() -> String? {
 }
 
 /// `ember-distributed-check`, built beside the test bundle.
-func distributedCheckExecutable() -> URL? {
+func distributedCheckExecutable() -> URL? { builtExecutable("EmberDistributedCheck") }
+
+/// An executable of this package built beside the test bundle.
+func builtExecutable(_ name: String) -> URL? {
     var folder = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
     for _ in 0..<4 {
-        let candidate = folder.appendingPathComponent("EmberDistributedCheck")
+        let candidate = folder.appendingPathComponent(name)
         if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
         folder = folder.deletingLastPathComponent()
     }
@@ -29,10 +33,19 @@ func distributedCheckExecutable() -> URL? {
 
 /// Runs `mpirun -n ranks --oversubscribe ember-distributed-check check`; kills it (and records a
 /// hang) after `timeout` seconds. Returns the exit status and the combined output.
-func runUnderMPI(_ check: String, _ arguments: [String] = [], ranks: Int = 2, timeout: TimeInterval = 90) throws -> (status: Int32, output: String, seconds: Double) {
+/// With `executable`, runs that program with `check` as its first argument instead; with
+/// `ranks: nil`, runs it alone, without `mpirun`.
+func runUnderMPI(_ check: String, _ arguments: [String] = [], ranks: Int? = 2, timeout: TimeInterval = 90,
+                 executable: URL? = nil) throws -> (status: Int32, output: String, seconds: Double) {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: mpirunPath()!)
-    process.arguments = ["-n", "\(ranks)", "--oversubscribe", "--bind-to", "none", distributedCheckExecutable()!.path, check] + arguments
+    let program = (executable ?? distributedCheckExecutable()!).path
+    if let ranks {
+        process.executableURL = URL(fileURLWithPath: mpirunPath()!)
+        process.arguments = ["-n", "\(ranks)", "--oversubscribe", "--bind-to", "none", program, check] + arguments
+    } else {
+        process.executableURL = URL(fileURLWithPath: program)
+        process.arguments = [check] + arguments
+    }
     var environment = ProcessInfo.processInfo.environment
     // CI containers run as root; Open MPI refuses that without these.
     environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
@@ -110,9 +123,35 @@ struct DistributedMPITests {
         let run = try runUnderMPI("eval")
         #expect(run.status == 0, "\(run.output)")
         let lines = run.output.split(separator: "\n").filter {
-            $0.contains(": eval collectives 0, pinned-eval collectives 0, training collectives 1 (noSync), 4 (with buffer broadcasts) ok")
+            $0.contains(": eval collectives 0, pinned-eval collectives 0, training collectives 1 (noSync), 3 (with buffer broadcasts) ok")
         }
         #expect(lines.count == 2, "\(run.output)")
+    }
+
+    @Test("mpirun -n 2 ember train --distributed ends where one process ends (SGD, no dropout); rank 0 alone prints and writes",
+          .enabled(if: builtExecutable("ember") != nil, "needs the ember executable built beside the tests"))
+    func emberTrainDistributed() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ember-mpi-train-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let ember = builtExecutable("ember")!
+        let settings = ["--epochs", "2", "--dropout", "0", "--optimizer", "sgd", "--batch-size", "63"]
+        let one = try runUnderMPI("train", settings + ["--output", folder.appendingPathComponent("one").path], ranks: nil, timeout: 300, executable: ember)
+        #expect(one.status == 0, "\(one.output)")
+        let two = try runUnderMPI("train", settings + ["--distributed", "--output", folder.appendingPathComponent("two").path],
+                                  timeout: 300, executable: ember)
+        #expect(two.status == 0, "\(two.output)")
+        #expect(two.output.contains("data-parallel over 2 ranks (MPI)"), "\(two.output)")
+        #expect(two.output.components(separatedBy: "final validation accuracy").count - 1 == 1, "rank 0 alone prints: \(two.output)")
+        let a = try Checkpoint.read(from: folder.appendingPathComponent("one/checkpoint.safetensors").path)
+        let b = try Checkpoint.read(from: folder.appendingPathComponent("two/checkpoint.safetensors").path)
+        #expect(a.epoch == 2 && b.epoch == 2 && a.step == b.step)
+        #expect(a.model.keys == b.model.keys, "the same state-dict keys (no module. prefix)")
+        var difference = 0.0
+        for (key, t) in a.model where t.dtype.isFloatingPoint {
+            guard let u = b.model[key] else { continue }
+            difference = max(difference, DistributedScenarios.maxDifference(t, u))
+        }
+        #expect(difference < 1e-4, "max difference \(difference) between one process and 2 ranks")
     }
 
     @Test("a rank that fails makes the other exit with an error, not hang")

@@ -8,7 +8,9 @@ ember-distributed-check bench`), PyTorch on 1 process, PyTorch DDP (gloo) on N r
 (`torch_ddp_bench.py`). The workload (MLP 784-512-256-10 with BatchNorm1d, global batch 256, SGD
 with momentum, one thread per rank) and the timing protocol are those two scripts'. The table gives
 each configuration's median over the rounds (ms per step, samples/s), the scaling of N ranks over 1
-process, and Ember over PyTorch. Build Ember first:
+process, and Ember over PyTorch. A fifth run per round times Ember's single process on one rank's
+share of the batch (256 / N rows): each rank's compute without communication, so the scaling that
+N ranks could reach with free communication is the 1-process time over that one. Build Ember first:
 
     swift build -c release --traits MPI --scratch-path .build-mpi --product EmberDistributedCheck
 
@@ -52,6 +54,7 @@ def main():
     configurations = {
         ("ember", 1): mpirun + ["-n", "1", args.ember, "bench"] + budget,
         ("ember", args.ranks): mpirun + ["-n", str(args.ranks), args.ember, "bench"] + budget,
+        ("ember-shard", 1): mpirun + ["-n", "1", args.ember, "bench", "--global-batch", str(256 // args.ranks)] + budget,
         ("pytorch", 1): torch + ["--ranks", "1"] + budget,
         ("pytorch", args.ranks): torch + ["--ranks", str(args.ranks)] + budget,
     }
@@ -69,11 +72,17 @@ def main():
     print(f"| framework | ranks x threads | ms/step (median of {args.rounds}) | samples/s | {n} ranks over 1 process | Ember over PyTorch |")
     print("| --- | --- | --- | --- | --- | --- |")
     for (framework, ranks) in configurations:
+        if framework == "ember-shard":
+            continue
         ms = median[(framework, ranks)]
         scaling = f"{median[(framework, 1)] / ms:.2f}x" if ranks > 1 else ""
         versus = f"{median[('pytorch', ranks)] / ms:.2f}x" if framework == "ember" else ""
         sync = "" if ranks == 1 else (" (SyncBatchNorm)" if details[(framework, ranks)]["sync_batchnorm"] else " (per-rank BatchNorm)")
         print(f"| {framework}{sync} | {ranks} x 1 | {ms:.2f} | {batch / ms * 1000:.0f} | {scaling} | {versus} |")
+    shard = median[("ember-shard", 1)]
+    print(f"Ember, 1 process on {256 // n} rows (one rank's compute, no communication): {shard:.2f} ms/step; "
+          f"the most {n} ranks could scale with free communication: {median[('ember', 1)] / shard:.2f}x; "
+          f"communication and waiting cost {median[('ember', n)] - shard:.2f} ms per step")
     print(f"runs: {json.dumps({f'{k[0]}-{k[1]}': v for k, v in times.items()})}")
 
 
