@@ -46,11 +46,30 @@ enum DistributedBench {
             let data = Generator(seed: 1 + UInt64(group.rank))
             let x = Tensor.normal([perRank, 784], generator: data)
             let y = Tensor.randint(high: 10, shape: [perRank], generator: data)
+            // EMBER_BENCH_PHASES=1: each rank also prints its mean time per phase.
+            let phases = ProcessInfo.processInfo.environment["EMBER_BENCH_PHASES"] == "1"
+            var phaseTime = [Double](repeating: 0, count: 4), phaseSteps = 0
             func step() throws {
+                guard phases else {
+                    optimizer.zeroGrad()
+                    let loss = crossEntropy(trained(x), target: y)
+                    try backward(loss)
+                    optimizer.step()
+                    return
+                }
+                var t = Date()
+                func lap(_ k: Int) { let now = Date(); phaseTime[k] += now.timeIntervalSince(t); t = now }
                 optimizer.zeroGrad()
                 let loss = crossEntropy(trained(x), target: y)
-                try backward(loss)
+                _ = loss.doubleValue
+                lap(0)
+                loss.backward()
+                lap(1)
+                if let ddp = trained as? DistributedDataParallel { try ddp.synchronizeGradients() }
+                lap(2)
                 optimizer.step()
+                lap(3)
+                phaseSteps += 1
             }
             try group.barrier()
             try step()  // the first step allocates and warms caches: not part of the plan
@@ -67,6 +86,10 @@ enum DistributedBench {
                 blockTimes.append(Date().timeIntervalSince(start) / Double(steps / blocks))
             }
             let median = blockTimes.sorted()[blocks / 2]
+            if phases {
+                let ms = phaseTime.map { String(format: "%.2f", $0 / Double(max(phaseSteps, 1)) * 1000) }
+                say("rank \(group.rank): ms per step: forward \(ms[0]), backward \(ms[1]), gradient all-reduce \(ms[2]), optimizer \(ms[3])")
+            }
             if group.rank == 0 {
                 let ms = (median * 1e6).rounded() / 1e3
                 say(#"{"framework":"ember","ranks":\#(group.worldSize),"threads_per_rank":1,"global_batch":\#(globalBatch),"ms_per_step":\#(ms),"samples_per_s":\#((Double(globalBatch) / median).rounded()),"steps":\#(steps),"sync_batchnorm":\#(group.worldSize > 1),"engine":"\#(group.engine)"}"#)
