@@ -51,7 +51,7 @@ struct Train: ParsableCommand {
     @Flag(help: "Train data-parallel over the ranks of 'mpirun -n N' (needs an ember built with --traits MPI).") var distributed = false
 
     func run() throws {
-        try reportingErrors {
+        try reportingErrors(distributed: distributed) {
             guard (1...100_000).contains(checkpointEvery) else {
                 throw UserFacingError("--checkpoint-every must be between 1 and 100000, got \(checkpointEvery)")
             }

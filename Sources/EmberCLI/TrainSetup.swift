@@ -10,13 +10,28 @@ struct UserFacingError: Error, CustomStringConvertible {
 }
 
 /// Runs `body`; any error becomes one clear line on stderr and a non-zero exit.
-func reportingErrors(_ body: () throws -> Void) throws {
+///
+/// With `distributed`, on the ranks other than 0 of an `mpirun` (their rank read from its
+/// environment), only errors of the data-parallel run itself are printed, prefixed with the rank:
+/// the others (options, files, divergence) are the same on every rank, and rank 0 prints them once.
+func reportingErrors(distributed: Bool = false, _ body: () throws -> Void) throws {
     do { try body() } catch let error as ExitCode {
         throw error
     } catch {
-        FileHandle.standardError.write(Data("ember: error: \(oneLine("\(error)"))\n".utf8))
+        let env = ProcessInfo.processInfo.environment
+        let rank = Int(env["OMPI_COMM_WORLD_RANK"] ?? env["PMI_RANK"] ?? "") ?? 0
+        if !distributed || rank == 0 {
+            FileHandle.standardError.write(Data("ember: error: \(oneLine("\(error)"))\n".utf8))
+        } else if error is DistributedError || isDataParallelFailure(error) {
+            FileHandle.standardError.write(Data("ember: error: rank \(rank): \(oneLine("\(error)"))\n".utf8))
+        }
         throw ExitCode.failure
     }
+}
+
+private func isDataParallelFailure(_ error: Error) -> Bool {
+    if case .distributed = error as? FitError { return true }
+    return false
 }
 
 /// `text` with line breaks and other control characters escaped (`\n`, `\u{1B}`), so that an
