@@ -9,9 +9,13 @@ import EmberStorage
 /// sample and group).
 enum GroupedNormKernel {
     /// Forward. Returns per-row mean and inverse standard deviation for the backward.
+    ///
+    /// `affineIndex == nil` means element `j` of every row uses affine entry `j` (layer
+    /// normalization): the loops then index directly instead of calling a closure per element,
+    /// with the same arithmetic in the same order, so the results are bitwise the same.
     static func forward<T: TensorFloat>(
         _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, rows: Int, size: Int, eps: Double,
-        affineIndex: (Int, Int) -> Int, gamma: UnsafePointer<T>?, beta: UnsafePointer<T>?
+        affineIndex: ((Int, Int) -> Int)?, gamma: UnsafePointer<T>?, beta: UnsafePointer<T>?
     ) -> (mean: [Double], invstd: [Double]) {
         var means = [Double](repeating: 0, count: rows), invstds = [Double](repeating: 0, count: rows)
         for r in 0..<rows {
@@ -24,6 +28,15 @@ enum GroupedNormKernel {
             let inv = 1 / (sq / Double(size) + eps).squareRoot()
             means[r] = mu; invstds[r] = inv
             let q = y + r * size
+            guard let affineIndex else {
+                switch (gamma, beta) {
+                case let (gamma?, beta?): for j in 0..<size { q[j] = T((Double(p[j]) - mu) * inv * Double(gamma[j]) + Double(beta[j])) }
+                case let (gamma?, nil): for j in 0..<size { q[j] = T((Double(p[j]) - mu) * inv * Double(gamma[j])) }
+                case let (nil, beta?): for j in 0..<size { q[j] = T((Double(p[j]) - mu) * inv + Double(beta[j])) }
+                case (nil, nil): for j in 0..<size { q[j] = T((Double(p[j]) - mu) * inv) }
+                }
+                continue
+            }
             for j in 0..<size {
                 var v = (Double(p[j]) - mu) * inv
                 let a = affineIndex(r, j)
@@ -39,12 +52,16 @@ enum GroupedNormKernel {
     /// `dgamma[a] += g xhat`, `dbeta[a] += g`.
     static func backward<T: TensorFloat>(
         x: UnsafePointer<T>, g: UnsafePointer<T>, rows: Int, size: Int, mean: [Double], invstd: [Double],
-        affineIndex: (Int, Int) -> Int, gamma: UnsafePointer<T>?, affineCount: Int,
+        affineIndex: ((Int, Int) -> Int)?, gamma: UnsafePointer<T>?, affineCount: Int,
         dx: UnsafeMutablePointer<T>?, dgamma: UnsafeMutablePointer<T>?, dbeta: UnsafeMutablePointer<T>?
     ) {
         var dg = [Double](repeating: 0, count: affineCount), db = [Double](repeating: 0, count: affineCount)
         let n = Double(size)
-        for r in 0..<rows {
+        if affineIndex == nil {
+            perColumnBackward(x: x, g: g, rows: rows, size: size, mean: mean, invstd: invstd, gamma: gamma, dx: dx, dg: &dg, db: &db)
+        }
+        for r in 0..<rows where affineIndex != nil {
+            let affineIndex = affineIndex!
             let p = x + r * size, q = g + r * size
             let mu = mean[r], inv = invstd[r]
             var sumH = 0.0, sumHX = 0.0
@@ -71,10 +88,55 @@ enum GroupedNormKernel {
         if let dbeta { for a in 0..<affineCount { dbeta[a] = T(db[a]) } }
     }
 
+    /// ``backward`` when element `j` uses affine entry `j`: the same sums in the same order.
+    private static func perColumnBackward<T: TensorFloat>(
+        x: UnsafePointer<T>, g: UnsafePointer<T>, rows: Int, size: Int, mean: [Double], invstd: [Double],
+        gamma: UnsafePointer<T>?, dx: UnsafeMutablePointer<T>?, dg: inout [Double], db: inout [Double]
+    ) {
+        let n = Double(size)
+        dg.withUnsafeMutableBufferPointer { dgp in db.withUnsafeMutableBufferPointer { dbp in
+            let dg = dgp.baseAddress!, db = dbp.baseAddress!
+            for r in 0..<rows {
+                let p = x + r * size, q = g + r * size
+                let mu = mean[r], inv = invstd[r]
+                var sumH = 0.0, sumHX = 0.0
+                if let gamma {
+                    for j in 0..<size {
+                        let gv = Double(q[j]), xhat = (Double(p[j]) - mu) * inv, h = gv * Double(gamma[j])
+                        sumH += h; sumHX += h * xhat
+                    }
+                } else {
+                    for j in 0..<size {
+                        let gv = Double(q[j]), xhat = (Double(p[j]) - mu) * inv
+                        sumH += gv; sumHX += gv * xhat
+                    }
+                }
+                // The affine gradients accumulate per column: a loop of its own, so it vectorizes.
+                for j in 0..<size {
+                    let gv = Double(q[j]), xhat = (Double(p[j]) - mu) * inv
+                    dg[j] += gv * xhat; db[j] += gv
+                }
+                guard let dx else { continue }
+                let o = dx + r * size
+                if let gamma {
+                    for j in 0..<size {
+                        let h = Double(q[j]) * Double(gamma[j]), xhat = (Double(p[j]) - mu) * inv
+                        o[j] = T(inv / n * (n * h - sumH - xhat * sumHX))
+                    }
+                } else {
+                    for j in 0..<size {
+                        let h = Double(q[j]), xhat = (Double(p[j]) - mu) * inv
+                        o[j] = T(inv / n * (n * h - sumH - xhat * sumHX))
+                    }
+                }
+            }
+        } }
+    }
+
     /// Runs the fused op on `input` with optional affine tensors and records its backward.
     static func apply(
         _ input: Tensor, rows: Int, size: Int, eps: Double, weight: Tensor?, bias: Tensor?,
-        affineCount: Int, opName: String, affineIndex: @escaping (Int, Int) -> Int
+        affineCount: Int, opName: String, affineIndex: ((Int, Int) -> Int)?
     ) -> Tensor {
         switch input.dtype {
         case .float32: return typed(Float.self, input, rows, size, eps, weight, bias, affineCount, opName, affineIndex)
@@ -85,7 +147,7 @@ enum GroupedNormKernel {
 
     private static func typed<T: TensorFloat>(
         _: T.Type, _ input: Tensor, _ rows: Int, _ size: Int, _ eps: Double, _ weight: Tensor?, _ bias: Tensor?,
-        _ affineCount: Int, _ opName: String, _ affineIndex: @escaping (Int, Int) -> Int
+        _ affineCount: Int, _ opName: String, _ affineIndex: ((Int, Int) -> Int)?
     ) -> Tensor {
         let x = input.contiguousRaw
         let w = weight?.to(T.dtype).contiguousRaw, b = bias?.to(T.dtype).contiguousRaw
@@ -101,7 +163,7 @@ enum GroupedNormKernel {
                 // The same normalization from recorded ops, differentiated again: rows of
                 // `size`, and each element's affine entry picked by index.
                 var index = [Int64](repeating: 0, count: rows * size)
-                for r in 0..<rows { for j in 0..<size { index[r * size + j] = Int64(affineIndex(r, j)) } }
+                for r in 0..<rows { for j in 0..<size { index[r * size + j] = Int64(affineIndex?(r, j) ?? j) } }
                 let picks = Tensor(index, shape: [rows * size])
                 let grads = recomputedGradients([input, weight, bias], g) { args in
                     let x = args[0]!.reshaped([rows, size])
@@ -140,7 +202,7 @@ public func layerNorm(_ input: Tensor, normalizedShape: Shape, weight: Tensor?, 
     let size = normalizedShape.elementCount
     let rows = size == 0 ? 0 : input.count / size
     return GroupedNormKernel.apply(input, rows: rows, size: size, eps: eps, weight: weight, bias: bias,
-                                   affineCount: size, opName: "layer_norm") { _, j in j }
+                                   affineCount: size, opName: "layer_norm", affineIndex: nil)
 }
 
 /// Group normalization: channels (dimension 1) are split into `numGroups` groups, and each sample's
