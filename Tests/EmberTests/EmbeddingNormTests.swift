@@ -80,7 +80,8 @@ import _EmberTestSupport
         renormEmbeddingRows(&v, indices: Tensor([Int64(0), 0, 1], shape: [3]), maxNorm: 1)
         expectClose(v, Tensor([0.6, 0.8, 0.3, 0.4], shape: [2, 2]), atol: 1e-6, rtol: 1e-6)
         #expect(w.doubles == [3, 4, 0.3, 0.4], "copy-on-write: the original is unchanged")
-        let m = Embedding(4, 3, maxNorm: 0.5)
+        // Seeded: the default generator's position depends on which tests ran before.
+        let m = withGenerator(Generator(seed: 4)) { Embedding(4, 3, maxNorm: 0.5) }
         #expect(m.extraDescription == "4, 3, max_norm=0.5")
         _ = m(Tensor([Int64(1)], shape: [1]))
         #expect(m.weight.value.requiresGrad, "renormalising keeps the parameter trainable")
@@ -88,7 +89,7 @@ import _EmberTestSupport
         let norm1 = (rows[3] * rows[3] + rows[4] * rows[4] + rows[5] * rows[5]).squareRoot()
         #expect(norm1 <= 0.5 + 1e-6)
         let norm0 = (rows[0] * rows[0] + rows[1] * rows[1] + rows[2] * rows[2]).squareRoot()
-        #expect(norm0 > 0.5, "rows not looked up are left alone (N(0,1) rows of 3 almost surely exceed 0.5)")
+        #expect(norm0 > 0.5, "rows not looked up are left alone (row 0 of this seed's N(0,1) table has a norm above 0.5)")
     }
 
     @Test func fromPretrainedFreezes() {
