@@ -33,7 +33,10 @@ extension Trainer {
         let labels = batch.labels.narrow(axis: 0, start: lo, length: hi - lo)
         optimizer.zeroGrad()
         let run = Generator.default.state
-        let seed = Self.mix(run.seed, run.offset, UInt64(steps), UInt64(r))
+        // One Philox block keyed like the run generator, in a stream of its own per (rank, step)
+        // (the top bit keeps it apart from the rejection-sampling streams 1, 2, ...).
+        let words = Philox.block(seed: run.seed, index: run.offset, stream: 1 << 63 | UInt64(r) << 40 | UInt64(steps))
+        let seed = UInt64(words.0) << 32 | UInt64(words.1)
         let value = withGenerator(Generator(seed: seed)) {
             loss(ddp(inputs), labels)
         }
@@ -52,18 +55,6 @@ extension Trainer {
         }
         step()
         return global
-    }
-
-    /// A 64-bit hash of the values (SplitMix64's finalizer over a running combination).
-    static func mix(_ values: UInt64...) -> UInt64 {
-        var h: UInt64 = 0x9E37_79B9_7F4A_7C15
-        for v in values {
-            var z = h ^ v &+ 0x9E37_79B9_7F4A_7C15
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            h = z ^ (z >> 31)
-        }
-        return h
     }
 
     /// Whether any rank asks to stop (one all-reduce), so that every rank stops at the same step.

@@ -99,6 +99,34 @@ struct DistributedTrainerTests {
         }
     }
 
+    @Test("each rank draws its own dropout masks; the run's generator stays where it was")
+    func dropoutMasksDifferPerRank() throws {
+        let results = values(runRanks(ProcessGroup.inProcess(worldSize: 2)) { g in
+            let generator = Generator(seed: 9)
+            return try withGenerator(generator) {
+                let dropout = Dropout(0.5)
+                let model = Sequential(dropout, Linear(16, 3, dtype: .float64, generator: Generator(seed: 2)))
+                var kept: [Double] = []
+                let handle = dropout.registerForwardHook { _, _, output in
+                    kept = output.scalars(as: Double.self)
+                    return nil
+                }
+                defer { handle.remove() }
+                let trainer = Trainer(model: model, optimizer: SGD(model.parameters(), lr: 0.1), loss: Self.loss,
+                                      distributed: try DistributedDataParallel(model, processGroup: g))
+                // Every row alike, so both ranks' slices are equal and only the masks can differ.
+                let batch = Batch(inputs: Tensor.ones([4, 16], dtype: .float64), labels: Tensor([Int64(0), 1, 2, 0]))
+                let before = generator.state
+                trainer.trainStep(on: batch)
+                return (kept, before == generator.state)
+            }
+        })
+        #expect(results.count == 2)
+        guard results.count == 2 else { return }
+        #expect(results[0].0.count == 32 && results[0].0 != results[1].0, "the ranks' masks differ")
+        #expect(results[0].1 && results[1].1)
+    }
+
     @Test("fit: a stop asked on one rank only stops every rank after the same batch")
     func stopIsAgreed() throws {
         let results = values(runRanks(ProcessGroup.inProcess(worldSize: 2)) { g in
