@@ -93,6 +93,8 @@ let package = Package(
         .executableTarget(name: "EmberFuzz", dependencies: ["Ember"], path: "Tools/fuzz/Sources/EmberFuzz"),
         // Units of the benchmark harness (counts, protocol, tables); never timings.
         .testTarget(name: "EmberWorkloadsTests", dependencies: ["EmberWorkloads"]),
+        // Units of the command-line tool that need its internals (signal handling).
+        .testTarget(name: "EmberCLITests", dependencies: ["EmberCLI"]),
         .testTarget(
             name: "EmberTests",
             dependencies: ["Ember", "_EmberTestSupport", "SeedNetwork"],

@@ -29,8 +29,7 @@ final class StopSignal {
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler {
-                let (exchanged, _) = flag.value.compareExchange(expected: 0, desired: number, ordering: .sequentiallyConsistent)
-                if !exchanged {
+                if !Self.record(number, in: flag) {
                     FileHandle.standardError.write(Data("\nember: second \(Self.name(number)): stopping now, without a new checkpoint\n".utf8))
                     cleanUp()
                     _exit(128 + number)
@@ -42,11 +41,24 @@ final class StopSignal {
         }
     }
 
+    /// Once a stop was requested the process is on its way out with 128 + the signal: a later
+    /// signal is then ignored rather than left to the default action, which would end the process
+    /// by the signal instead of with that status.
     deinit {
         for source in sources { source.cancel() }
-        signal(SIGINT, SIG_DFL)
-        signal(SIGTERM, SIG_DFL)
+        if signalNumber == nil {
+            signal(SIGINT, SIG_DFL)
+            signal(SIGTERM, SIG_DFL)
+        }
     }
+
+    /// Records `number` as the stop request; false when one was already recorded.
+    private static func record(_ number: Int32, in flag: Flag) -> Bool {
+        flag.value.compareExchange(expected: 0, desired: number, ordering: .sequentiallyConsistent).exchanged
+    }
+
+    /// What the first delivery of `number` does, without the signal (tests).
+    func requestStop(_ number: Int32) { _ = Self.record(number, in: received) }
 
     /// The signal that asked for a stop, or `nil`.
     var signalNumber: Int32? {

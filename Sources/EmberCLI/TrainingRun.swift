@@ -76,6 +76,8 @@ struct TrainingRun {
             var processed = 0, lastSamples = 0
             let started = Date()
             let stop = StopSignal { [folder] in AtomicFile.removeLeftovers(in: folder) }
+            // A second signal stops the process at once until the run has written its report.
+            defer { withExtendedLifetime(stop) {} }
             let result: FitResult
             do {
                 result = try withExtendedLifetime(stop) {
