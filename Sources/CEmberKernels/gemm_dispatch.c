@@ -9,15 +9,20 @@
 #include "gemm_kernels.h"
 
 #define EMBER_UKERNEL(name, MR, NR, KC, MC, NC) \
-    (ember_gemm_ukernel) { MR, NR, KC, MC, NC, name##_packed, name##_strided }
+    (ember_gemm_ukernel) { MR, NR, KC, MC, NC, name##_packed, name##_strided, name##_indirect, 0, 0 }
 
-static const ember_gemm_ukernel ember_missing = {1, 1, 1, 1, 1, 0, 0};
+static const ember_gemm_ukernel ember_missing = {1, 1, 1, 1, 1, 0, 0, 0, 0, 0};
 
 ember_gemm_ukernel ember_sgemm_ukernel(int path) {
     switch (path) {
     case EMBER_PATH_PORTABLE: return EMBER_UKERNEL(ember_sgemm_portable, 4, 8, 256, 128, 4096);
 #if defined(__x86_64__)
-    case EMBER_PATH_AVX2: return EMBER_UKERNEL(ember_sgemm_avx2, 6, 16, 512, 144, 4096);
+    case EMBER_PATH_AVX2: {
+        ember_gemm_ukernel k = EMBER_UKERNEL(ember_sgemm_avx2, 6, 16, 512, 144, 4096);
+        k.mr_short = 4;
+        k.indirect_short = ember_sgemm_avx2_m4_indirect;
+        return k;
+    }
     case EMBER_PATH_AVX512: return EMBER_UKERNEL(ember_sgemm_avx512, 14, 32, 256, 112, 4096);
 #endif
 #if defined(__aarch64__)

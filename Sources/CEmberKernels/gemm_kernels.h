@@ -8,12 +8,15 @@
     void name##_packed(long kc, const void *a, const void *b, void *c, long ldc, double alpha,   \
                        double beta, long m, long n);                                              \
     void name##_strided(long kc, const void *a, long rs_a, long cs_a, const void *b, void *c,     \
-                        long ldc, double alpha, double beta, long m, long n);
+                        long ldc, double alpha, double beta, long m, long n);             \
+    void name##_indirect(long kc, const void *a, const void *b, const long *b_off, void *c,       \
+                         long ldc, double alpha, double beta, long m, long n);
 
 EMBER_DECLARE_UKERNEL(ember_sgemm_portable)
 EMBER_DECLARE_UKERNEL(ember_dgemm_portable)
 #if defined(__x86_64__)
 EMBER_DECLARE_UKERNEL(ember_sgemm_avx2)
+EMBER_DECLARE_UKERNEL(ember_sgemm_avx2_m4)
 EMBER_DECLARE_UKERNEL(ember_dgemm_avx2)
 EMBER_DECLARE_UKERNEL(ember_sgemm_avx512)
 EMBER_DECLARE_UKERNEL(ember_dgemm_avx512)

@@ -1,6 +1,6 @@
 // One GEMM micro-kernel, instantiated by including this file after defining:
 //
-//   UKR_NAME         function name prefix (defines UKR_NAME##_packed and UKR_NAME##_strided)
+//   UKR_NAME         function name prefix (defines UKR_NAME##_packed, _strided and _indirect)
 //   UKR_TARGET       function attributes, e.g. __attribute__((target("avx2,fma"))), or empty
 //   UKR_T            scalar type (float or double)
 //   UKR_V            vector type holding UKR_VW scalars (UKR_T itself when UKR_VW == 1)
@@ -123,6 +123,37 @@ UKR_TARGET void UKR_CAT(UKR_NAME, _strided)(long kc, const void *a_, long rs_a, 
 #pragma clang loop unroll(full)
         for (int j = 0; j < UKR_NV; ++j) acc[i][j] = UKR_ZERO();
     UKR_CAT(UKR_NAME, _accumulate)(kc, a, row_off, cs_a, 0, b, acc);
+    UKR_CAT(UKR_NAME, _write)(acc, c, ldc, (UKR_T)alpha, (UKR_T)beta, m, n);
+}
+
+/// Indirect B, packed A: row p of B is the NR contiguous elements at b + b_off[p] (a convolution
+/// reads its zero-padded input image this way, one offset per kernel tap, with no column matrix
+/// and no B packing); columns n..<NR are read and discarded.
+UKR_TARGET void UKR_CAT(UKR_NAME, _indirect)(long kc, const void *a_, const void *b_, const long *b_off,
+                                             void *c_, long ldc, double alpha, double beta, long m, long n)
+{
+    const UKR_T *a = (const UKR_T *)a_;
+    const UKR_T *b = (const UKR_T *)b_;
+    UKR_T *c = (UKR_T *)c_;
+    UKR_V acc[UKR_MR][UKR_NV];
+#pragma clang loop unroll(full)
+    for (int i = 0; i < UKR_MR; ++i)
+#pragma clang loop unroll(full)
+        for (int j = 0; j < UKR_NV; ++j) acc[i][j] = UKR_ZERO();
+    UKR_CAT(UKR_NAME, _prefetch_c)(c, ldc, m);
+    for (long p = 0; p < kc; ++p) {
+        const UKR_T *row = b + b_off[p];
+        UKR_V bv[UKR_NV];
+#pragma clang loop unroll(full)
+        for (int j = 0; j < UKR_NV; ++j) bv[j] = UKR_LOAD(row + j * UKR_VW);
+#pragma clang loop unroll(full)
+        for (int i = 0; i < UKR_MR; ++i) {
+            UKR_V av = UKR_BCAST(a[i]);
+#pragma clang loop unroll(full)
+            for (int j = 0; j < UKR_NV; ++j) acc[i][j] = UKR_FMA(av, bv[j], acc[i][j]);
+        }
+        a += UKR_MR;
+    }
     UKR_CAT(UKR_NAME, _write)(acc, c, ldc, (UKR_T)alpha, (UKR_T)beta, m, n);
 }
 

@@ -90,31 +90,6 @@ extension GEMM {
         }
     }
 
-    /// Writes the block of B with rows `p0 ..< p0 + kc` and columns `j0 ..< j0 + nc` into `dst` in
-    /// the packed layout of ``packB(k:n:_:rowStride:colStride:into:nr:)`` (strips of `kc x nr`,
-    /// element `(p, j)` of the block at `dst[(j / nr) * kc * nr + p * nr + j % nr]`, columns past
-    /// `nc` in the last strip zero): `(p0, kc, j0, nc, nr, dst)`.
-    package typealias BPacker<U> = (Int, Int, Int, Int, Int, UnsafeMutablePointer<U>) -> Void
-
-    /// Single-precision `C = A B + beta C` on one thread, where B is never stored: `packer` writes
-    /// each block of B straight into the packed layout the micro-kernels read. A convolution packs
-    /// its column matrix this way from the input image, without building it first.
-    package static func sgemm(
-        m: Int, n: Int, k: Int, a: UnsafePointer<Float>, rowStrideA: Int, colStrideA: Int,
-        packingB packer: BPacker<Float>, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
-    ) {
-        precondition(m >= 0 && n >= 0 && k >= 0 && ldc >= n, "GEMM: bad sizes m=\(m) n=\(n) k=\(k) ldc=\(ldc)")
-        if m == 0 || n == 0 { return }
-        if k == 0 {
-            scale(m: m, n: n, c: c, ldc: ldc, by: beta)
-            return
-        }
-        withoutActuallyEscaping(packer) { packer in
-            blocked(Float.microKernel(for: GEMMKernelPath.best), m: m, n: n, k: k, alpha: 1, a: a, rowStrideA: rowStrideA,
-                    colStrideA: colStrideA, b: a, rowStrideB: 0, colStrideB: 0, beta: beta, c: c, ldc: ldc, packer: packer)
-        }
-    }
-
     /// The single-threaded blocked product.
     ///
     /// Loop nest: B panels of `kc x nc` are packed once and reused by every A block of `mc x kc`;
@@ -125,8 +100,7 @@ extension GEMM {
         _ kernel: MicroKernel, m: Int, n: Int, k: Int, alpha: T,
         a: UnsafePointer<T>, rowStrideA: Int, colStrideA: Int,
         b: UnsafePointer<T>, rowStrideB: Int, colStrideB: Int,
-        beta: T, c: UnsafeMutablePointer<T>, ldc: Int,
-        packer: BPacker<T>? = nil
+        beta: T, c: UnsafeMutablePointer<T>, ldc: Int
     ) {
         let mr = kernel.mr, nr = kernel.nr
         let kcMax = min(k, kernel.kc)
@@ -151,12 +125,8 @@ extension GEMM {
                 var pc = 0
                 while pc < k {
                     let kc = min(kernel.kc, k - pc)
-                    if let packer {
-                        packer(pc, kc, jc, nc, nr, bPacked)
-                    } else {
-                        packB(k: kc, n: nc, b + pc * rowStrideB + jc * colStrideB,
-                              rowStride: rowStrideB, colStride: colStrideB, into: bPacked, nr: nr)
-                    }
+                    packB(k: kc, n: nc, b + pc * rowStrideB + jc * colStrideB,
+                          rowStride: rowStrideB, colStride: colStrideB, into: bPacked, nr: nr)
                     // The first panel applies the caller's beta; later ones accumulate.
                     let betaD = pc == 0 ? Double(beta) : oneD
                     var ic = 0

@@ -73,14 +73,21 @@ struct MicroKernel {
     let packed: ember_gemm_packed_fn
     /// Tile kernel reading A in place through its strides.
     let strided: ember_gemm_strided_fn
+    /// Tile kernel reading a packed A strip and rows of B at offsets from a base.
+    let indirect: ember_gemm_indirect_fn
+    /// The same with `mrShort` rows, or `nil`.
+    let mrShort: Int
+    let indirectShort: ember_gemm_indirect_fn?
 
     init(_ entry: ember_gemm_ukernel, path: GEMMKernelPath) {
-        guard let packed = entry.packed, let strided = entry.strided else {
+        guard let packed = entry.packed, let strided = entry.strided, let indirect = entry.indirect else {
             preconditionFailure("GEMM: kernel path \(path) is not compiled in for this architecture")
         }
         precondition(path.isSupported, "GEMM: this CPU does not support kernel path \(path)")
         (mr, nr, kc, mc, nc) = (entry.mr, entry.nr, entry.kc, entry.mc, entry.nc)
         self.packed = packed
         self.strided = strided
+        self.indirect = indirect
+        (mrShort, indirectShort) = (entry.mr_short, entry.indirect_short)
     }
 }

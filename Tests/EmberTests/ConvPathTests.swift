@@ -23,6 +23,13 @@ import _EmberTestSupport
         // past the 18 real ones of its 22-wide row, so the fast path's compaction must skip it.
         Case(dims: 2, batch: 1, inChannels: 40, outChannels: 3, size: [8, 22], kernel: [5, 5], padding: [0, 0], dilation: [1, 1], groups: 1, bias: true),
         Case(dims: 3, batch: 2, inChannels: 2, outChannels: 3, size: [4, 5, 6], kernel: [2, 3, 3], padding: [1, 1, 0], dilation: [1, 1, 2], groups: 1, bias: true),
+        // Output rows a whole number of 8- or 16-wide tiles: products written one output row at a
+        // time (`PaddedColumns.writesRows`), with and without bias, groups, 1d and 3d; 32 and 64
+        // output channels mix 6- and 4-row tiles.
+        Case(dims: 2, batch: 2, inChannels: 7, outChannels: 32, size: [5, 32], kernel: [3, 3], padding: [1, 1], dilation: [1, 1], groups: 1, bias: true),
+        Case(dims: 2, batch: 1, inChannels: 16, outChannels: 64, size: [4, 16], kernel: [3, 3], padding: [1, 1], dilation: [1, 1], groups: 2, bias: false),
+        Case(dims: 1, batch: 2, inChannels: 4, outChannels: 6, size: [48], kernel: [3], padding: [1], dilation: [1], groups: 2, bias: true),
+        Case(dims: 3, batch: 1, inChannels: 3, outChannels: 5, size: [3, 4, 16], kernel: [2, 3, 3], padding: [0, 1, 1], dilation: [1, 1, 1], groups: 1, bias: false),
     ]
 
     @Test(arguments: cases)

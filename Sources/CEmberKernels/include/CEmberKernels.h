@@ -41,6 +41,12 @@ typedef void (*ember_gemm_packed_fn)(long kc, const void *a, const void *b, void
 typedef void (*ember_gemm_strided_fn)(long kc, const void *a, long rs_a, long cs_a, const void *b,
                                       void *c, long ldc, double alpha, double beta, long m, long n);
 
+/// The same micro-kernel with A packed and B read indirectly: row `p` of B is the `NR` contiguous
+/// elements at `b + b_off[p]` (columns `n..<NR` are read, so they must be readable, and
+/// discarded). A convolution multiplies its weight by rows of its zero-padded input this way.
+typedef void (*ember_gemm_indirect_fn)(long kc, const void *a, const void *b, const long *b_off,
+                                       void *c, long ldc, double alpha, double beta, long m, long n);
+
 /// A micro-kernel and the block sizes it is tuned for.
 typedef struct {
     /// Tile rows and columns of the micro-kernel.
@@ -51,6 +57,11 @@ typedef struct {
     /// NULL when the path is not compiled in for this architecture.
     ember_gemm_packed_fn _Nullable packed;
     ember_gemm_strided_fn _Nullable strided;
+    ember_gemm_indirect_fn _Nullable indirect;
+    /// A second, shorter indirect kernel (`mr_short` rows, same `nr`) that tiles row counts the
+    /// main one does not divide; 0 and NULL where the path has none.
+    long mr_short;
+    ember_gemm_indirect_fn _Nullable indirect_short;
 } ember_gemm_ukernel;
 
 /// The float32 micro-kernel for `path`; `kernel` is NULL when the path is not compiled in for

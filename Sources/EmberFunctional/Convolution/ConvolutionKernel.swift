@@ -90,6 +90,9 @@ enum ConvolutionKernel {
         // thread each.
         let work = s.batch * s.outChannels * L * rows
         let threads = work < GEMM.parallelWorkThreshold ? 1 : min(Threading.maxThreads, s.batch)
+        let weights = (0..<s.groups).map { gi in
+            GEMM.PackedSingleA(m: coutG, k: rows, a: w + gi * coutG * rows, rowStride: rows, colStride: 1)
+        }
         Threading.parallelFor(chunks: threads) { part in
             let buffer = UnsafeMutablePointer<Float>.allocate(capacity: padded.bufferCount)
             let scratch = UnsafeMutablePointer<Float>.allocate(capacity: coutG * chunk)
@@ -97,7 +100,7 @@ enum ConvolutionKernel {
             for n in (s.batch * part / threads)..<(s.batch * (part + 1) / threads) {
                 for gi in 0..<s.groups {
                     padded.fill(x + (n * s.inChannels + gi * cinG) * P, into: buffer)
-                    padded.forward(buffer: buffer, weight: w + gi * coutG * rows, outChannels: coutG, bias: bias.map { $0 + gi * coutG },
+                    padded.forward(buffer: buffer, weight: weights[gi], bias: bias.map { $0 + gi * coutG },
                                    y: y + (n * s.outChannels + gi * coutG) * L, scratch: scratch, chunk: chunk)
                 }
             }

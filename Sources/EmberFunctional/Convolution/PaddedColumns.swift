@@ -5,12 +5,14 @@ import EmberStorage
 /// The input planes are copied once into a zero-padded buffer. In padded coordinates every
 /// kernel tap reads the input at a fixed offset from the window's corner, so row `r` of the column
 /// matrix is the padded buffer itself from offset `rowOffset[r]`, over "padded" output columns
-/// `j = od * Hp * Wp + oh * Wp + ow`. GEMM packs those rows straight from the buffer (one
-/// contiguous copy per strip and row, `GEMM.sgemm(...packingB:...)`); the columns with
+/// `j = od * Hp * Wp + oh * Wp + ow`. The micro-kernels read those rows in place from the buffer
+/// (`GEMM.sgemm(_:n:b:rowOffsets:...)`, the weight packed once per call); the columns with
 /// `ow >= oW` or `oh >= oH` are computed and dropped when the result is compacted into the
 /// output. Compared with building the column matrix and packing it again, this saves a pass over
 /// `kernelVolume` times the input, at the cost of the dropped columns (`Wp / oW` more work, 6% for
-/// a 3x3 kernel with padding 1 on 32 columns).
+/// a 3x3 kernel with padding 1 on 32 columns). When the output rows are a whole number of the
+/// kernel's tiles wide (32 or 16 columns on 16-wide tiles) the products run one output row at a
+/// time instead, written straight into the output: no dropped columns and no compaction.
 struct PaddedColumns {
     let g: WindowGeometry
     let channels: Int
@@ -20,7 +22,7 @@ struct PaddedColumns {
     let columns: Int
     /// Per column-matrix row, its offset in the padded buffer.
     let rowOffsets: [Int]
-    /// Elements of the padded buffer (with slack for the last strip's copy).
+    /// Elements of the padded buffer, with slack for the micro-kernel's reads past the last column.
     let bufferCount: Int
 
     init(_ g: WindowGeometry, channels: Int) {
@@ -42,7 +44,7 @@ struct PaddedColumns {
             }
         }
         rowOffsets = offsets
-        bufferCount = channels * dp * hp * wp + 16
+        bufferCount = channels * dp * hp * wp + 64
     }
 
     /// Whether this path applies: stride 1 everywhere.
@@ -63,37 +65,41 @@ struct PaddedColumns {
         }
     }
 
+    /// Whether products run one output row at a time, written in place, rather than over the
+    /// padded columns into scratch and compacted: when whole tiles of `tileColumns` waste no more
+    /// of a row than the padding columns do (32 columns on a 16-wide tile: none).
+    func writesRows(tileColumns nr: Int) -> Bool {
+        let oW = g.output[2]
+        return (oW + nr - 1) / nr * nr <= wp
+    }
+
     /// `y = W x` (plus `bias`) for one sample and group: `weight` is `[outChannels, rows]`, `y`
     /// `[outChannels, outputPlane]`; `scratch` holds `outChannels * chunk` floats.
-    func forward(buffer: UnsafePointer<Float>, weight: UnsafePointer<Float>, outChannels: Int, bias: UnsafePointer<Float>?,
+    func forward(buffer: UnsafePointer<Float>, weight: GEMM.PackedSingleA, bias: UnsafePointer<Float>?,
                  y: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, chunk: Int) {
-        let rows = rowOffsets.count
-        let oH = g.output[1], oW = g.output[2], plane = hp * wp
+        let outChannels = weight.m
+        let oD = g.output[0], oH = g.output[1], oW = g.output[2], plane = hp * wp
+        if writesRows(tileColumns: weight.tileColumns) {
+            // One product per output row, straight into y: row (od, oh) of every output plane
+            // reads the buffer from that row's corner.
+            if let bias {
+                for o in 0..<outChannels { (y + o * g.outputPlane).update(repeating: bias[o], count: g.outputPlane) }
+            }
+            rowOffsets.withUnsafeBufferPointer { offsets in
+                for od in 0..<oD {
+                    for oh in 0..<oH {
+                        GEMM.sgemm(weight, n: oW, b: buffer + od * plane + oh * wp, rowOffsets: offsets.baseAddress!,
+                                   beta: bias == nil ? 0 : 1, c: y + (od * oH + oh) * oW, ldc: g.outputPlane)
+                    }
+                }
+            }
+            return
+        }
         rowOffsets.withUnsafeBufferPointer { offsets in
             var start = 0
             while start < columns {
                 let width = min(chunk, columns - start)
-                GEMM.sgemm(m: outChannels, n: width, k: rows, a: weight, rowStrideA: rows, colStrideA: 1,
-                           packingB: { p0, kc, j0, nc, nr, dst in
-                               var d = dst
-                               var j = 0
-                               while j < nc {
-                                   let count = min(nr, nc - j)
-                                   let base = buffer + start + j0 + j
-                                   for p in 0..<kc {
-                                       let from = base + offsets[p0 + p], to = d + p * nr
-                                       if count == 16 {
-                                           PaddedColumns.copy16(from, to)
-                                       } else {
-                                           for i in 0..<count { to[i] = from[i] }
-                                           for i in count..<nr { to[i] = 0 }
-                                       }
-                                   }
-                                   d += kc * nr
-                                   j += nr
-                               }
-                           },
-                           beta: 0, c: scratch, ldc: width)
+                GEMM.sgemm(weight, n: width, b: buffer + start, rowOffsets: offsets.baseAddress!, beta: 0, c: scratch, ldc: width)
                 // Compact the real output columns of this chunk.
                 for o in 0..<outChannels {
                     let b = bias?[o] ?? 0
@@ -113,12 +119,5 @@ struct PaddedColumns {
                 start += width
             }
         }
-    }
-
-    @inline(__always)
-    static func copy16(_ from: UnsafePointer<Float>, _ to: UnsafeMutablePointer<Float>) {
-        let raw = UnsafeRawPointer(from), out = UnsafeMutableRawPointer(to)
-        out.storeBytes(of: raw.loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
-        out.storeBytes(of: raw.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self), toByteOffset: 32, as: SIMD8<Float>.self)
     }
 }

@@ -1,0 +1,116 @@
+// Products whose B is never stored: row p of B is read in place at an offset from a base pointer
+// ("indirect" B). A convolution's column matrix has this form over its zero-padded input: row
+// (channel, tap) is the padded image itself from that tap's offset. The micro-kernels read those
+// rows directly, so neither the column matrix nor a packed copy of it is ever written.
+
+extension GEMM {
+    /// Single-precision A packed once into the strips the micro-kernels read, for products with
+    /// many right-hand sides (a convolution's weight, reused by every sample). Immutable after
+    /// init, so threads may share it.
+    package final class PackedSingleA: @unchecked Sendable {
+        let kernel: MicroKernel
+        /// Rows and columns of A.
+        package let m: Int, k: Int
+        /// Horizontal strips of A: first row, height (the kernel's `mr` or `mrShort`; rows past
+        /// `m` are zero) and where the strip starts in `storage` (element `(i, p)` of the strip
+        /// at `offset + p * height + i`).
+        let strips: [(row: Int, height: Int, offset: Int)]
+        let storage: UnsafeMutablePointer<Float>
+
+        /// Packs the `m x k` matrix with element `(i, p)` at `a[i * rowStride + p * colStride]`.
+        package init(m: Int, k: Int, a: UnsafePointer<Float>, rowStride: Int, colStride: Int,
+                     path: GEMMKernelPath = .best) {
+            precondition(m >= 0 && k >= 0, "GEMM: negative size m=\(m) k=\(k)")
+            kernel = Float.microKernel(for: path)
+            (self.m, self.k) = (m, k)
+            let heights = Self.stripHeights(m: m, mr: kernel.mr, short: kernel.indirectShort == nil ? 0 : kernel.mrShort)
+            var strips: [(row: Int, height: Int, offset: Int)] = []
+            var (row, offset) = (0, 0)
+            for h in heights {
+                strips.append((row, h, offset))
+                row += h
+                offset += h * k
+            }
+            self.strips = strips
+            storage = .allocate(capacity: max(offset, 1))
+            for s in strips {
+                packA(m: min(s.height, m - s.row), k: k, a + s.row * rowStride, rowStride: rowStride, colStride: colStride,
+                      into: storage + s.offset, mr: s.height)
+            }
+        }
+
+        deinit { storage.deallocate() }
+
+        /// Tile columns of the kernel: how far past its last column a row of B is read.
+        package var tileColumns: Int { kernel.nr }
+
+        /// Strip heights covering `m` rows with `mr`-row strips and, when `short > 0`, `short`-row
+        /// ones: the fewest wasted rows, then the fewest strips (32 rows with 6 and 4: four of 6,
+        /// two of 4, none wasted, where 6-row strips alone compute 36).
+        static func stripHeights(m: Int, mr: Int, short: Int) -> [Int] {
+            var best = (waste: Int.max, count: Int.max, full: 0, shorts: 0)
+            for shorts in 0...(short > 0 ? mr : 0) {
+                let rest = max(0, m - shorts * short)
+                let full = (rest + mr - 1) / mr
+                let waste = full * mr + shorts * short - m
+                if waste < best.waste || waste == best.waste && full + shorts < best.count {
+                    best = (waste, full + shorts, full, shorts)
+                }
+            }
+            return Array(repeating: mr, count: best.full) + Array(repeating: short, count: best.shorts)
+        }
+    }
+
+    /// `C = A B + beta C` on one thread, where row `p` of the `k x n` matrix B is the `n`
+    /// contiguous elements at `b + rowOffsets[p]`.
+    ///
+    /// Each row is read up to `tileColumns - 1` elements past its last column (the values are
+    /// discarded): the caller keeps that much readable memory after every row.
+    package static func sgemm(
+        _ a: PackedSingleA, n: Int, b: UnsafePointer<Float>, rowOffsets: UnsafePointer<Int>,
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        let (m, k, kernel) = (a.m, a.k, a.kernel)
+        precondition(n >= 0 && ldc >= n, "GEMM: bad sizes m=\(m) n=\(n) k=\(k) ldc=\(ldc)")
+        if m == 0 || n == 0 { return }
+        if k == 0 {
+            scale(m: m, n: n, c: c, ldc: ldc, by: beta)
+            return
+        }
+        let nr = kernel.nr
+        // Blocks of strips with at most `mc` rows: an A block stays in L2 while the rows of B one
+        // strip of nr columns reads stay in L1 and the A strips stream past them.
+        var blocks: [Range<Int>] = []
+        var first = 0, rows = 0
+        for (i, strip) in a.strips.enumerated() {
+            if rows + strip.height > kernel.mc && i > first {
+                blocks.append(first..<i)
+                (first, rows) = (i, 0)
+            }
+            rows += strip.height
+        }
+        blocks.append(first..<a.strips.count)
+        let short = kernel.indirectShort
+        rowOffsets.withMemoryRebound(to: CLong.self, capacity: k) { offsets in
+            var pc = 0
+            while pc < k {
+                let kc = min(kernel.kc, k - pc)
+                let betaD = pc == 0 ? Double(beta) : 1
+                for block in blocks {
+                    var jr = 0
+                    while jr < n {
+                        let cols = min(nr, n - jr)
+                        for s in block {
+                            let strip = a.strips[s]
+                            let tile = strip.height == kernel.mr ? kernel.indirect : short!
+                            tile(kc, a.storage + strip.offset + pc * strip.height, b + jr, offsets + pc,
+                                 c + strip.row * ldc + jr, ldc, 1, betaD, min(strip.height, m - strip.row), cols)
+                        }
+                        jr += nr
+                    }
+                }
+                pc += kernel.kc
+            }
+        }
+    }
+}
