@@ -9,9 +9,9 @@
 #include "gemm_kernels.h"
 
 #define EMBER_UKERNEL(name, MR, NR, KC, MC, NC) \
-    (ember_gemm_ukernel) { MR, NR, KC, MC, NC, name##_packed, name##_strided, name##_indirect, 0, 0 }
+    (ember_gemm_ukernel) { MR, NR, KC, MC, NC, name##_packed, name##_strided, name##_indirect, 0, 0, name##_rows }
 
-static const ember_gemm_ukernel ember_missing = {1, 1, 1, 1, 1, 0, 0, 0, 0, 0};
+static const ember_gemm_ukernel ember_missing = {1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0};
 
 ember_gemm_ukernel ember_sgemm_ukernel(int path) {
     switch (path) {

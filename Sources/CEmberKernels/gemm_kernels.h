@@ -10,7 +10,9 @@
     void name##_strided(long kc, const void *a, long rs_a, long cs_a, const void *b, void *c,     \
                         long ldc, double alpha, double beta, long m, long n);             \
     void name##_indirect(long kc, const void *a, const void *b, const long *b_off, void *c,       \
-                         long ldc, double alpha, double beta, long m, long n);
+                         long ldc, double alpha, double beta, long m, long n);                    \
+    void name##_rows(long kc, const void *a, const long *a_off, const void *b, void *c, long ldc, \
+                     double alpha, double beta, long m, long n);
 
 EMBER_DECLARE_UKERNEL(ember_sgemm_portable)
 EMBER_DECLARE_UKERNEL(ember_dgemm_portable)

@@ -1,6 +1,6 @@
 // One GEMM micro-kernel, instantiated by including this file after defining:
 //
-//   UKR_NAME         function name prefix (defines UKR_NAME##_packed, _strided and _indirect)
+//   UKR_NAME         function name prefix (defines UKR_NAME##_packed, _strided, _indirect, _rows)
 //   UKR_TARGET       function attributes, e.g. __attribute__((target("avx2,fma"))), or empty
 //   UKR_T            scalar type (float or double)
 //   UKR_V            vector type holding UKR_VW scalars (UKR_T itself when UKR_VW == 1)
@@ -154,6 +154,25 @@ UKR_TARGET void UKR_CAT(UKR_NAME, _indirect)(long kc, const void *a_, const void
         }
         a += UKR_MR;
     }
+    UKR_CAT(UKR_NAME, _write)(acc, c, ldc, (UKR_T)alpha, (UKR_T)beta, m, n);
+}
+
+/// Indirect A, packed B: row i of A is contiguous from a + a_off[i] (a convolution's column
+/// matrix over its zero-padded input, for the weight gradient); rows m..<MR re-read row 0.
+UKR_TARGET void UKR_CAT(UKR_NAME, _rows)(long kc, const void *a_, const long *a_off, const void *b_,
+                                         void *c_, long ldc, double alpha, double beta, long m, long n)
+{
+    const UKR_T *a = (const UKR_T *)a_;
+    const UKR_T *b = (const UKR_T *)b_;
+    UKR_T *c = (UKR_T *)c_;
+    long row_off[UKR_MR];
+    for (int i = 0; i < UKR_MR; ++i) row_off[i] = i < m ? a_off[i] : a_off[0];
+    UKR_V acc[UKR_MR][UKR_NV];
+#pragma clang loop unroll(full)
+    for (int i = 0; i < UKR_MR; ++i)
+#pragma clang loop unroll(full)
+        for (int j = 0; j < UKR_NV; ++j) acc[i][j] = UKR_ZERO();
+    UKR_CAT(UKR_NAME, _accumulate)(kc, a, row_off, 1, 0, b, acc);
     UKR_CAT(UKR_NAME, _write)(acc, c, ldc, (UKR_T)alpha, (UKR_T)beta, m, n);
 }
 

@@ -114,3 +114,52 @@ extension GEMM {
         }
     }
 }
+
+extension GEMM {
+    /// `C = A B + beta C` on one thread, where row `i` of the `m x k` matrix A is the `k`
+    /// contiguous elements at `a + rowOffsets[i]` and B has element `(p, j)` at
+    /// `b[p * rowStrideB + j * colStrideB]` (packed here, a panel at a time).
+    package static func sgemm(
+        m: Int, n: Int, k: Int, a: UnsafePointer<Float>, rowOffsets: UnsafePointer<Int>,
+        b: UnsafePointer<Float>, rowStrideB: Int, colStrideB: Int,
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, path: GEMMKernelPath = .best
+    ) {
+        precondition(m >= 0 && n >= 0 && k >= 0 && ldc >= n, "GEMM: bad sizes m=\(m) n=\(n) k=\(k) ldc=\(ldc)")
+        if m == 0 || n == 0 { return }
+        if k == 0 {
+            scale(m: m, n: n, c: c, ldc: ldc, by: beta)
+            return
+        }
+        let kernel = Float.microKernel(for: path)
+        let (mr, nr) = (kernel.mr, kernel.nr)
+        let kcMax = min(k, kernel.kc), ncMax = min(roundUp(n, to: nr), kernel.nc)
+        let panel = UnsafeMutablePointer<Float>.allocate(capacity: kcMax * ncMax)
+        defer { panel.deallocate() }
+        rowOffsets.withMemoryRebound(to: CLong.self, capacity: m) { offsets in
+            var jc = 0
+            while jc < n {
+                let nc = min(kernel.nc, n - jc)
+                var pc = 0
+                while pc < k {
+                    let kc = min(kernel.kc, k - pc)
+                    packB(k: kc, n: nc, b + pc * rowStrideB + jc * colStrideB, rowStride: rowStrideB, colStride: colStrideB,
+                          into: panel, nr: nr)
+                    let betaD = pc == 0 ? Double(beta) : 1
+                    var jr = 0
+                    while jr < nc {
+                        let cols = min(nr, nc - jr)
+                        var ir = 0
+                        while ir < m {
+                            kernel.rows(kc, a + pc, offsets + ir, panel + jr * kc, c + ir * ldc + jc + jr, ldc, 1, betaD,
+                                        min(mr, m - ir), cols)
+                            ir += mr
+                        }
+                        jr += nr
+                    }
+                    pc += kernel.kc
+                }
+                jc += kernel.nc
+            }
+        }
+    }
+}

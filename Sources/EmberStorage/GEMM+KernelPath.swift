@@ -78,9 +78,12 @@ struct MicroKernel {
     /// The same with `mrShort` rows, or `nil`.
     let mrShort: Int
     let indirectShort: ember_gemm_indirect_fn?
+    /// Tile kernel reading rows of A at offsets from a base and a packed B strip.
+    let rows: ember_gemm_rows_fn
 
     init(_ entry: ember_gemm_ukernel, path: GEMMKernelPath) {
-        guard let packed = entry.packed, let strided = entry.strided, let indirect = entry.indirect else {
+        guard let packed = entry.packed, let strided = entry.strided, let indirect = entry.indirect,
+              let rows = entry.rows else {
             preconditionFailure("GEMM: kernel path \(path) is not compiled in for this architecture")
         }
         precondition(path.isSupported, "GEMM: this CPU does not support kernel path \(path)")
@@ -89,5 +92,6 @@ struct MicroKernel {
         self.strided = strided
         self.indirect = indirect
         (mrShort, indirectShort) = (entry.mr_short, entry.indirect_short)
+        self.rows = rows
     }
 }

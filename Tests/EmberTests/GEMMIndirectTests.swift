@@ -1,9 +1,10 @@
 import Ember
 import Testing
 
-// The indirect-B product (`GEMM.sgemm(_:n:b:rowOffsets:...)`), which convolutions run on: row p
-// of B read in place at an offset from a base pointer, A packed once. Every path this CPU
-// supports, against a float64 triple loop on the same float32 inputs.
+// The products convolutions run on without a column matrix: indirect B
+// (`GEMM.sgemm(_:n:b:rowOffsets:...)`, row p of B read in place at an offset from a base pointer,
+// A packed once) and indirect A (`GEMM.sgemm(m:n:k:a:rowOffsets:...)`, the weight gradient's). Every
+// path this CPU supports, against a float64 triple loop on the same float32 inputs.
 
 @Suite("GEMM indirect B")
 struct GEMMIndirectTests {
@@ -37,6 +38,38 @@ struct GEMMIndirectTests {
                 for j in 0..<n {
                     var sum = beta == 0 ? 0 : Double(beta) * Double(c0[i * n + j])
                     for p in 0..<k { sum += Double(a[i * k + p]) * Double(b[offsets[p] + j]) }
+                    worst = max(worst, abs(Double(c[i * n + j]) - sum) / (1 + abs(sum)))
+                }
+            }
+            #expect(worst < 1e-5 * Double(k).squareRoot(), "\(path) m=\(m) n=\(n) k=\(k) beta=\(beta): worst \(worst)")
+        }
+    }
+
+    @Test("indirect A (rows at offsets, B packed) matches the float64 reference on every supported path",
+          arguments: GEMMKernelPath.supported)
+    func rowsOfAMatchReference(path: GEMMKernelPath) {
+        // (m, n, k, beta, step): B transposed (row stride 1, as a weight gradient reads its output
+        // gradient), K past one panel, edge tiles, more columns than one strip.
+        let cases: [(m: Int, n: Int, k: Int, beta: Float, step: Int)] = [
+            (1, 1, 1, 0, 1), (7, 5, 13, 0, 1), (288, 32, 600, 1, 3), (13, 40, 1100, 0.5, 34),
+        ]
+        for (m, n, k, beta, step) in cases {
+            let offsets = (0..<m).map { ($0 * 5 % m) * step }
+            let a = gemmTestValues(m * step + k + 8, seed: 6).map { Float($0) }
+            let b = gemmTestValues(k * n, seed: 7).map { Float($0) }  // element (p, j) at b[j * k + p]
+            let c0 = gemmTestValues(m * n, seed: 8).map { Float($0) }
+            var c = beta == 0 ? [Float](repeating: .nan, count: m * n) : c0
+            a.withUnsafeBufferPointer { ap in
+                offsets.withUnsafeBufferPointer { op in
+                    GEMM.sgemm(m: m, n: n, k: k, a: ap.baseAddress!, rowOffsets: op.baseAddress!, b: b, rowStrideB: 1,
+                               colStrideB: k, beta: beta, c: &c, ldc: n, path: path)
+                }
+            }
+            var worst = 0.0
+            for i in 0..<m {
+                for j in 0..<n {
+                    var sum = beta == 0 ? 0 : Double(beta) * Double(c0[i * n + j])
+                    for p in 0..<k { sum += Double(a[offsets[i] + p]) * Double(b[j * k + p]) }
                     worst = max(worst, abs(Double(c[i * n + j]) - sum) / (1 + abs(sum)))
                 }
             }

@@ -47,6 +47,12 @@ typedef void (*ember_gemm_strided_fn)(long kc, const void *a, long rs_a, long cs
 typedef void (*ember_gemm_indirect_fn)(long kc, const void *a, const void *b, const long *b_off,
                                        void *c, long ldc, double alpha, double beta, long m, long n);
 
+/// The same micro-kernel with A read indirectly, B packed: row `i` of A is contiguous from
+/// `a + a_off[i]` (`a_off` has `m` entries). A convolution's weight gradient reads its column
+/// matrix this way, as rows of its zero-padded input.
+typedef void (*ember_gemm_rows_fn)(long kc, const void *a, const long *a_off, const void *b, void *c,
+                                   long ldc, double alpha, double beta, long m, long n);
+
 /// A micro-kernel and the block sizes it is tuned for.
 typedef struct {
     /// Tile rows and columns of the micro-kernel.
@@ -62,6 +68,7 @@ typedef struct {
     /// main one does not divide; 0 and NULL where the path has none.
     long mr_short;
     ember_gemm_indirect_fn _Nullable indirect_short;
+    ember_gemm_rows_fn _Nullable rows;
 } ember_gemm_ukernel;
 
 /// The float32 micro-kernel for `path`; `kernel` is NULL when the path is not compiled in for

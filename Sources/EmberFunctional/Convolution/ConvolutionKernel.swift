@@ -111,13 +111,20 @@ enum ConvolutionKernel {
     static func backward<T: TensorFloat>(x: UnsafePointer<T>, w: UnsafePointer<T>, gy: UnsafePointer<T>,
                                          dx: UnsafeMutablePointer<T>?, dw: UnsafeMutablePointer<T>?,
                                          _ s: Sizes, _ g: WindowGeometry) {
-        var dx = dx
+        var dx = dx, dw = dw
         if let target = dx, T.self == Float.self, let adjoint = adjointGeometry(g) {
             inputGradientAsConvolution(w: w, gy: gy, dx: target, s, g, adjoint)
             dx = nil
         }
         let cinG = s.inChannels / s.groups, coutG = s.outChannels / s.groups
         let rows = cinG * g.kernelVolume, L = g.outputPlane, P = g.inputPlane, oW = g.output[2]
+        if let target = dw, T.self == Float.self, !g.isPointwise, rows > 0, PaddedColumns.applies(g) {
+            paddedWeightGradient(x: UnsafeRawPointer(x).assumingMemoryBound(to: Float.self),
+                                 gy: UnsafeRawPointer(gy).assumingMemoryBound(to: Float.self),
+                                 dw: UnsafeMutableRawPointer(target).assumingMemoryBound(to: Float.self), s, g)
+            dw = nil
+        }
+        if dx == nil && dw == nil { return }
         let chunks = Chunks<T>(g, rows: rows)
         defer { chunks.release() }
         dw?.update(repeating: 0, count: s.outChannels * rows)
@@ -145,6 +152,51 @@ enum ConvolutionKernel {
                         gemm(m: rows, n: width, k: coutG, a: weight, 1, rows, b: grad + offset, L, 1, beta: 0, c: cols, ldc: width)
                         ColumnMatrix.col2im(cols, channels: cinG, g, rows: range, into: target)
                     }
+                }
+            }
+        }
+    }
+
+    /// The float32 weight gradient of a stride-1 convolution without a column matrix:
+    /// `dW_g^T [rows, coutG] = sum over samples of cols_ng [rows, columns] x gy_ng^T`, where row
+    /// `r` of `cols_ng` is read in place from the sample's zero-padded input (``PaddedColumns``)
+    /// and `gy_ng` is spread over the padded columns with zeros at the dropped ones. Samples split
+    /// over threads, each accumulating its own `dW^T`; the sums are transposed into `dw` at the end.
+    static func paddedWeightGradient(x: UnsafePointer<Float>, gy: UnsafePointer<Float>, dw: UnsafeMutablePointer<Float>,
+                                     _ s: Sizes, _ g: WindowGeometry) {
+        let cinG = s.inChannels / s.groups, coutG = s.outChannels / s.groups
+        let L = g.outputPlane, P = g.inputPlane
+        let padded = PaddedColumns(g, channels: cinG)
+        let rows = padded.rowOffsets.count, columns = padded.columns
+        let work = s.batch * s.outChannels * L * rows
+        let threads = work < GEMM.parallelWorkThreshold ? 1 : min(Threading.maxThreads, s.batch)
+        let perThread = s.groups * rows * coutG
+        let sums = UnsafeMutablePointer<Float>.allocate(capacity: max(threads * perThread, 1))
+        defer { sums.deallocate() }
+        sums.update(repeating: 0, count: threads * perThread)
+        Threading.parallelFor(chunks: threads) { part in
+            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: padded.bufferCount)
+            let spread = UnsafeMutablePointer<Float>.allocate(capacity: max(coutG * columns, 1))
+            defer { buffer.deallocate(); spread.deallocate() }
+            let sum = sums + part * perThread
+            padded.rowOffsets.withUnsafeBufferPointer { offsets in
+                for n in (s.batch * part / threads)..<(s.batch * (part + 1) / threads) {
+                    for gi in 0..<s.groups {
+                        padded.fill(x + (n * s.inChannels + gi * cinG) * P, into: buffer)
+                        padded.spread(gy + (n * s.outChannels + gi * coutG) * L, planes: coutG, into: spread)
+                        GEMM.sgemm(m: rows, n: coutG, k: columns, a: buffer, rowOffsets: offsets.baseAddress!,
+                                   b: spread, rowStrideB: 1, colStrideB: columns, beta: 1, c: sum + gi * rows * coutG, ldc: coutG)
+                    }
+                }
+            }
+        }
+        for gi in 0..<s.groups {
+            for o in 0..<coutG {
+                let to = dw + (gi * coutG + o) * rows
+                for r in 0..<rows {
+                    var total: Float = 0
+                    for t in 0..<threads { total += sums[t * perThread + (gi * rows + r) * coutG + o] }
+                    to[r] = total
                 }
             }
         }

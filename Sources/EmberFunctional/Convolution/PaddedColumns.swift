@@ -65,6 +65,20 @@ struct PaddedColumns {
         }
     }
 
+    /// Copies `planes` output planes (`[planes, outputPlane]`) into `[planes, columns]` in padded
+    /// column coordinates, zero at the dropped columns: the right operand of the weight gradient.
+    func spread(_ src: UnsafePointer<Float>, planes: Int, into dst: UnsafeMutablePointer<Float>) {
+        let oD = g.output[0], oH = g.output[1], oW = g.output[2]
+        dst.update(repeating: 0, count: planes * columns)
+        for o in 0..<planes {
+            for od in 0..<oD {
+                for oh in 0..<oH {
+                    (dst + o * columns + (od * hp + oh) * wp).update(from: src + o * g.outputPlane + (od * oH + oh) * oW, count: oW)
+                }
+            }
+        }
+    }
+
     /// Whether products run one output row at a time, written in place, rather than over the
     /// padded columns into scratch and compacted: when whole tiles of `tileColumns` waste no more
     /// of a row than the padding columns do (32 columns on a 16-wide tile: none).
