@@ -41,6 +41,10 @@ enum BatchNormKernel {
                     variance[ch] += d * d
                 }
             }
+        } else if T.self == Float.self {
+            BatchNormPlanes.statistics(UnsafeRawPointer(x).assumingMemoryBound(to: Float.self), n: n, c: c, s: s,
+                                       mean: mean, variance: variance)
+            return
         } else {
             for i in 0..<n {
                 for ch in 0..<c {
@@ -107,6 +111,16 @@ enum BatchNormKernel {
                     let o = i * c
                     for ch in first..<c { y[o + ch] = x[o + ch] * scale[ch] + shift[ch] }
                 }
+            } else if T.self == Float.self {
+                let xf = UnsafeRawPointer(x).assumingMemoryBound(to: Float.self)
+                let yf = UnsafeMutableRawPointer(y).assumingMemoryBound(to: Float.self)
+                let sf = UnsafeRawPointer(scale).assumingMemoryBound(to: Float.self)
+                for i in 0..<n {
+                    for ch in 0..<c {
+                        let o = (i * c + ch) * s, sh = UnsafeRawPointer(shift).assumingMemoryBound(to: Float.self)[ch]
+                        BatchNormPlanes.affine(xf + o, yf + o, s, sf[ch], sh)
+                    }
+                }
             } else {
                 for i in 0..<n {
                     for ch in 0..<c {
@@ -150,6 +164,10 @@ enum BatchNormKernel {
                         sumGX[ch] += gv * (Double(x[o + ch]) - mean[ch]) * invstd[ch]
                     }
                 }
+            } else if T.self == Float.self {
+                BatchNormPlanes.gradientSums(x: UnsafeRawPointer(x).assumingMemoryBound(to: Float.self),
+                                             g: UnsafeRawPointer(g).assumingMemoryBound(to: Float.self), n: n, c: c, s: s,
+                                             mean: mean, invstd: invstd, sumG: sumG, sumGX: sumGX)
             } else {
                 for i in 0..<n {
                     for ch in 0..<c {
@@ -191,6 +209,11 @@ enum BatchNormKernel {
                         dx[o + ch] = T(k[ch] * (m * Double(g[o + ch]) - sumG[ch] - xhat * sumGX[ch]))
                     }
                 }
+            } else if usedBatchStats && T.self == Float.self {
+                BatchNormPlanes.inputGradient(x: UnsafeRawPointer(x).assumingMemoryBound(to: Float.self),
+                                              g: UnsafeRawPointer(g).assumingMemoryBound(to: Float.self), n: n, c: c, s: s, m: m,
+                                              mean: mean, invstd: invstd, k: k, sumG: sumG, sumGX: sumGX,
+                                              dx: UnsafeMutableRawPointer(dx).assumingMemoryBound(to: Float.self))
             } else if usedBatchStats {
                 for i in 0..<n {
                     for ch in 0..<c {
