@@ -213,6 +213,32 @@ enum PoolKernel {
     static func maxValues2d<T: TensorFloat>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, planes: Int, _ w: PoolWindows,
                                             kernel: (Int, Int), stride: (Int, Int)) {
         let iH = w.input[1], iW = w.input[2], oH = w.output[1], oW = w.output[2]
+        if T.self == Float.self && kernel == (2, 2) && stride == (2, 2) && oW >= 8 {
+            let src = UnsafeRawPointer(x).assumingMemoryBound(to: Float.self)
+            let dst = UnsafeMutableRawPointer(y).assumingMemoryBound(to: Float.self)
+            // As ``max2x2Float``: even and odd columns of sixteen consecutive inputs per row.
+            for p in 0..<planes {
+                for oh in 0..<oH {
+                    var ow = 0
+                    while ow < oW {
+                        if ow + 8 > oW { ow = oW - 8 }
+                        let top = src + p * iH * iW + 2 * oh * iW + 2 * ow
+                        let upper = UnsafeRawPointer(top).loadUnaligned(as: SIMD16<Float>.self)
+                        let lower = UnsafeRawPointer(top + iW).loadUnaligned(as: SIMD16<Float>.self)
+                        var value = upper.evenHalf
+                        var v = upper.oddHalf
+                        value.replace(with: v, where: (v .> value) .| (v .!= v))
+                        v = lower.evenHalf
+                        value.replace(with: v, where: (v .> value) .| (v .!= v))
+                        v = lower.oddHalf
+                        value.replace(with: v, where: (v .> value) .| (v .!= v))
+                        UnsafeMutableRawPointer(dst + (p * oH + oh) * oW + ow).storeBytes(of: value, as: SIMD8<Float>.self)
+                        ow += 8
+                    }
+                }
+            }
+            return
+        }
         for p in 0..<planes {
             let src = x + p * iH * iW
             for oh in 0..<oH {
