@@ -79,6 +79,22 @@ package func convolution(_ input: Tensor, weight: Tensor, bias: Tensor?, dims: I
                                       outShape: Shape(outShape), transposed: false))
 }
 
+/// The bias gradient of a convolution: `gy` (contiguous `[N, C, ...]`) summed over samples and
+/// positions per channel. Float32 planes are summed in Double lanes in place (the general
+/// reduction copied `gy` into channel-major order first).
+func biasGradient(_ gy: Tensor, batch: Int, channels: Int) -> Tensor {
+    let plane = gy.count / max(batch * channels, 1)
+    guard gy.dtype == .float32 else {
+        return Kernels.sum(gy.reshapedRaw([batch, channels, plane]), axes: [0, 2], keepDim: false)
+    }
+    let p = gy.pointer(as: Float.self)
+    var sums = [Double](repeating: 0, count: channels)
+    for n in 0..<batch {
+        for c in 0..<channels { sums[c] += BatchNormPlanes.laneSum(p + (n * channels + c) * plane, plane, { $0 }, { $0 }) }
+    }
+    return Tensor(sums.map { Float($0) }, shape: [channels])
+}
+
 /// PyTorch's weight, bias and channel checks for a (transposed) convolution.
 func checkWeight(_ weight: Tensor, bias: Tensor?, input x: Tensor, dims: Int, groups: Int, transposed: Bool,
                  context: () -> String) {
@@ -166,9 +182,7 @@ func convolutionOp(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry g: Windo
         }
         var grads: [Tensor?] = [dx, dw]
         if let bias {
-            grads.append(bias.tracksGrad
-                ? Kernels.sum(gy.reshapedRaw([sizes.batch, sizes.outChannels, gy.count / max(sizes.batch * sizes.outChannels, 1)]),
-                              axes: [0, 2], keepDim: false) : nil)
+            grads.append(bias.tracksGrad ? biasGradient(gy, batch: sizes.batch, channels: sizes.outChannels) : nil)
         }
         return grads
     }

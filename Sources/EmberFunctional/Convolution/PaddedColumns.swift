@@ -52,17 +52,22 @@ struct PaddedColumns {
 
     /// Copies `channels` input planes into `buffer` with zero borders.
     func fill(_ src: UnsafePointer<Float>, into buffer: UnsafeMutablePointer<Float>) {
-        buffer.update(repeating: 0, count: bufferCount)
         let iD = g.input[0], iH = g.input[1], iW = g.input[2]
+        let before = g.padBefore[2]
+        // Only the padding is zeroed: whole padded planes and rows, then the ends of each row.
+        var zeroFrom = 0
         for c in 0..<channels {
-            for d in 0..<iD {
-                for h in 0..<iH {
-                    let from = src + ((c * iD + d) * iH + h) * iW
-                    let to = buffer + ((c * dp + d + g.padBefore[0]) * hp + h + g.padBefore[1]) * wp + g.padBefore[2]
-                    to.update(from: from, count: iW)
+            for d in 0..<dp {
+                let inside = d >= g.padBefore[0] && d < g.padBefore[0] + iD
+                for h in 0..<hp where inside && h >= g.padBefore[1] && h < g.padBefore[1] + iH {
+                    let row = ((c * dp + d) * hp + h) * wp
+                    (buffer + zeroFrom).update(repeating: 0, count: row + before - zeroFrom)
+                    (buffer + row + before).update(from: src + ((c * iD + d - g.padBefore[0]) * iH + h - g.padBefore[1]) * iW, count: iW)
+                    zeroFrom = row + before + iW
                 }
             }
         }
+        (buffer + zeroFrom).update(repeating: 0, count: bufferCount - zeroFrom)
     }
 
     /// Copies `planes` output planes (`[planes, outputPlane]`) into `[planes, columns]` in padded
@@ -84,7 +89,7 @@ struct PaddedColumns {
     /// of a row than the padding columns do (32 columns on a 16-wide tile: none).
     func writesRows(tileColumns nr: Int) -> Bool {
         let oW = g.output[2]
-        return (oW + nr - 1) / nr * nr <= wp
+        return (oW + nr - 1) / nr * nr <= wp || rowOffsets.count <= 32
     }
 
     /// `y = W x` (plus `bias`) for one sample and group: `weight` is `[outChannels, rows]`, `y`
@@ -125,7 +130,14 @@ struct PaddedColumns {
                         if oh < oH && ow < oW {
                             let count = min(run, oW - ow)
                             let to = y + o * g.outputPlane + (od * oH + oh) * oW + ow, from = row + (j - start)
-                            for i in 0..<count { to[i] = from[i] + b }
+                            var i = 0
+                            let bv = SIMD8<Float>(repeating: b)
+                            while i + 8 <= count {
+                                let v = UnsafeRawPointer(from + i).loadUnaligned(as: SIMD8<Float>.self)
+                                UnsafeMutableRawPointer(to + i).storeBytes(of: v + bv, as: SIMD8<Float>.self)
+                                i += 8
+                            }
+                            while i < count { to[i] = from[i] + b; i += 1 }
                         }
                         j += run
                     }

@@ -177,7 +177,9 @@ enum PoolKernel {
                             planes: Int, _ w: PoolWindows) {
         let iH = w.input[1], iW = w.input[2], oH = w.output[1], oW = w.output[2]
         guard oW >= 8 else {
-            maxFull2dFloat(x, y, indices, planes: planes, w, kernel: (2, 2), stride: (2, 2))
+            if oW >= 4 { max2x2FloatNarrow(x, y, indices, planes: planes, w) } else {
+                maxFull2dFloat(x, y, indices, planes: planes, w, kernel: (2, 2), stride: (2, 2))
+            }
             return
         }
         let even = SIMD8<Int32>(0, 2, 4, 6, 8, 10, 12, 14)
@@ -203,6 +205,38 @@ enum PoolKernel {
                     UnsafeMutableRawPointer(best + ow).storeBytes(of: value, as: SIMD8<Float>.self)
                     UnsafeMutableRawPointer(at + ow).storeBytes(of: SIMD8<Int64>(truncatingIfNeeded: position), as: SIMD8<Int64>.self)
                     ow += 8
+                }
+            }
+        }
+    }
+
+    /// ``max2x2Float`` four columns at a time, for output rows of 4 to 7 columns.
+    static func max2x2FloatNarrow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ indices: UnsafeMutablePointer<Int64>,
+                                  planes: Int, _ w: PoolWindows) {
+        let iH = w.input[1], iW = w.input[2], oH = w.output[1], oW = w.output[2]
+        let even = SIMD4<Int32>(0, 2, 4, 6)
+        for p in 0..<planes {
+            let src = x + p * iH * iW
+            for oh in 0..<oH {
+                let best = y + (p * oH + oh) * oW, at = indices + (p * oH + oh) * oW
+                var ow = 0
+                while ow < oW {
+                    if ow + 4 > oW { ow = oW - 4 }
+                    let top = 2 * oh * iW + 2 * ow, bottom = top + iW
+                    let upper = UnsafeRawPointer(src + top).loadUnaligned(as: SIMD8<Float>.self)
+                    let lower = UnsafeRawPointer(src + bottom).loadUnaligned(as: SIMD8<Float>.self)
+                    var value = upper.evenHalf, position = even &+ Int32(top)
+                    @inline(__always) func consider(_ v: SIMD4<Float>, _ start: Int) {
+                        let take = (v .> value) .| (v .!= v)
+                        value.replace(with: v, where: take)
+                        position.replace(with: even &+ Int32(start), where: take)
+                    }
+                    consider(upper.oddHalf, top + 1)
+                    consider(lower.evenHalf, bottom)
+                    consider(lower.oddHalf, bottom + 1)
+                    UnsafeMutableRawPointer(best + ow).storeBytes(of: value, as: SIMD4<Float>.self)
+                    UnsafeMutableRawPointer(at + ow).storeBytes(of: SIMD4<Int64>(truncatingIfNeeded: position), as: SIMD4<Int64>.self)
+                    ow += 4
                 }
             }
         }
