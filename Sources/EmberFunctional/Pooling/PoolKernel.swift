@@ -336,6 +336,24 @@ enum PoolKernel {
 
     /// Adds `g[o]` at `indices[o]` of each plane (the gradient of ``max``), or with `assigning`
     /// writes it there (max unpooling: an element several windows picked gets its value once).
+    /// ``scatter`` into an uninitialised `dx` for windows that tile the plane (kernel equal to
+    /// stride, no padding): a row of windows at a time, zeros and then `0 + g` at each window's
+    /// maximum (as adding to a zero would: -0 becomes +0), rows and columns no window covers
+    /// zeroed too. Saves zero-filling all of `dx` in a separate pass ahead of the scatter.
+    static func scatterTiled<T: TensorFloat>(_ g: UnsafePointer<T>, _ indices: UnsafePointer<Int64>, _ dx: UnsafeMutablePointer<T>,
+                                             planes: Int, _ w: PoolWindows, kernelHeight kh: Int) {
+        let iH = w.input[1], iW = w.input[2], oH = w.output[1], oW = w.output[2]
+        for p in 0..<planes {
+            let gp = g + p * oH * oW, ip = indices + p * oH * oW, dp = dx + p * iH * iW
+            for oh in 0..<oH {
+                // The window row's input rows while they are in cache, then no data-dependent branch.
+                (dp + oh * kh * iW).update(repeating: 0, count: kh * iW)
+                for ow in 0..<oW { dp[Int(ip[oh * oW + ow])] = 0 + gp[oh * oW + ow] }
+            }
+            (dp + oH * kh * iW).update(repeating: 0, count: (iH - oH * kh) * iW)
+        }
+    }
+
     static func scatter<T: TensorFloat>(_ g: UnsafePointer<T>, _ indices: UnsafePointer<Int64>, _ dx: UnsafeMutablePointer<T>,
                                         planes: Int, from: Int, to: Int, assigning: Bool = false) {
         for p in 0..<planes {

@@ -93,10 +93,20 @@ private func windowMax(_ setup: PoolSetup, _ w: PoolWindows, opName: String, nee
     let input = setup.input
     let outShape = out.shape
     // The backward scatters g to the selected positions: linear in g, its transpose a gather.
+    let tiled = w.fullWindows2d.flatMap { $0.kernel == $0.stride ? $0.kernel.0 : nil }
     let scatter = { (g: Tensor) -> Tensor in
         let gc = g.contiguousRaw
-        let dx = Tensor(zeroedShape: input.shape, dtype: input.dtype)
         let idx = indices.pointer(as: Int64.self)
+        if let tiled {
+            let dx = Tensor(uninitializedShape: input.shape, dtype: input.dtype)
+            if input.dtype == .float32 {
+                PoolKernel.scatterTiled(gc.pointer(as: Float.self), idx, dx.mutablePointer(as: Float.self), planes: planes, w, kernelHeight: tiled)
+            } else {
+                PoolKernel.scatterTiled(gc.pointer(as: Double.self), idx, dx.mutablePointer(as: Double.self), planes: planes, w, kernelHeight: tiled)
+            }
+            return dx
+        }
+        let dx = Tensor(zeroedShape: input.shape, dtype: input.dtype)
         if input.dtype == .float32 {
             PoolKernel.scatter(gc.pointer(as: Float.self), idx, dx.mutablePointer(as: Float.self), planes: planes, from: w.outputPlane, to: w.inputPlane)
         } else {
