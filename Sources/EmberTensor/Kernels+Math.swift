@@ -242,7 +242,7 @@ extension Kernels {
     /// `max(x, 0)`; int64 stays int64, bool is refused as in PyTorch. NaN stays NaN.
     package static func relu(_ x: Tensor) -> Tensor {
         switch x.dtype {
-        case .float32: return map(x, Float.self, Float.self) { $0 > 0 || $0.isNaN ? $0 : 0 }
+        case .float32: return mapFloat8(x, ReluFunction())
         case .float64: return map(x, Double.self, Double.self) { $0 > 0 || $0.isNaN ? $0 : 0 }
         case .int64: return map(x, Int64.self, Int64.self) { $0 > 0 ? $0 : 0 }
         case .bool: preconditionFailure("relu: Boolean inputs not supported for relu (shape \(x.shape))")
@@ -430,7 +430,10 @@ extension Kernels {
     }
     /// `y > 0 ? g : 0` with `y = relu(x)` (PyTorch's `threshold_backward`: 0 at 0).
     package static func reluBackward(_ g: Tensor, _ y: Tensor) -> Tensor {
-        floatBinary(g, y, op: "relu_backward", f32: { $1 <= 0 ? 0 : $0 }, f64: { $1 <= 0 ? 0 : $0 })
+        if g.dtype == .float32 {
+            return zipFloat8(g, y, op: "relu_backward", vector: { $0.replacing(with: 0, where: $1 .<= 0) }, scalar: { $1 <= 0 ? 0 : $0 })
+        }
+        return floatBinary(g, y, op: "relu_backward", f32: { $1 <= 0 ? 0 : $0 }, f64: { $1 <= 0 ? 0 : $0 })
     }
     /// `x > 0 ? g : g * slope`.
     package static func leakyReluBackward(_ g: Tensor, _ x: Tensor, negativeSlope: Double) -> Tensor {

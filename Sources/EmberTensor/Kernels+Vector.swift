@@ -155,6 +155,12 @@ package struct TanhFunction: Float8Function {
     }
 }
 
+/// `max(x, 0)` keeping NaN, eight lanes at a time (bitwise ``Kernels/relu(_:)``'s scalar rule).
+package struct ReluFunction: Float8Function {
+    package init() {}
+    @inline(__always) package func callAsFunction(_ x: Float8) -> Float8 { x.replacing(with: 0, where: x .<= 0) }
+}
+
 package struct SigmoidFunction: Float8Function {
     package init() {}
     @inline(__always) package func callAsFunction(_ x: Float8) -> Float8 { sigmoidVector(x) }

@@ -66,6 +66,38 @@ import _EmberTestSupport
         expectClose(grads[.float32]!.1.to(.float64), grads[.float64]!.1, atol: 1e-3, rtol: 1e-4, "weight gradient, \(c.testDescription)")
     }
 
+    /// 2x2 windows on rows of 4-7 outputs run four columns at a time (`max2x2FloatNarrow`): the
+    /// same values and indices as the float64 loop, ties and NaNs included.
+    @Test(arguments: [9, 11, 13, 15])
+    func narrowMaxPoolingMatchesTheFloat64Kernel(_ width: Int) {
+        var values = Tensor.normal([2, 3, 7, width], dtype: .float64, generator: Generator(seed: 11)).doubles.map { ($0 * 2).rounded() / 2 }
+        values[3] = .nan
+        values[width + 2] = .nan
+        let reference = Tensor(values, shape: [2, 3, 7, width])
+        let expected = maxPool2dWithIndices(reference, kernelSize: 2, stride: 2)
+        let actual = maxPool2dWithIndices(reference.to(.float32), kernelSize: 2, stride: 2)
+        #expect(actual.indices.scalars(as: Int64.self) == expected.indices.scalars(as: Int64.self), "width \(width)")
+        let same = zip(actual.output.doubles, expected.output.doubles).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) }
+        #expect(same, "width \(width)")
+    }
+
+    /// Windows that tile the plane take a backward that writes `dx` row by row without zero-filling
+    /// it first: input rows and columns no window covers must still get 0, whatever the fresh
+    /// allocation held (NaN-filled tensors of the same size are freed just before).
+    @Test(arguments: [DType.float32, .float64])
+    func tiledMaxPoolingGradientZeroesUncoveredRows(_ dtype: DType) {
+        for _ in 0..<3 {
+            do { _ = Tensor.full([4, 5, 9, 11], .nan, dtype: dtype) }
+            let x = Tensor.normal([4, 5, 9, 11], dtype: dtype, generator: Generator(seed: 3)).requiringGrad()
+            maxPool2d(x, kernelSize: 2, stride: 2).sum().backward()
+            let g = x.grad!.doubles
+            let finite = g.allSatisfy { $0.isFinite }
+            #expect(finite)
+            // One 1 per window (4 x 5 planes of 4 x 5 windows), zeros elsewhere.
+            #expect(g.filter { $0 == 1 }.count == 4 * 5 * 4 * 5 && g.filter { $0 == 0 }.count == g.count - 400)
+        }
+    }
+
     /// Inference max pooling skips the indices (`maxValues2d`); its values must be bitwise those of
     /// the indexed kernel, NaNs and ties included.
     @Test(arguments: [DType.float32, .float64])
