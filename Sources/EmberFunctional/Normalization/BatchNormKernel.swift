@@ -115,10 +115,12 @@ enum BatchNormKernel {
                 let xf = UnsafeRawPointer(x).assumingMemoryBound(to: Float.self)
                 let yf = UnsafeMutableRawPointer(y).assumingMemoryBound(to: Float.self)
                 let sf = UnsafeRawPointer(scale).assumingMemoryBound(to: Float.self)
-                for i in 0..<n {
-                    for ch in 0..<c {
-                        let o = (i * c + ch) * s, sh = UnsafeRawPointer(shift).assumingMemoryBound(to: Float.self)[ch]
-                        BatchNormPlanes.affine(xf + o, yf + o, s, sf[ch], sh)
+                let hf = UnsafeRawPointer(shift).assumingMemoryBound(to: Float.self)
+                // Planes split over threads when there are many elements (each writes its own).
+                Kernels.forEachChunk(count: n * c, minimumPerThread: max(1, 32_768 / s)) { start, count in
+                    for plane in start..<(start + count) {
+                        let ch = plane % c
+                        BatchNormPlanes.affine(xf + plane * s, yf + plane * s, s, sf[ch], hf[ch])
                     }
                 }
             } else {
