@@ -83,24 +83,34 @@ enum ConvolutionKernel {
                               y: UnsafeMutablePointer<Float>, _ s: Sizes, _ g: WindowGeometry) {
         let cinG = s.inChannels / s.groups, coutG = s.outChannels / s.groups
         let L = g.outputPlane, P = g.inputPlane
-        let padded = PaddedColumns(g, channels: cinG)
-        let rows = padded.rowOffsets.count
+        let padded = PaddedColumns(g, channels: cinG, bias: bias != nil)
+        let rows = padded.rowOffsets.count, weightColumns = cinG * g.kernelVolume
         let chunk = max(16, chunkElements / rows / 16 * 16)
         // Samples are split over threads (each with its own buffers); the products run on one
         // thread each.
         let work = s.batch * s.outChannels * L * rows
         let threads = work < GEMM.parallelWorkThreshold ? 1 : min(Threading.maxThreads, s.batch)
         let weights = (0..<s.groups).map { gi in
-            GEMM.PackedSingleA(m: coutG, k: rows, a: w + gi * coutG * rows, rowStride: rows, colStride: 1)
+            guard let bias else {
+                return GEMM.PackedSingleA(m: coutG, k: rows, a: w + gi * coutG * rows, rowStride: rows, colStride: 1)
+            }
+            // [W_g | b_g]: the bias multiplies the row of ones.
+            var augmented = [Float](repeating: 0, count: coutG * rows)
+            for o in 0..<coutG {
+                for r in 0..<weightColumns { augmented[o * rows + r] = w[(gi * coutG + o) * weightColumns + r] }
+                augmented[o * rows + weightColumns] = bias[gi * coutG + o]
+            }
+            return GEMM.PackedSingleA(m: coutG, k: rows, a: augmented, rowStride: rows, colStride: 1)
         }
         Threading.parallelFor(chunks: threads) { part in
             let buffer = UnsafeMutablePointer<Float>.allocate(capacity: padded.bufferCount)
             let scratch = UnsafeMutablePointer<Float>.allocate(capacity: coutG * chunk)
             defer { buffer.deallocate(); scratch.deallocate() }
+            padded.prepare(buffer)
             for n in (s.batch * part / threads)..<(s.batch * (part + 1) / threads) {
                 for gi in 0..<s.groups {
                     padded.fill(x + (n * s.inChannels + gi * cinG) * P, into: buffer)
-                    padded.forward(buffer: buffer, weight: weights[gi], bias: bias.map { $0 + gi * coutG },
+                    padded.forward(buffer: buffer, weight: weights[gi],
                                    y: y + (n * s.outChannels + gi * coutG) * L, scratch: scratch, chunk: chunk)
                 }
             }

@@ -24,8 +24,14 @@ struct PaddedColumns {
     let rowOffsets: [Int]
     /// Elements of the padded buffer, with slack for the micro-kernel's reads past the last column.
     let bufferCount: Int
+    /// Where the run of ones starts that the last row reads when the product carries the bias
+    /// (the weight gains a bias column), or `nil`.
+    let onesOffset: Int?
 
-    init(_ g: WindowGeometry, channels: Int) {
+    /// The layout for `channels` input planes; with `bias`, one more column-matrix row of ones
+    /// after the image, so the bias is one more multiply-add of the product instead of a pass
+    /// over the output.
+    init(_ g: WindowGeometry, channels: Int, bias: Bool = false) {
         self.g = g
         self.channels = channels
         dp = g.input[0] + g.padBefore[0] + g.padAfter[0]
@@ -43,8 +49,16 @@ struct PaddedColumns {
                 }
             }
         }
+        let image = channels * dp * hp * wp
+        onesOffset = bias ? image : nil
+        if bias { offsets.append(image) }
         rowOffsets = offsets
-        bufferCount = channels * dp * hp * wp + 64
+        bufferCount = image + (bias ? columns : 0) + 64
+    }
+
+    /// Writes the run of ones (once per buffer: ``fill(_:into:)`` leaves it alone).
+    func prepare(_ buffer: UnsafeMutablePointer<Float>) {
+        if let onesOffset { (buffer + onesOffset).update(repeating: 1, count: bufferCount - onesOffset) }
     }
 
     /// Whether this path applies: stride 1 everywhere.
@@ -67,7 +81,7 @@ struct PaddedColumns {
                 }
             }
         }
-        (buffer + zeroFrom).update(repeating: 0, count: bufferCount - zeroFrom)
+        (buffer + zeroFrom).update(repeating: 0, count: (onesOffset ?? bufferCount) - zeroFrom)
     }
 
     /// Copies `planes` output planes (`[planes, outputPlane]`) into `[planes, columns]` in padded
@@ -92,23 +106,21 @@ struct PaddedColumns {
         return (oW + nr - 1) / nr * nr <= wp || rowOffsets.count <= 32
     }
 
-    /// `y = W x` (plus `bias`) for one sample and group: `weight` is `[outChannels, rows]`, `y`
-    /// `[outChannels, outputPlane]`; `scratch` holds `outChannels * chunk` floats.
-    func forward(buffer: UnsafePointer<Float>, weight: GEMM.PackedSingleA, bias: UnsafePointer<Float>?,
+    /// `y = W x` for one sample and group: `weight` is `[outChannels, rows]` (its last column the
+    /// bias when the layout has the row of ones), `y` `[outChannels, outputPlane]`; `scratch` holds
+    /// `outChannels * chunk` floats.
+    func forward(buffer: UnsafePointer<Float>, weight: GEMM.PackedSingleA,
                  y: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, chunk: Int) {
         let outChannels = weight.m
         let oD = g.output[0], oH = g.output[1], oW = g.output[2], plane = hp * wp
         if writesRows(tileColumns: weight.tileColumns) {
             // One product per output row, straight into y: row (od, oh) of every output plane
             // reads the buffer from that row's corner.
-            if let bias {
-                for o in 0..<outChannels { (y + o * g.outputPlane).update(repeating: bias[o], count: g.outputPlane) }
-            }
             rowOffsets.withUnsafeBufferPointer { offsets in
                 for od in 0..<oD {
                     for oh in 0..<oH {
                         GEMM.sgemm(weight, n: oW, b: buffer + od * plane + oh * wp, rowOffsets: offsets.baseAddress!,
-                                   beta: bias == nil ? 0 : 1, c: y + (od * oH + oh) * oW, ldc: g.outputPlane)
+                                   beta: 0, c: y + (od * oH + oh) * oW, ldc: g.outputPlane)
                     }
                 }
             }
@@ -121,7 +133,6 @@ struct PaddedColumns {
                 GEMM.sgemm(weight, n: width, b: buffer + start, rowOffsets: offsets.baseAddress!, beta: 0, c: scratch, ldc: width)
                 // Compact the real output columns of this chunk.
                 for o in 0..<outChannels {
-                    let b = bias?[o] ?? 0
                     let row = scratch + o * width
                     var j = start
                     while j < start + width {
@@ -131,13 +142,12 @@ struct PaddedColumns {
                             let count = min(run, oW - ow)
                             let to = y + o * g.outputPlane + (od * oH + oh) * oW + ow, from = row + (j - start)
                             var i = 0
-                            let bv = SIMD8<Float>(repeating: b)
                             while i + 8 <= count {
                                 let v = UnsafeRawPointer(from + i).loadUnaligned(as: SIMD8<Float>.self)
-                                UnsafeMutableRawPointer(to + i).storeBytes(of: v + bv, as: SIMD8<Float>.self)
+                                UnsafeMutableRawPointer(to + i).storeBytes(of: v, as: SIMD8<Float>.self)
                                 i += 8
                             }
-                            while i < count { to[i] = from[i] + b; i += 1 }
+                            while i < count { to[i] = from[i]; i += 1 }
                         }
                         j += run
                     }
