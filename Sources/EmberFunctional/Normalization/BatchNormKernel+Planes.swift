@@ -4,12 +4,11 @@ import EmberTensor
 /// Batch normalization loops for float32 input with planes (`[N, C, S]`, `S > 1`: after a
 /// convolution), along each contiguous plane of `S` positions with SIMD vectors.
 ///
-/// The scalar loops summed each plane into one Double, a chain of dependent additions (about four
-/// cycles per element: the statistics and gradient sums of a 32-channel 32x32 BatchNorm2d took
-/// longer than the convolution beside it). Here each sum runs in sixteen Double lanes, combined in
-/// a fixed order at the end of the plane, so results are deterministic (also across thread counts:
-/// threads split channels or planes, never a sum) and independent of the other samples' values, but
-/// not bitwise those of the one-chain sum (both are float64 sums of
+/// The scalar loops summed each plane into one Double, a chain of dependent additions bound by
+/// the adder's latency (BENCHMARKS.md has what it cost). Here each sum runs in sixteen Double
+/// lanes, combined in a fixed order at the end of the plane, so results are deterministic (also
+/// across thread counts: threads split channels or planes, never a sum) and independent of the
+/// other samples' values, but not bitwise those of the one-chain sum (both are float64 sums of
 /// float32 values). Element-wise outputs (`y`, `dx`) are computed exactly as the scalar loops do.
 enum BatchNormPlanes {
     typealias F4 = SIMD4<Float>
