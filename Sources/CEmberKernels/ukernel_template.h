@@ -81,6 +81,14 @@ static inline __attribute__((always_inline)) UKR_TARGET void UKR_CAT(UKR_NAME, _
     }
 }
 
+static inline __attribute__((always_inline)) UKR_TARGET void UKR_CAT(UKR_NAME, _zero)(UKR_V acc[UKR_MR][UKR_NV])
+{
+#pragma clang loop unroll(full)
+    for (int i = 0; i < UKR_MR; ++i)
+#pragma clang loop unroll(full)
+        for (int j = 0; j < UKR_NV; ++j) acc[i][j] = UKR_ZERO();
+}
+
 static inline __attribute__((always_inline)) UKR_TARGET void UKR_CAT(UKR_NAME, _prefetch_c)(
     const UKR_T *c, long ldc, long m)
 {
@@ -98,10 +106,7 @@ UKR_TARGET void UKR_CAT(UKR_NAME, _packed)(long kc, const void *a_, const void *
     const UKR_T *b = (const UKR_T *)b_;
     UKR_T *c = (UKR_T *)c_;
     UKR_V acc[UKR_MR][UKR_NV];
-#pragma clang loop unroll(full)
-    for (int i = 0; i < UKR_MR; ++i)
-#pragma clang loop unroll(full)
-        for (int j = 0; j < UKR_NV; ++j) acc[i][j] = UKR_ZERO();
+    UKR_CAT(UKR_NAME, _zero)(acc);
     UKR_CAT(UKR_NAME, _prefetch_c)(c, ldc, m);
     UKR_CAT(UKR_NAME, _accumulate)(kc, a, 0, 0, 1, b, acc);
     UKR_CAT(UKR_NAME, _write)(acc, c, ldc, (UKR_T)alpha, (UKR_T)beta, m, n);
@@ -118,10 +123,7 @@ UKR_TARGET void UKR_CAT(UKR_NAME, _strided)(long kc, const void *a_, long rs_a, 
     // Missing rows re-read row 0; their results are computed and discarded.
     for (int i = 0; i < UKR_MR; ++i) row_off[i] = i < m ? i * rs_a : 0;
     UKR_V acc[UKR_MR][UKR_NV];
-#pragma clang loop unroll(full)
-    for (int i = 0; i < UKR_MR; ++i)
-#pragma clang loop unroll(full)
-        for (int j = 0; j < UKR_NV; ++j) acc[i][j] = UKR_ZERO();
+    UKR_CAT(UKR_NAME, _zero)(acc);
     UKR_CAT(UKR_NAME, _accumulate)(kc, a, row_off, cs_a, 0, b, acc);
     UKR_CAT(UKR_NAME, _write)(acc, c, ldc, (UKR_T)alpha, (UKR_T)beta, m, n);
 }
@@ -136,10 +138,7 @@ UKR_TARGET void UKR_CAT(UKR_NAME, _indirect)(long kc, const void *a_, const void
     const UKR_T *b = (const UKR_T *)b_;
     UKR_T *c = (UKR_T *)c_;
     UKR_V acc[UKR_MR][UKR_NV];
-#pragma clang loop unroll(full)
-    for (int i = 0; i < UKR_MR; ++i)
-#pragma clang loop unroll(full)
-        for (int j = 0; j < UKR_NV; ++j) acc[i][j] = UKR_ZERO();
+    UKR_CAT(UKR_NAME, _zero)(acc);
     UKR_CAT(UKR_NAME, _prefetch_c)(c, ldc, m);
     for (long p = 0; p < kc; ++p) {
         const UKR_T *row = b + b_off[p];
@@ -168,10 +167,7 @@ UKR_TARGET void UKR_CAT(UKR_NAME, _rows)(long kc, const void *a_, const long *a_
     long row_off[UKR_MR];
     for (int i = 0; i < UKR_MR; ++i) row_off[i] = i < m ? a_off[i] : a_off[0];
     UKR_V acc[UKR_MR][UKR_NV];
-#pragma clang loop unroll(full)
-    for (int i = 0; i < UKR_MR; ++i)
-#pragma clang loop unroll(full)
-        for (int j = 0; j < UKR_NV; ++j) acc[i][j] = UKR_ZERO();
+    UKR_CAT(UKR_NAME, _zero)(acc);
     UKR_CAT(UKR_NAME, _accumulate)(kc, a, row_off, 1, 0, b, acc);
     UKR_CAT(UKR_NAME, _write)(acc, c, ldc, (UKR_T)alpha, (UKR_T)beta, m, n);
 }
