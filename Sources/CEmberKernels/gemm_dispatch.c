@@ -4,8 +4,11 @@
 // (mc x kc) held in L2; a B panel (kc x nc) lives in L3. The AVX2 float32 sizes were tuned on an
 // AMD Zen 3 core (32 KiB L1d, 512 KiB L2): kc = 512 beat 256 by a few percent (fewer passes over
 // C); mc from 72 to 144 made no difference for large products, and mc = 144 lets products up to
-// 144 rows skip packing A (n = 112..144: 89-93 instead of 65-86 GFLOP/s). The others follow the
-// same rule and are not tuned (no AVX-512 or arm64 machine was at hand).
+// 144 rows skip packing A (n = 112..144: 89-93 instead of 65-86 GFLOP/s). The AVX-512 float32
+// sizes were checked on an Intel Xeon (family 6 model 207: 48 KiB L1d, 2 MiB L2): kc = 192, 384
+// and 512 and mc = 224 and 448 were no better than kc = 256, mc = 112 (sgemm n = 1024 at 139-147
+// GFLOP/s, 1 thread; mc = 224 was worse at n = 256). The others follow the same rule and are not
+// tuned (no arm64 machine was at hand).
 #include "gemm_kernels.h"
 
 #define EMBER_UKERNEL(name, MR, NR, KC, MC, NC) \
@@ -23,7 +26,12 @@ ember_gemm_ukernel ember_sgemm_ukernel(int path) {
         k.indirect_short = ember_sgemm_avx2_m4_indirect;
         return k;
     }
-    case EMBER_PATH_AVX512: return EMBER_UKERNEL(ember_sgemm_avx512, 14, 32, 256, 112, 4096);
+    case EMBER_PATH_AVX512: {
+        ember_gemm_ukernel k = EMBER_UKERNEL(ember_sgemm_avx512, 14, 32, 256, 112, 4096);
+        k.mr_short = 8;
+        k.indirect_short = ember_sgemm_avx512_m8_indirect;
+        return k;
+    }
 #endif
 #if defined(__aarch64__)
     case EMBER_PATH_NEON: return EMBER_UKERNEL(ember_sgemm_neon, 8, 12, 256, 128, 4080);

@@ -21,6 +21,7 @@ EMBER_DECLARE_UKERNEL(ember_sgemm_avx2)
 EMBER_DECLARE_UKERNEL(ember_sgemm_avx2_m4)
 EMBER_DECLARE_UKERNEL(ember_dgemm_avx2)
 EMBER_DECLARE_UKERNEL(ember_sgemm_avx512)
+EMBER_DECLARE_UKERNEL(ember_sgemm_avx512_m8)
 EMBER_DECLARE_UKERNEL(ember_dgemm_avx512)
 #endif
 #if defined(__aarch64__)

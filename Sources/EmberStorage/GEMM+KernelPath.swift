@@ -15,18 +15,21 @@ package enum GEMMKernelPath: Int, CaseIterable, Sendable, CustomStringConvertibl
     /// arm64 NEON.
     case neon = 3
 
-    /// The path the public entry points use: the fastest this CPU supports, except that AVX-512
-    /// runs only when the environment variable `EMBER_ENABLE_AVX512=1` opts in. Its kernels pass
-    /// the test suite wherever the CPU has AVX-512 (the tests run every ``supported`` path), but
-    /// they have not been run or tuned on a development machine; until they are, AVX-512 CPUs
-    /// use the AVX2 kernels by default.
-    package static let best: GEMMKernelPath = {
-        let fastest = GEMMKernelPath(rawValue: Int(ember_cpu_simd_level())) ?? .portable
-        return fastest == .avx512 && !avx512OptedIn ? .avx2 : fastest
-    }()
+    /// The path the public entry points use: the fastest this CPU supports. The environment
+    /// variable `EMBER_DISABLE_AVX512=1` keeps an AVX-512 CPU on the AVX2 kernels (for A/B
+    /// measurements, or if a new AVX-512 part misbehaves). The AVX-512 kernels have run the whole
+    /// test suite as the dispatched path on an Intel Xeon (family 6, model 207, 2026-12-07); until
+    /// then they were opt-in.
+    package static let best = dispatched(fastest: GEMMKernelPath(rawValue: Int(ember_cpu_simd_level())) ?? .portable,
+                                         avx512OptedOut: avx512OptedOut)
 
-    /// Whether `EMBER_ENABLE_AVX512=1` is set.
-    package static var avx512OptedIn: Bool { ProcessInfo.processInfo.environment["EMBER_ENABLE_AVX512"] == "1" }
+    /// The rule behind ``best``: the fastest path, except AVX-512 when opted out.
+    package static func dispatched(fastest: GEMMKernelPath, avx512OptedOut: Bool) -> GEMMKernelPath {
+        fastest == .avx512 && avx512OptedOut ? .avx2 : fastest
+    }
+
+    /// Whether `EMBER_DISABLE_AVX512=1` is set.
+    package static var avx512OptedOut: Bool { ProcessInfo.processInfo.environment["EMBER_DISABLE_AVX512"] == "1" }
 
     /// Every path this CPU can run, portable first.
     package static var supported: [GEMMKernelPath] { allCases.filter(\.isSupported) }

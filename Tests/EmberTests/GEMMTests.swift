@@ -161,7 +161,13 @@ struct GEMMTests {
         let skipped = GEMMKernelPath.allCases.filter { !$0.isSupported }
         print("GEMM kernel paths tested on this CPU: \(GEMMKernelPath.supported.map(\.description).joined(separator: ", ")); "
               + "skipped (unsupported here): \(skipped.map(\.description).joined(separator: ", ")); dispatch uses \(GEMMKernelPath.best)")
-        if GEMMKernelPath.best == .avx512 { #expect(GEMMKernelPath.avx512OptedIn) }
+        // Dispatch takes the fastest supported path; EMBER_DISABLE_AVX512=1 alone steps down to AVX2.
+        #expect(GEMMKernelPath.best == GEMMKernelPath.dispatched(fastest: GEMMKernelPath.supported.last!,
+                                                                 avx512OptedOut: GEMMKernelPath.avx512OptedOut))
+        for path in GEMMKernelPath.allCases {
+            #expect(GEMMKernelPath.dispatched(fastest: path, avx512OptedOut: false) == path)
+            #expect(GEMMKernelPath.dispatched(fastest: path, avx512OptedOut: true) == (path == .avx512 ? .avx2 : path))
+        }
     }
 
     @Test("sgemm on each path matches the float64 reference and the portable path",
