@@ -102,6 +102,33 @@ public final class RemovableHandle: @unchecked Sendable {
 }
 
 extension Tensor {
+    /// Registers a hook called on this leaf's accumulated gradient (`grad`) each time backward
+    /// has accumulated into it, as soon as the last op that feeds the leaf has run its backward:
+    /// the rest of the backward pass is still to come. Hooks run in registration order.
+    ///
+    /// PyTorch parity: `Tensor.register_post_accumulate_grad_hook(hook)`, including its errors
+    /// for a tensor that does not require gradients and for a non-leaf. PyTorch passes the
+    /// tensor itself (read its `.grad`); Ember passes the accumulated gradient.
+    @discardableResult
+    public func registerPostAccumulateGradHook(_ hook: @escaping (Tensor) -> Void) -> RemovableHandle {
+        guard let meta = autograd, meta.requiresGrad else {
+            preconditionFailure("registerPostAccumulateGradHook: cannot register a hook on a tensor that doesn't require gradient (shape \(shape))")
+        }
+        precondition(!meta.hasBackward && !meta.released,
+                     "registerPostAccumulateGradHook: post accumulate grad hooks cannot be registered on non-leaf tensors (shape \(shape))")
+        let id = RemovableHandle.nextID()
+        meta.postAccumulateHooks = (meta.postAccumulateHooks ?? []) + [GradientHook(id: id) { hook($0); return nil }]
+        BackwardSweep.postAccumulateHookCount.add(1, ordering: .relaxed)
+        return RemovableHandle(id: id) { [weak meta] in
+            guard let meta, meta.postAccumulateHooks?.contains(where: { $0.id == id }) == true else { return }
+            meta.postAccumulateHooks?.removeAll { $0.id == id }
+            if meta.postAccumulateHooks?.isEmpty == true { meta.postAccumulateHooks = nil }
+            BackwardSweep.postAccumulateHookCount.subtract(1, ordering: .relaxed)
+        }
+    }
+}
+
+extension Tensor {
     /// Registers a hook called with this tensor's gradient each time backward computes it
     /// (its total for the pass, before it flows on or is accumulated into `grad`). Return a
     /// tensor of the same shape to replace the gradient, or `nil` to keep it.

@@ -130,6 +130,9 @@ struct BackwardSweep {
     }
 
     private static let counter = Atomic<Int>(0)
+    /// Post-accumulate hooks registered and not removed (a hook whose tensor went away still
+    /// counts): while none are, sweeps skip looking for leaves to finish early.
+    static let postAccumulateHookCount = Atomic<Int>(0)
     /// How many sweeps with `createGraph` are running in the process (``creatingGraph`` reads
     /// the task's recording mode only when some are).
     static let graphCreatingSweeps = Atomic<Int>(0)
@@ -221,10 +224,30 @@ struct BackwardSweep {
             if root.hasBackward || root.requiresGrad { send(createGraph ? seed : seed.detached(), to: root) }
         }
 
+        // Leaves with post-accumulate hooks finish as soon as the last node that feeds them has
+        // run (the one earliest in post-order), so their hooks run while backward goes on.
+        var finishing: [[AutogradMeta]]? = nil
+        if targets == nil && BackwardSweep.postAccumulateHookCount.load(ordering: .relaxed) > 0 {
+            var lists = [[AutogradMeta]](repeating: [], count: order.count)
+            var seen = Set<ObjectIdentifier>()
+            for (position, node) in order.enumerated() {
+                for case let input? in node.inputs where !input.hasBackward && input.postAccumulateHooks != nil {
+                    if seen.insert(ObjectIdentifier(input)).inserted { lists[position].append(input) }
+                }
+            }
+            finishing = lists
+        }
+
         var i = order.count - 1
         while i >= 0 {
             let node = order[i]
+            let position = i
             i -= 1
+            defer {
+                if let finishing {
+                    for leaf in finishing[position] where leaf.pendingSweep == id && leaf.pendingGrad != nil { finish(leaf) }
+                }
+            }
             node.visited = false
             guard var grad = node.pendingGrad else { continue }
             node.pendingGrad = nil
@@ -266,17 +289,29 @@ struct BackwardSweep {
                 t.pendingGrad = nil
             }
         }
-        for leaf in leaves {
-            guard var grad = leaf.pendingGrad else { continue }
-            leaf.pendingGrad = nil
-            if let hooks = leaf.hooks { grad = runHooks(hooks, on: grad) }
+        for leaf in leaves where leaf.pendingGrad != nil {
             if targets != nil {
+                var grad = leaf.pendingGrad!
+                leaf.pendingGrad = nil
+                if let hooks = leaf.hooks { grad = runHooks(hooks, on: grad) }
                 if leaf.captured { results[ObjectIdentifier(leaf)] = grad }
             } else {
-                accumulate(grad, into: leaf)
+                finish(leaf)
             }
         }
         return targets?.map { results[ObjectIdentifier($0)] } ?? []
+    }
+
+    /// A leaf's pending gradient of this sweep through its hooks into `grad`, then its
+    /// post-accumulate hooks.
+    private func finish(_ leaf: AutogradMeta) {
+        guard var grad = leaf.pendingGrad else { return }
+        leaf.pendingGrad = nil
+        if let hooks = leaf.hooks { grad = runHooks(hooks, on: grad) }
+        accumulate(grad, into: leaf)
+        if let post = leaf.postAccumulateHooks, let accumulated = leaf.grad {
+            for hook in post { _ = hook.body(accumulated) }
+        }
     }
 
     private func runHooks(_ hooks: [GradientHook], on grad: Tensor) -> Tensor {

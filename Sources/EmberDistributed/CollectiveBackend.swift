@@ -45,10 +45,42 @@ package protocol CollectiveBackend: Sendable {
     func reduceScatter(_ send: UnsafeRawPointer, into receive: UnsafeMutableRawPointer, count: Int,
                        type: CollectiveElement, op: EngineReduction) throws
     func barrier() throws
+    /// Starts an in-place sum over `count` elements that completes in the returned collective's
+    /// ``PendingCollective/wait()``; `data` must stay allocated and untouched until then. Started
+    /// collectives complete in the order they were started, on an ordering of their own: other
+    /// collectives may run between the start and the wait, in any order relative to it.
+    func startAllReduce(_ data: UnsafeMutableRawPointer, count: Int, type: CollectiveElement) throws -> any PendingCollective
     /// Ends every rank of the job with `code` (MPI_Abort); the in-process engine traps.
     func abort(code: Int32) -> Never
     /// Releases the engine (MPI_Finalize); later collectives are errors.
     func finalize()
+}
+
+/// A collective in flight (``CollectiveBackend/startAllReduce(_:count:type:)``).
+package protocol PendingCollective: AnyObject {
+    /// Lets the engine move data without blocking; whether the collective has completed.
+    func progress() throws -> Bool
+    /// Blocks until the collective has completed.
+    func wait() throws
+}
+
+/// A collective run entirely in ``wait()``: for engines without non-blocking collectives, whose
+/// waits then come in start order on every rank, apart from any collective between them.
+final class DeferredCollective: PendingCollective {
+    private var body: (() throws -> Void)?
+    init(_ body: @escaping () throws -> Void) { self.body = body }
+    func progress() throws -> Bool { body == nil }
+    func wait() throws {
+        guard let run = body else { return }
+        body = nil
+        try run()
+    }
+}
+
+extension CollectiveBackend {
+    func startAllReduce(_ data: UnsafeMutableRawPointer, count: Int, type: CollectiveElement) throws -> any PendingCollective {
+        DeferredCollective { try self.allReduce(data, count: count, type: type, op: .sum) }
+    }
 }
 
 /// The group of one process: every collective is the identity.

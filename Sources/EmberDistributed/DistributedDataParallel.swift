@@ -12,9 +12,13 @@ import EmberTensor
 /// each rank's loss a mean over its `B` samples, the averaged gradient is the gradient of the
 /// mean loss over the global batch of `worldSize * B` samples.
 ///
-/// Gradients travel in buckets of at most ``bucketCapMB`` megabytes (PyTorch's default, 25),
-/// parameters in reverse order (roughly the order backward produces them), one all-reduce per
-/// bucket and dtype. A parameter without a gradient on this rank (unused in this forward)
+/// Gradients travel in buckets of at most ``bucketCapMB`` megabytes (PyTorch's default, 25; the
+/// first bucket at most 1 MB, as PyTorch's), parameters in reverse order (roughly the order
+/// backward produces them), one all-reduce per bucket and dtype. After a synchronized
+/// training-mode forward, a bucket's all-reduce starts from a post-accumulate hook as soon as
+/// backward has produced the last of its gradients (and every earlier bucket has started), so it
+/// travels while backward computes the earlier layers' gradients; ``backward(_:)`` (or
+/// ``synchronizeGradients()``) starts the rest and waits for all. A parameter without a gradient on this rank (unused in this forward)
 /// contributes zeros, so every rank runs the same collectives (PyTorch's
 /// `find_unused_parameters=True`); its gradient stays `nil` only when no rank produced one.
 /// Frozen parameters (`requiresGrad == false`) are left out.
@@ -28,10 +32,13 @@ import EmberTensor
 ///
 /// PyTorch parity: `torch.nn.parallel.DistributedDataParallel(module, process_group,
 /// broadcast_buffers=True, bucket_cap_mb=25, find_unused_parameters=True)` with `no_sync()`; the
-/// state dict keys carry the `module.` prefix as PyTorch's do. Differences: PyTorch averages
-/// each bucket from autograd hooks while backward is still running (overlap); Ember averages
-/// after backward, in ``backward(_:)`` or ``synchronizeGradients()``, so communication does not
-/// overlap computation.
+/// state dict keys carry the `module.` prefix as PyTorch's do. Differences: a backward whose
+/// gradients are not averaged before the next synchronized forward (a plain `loss.backward()`
+/// without ``synchronizeGradients()``) stops with a message, where PyTorch averages inside
+/// `backward` itself. With MPI, started bucket all-reduces move on a duplicate of the world
+/// communicator, so collectives during backward (SyncBatchNorm's) cannot be mismatched with them;
+/// Open MPI moves their data whenever a rank is inside MPI (each hook lets it), without a
+/// progress thread.
 public final class DistributedDataParallel: Module {
     /// The wrapped model.
     public let module: Module
@@ -55,6 +62,31 @@ public final class DistributedDataParallel: Module {
         var buffers: [(dtype: DType, buffers: [Buffer])] = []
     }
 
+    /// The overlap of bucket all-reduces with backward: per-step state and the hooks.
+    private var overlap = Overlap()
+
+    private struct Overlap: ModuleTreeLeaf {
+        /// Whether a synchronized training forward armed the hooks for the coming backward.
+        var armed = false
+        /// Per bucket, per parameter: whether its gradient is final for this backward.
+        var fired: [[Bool]] = []
+        /// Per bucket: how many of its parameters have fired.
+        var ready: [Int] = []
+        /// The started buckets' all-reduces, in bucket order.
+        var started: [PendingAllReduce] = []
+        /// Buckets started from a hook, before backward returned, this step.
+        var startedEarly = 0
+        /// A failure inside a hook (hooks cannot throw), thrown by the synchronization.
+        var failure: (any Error)?
+        /// Per bucket, per parameter: the graph node its hook is registered on, and the handle.
+        var hooked: [[(node: ObjectIdentifier?, handle: RemovableHandle?)]] = []
+    }
+
+    /// Buckets whose all-reduce started while backward was running, in the last synchronized step
+    /// (the rest started when it returned).
+    public var bucketsStartedDuringBackward: Int { lastStartedEarly }
+    private var lastStartedEarly = 0
+
     /// Wraps `module`, broadcasting its parameters and buffers from rank 0.
     ///
     /// - Parameters:
@@ -68,7 +100,9 @@ public final class DistributedDataParallel: Module {
         self.bucketCapMB = bucketCapMB
         self.broadcastBuffers = broadcastBuffers
         super.init()
-        lists.buckets = Self.makeBuckets(module.parameters(), capBytes: Int(bucketCapMB * 1024 * 1024))
+        lists.buckets = Self.makeBuckets(module.parameters(), capBytes: Int(bucketCapMB * 1024 * 1024),
+                                         firstCapBytes: min(Int(bucketCapMB * 1024 * 1024), 1024 * 1024))
+        overlap.hooked = lists.buckets.map { Array(repeating: (nil, nil), count: $0.count) }
         for b in module.buffers() {
             if let i = lists.buffers.firstIndex(where: { $0.dtype == b.value.dtype }) { lists.buffers[i].buffers.append(b) } else { lists.buffers.append((b.value.dtype, [b])) }
         }
@@ -78,6 +112,28 @@ public final class DistributedDataParallel: Module {
             p.requiresGrad = wanted
         }
         try synchronizeBuffers()
+        if processGroup.verifiesCalls { try verifyBucketLayout() }
+    }
+
+    deinit {
+        for bucket in overlap.hooked { for entry in bucket { entry.handle?.remove() } }
+    }
+
+    /// Checks that every rank has the same buckets (count, sizes, dtypes): started bucket
+    /// all-reduces are not verified one by one.
+    private func verifyBucketLayout() throws {
+        var layout = [Int64(lists.buckets.count)]
+        for bucket in lists.buckets {
+            layout.append(Int64(bucket.reduce(0) { $0 + $1.count }))
+            layout.append(bucket[0].value.dtype == .float64 ? 1 : 0)
+        }
+        let all = try processGroup.allGather(Tensor(layout.map { Double($0) }))
+        let mine = all.scalars(as: Double.self)
+        let n = layout.count
+        for r in 0..<processGroup.worldSize where Array(mine[(r * n)..<((r + 1) * n)]) != Array(mine[0..<n]) {
+            throw DistributedError.mismatch(operation: "DistributedDataParallel",
+                                            detail: "rank \(r)'s gradient buckets differ from rank 0's (the models differ)")
+        }
     }
 
     /// Broadcasts every buffer from rank 0: one broadcast per dtype, of the buffers flattened
@@ -100,12 +156,70 @@ public final class DistributedDataParallel: Module {
     }
 
     public override func forward(_ input: Tensor) -> Tensor {
-        if isTraining && broadcastBuffers && requiresGradientSync && processGroup.worldSize > 1 {
-            do { try synchronizeBuffers() } catch {
-                fatalError("\(errorContext): broadcasting buffers failed on rank \(processGroup.rank): \(error)")
+        if isTraining && requiresGradientSync && processGroup.worldSize > 1 {
+            if broadcastBuffers {
+                do { try synchronizeBuffers() } catch {
+                    fatalError("\(errorContext): broadcasting buffers failed on rank \(processGroup.rank): \(error)")
+                }
             }
+            arm()
         }
         return module(input)
+    }
+
+    /// Prepares the hooks for the coming backward: every bucket's parameters not yet fired.
+    private func arm() {
+        precondition(overlap.started.isEmpty,
+                     "\(errorContext): the previous backward's gradients were never averaged (its bucket all-reduces are in flight): call ddp.backward(loss), or ddp.synchronizeGradients() after loss.backward(), before the next forward")
+        for (b, bucket) in lists.buckets.enumerated() {
+            for (k, p) in bucket.enumerated() {
+                guard let node = p.value.autograd, node.requiresGrad else { continue }
+                let id = ObjectIdentifier(node)
+                guard overlap.hooked[b][k].node != id else { continue }
+                // First forward, or the parameter's value was replaced (a state dict load): hook
+                // the current graph node.
+                overlap.hooked[b][k].handle?.remove()
+                let handle = p.value.registerPostAccumulateGradHook { [weak self] _ in self?.gradientReady(bucket: b, index: k) }
+                overlap.hooked[b][k] = (id, handle)
+            }
+        }
+        overlap.fired = lists.buckets.map { Array(repeating: false, count: $0.count) }
+        overlap.ready = Array(repeating: 0, count: lists.buckets.count)
+        overlap.startedEarly = 0
+        overlap.failure = nil
+        overlap.armed = true
+    }
+
+    /// A post-accumulate hook: the parameter's gradient is final for this backward. Starts every
+    /// bucket that is now complete and whose predecessors have started, and lets the engine move
+    /// the started ones.
+    private func gradientReady(bucket b: Int, index k: Int) {
+        guard overlap.armed, overlap.failure == nil, !overlap.fired[b][k] else { return }
+        overlap.fired[b][k] = true
+        overlap.ready[b] += 1
+        do {
+            while overlap.started.count < lists.buckets.count,
+                  overlap.ready[overlap.started.count] == lists.buckets[overlap.started.count].count {
+                try startBucket(overlap.started.count)
+                overlap.startedEarly += 1
+            }
+            for request in overlap.started { _ = try request.progress() }
+        } catch {
+            overlap.failure = error
+        }
+    }
+
+    /// Starts the all-reduce of bucket `b`: its gradients flattened, with one flag per parameter
+    /// after them (whether this rank had a gradient; a missing one counts as zeros).
+    private func startBucket(_ b: Int) throws {
+        let bucket = lists.buckets[b]
+        let flat: Tensor
+        switch bucket[0].value.dtype {
+        case .float32: flat = Self.flatten(Float.self, bucket)
+        case .float64: flat = Self.flatten(Double.self, bucket)
+        case let dtype: throw DistributedError.unsupportedDType(operation: "DistributedDataParallel", dtype: dtype)
+        }
+        overlap.started.append(try processGroup.startAllReduce(flat))
     }
 
     /// Runs `body` without gradient averaging: backward passes inside accumulate locally.
@@ -128,14 +242,14 @@ public final class DistributedDataParallel: Module {
     /// dtype and at most ``bucketCapMB`` (a larger parameter gets a bucket of its own).
     public func buckets() -> [[Parameter]] { lists.buckets }
 
-    private static func makeBuckets(_ parameters: [Parameter], capBytes cap: Int) -> [[Parameter]] {
+    private static func makeBuckets(_ parameters: [Parameter], capBytes: Int, firstCapBytes: Int) -> [[Parameter]] {
         var result: [[Parameter]] = []
         var open: [DType: (params: [Parameter], bytes: Int)] = [:]
         var order: [DType] = []
         for p in parameters.reversed() where p.requiresGrad {
             let dtype = p.value.dtype, bytes = p.count * dtype.itemSize
             if var bucket = open[dtype] {
-                if bucket.bytes + bytes > cap {
+                if bucket.bytes + bytes > (result.isEmpty ? firstCapBytes : capBytes) {
                     result.append(bucket.params)
                     open[dtype] = ([p], bytes)
                 } else {
@@ -151,29 +265,32 @@ public final class DistributedDataParallel: Module {
         return result
     }
 
-    /// Averages every trainable parameter's gradient over the ranks, bucket by bucket.
-    ///
-    /// Each bucket is one all-reduce of the flattened gradients followed by one flag per
-    /// parameter (whether this rank had a gradient); a missing gradient counts as zeros.
+    /// Averages every trainable parameter's gradient over the ranks, bucket by bucket: starts the
+    /// buckets backward's hooks did not start, then waits for each and writes the averages.
     public func synchronizeGradients() throws {
         guard processGroup.worldSize > 1 else { return }
-        for bucket in lists.buckets {
-            let dtype = bucket[0].value.dtype
-            switch dtype {
-            case .float32: try reduceBucket(Float.self, bucket)
-            case .float64: try reduceBucket(Double.self, bucket)
-            default: throw DistributedError.unsupportedDType(operation: "DistributedDataParallel", dtype: dtype)
+        defer {
+            overlap.started = []
+            overlap.armed = false
+        }
+        if let failure = overlap.failure { throw failure }
+        lastStartedEarly = overlap.armed ? overlap.startedEarly : 0
+        for b in overlap.started.count..<lists.buckets.count { try startBucket(b) }
+        for (b, request) in overlap.started.enumerated() {
+            let flat = try request.wait()
+            switch flat.dtype {
+            case .float32: Self.apply(Float.self, flat, to: lists.buckets[b], worldSize: processGroup.worldSize)
+            default: Self.apply(Double.self, flat, to: lists.buckets[b], worldSize: processGroup.worldSize)
             }
         }
     }
 
-    /// One all-reduce of the bucket's gradients, flattened with one flag per parameter after
-    /// them (whether this rank had a gradient), then each gradient replaced by the average, in
-    /// its own storage when it is not shared.
-    private func reduceBucket<T: TensorFloat>(_: T.Type, _ bucket: [Parameter]) throws {
+    /// The bucket's gradients, flattened, then one flag per parameter: 1 where this rank had a
+    /// gradient, 0 where it had none (its gradient counts as zeros).
+    private static func flatten<T: TensorFloat>(_: T.Type, _ bucket: [Parameter]) -> Tensor {
         let total = bucket.reduce(0) { $0 + $1.count }
-        var flat = Tensor(uninitializedShape: [total + bucket.count], dtype: T.dtype)
-        var pf = flat.mutablePointer(as: T.self)
+        let flat = Tensor(uninitializedShape: [total + bucket.count], dtype: T.dtype)
+        let pf = flat.mutablePointer(as: T.self)
         var offset = 0
         for (k, p) in bucket.enumerated() {
             if let g = p.grad {
@@ -187,10 +304,16 @@ public final class DistributedDataParallel: Module {
             }
             offset += p.count
         }
-        try processGroup.allReduce(inPlace: &flat)
-        pf = flat.mutablePointer(as: T.self)
-        let scale = 1 / T(processGroup.worldSize)
-        offset = 0
+        return flat
+    }
+
+    /// Each gradient replaced by the average from the summed `flat`, in its own storage when it is
+    /// not shared; a parameter no rank had a gradient for keeps `nil`.
+    private static func apply<T: TensorFloat>(_: T.Type, _ flat: Tensor, to bucket: [Parameter], worldSize: Int) {
+        let total = bucket.reduce(0) { $0 + $1.count }
+        let pf = flat.pointer(as: T.self)
+        let scale = 1 / T(worldSize)
+        var offset = 0
         for (k, p) in bucket.enumerated() {
             defer { offset += p.count }
             guard pf[total + k] > 0 else { continue }  // no rank had a gradient

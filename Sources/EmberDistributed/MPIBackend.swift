@@ -10,6 +10,10 @@ import Foundation
 struct MPIBackend: CollectiveBackend {
     let rank: Int
     let worldSize: Int
+    /// A duplicate of MPI_COMM_WORLD (its handle's bits) for started collectives: their order is
+    /// kept apart from the blocking collectives' (a started bucket all-reduce may be in flight
+    /// while a SyncBatchNorm backward all-reduces on the world communicator).
+    private let startedCommunicator: Int
     var name: String { "MPI" }
 
     /// Initialises MPI (once per process) and reads the rank and world size of MPI_COMM_WORLD.
@@ -24,7 +28,9 @@ struct MPIBackend: CollectiveBackend {
         var rank: Int32 = 0, size: Int32 = 0
         try check(MPI_Comm_rank(cmpi_comm_world(), &rank), "MPI_Comm_rank")
         try check(MPI_Comm_size(cmpi_comm_world(), &size), "MPI_Comm_size")
-        return MPIBackend(rank: Int(rank), worldSize: Int(size))
+        var started: MPI_Comm? = nil
+        try check(MPI_Comm_dup(cmpi_comm_world(), &started), "MPI_Comm_dup")  // keeps the error handler
+        return MPIBackend(rank: Int(rank), worldSize: Int(size), startedCommunicator: Int(bitPattern: started))
     }
 
     static func check(_ code: Int32, _ operation: String) throws {
@@ -54,6 +60,32 @@ struct MPIBackend: CollectiveBackend {
 
     func allReduce(_ data: UnsafeMutableRawPointer, count: Int, type: CollectiveElement, op: EngineReduction) throws {
         try Self.check(MPI_Allreduce(cmpi_in_place(), data, Int32(count), datatype(type), operation(op), cmpi_comm_world()), "MPI_Allreduce")
+    }
+
+    func startAllReduce(_ data: UnsafeMutableRawPointer, count: Int, type: CollectiveElement) throws -> any PendingCollective {
+        var request: MPI_Request? = cmpi_request_null()
+        try Self.check(MPI_Iallreduce(cmpi_in_place(), data, Int32(count), datatype(type), operation(.sum),
+                                      OpaquePointer(bitPattern: startedCommunicator), &request), "MPI_Iallreduce")
+        return Request(request)
+    }
+
+    /// An MPI request: progressed by MPI_Test, completed by MPI_Wait.
+    final class Request: PendingCollective {
+        private var request: MPI_Request?
+        private var done = false
+        init(_ request: MPI_Request?) { self.request = request }
+        func progress() throws -> Bool {
+            guard !done else { return true }
+            var flag: Int32 = 0
+            try MPIBackend.check(MPI_Test(&request, &flag, cmpi_status_ignore()), "MPI_Test")
+            done = flag != 0
+            return done
+        }
+        func wait() throws {
+            guard !done else { return }
+            try MPIBackend.check(MPI_Wait(&request, cmpi_status_ignore()), "MPI_Wait")
+            done = true
+        }
     }
 
     func broadcast(_ data: UnsafeMutableRawPointer, count: Int, type: CollectiveElement, root: Int) throws {

@@ -200,6 +200,20 @@ public final class ProcessGroup: Sendable {
         if op == .mean { divide(&tensor, e, by: worldSize) }
     }
 
+    /// Starts the sum of `tensor` over all ranks; ``PendingAllReduce/wait()`` returns it.
+    /// Started all-reduces complete in start order, on an ordering of their own (see
+    /// ``CollectiveBackend/startAllReduce(_:count:type:)``), so blocking collectives may run while
+    /// one is in flight. Not verified call by call (DistributedDataParallel checks its bucket layout
+    /// once, at wrap time); counted when started.
+    package func startAllReduce(_ tensor: Tensor) throws -> PendingAllReduce {
+        let e = try element(tensor, "allReduce")
+        var t = tensor.detached()
+        t.makeUniqueContiguous()
+        counter.add(1, ordering: .relaxed)
+        let request = try backend.startAllReduce(mutableRaw(&t, e), count: t.count, type: e)
+        return PendingAllReduce(tensor: t, request: request)
+    }
+
     /// The root rank's `tensor`, returned on every rank.
     ///
     /// PyTorch parity: `torch.distributed.broadcast(tensor, src)` (in place there).
@@ -311,5 +325,26 @@ func divide(_ t: inout Tensor, _ e: CollectiveElement, by n: Int) {
     case .float32: let p = t.mutablePointer(as: Float.self); for i in 0..<t.count { p[i] /= Float(n) }
     case .float64: let p = t.mutablePointer(as: Double.self); for i in 0..<t.count { p[i] /= Double(n) }
     case .int64: break
+    }
+}
+
+/// An all-reduce in flight (``ProcessGroup/startAllReduce(_:)``). It owns the tensor the engine
+/// writes into, so the storage outlives the collective.
+package final class PendingAllReduce {
+    private let tensor: Tensor
+    private let request: any PendingCollective
+
+    init(tensor: Tensor, request: any PendingCollective) {
+        self.tensor = tensor
+        self.request = request
+    }
+
+    /// Lets the engine move data without blocking; whether the sum is complete.
+    package func progress() throws -> Bool { try request.progress() }
+
+    /// Blocks until the sum is complete and returns it.
+    package func wait() throws -> Tensor {
+        try request.wait()
+        return tensor
     }
 }

@@ -26,6 +26,7 @@ package final class AutogradMeta {
     @exclusivity(unchecked) private var _visited = false
     @exclusivity(unchecked) private weak var _evalModeSource: AnyObject?
     @exclusivity(unchecked) private var _hooks: [GradientHook]?
+    @exclusivity(unchecked) private var _postAccumulateHooks: [GradientHook]?
     @exclusivity(unchecked) private var _captured = false
     @exclusivity(unchecked) private var _pendingSweep = 0
 
@@ -78,6 +79,15 @@ package final class AutogradMeta {
     package var hooks: [GradientHook]? {
         get { _hooks }
         set { _hooks = newValue }
+    }
+    /// Hooks run on a leaf's accumulated `grad` right after backward accumulated into it
+    /// (`Tensor.registerPostAccumulateGradHook`; their results are ignored); `nil` when none.
+    /// The engine finishes such a leaf as soon as the last node that feeds it has run, not at the
+    /// end of the sweep, so the hooks can start work (DistributedDataParallel's bucket
+    /// all-reduces) while backward goes on.
+    package var postAccumulateHooks: [GradientHook]? {
+        get { _postAccumulateHooks }
+        set { _postAccumulateHooks = newValue }
     }
     /// Backward engine scratch: the sweep a leaf's `pendingGrad` belongs to (a sweep can run
     /// inside another's backward, as a checkpointed segment's does, reaching the same leaves).

@@ -34,6 +34,8 @@ public enum DistributedScenarios {
         public var buffers: Double
         /// The largest |difference| of the loss over the global batch at each step.
         public var losses: Double
+        /// Gradient buckets, and how many started while the last step's backward ran.
+        public var buckets = 0, startedDuringBackward = 0
     }
 
     /// Trains `steps` SGD steps (lr 0.1, momentum 0.9) data-parallel on `group` (every rank a
@@ -47,7 +49,8 @@ public enum DistributedScenarios {
     /// its dropout generator to offset `k * N * 8 / 4 + r * perRank * 8 / 4` (`N` the global batch,
     /// 8 the width) and draws exactly the rows of the one-process mask that its shard holds.
     public static func mlpEquality(group: ProcessGroup, perRank: Int = 8, steps: Int = 5, dtype: DType = .float32,
-                                   dropout: Double? = nil, positionsDropout: Bool = true) throws -> Equality {
+                                   dropout: Double? = nil, positionsDropout: Bool = true,
+                                   bucketCapMB: Double = 25) throws -> Equality {
         let world = group.worldSize, total = world * perRank
         let data = Generator(seed: 7)
         // The same global batches on every rank.
@@ -68,7 +71,7 @@ public enum DistributedScenarios {
         let local = MLP(seed: 100 + UInt64(group.rank), dtype: dtype, dropout: dropout)
         precondition(perRank * 8 % 4 == 0, "mlpEquality: the dropout shard must fill whole Philox blocks")
         local.convertSyncBatchNorm(processGroup: group)
-        let ddp = try DistributedDataParallel(local, processGroup: group)
+        let ddp = try DistributedDataParallel(local, processGroup: group, bucketCapMB: bucketCapMB)
         let optimizer = SGD(ddp.parameters(), lr: 0.1, momentum: 0.9)
         var lossDifference = 0.0
         for k in 0..<steps {
@@ -84,7 +87,8 @@ public enum DistributedScenarios {
             optimizer.step()
             optimizer.zeroGrad()
         }
-        var result = Equality(parameters: 0, buffers: 0, losses: lossDifference)
+        var result = Equality(parameters: 0, buffers: 0, losses: lossDifference, buckets: ddp.buckets().count,
+                              startedDuringBackward: ddp.bucketsStartedDuringBackward)
         for (a, b) in zip(local.parameters(), reference.parameters()) {
             result.parameters = max(result.parameters, maxDifference(a.value, b.value))
         }

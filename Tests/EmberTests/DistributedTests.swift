@@ -340,9 +340,12 @@ struct DistributedDataParallelTests {
           arguments: [DType.float32, .float64])
     func equality(dtype: DType) {
         let results = values(runRanks(ProcessGroup.inProcess(worldSize: 2)) { g in
-            try DistributedScenarios.mlpEquality(group: g, dtype: dtype)
-        })
-        #expect(results.count == 2)
+            [try DistributedScenarios.mlpEquality(group: g, dtype: dtype),
+             // One parameter per bucket: every bucket starts from a hook during backward.
+             try DistributedScenarios.mlpEquality(group: g, dtype: dtype, bucketCapMB: 0.00001)]
+        }).flatMap { $0 }
+        #expect(results.count == 4)
+        #expect(results.map(\.buckets) == [1, 6, 1, 6] && results.map(\.startedDuringBackward) == [1, 6, 1, 6])
         let tol = dtype == .float64 ? 1e-12 : 1e-5
         for r in results {
             print("in-process 2 ranks, \(dtype): max parameter difference \(r.parameters), buffers \(r.buffers), losses \(r.losses)")
@@ -403,6 +406,62 @@ struct DistributedDataParallelTests {
             return g.collectiveCount - before
         })
         #expect(results == [2, 2])
+    }
+
+    @Test("bucket all-reduces start from hooks while backward runs, in bucket order; unused parameters hold theirs back")
+    func bucketsStartDuringBackward() {
+        let results = values(runRanks(ProcessGroup.inProcess(worldSize: 2)) { g in
+            let model = Sequential(Linear(100, 100, generator: Generator(seed: 1)), ReLU(), Linear(100, 10, generator: Generator(seed: 2)))
+            let ddp = try DistributedDataParallel(model, processGroup: g, bucketCapMB: 0.02)
+            let x = Tensor.normal([3, 100], generator: Generator(seed: UInt64(10 + g.rank)))
+            try ddp.backward(ddp(x).sum())
+            let early = ddp.bucketsStartedDuringBackward
+            let overlapped = model.parameters().map { $0.grad!.scalars(as: Float.self) }
+            // The same step without overlap: backward outside a synchronized forward's hooks.
+            let reference = Sequential(Linear(100, 100, generator: Generator(seed: 1)), ReLU(), Linear(100, 10, generator: Generator(seed: 2)))
+            let plain = try DistributedDataParallel(reference, processGroup: g, bucketCapMB: 0.02)
+            let y = try plain.noSync { plain(x) }
+            y.sum().backward()
+            try plain.synchronizeGradients()
+            let notOverlapped = plain.bucketsStartedDuringBackward
+            return (early, notOverlapped, overlapped == reference.parameters().map { $0.grad!.scalars(as: Float.self) })
+        })
+        #expect(results.count == 2)
+        for r in results {
+            #expect(r.0 == 2)  // both buckets started before backward returned
+            #expect(r.1 == 0)
+            #expect(r.2)
+        }
+        // A parameter unused on one rank holds its bucket (and every later one) until the end there.
+        let unused = values(runRanks(ProcessGroup.inProcess(worldSize: 2)) { g in
+            final class TwoHeads: Module {
+                let head = Linear(4, 4)
+                let spare = Linear(4, 4)
+                var useSpare = true
+                override func forward(_ input: Tensor) -> Tensor { useSpare ? spare(head(input)) : head(input) }
+            }
+            let model = TwoHeads()
+            model.useSpare = g.rank == 0
+            let ddp = try DistributedDataParallel(model, processGroup: g, bucketCapMB: 0.00005)  // 52 bytes: one parameter per bucket
+            try ddp.backward(ddp(Tensor.ones([2, 4])).sum())
+            return (ddp.buckets().count, ddp.bucketsStartedDuringBackward)
+        })
+        #expect(unused.map(\.0) == [4, 4])
+        // Buckets run in reverse parameter order (spare's bias first): rank 1 never fires spare's.
+        #expect(unused.map(\.1) == [4, 0])
+    }
+
+    @Test func aBackwardLeftUnaveragedStopsTheNextForward() async {
+        let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            let groups = ProcessGroup.inProcess(worldSize: 2)
+            _ = values(runRanks(groups) { g in
+                let ddp = try DistributedDataParallel(Linear(3, 2), processGroup: g)
+                ddp(Tensor.ones([1, 3])).sum().backward()  // hooks start the bucket; nothing waits for it
+                _ = ddp(Tensor.ones([1, 3]))
+                return 0
+            })
+        }
+        #expect(standardErrorText(result).contains("the previous backward's gradients were never averaged"))
     }
 
     @Test("noSync accumulates locally; the next synchronized backward averages the sums")

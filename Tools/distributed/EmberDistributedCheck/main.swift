@@ -43,6 +43,12 @@ do {
         let ok = d.parameters < 1e-5 && d.buffers < 1e-5 && d.losses < 1e-5
         passed = passed && ok
         say("rank \(rank): mlp+dropout torch.float32 world \(group.worldSize): max parameter difference \(d.parameters), max buffer difference \(d.buffers), max loss difference \(d.losses) \(ok ? "ok" : "FAILED")")
+        // One parameter per bucket: fc2's buckets are in flight (on their own communicator) while
+        // SyncBatchNorm's backward all-reduces on the world communicator.
+        let o = try DistributedScenarios.mlpEquality(group: group, dtype: .float32, bucketCapMB: 0.00001)
+        let overlapOK = o.parameters < 1e-5 && o.buffers < 1e-5 && o.losses < 1e-5 && o.buckets == 6 && o.startedDuringBackward == 6
+        passed = passed && overlapOK
+        say("rank \(rank): mlp+overlap torch.float32 world \(group.worldSize): max parameter difference \(o.parameters), max buffer difference \(o.buffers), buckets \(o.buckets), started during backward \(o.startedDuringBackward) \(overlapOK ? "ok" : "FAILED")")
     case "eval":
         let c = try DistributedScenarios.evalCollectives(group: group)
         passed = c.eval == 0 && c.pinned == 0 && c.training == 1 && c.synchronized == 3
