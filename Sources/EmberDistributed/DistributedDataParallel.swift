@@ -14,11 +14,15 @@ import EmberTensor
 ///
 /// Gradients travel in buckets of at most ``bucketCapMB`` megabytes (PyTorch's default, 25; the
 /// first bucket at most 1 MB, as PyTorch's), parameters in reverse order (roughly the order
-/// backward produces them), one all-reduce per bucket and dtype. After a synchronized
-/// training-mode forward, a bucket's all-reduce starts from a post-accumulate hook as soon as
-/// backward has produced the last of its gradients (and every earlier bucket has started), so it
-/// travels while backward computes the earlier layers' gradients; ``backward(_:)`` (or
-/// ``synchronizeGradients()``) starts the rest and waits for all. A parameter without a gradient on this rank (unused in this forward)
+/// backward produces them), one all-reduce per bucket and dtype. With ``overlapsCommunication``
+/// (the default, as in PyTorch), after a synchronized training-mode forward a bucket's all-reduce
+/// starts from a post-accumulate hook as soon as backward has produced the last of its gradients
+/// (and every earlier bucket has started), so it travels while backward computes the earlier
+/// layers' gradients; ``backward(_:)`` (or ``synchronizeGradients()``) starts the rest and waits
+/// for all. Without it, every bucket starts there. Measured on 2 ranks sharing a 2-core machine
+/// (BENCHMARKS.md), overlapping neither helped nor hurt the step: Open MPI 4.1's non-blocking
+/// all-reduce of 2.1 MB took 0.8-0.9 ms where the blocking one took 0.3-0.4 ms, and it moves data
+/// only while a rank is inside MPI; it pays where ranks have spare cores or wait on a network. A parameter without a gradient on this rank (unused in this forward)
 /// contributes zeros, so every rank runs the same collectives (PyTorch's
 /// `find_unused_parameters=True`); its gradient stays `nil` only when no rank produced one.
 /// Frozen parameters (`requiresGrad == false`) are left out.
@@ -48,6 +52,8 @@ public final class DistributedDataParallel: Module {
     public let bucketCapMB: Double
     /// Whether training-mode forwards broadcast the buffers from rank 0 first.
     public let broadcastBuffers: Bool
+    /// Whether bucket all-reduces start during backward (see the type's notes).
+    public let overlapsCommunication: Bool
     /// `false` inside ``noSync(_:)``.
     public private(set) var requiresGradientSync = true
     /// The gradient buckets and the buffers, listed once at wrap time (as PyTorch fixes its
@@ -93,12 +99,15 @@ public final class DistributedDataParallel: Module {
     ///   - processGroup: the group (``ProcessGroup/world(verifiesCalls:)`` for `mpirun`'s ranks).
     ///   - bucketCapMB: the bucket size cap in megabytes.
     ///   - broadcastBuffers: broadcast buffers from rank 0 at each training-mode forward.
-    public init(_ module: Module, processGroup: ProcessGroup, bucketCapMB: Double = 25, broadcastBuffers: Bool = true) throws {
+    ///   - overlapsCommunication: start bucket all-reduces during backward.
+    public init(_ module: Module, processGroup: ProcessGroup, bucketCapMB: Double = 25, broadcastBuffers: Bool = true,
+                overlapsCommunication: Bool = true) throws {
         precondition(bucketCapMB > 0, "DistributedDataParallel: bucketCapMB must be positive, got \(bucketCapMB)")
         self.module = module
         self.processGroup = processGroup
         self.bucketCapMB = bucketCapMB
         self.broadcastBuffers = broadcastBuffers
+        self.overlapsCommunication = overlapsCommunication
         super.init()
         lists.buckets = Self.makeBuckets(module.parameters(), capBytes: Int(bucketCapMB * 1024 * 1024),
                                          firstCapBytes: min(Int(bucketCapMB * 1024 * 1024), 1024 * 1024))
@@ -162,7 +171,7 @@ public final class DistributedDataParallel: Module {
                     fatalError("\(errorContext): broadcasting buffers failed on rank \(processGroup.rank): \(error)")
                 }
             }
-            arm()
+            if overlapsCommunication { arm() }
         }
         return module(input)
     }

@@ -4,7 +4,7 @@
 Usage: Tools/bench/ddp_bench.py [--ranks N] [--rounds R] [--budget SECONDS] [--ember PATH]
 
 Each round runs, in this order: Ember on 1 process, Ember on N ranks (`mpirun -n N
-ember-distributed-check bench`), PyTorch on 1 process, PyTorch DDP (gloo) on N ranks
+ember-distributed-check bench`), the same without overlapping bucket all-reduces with backward, PyTorch on 1 process, PyTorch DDP (gloo) on N ranks
 (`torch_ddp_bench.py`). The workload (MLP 784-512-256-10 with BatchNorm1d, global batch 256, SGD
 with momentum, one thread per rank) and the timing protocol are those two scripts'. The table gives
 each configuration's median over the rounds (ms per step, samples/s), the scaling of N ranks over 1
@@ -54,6 +54,7 @@ def main():
     configurations = {
         ("ember", 1): mpirun + ["-n", "1", args.ember, "bench"] + budget,
         ("ember", args.ranks): mpirun + ["-n", str(args.ranks), args.ember, "bench"] + budget,
+        ("ember-no-overlap", args.ranks): mpirun + ["-x", "EMBER_BENCH_OVERLAP=0", "-n", str(args.ranks), args.ember, "bench"] + budget,
         ("ember-shard", 1): mpirun + ["-n", "1", args.ember, "bench", "--global-batch", str(256 // args.ranks)] + budget,
         ("pytorch", 1): torch + ["--ranks", "1"] + budget,
         ("pytorch", args.ranks): torch + ["--ranks", str(args.ranks)] + budget,
@@ -75,8 +76,9 @@ def main():
         if framework == "ember-shard":
             continue
         ms = median[(framework, ranks)]
-        scaling = f"{median[(framework, 1)] / ms:.2f}x" if ranks > 1 else ""
-        versus = f"{median[('pytorch', ranks)] / ms:.2f}x" if framework == "ember" else ""
+        base = "ember" if framework.startswith("ember") else framework
+        scaling = f"{median[(base, 1)] / ms:.2f}x" if ranks > 1 else ""
+        versus = f"{median[('pytorch', ranks)] / ms:.2f}x" if base == "ember" else ""
         sync = "" if ranks == 1 else (" (SyncBatchNorm)" if details[(framework, ranks)]["sync_batchnorm"] else " (per-rank BatchNorm)")
         print(f"| {framework}{sync} | {ranks} x 1 | {ms:.2f} | {batch / ms * 1000:.0f} | {scaling} | {versus} |")
     shard = median[("ember-shard", 1)]

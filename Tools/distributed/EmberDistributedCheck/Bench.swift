@@ -35,7 +35,9 @@ enum DistributedBench {
             let backward: (Tensor) throws -> Void
             if group.worldSize > 1 {
                 model.convertSyncBatchNorm(processGroup: group)
-                let ddp = try DistributedDataParallel(model, processGroup: group)
+                // EMBER_BENCH_OVERLAP=0: bucket all-reduces start after backward instead of during it.
+                let overlaps = ProcessInfo.processInfo.environment["EMBER_BENCH_OVERLAP"] != "0"
+                let ddp = try DistributedDataParallel(model, processGroup: group, overlapsCommunication: overlaps)
                 trained = ddp
                 backward = { try ddp.backward($0) }
             } else {
