@@ -203,7 +203,9 @@ public final class DistributedDataParallel: Module {
     /// bucket that is now complete and whose predecessors have started, and lets the engine move
     /// the started ones.
     private func gradientReady(bucket b: Int, index k: Int) {
-        guard overlap.armed, overlap.failure == nil, !overlap.fired[b][k] else { return }
+        guard overlap.armed, overlap.failure == nil else { return }
+        precondition(!overlap.fired[b][k],
+                     "\(errorContext): a parameter of shape \(lists.buckets[b][k].shape) received gradients from a second backward after one synchronized forward, after its bucket's all-reduce may have started (its new gradient would be lost); run extra backward passes inside ddp.noSync { }, or wrap with overlapsCommunication: false")
         overlap.fired[b][k] = true
         overlap.ready[b] += 1
         do {

@@ -398,6 +398,9 @@ struct DistributedDataParallelTests {
         let buckets = ddp.buckets()
         #expect(buckets.map { $0.map(\.count) } == [[10, 1000, 100], [10000]])
         #expect(try DistributedDataParallel(model, processGroup: g).buckets().count == 1)
+        // The first bucket holds at most 1 MB (PyTorch's first bucket), the rest up to the cap.
+        let wide = Sequential(Linear(600, 600), Linear(600, 10))  // 1.44 MB of first-layer weight
+        #expect(try DistributedDataParallel(wide, processGroup: g).buckets().map { $0.map(\.count) } == [[10, 6000, 600], [360000]])
         let results = values(runRanks(ProcessGroup.inProcess(worldSize: 2)) { g in
             let model = Sequential(Linear(100, 100), Linear(100, 10))
             let ddp = try DistributedDataParallel(model, processGroup: g, bucketCapMB: 0.02)
@@ -460,6 +463,32 @@ struct DistributedDataParallelTests {
             })
         }
         #expect(standardErrorText(result).contains("the previous backward's gradients were never averaged"))
+    }
+
+    @Test func aSecondBackwardAfterOneForwardStops() async {
+        let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            _ = values(runRanks(ProcessGroup.inProcess(worldSize: 2)) { g in
+                let ddp = try DistributedDataParallel(Linear(3, 2), processGroup: g)
+                let loss = ddp(Tensor.ones([1, 3])).sum()
+                loss.backward(retainGraph: true)
+                loss.backward()  // its gradients would miss the buckets already started
+                try ddp.synchronizeGradients()
+                return 0
+            })
+        }
+        #expect(standardErrorText(result).contains("received gradients from a second backward after one synchronized forward"))
+        // Without overlap the two passes accumulate and are averaged together.
+        let sums = values(runRanks(ProcessGroup.inProcess(worldSize: 2)) { g in
+            let layer = Linear(3, 2, generator: Generator(seed: 4))
+            let ddp = try DistributedDataParallel(layer, processGroup: g, overlapsCommunication: false)
+            let loss = ddp(Tensor.full([1, 3], Double(g.rank + 1))).sum()
+            loss.backward(retainGraph: true)
+            loss.backward()
+            try ddp.synchronizeGradients()
+            return layer.weight.grad!.scalars(as: Float.self)
+        })
+        // Each rank's weight gradient is 2 * its input (1 or 2): the average is 3.
+        #expect(sums.count == 2 && sums.allSatisfy { $0 == Array(repeating: 3, count: 6) })
     }
 
     @Test("noSync accumulates locally; the next synchronized backward averages the sums")
