@@ -5,10 +5,9 @@
 // AMD Zen 3 core (32 KiB L1d, 512 KiB L2): kc = 512 beat 256 by a few percent (fewer passes over
 // C); mc from 72 to 144 made no difference for large products, and mc = 144 lets products up to
 // 144 rows skip packing A (n = 112..144: 89-93 instead of 65-86 GFLOP/s). The AVX-512 float32
-// sizes were checked on an Intel Xeon (family 6 model 207: 48 KiB L1d, 2 MiB L2): kc = 192, 384
-// and 512 and mc = 224 and 448 were no better than kc = 256, mc = 112 (sgemm n = 1024 at 139-147
-// GFLOP/s, 1 thread; mc = 224 was worse at n = 256). The others follow the same rule and are not
-// tuned (no arm64 machine was at hand).
+// sizes were checked on an Intel Xeon (family 6 model 207: 48 KiB L1d, 2 MiB L2): deeper or
+// shallower panels and larger A blocks were no better (BENCHMARKS.md, "On an AVX-512 machine").
+// The others follow the same rule and are not tuned (no arm64 machine was at hand).
 #include "gemm_kernels.h"
 
 #define EMBER_UKERNEL(name, MR, NR, KC, MC, NC) \

@@ -19,10 +19,10 @@ import EmberTensor
 /// starts from a post-accumulate hook as soon as backward has produced the last of its gradients
 /// (and every earlier bucket has started), so it travels while backward computes the earlier
 /// layers' gradients; ``backward(_:)`` (or ``synchronizeGradients()``) starts the rest and waits
-/// for all. Without it, every bucket starts there. Measured on 2 ranks sharing a 2-core machine
-/// (BENCHMARKS.md), overlapping neither helped nor hurt the step: Open MPI 4.1's non-blocking
-/// all-reduce of 2.1 MB took 0.8-0.9 ms where the blocking one took 0.3-0.4 ms, and it moves data
-/// only while a rank is inside MPI; it pays where ranks have spare cores or wait on a network. A parameter without a gradient on this rank (unused in this forward)
+/// for all. Without it, every bucket starts there. On 2 ranks sharing a 2-core machine
+/// overlapping neither helped nor hurt the step (BENCHMARKS.md): Open MPI's non-blocking
+/// all-reduce is slower than its blocking one there, and it moves data only while a rank is
+/// inside MPI; it pays where ranks have spare cores or wait on a network. A parameter without a gradient on this rank (unused in this forward)
 /// contributes zeros, so every rank runs the same collectives (PyTorch's
 /// `find_unused_parameters=True`); its gradient stays `nil` only when no rank produced one.
 /// Frozen parameters (`requiresGrad == false`) are left out.
