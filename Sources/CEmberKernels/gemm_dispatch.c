@@ -10,30 +10,30 @@
 // The others follow the same rule and are not tuned (no arm64 machine was at hand).
 #include "gemm_kernels.h"
 
-#define EMBER_UKERNEL(name, MR, NR, KC, MC, NC) \
-    (ember_gemm_ukernel) { MR, NR, KC, MC, NC, name##_packed, name##_strided, name##_indirect, 0, 0, name##_rows }
+#define EMBER_UKERNEL(name, MR, NR, VW, KC, MC, NC) \
+    (ember_gemm_ukernel) { MR, NR, VW, KC, MC, NC, name##_packed, name##_strided, name##_indirect, 0, 0, name##_rows }
 
-static const ember_gemm_ukernel ember_missing = {1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0};
+static const ember_gemm_ukernel ember_missing = {1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0};
 
 ember_gemm_ukernel ember_sgemm_ukernel(int path) {
     switch (path) {
-    case EMBER_PATH_PORTABLE: return EMBER_UKERNEL(ember_sgemm_portable, 4, 8, 256, 128, 4096);
+    case EMBER_PATH_PORTABLE: return EMBER_UKERNEL(ember_sgemm_portable, 4, 8, 1, 256, 128, 4096);
 #if defined(__x86_64__)
     case EMBER_PATH_AVX2: {
-        ember_gemm_ukernel k = EMBER_UKERNEL(ember_sgemm_avx2, 6, 16, 512, 144, 4096);
+        ember_gemm_ukernel k = EMBER_UKERNEL(ember_sgemm_avx2, 6, 16, 8, 512, 144, 4096);
         k.mr_short = 4;
         k.indirect_short = ember_sgemm_avx2_m4_indirect;
         return k;
     }
     case EMBER_PATH_AVX512: {
-        ember_gemm_ukernel k = EMBER_UKERNEL(ember_sgemm_avx512, 14, 32, 256, 112, 4096);
+        ember_gemm_ukernel k = EMBER_UKERNEL(ember_sgemm_avx512, 14, 32, 16, 256, 112, 4096);
         k.mr_short = 8;
         k.indirect_short = ember_sgemm_avx512_m8_indirect;
         return k;
     }
 #endif
 #if defined(__aarch64__)
-    case EMBER_PATH_NEON: return EMBER_UKERNEL(ember_sgemm_neon, 8, 12, 256, 128, 4080);
+    case EMBER_PATH_NEON: return EMBER_UKERNEL(ember_sgemm_neon, 8, 12, 4, 256, 128, 4080);
 #endif
     default: return ember_missing;
     }
@@ -41,13 +41,13 @@ ember_gemm_ukernel ember_sgemm_ukernel(int path) {
 
 ember_gemm_ukernel ember_dgemm_ukernel(int path) {
     switch (path) {
-    case EMBER_PATH_PORTABLE: return EMBER_UKERNEL(ember_dgemm_portable, 4, 4, 256, 64, 2048);
+    case EMBER_PATH_PORTABLE: return EMBER_UKERNEL(ember_dgemm_portable, 4, 4, 1, 256, 64, 2048);
 #if defined(__x86_64__)
-    case EMBER_PATH_AVX2: return EMBER_UKERNEL(ember_dgemm_avx2, 6, 8, 256, 96, 2048);
-    case EMBER_PATH_AVX512: return EMBER_UKERNEL(ember_dgemm_avx512, 14, 16, 256, 84, 2048);
+    case EMBER_PATH_AVX2: return EMBER_UKERNEL(ember_dgemm_avx2, 6, 8, 4, 256, 96, 2048);
+    case EMBER_PATH_AVX512: return EMBER_UKERNEL(ember_dgemm_avx512, 14, 16, 8, 256, 84, 2048);
 #endif
 #if defined(__aarch64__)
-    case EMBER_PATH_NEON: return EMBER_UKERNEL(ember_dgemm_neon, 6, 8, 256, 72, 2048);
+    case EMBER_PATH_NEON: return EMBER_UKERNEL(ember_dgemm_neon, 6, 8, 2, 256, 72, 2048);
 #endif
     default: return ember_missing;
     }

@@ -9,8 +9,8 @@
                        double beta, long m, long n);                                              \
     void name##_strided(long kc, const void *a, long rs_a, long cs_a, const void *b, void *c,     \
                         long ldc, double alpha, double beta, long m, long n);             \
-    void name##_indirect(long kc, const void *a, const void *b, const long *b_off, void *c,       \
-                         long ldc, double alpha, double beta, long m, long n);                    \
+    void name##_indirect(long kc, const void *a, const void *b, const long *b_off, long b_step,  \
+                         void *c, long ldc, double alpha, double beta, long m, long n);           \
     void name##_rows(long kc, const void *a, const long *a_off, const void *b, void *c, long ldc, \
                      double alpha, double beta, long m, long n);
 

@@ -128,10 +128,11 @@ UKR_TARGET void UKR_CAT(UKR_NAME, _strided)(long kc, const void *a_, long rs_a, 
     UKR_CAT(UKR_NAME, _write)(acc, c, ldc, (UKR_T)alpha, (UKR_T)beta, m, n);
 }
 
-/// Indirect B, packed A: row p of B is the NR contiguous elements at b + b_off[p] (a convolution
-/// reads its zero-padded input image this way, one offset per kernel tap, with no column matrix
-/// and no B packing); columns n..<NR are read and discarded.
-UKR_TARGET void UKR_CAT(UKR_NAME, _indirect)(long kc, const void *a_, const void *b_, const long *b_off,
+/// Indirect B, packed A: vector j of row p of B starts at b + b_off[p] + j * b_step (b_step ==
+/// VW: the NR contiguous elements; a convolution reads its zero-padded input image this way, one
+/// offset per kernel tap, with no column matrix and no B packing, and with b_step a padded row
+/// length one tile covers NR / VW output rows); columns n..<NR are read and discarded.
+UKR_TARGET void UKR_CAT(UKR_NAME, _indirect)(long kc, const void *a_, const void *b_, const long *b_off, long b_step,
                                              void *c_, long ldc, double alpha, double beta, long m, long n)
 {
     const UKR_T *a = (const UKR_T *)a_;
@@ -144,7 +145,7 @@ UKR_TARGET void UKR_CAT(UKR_NAME, _indirect)(long kc, const void *a_, const void
         const UKR_T *row = b + b_off[p];
         UKR_V bv[UKR_NV];
 #pragma clang loop unroll(full)
-        for (int j = 0; j < UKR_NV; ++j) bv[j] = UKR_LOAD(row + j * UKR_VW);
+        for (int j = 0; j < UKR_NV; ++j) bv[j] = UKR_LOAD(row + j * b_step);
 #pragma clang loop unroll(full)
         for (int i = 0; i < UKR_MR; ++i) {
             UKR_V av = UKR_BCAST(a[i]);

@@ -43,6 +43,9 @@ extension GEMM {
 
         /// Tile columns of the kernel: how far past its last column a row of B is read.
         package var tileColumns: Int { kernel.nr }
+        /// Lanes of one of the kernel's vectors: a tile's columns are `tileColumns / vectorWidth`
+        /// vectors, which `sgemm(_:n:b:rowOffsets:vectorStride:...)` may read from separate places.
+        package var vectorWidth: Int { kernel.vw }
 
         /// Strip heights covering `m` rows with `mr`-row strips and, when `short > 0`, `short`-row
         /// ones: the fewest wasted rows, then the fewest strips (32 rows with 6 and 4: four of 6,
@@ -62,16 +65,20 @@ extension GEMM {
     }
 
     /// `C = A B + beta C` on one thread, where row `p` of the `k x n` matrix B is the `n`
-    /// contiguous elements at `b + rowOffsets[p]`.
+    /// contiguous elements at `b + rowOffsets[p]`; or, with a `vectorStride`, the `n <=
+    /// tileColumns` elements whose `j`-th run of `vectorWidth` starts at `b + rowOffsets[p] + j *
+    /// vectorStride` (a convolution's tile over several output rows).
     ///
     /// Each row is read up to `tileColumns - 1` elements past its last column (the values are
-    /// discarded): the caller keeps that much readable memory after every row.
+    /// discarded), or up to its last vector's end: the caller keeps that much readable memory.
     package static func sgemm(
         _ a: PackedSingleA, n: Int, b: UnsafePointer<Float>, rowOffsets: UnsafePointer<Int>,
-        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+        vectorStride: Int? = nil, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
         let (m, k, kernel) = (a.m, a.k, a.kernel)
         precondition(n >= 0 && ldc >= n, "GEMM: bad sizes m=\(m) n=\(n) k=\(k) ldc=\(ldc)")
+        precondition(vectorStride == nil || n <= kernel.nr, "GEMM: a vector stride needs n <= \(kernel.nr), got \(n)")
+        let step = vectorStride ?? kernel.vw
         if m == 0 || n == 0 { return }
         if k == 0 {
             scale(m: m, n: n, c: c, ldc: ldc, by: beta)
@@ -103,7 +110,7 @@ extension GEMM {
                         for s in block {
                             let strip = a.strips[s]
                             let tile = strip.height == kernel.mr ? kernel.indirect : short!
-                            tile(kc, a.storage + strip.offset + pc * strip.height, b + jr, offsets + pc,
+                            tile(kc, a.storage + strip.offset + pc * strip.height, b + jr, offsets + pc, step,
                                  c + strip.row * ldc + jr, ldc, 1, betaD, min(strip.height, m - strip.row), cols)
                         }
                         jr += nr

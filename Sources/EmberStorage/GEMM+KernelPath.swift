@@ -67,8 +67,8 @@ extension Double: GEMMScalar {
 
 /// One C micro-kernel (an `mr x nr` tile of C per call) with the block sizes it is tuned for.
 struct MicroKernel {
-    /// Tile rows and columns.
-    let mr: Int, nr: Int
+    /// Tile rows and columns, and the lanes of one vector (`nr` is a multiple of `vw`).
+    let mr: Int, nr: Int, vw: Int
     /// Depth of a packed panel, rows of a packed A block (a multiple of `mr`), columns of a packed
     /// B panel (a multiple of `nr`).
     let kc: Int, mc: Int, nc: Int
@@ -90,7 +90,7 @@ struct MicroKernel {
             preconditionFailure("GEMM: kernel path \(path) is not compiled in for this architecture")
         }
         precondition(path.isSupported, "GEMM: this CPU does not support kernel path \(path)")
-        (mr, nr, kc, mc, nc) = (entry.mr, entry.nr, entry.kc, entry.mc, entry.nc)
+        (mr, nr, vw, kc, mc, nc) = (entry.mr, entry.nr, entry.vw, entry.kc, entry.mc, entry.nc)
         self.packed = packed
         self.strided = strided
         self.indirect = indirect

@@ -30,6 +30,13 @@ import _EmberTestSupport
         Case(dims: 2, batch: 1, inChannels: 16, outChannels: 64, size: [4, 16], kernel: [3, 3], padding: [1, 1], dilation: [1, 1], groups: 2, bias: false),
         Case(dims: 1, batch: 2, inChannels: 4, outChannels: 6, size: [48], kernel: [3], padding: [1], dilation: [1], groups: 2, bias: true),
         Case(dims: 3, batch: 1, inChannels: 3, outChannels: 5, size: [3, 4, 16], kernel: [2, 3, 3], padding: [0, 1, 1], dilation: [1, 1, 1], groups: 1, bias: false),
+        // Output rows exactly one vector wide (16 columns on AVX-512, 8 on AVX2): each tile covers
+        // two output rows (`PaddedColumns.rowsPerTile`), an odd last row alone; bias row, groups,
+        // 3d, and a wide dilated kernel whose second vector reads one padded row past the image.
+        Case(dims: 2, batch: 2, inChannels: 5, outChannels: 32, size: [5, 18], kernel: [3, 3], padding: [1, 0], dilation: [1, 1], groups: 1, bias: true),
+        Case(dims: 2, batch: 2, inChannels: 6, outChannels: 10, size: [7, 8], kernel: [3, 3], padding: [1, 1], dilation: [1, 1], groups: 2, bias: true),
+        Case(dims: 3, batch: 1, inChannels: 3, outChannels: 9, size: [2, 3, 16], kernel: [1, 3, 3], padding: [0, 1, 1], dilation: [1, 1, 1], groups: 1, bias: true),
+        Case(dims: 2, batch: 1, inChannels: 2, outChannels: 17, size: [3, 34], kernel: [3, 7], padding: [1, 0], dilation: [1, 3], groups: 1, bias: false),
     ]
 
     @Test(arguments: cases)

@@ -45,6 +45,39 @@ struct GEMMIndirectTests {
         }
     }
 
+    @Test("indirect B with a vector stride (a tile over several rows) matches the float64 reference on every supported path",
+          arguments: GEMMKernelPath.supported)
+    func vectorStrideMatchesReference(path: GEMMKernelPath) {
+        for (m, k) in [(13, 20), (32, 9), (70, 300)] {
+            let a = gemmTestValues(m * k, seed: 11).map { Float($0) }
+            let packed = a.withUnsafeBufferPointer {
+                GEMM.PackedSingleA(m: m, k: k, a: $0.baseAddress!, rowStride: k, colStride: 1, path: path)
+            }
+            let (vw, nr, stride) = (packed.vectorWidth, packed.tileColumns, 37)
+            let offsets = (0..<k).map { ($0 * 5 % k) * 3 }
+            let b = gemmTestValues(3 * k + nr / vw * stride + nr + 64, seed: 12).map { Float($0) }
+            // Element (p, j) of B: vector j / vw of row p starts `stride` after the previous one.
+            func bAt(_ p: Int, _ j: Int) -> Float { b[offsets[p] + j / vw * stride + j % vw] }
+            for n in Set([nr, vw, max(1, nr - 3)]) {
+                var c = [Float](repeating: .nan, count: m * n)
+                b.withUnsafeBufferPointer { bp in
+                    offsets.withUnsafeBufferPointer { op in
+                        GEMM.sgemm(packed, n: n, b: bp.baseAddress!, rowOffsets: op.baseAddress!, vectorStride: stride, beta: 0, c: &c, ldc: n)
+                    }
+                }
+                var worst = 0.0
+                for i in 0..<m {
+                    for j in 0..<n {
+                        var sum = 0.0
+                        for p in 0..<k { sum += Double(a[i * k + p]) * Double(bAt(p, j)) }
+                        worst = max(worst, abs(Double(c[i * n + j]) - sum) / (1 + abs(sum)))
+                    }
+                }
+                #expect(worst < 1e-5 * Double(k).squareRoot(), "\(path) m=\(m) n=\(n) k=\(k): worst \(worst)")
+            }
+        }
+    }
+
     @Test("indirect A (rows at offsets, B packed) matches the float64 reference on every supported path",
           arguments: GEMMKernelPath.supported)
     func rowsOfAMatchReference(path: GEMMKernelPath) {

@@ -41,10 +41,12 @@ typedef void (*ember_gemm_packed_fn)(long kc, const void *a, const void *b, void
 typedef void (*ember_gemm_strided_fn)(long kc, const void *a, long rs_a, long cs_a, const void *b,
                                       void *c, long ldc, double alpha, double beta, long m, long n);
 
-/// The same micro-kernel with A packed and B read indirectly: row `p` of B is the `NR` contiguous
-/// elements at `b + b_off[p]` (columns `n..<NR` are read, so they must be readable, and
-/// discarded). A convolution multiplies its weight by rows of its zero-padded input this way.
-typedef void (*ember_gemm_indirect_fn)(long kc, const void *a, const void *b, const long *b_off,
+/// The same micro-kernel with A packed and B read indirectly: row `p` of B is the `NR` elements
+/// whose `j`-th vector of `VW` (the kernel's `vw`) starts at `b + b_off[p] + j * b_step`
+/// (`b_step == VW`: contiguous). Columns `n..<NR` are read, so they must be readable, and
+/// discarded. A convolution multiplies its weight by rows of its zero-padded input this way; with
+/// `b_step` the padded row length, one tile covers `NR / VW` output rows of `VW` columns.
+typedef void (*ember_gemm_indirect_fn)(long kc, const void *a, const void *b, const long *b_off, long b_step,
                                        void *c, long ldc, double alpha, double beta, long m, long n);
 
 /// The same micro-kernel with A read indirectly, B packed: row `i` of A is contiguous from
@@ -55,8 +57,8 @@ typedef void (*ember_gemm_rows_fn)(long kc, const void *a, const long *a_off, co
 
 /// A micro-kernel and the block sizes it is tuned for.
 typedef struct {
-    /// Tile rows and columns of the micro-kernel.
-    long mr, nr;
+    /// Tile rows and columns of the micro-kernel, and the lanes of one vector (`nr` is a multiple).
+    long mr, nr, vw;
     /// Cache blocking: depth of a packed panel, rows of a packed A block, columns of a B panel.
     /// `mc` is a multiple of `mr` and `nc` a multiple of `nr`.
     long kc, mc, nc;

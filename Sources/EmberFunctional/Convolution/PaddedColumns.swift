@@ -53,7 +53,9 @@ struct PaddedColumns {
         onesOffset = bias ? image : nil
         if bias { offsets.append(image) }
         rowOffsets = offsets
-        bufferCount = image + (bias ? columns : 0) + 64
+        // Slack for the kernels' reads past the last column: a tile's width (at most 32), or, for
+        // tiles over several output rows, one padded row more.
+        bufferCount = image + (bias ? columns : 0) + 64 + wp
     }
 
     /// Writes the run of ones (once per buffer: ``fill(_:into:)`` leaves it alone).
@@ -106,6 +108,13 @@ struct PaddedColumns {
         return (oW + nr - 1) / nr * nr <= wp || rowOffsets.count <= 32
     }
 
+    /// Output rows per product when one tile covers whole output rows of one vector each (the
+    /// rows exactly a vector wide: 16 columns on AVX-512, 8 on AVX2), else 1.
+    func rowsPerTile(_ weight: GEMM.PackedSingleA) -> Int {
+        let vw = weight.vectorWidth
+        return vw > 1 && g.output[2] == vw && weight.tileColumns >= 2 * vw ? weight.tileColumns / vw : 1
+    }
+
     /// `y = W x` for one sample and group: `weight` is `[outChannels, rows]` (its last column the
     /// bias when the layout has the row of ones), `y` `[outChannels, outputPlane]`; `scratch` holds
     /// `outChannels * chunk` floats.
@@ -113,6 +122,24 @@ struct PaddedColumns {
                  y: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, chunk: Int) {
         let outChannels = weight.m
         let oD = g.output[0], oH = g.output[1], oW = g.output[2], plane = hp * wp
+        let perTile = rowsPerTile(weight)
+        if perTile > 1 {
+            // Output rows exactly a vector wide: each tile covers `perTile` consecutive output
+            // rows, vector j reading its row of the buffer one padded row (wp) after vector j - 1,
+            // and the rows are consecutive in y. No dropped columns, no compaction.
+            rowOffsets.withUnsafeBufferPointer { offsets in
+                for od in 0..<oD {
+                    var oh = 0
+                    while oh < oH {
+                        let rows = min(perTile, oH - oh)
+                        GEMM.sgemm(weight, n: rows * oW, b: buffer + od * plane + oh * wp, rowOffsets: offsets.baseAddress!,
+                                   vectorStride: wp, beta: 0, c: y + (od * oH + oh) * oW, ldc: g.outputPlane)
+                        oh += rows
+                    }
+                }
+            }
+            return
+        }
         if writesRows(tileColumns: weight.tileColumns) {
             // One product per output row, straight into y: row (od, oh) of every output plane
             // reads the buffer from that row's corner.
