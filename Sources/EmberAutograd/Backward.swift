@@ -245,7 +245,7 @@ struct BackwardSweep {
             i -= 1
             defer {
                 if let finishing {
-                    for leaf in finishing[position] where leaf.pendingSweep == id && leaf.pendingGrad != nil { finish(leaf) }
+                    for leaf in finishing[position] where leaf.pendingSweep == id { finish(leaf) }
                 }
             }
             node.visited = false
@@ -289,25 +289,24 @@ struct BackwardSweep {
                 t.pendingGrad = nil
             }
         }
-        for leaf in leaves where leaf.pendingGrad != nil {
-            if targets != nil {
-                var grad = leaf.pendingGrad!
-                leaf.pendingGrad = nil
-                if let hooks = leaf.hooks { grad = runHooks(hooks, on: grad) }
-                if leaf.captured { results[ObjectIdentifier(leaf)] = grad }
-            } else {
-                finish(leaf)
-            }
+        for leaf in leaves {
+            guard targets != nil else { finish(leaf); continue }
+            if let grad = takeGradient(leaf), leaf.captured { results[ObjectIdentifier(leaf)] = grad }
         }
         return targets?.map { results[ObjectIdentifier($0)] } ?? []
     }
 
-    /// A leaf's pending gradient of this sweep through its hooks into `grad`, then its
-    /// post-accumulate hooks.
-    private func finish(_ leaf: AutogradMeta) {
-        guard var grad = leaf.pendingGrad else { return }
+    /// A leaf's pending gradient of this sweep, through its hooks; `nil` when it has none (or it
+    /// was finished already).
+    private func takeGradient(_ leaf: AutogradMeta) -> Tensor? {
+        guard let grad = leaf.pendingGrad else { return nil }
         leaf.pendingGrad = nil
-        if let hooks = leaf.hooks { grad = runHooks(hooks, on: grad) }
+        return leaf.hooks.map { runHooks($0, on: grad) } ?? grad
+    }
+
+    /// A leaf's gradient of this sweep accumulated into `grad`, then its post-accumulate hooks.
+    private func finish(_ leaf: AutogradMeta) {
+        guard let grad = takeGradient(leaf) else { return }
         accumulate(grad, into: leaf)
         if let post = leaf.postAccumulateHooks, let accumulated = leaf.grad {
             for hook in post { _ = hook.body(accumulated) }

@@ -22,9 +22,11 @@ import EmberTensor
 /// for all. Without it, every bucket starts there. On 2 ranks sharing a 2-core machine
 /// overlapping neither helped nor hurt the step (BENCHMARKS.md): Open MPI's non-blocking
 /// all-reduce is slower than its blocking one there, and it moves data only while a rank is
-/// inside MPI; it pays where ranks have spare cores or wait on a network. A parameter without a gradient on this rank (unused in this forward)
-/// contributes zeros, so every rank runs the same collectives (PyTorch's
-/// `find_unused_parameters=True`); its gradient stays `nil` only when no rank produced one.
+/// inside MPI; it pays where ranks have spare cores or wait on a network.
+///
+/// A parameter without a gradient on this rank (unused in this forward) contributes zeros, so
+/// every rank runs the same collectives (PyTorch's `find_unused_parameters=True`); its gradient
+/// stays `nil` only when no rank produced one.
 /// Frozen parameters (`requiresGrad == false`) are left out.
 ///
 /// ``noSync(_:)`` runs its body without averaging: gradients accumulate locally, and the next
@@ -76,8 +78,6 @@ public final class DistributedDataParallel: Module {
         var armed = false
         /// Per bucket, per parameter: whether its gradient is final for this backward.
         var fired: [[Bool]] = []
-        /// Per bucket: how many of its parameters have fired.
-        var ready: [Int] = []
         /// The started buckets' all-reduces, in bucket order.
         var started: [PendingAllReduce] = []
         /// Buckets started from a hook, before backward returned, this step.
@@ -121,29 +121,16 @@ public final class DistributedDataParallel: Module {
             p.requiresGrad = wanted
         }
         try synchronizeBuffers()
-        if processGroup.verifiesCalls { try verifyBucketLayout() }
+        // Started bucket all-reduces are not verified one by one: check the layout once.
+        try processGroup.verify("DistributedDataParallel", lists.buckets.flatMap { bucket -> [Int64] in
+            [Int64(bucket.reduce(0) { $0 + $1.count }), bucket[0].value.dtype == .float64 ? 1 : 0]
+        }) { "gradient buckets (elements, float64) \($0)" }
     }
 
     deinit {
         for bucket in overlap.hooked { for entry in bucket { entry.handle?.remove() } }
     }
 
-    /// Checks that every rank has the same buckets (count, sizes, dtypes): started bucket
-    /// all-reduces are not verified one by one.
-    private func verifyBucketLayout() throws {
-        var layout = [Int64(lists.buckets.count)]
-        for bucket in lists.buckets {
-            layout.append(Int64(bucket.reduce(0) { $0 + $1.count }))
-            layout.append(bucket[0].value.dtype == .float64 ? 1 : 0)
-        }
-        let all = try processGroup.allGather(Tensor(layout.map { Double($0) }))
-        let mine = all.scalars(as: Double.self)
-        let n = layout.count
-        for r in 0..<processGroup.worldSize where Array(mine[(r * n)..<((r + 1) * n)]) != Array(mine[0..<n]) {
-            throw DistributedError.mismatch(operation: "DistributedDataParallel",
-                                            detail: "rank \(r)'s gradient buckets differ from rank 0's (the models differ)")
-        }
-    }
 
     /// Broadcasts every buffer from rank 0: one broadcast per dtype, of the buffers flattened
     /// together (BatchNorm's float running statistics in one, its int64 batch counters in another).
@@ -193,7 +180,6 @@ public final class DistributedDataParallel: Module {
             }
         }
         overlap.fired = lists.buckets.map { Array(repeating: false, count: $0.count) }
-        overlap.ready = Array(repeating: 0, count: lists.buckets.count)
         overlap.startedEarly = 0
         overlap.failure = nil
         overlap.armed = true
@@ -207,10 +193,8 @@ public final class DistributedDataParallel: Module {
         precondition(!overlap.fired[b][k],
                      "\(errorContext): a parameter of shape \(lists.buckets[b][k].shape) received gradients from a second backward after one synchronized forward, after its bucket's all-reduce may have started (its new gradient would be lost); run extra backward passes inside ddp.noSync { }, or wrap with overlapsCommunication: false")
         overlap.fired[b][k] = true
-        overlap.ready[b] += 1
         do {
-            while overlap.started.count < lists.buckets.count,
-                  overlap.ready[overlap.started.count] == lists.buckets[overlap.started.count].count {
+            while overlap.started.count < lists.buckets.count, !overlap.fired[overlap.started.count].contains(false) {
                 try startBucket(overlap.started.count)
                 overlap.startedEarly += 1
             }

@@ -125,8 +125,10 @@ public final class ProcessGroup: Sendable {
         return e
     }
 
-    /// Checks, with one all-gather of a few integers, that every rank makes the same call.
-    private func verify(_ operation: String, _ signature: [Int64]) throws {
+    /// Checks, with one all-gather of a few integers, that every rank makes the same call
+    /// (``verifiesCalls`` only); `describe` names a signature in the error (default: a
+    /// collective's dtype, extra argument and shape).
+    package func verify(_ operation: String, _ signature: [Int64], describe: (([Int64]) -> String)? = nil) throws {
         guard verifiesCalls, worldSize > 1 else { return }
         let n = signature.count
         // The length goes first, so calls with different signature lengths still line up.
@@ -141,9 +143,10 @@ public final class ProcessGroup: Sendable {
         try signature.withUnsafeBytes { s in
             try all.withUnsafeMutableBytes { r in try backend.allGather(s.baseAddress!, into: r.baseAddress!, count: n, type: .int64) }
         }
+        let name = describe ?? self.describe
         for r in 1..<worldSize where Array(all[(r * n)..<((r + 1) * n)]) != Array(all[0..<n]) {
             throw DistributedError.mismatch(operation: operation,
-                                            detail: "rank 0 called it with \(describe(Array(all[0..<n]))), rank \(r) with \(describe(Array(all[(r * n)..<((r + 1) * n)])))")
+                                            detail: "rank 0 called it with \(name(Array(all[0..<n]))), rank \(r) with \(name(Array(all[(r * n)..<((r + 1) * n)])))")
         }
     }
 
@@ -203,8 +206,9 @@ public final class ProcessGroup: Sendable {
     /// Starts the sum of `tensor` over all ranks; ``PendingAllReduce/wait()`` returns it.
     /// Started all-reduces complete in start order, on an ordering of their own (see
     /// ``CollectiveBackend/startAllReduce(_:count:type:)``), so blocking collectives may run while
-    /// one is in flight. Not verified call by call (DistributedDataParallel checks its bucket layout
-    /// once, at wrap time); counted when started.
+    /// one is in flight. Not verified call by call: ranks may start them at different moments
+    /// relative to other collectives (DistributedDataParallel verifies its bucket layout once, at
+    /// wrap time); counted when started.
     package func startAllReduce(_ tensor: Tensor) throws -> PendingAllReduce {
         let e = try element(tensor, "allReduce")
         var t = tensor.detached()

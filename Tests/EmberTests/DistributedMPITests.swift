@@ -91,11 +91,12 @@ struct DistributedMPITests {
         #expect(run.output.components(separatedBy: "collectives sum").count - 1 == 2, "\(run.output)")
     }
 
-    @Test("with verifiesCalls, ranks that broadcast different shapes get a mismatch error")
+    @Test("with verifiesCalls, ranks that broadcast different shapes, or wrap models with different gradient buckets, get a mismatch error")
     func mismatch() throws {
         let run = try runUnderMPI("mismatch")
         #expect(run.status == 0, "\(run.output)")
         #expect(run.output.components(separatedBy: "mismatch detected").count - 1 == 2, "\(run.output)")
+        #expect(run.output.components(separatedBy: "bucket layout refused").count - 1 == 2, "\(run.output)")
     }
 
     @Test("2 ranks x 8 samples give the weights and running statistics of one process on 16 (within 1e-5), bucket all-reduces overlapping backward included")

@@ -100,6 +100,18 @@ do {
         let sum = try verified.allReduce(Tensor([Float(1)])).scalars(as: Float.self)
         passed = passed && sum == [Float(group.worldSize)]
         say("rank \(rank): after the mismatch an all-reduce gives \(sum) \(passed ? "ok" : "FAILED")")
+        // Equal shapes, different buckets (rank 1 froze a bias): started bucket all-reduces would
+        // mismatch, so wrapping fails on every rank.
+        let layer = Linear(3, 2)
+        layer.bias!.requiresGrad = rank == 0
+        do {
+            _ = try DistributedDataParallel(layer, processGroup: verified)
+            say("rank \(rank): DistributedDataParallel over different buckets was built")
+            passed = false
+        } catch let error as DistributedError {
+            guard case .mismatch = error else { throw error }
+            say("rank \(rank): bucket layout refused: \(error)")
+        }
     case "bench":
         passed = try DistributedBench.run(group: group, arguments: Array(CommandLine.arguments.dropFirst(2)))
     default:
