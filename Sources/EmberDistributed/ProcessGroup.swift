@@ -59,11 +59,14 @@ public final class ProcessGroup: Sendable {
     /// `worldSize` ranks inside this process, one per thread, for tests: run each rank's code on
     /// its own thread with its group. A rank that waits longer than `timeout` seconds for the
     /// others throws ``DistributedError/timeout(operation:seconds:)``. Calls that disagree throw
-    /// ``DistributedError/mismatch(operation:detail:)`` on every rank.
-    public static func inProcess(worldSize: Int, timeout: Double = 60) -> [ProcessGroup] {
+    /// ``DistributedError/mismatch(operation:detail:)`` on every rank. With `verifiesCalls`, the
+    /// checks that MPI groups run with it (DistributedDataParallel's bucket layout) run too.
+    public static func inProcess(worldSize: Int, timeout: Double = 60, verifiesCalls: Bool = false) -> [ProcessGroup] {
         precondition(worldSize >= 1, "ProcessGroup.inProcess: worldSize must be at least 1, got \(worldSize)")
         let rendezvous = Rendezvous(worldSize: worldSize, timeout: timeout)
-        return (0..<worldSize).map { ProcessGroup(backend: InProcessBackend(rank: $0, rendezvous: rendezvous)) }
+        return (0..<worldSize).map {
+            ProcessGroup(backend: InProcessBackend(rank: $0, rendezvous: rendezvous), verifiesCalls: verifiesCalls)
+        }
     }
 
     /// Whether this build has the MPI engine (the `MPI` package trait).

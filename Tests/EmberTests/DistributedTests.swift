@@ -452,6 +452,26 @@ struct DistributedDataParallelTests {
         #expect(unused.map(\.1) == [4, 0])
     }
 
+    @Test("with verifiesCalls, ranks whose gradient buckets differ (equal shapes, one bias frozen) are refused at wrap time")
+    func differentBucketsAreRefused() {
+        let results = runRanks(ProcessGroup.inProcess(worldSize: 2, verifiesCalls: true)) { g in
+            let layer = Linear(3, 2)
+            layer.bias!.requiresGrad = g.rank == 0
+            return try DistributedDataParallel(layer, processGroup: g).buckets().count
+        }
+        for r in results {
+            guard case .failure(.mismatch(let operation, let detail)) = r else {
+                Issue.record("expected a mismatch, got \(r)")
+                continue
+            }
+            #expect(operation == "DistributedDataParallel" && detail.contains("gradient buckets"))
+        }
+        // Alike models pass the check.
+        #expect(values(runRanks(ProcessGroup.inProcess(worldSize: 2, verifiesCalls: true)) { g in
+            try DistributedDataParallel(Linear(3, 2), processGroup: g).buckets().count
+        }) == [1, 1])
+    }
+
     @Test func aBackwardLeftUnaveragedStopsTheNextForward() async {
         let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             let groups = ProcessGroup.inProcess(worldSize: 2)

@@ -17,13 +17,11 @@ struct PostAccumulateGradHookTests {
     @Test("the hook sees the accumulated gradient, once per pass, even for a leaf used twice")
     func seesAccumulatedGradient() {
         let p = Tensor([1.0, 2.0]).requiringGrad()
-        let seen = EventLog()
         var calls = 0
         var last: [Double] = []
         p.registerPostAccumulateGradHook { g in
             calls += 1
             last = g.scalars(as: Double.self)
-            seen.events.append("p")
         }
         (p * 3 + p * p).sum().backward()  // d/dp = 3 + 2p = [5, 7]
         #expect(calls == 1 && last == [5, 7])
@@ -71,5 +69,12 @@ struct PostAccumulateGradHookTests {
             (p * 2).registerPostAccumulateGradHook { _ in }
         }
         #expect(standardErrorText(result).contains("post accumulate grad hooks cannot be registered on non-leaf tensors"))
+    }
+
+    @Test func registeringOnATensorWithoutGradientStops() async {
+        let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            Tensor([1.0]).registerPostAccumulateGradHook { _ in }
+        }
+        #expect(standardErrorText(result).contains("cannot register a hook on a tensor that doesn't require gradient"))
     }
 }
