@@ -34,14 +34,17 @@ package enum Kernels {
     package static func zip<A: TensorScalar, B: TensorScalar, R: TensorScalar>(
         _ a: Tensor, _ b: Tensor, _: A.Type, _: B.Type, _: R.Type, op: String, _ f: (A, B) -> R
     ) -> Tensor {
-        let shape = broadcastShapes(a.shape, b.shape, op: op)
-        let out = Tensor(uninitializedShape: shape, dtype: R.dtype)
-        let po = out.mutablePointer(as: R.self)
         let pa = a.pointer(as: A.self), pb = b.pointer(as: B.self)
         if a.shape == b.shape && a.isContiguous && b.isContiguous {
+            // The common case first: equal shapes need no broadcasting.
+            let out = Tensor(uninitializedShape: a.shape, dtype: R.dtype)
+            let po = out.mutablePointer(as: R.self)
             for i in 0..<out.count { po[i] = f(pa[i], pb[i]) }
             return out
         }
+        let shape = broadcastShapes(a.shape, b.shape, op: op)
+        let out = Tensor(uninitializedShape: shape, dtype: R.dtype)
+        let po = out.mutablePointer(as: R.self)
         if b.count == 1 && a.shape == shape && a.isContiguous {
             let s = pb.pointee
             for i in 0..<out.count { po[i] = f(pa[i], s) }

@@ -20,7 +20,10 @@ public struct Tensor {
     /// The element type.
     public let dtype: DType
     /// Gradient-tracking state; `nil` when this tensor needs no gradient (the common, fast case).
-    package var autograd: AutogradMeta?
+    ///
+    /// The default value matters for speed: assigning `nil` in an initializer instead made Swift 6.3
+    /// build the value twice (an extra retain, release and copy per new tensor).
+    package var autograd: AutogradMeta? = nil
 
     /// Wraps existing storage. No checks beyond bounds of the described view.
     package init(storage: TensorStorage, shape: Shape, strides: Shape, offset: Int, dtype: DType) {
@@ -29,21 +32,18 @@ public struct Tensor {
         self.strides = strides
         self.offset = offset
         self.dtype = dtype
-        self.autograd = nil
     }
 
     /// A new contiguous tensor of `shape` with uninitialised contents. Package use only: callers
     /// must write every element.
     package init(uninitializedShape shape: Shape, dtype: DType) {
-        let count = shape.elementCount
-        self.init(storage: .allocate(byteCount: count * dtype.itemSize), shape: shape,
+        self.init(storage: .allocate(byteCount: shape.elementCount * dtype.itemSize), shape: shape,
                   strides: shape.contiguousStrides, offset: 0, dtype: dtype)
     }
 
     /// A new contiguous tensor of `shape` filled with zeros.
     package init(zeroedShape shape: Shape, dtype: DType) {
-        let count = shape.elementCount
-        self.init(storage: .allocate(byteCount: count * dtype.itemSize, zeroed: true), shape: shape,
+        self.init(storage: .allocate(byteCount: shape.elementCount * dtype.itemSize, zeroed: true), shape: shape,
                   strides: shape.contiguousStrides, offset: 0, dtype: dtype)
     }
 
