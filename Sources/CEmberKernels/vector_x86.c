@@ -162,8 +162,22 @@ EMBER_AVX2 void ember_spack_b_columns_avx2(long k, long width, const float *b, l
         for (; p < k; ++p)
             for (int i = 0; i < 8; ++i) dst[p * nr + j + i] = bj[i * col_stride + p];
     }
-    for (; j < width; ++j)
-        for (long p = 0; p < k; ++p) dst[p * nr + j] = b[j * col_stride + p];
+    if (j < width) {
+        // The last width - j < 8 columns: one transpose whose missing rows re-read column j, stored
+        // through a mask (a GEMM strip of 14 or 6 is mostly such a tail).
+        long rest = width - j;
+        const float *rows[8];
+        for (int i = 0; i < 8; ++i) rows[i] = b + (j + (i < rest ? i : 0)) * col_stride;
+        __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)rest), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        long p = 0;
+        for (; p + 8 <= k; p += 8) {
+            __m256 r[8];
+            ember_load_columns8_rows(rows, p, r);
+            for (int q = 0; q < 8; ++q) _mm256_maskstore_ps(dst + (p + q) * nr + j, mask, r[q]);
+        }
+        for (; p < k; ++p)
+            for (long i = 0; i < rest; ++i) dst[p * nr + j + i] = rows[i][p];
+    }
 }
 
 EMBER_AVX2 void ember_inverse_sqrt_plus_avx2(double *v, long count, double eps) {

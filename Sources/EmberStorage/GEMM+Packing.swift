@@ -86,7 +86,12 @@ extension GEMM {
         while i0 < m {
             let height = min(mr, m - i0)
             let src = a + i0 * rowStride
-            if height == mr {
+            if colStride == 1 && T.self == Float.self && hasAVX2 {
+                // Rows contiguous (row-major A): 8 x 8 register transposes, as for B's columns.
+                if height < mr { strip.update(repeating: 0, count: k * mr) }
+                ember_spack_b_columns_avx2(k, height, UnsafeRawPointer(src).assumingMemoryBound(to: Float.self),
+                                           rowStride, UnsafeMutableRawPointer(strip).assumingMemoryBound(to: Float.self), mr)
+            } else if height == mr {
                 switch mr {
                 case 4: interleaveRows(4, k, from: src, rowStride, colStride, to: strip)
                 case 6: interleaveRows(6, k, from: src, rowStride, colStride, to: strip)

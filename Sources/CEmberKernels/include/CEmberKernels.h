@@ -101,7 +101,8 @@ void ember_sgemv_packed_avx2(long n, long k, long kc, const float *x, const floa
 /// Packs `width <= nr` columns of a float32 B whose columns are contiguous (element `(p, j)` at
 /// `b[p + j * col_stride]`) into one GEMM B strip: `dst[p * nr + j] = B(p, j)` for `p < k`,
 /// `j < width` (columns `width..<nr` are left to the caller). Eight columns at a time through
-/// 8 x 8 register transposes instead of one strided store per element.
+/// 8 x 8 register transposes instead of one strided store per element; the last `width % 8` columns
+/// through one more transpose and masked stores. Also packs row-major A strips (the same layout).
 void ember_spack_b_columns_avx2(long k, long width, const float *b, long col_stride, float *dst, long nr);
 
 /// `v[i] = 1 / sqrt(v[i] + eps)` for `i < count`, four at a time (correctly rounded IEEE
