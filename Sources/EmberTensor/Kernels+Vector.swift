@@ -237,10 +237,10 @@ extension Kernels {
     }
 
     /// Calls `body(start, count)` for disjoint chunks covering `0..<count`: in parallel (up to
-    /// `Threading.maxThreads`) when there are at least 64Ki elements, else once. Chunk starts are
+    /// `Threading.maxThreads`) when there are at least 32Ki elements, else once. Chunk starts are
     /// multiples of 8, so 8-lane kernels see the same lanes whatever the split.
     @inline(__always)
-    package static func forEachChunk(count: Int, minimumPerThread: Int = 32_768, _ body: (_ start: Int, _ count: Int) -> Void) {
+    package static func forEachChunk(count: Int, minimumPerThread: Int = 16_384, _ body: (_ start: Int, _ count: Int) -> Void) {
         let threads = count >= 2 * minimumPerThread ? Swift.min(Threading.maxThreads, count / minimumPerThread) : 1
         if threads <= 1 {
             body(0, count)
@@ -347,8 +347,10 @@ extension Kernels {
     ) -> Tensor {
         if a.shape == b.shape && a.isContiguous && b.isContiguous && a.dtype == .float32 && b.dtype == .float32 {
             let out = Tensor(uninitializedShape: a.shape, dtype: .float32)
-            applyFloat8(a.pointer(as: Float.self), b.pointer(as: Float.self), count: a.count,
-                        into: out.mutablePointer(as: Float.self), vector)
+            let pa = a.pointer(as: Float.self), pb = b.pointer(as: Float.self), po = out.mutablePointer(as: Float.self)
+            forEachChunk(count: a.count) { start, count in
+                applyFloat8(pa + start, pb + start, count: count, into: po + start, vector)
+            }
             return out
         }
         return zip(a, b, Float.self, Float.self, Float.self, op: op, scalar)

@@ -100,6 +100,34 @@ import _EmberTestSupport
         }
     }
 
+    /// Heads split from a `[B, L, 3 * H * E]` projection by views are read in place, and the output
+    /// takes the query's layout, so its heads merge back by a view (no copy either way); values are
+    /// bitwise those of contiguous inputs, also with a fully masked row (written 0, not left unset).
+    @Test func headViewsAreReadInPlaceAndTheOutputMergesByAView() {
+        let g = Generator(seed: 21)
+        let (b, l, h, e) = (2, 37, 3, 8)
+        let qkv = Tensor.normal([b, l, 3 * h * e], generator: g)
+        func heads(_ i: Int) -> Tensor {
+            qkv.narrow(axis: 2, start: i * h * e, length: h * e).reshaped([b, l, h, e]).transposed(1, 2)
+        }
+        let (q, k, v) = (heads(0), heads(1), heads(2))
+        #expect(!q.isContiguous)
+        var allowed = [Bool](repeating: true, count: l * l)
+        for j in 0..<l { allowed[5 * l + j] = false }  // query 5 sees no key
+        let mask = Tensor(allowed, shape: [l, l])
+        let viewed = withNoGrad { scaledDotProductAttention(query: q, key: k, value: v, attnMask: mask) }
+        let copied = withNoGrad {
+            scaledDotProductAttention(query: q.contiguous(), key: k.contiguous(), value: v.contiguous(), attnMask: mask)
+        }
+        #expect(viewed.shape == [b, h, l, e])
+        expectBitwiseEqual(viewed, copied)
+        #expect(viewed.transposed(1, 2).isContiguous)  // [B, L, H, E] in memory: the merge is a view
+        #expect(copied.isContiguous)
+        #expect(viewed.select(axis: 2, index: 5).floats.allSatisfy { $0 == 0 })
+        let composed = scaledDotProductAttention(query: q.requiringGrad(), key: k, value: v, attnMask: mask)
+        expectClose(viewed, composed.detached(), atol: 2e-6, rtol: 2e-5)
+    }
+
     @Test func tiledWorkspaceDoesNotGrowWithSequenceLength() {
         // The composed path would need L*S*4 = 64 MiB for the scores of this one head.
         let g = Generator(seed: 1)

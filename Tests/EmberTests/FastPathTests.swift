@@ -129,6 +129,55 @@ import _EmberTestSupport
         expectBitwiseEqual(one, two)
     }
 
+    @Test func reluAndDropoutBackwardAreTheSameOnAnyThreadCount() {
+        // 40,000 elements: split over threads (from 32Ki), with a tail that is not a multiple of 8.
+        let g = Generator(seed: 5)
+        let x = Tensor.normal([40_003], generator: g), upstream = Tensor.normal([40_003], generator: g)
+        func grads() -> [Tensor] {
+            let a = x.requiringGrad()
+            (a.relu() * upstream).sum().backward()
+            let b = x.requiringGrad()
+            (dropout(b, p: 0.3, training: true, generator: Generator(seed: 6)) * upstream).sum().backward()
+            return [a.grad!, b.grad!]
+        }
+        let one = Threading.withThreads(1) { grads() }, three = Threading.withThreads(3) { grads() }
+        expectBitwiseEqual(three[0], one[0], "relu backward")
+        expectBitwiseEqual(three[1], one[1], "dropout backward")
+        #expect(one[0].floats.enumerated().allSatisfy { $0.element == (x.floats[$0.offset] > 0 ? upstream.floats[$0.offset] : 0) })
+    }
+
+    /// `[N, C]` batch normalization splits its channels over threads (in groups of 16) when large:
+    /// every output and gradient is the same bits on any thread count, and each thread's channels
+    /// read their own column of the rows (a split that mixed up the row stride would not be).
+    @Test func batchNormChannelsAreTheSameOnAnyThreadCount() {
+        let g = Generator(seed: 12)
+        let (n, c) = (64, 302)  // 75 vector groups of 4 and a two-channel scalar tail
+        let x = Tensor.normal([n, c], mean: 1, std: 2, generator: g), upstream = Tensor.normal([n, c], generator: g)
+        let weight = Tensor.uniform([c], low: 0.5, high: 1.5, generator: g), bias = Tensor.normal([c], generator: g)
+        func run(training: Bool) -> [Tensor] {
+            let xi = x.requiringGrad(), w = weight.requiringGrad(), b = bias.requiringGrad()
+            var rm: Tensor? = Tensor.full([c], 0.2), rv: Tensor? = Tensor.full([c], 1.5)
+            let y = batchNorm(xi, runningMean: &rm, runningVar: &rv, weight: w, bias: b, training: training,
+                              momentum: 0.1, eps: 1e-5)
+            (y * upstream).sum().backward()
+            return [y.detached(), rm!, rv!, xi.grad!, w.grad!, b.grad!]
+        }
+        for training in [true, false] {
+            let one = Threading.withThreads(1) { run(training: training) }
+            let three = Threading.withThreads(3) { run(training: training) }
+            for (i, name) in ["y", "running mean", "running var", "dx", "dweight", "dbias"].enumerated() {
+                expectBitwiseEqual(three[i], one[i], "\(name), training \(training)")
+            }
+            // Channel 100 (second thread's range on three threads) by hand: training normalizes with
+            // the batch's statistics, eval with the running ones.
+            let column = (0..<n).map { Double(x.floats[$0 * c + 100]) }
+            let mean = training ? column.reduce(0, +) / Double(n) : 0.2
+            let variance = training ? column.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(n) : 1.5
+            let expected = (column[7] - mean) / (variance + 1e-5).squareRoot() * Double(weight.floats[100]) + Double(bias.floats[100])
+            #expect(abs(Double(one[0].floats[7 * c + 100]) - expected) < 1e-4)
+        }
+    }
+
     // MARK: Batch normalization
 
     /// `[N, C]` input takes the contiguous-channel loops; the same values as `[N, C, L]` input

@@ -49,30 +49,27 @@ func tiledAttention(query: Tensor, key: Tensor, value: Tensor, mask: Tensor?, is
         maskView = mask.expanded(to: ms)              // a view: broadcast dimensions have stride 0
     }
     let nb = batch.elementCount
-    func flat(_ x: Tensor, _ rows: Int, _ cols: Int) -> Tensor {
+    // q, k and v are read in place (each batch entry at its own offset, rows a stride apart), so
+    // heads split from a projection by a view cost no copy; only strided columns are copied.
+    func operand(_ x: Tensor, _ rows: Int, _ cols: Int) -> AttentionOperand {
         var full = batch
         full.append(rows); full.append(cols)
-        return x.expanded(to: full).contiguous().reshaped([nb, rows, cols])
+        var view = x.expanded(to: full)
+        if cols > 1 && view.strides[view.rank - 1] != 1 { view = view.contiguous() }
+        return AttentionOperand(view)
     }
-    let q = flat(query, l, e), k = flat(key, s, e), v = flat(value, s, ev)
+    let q = operand(query, l, e), k = operand(key, s, e), v = operand(value, s, ev)
     var outShape = batch
     outShape.append(l); outShape.append(ev)
-    var out = Tensor(zeroedShape: outShape, dtype: query.dtype)
+    let out = attentionOutput(shape: outShape, like: q.tensor)
     guard nb > 0, l > 0, ev > 0 else { return out }
+    let o = AttentionOperand(out)
     // Element offsets of each batch entry's [L, S] mask plane, and the mask's row/column strides.
     var maskPlanes: [Int] = []
     var maskRowStride = 0, maskColStride = 0
     if let mv = maskView {
-        let r = mv.rank
-        maskRowStride = mv.strides[r - 2]; maskColStride = mv.strides[r - 1]
-        maskPlanes = (0..<nb).map { b in
-            var rest = b, off = mv.offset
-            for d in stride(from: r - 3, through: 0, by: -1) {
-                off += (rest % mv.shape[d]) * mv.strides[d]
-                rest /= mv.shape[d]
-            }
-            return off
-        }
+        maskRowStride = mv.strides[mv.rank - 2]; maskColStride = mv.strides[mv.rank - 1]
+        maskPlanes = batchOffsets(mv)
     }
     let blocks = (l + attentionQueryBlock - 1) / attentionQueryBlock
     let tasks = nb * blocks
@@ -83,11 +80,59 @@ func tiledAttention(query: Tensor, key: Tensor, value: Tensor, mask: Tensor?, is
                                 maskColStride: maskColStride)
     switch query.dtype {
     case .float32:
-        runTiles(Float.self, q, k, v, maskView, &out, geometry)
+        runTiles(Float.self, q, k, v, maskView, o, geometry)
     default:
-        runTiles(Double.self, q, k, v, maskView, &out, geometry)
+        runTiles(Double.self, q, k, v, maskView, o, geometry)
     }
     return out
+}
+
+/// The element offset of each batch entry's `[rows, cols]` plane of `x` (batch dimensions: all
+/// but the last two, in row-major order of the batch index).
+private func batchOffsets(_ x: Tensor) -> [Int] {
+    let r = x.rank
+    let count = Shape(x.shape.dropLast(2)).elementCount
+    return (0..<count).map { b in
+        var rest = b, off = x.offset
+        for d in stride(from: r - 3, through: 0, by: -1) {
+            off += (rest % x.shape[d]) * x.strides[d]
+            rest /= x.shape[d]
+        }
+        return off
+    }
+}
+
+/// A `[..., rows, cols]` operand of the tiled kernel read in place: batch entry `b`'s element
+/// `(i, j)` is at `planes[b] + i * rowStride + j` from the storage's start (columns contiguous).
+struct AttentionOperand {
+    let tensor: Tensor
+    let planes: [Int]
+    let rowStride: Int
+    init(_ tensor: Tensor) {
+        self.tensor = tensor
+        planes = batchOffsets(tensor)
+        rowStride = tensor.strides[tensor.rank - 2]
+    }
+}
+
+/// The output `[..., L, Ev]`, laid out in memory as the query is (PyTorch's flash-attention CPU
+/// kernel likewise allocates `[B, L, H, E]` and returns it transposed): a query split into heads by
+/// a view of `[B, L, H * E]` gives an output whose heads merge back by a view. Contiguous when the
+/// query's columns are not innermost. Uninitialised: the kernel writes every row.
+private func attentionOutput(shape: Shape, like q: Tensor) -> Tensor {
+    let r = q.rank
+    // Dimensions from outermost to innermost in the query's memory (size-1 dimensions anywhere).
+    let order = (0..<r).sorted { a, b in
+        let (sa, sb) = (q.shape[a] == 1 ? -1 : q.strides[a], q.shape[b] == 1 ? -1 : q.strides[b])
+        return sa != sb ? sa > sb : a < b
+    }
+    guard order.last == r - 1 || q.shape[r - 1] == 1 else {
+        return Tensor(uninitializedShape: shape, dtype: q.dtype)
+    }
+    let stored = Tensor(uninitializedShape: Shape(order.map { shape[$0] }), dtype: q.dtype)
+    var inverse = [Int](repeating: 0, count: r)
+    for (i, d) in order.enumerated() { inverse[d] = i }
+    return stored.permuted(inverse)
 }
 
 struct TileGeometry {
@@ -200,10 +245,15 @@ extension Double: AttentionFloat {
 }
 
 private func runTiles<T: AttentionFloat>(
-    _: T.Type, _ q: Tensor, _ k: Tensor, _ v: Tensor, _ mask: Tensor?, _ out: inout Tensor, _ g: TileGeometry
+    _: T.Type, _ q: AttentionOperand, _ k: AttentionOperand, _ v: AttentionOperand, _ mask: Tensor?,
+    _ out: AttentionOperand, _ g: TileGeometry
 ) {
-    let qp = q.pointer(as: T.self), kp = k.pointer(as: T.self), vp = v.pointer(as: T.self)
-    let op = out.mutablePointer(as: T.self)
+    // Plane offsets count from each storage's start.
+    let qp = UnsafePointer(q.tensor.storage.baseAddress.assumingMemoryBound(to: T.self))
+    let kp = UnsafePointer(k.tensor.storage.baseAddress.assumingMemoryBound(to: T.self))
+    let vp = UnsafePointer(v.tensor.storage.baseAddress.assumingMemoryBound(to: T.self))
+    let op = out.tensor.storage.baseAddress.assumingMemoryBound(to: T.self)
+    let (qRow, kRow, vRow, oRow) = (q.rowStride, k.rowStride, v.rowStride, out.rowStride)
     let boolMask: UnsafePointer<Bool>? = mask.flatMap { $0.dtype == .bool ? UnsafePointer($0.storage.baseAddress.assumingMemoryBound(to: Bool.self)) : nil }
     let floatMask: UnsafePointer<T>? = mask.flatMap { $0.dtype != .bool ? UnsafePointer($0.storage.baseAddress.assumingMemoryBound(to: T.self)) : nil }
     let bq = attentionQueryBlock, bk = attentionKeyBlock
@@ -223,7 +273,7 @@ private func runTiles<T: AttentionFloat>(
             defer { task += g.threads }
             let b = task / g.blocks, i0 = (task % g.blocks) * bq
             let rows = min(bq, l - i0)
-            let qb = qp + (b * l + i0) * e, kb = kp + b * s * e, vb = vp + b * s * ev
+            let qb = qp + q.planes[b] + i0 * qRow, kb = kp + k.planes[b], vb = vp + v.planes[b]
             acc.update(repeating: 0, count: rows * ev)
             rowMax.update(repeating: -T.infinity, count: rows)
             rowSum.update(repeating: 0, count: rows)
@@ -234,8 +284,8 @@ private func runTiles<T: AttentionFloat>(
             while j0 < keyEnd {
                 let cols = min(bk, keyEnd - j0)
                 // scores = scale Q_blk K_blk^T, one GEMM per tile (K read transposed in place).
-                T.gemm(m: rows, n: cols, k: e, alpha: scale, a: qb, rowStrideA: e, colStrideA: 1,
-                       b: kb + j0 * e, rowStrideB: 1, colStrideB: e, beta: 0, c: scores, ldc: bk)
+                T.gemm(m: rows, n: cols, k: e, alpha: scale, a: qb, rowStrideA: qRow, colStrideA: 1,
+                       b: kb + j0 * kRow, rowStrideB: 1, colStrideB: kRow, beta: 0, c: scores, ldc: bk)
                 for r in 0..<rows {
                     let i = i0 + r
                     let srow = scores + r * bk
@@ -274,16 +324,18 @@ private func runTiles<T: AttentionFloat>(
                 }
                 // acc += P V_blk.
                 T.gemm(m: rows, n: ev, k: cols, alpha: 1, a: scores, rowStrideA: bk, colStrideA: 1,
-                       b: vb + j0 * ev, rowStrideB: ev, colStrideB: 1, beta: 1, c: acc, ldc: ev)
+                       b: vb + j0 * vRow, rowStrideB: vRow, colStrideB: 1, beta: 1, c: acc, ldc: ev)
                 j0 += cols
             }
             for r in 0..<rows {
-                let o = op + (b * l + i0 + r) * ev, ar = acc + r * ev
+                let o = op + out.planes[b] + (i0 + r) * oRow, ar = acc + r * ev
                 let total = rowSum[r]
                 if total != 0 {  // NaN propagates; 0 means every key was masked
                     let inv = 1 / total
                     for d in 0..<ev { o[d] = ar[d] * inv }
-                }  // else: a fully masked row stays 0
+                } else {
+                    for d in 0..<ev { o[d] = 0 }  // every key masked: 0, as PyTorch's safe softmax
+                }
             }
         }
     } }

@@ -96,7 +96,9 @@ enum DropoutKernel {
         switch g.dtype {
         case .float32:
             let pg = g.pointer(as: Float.self), pm = m.pointer(as: Float.self), po = out.mutablePointer(as: Float.self)
-            for i in 0..<n { po[i] = pg[i] * pm[i] }
+            Kernels.forEachChunk(count: n) { start, count in
+                for i in start..<(start + count) { po[i] = pg[i] * pm[i] }
+            }
         default:
             let pg = g.pointer(as: Double.self), pm = m.pointer(as: Double.self), po = out.mutablePointer(as: Double.self)
             for i in 0..<n { po[i] = pg[i] * pm[i] }

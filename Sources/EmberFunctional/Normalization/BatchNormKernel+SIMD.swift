@@ -1,4 +1,5 @@
 import EmberAutograd
+import EmberStorage
 
 /// Batch normalization loops for float32 `[N, C]` input (one position per channel, the layout
 /// after a `Linear`), four channels per SIMD vector: each SIMD lane runs exactly the scalar loop's
@@ -29,25 +30,38 @@ enum BatchNormChannelsLast {
     /// The channels handled here: `0 ..< c - c % 4`.
     @inline(__always) static func vectorChannels(_ c: Int) -> Int { c - c % 4 }
 
+    /// Runs `body(first, count)` on disjoint ranges of the vector channels (starting at multiples
+    /// of 16), over threads when `[n, c]` is large. Channels are independent, so every channel's
+    /// result is the same bits whatever the split.
+    static func forEachChannelRange(n: Int, c: Int, _ body: (_ first: Int, _ count: Int) -> Void) {
+        let vc = vectorChannels(c), groups = (vc + 15) / 16
+        let threads = n * c >= 1 << 14 ? min(Threading.maxThreads, groups) : 1
+        if threads <= 1 { return body(0, vc) }
+        Threading.parallelFor(chunks: threads) { t in
+            let first = 16 * (groups * t / threads), end = min(vc, 16 * (groups * (t + 1) / threads))
+            if first < end { body(first, end - first) }
+        }
+    }
+
     /// Sums, means and biased variances of the vector channels (see `BatchNormKernel.statistics`).
     ///
     /// Sixteen channels (one cache line of each row) at a time: walking a column of `[N, C]` four
     /// channels wide re-read each line four times, and with rows a power-of-two apart the lines
     /// also evicted each other in L1 and L2 (rows 2 KiB apart use 32 of L2's 1024 sets).
-    static func statistics(_ x: UnsafePointer<Float>, n: Int, c: Int, m: Double,
+    static func statistics(_ x: UnsafePointer<Float>, n: Int, c: Int, ld: Int, m: Double,
                            mean: UnsafeMutablePointer<Double>, variance: UnsafeMutablePointer<Double>) {
         var ch = 0
         let mv = D4(repeating: m)
         while ch + 16 <= c {
             var s0 = D4(repeating: 0), s1 = s0, s2 = s0, s3 = s0
             for i in 0..<n {
-                let row = x + i * c + ch
+                let row = x + i * ld + ch
                 s0 += load(row); s1 += load(row + 4); s2 += load(row + 8); s3 += load(row + 12)
             }
             let m0 = s0 / mv, m1 = s1 / mv, m2 = s2 / mv, m3 = s3 / mv
             var q0 = D4(repeating: 0), q1 = q0, q2 = q0, q3 = q0
             for i in 0..<n {
-                let row = x + i * c + ch
+                let row = x + i * ld + ch
                 let d0 = load(row) - m0, d1 = load(row + 4) - m1, d2 = load(row + 8) - m2, d3 = load(row + 12) - m3
                 q0 += d0 * d0; q1 += d1 * d1; q2 += d2 * d2; q3 += d3 * d3
             }
@@ -57,11 +71,11 @@ enum BatchNormChannelsLast {
         }
         while ch < vectorChannels(c) {
             var sum = D4(repeating: 0)
-            for i in 0..<n { sum += load(x + i * c + ch) }
+            for i in 0..<n { sum += load(x + i * ld + ch) }
             let mu = sum / mv
             var sq = D4(repeating: 0)
             for i in 0..<n {
-                let d = load(x + i * c + ch) - mu
+                let d = load(x + i * ld + ch) - mu
                 sq += d * d
             }
             store(mu, mean + ch)
@@ -88,11 +102,11 @@ enum BatchNormChannelsLast {
     }
 
     /// `y = x * scale + shift` for the vector channels, row by row (memory order).
-    static func normalize(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, n: Int, c: Int,
+    static func normalize(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, n: Int, c: Int, ld: Int,
                           scale: UnsafePointer<Float>, shift: UnsafePointer<Float>) {
         let vc = vectorChannels(c)
         for i in 0..<n {
-            let o = i * c
+            let o = i * ld
             var ch = 0
             while ch < vc {
                 let sc = UnsafeRawPointer(scale + ch).loadUnaligned(as: F4.self)
@@ -104,8 +118,8 @@ enum BatchNormChannelsLast {
     }
 
     /// `sum g` and `sum g xhat` per vector channel, sixteen channels per pass over the rows (see
-    /// ``statistics(_:n:c:m:mean:variance:)``).
-    static func gradientSums(x: UnsafePointer<Float>, g: UnsafePointer<Float>, n: Int, c: Int,
+    /// ``statistics(_:n:c:ld:m:mean:variance:)``).
+    static func gradientSums(x: UnsafePointer<Float>, g: UnsafePointer<Float>, n: Int, c: Int, ld: Int,
                              mean: UnsafePointer<Double>, invstd: UnsafePointer<Double>,
                              sumG: UnsafeMutablePointer<Double>, sumGX: UnsafeMutablePointer<Double>) {
         var ch = 0
@@ -115,7 +129,7 @@ enum BatchNormChannelsLast {
             var a0 = D4(repeating: 0), a1 = a0, a2 = a0, a3 = a0
             var b0 = D4(repeating: 0), b1 = b0, b2 = b0, b3 = b0
             for i in 0..<n {
-                let o = i * c + ch
+                let o = i * ld + ch
                 let g0 = load(g + o), g1 = load(g + o + 4), g2 = load(g + o + 8), g3 = load(g + o + 12)
                 a0 += g0; a1 += g1; a2 += g2; a3 += g3
                 b0 += g0 * (load(x + o) - mu0) * in0
@@ -131,7 +145,7 @@ enum BatchNormChannelsLast {
             let mu = load(mean + ch), inv = load(invstd + ch)
             var a = D4(repeating: 0), b = D4(repeating: 0)
             for i in 0..<n {
-                let o = i * c + ch
+                let o = i * ld + ch
                 let gv = load(g + o)
                 a += gv
                 b += gv * (load(x + o) - mu) * inv
@@ -144,14 +158,14 @@ enum BatchNormChannelsLast {
 
     /// `dx = k * (M g - sum g - xhat sum(g xhat))` for the vector channels (batch statistics),
     /// row by row (memory order).
-    static func inputGradient(x: UnsafePointer<Float>, g: UnsafePointer<Float>, n: Int, c: Int, m: Double,
+    static func inputGradient(x: UnsafePointer<Float>, g: UnsafePointer<Float>, n: Int, c: Int, ld: Int, m: Double,
                               mean: UnsafePointer<Double>, invstd: UnsafePointer<Double>, k: UnsafePointer<Double>,
                               sumG: UnsafePointer<Double>, sumGX: UnsafePointer<Double>, dx: UnsafeMutablePointer<Float>) {
         let mv = D4(repeating: m), vc = vectorChannels(c)
         for i in 0..<n {
             var ch = 0
             while ch < vc {
-                let o = i * c + ch
+                let o = i * ld + ch
                 let xhat = (load(x + o) - load(mean + ch)) * load(invstd + ch)
                 store(F4(load(k + ch) * (mv * load(g + o) - load(sumG + ch) - xhat * load(sumGX + ch))), dx + o)
                 ch += 4

@@ -25,8 +25,11 @@ enum BatchNormKernel {
         if s == 1 {
             var first = 0
             if T.self == Float.self {
-                BatchNormChannelsLast.statistics(UnsafeRawPointer(x).assumingMemoryBound(to: Float.self), n: n, c: c, m: m,
-                                                 mean: mean, variance: variance)
+                let xf = UnsafeRawPointer(x).assumingMemoryBound(to: Float.self)
+                BatchNormChannelsLast.forEachChannelRange(n: n, c: c) { c0, count in
+                    BatchNormChannelsLast.statistics(xf + c0, n: n, c: count, ld: c, m: m,
+                                                     mean: mean + c0, variance: variance + c0)
+                }
                 first = BatchNormChannelsLast.vectorChannels(c)
             }
             for i in 0..<n {
@@ -100,11 +103,13 @@ enum BatchNormKernel {
             if s == 1 {
                 var first = 0
                 if T.self == Float.self {
-                    BatchNormChannelsLast.normalize(
-                        UnsafeRawPointer(x).assumingMemoryBound(to: Float.self),
-                        UnsafeMutableRawPointer(y).assumingMemoryBound(to: Float.self), n: n, c: c,
-                        scale: UnsafeRawPointer(scale).assumingMemoryBound(to: Float.self),
-                        shift: UnsafeRawPointer(shift).assumingMemoryBound(to: Float.self))
+                    let xf = UnsafeRawPointer(x).assumingMemoryBound(to: Float.self)
+                    let yf = UnsafeMutableRawPointer(y).assumingMemoryBound(to: Float.self)
+                    let sf = UnsafeRawPointer(scale).assumingMemoryBound(to: Float.self)
+                    let hf = UnsafeRawPointer(shift).assumingMemoryBound(to: Float.self)
+                    BatchNormChannelsLast.forEachChannelRange(n: n, c: c) { c0, count in
+                        BatchNormChannelsLast.normalize(xf + c0, yf + c0, n: n, c: count, ld: c, scale: sf + c0, shift: hf + c0)
+                    }
                     first = BatchNormChannelsLast.vectorChannels(c)
                 }
                 for i in 0..<n {
@@ -152,10 +157,13 @@ enum BatchNormKernel {
             if s == 1 {
                 var first = 0
                 if T.self == Float.self {
-                    BatchNormChannelsLast.gradientSums(
-                        x: UnsafeRawPointer(x).assumingMemoryBound(to: Float.self),
-                        g: UnsafeRawPointer(g).assumingMemoryBound(to: Float.self), n: n, c: c,
-                        mean: mean, invstd: invstd, sumG: sumG, sumGX: sumGX)
+                    let xf = UnsafeRawPointer(x).assumingMemoryBound(to: Float.self)
+                    let gf = UnsafeRawPointer(g).assumingMemoryBound(to: Float.self)
+                    BatchNormChannelsLast.forEachChannelRange(n: n, c: c) { c0, count in
+                        BatchNormChannelsLast.gradientSums(x: xf + c0, g: gf + c0, n: n, c: count, ld: c,
+                                                           mean: mean + c0, invstd: invstd + c0,
+                                                           sumG: sumG + c0, sumGX: sumGX + c0)
+                    }
                     first = BatchNormChannelsLast.vectorChannels(c)
                 }
                 for i in 0..<n {
@@ -197,11 +205,14 @@ enum BatchNormKernel {
             if usedBatchStats && s == 1 {
                 var first = 0
                 if T.self == Float.self {
-                    BatchNormChannelsLast.inputGradient(
-                        x: UnsafeRawPointer(x).assumingMemoryBound(to: Float.self),
-                        g: UnsafeRawPointer(g).assumingMemoryBound(to: Float.self), n: n, c: c, m: m,
-                        mean: mean, invstd: invstd, k: k, sumG: sumG, sumGX: sumGX,
-                        dx: UnsafeMutableRawPointer(dx).assumingMemoryBound(to: Float.self))
+                    let xf = UnsafeRawPointer(x).assumingMemoryBound(to: Float.self)
+                    let gf = UnsafeRawPointer(g).assumingMemoryBound(to: Float.self)
+                    let df = UnsafeMutableRawPointer(dx).assumingMemoryBound(to: Float.self)
+                    BatchNormChannelsLast.forEachChannelRange(n: n, c: c) { c0, count in
+                        BatchNormChannelsLast.inputGradient(x: xf + c0, g: gf + c0, n: n, c: count, ld: c, m: m,
+                                                            mean: mean + c0, invstd: invstd + c0, k: k + c0,
+                                                            sumG: sumG + c0, sumGX: sumGX + c0, dx: df + c0)
+                    }
                     first = BatchNormChannelsLast.vectorChannels(c)
                 }
                 for i in 0..<n {
