@@ -115,10 +115,11 @@ struct AttentionOperand {
     }
 }
 
-/// The output `[..., L, Ev]`, laid out in memory as the query is (PyTorch's flash-attention CPU
-/// kernel likewise allocates `[B, L, H, E]` and returns it transposed): a query split into heads by
-/// a view of `[B, L, H * E]` gives an output whose heads merge back by a view. Contiguous when the
-/// query's columns are not innermost. Uninitialised: the kernel writes every row.
+/// The output `[..., L, Ev]`, laid out in memory as the query is: a query split into heads by a
+/// view of `[B, L, H * E]` gives an output whose heads merge back by a view; a contiguous query a
+/// contiguous output. PyTorch 2.15's CPU `scaled_dot_product_attention` gives the same strides in
+/// both cases. Contiguous when the query's columns are not innermost. Uninitialised: the kernel
+/// writes every row.
 private func attentionOutput(shape: Shape, like q: Tensor) -> Tensor {
     let r = q.rank
     // Dimensions from outermost to innermost in the query's memory (size-1 dimensions anywhere).
