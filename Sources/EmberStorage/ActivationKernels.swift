@@ -9,6 +9,10 @@ package enum ActivationKernels {
     /// Whether this CPU runs the kernels.
     package static let isAvailable = GEMM.hasAVX2
 
+    /// Whether `exp` runs sixteen lanes wide (`ember_sexp_avx512`, the same bits): where GEMM
+    /// dispatches its AVX-512 kernels (so `EMBER_DISABLE_AVX512=1` turns both off).
+    package static let exp16 = GEMMKernelPath.best == .avx512
+
     /// A float32 function with an AVX2 row kernel: `y[i] = f(x[i])` for `i < count` (`x` and `y`
     /// may be the same row). Each is bitwise the Swift function named in EmberTensor.
     package enum Row: Sendable {
@@ -36,6 +40,7 @@ package enum ActivationKernels {
     @inline(__always)
     package static func run(_ row: Row, _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
         switch row {
+        case .exp where exp16: ember_sexp_avx512(count, x, y)
         case .exp: ember_sexp_avx2(count, x, y)
         case .sigmoid: ember_ssigmoid_avx2(count, x, y)
         case .tanh: ember_stanh_avx2(count, x, y)

@@ -1,3 +1,4 @@
+import CEmberKernels
 import Ember
 @testable import EmberFunctional
 import Testing
@@ -10,7 +11,7 @@ import _EmberTestSupport
 /// depends on operand order, which the Swift compiler may commute.
 @Suite(.enabled(if: ActivationKernels.isAvailable, "needs AVX2"))
 struct RNNNativeKernelTests {
-    static let lengths = [1, 7, 8, 9, 33, 1000]
+    static let lengths = [1, 7, 8, 9, 17, 33, 63, 64, 65, 1000]
     static let special: [Float] = [.nan, -.nan, .infinity, -.infinity, 0, -0, 1e-30, -1e-30, .leastNonzeroMagnitude,
                                    -.leastNonzeroMagnitude, .leastNormalMagnitude, .greatestFiniteMagnitude,
                                    -.greatestFiniteMagnitude, 88.72, 88.73, 89, -103.97, -104, -105, 0.625, -0.625,
@@ -44,6 +45,9 @@ struct RNNNativeKernelTests {
         typealias Row = (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void
         let functions: [(String, Row, (Float8) -> Float8)] = [
             ("exp", { ActivationKernels.run(.exp, $0, into: $1, count: $2) }, expVector),
+            // Both widths on every CPU that has them, whichever `run` dispatches.
+            ("exp avx2", { ember_sexp_avx2($2, $0, $1) }, expVector),
+        ] + (GEMMKernelPath.avx512.isSupported ? [("exp avx512", { ember_sexp_avx512($2, $0, $1) }, expVector)] : []) + [
             ("sigmoid", { ActivationKernels.run(.sigmoid, $0, into: $1, count: $2) }, sigmoidVector),
             ("tanh", { ActivationKernels.run(.tanh, $0, into: $1, count: $2) }, tanhVector),
         ]

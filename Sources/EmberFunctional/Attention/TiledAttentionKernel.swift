@@ -147,17 +147,56 @@ struct TileGeometry {
 /// The float types of the tiled kernel, with their `exp` and their matrix product (one thread:
 /// the kernel already runs one tile per worker).
 protocol AttentionFloat: TensorScalar, BinaryFloatingPoint {
-    static func expo(_ x: Self) -> Self
     /// The largest of `row[0..<count]` ignoring NaN (as `x > max` comparisons do), `-inf` if none.
     static func maximum(_ row: UnsafeMutablePointer<Self>, count: Int) -> Self
     /// `row[c] = e^(row[c] - shift)` for `c < count`; returns their sum.
     static func exponentiate(_ row: UnsafeMutablePointer<Self>, count: Int, minus shift: Self) -> Self
+    /// ``exponentiate(_:count:minus:)`` of rows `r < rows` of a tile (`cols` values each, rows
+    /// `ld` apart) with `shifts[r]`, their sums into `sums[r]`.
+    static func exponentiateTile(_ tile: UnsafeMutablePointer<Self>, rows: Int, cols: Int, ld: Int,
+                                 shifts: UnsafePointer<Self>, sums: UnsafeMutablePointer<Self>)
     static func gemm(m: Int, n: Int, k: Int, alpha: Self, a: UnsafePointer<Self>, rowStrideA: Int, colStrideA: Int,
                      b: UnsafePointer<Self>, rowStrideB: Int, colStrideB: Int, beta: Self,
                      c: UnsafeMutablePointer<Self>, ldc: Int)
 }
+extension AttentionFloat {
+    static func exponentiateTile(_ tile: UnsafeMutablePointer<Self>, rows: Int, cols: Int, ld: Int,
+                                 shifts: UnsafePointer<Self>, sums: UnsafeMutablePointer<Self>) {
+        for r in 0..<rows { sums[r] = exponentiate(tile + r * ld, count: cols, minus: shifts[r]) }
+    }
+}
+
 extension Float: AttentionFloat {
-    static func expo(_ x: Float) -> Float { Foundation.exp(x) }
+    /// The row kernel over the whole tile in one call where the CPU has it: one 64-column row is
+    /// too short a run to keep the exponential's long dependency chains overlapped.
+    static func exponentiateTile(_ tile: UnsafeMutablePointer<Float>, rows: Int, cols: Int, ld: Int,
+                                 shifts: UnsafePointer<Float>, sums: UnsafeMutablePointer<Float>) {
+        guard ActivationKernels.isAvailable, cols == ld else {
+            for r in 0..<rows { sums[r] = exponentiate(tile + r * ld, count: cols, minus: shifts[r]) }
+            return
+        }
+        for r in 0..<rows {
+            let row = tile + r * ld, shift = Float8(repeating: shifts[r])
+            var c = 0
+            while c + 8 <= cols {
+                let raw = UnsafeMutableRawPointer(row + c)
+                raw.storeBytes(of: raw.loadUnaligned(as: Float8.self) - shift, as: Float8.self)
+                c += 8
+            }
+            while c < cols { row[c] -= shifts[r]; c += 1 }
+        }
+        ActivationKernels.run(.exp, tile, into: tile, count: rows * cols)
+        for r in 0..<rows {
+            let row = tile + r * ld
+            var lanes = Float8(repeating: 0)
+            var c = 0
+            while c + 8 <= cols { lanes += UnsafeMutableRawPointer(row + c).loadUnaligned(as: Float8.self); c += 8 }
+            var sum = lanes.sum()
+            while c < cols { sum += row[c]; c += 1 }
+            sums[r] = sum
+        }
+    }
+
     static func maximum(_ row: UnsafeMutablePointer<Float>, count: Int) -> Float {
         var lanes = Float8(repeating: -.infinity)
         var c = 0
@@ -222,7 +261,6 @@ extension Float: AttentionFloat {
     }
 }
 extension Double: AttentionFloat {
-    static func expo(_ x: Double) -> Double { Foundation.exp(x) }
     static func maximum(_ row: UnsafeMutablePointer<Double>, count: Int) -> Double {
         var m = -Double.infinity
         for c in 0..<count where row[c] > m { m = row[c] }
@@ -268,7 +306,10 @@ private func runTiles<T: AttentionFloat>(
         let acc = UnsafeMutablePointer<T>.allocate(capacity: bq * ev)
         let rowMax = UnsafeMutablePointer<T>.allocate(capacity: bq)
         let rowSum = UnsafeMutablePointer<T>.allocate(capacity: bq)
-        defer { scores.deallocate(); acc.deallocate(); rowMax.deallocate(); rowSum.deallocate() }
+        // Per tile: each row's shift, the exponent of its rescale factor, and its sum.
+        let shifts = UnsafeMutablePointer<T>.allocate(capacity: 3 * bq)
+        let rescale = shifts + bq, sums = rescale + bq
+        defer { scores.deallocate(); acc.deallocate(); rowMax.deallocate(); rowSum.deallocate(); shifts.deallocate() }
         var task = worker
         while task < g.tasks {
             defer { task += g.threads }
@@ -312,16 +353,22 @@ private func runTiles<T: AttentionFloat>(
                     let oldMax = rowMax[r]
                     let newMax = Swift.max(oldMax, blockMax)
                     if newMax == -T.infinity {
-                        // Every key so far masked: this tile adds nothing to the row.
-                        for c in 0..<cols { srow[c] = 0 }
+                        // Every key so far masked: this tile adds nothing to the row (its
+                        // exponentials are 0, its rescale factor 1).
+                        for c in 0..<cols { srow[c] = -T.infinity }
+                        (shifts[r], rescale[r]) = (0, 0)
                         continue
                     }
-                    let alpha = oldMax == -T.infinity ? 0 : T.expo(oldMax - newMax)
+                    (shifts[r], rescale[r]) = (newMax, oldMax == -T.infinity ? -T.infinity : oldMax - newMax)
                     rowMax[r] = newMax
-                    let ar = acc + r * ev
+                }
+                // The tile's exponentials and the rows' rescale factors, each in one pass.
+                T.exponentiateTile(scores, rows: rows, cols: cols, ld: bk, shifts: shifts, sums: sums)
+                _ = T.exponentiate(rescale, count: rows, minus: 0)
+                for r in 0..<rows {
+                    let alpha = rescale[r], ar = acc + r * ev
                     if alpha != 1 { for d in 0..<ev { ar[d] *= alpha } }
-                    let sum = T.exponentiate(srow, count: cols, minus: newMax)
-                    rowSum[r] = rowSum[r] * alpha + sum
+                    rowSum[r] = rowSum[r] * alpha + sums[r]
                 }
                 // acc += P V_blk.
                 T.gemm(m: rows, n: ev, k: cols, alpha: 1, a: scores, rowStrideA: bk, colStrideA: 1,
