@@ -118,7 +118,11 @@ package func composedAttention(query: Tensor, key: Tensor, value: Tensor, mask: 
     var weights: Tensor
     if safeSoftmax {
         let dead = withNoGrad { scores.detached().amax(axes: [-1], keepDim: true).eq(-.infinity) }
-        weights = Tensor.where(dead, 0, Tensor.where(dead, 0, scores).softmax(axis: -1))
+        if dead.scalars(as: Bool.self).contains(true) {
+            weights = Tensor.where(dead, 0, Tensor.where(dead, 0, scores).softmax(axis: -1))
+        } else {
+            weights = scores.softmax(axis: -1)  // no dead row: the selects would change nothing
+        }
     } else {
         weights = scores.softmax(axis: -1)
     }
