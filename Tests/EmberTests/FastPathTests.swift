@@ -10,7 +10,7 @@ import _EmberTestSupport
 @Suite struct FastPathTests {
     // MARK: Philox, eight blocks at a time
 
-    @Test(arguments: [0, 1, 7, 8, 9, 16, 23, 64, 1000])
+    @Test(arguments: [0, 1, 7, 8, 9, 15, 16, 17, 23, 31, 32, 33, 64, 1000])
     func philoxFillMatchesScalarBlocks(_ blocks: Int) {
         // Counters that cross the 2^32 boundary of the low word, and a non-zero stream.
         for (seed, index, stream) in [(UInt64(42), UInt64(0), UInt64(0)),
@@ -25,6 +25,16 @@ import _EmberTestSupport
                 #expect(Array(words[(4 * b)..<(4 * b + 4)]) == [w.0, w.1, w.2, w.3], "block \(b) of \(blocks)")
             }
             #expect(words[(4 * blocks)...].allSatisfy { $0 == 0xFFFF_FFFF }, "nothing written past the last block")
+            // Both kernel widths the CPU has, whichever `fill` dispatches.
+            let widths = PhiloxKernel.isAvailable ? [false] + (GEMMKernelPath.avx512.isSupported ? [true] : []) : []
+            for sixteen in widths {
+                var direct = [UInt32](repeating: 0xFFFF_FFFF, count: 4 * blocks + 4)
+                direct.withUnsafeMutableBufferPointer {
+                    PhiloxKernel.fill(sixteenWide: sixteen, seed: seed, index: index, stream: stream, blocks: blocks,
+                                      into: $0.baseAddress!)
+                }
+                #expect(direct == words, "\(sixteen ? 16 : 8) blocks at a time, \(blocks) blocks")
+            }
         }
     }
 

@@ -112,6 +112,8 @@ void ember_inverse_sqrt_plus_avx2(double *v, long count, double eps);
 /// Philox4x32-10 blocks for counters `(index + b, stream)`, `b < blocks`, with key `seed`: the four
 /// words of block `b` go to `out[4 * b ..< 4 * b + 4]`. Eight blocks at a time.
 void ember_philox4x32_10_avx2(uint64_t seed, uint64_t index, uint64_t stream, long blocks, uint32_t *out);
+/// `ember_philox4x32_10_avx2` sixteen blocks at a time (the same words). Requires AVX-512F.
+void ember_philox4x32_10_avx512(uint64_t seed, uint64_t index, uint64_t stream, long blocks, uint32_t *out);
 
 // Float32 activations and recurrent step passes (activation_x86.c, AVX2 without FMA). Call only
 // after `ember_cpu_supports_path(EMBER_PATH_AVX2)` returned 1; elsewhere they trap. Every value is
