@@ -47,6 +47,14 @@ package enum GEMMKernelPath: Int, CaseIterable, Sendable, CustomStringConvertibl
     }
 }
 
+extension GEMM {
+    /// Rows of C one micro-kernel call computes on the dispatched path (14 for float32 on AVX-512,
+    /// 6 on AVX2): a caller that picks its own row blocks wastes nothing with a multiple of it.
+    package static func tileRows(double: Bool) -> Int {
+        double ? Double.microKernel(for: GEMMKernelPath.best).mr : Float.microKernel(for: GEMMKernelPath.best).mr
+    }
+}
+
 /// A scalar type with GEMM micro-kernels: `Float` and `Double`.
 protocol GEMMScalar: BinaryFloatingPoint {
     /// The C micro-kernel table entry for `path`.

@@ -3,20 +3,27 @@ import EmberAutograd
 import EmberTensor
 import EmberStorage
 
-/// Query rows per tile of the tiled attention kernel.
-package let attentionQueryBlock = 32
+/// Query rows per tile of the tiled attention kernel: the largest multiple of the GEMM
+/// micro-kernel's tile rows up to 32 (28 for float32 on AVX-512, 30 on AVX2), so the tile products
+/// compute no padding rows (32 rows took three 14-row tiles, 42 rows).
+package func attentionQueryBlock(_ dtype: DType) -> Int {
+    let mr = GEMM.tileRows(double: dtype == .float64)
+    return mr * max(1, 32 / mr)
+}
 /// Key rows per tile of the tiled attention kernel.
 package let attentionKeyBlock = 64
 
 /// The scratch memory, in bytes, that the tiled (inference) attention kernel of
 /// ``scaledDotProductAttention(query:key:value:attnMask:dropoutP:isCausal:scale:enableGQA:generator:)``
-/// uses on top of its inputs and output: per worker thread one `32 x 64` score tile, a `32 x Ev`
-/// accumulator and the running maximum and sum of 32 rows. It depends on neither `L` nor `S`;
-/// the composed path would need `L * S` elements per head for the scores alone.
+/// uses on top of its inputs and output: per worker thread one score tile of at most `32 x 64`, an
+/// accumulator of at most `32 x Ev` and five values per query row (running maximum and sum, the
+/// tile's shifts, rescale factors and sums). It depends on neither `L` nor `S`; the composed path
+/// would need `L * S` elements per head for the scores alone.
 ///
 /// PyTorch parity: none (PyTorch's flash-attention CPU kernel has a similar fixed-size buffer).
 public func scaledDotProductAttentionWorkspaceBytes(valueDim: Int, dtype: DType, threads: Int = Threading.maxThreads) -> Int {
-    let perThread = attentionQueryBlock * attentionKeyBlock + attentionQueryBlock * valueDim + 2 * attentionQueryBlock
+    let bq = attentionQueryBlock(dtype)
+    let perThread = bq * attentionKeyBlock + bq * valueDim + 5 * bq
     return max(threads, 1) * perThread * dtype.itemSize
 }
 
@@ -29,7 +36,7 @@ package final class AttentionWorkspaceRecorder: @unchecked Sendable {
     @TaskLocal package static var current: AttentionWorkspaceRecorder?
 }
 
-/// The tiled online-softmax attention (flash-attention style), no graph: blocks of 32 queries
+/// The tiled online-softmax attention (flash-attention style), no graph: blocks of up to 32 queries
 /// against blocks of 64 keys; each query row keeps a running maximum `m`, sum `l` and output
 /// accumulator, rescaled by `exp(m_old - m_new)` when the maximum grows. A row whose keys are all
 /// masked ends with `l = 0` and gives 0 (PyTorch's safe softmax).
@@ -71,11 +78,12 @@ func tiledAttention(query: Tensor, key: Tensor, value: Tensor, mask: Tensor?, is
         maskRowStride = mv.strides[mv.rank - 2]; maskColStride = mv.strides[mv.rank - 1]
         maskPlanes = batchOffsets(mv)
     }
-    let blocks = (l + attentionQueryBlock - 1) / attentionQueryBlock
+    let bq = attentionQueryBlock(query.dtype)
+    let blocks = (l + bq - 1) / bq
     let tasks = nb * blocks
     let threads = max(1, min(Threading.maxThreads, tasks))
-    AttentionWorkspaceRecorder.current?.calls.append(threads * (attentionQueryBlock * attentionKeyBlock + attentionQueryBlock * ev + 2 * attentionQueryBlock) * query.dtype.itemSize)
-    let geometry = TileGeometry(l: l, s: s, e: e, ev: ev, blocks: blocks, tasks: tasks, threads: threads, scale: scale,
+    AttentionWorkspaceRecorder.current?.calls.append(threads * (bq * attentionKeyBlock + bq * ev + 5 * bq) * query.dtype.itemSize)
+    let geometry = TileGeometry(l: l, s: s, e: e, ev: ev, queryBlock: bq, blocks: blocks, tasks: tasks, threads: threads, scale: scale,
                                 isCausal: isCausal, maskPlanes: maskPlanes, maskRowStride: maskRowStride,
                                 maskColStride: maskColStride)
     switch query.dtype {
@@ -137,7 +145,7 @@ private func attentionOutput(shape: Shape, like q: Tensor) -> Tensor {
 }
 
 struct TileGeometry {
-    let l, s, e, ev, blocks, tasks, threads: Int
+    let l, s, e, ev, queryBlock, blocks, tasks, threads: Int
     let scale: Double
     let isCausal: Bool
     let maskPlanes: [Int]
@@ -295,7 +303,7 @@ private func runTiles<T: AttentionFloat>(
     let (qRow, kRow, vRow, oRow) = (q.rowStride, k.rowStride, v.rowStride, out.rowStride)
     let boolMask: UnsafePointer<Bool>? = mask.flatMap { $0.dtype == .bool ? UnsafePointer($0.storage.baseAddress.assumingMemoryBound(to: Bool.self)) : nil }
     let floatMask: UnsafePointer<T>? = mask.flatMap { $0.dtype != .bool ? UnsafePointer($0.storage.baseAddress.assumingMemoryBound(to: T.self)) : nil }
-    let bq = attentionQueryBlock, bk = attentionKeyBlock
+    let bq = g.queryBlock, bk = attentionKeyBlock
     let scale = T(g.scale)
     let (l, s, e, ev) = (g.l, g.s, g.e, g.ev)
     let outAddress = Int(bitPattern: op)
