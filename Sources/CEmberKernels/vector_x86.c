@@ -221,6 +221,26 @@ static void ember_philox_block(uint64_t seed, uint64_t index, uint64_t stream, u
     out[3] = c3;
 }
 
+// Philox4x32-10's ten rounds on lanes of counter words c0..c3 (multipliers m0, m1, key from
+// `seed`), for a vector type V with its mulhilo, xor and broadcast.
+#define EMBER_PHILOX_ROUNDS(V, mulhilo, xor_, set1)                                                \
+    do {                                                                                           \
+        uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);                                 \
+        for (int round = 0; round < 10; ++round) {                                                 \
+            if (round > 0) {                                                                       \
+                k0 += 0x9E3779B9u;                                                                 \
+                k1 += 0xBB67AE85u;                                                                 \
+            }                                                                                      \
+            V hi0, lo0, hi1, lo1;                                                                  \
+            mulhilo(m0, c0, &hi0, &lo0);                                                           \
+            mulhilo(m1, c2, &hi1, &lo1);                                                           \
+            c0 = xor_(xor_(hi1, c1), set1((int)k0));                                               \
+            c1 = lo1;                                                                              \
+            c2 = xor_(xor_(hi0, c3), set1((int)k1));                                               \
+            c3 = lo0;                                                                              \
+        }                                                                                          \
+    } while (0)
+
 EMBER_AVX2 void ember_philox4x32_10_avx2(uint64_t seed, uint64_t index, uint64_t stream, long blocks,
                                          uint32_t *out) {
     const __m256i m0 = _mm256_set1_epi32((int)0xD2511F53u), m1 = _mm256_set1_epi32((int)0xCD9E8D57u);
@@ -235,20 +255,7 @@ EMBER_AVX2 void ember_philox4x32_10_avx2(uint64_t seed, uint64_t index, uint64_t
         __m256i a = _mm256_permutevar8x32_epi32(lo4, pick), c = _mm256_permutevar8x32_epi32(hi4, pick);
         __m256i c0 = _mm256_permute2x128_si256(a, c, 0x20), c1 = _mm256_permute2x128_si256(a, c, 0x31);
         __m256i c2 = _mm256_set1_epi32((int)(uint32_t)stream), c3 = _mm256_set1_epi32((int)(uint32_t)(stream >> 32));
-        uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
-        for (int round = 0; round < 10; ++round) {
-            if (round > 0) {
-                k0 += 0x9E3779B9u;
-                k1 += 0xBB67AE85u;
-            }
-            __m256i hi0, lo0, hi1, lo1;
-            ember_mulhilo8(m0, c0, &hi0, &lo0);
-            ember_mulhilo8(m1, c2, &hi1, &lo1);
-            c0 = _mm256_xor_si256(_mm256_xor_si256(hi1, c1), _mm256_set1_epi32((int)k0));
-            c1 = lo1;
-            c2 = _mm256_xor_si256(_mm256_xor_si256(hi0, c3), _mm256_set1_epi32((int)k1));
-            c3 = lo0;
-        }
+        EMBER_PHILOX_ROUNDS(__m256i, ember_mulhilo8, _mm256_xor_si256, _mm256_set1_epi32);
         // Lane l of c0..c3 is block b + l; write its four words contiguously.
         __m256i u0 = _mm256_unpacklo_epi32(c0, c1), u1 = _mm256_unpackhi_epi32(c0, c1);
         __m256i u2 = _mm256_unpacklo_epi32(c2, c3), u3 = _mm256_unpackhi_epi32(c2, c3);
@@ -285,20 +292,7 @@ __attribute__((target("avx512f"))) void ember_philox4x32_10_avx512(uint64_t seed
         __m512i c1 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(_mm512_srli_epi64(lo8, 32))),
                                         _mm512_cvtepi64_epi32(_mm512_srli_epi64(hi8, 32)), 1);
         __m512i c2 = _mm512_set1_epi32((int)(uint32_t)stream), c3 = _mm512_set1_epi32((int)(uint32_t)(stream >> 32));
-        uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
-        for (int round = 0; round < 10; ++round) {
-            if (round > 0) {
-                k0 += 0x9E3779B9u;
-                k1 += 0xBB67AE85u;
-            }
-            __m512i hi0, lo0, hi1, lo1;
-            ember_mulhilo16(m0, c0, &hi0, &lo0);
-            ember_mulhilo16(m1, c2, &hi1, &lo1);
-            c0 = _mm512_xor_si512(_mm512_xor_si512(hi1, c1), _mm512_set1_epi32((int)k0));
-            c1 = lo1;
-            c2 = _mm512_xor_si512(_mm512_xor_si512(hi0, c3), _mm512_set1_epi32((int)k1));
-            c3 = lo0;
-        }
+        EMBER_PHILOX_ROUNDS(__m512i, ember_mulhilo16, _mm512_xor_si512, _mm512_set1_epi32);
         // Within each 128-bit lane j: blocks 4j..4j+3. b0 holds blocks 4j, b1 4j+1, b2 4j+2, b3 4j+3.
         __m512i u0 = _mm512_unpacklo_epi32(c0, c1), u1 = _mm512_unpackhi_epi32(c0, c1);
         __m512i u2 = _mm512_unpacklo_epi32(c2, c3), u3 = _mm512_unpackhi_epi32(c2, c3);

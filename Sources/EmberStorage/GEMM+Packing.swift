@@ -91,6 +91,15 @@ extension GEMM {
                 if height < mr { strip.update(repeating: 0, count: k * mr) }
                 ember_spack_b_columns_avx2(k, height, UnsafeRawPointer(src).assumingMemoryBound(to: Float.self),
                                            rowStride, UnsafeMutableRawPointer(strip).assumingMemoryBound(to: Float.self), mr)
+            } else if height == mr && rowStride == 1 {
+                // Columns contiguous (a transposed view, e.g. a gradient's transpose): each step
+                // along k copies `mr` consecutive elements.
+                switch mr {
+                case 6: copyRows(k, width: 6, from: src, stride: colStride, to: strip)
+                case 8: copyRows(k, width: 8, from: src, stride: colStride, to: strip)
+                case 14: copyRows(k, width: 14, from: src, stride: colStride, to: strip)
+                default: copyRows(k, width: mr, from: src, stride: colStride, to: strip)
+                }
             } else if height == mr {
                 switch mr {
                 case 4: interleaveRows(4, k, from: src, rowStride, colStride, to: strip)
@@ -114,14 +123,15 @@ extension GEMM {
 
     /// `dst[p * width + j] = src[p * stride + j]` for `p < rows`, `j < width`.
     ///
-    /// Rows are moved as 16-byte vectors when they are a whole number of them: Swift cannot prove
+    /// Rows of at least 16 bytes are moved as 16-byte vectors, the last one ending at the row's
+    /// end (it may overlap the one before: the same bytes are written twice): Swift cannot prove
     /// that `src` and `dst` do not overlap, so an element loop would stay scalar.
     @inline(__always)
     private static func copyRows<T>(
         _ rows: Int, width: Int, from src: UnsafePointer<T>, stride: Int, to dst: UnsafeMutablePointer<T>
     ) {
         let bytes = width * MemoryLayout<T>.stride
-        guard bytes % 16 == 0 else {
+        guard bytes >= 16 else {
             for p in 0..<rows {
                 let s = src + p &* stride, d = dst + p &* width
                 for j in 0..<width { d[j] = s[j] }
@@ -131,10 +141,14 @@ extension GEMM {
         for p in 0..<rows {
             let s = UnsafeRawPointer(src + p &* stride), d = UnsafeMutableRawPointer(dst + p &* width)
             var offset = 0
-            while offset < bytes {
+            while offset + 16 <= bytes {
                 let v = s.loadUnaligned(fromByteOffset: offset, as: SIMD4<UInt32>.self)
                 d.storeBytes(of: v, toByteOffset: offset, as: SIMD4<UInt32>.self)
                 offset += 16
+            }
+            if offset < bytes {
+                let v = s.loadUnaligned(fromByteOffset: bytes - 16, as: SIMD4<UInt32>.self)
+                d.storeBytes(of: v, toByteOffset: bytes - 16, as: SIMD4<UInt32>.self)
             }
         }
     }
