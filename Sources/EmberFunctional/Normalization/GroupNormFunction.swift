@@ -10,7 +10,7 @@ import EmberStorage
 enum GroupedNormKernel {
     /// `sum f(j)` over `j < n` in eight interleaved chains combined in a fixed order, then the
     /// tail: deterministic and per row, but not bitwise the one-chain sum. One chain of dependent
-    /// additions was bound by the adder's latency (a 256-value row took about 4 ns per value).
+    /// additions was bound by the adder's latency (BENCHMARKS.md, eleventh session).
     @inline(__always)
     static func laneSum(_ n: Int, _ f: (Int) -> Double) -> Double {
         var lanes = SIMD8<Double>(repeating: 0)
