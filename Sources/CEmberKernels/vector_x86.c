@@ -221,9 +221,11 @@ static void ember_philox_block(uint64_t seed, uint64_t index, uint64_t stream, u
     out[3] = c3;
 }
 
-// Philox4x32-10's ten rounds on lanes of counter words c0..c3 (multipliers m0, m1, key from
-// `seed`), for a vector type V with its mulhilo, xor and broadcast.
-#define EMBER_PHILOX_ROUNDS(V, mulhilo, xor_, set1)                                                \
+// Philox4x32-10 on lanes of blocks whose counter words c0, c1 are set (c2, c3 come from `stream`,
+// the key from `seed`), for a vector type V with its mulhilo, xor, broadcast and unpacks. Leaves
+// blk0..blk3: within each 128-bit lane j, blkN holds the four words of the lane's block 4j + N.
+#define EMBER_PHILOX_BLOCKS(V, mulhilo, xor_, set1, unpacklo32, unpackhi32, unpacklo64, unpackhi64)  \
+    V c2 = set1((int)(uint32_t)stream), c3 = set1((int)(uint32_t)(stream >> 32));                   \
     do {                                                                                           \
         uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);                                 \
         for (int round = 0; round < 10; ++round) {                                                 \
@@ -239,7 +241,9 @@ static void ember_philox_block(uint64_t seed, uint64_t index, uint64_t stream, u
             c2 = xor_(xor_(hi0, c3), set1((int)k1));                                               \
             c3 = lo0;                                                                              \
         }                                                                                          \
-    } while (0)
+    } while (0);                                                                                   \
+    V u0 = unpacklo32(c0, c1), u1 = unpackhi32(c0, c1), u2 = unpacklo32(c2, c3), u3 = unpackhi32(c2, c3); \
+    V blk0 = unpacklo64(u0, u2), blk1 = unpackhi64(u0, u2), blk2 = unpacklo64(u1, u3), blk3 = unpackhi64(u1, u3)
 
 EMBER_AVX2 void ember_philox4x32_10_avx2(uint64_t seed, uint64_t index, uint64_t stream, long blocks,
                                          uint32_t *out) {
@@ -254,18 +258,14 @@ EMBER_AVX2 void ember_philox4x32_10_avx2(uint64_t seed, uint64_t index, uint64_t
         const __m256i pick = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
         __m256i a = _mm256_permutevar8x32_epi32(lo4, pick), c = _mm256_permutevar8x32_epi32(hi4, pick);
         __m256i c0 = _mm256_permute2x128_si256(a, c, 0x20), c1 = _mm256_permute2x128_si256(a, c, 0x31);
-        __m256i c2 = _mm256_set1_epi32((int)(uint32_t)stream), c3 = _mm256_set1_epi32((int)(uint32_t)(stream >> 32));
-        EMBER_PHILOX_ROUNDS(__m256i, ember_mulhilo8, _mm256_xor_si256, _mm256_set1_epi32);
-        // Lane l of c0..c3 is block b + l; write its four words contiguously.
-        __m256i u0 = _mm256_unpacklo_epi32(c0, c1), u1 = _mm256_unpackhi_epi32(c0, c1);
-        __m256i u2 = _mm256_unpacklo_epi32(c2, c3), u3 = _mm256_unpackhi_epi32(c2, c3);
-        __m256i b04 = _mm256_unpacklo_epi64(u0, u2), b15 = _mm256_unpackhi_epi64(u0, u2);
-        __m256i b26 = _mm256_unpacklo_epi64(u1, u3), b37 = _mm256_unpackhi_epi64(u1, u3);
+        EMBER_PHILOX_BLOCKS(__m256i, ember_mulhilo8, _mm256_xor_si256, _mm256_set1_epi32, _mm256_unpacklo_epi32,
+                            _mm256_unpackhi_epi32, _mm256_unpacklo_epi64, _mm256_unpackhi_epi64);
+        // blkN holds blocks N and 4 + N: write each block's four words contiguously.
         __m256i *dst = (__m256i *)(out + 4 * b);
-        _mm256_storeu_si256(dst + 0, _mm256_permute2x128_si256(b04, b15, 0x20));
-        _mm256_storeu_si256(dst + 1, _mm256_permute2x128_si256(b26, b37, 0x20));
-        _mm256_storeu_si256(dst + 2, _mm256_permute2x128_si256(b04, b15, 0x31));
-        _mm256_storeu_si256(dst + 3, _mm256_permute2x128_si256(b26, b37, 0x31));
+        _mm256_storeu_si256(dst + 0, _mm256_permute2x128_si256(blk0, blk1, 0x20));
+        _mm256_storeu_si256(dst + 1, _mm256_permute2x128_si256(blk2, blk3, 0x20));
+        _mm256_storeu_si256(dst + 2, _mm256_permute2x128_si256(blk0, blk1, 0x31));
+        _mm256_storeu_si256(dst + 3, _mm256_permute2x128_si256(blk2, blk3, 0x31));
     }
     for (; b < blocks; ++b) ember_philox_block(seed, index + (uint64_t)b, stream, out + 4 * b);
 }
@@ -291,18 +291,14 @@ __attribute__((target("avx512f"))) void ember_philox4x32_10_avx512(uint64_t seed
         __m512i c0 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(lo8)), _mm512_cvtepi64_epi32(hi8), 1);
         __m512i c1 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(_mm512_srli_epi64(lo8, 32))),
                                         _mm512_cvtepi64_epi32(_mm512_srli_epi64(hi8, 32)), 1);
-        __m512i c2 = _mm512_set1_epi32((int)(uint32_t)stream), c3 = _mm512_set1_epi32((int)(uint32_t)(stream >> 32));
-        EMBER_PHILOX_ROUNDS(__m512i, ember_mulhilo16, _mm512_xor_si512, _mm512_set1_epi32);
-        // Within each 128-bit lane j: blocks 4j..4j+3. b0 holds blocks 4j, b1 4j+1, b2 4j+2, b3 4j+3.
-        __m512i u0 = _mm512_unpacklo_epi32(c0, c1), u1 = _mm512_unpackhi_epi32(c0, c1);
-        __m512i u2 = _mm512_unpacklo_epi32(c2, c3), u3 = _mm512_unpackhi_epi32(c2, c3);
-        __m512i b0 = _mm512_unpacklo_epi64(u0, u2), b1 = _mm512_unpackhi_epi64(u0, u2);
-        __m512i b2 = _mm512_unpacklo_epi64(u1, u3), b3 = _mm512_unpackhi_epi64(u1, u3);
-        // Blocks [0, 8, 1, 9], [2, 10, 3, 11], [4, 12, 5, 13], [6, 14, 7, 15], then in order.
-        __m512i x = _mm512_shuffle_i32x4(b0, b1, _MM_SHUFFLE(2, 0, 2, 0));
-        __m512i y = _mm512_shuffle_i32x4(b2, b3, _MM_SHUFFLE(2, 0, 2, 0));
-        __m512i z = _mm512_shuffle_i32x4(b0, b1, _MM_SHUFFLE(3, 1, 3, 1));
-        __m512i w = _mm512_shuffle_i32x4(b2, b3, _MM_SHUFFLE(3, 1, 3, 1));
+        EMBER_PHILOX_BLOCKS(__m512i, ember_mulhilo16, _mm512_xor_si512, _mm512_set1_epi32, _mm512_unpacklo_epi32,
+                            _mm512_unpackhi_epi32, _mm512_unpacklo_epi64, _mm512_unpackhi_epi64);
+        // blkN holds blocks N, 4 + N, 8 + N, 12 + N. Blocks [0, 8, 1, 9], [2, 10, 3, 11],
+        // [4, 12, 5, 13], [6, 14, 7, 15], then in order.
+        __m512i x = _mm512_shuffle_i32x4(blk0, blk1, _MM_SHUFFLE(2, 0, 2, 0));
+        __m512i y = _mm512_shuffle_i32x4(blk2, blk3, _MM_SHUFFLE(2, 0, 2, 0));
+        __m512i z = _mm512_shuffle_i32x4(blk0, blk1, _MM_SHUFFLE(3, 1, 3, 1));
+        __m512i w = _mm512_shuffle_i32x4(blk2, blk3, _MM_SHUFFLE(3, 1, 3, 1));
         uint32_t *dst = out + 4 * b;
         _mm512_storeu_si512(dst + 0, _mm512_shuffle_i32x4(x, y, _MM_SHUFFLE(2, 0, 2, 0)));   // 0..3
         _mm512_storeu_si512(dst + 16, _mm512_shuffle_i32x4(z, w, _MM_SHUFFLE(2, 0, 2, 0)));  // 4..7

@@ -50,7 +50,7 @@ func filledBuffer(like p: Parameter, _ value: Double) -> Tensor {
 }
 
 /// Calls `body` on disjoint ranges covering `0..<count`: EmberTensor's split (in parallel from
-/// 64Ki elements). Each element's update reads and writes only that element, so chunks never share
+/// 32Ki elements). Each element's update reads and writes only that element, so chunks never share
 /// memory and the split never changes a value.
 @inline(__always)
 func forEachChunk(_ count: Int, _ body: (Range<Int>) -> Void) {

@@ -11,11 +11,7 @@ package enum PhiloxKernel {
     @inline(__always)
     package static func fill(seed: UInt64, index: UInt64, stream: UInt64, blocks: Int, into out: UnsafeMutablePointer<UInt32>) {
         precondition(isAvailable, "PhiloxKernel: AVX2 is not available on this CPU")
-        if sixteenWide {
-            ember_philox4x32_10_avx512(seed, index, stream, blocks, out)
-        } else {
-            ember_philox4x32_10_avx2(seed, index, stream, blocks, out)
-        }
+        fill(sixteenWide: sixteenWide, seed: seed, index: index, stream: stream, blocks: blocks, into: out)
     }
 
     /// Whether ``fill(seed:index:stream:blocks:into:)`` runs sixteen blocks at a time (AVX-512F,

@@ -155,7 +155,7 @@ import _EmberTestSupport
     }
 
     @Test func largeTensorsGiveTheSameValuesOnAnyThreadCount() {
-        // Above 64Ki elements, maps and softmax rows are split across threads.
+        // Above 32Ki elements maps are split across threads, and so are these softmax rows.
         let n = 701 * 100
         let x = Tensor((0..<n).map { Float(Double.sin(Double($0)) * 8) })
         let x64 = x.to(.float64)
