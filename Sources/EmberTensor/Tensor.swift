@@ -60,6 +60,13 @@ public struct Tensor {
     /// elements is contiguous (PyTorch's rule), whatever its strides.
     @inlinable public var isContiguous: Bool { shape.isContiguous(strides: strides) }
 
+    /// Whether both tensors view the same elements of the same storage the same way (so they hold
+    /// the same values now), as for `attention(x, x, x)`.
+    package func isSameView(as other: Tensor) -> Bool {
+        storage === other.storage && offset == other.offset && dtype == other.dtype
+            && shape == other.shape && strides == other.strides
+    }
+
     /// Byte address of the first element. Valid while `storage` is alive.
     package var rawPointer: UnsafeMutableRawPointer {
         storage.baseAddress + offset * dtype.itemSize

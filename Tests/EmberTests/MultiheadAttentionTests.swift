@@ -8,7 +8,9 @@ import _EmberTestSupport
     let fx = try! Fixture("attention")
 
     static let cases = ["basic", "perhead", "batchfirst_masks", "biaskv_zeroattn", "kvdim", "nobias", "unbatched",
-                        "noweights_causal", "fullmask_weights", "fullmask_noweights"]
+                        "noweights_causal", "fullmask_weights", "fullmask_noweights", "self_seqfirst"]
+    /// The cases whose query, key and value are one tensor.
+    static let selfAttentionCases = ["unbatched", "noweights_causal", "self_seqfirst"]
 
     static func make(_ name: String, dtype: DType = .float64) -> MultiheadAttention {
         switch name {
@@ -37,9 +39,9 @@ import _EmberTestSupport
         m.eval()
         let p = "mha_\(name)_"
         let q = fx[p + "query"].requiringGrad(), k = fx[p + "key"].requiringGrad(), v = fx[p + "value"].requiringGrad()
-        let selfAttention = name == "unbatched" || name == "noweights_causal"
+        let selfAttention = Self.selfAttentionCases.contains(name)
         let (key, value) = selfAttention ? (q, q) : (k, v)
-        let needWeights = !name.contains("noweights")
+        let needWeights = !name.contains("noweights") && name != "self_seqfirst"
         let (out, weights) = m(query: q, key: key, value: value, keyPaddingMask: fx.tensors[p + "kpm"], needWeights: needWeights,
                                attnMask: fx.tensors[p + "mask"], averageAttnWeights: name != "perhead",
                                isCausal: name == "noweights_causal")
@@ -67,6 +69,29 @@ import _EmberTestSupport
         }
         let win = m.inProjWeight ?? m.qProjWeight!
         expectClose(win.grad!, fx[p + "gin"], atol: 1e-11, rtol: 1e-9, "\(name) d in-projection")
+    }
+
+    /// Without gradients self-attention projects once against the packed weight and reads q, k
+    /// and v as three views of that product (seq-first, batch-first and unbatched layouts).
+    @Test(arguments: selfAttentionCases)
+    func selfAttentionWithoutGradientsMatchesPyTorch(_ name: String) throws {
+        let m = Self.make(name)
+        try m.loadStateDict(all, prefix: "sd.mha_\(name)")
+        m.eval()
+        let p = "mha_\(name)_"
+        let x = fx[p + "query"]
+        let out = withNoGrad {
+            m(query: x, key: x, value: x, keyPaddingMask: fx.tensors[p + "kpm"], needWeights: false,
+              attnMask: fx.tensors[p + "mask"], isCausal: name == "noweights_causal").output
+        }
+        expectClose(out, fx[p + "out"], atol: 1e-12, rtol: 1e-10, "\(name) out")
+        // The same values through a copy of the input (not the same view: three products).
+        let copy = x * 1
+        let separate = withNoGrad {
+            m(query: x, key: copy, value: copy, keyPaddingMask: fx.tensors[p + "kpm"], needWeights: false,
+              attnMask: fx.tensors[p + "mask"], isCausal: name == "noweights_causal").output
+        }
+        expectClose(separate, fx[p + "out"], atol: 1e-12, rtol: 1e-10, "\(name) out, separate products")
     }
 
     @Test func float32ModuleMatchesPyTorchWithinFloatTolerance() throws {

@@ -21,8 +21,10 @@ import EmberStorage
 /// add_bias_kv=False, add_zero_attn=False, kdim=None, vdim=None, batch_first=False)`; forward as
 /// `multi_head_attention_forward` (including its mask conventions: a bool `attnMask` or
 /// `keyPaddingMask` marks with `true` what may NOT be attended, the opposite of SDPA's; and its
-/// error texts). No fused eval "fast path": the results are the same up to rounding. The listing
-/// shows `out_proj` as `Linear` (PyTorch: `NonDynamicallyQuantizableLinear`).
+/// error texts). Without gradients, self-attention (`query`, `key` and `value` one tensor) projects
+/// once against the packed `[3E, E]` weight, as PyTorch's eval fast path does; the results equal
+/// the three separate products'. The listing shows `out_proj` as `Linear` (PyTorch:
+/// `NonDynamicallyQuantizableLinear`).
 public final class MultiheadAttention: Module {
     public let embedDim: Int
     public let kdim: Int
@@ -153,15 +155,12 @@ public final class MultiheadAttention: Module {
         default:
             preconditionFailure("\(ctx): query should be unbatched 2D or batched 3D tensor but received \(query.rank)-D query tensor")
         }
-        var q = query, k = key, v = value
-        var kpm = keyPaddingMask
-        if batched && batchFirst { q = q.transposed(0, 1); k = k.transposed(0, 1); v = v.transposed(0, 1) }
-        if !batched {
-            q = q.unsqueezed(axis: 1); k = k.unsqueezed(axis: 1); v = v.unsqueezed(axis: 1)
-            kpm = kpm?.unsqueezed(axis: 0)
-        }
-        let tgtLen = q.shape[0], bsz = q.shape[1], embed = q.shape[2]
-        let dtype = q.dtype
+        // Batch-major views [N, len, features] of the inputs, whatever their layout (no copies).
+        func batchMajor(_ t: Tensor) -> Tensor { !batched ? t.unsqueezed(axis: 0) : batchFirst ? t : t.transposed(0, 1) }
+        var kpm = batched ? keyPaddingMask : keyPaddingMask?.unsqueezed(axis: 0)
+        let (qIn, kIn, vIn) = (batchMajor(query), batchMajor(key), batchMajor(value))
+        let bsz = qIn.shape[0], tgtLen = qIn.shape[1], embed = qIn.shape[2]
+        let dtype = query.dtype
         kpm = kpm.map { canonicalMask($0, "key_padding_mask", dtype) }
         precondition(!(isCausal && attnMask == nil),
                      "\(ctx): Need attn_mask if specifying the is_causal hint. You may use the Transformer module method `generate_square_subsequent_mask` to create this mask.")
@@ -174,29 +173,41 @@ public final class MultiheadAttention: Module {
         }
         precondition(embed == embedDim, "\(ctx): was expecting embedding dimension of \(embedDim), but got \(embed)")
         if qkvSameEmbedDim {
-            precondition(k.shape == v.shape, "\(ctx): key shape \(k.shape) does not match value shape \(v.shape)")
+            precondition(key.shape == value.shape, "\(ctx): key shape \(key.shape) does not match value shape \(value.shape)")
         } else {
-            precondition(k.shape[0] == v.shape[0] && k.shape[1] == v.shape[1],
-                         "\(ctx): key's sequence and batch dims \([k.shape[0], k.shape[1]]) do not match value's \([v.shape[0], v.shape[1]])")
+            precondition(kIn.shape[0] == vIn.shape[0] && kIn.shape[1] == vIn.shape[1],
+                         "\(ctx): key's sequence and batch dims \([kIn.shape[1], kIn.shape[0]]) do not match value's \([vIn.shape[1], vIn.shape[0]])")
         }
-        // In-projection.
+        // In-projection, of each input as it lies in memory (a linear map acts on the last
+        // dimension), then viewed batch-major: no transposing copies.
         let e = embedDim
-        let bq = inProjBias?.value.narrow(axis: 0, start: 0, length: e)
-        let bk = inProjBias?.value.narrow(axis: 0, start: e, length: e)
-        let bv = inProjBias?.value.narrow(axis: 0, start: 2 * e, length: e)
+        var q: Tensor, k: Tensor, v: Tensor
         if let w = inProjWeight?.value {
-            precondition(k.shape[2] == e, "\(ctx): key has \(k.shape[2]) features, expected embed_dim \(e) (shape \(key.shape))")
-            q = linear(q, weight: w.narrow(axis: 0, start: 0, length: e), bias: bq)
-            k = linear(k, weight: w.narrow(axis: 0, start: e, length: e), bias: bk)
-            v = linear(v, weight: w.narrow(axis: 0, start: 2 * e, length: e), bias: bv)
+            precondition(kIn.shape[2] == e, "\(ctx): key has \(kIn.shape[2]) features, expected embed_dim \(e) (shape \(key.shape))")
+            let b = inProjBias?.value
+            if query.isSameView(as: key) && query.isSameView(as: value)
+                && !(GradMode.isEnabled && (query.tracksGrad || w.tracksGrad || b?.tracksGrad == true)) {
+                // Self-attention without gradients: one product against the packed [3E, E] weight
+                // (one pass over the input, as PyTorch's fast path), read as three views.
+                let qkv = batchMajor(linear(query, weight: w, bias: b))
+                (q, k, v) = (qkv.narrow(axis: 2, start: 0, length: e), qkv.narrow(axis: 2, start: e, length: e),
+                             qkv.narrow(axis: 2, start: 2 * e, length: e))
+            } else {
+                func projected(_ x: Tensor, _ i: Int) -> Tensor {
+                    batchMajor(linear(x, weight: w.narrow(axis: 0, start: i * e, length: e),
+                                      bias: b?.narrow(axis: 0, start: i * e, length: e)))
+                }
+                (q, k, v) = (projected(query, 0), projected(key, 1), projected(value, 2))
+            }
         } else {
-            precondition(k.shape[2] == kdim && v.shape[2] == vdim,
+            precondition(kIn.shape[2] == kdim && vIn.shape[2] == vdim,
                          "\(ctx): expected key features \(kdim) and value features \(vdim), got key \(key.shape) and value \(value.shape)")
-            q = linear(q, weight: qProjWeight!.value, bias: bq)
-            k = linear(k, weight: kProjWeight!.value, bias: bk)
-            v = linear(v, weight: vProjWeight!.value, bias: bv)
+            func bias(_ i: Int) -> Tensor? { inProjBias?.value.narrow(axis: 0, start: i * e, length: e) }
+            q = batchMajor(linear(query, weight: qProjWeight!.value, bias: bias(0)))
+            k = batchMajor(linear(key, weight: kProjWeight!.value, bias: bias(1)))
+            v = batchMajor(linear(value, weight: vProjWeight!.value, bias: bias(2)))
         }
-        var srcLen = k.shape[0]
+        var srcLen = k.shape[1]
         if let m = mask {
             if m.rank == 2 {
                 precondition(m.shape == [tgtLen, srcLen], "\(ctx): The shape of the 2D attn_mask is \(m.shape), but should be \(Shape([tgtLen, srcLen])).")
@@ -212,23 +223,22 @@ public final class MultiheadAttention: Module {
             return Tensor.cat([m, Tensor.zeros(s, dtype: m.dtype)], axis: -1)
         }
         if let biasK, let biasV {
-            k = Tensor.cat([k, biasK.value.expanded(to: [1, bsz, e])], axis: 0)
-            v = Tensor.cat([v, biasV.value.expanded(to: [1, bsz, e])], axis: 0)
+            k = Tensor.cat([k, biasK.value.expanded(to: [bsz, 1, e])], axis: 1)
+            v = Tensor.cat([v, biasV.value.expanded(to: [bsz, 1, e])], axis: 1)
             mask = mask.map(padColumn)
             kpm = kpm.map(padColumn)
         }
-        // [len, N, E] -> [N * heads, len, headDim]
-        q = q.reshaped([tgtLen, bsz * numHeads, headDim]).transposed(0, 1)
-        k = k.reshaped([k.shape[0], bsz * numHeads, headDim]).transposed(0, 1)
-        v = v.reshaped([v.shape[0], bsz * numHeads, headDim]).transposed(0, 1)
+        // [N, len, E] -> [N, heads, len, headDim], views.
+        func heads(_ t: Tensor) -> Tensor { t.reshaped([bsz, t.shape[1], numHeads, headDim]).permuted([0, 2, 1, 3]) }
+        q = heads(q); k = heads(k); v = heads(v)
         if addZeroAttn {
-            let zeros = Tensor.zeros([bsz * numHeads, 1, headDim], dtype: dtype)
-            k = Tensor.cat([k, zeros], axis: 1)
-            v = Tensor.cat([v, zeros], axis: 1)
+            let zeros = Tensor.zeros([bsz, numHeads, 1, headDim], dtype: dtype)
+            k = Tensor.cat([k, zeros], axis: 2)
+            v = Tensor.cat([v, zeros], axis: 2)
             mask = mask.map(padColumn)
             kpm = kpm.map(padColumn)
         }
-        srcLen = k.shape[1]
+        srcLen = k.shape[2]
         if let m = kpm {
             precondition(m.shape[0] == bsz, "\(ctx): Expected key_padded_mask.shape[0] to be \(bsz), but got \(m.shape[0])")
             precondition(m.shape[1] == srcLen, "\(ctx): Expected key_padded_mask.shape[1] to be \(srcLen), but got \(m.shape[1])")
@@ -237,13 +247,14 @@ public final class MultiheadAttention: Module {
         }
         let p = isTraining ? dropout : 0
         let gen = generator ?? .default
-        var output: Tensor
+        var o: Tensor  // [N, heads, L, headDim]
         var weights: Tensor?
         if needWeights {
-            let qScaled = q * (1 / Double(headDim)).squareRoot()
-            let (o, w) = composedAttention(query: qScaled, key: k, value: v, mask: mask, dropoutP: p, isCausal: false,
-                                           scale: 1, safeSoftmax: false, generator: gen)
-            output = o.transposed(0, 1).reshaped([tgtLen * bsz, e])
+            let qScaled = q.reshaped([bsz * numHeads, tgtLen, headDim]) * (1 / Double(headDim)).squareRoot()
+            let (attended, w) = composedAttention(query: qScaled, key: k.reshaped([bsz * numHeads, srcLen, headDim]),
+                                                  value: v.reshaped([bsz * numHeads, srcLen, headDim]), mask: mask,
+                                                  dropoutP: p, isCausal: false, scale: 1, safeSoftmax: false, generator: gen)
+            o = attended.reshaped([bsz, numHeads, tgtLen, headDim])
             var aw = w.reshaped([bsz, numHeads, tgtLen, srcLen])
             if averageAttnWeights { aw = aw.mean(axis: 1) }
             weights = batched ? aw : aw.squeezed(axis: 0)
@@ -251,14 +262,18 @@ public final class MultiheadAttention: Module {
             if let m = mask {
                 mask = m.shape[0] == 1 ? m.unsqueezed(axis: 0) : m.reshaped([bsz, numHeads, m.shape[1], srcLen])
             }
-            let o = scaledDotProductAttention(query: q.reshaped([bsz, numHeads, tgtLen, headDim]),
-                                              key: k.reshaped([bsz, numHeads, srcLen, headDim]),
-                                              value: v.reshaped([bsz, numHeads, srcLen, headDim]),
-                                              attnMask: mask, dropoutP: p, isCausal: sdpaCausal, generator: gen)
-            output = o.permuted([2, 0, 1, 3]).reshaped([bsz * tgtLen, e])
+            o = scaledDotProductAttention(query: q, key: k, value: v, attnMask: mask, dropoutP: p, isCausal: sdpaCausal,
+                                          generator: gen)
         }
-        output = linear(output, weight: outProj.weight.value, bias: outProj.bias?.value).reshaped([tgtLen, bsz, e])
-        if !batched { output = output.squeezed(axis: 1) } else if batchFirst { output = output.transposed(0, 1) }
+        // Heads merged in the order the projections were laid out (a view when they were).
+        let (w, b) = (outProj.weight.value, outProj.bias?.value)
+        var output: Tensor
+        if batched && !batchFirst {
+            output = linear(o.permuted([2, 0, 1, 3]).reshaped([tgtLen * bsz, e]), weight: w, bias: b).reshaped([tgtLen, bsz, e])
+        } else {
+            output = linear(o.permuted([0, 2, 1, 3]).reshaped([bsz * tgtLen, e]), weight: w, bias: b).reshaped([bsz, tgtLen, e])
+            if !batched { output = output.squeezed(axis: 0) }
+        }
         return (output, weights)
     }
 
