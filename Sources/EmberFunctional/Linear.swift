@@ -10,38 +10,14 @@ public func linear(_ input: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
 }
 
 /// ``linear(_:weight:bias:)``, with the single-row product on `packedWeight` (made from `weight`)
-/// when the input is one float32 row.
-package func linear(_ input: Tensor, weight: Tensor, bias: Tensor?, packedWeight: RowVectorPackedWeight?) -> Tensor {
-    precondition(weight.rank == 2, "linear: weight must be 2-D [out, in], got shape \(weight.shape)")
-    let inF = weight.shape[1], outF = weight.shape[0]
-    precondition(input.rank >= 1 && input.shape[input.rank - 1] == inF,
-                 "linear: mat1 and mat2 shapes cannot be multiplied (input shape \(input.shape) and weight shape \(weight.shape))")
-    precondition(input.dtype == weight.dtype, "linear: expected input and weight to have the same dtype, but got \(input.dtype) and \(weight.dtype)")
-    let rows = inF == 0 ? input.count : input.count / inF
-    var outShape = input.shape
-    outShape[input.rank - 1] = outF
-    let x2 = input.rank == 2 ? input.detached() : input.reshapedRaw([rows, inF])
-    var out = Tensor(uninitializedShape: [rows, outF], dtype: input.dtype)
-    if let bias {
-        precondition(bias.shape == [outF], "linear: bias must have shape [\(outF)], got \(bias.shape)")
-        fillRows(&out, with: bias.to(input.dtype))
-    }
-    let beta = bias == nil ? 0.0 : 1.0
-    switch input.dtype {
-    case .float32 where rows == 1 && packedWeight != nil && x2.strides[1] == 1:
-        GEMM.rowVectorProduct(packed: packedWeight!, x: x2.pointer(as: Float.self), beta: Float(beta),
-                              y: out.mutablePointer(as: Float.self))
-    case .float32:
-        GEMM.sgemm(m: rows, n: outF, k: inF, alpha: 1, a: x2.pointer(as: Float.self), rowStrideA: x2.strides[0], colStrideA: x2.strides[1],
-                   b: weight.pointer(as: Float.self), rowStrideB: weight.strides[1], colStrideB: weight.strides[0],
-                   beta: Float(beta), c: out.mutablePointer(as: Float.self), ldc: outF)
-    case .float64:
-        GEMM.dgemm(m: rows, n: outF, k: inF, alpha: 1, a: x2.pointer(as: Double.self), rowStrideA: x2.strides[0], colStrideA: x2.strides[1],
-                   b: weight.pointer(as: Double.self), rowStrideB: weight.strides[1], colStrideB: weight.strides[0],
-                   beta: beta, c: out.mutablePointer(as: Double.self), ldc: outF)
-    default:
-        preconditionFailure("linear: \(input.dtype) is not supported; use float32 or float64")
-    }
+/// when the input is one float32 row, and with `relu`, `max(x W^T + b, 0)` in one op (the bias and
+/// the ReLU applied to each block of the product while it is in cache; the same values as
+/// `linear(...).relu()`).
+package func linear(_ input: Tensor, weight: Tensor, bias: Tensor?, packedWeight: RowVectorPackedWeight?,
+                    relu: Bool = false) -> Tensor {
+    let (x2, out, outShape) = linearProduct(input, weight: weight, bias: bias, packedWeight: packedWeight,
+                                            affine: nil, relu: relu)
+    let rows = x2.shape[0], inF = weight.shape[1], outF = weight.shape[0]
     let result = input.rank == 2 ? out : out.reshapedRaw(outShape)
     // dL/dx = g W, dL/dW = g^T x, dL/db = column sums of g (g as [rows, outF]).
     func inputGrad(_ g2: Tensor) -> Tensor? {
@@ -59,16 +35,21 @@ package func linear(_ input: Tensor, weight: Tensor, bias: Tensor?, packedWeight
         if let bias { grads.append(bias.tracksGrad ? g2.sum(axes: [0]) : nil) }
         return grads
     }
+    // With the ReLU, the gradient reaches the product only where the output is positive.
+    func masked(_ g: Tensor) -> Tensor {
+        !relu ? g : creatingGraph ? g.maskMap("reluBackward") { Kernels.reluBackward($0, result) } : Kernels.reluBackward(g, result)
+    }
+    let op = relu ? "linear_relu" : "linear"
     guard let bias else {
-        return result.recorded("linear", input, weight, twice: true) { g in
-            if creatingGraph { return recordedGrads(g) }
-            let g2 = g.reshapedRaw([rows, outF])
+        return result.recorded(op, input, weight, twice: true) { g in
+            if creatingGraph { return recordedGrads(masked(g)) }
+            let g2 = masked(g).reshapedRaw([rows, outF])
             return [inputGrad(g2), weightGrad(g2)]
         }
     }
-    return result.recorded("linear", input, weight, bias, twice: true) { g in
-        if creatingGraph { return recordedGrads(g) }
-        let g2 = g.reshapedRaw([rows, outF])
+    return result.recorded(op, input, weight, bias, twice: true) { g in
+        if creatingGraph { return recordedGrads(masked(g)) }
+        let g2 = masked(g).reshapedRaw([rows, outF])
         return [inputGrad(g2), weightGrad(g2), bias.tracksGrad ? Kernels.sum(g2, axes: [0], keepDim: false) : nil]
     }
 }
@@ -92,15 +73,47 @@ private func product(_ a: Tensor, _ b: Tensor) -> Tensor {
     return out
 }
 
-/// Writes `row` (a `[n]` tensor of `out`'s dtype) into every row of the fresh contiguous `[m, n]`
-/// tensor `out`.
-private func fillRows(_ out: inout Tensor, with row: Tensor) {
-    let m = out.shape[0], n = out.shape[1]
-    guard row.isContiguous, m > 0 else {
-        copyElements(from: row.expandedRaw(to: out.shape), into: &out)
-        return
+/// `relu?(((x W^T + b) * scale + shift))` of `input` viewed as `[rows, in]`, without recording:
+/// the rows, the output `[rows, out]` and the output's shape with `input`'s leading dimensions.
+/// `affine` (an eval-mode BatchNorm's per-feature scale and shift, contiguous, `input`'s dtype)
+/// and the ReLU run in the product's epilogue.
+package func linearProduct(_ input: Tensor, weight: Tensor, bias: Tensor?, packedWeight: RowVectorPackedWeight?,
+                           affine: (scale: Tensor, shift: Tensor)?, relu: Bool) -> (rows: Tensor, out: Tensor, shape: Shape) {
+    precondition(weight.rank == 2, "linear: weight must be 2-D [out, in], got shape \(weight.shape)")
+    let inF = weight.shape[1], outF = weight.shape[0]
+    precondition(input.rank >= 1 && input.shape[input.rank - 1] == inF,
+                 "linear: mat1 and mat2 shapes cannot be multiplied (input shape \(input.shape) and weight shape \(weight.shape))")
+    precondition(input.dtype == weight.dtype, "linear: expected input and weight to have the same dtype, but got \(input.dtype) and \(weight.dtype)")
+    if let bias {
+        precondition(bias.shape == [outF], "linear: bias must have shape [\(outF)], got \(bias.shape)")
     }
-    let bytes = n * out.dtype.itemSize
-    let src = UnsafeRawPointer(row.rawPointer), dst = out.rawPointer
-    for i in 0..<m { (dst + i * bytes).copyMemory(from: src, byteCount: bytes) }
+    let rows = inF == 0 ? input.count : input.count / inF
+    var outShape = input.shape
+    outShape[input.rank - 1] = outF
+    let x2 = input.rank == 2 ? input.detached() : input.reshapedRaw([rows, inF])
+    let out = Tensor(uninitializedShape: [rows, outF], dtype: input.dtype)
+    let b = bias.map { $0.to(input.dtype).contiguousRaw }
+    withExtendedLifetime((b, affine)) {
+        func epilogue<T: TensorFloat>(_: T.Type) -> GEMMEpilogue<T> {
+            GEMMEpilogue(bias: b?.pointer(as: T.self), scale: affine?.scale.pointer(as: T.self),
+                         shift: affine?.shift.pointer(as: T.self), relu: relu)
+        }
+        switch input.dtype {
+        case .float32 where rows == 1 && packedWeight != nil && x2.strides[1] == 1:
+            let y = out.mutablePointer(as: Float.self)
+            GEMM.rowVectorProduct(packed: packedWeight!, x: x2.pointer(as: Float.self), beta: 0, y: y)
+            epilogue(Float.self).apply(c: y, ldc: outF, m: 1, n: outF)
+        case .float32:
+            GEMM.sgemm(m: rows, n: outF, k: inF, alpha: 1, a: x2.pointer(as: Float.self), rowStrideA: x2.strides[0], colStrideA: x2.strides[1],
+                       b: weight.pointer(as: Float.self), rowStrideB: weight.strides[1], colStrideB: weight.strides[0],
+                       beta: 0, c: out.mutablePointer(as: Float.self), ldc: outF, epilogue: epilogue(Float.self))
+        case .float64:
+            GEMM.dgemm(m: rows, n: outF, k: inF, alpha: 1, a: x2.pointer(as: Double.self), rowStrideA: x2.strides[0], colStrideA: x2.strides[1],
+                       b: weight.pointer(as: Double.self), rowStrideB: weight.strides[1], colStrideB: weight.strides[0],
+                       beta: 0, c: out.mutablePointer(as: Double.self), ldc: outF, epilogue: epilogue(Double.self))
+        default:
+            preconditionFailure("linear: \(input.dtype) is not supported; use float32 or float64")
+        }
+    }
+    return (x2, out, outShape)
 }

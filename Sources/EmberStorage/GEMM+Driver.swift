@@ -20,26 +20,31 @@ extension GEMM {
         m: Int, n: Int, k: Int, alpha: T,
         a: UnsafePointer<T>, rowStrideA: Int, colStrideA: Int,
         b: UnsafePointer<T>, rowStrideB: Int, colStrideB: Int,
-        beta: T, c: UnsafeMutablePointer<T>, ldc: Int, path: GEMMKernelPath
+        beta: T, c: UnsafeMutablePointer<T>, ldc: Int, path: GEMMKernelPath, epilogue: GEMMEpilogue<T> = .none
     ) {
         precondition(m >= 0 && n >= 0 && k >= 0, "GEMM: negative size m=\(m) n=\(n) k=\(k)")
         precondition(ldc >= n || m <= 1, "GEMM: ldc (\(ldc)) must be at least n (\(n)) for row-major C")
         if m == 0 || n == 0 { return }
         if k == 0 || alpha == 0 {
             scale(m: m, n: n, c: c, ldc: ldc, by: beta)
+            epilogue.apply(c: c, ldc: ldc, m: m, n: n, path: path)
             return
         }
         let kernel = T.microKernel(for: path)
         if rowVectorProduct(m: m, n: n, k: k, alpha: alpha, a: a, rowStrideA: rowStrideA, colStrideA: colStrideA,
                             b: b, rowStrideB: rowStrideB, colStrideB: colStrideB, beta: beta, c: c,
-                            kernel: kernel, path: path) { return }
+                            kernel: kernel, path: path) {
+            epilogue.apply(c: c, ldc: ldc, m: m, n: n, path: path)
+            return
+        }
         let work = m * n * k
         let grid = work < parallelWorkThreshold
             ? ThreadGrid.single
             : ThreadGrid(m: m, n: n, k: k, threads: min(Threading.maxThreads, work / workPerThread), kernel: kernel)
         if grid.chunks == 1 {
             blocked(kernel, m: m, n: n, k: k, alpha: alpha, a: a, rowStrideA: rowStrideA, colStrideA: colStrideA,
-                    b: b, rowStrideB: rowStrideB, colStrideB: colStrideB, beta: beta, c: c, ldc: ldc)
+                    b: b, rowStrideB: rowStrideB, colStrideB: colStrideB, beta: beta, c: c, ldc: ldc,
+                    epilogue: epilogue, path: path)
             return
         }
         // Chunk (r, s) writes only C[r*height ..< (r+1)*height, s*width ..< (s+1)*width] and reads
@@ -49,7 +54,7 @@ extension GEMM {
             blocked(kernel, m: min(grid.height, m - i0), n: min(grid.width, n - j0), k: k, alpha: alpha,
                     a: a + i0 * rowStrideA, rowStrideA: rowStrideA, colStrideA: colStrideA,
                     b: b + j0 * colStrideB, rowStrideB: rowStrideB, colStrideB: colStrideB,
-                    beta: beta, c: c + i0 * ldc + j0, ldc: ldc)
+                    beta: beta, c: c + i0 * ldc + j0, ldc: ldc, epilogue: epilogue.columns(from: j0), path: path)
         }
     }
 
@@ -95,12 +100,12 @@ extension GEMM {
     /// Loop nest: B panels of `kc x nc` are packed once and reused by every A block of `mc x kc`;
     /// within a block each `kc x nr` B strip stays in L1 while the `mr x kc` A strips stream past
     /// it. When all of A fits one block it is read in place (no A packing), which is what keeps
-    /// small products cheap.
+    /// small products cheap. The epilogue runs on each `mc x nr` strip of C after its last panel.
     static func blocked<T: GEMMScalar>(
         _ kernel: MicroKernel, m: Int, n: Int, k: Int, alpha: T,
         a: UnsafePointer<T>, rowStrideA: Int, colStrideA: Int,
         b: UnsafePointer<T>, rowStrideB: Int, colStrideB: Int,
-        beta: T, c: UnsafeMutablePointer<T>, ldc: Int
+        beta: T, c: UnsafeMutablePointer<T>, ldc: Int, epilogue: GEMMEpilogue<T>, path: GEMMKernelPath
     ) {
         let mr = kernel.mr, nr = kernel.nr
         let kcMax = min(k, kernel.kc)
@@ -129,6 +134,7 @@ extension GEMM {
                           rowStride: rowStrideB, colStride: colStrideB, into: bPacked, nr: nr)
                     // The first panel applies the caller's beta; later ones accumulate.
                     let betaD = pc == 0 ? Double(beta) : oneD
+                    let lastPanel = pc + kc == k && !epilogue.isNone
                     var ic = 0
                     while ic < m {
                         let mc = min(kernel.mc, m - ic)
@@ -153,6 +159,9 @@ extension GEMM {
                                                    cTile + ir * ldc, ldc, alphaD, betaD, rows, cols)
                                 }
                                 ir += mr
+                            }
+                            if lastPanel {
+                                epilogue.columns(from: jc + jr).apply(c: cTile, ldc: ldc, m: mc, n: cols, path: path)
                             }
                             jr += nr
                         }

@@ -50,6 +50,22 @@ public enum GEMM {
              path: GEMMKernelPath.best)
     }
 
+    /// ``sgemm(m:n:k:alpha:a:rowStrideA:colStrideA:b:rowStrideB:colStrideB:beta:c:ldc:)``
+    /// followed by `epilogue` on C (applied block by block while each is in cache).
+    ///
+    /// - Precondition: `path.isSupported`.
+    package static func sgemm(
+        m: Int, n: Int, k: Int, alpha: Float,
+        a: UnsafePointer<Float>, rowStrideA: Int, colStrideA: Int,
+        b: UnsafePointer<Float>, rowStrideB: Int, colStrideB: Int,
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, path: GEMMKernelPath = .best,
+        epilogue: GEMMEpilogue<Float>
+    ) {
+        gemm(m: m, n: n, k: k, alpha: alpha, a: a, rowStrideA: rowStrideA, colStrideA: colStrideA,
+             b: b, rowStrideB: rowStrideB, colStrideB: colStrideB, beta: beta, c: c, ldc: ldc, path: path,
+             epilogue: epilogue)
+    }
+
     /// ``sgemm(m:n:k:alpha:a:rowStrideA:colStrideA:b:rowStrideB:colStrideB:beta:c:ldc:)`` on a
     /// chosen micro-kernel path, so tests can run every path the CPU supports.
     ///
@@ -62,6 +78,22 @@ public enum GEMM {
     ) {
         gemm(m: m, n: n, k: k, alpha: alpha, a: a, rowStrideA: rowStrideA, colStrideA: colStrideA,
              b: b, rowStrideB: rowStrideB, colStrideB: colStrideB, beta: beta, c: c, ldc: ldc, path: path)
+    }
+
+    /// ``dgemm(m:n:k:alpha:a:rowStrideA:colStrideA:b:rowStrideB:colStrideB:beta:c:ldc:)``
+    /// followed by `epilogue` on C (applied block by block while each is in cache).
+    ///
+    /// - Precondition: `path.isSupported`.
+    package static func dgemm(
+        m: Int, n: Int, k: Int, alpha: Double,
+        a: UnsafePointer<Double>, rowStrideA: Int, colStrideA: Int,
+        b: UnsafePointer<Double>, rowStrideB: Int, colStrideB: Int,
+        beta: Double, c: UnsafeMutablePointer<Double>, ldc: Int, path: GEMMKernelPath = .best,
+        epilogue: GEMMEpilogue<Double>
+    ) {
+        gemm(m: m, n: n, k: k, alpha: alpha, a: a, rowStrideA: rowStrideA, colStrideA: colStrideA,
+             b: b, rowStrideB: rowStrideB, colStrideB: colStrideB, beta: beta, c: c, ldc: ldc, path: path,
+             epilogue: epilogue)
     }
 
     /// ``dgemm(m:n:k:alpha:a:rowStrideA:colStrideA:b:rowStrideB:colStrideB:beta:c:ldc:)`` on a

@@ -86,25 +86,25 @@ struct GEMMOperands {
         return out
     }
 
-    func sgemm(_ g: GEMMCase, path: GEMMKernelPath) -> [Float] {
+    func sgemm(_ g: GEMMCase, path: GEMMKernelPath, epilogue: GEMMEpilogue<Float> = .none) -> [Float] {
         let a = a.map { Float($0) }, b = b.map { Float($0) }
         var c = c.map { Float($0) }
         c.withUnsafeMutableBufferPointer { c in
             GEMM.sgemm(m: g.m, n: g.n, k: g.k, alpha: Float(g.alpha),
                        a: a, rowStrideA: rowStrideA, colStrideA: colStrideA,
                        b: b, rowStrideB: rowStrideB, colStrideB: colStrideB,
-                       beta: Float(g.beta), c: c.baseAddress!, ldc: g.ldc, path: path)
+                       beta: Float(g.beta), c: c.baseAddress!, ldc: g.ldc, path: path, epilogue: epilogue)
         }
         return c
     }
 
-    func dgemm(_ g: GEMMCase, path: GEMMKernelPath) -> [Double] {
+    func dgemm(_ g: GEMMCase, path: GEMMKernelPath, epilogue: GEMMEpilogue<Double> = .none) -> [Double] {
         var c = c
         c.withUnsafeMutableBufferPointer { c in
             GEMM.dgemm(m: g.m, n: g.n, k: g.k, alpha: g.alpha,
                        a: a, rowStrideA: rowStrideA, colStrideA: colStrideA,
                        b: b, rowStrideB: rowStrideB, colStrideB: colStrideB,
-                       beta: g.beta, c: c.baseAddress!, ldc: g.ldc, path: path)
+                       beta: g.beta, c: c.baseAddress!, ldc: g.ldc, path: path, epilogue: epilogue)
         }
         return c
     }

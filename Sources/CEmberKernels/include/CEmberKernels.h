@@ -55,6 +55,17 @@ typedef void (*ember_gemm_indirect_fn)(long kc, const void *a, const void *b, co
 typedef void (*ember_gemm_rows_fn)(long kc, const void *a, const long *a_off, const void *b, void *c,
                                    long ldc, double alpha, double beta, long m, long n);
 
+/// The GEMM epilogue on an `m x n` block of C (row `i` at `c + i * ldc`), on kernel path `path`'s
+/// vector width (any other path: the baseline target). Each element, in this order: `+ bias[j]`
+/// (unless `bias` is NULL), `* scale[j] + shift[j]` (unless `scale` is NULL; then `shift` must not
+/// be), and with `relu`, `0` where the value is `<= 0` (NaN stays NaN). Every step is one rounded
+/// operation (no contraction), so every path gives the same bits.
+void ember_sgemm_epilogue(int path, float *c, long ldc, long m, long n, const float *_Nullable bias,
+                          const float *_Nullable scale, const float *_Nullable shift, int relu);
+/// `ember_sgemm_epilogue` for float64.
+void ember_dgemm_epilogue(int path, double *c, long ldc, long m, long n, const double *_Nullable bias,
+                          const double *_Nullable scale, const double *_Nullable shift, int relu);
+
 /// A micro-kernel and the block sizes it is tuned for.
 typedef struct {
     /// Tile rows and columns of the micro-kernel, and the lanes of one vector (`nr` is a multiple).

@@ -37,7 +37,18 @@ public final class Linear: Module {
         super.init()
     }
 
-    public override func forward(_ input: Tensor) -> Tensor {
+    public override func forward(_ input: Tensor) -> Tensor { product(input, relu: false) }
+
+    /// `self(input).relu()` as one op (the ReLU applied to each block of the product while it is in
+    /// cache: the same values, one pass over the output fewer) when nothing can observe the output
+    /// in between: no hooks on this module and no anomaly detection. Otherwise exactly that
+    /// composition.
+    package func forwardReLU(_ input: Tensor) -> Tensor {
+        guard hookTable == nil && !AnomalyDetection.isActive else { return self(input).relu() }
+        return product(input, relu: true)
+    }
+
+    private func product(_ input: Tensor, relu: Bool) -> Tensor {
         precondition(input.rank >= 1 && input.shape[input.rank - 1] == inFeatures,
                      "\(errorContext): mat1 and mat2 shapes cannot be multiplied (\(input.rank >= 1 ? input.count / max(input.shape[input.rank - 1], 1) : 1)x\(input.rank >= 1 ? input.shape[input.rank - 1] : 0) and \(inFeatures)x\(outFeatures)); input shape \(input.shape), expected [*, \(inFeatures)]")
         let w = weight.value
@@ -46,7 +57,7 @@ public final class Linear: Module {
         // the weight changes every step and a kept reference would make each step copy it.
         let packed = !isTraining && input.count == inFeatures ? packedWeightCache.packed(for: w) : nil
         if isTraining { packedWeightCache.clear() }
-        return linear(input, weight: w, bias: bias?.value, packedWeight: packed)
+        return linear(input, weight: w, bias: bias?.value, packedWeight: packed, relu: relu)
     }
 
     /// The packed weight of batch-1 inference; discovery does not look inside it.

@@ -13,6 +13,12 @@ public enum TransformerActivation {
     /// Any function of a tensor (differentiable when built from recorded ops).
     case custom((Tensor) -> Tensor)
 
+    /// `apply(linear(x))`, with ReLU fused into the product (``Linear/forwardReLU(_:)``).
+    func activated(_ linear: Linear, _ x: Tensor) -> Tensor {
+        if case .relu = self { return linear.forwardReLU(x) }
+        return apply(linear(x))
+    }
+
     func apply(_ x: Tensor) -> Tensor {
         switch self {
         case .relu: x.relu()
@@ -89,7 +95,7 @@ public final class TransformerEncoderLayer: Module {
             dropout1(selfAttn.forward(query: x, key: x, value: x, keyPaddingMask: srcKeyPaddingMask, needWeights: false,
                                       attnMask: srcMask, isCausal: isCausal).output)
         }
-        func ff(_ x: Tensor) -> Tensor { dropout2(linear2(dropout(activation.apply(linear1(x))))) }
+        func ff(_ x: Tensor) -> Tensor { dropout2(linear2(dropout(activation.activated(linear1, x)))) }
         var x = src
         if normFirst {
             x = x + sa(norm1(x))
@@ -183,7 +189,7 @@ public final class TransformerDecoderLayer: Module {
             dropout2(multiheadAttn.forward(query: x, key: memory, value: memory, keyPaddingMask: memoryKeyPaddingMask,
                                            needWeights: false, attnMask: memoryMask, isCausal: memoryIsCausal).output)
         }
-        func ff(_ x: Tensor) -> Tensor { dropout3(linear2(dropout(activation.apply(linear1(x))))) }
+        func ff(_ x: Tensor) -> Tensor { dropout3(linear2(dropout(activation.activated(linear1, x)))) }
         var x = tgt
         if normFirst {
             x = x + sa(norm1(x))

@@ -1,0 +1,76 @@
+// The GEMM epilogue: what a product does to a block of C once the block is final, while it is
+// still in cache (a bias, an eval-mode BatchNorm's per-column affine map, ReLU), instead of
+// separate passes over the whole output.
+//
+// One body, compiled three times: for AVX-512F and AVX2 through target attributes (clang
+// vectorizes the column loop at that width) and for the baseline target. Contraction is off, so
+// every step is one rounded operation, as the separate passes compute it, on every path.
+#pragma clang fp contract(off)
+#include "include/CEmberKernels.h"
+
+// One row; the flags are constants after inlining, so each combination is its own loop.
+#define EMBER_EPILOGUE_ROW(T)                                                                   \
+    static inline __attribute__((always_inline)) void T##_epilogue_row(                         \
+        T *row, long n, const T *bias, const T *scale, const T *shift, int has_bias,            \
+        int has_scale, int relu) {                                                              \
+        for (long j = 0; j < n; ++j) {                                                          \
+            T v = row[j];                                                                       \
+            if (has_bias) v = v + bias[j];                                                      \
+            if (has_scale) v = v * scale[j] + shift[j];                                         \
+            if (relu) v = v <= 0 ? 0 : v;                                                       \
+            row[j] = v;                                                                         \
+        }                                                                                       \
+    }
+EMBER_EPILOGUE_ROW(float)
+EMBER_EPILOGUE_ROW(double)
+
+#define EMBER_EPILOGUE_CASE(T, B, S, R)                                                         \
+    case (B) * 4 + (S) * 2 + (R):                                                               \
+        for (long i = 0; i < m; ++i) T##_epilogue_row(c + i * ldc, n, bias, scale, shift, B, S, R); \
+        return;
+
+#define EMBER_EPILOGUE_FN(name, T, attributes)                                                  \
+    attributes static void name(T *c, long ldc, long m, long n, const T *bias, const T *scale,  \
+                                const T *shift, int relu) {                                     \
+        switch ((bias != 0) * 4 + (scale != 0) * 2 + (relu != 0)) {                             \
+        EMBER_EPILOGUE_CASE(T, 0, 0, 1)                                                         \
+        EMBER_EPILOGUE_CASE(T, 0, 1, 0)                                                         \
+        EMBER_EPILOGUE_CASE(T, 0, 1, 1)                                                         \
+        EMBER_EPILOGUE_CASE(T, 1, 0, 0)                                                         \
+        EMBER_EPILOGUE_CASE(T, 1, 0, 1)                                                         \
+        EMBER_EPILOGUE_CASE(T, 1, 1, 0)                                                         \
+        EMBER_EPILOGUE_CASE(T, 1, 1, 1)                                                         \
+        default: return;                                                                        \
+        }                                                                                       \
+    }
+
+EMBER_EPILOGUE_FN(sepilogue_portable, float, )
+EMBER_EPILOGUE_FN(depilogue_portable, double, )
+#if defined(__x86_64__)
+EMBER_EPILOGUE_FN(sepilogue_avx2, float, __attribute__((target("avx2"))))
+EMBER_EPILOGUE_FN(depilogue_avx2, double, __attribute__((target("avx2"))))
+EMBER_EPILOGUE_FN(sepilogue_avx512, float, __attribute__((target("avx512f"))))
+EMBER_EPILOGUE_FN(depilogue_avx512, double, __attribute__((target("avx512f"))))
+#endif
+
+void ember_sgemm_epilogue(int path, float *c, long ldc, long m, long n, const float *bias, const float *scale,
+                          const float *shift, int relu) {
+    switch (path) {
+#if defined(__x86_64__)
+    case EMBER_PATH_AVX512: sepilogue_avx512(c, ldc, m, n, bias, scale, shift, relu); return;
+    case EMBER_PATH_AVX2: sepilogue_avx2(c, ldc, m, n, bias, scale, shift, relu); return;
+#endif
+    default: sepilogue_portable(c, ldc, m, n, bias, scale, shift, relu); return;
+    }
+}
+
+void ember_dgemm_epilogue(int path, double *c, long ldc, long m, long n, const double *bias, const double *scale,
+                          const double *shift, int relu) {
+    switch (path) {
+#if defined(__x86_64__)
+    case EMBER_PATH_AVX512: depilogue_avx512(c, ldc, m, n, bias, scale, shift, relu); return;
+    case EMBER_PATH_AVX2: depilogue_avx2(c, ldc, m, n, bias, scale, shift, relu); return;
+#endif
+    default: depilogue_portable(c, ldc, m, n, bias, scale, shift, relu); return;
+    }
+}
