@@ -100,7 +100,7 @@ extension GEMM {
     /// Loop nest: B panels of `kc x nc` are packed once and reused by every A block of `mc x kc`;
     /// within a block each `kc x nr` B strip stays in L1 while the `mr x kc` A strips stream past
     /// it. When all of A fits one block it is read in place (no A packing), which is what keeps
-    /// small products cheap. The epilogue runs on each `mc x nr` strip of C after its last panel.
+    /// small products cheap. The epilogue runs on each tile of C right after its last panel (while the tile is in L1).
     static func blocked<T: GEMMScalar>(
         _ kernel: MicroKernel, m: Int, n: Int, k: Int, alpha: T,
         a: UnsafePointer<T>, rowStrideA: Int, colStrideA: Int,
@@ -148,6 +148,7 @@ extension GEMM {
                             let cols = min(nr, nc - jr)
                             let bStrip = UnsafeRawPointer(bPacked + jr * kc)
                             let cTile = c + ic * ldc + jc + jr
+                            let tileEpilogue = epilogue.columns(from: jc + jr)
                             var ir = 0
                             while ir < mc {
                                 let rows = min(mr, mc - ir)
@@ -158,10 +159,8 @@ extension GEMM {
                                     kernel.strided(kc, aBlock + ir * rowStrideA, rowStrideA, colStrideA, bStrip,
                                                    cTile + ir * ldc, ldc, alphaD, betaD, rows, cols)
                                 }
+                                if lastPanel { tileEpilogue.apply(c: cTile + ir * ldc, ldc: ldc, m: rows, n: cols, path: path) }
                                 ir += mr
-                            }
-                            if lastPanel {
-                                epilogue.columns(from: jc + jr).apply(c: cTile, ldc: ldc, m: mc, n: cols, path: path)
                             }
                             jr += nr
                         }

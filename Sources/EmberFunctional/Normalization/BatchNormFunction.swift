@@ -57,6 +57,30 @@ package func batchNorm(
     }
 }
 
+/// An eval-mode batch normalization with these running statistics as a per-channel `scale` and
+/// `shift` (`[C]`, `dtype`, contiguous): `x * scale + shift` is bitwise what ``batchNorm`` computes
+/// in eval mode (it folds the statistics the same way), so a product's epilogue can apply it.
+package func batchNormEvalScaleShift(runningMean: Tensor, runningVar: Tensor, weight: Tensor?, bias: Tensor?, eps: Double,
+                                     dtype: DType) -> (scale: Tensor, shift: Tensor) {
+    func typed<T: TensorFloat>(_: T.Type) -> (scale: Tensor, shift: Tensor) {
+        let c = runningMean.count
+        let w = weight?.to(T.dtype).contiguousRaw, b = bias?.to(T.dtype).contiguousRaw
+        let scale = Tensor(uninitializedShape: [c], dtype: T.dtype), shift = Tensor(uninitializedShape: [c], dtype: T.dtype)
+        var stats = [Double](repeating: 0, count: 2 * c)
+        stats.withUnsafeMutableBufferPointer { buffer in
+            let mean = buffer.baseAddress!, invstd = mean + c
+            copyAsDoubles(runningMean, into: mean, count: c)
+            copyAsDoubles(runningVar, into: invstd, count: c)
+            BatchNormKernel.invertStandardDeviation(invstd, count: c, eps: eps)
+            BatchNormKernel.scaleShift(mean: mean, invstd: invstd, c: c, gamma: w?.pointer(as: T.self),
+                                       beta: b?.pointer(as: T.self), scale: scale.mutablePointer(as: T.self),
+                                       shift: shift.mutablePointer(as: T.self))
+        }
+        return (scale, shift)
+    }
+    return dtype == .float32 ? typed(Float.self) : typed(Double.self)
+}
+
 private func batchNormTyped<T: TensorFloat>(
     _: T.Type, _ input: Tensor, _ runningMean: inout Tensor?, _ runningVar: inout Tensor?,
     _ weight: Tensor?, _ bias: Tensor?, _ training: Bool, _ useBatchStats: Bool,

@@ -77,6 +77,30 @@ enum BatchNormKernel {
         VectorKernels.inverseSquareRoot(v, count: count, plus: eps)
     }
 
+    /// `scale = invstd * gamma`, `shift = beta - mean * invstd * gamma` per channel (in float64,
+    /// rounded once), the fold ``normalize(_:_:n:c:s:mean:invstd:gamma:beta:)`` applies.
+    static func scaleShift<T: TensorFloat>(
+        mean: UnsafePointer<Double>, invstd: UnsafePointer<Double>, c: Int, gamma: UnsafePointer<T>?, beta: UnsafePointer<T>?,
+        scale: UnsafeMutablePointer<T>, shift: UnsafeMutablePointer<T>
+    ) {
+        var first = 0
+        if T.self == Float.self {
+            BatchNormChannelsLast.scaleShift(
+                mean: mean, invstd: invstd, c: c,
+                gamma: gamma.map { UnsafeRawPointer($0).assumingMemoryBound(to: Float.self) },
+                beta: beta.map { UnsafeRawPointer($0).assumingMemoryBound(to: Float.self) },
+                scale: UnsafeMutableRawPointer(scale).assumingMemoryBound(to: Float.self),
+                shift: UnsafeMutableRawPointer(shift).assumingMemoryBound(to: Float.self))
+            first = BatchNormChannelsLast.vectorChannels(c)
+        }
+        for ch in first..<c {
+            let g = gamma.map { Double($0[ch]) } ?? 1
+            let b = beta.map { Double($0[ch]) } ?? 0
+            scale[ch] = T(invstd[ch] * g)
+            shift[ch] = T(b - mean[ch] * invstd[ch] * g)
+        }
+    }
+
     /// `y = (x - mean) * invstd * gamma + beta` per channel, folded into `x * scale + shift`.
     static func normalize<T: TensorFloat>(
         _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, n: Int, c: Int, s: Int,
@@ -84,22 +108,7 @@ enum BatchNormKernel {
     ) {
         withUnsafeTemporaryAllocation(of: T.self, capacity: 2 * c) { buffer in
             let scale = buffer.baseAddress!, shift = scale + c
-            var first = 0
-            if T.self == Float.self {
-                BatchNormChannelsLast.scaleShift(
-                    mean: mean, invstd: invstd, c: c,
-                    gamma: gamma.map { UnsafeRawPointer($0).assumingMemoryBound(to: Float.self) },
-                    beta: beta.map { UnsafeRawPointer($0).assumingMemoryBound(to: Float.self) },
-                    scale: UnsafeMutableRawPointer(scale).assumingMemoryBound(to: Float.self),
-                    shift: UnsafeMutableRawPointer(shift).assumingMemoryBound(to: Float.self))
-                first = BatchNormChannelsLast.vectorChannels(c)
-            }
-            for ch in first..<c {
-                let g = gamma.map { Double($0[ch]) } ?? 1
-                let b = beta.map { Double($0[ch]) } ?? 0
-                scale[ch] = T(invstd[ch] * g)
-                shift[ch] = T(b - mean[ch] * invstd[ch] * g)
-            }
+            scaleShift(mean: mean, invstd: invstd, c: c, gamma: gamma, beta: beta, scale: scale, shift: shift)
             if s == 1 {
                 var first = 0
                 if T.self == Float.self {

@@ -48,16 +48,55 @@ public final class Linear: Module {
         return product(input, relu: true)
     }
 
+    /// Runs this layer and takes over the layers after it that its product's epilogue can apply,
+    /// when nothing can observe the values in between (no hooks, no anomaly detection): an
+    /// eval-mode `BatchNorm1d` (its running statistics as a per-feature scale and shift; only
+    /// when nothing needs gradients and the input is `[N, in]`), then a `ReLU`. Returns the output
+    /// and how many layers of `next` it covered, or `nil` when it covers none. The values are
+    /// bitwise those of running the layers one by one.
+    package func forwardFusing(_ input: Tensor, _ next: ArraySlice<Module>) -> (output: Tensor, covered: Int)? {
+        guard hookTable == nil, !AnomalyDetection.isActive, var i = next.indices.first else { return nil }
+        var affine: (scale: Tensor, shift: Tensor)?
+        if let norm = next[i] as? BatchNormBase, input.rank == 2, !needsGradient(input, norm) {
+            affine = norm.evalScaleShift(inputShape: [input.shape[0], outFeatures], dtype: input.dtype)
+            if affine != nil { i += 1 }
+        }
+        let relu = i < next.endIndex && next[i] is ReLU && next[i].hookTable == nil
+        if relu { i += 1 }
+        let covered = i - next.startIndex
+        if covered == 0 { return nil }
+        guard let affine else { return (product(input, relu: true), covered) }
+        let (_, out, _) = linearProduct(checked(input), weight: weight.value, bias: bias?.value,
+                                        packedWeight: packedWeight(for: input), affine: affine, relu: relu)
+        return (out, covered)
+    }
+
+    /// Whether any input of this layer followed by `norm` records a gradient.
+    private func needsGradient(_ input: Tensor, _ norm: BatchNormBase) -> Bool {
+        GradMode.isEnabled && ([input, weight.value, bias?.value, norm.weight?.value, norm.bias?.value]
+            .contains { $0?.requiresGrad ?? false })
+    }
+
     private func product(_ input: Tensor, relu: Bool) -> Tensor {
+        linear(checked(input), weight: weight.value, bias: bias?.value, packedWeight: packedWeight(for: input), relu: relu)
+    }
+
+    /// `input`, after the shape check with this module's path in the message.
+    private func checked(_ input: Tensor) -> Tensor {
         precondition(input.rank >= 1 && input.shape[input.rank - 1] == inFeatures,
                      "\(errorContext): mat1 and mat2 shapes cannot be multiplied (\(input.rank >= 1 ? input.count / max(input.shape[input.rank - 1], 1) : 1)x\(input.rank >= 1 ? input.shape[input.rank - 1] : 0) and \(inFeatures)x\(outFeatures)); input shape \(input.shape), expected [*, \(inFeatures)]")
-        let w = weight.value
-        // Batch-1 inference: a packed copy of the weight, kept while the weight's storage is
-        // unchanged (bitwise the same result, about half the time). Never while training, where
-        // the weight changes every step and a kept reference would make each step copy it.
-        let packed = !isTraining && input.count == inFeatures ? packedWeightCache.packed(for: w) : nil
-        if isTraining { packedWeightCache.clear() }
-        return linear(input, weight: w, bias: bias?.value, packedWeight: packed, relu: relu)
+        return input
+    }
+
+    /// Batch-1 inference: a packed copy of the weight, kept while the weight's storage is
+    /// unchanged (bitwise the same result, about half the time). Never while training, where the
+    /// weight changes every step and a kept reference would make each step copy it.
+    private func packedWeight(for input: Tensor) -> RowVectorPackedWeight? {
+        if isTraining {
+            packedWeightCache.clear()
+            return nil
+        }
+        return input.count == inFeatures ? packedWeightCache.packed(for: weight.value) : nil
     }
 
     /// The packed weight of batch-1 inference; discovery does not look inside it.
