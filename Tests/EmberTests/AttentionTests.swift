@@ -78,7 +78,7 @@ import _EmberTestSupport
         expectClose(hvp, fd, atol: 1e-6, rtol: 1e-4, "Hessian-vector product")
     }
 
-    /// Inputs that span several 32 x 64 tiles, broadcast masks and a transposed (non-contiguous) query.
+    /// Inputs that span several query and key tiles (28-32 x 128), broadcast masks and a transposed (non-contiguous) query.
     @Test(arguments: [DType.float32, .float64])
     func tiledKernelMatchesComposedPathAcrossTiles(_ dtype: DType) {
         let g = Generator(seed: 5)

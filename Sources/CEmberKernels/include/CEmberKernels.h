@@ -66,6 +66,14 @@ void ember_sgemm_epilogue(int path, float *c, long ldc, long m, long n, const fl
 void ember_dgemm_epilogue(int path, double *c, long ldc, long m, long n, const double *_Nullable bias,
                           const double *_Nullable scale, const double *_Nullable shift, int relu);
 
+/// Layer normalization of `rows` contiguous float32 rows of `n` (`n > 0`) into `y`, with float64
+/// statistics: per row `mean[r]`, `invstd[r] = 1 / sqrt(biased variance + eps)` and
+/// `y = float(((x - mean) * invstd) * gamma + beta)` (`gamma`, `beta` optional, `n` values).
+/// The arithmetic of EmberFunctional's Swift `GroupedNormKernel.forward`, bitwise (layer_norm.c
+/// says how); `path` picks the vector width (any other: the baseline target).
+void ember_layer_norm_f32(int path, const float *x, float *y, long rows, long n, double eps,
+                          const float *_Nullable gamma, const float *_Nullable beta, double *mean, double *invstd);
+
 /// A micro-kernel and the block sizes it is tuned for.
 typedef struct {
     /// Tile rows and columns of the micro-kernel, and the lanes of one vector (`nr` is a multiple).

@@ -10,12 +10,14 @@ package func attentionQueryBlock(_ dtype: DType) -> Int {
     let mr = GEMM.tileRows(double: dtype == .float64)
     return mr * max(1, 32 / mr)
 }
-/// Key rows per tile of the tiled attention kernel.
-package let attentionKeyBlock = 64
+/// Key rows per tile of the tiled attention kernel: 128 rather than 64, so up to 128 keys are one
+/// tile per query block (no rescaling) and the products are fewer and deeper (BENCHMARKS.md,
+/// "Twelfth session").
+package let attentionKeyBlock = 128
 
 /// The scratch memory, in bytes, that the tiled (inference) attention kernel of
 /// ``scaledDotProductAttention(query:key:value:attnMask:dropoutP:isCausal:scale:enableGQA:generator:)``
-/// uses on top of its inputs and output: per worker thread one score tile of at most `32 x 64`, an
+/// uses on top of its inputs and output: per worker thread one score tile of at most `32 x 128`, an
 /// accumulator of at most `32 x Ev` and five values per query row (running maximum and sum, the
 /// tile's shifts, rescale factors and sums). It depends on neither `L` nor `S`; the composed path
 /// would need `L * S` elements per head for the scores alone.
@@ -37,7 +39,7 @@ package final class AttentionWorkspaceRecorder: @unchecked Sendable {
 }
 
 /// The tiled online-softmax attention (flash-attention style), no graph: blocks of up to 32 queries
-/// against blocks of 64 keys; each query row keeps a running maximum `m`, sum `l` and output
+/// against blocks of 128 keys; each query row keeps a running maximum `m`, sum `l` and output
 /// accumulator, rescaled by `exp(m_old - m_new)` when the maximum grows. A row whose keys are all
 /// masked ends with `l = 0` and gives 0 (PyTorch's safe softmax).
 func tiledAttention(query: Tensor, key: Tensor, value: Tensor, mask: Tensor?, isCausal: Bool, scale: Double,

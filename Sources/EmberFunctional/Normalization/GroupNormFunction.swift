@@ -1,3 +1,4 @@
+import CEmberKernels
 import EmberAutograd
 import EmberTensor
 import EmberStorage
@@ -7,7 +8,7 @@ import EmberStorage
 /// `channel`, where element `j` of row `r` belongs to channel `channelOf(r, j)`.
 /// Shared by layer normalization (one row per sample position) and group normalization (one row per
 /// sample and group).
-enum GroupedNormKernel {
+package enum GroupedNormKernel {
     /// `sum f(j)` over `j < n` in eight interleaved chains combined in a fixed order, then the
     /// tail: deterministic and per row, but not bitwise the one-chain sum. One chain of dependent
     /// additions was bound by the adder's latency (BENCHMARKS.md, eleventh session).
@@ -29,7 +30,36 @@ enum GroupedNormKernel {
     /// `affineIndex == nil` means element `j` of every row uses affine entry `j` (layer
     /// normalization): the loops then index directly instead of calling a closure per element,
     /// with the same arithmetic in the same order, so the results are bitwise the same.
+    /// Float32 layer normalization runs in C (`ember_layer_norm_f32`, the same arithmetic at the
+    /// CPU's vector width: bitwise this loop's results).
     static func forward<T: TensorFloat>(
+        _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, rows: Int, size: Int, eps: Double,
+        affineIndex: ((Int, Int) -> Int)?, gamma: UnsafePointer<T>?, beta: UnsafePointer<T>?
+    ) -> (mean: [Double], invstd: [Double]) {
+        if T.self == Float.self && affineIndex == nil && size > 0 {
+            func f(_ p: UnsafePointer<T>?) -> UnsafePointer<Float>? { UnsafeRawPointer(p)?.assumingMemoryBound(to: Float.self) }
+            return layerNorm(path: .best, f(x)!, UnsafeMutableRawPointer(y).assumingMemoryBound(to: Float.self), rows: rows,
+                             size: size, eps: eps, gamma: f(gamma), beta: f(beta))
+        }
+        return forwardRows(x, y, rows: rows, size: size, eps: eps, affineIndex: affineIndex, gamma: gamma, beta: beta)
+    }
+
+    /// Float32 layer normalization (`size > 0`) on `path`'s vector width.
+    package static func layerNorm(
+        path: GEMMKernelPath, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, size: Int,
+        eps: Double, gamma: UnsafePointer<Float>?, beta: UnsafePointer<Float>?
+    ) -> (mean: [Double], invstd: [Double]) {
+        var means = [Double](repeating: 0, count: rows), invstds = [Double](repeating: 0, count: rows)
+        means.withUnsafeMutableBufferPointer { m in
+            invstds.withUnsafeMutableBufferPointer { v in
+                ember_layer_norm_f32(Int32(path.rawValue), x, y, rows, size, eps, gamma, beta, m.baseAddress!, v.baseAddress!)
+            }
+        }
+        return (means, invstds)
+    }
+
+    /// The forward as Swift loops (any dtype, any affine indexing).
+    package static func forwardRows<T: TensorFloat>(
         _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, rows: Int, size: Int, eps: Double,
         affineIndex: ((Int, Int) -> Int)?, gamma: UnsafePointer<T>?, beta: UnsafePointer<T>?
     ) -> (mean: [Double], invstd: [Double]) {
