@@ -13,7 +13,7 @@
 #define EMBER_UKERNEL(name, MR, NR, VW, KC, MC, NC) \
     (ember_gemm_ukernel) { MR, NR, VW, KC, MC, NC, name##_packed, name##_strided, name##_indirect, 0, 0, name##_rows }
 
-static const ember_gemm_ukernel ember_missing = {1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0};
+static const ember_gemm_ukernel ember_missing = {1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0};
 
 ember_gemm_ukernel ember_sgemm_ukernel(int path) {
     switch (path) {
@@ -23,12 +23,14 @@ ember_gemm_ukernel ember_sgemm_ukernel(int path) {
         ember_gemm_ukernel k = EMBER_UKERNEL(ember_sgemm_avx2, 6, 16, 8, 512, 144, 4096);
         k.mr_short = 4;
         k.indirect_short = ember_sgemm_avx2_m4_indirect;
+        k.packed_epilogue = ember_sgemm_avx2_packed_epilogue;
         return k;
     }
     case EMBER_PATH_AVX512: {
         ember_gemm_ukernel k = EMBER_UKERNEL(ember_sgemm_avx512, 14, 32, 16, 256, 112, 4096);
         k.mr_short = 8;
         k.indirect_short = ember_sgemm_avx512_m8_indirect;
+        k.packed_epilogue = ember_sgemm_avx512_packed_epilogue;
         return k;
     }
 #endif

@@ -14,6 +14,11 @@
     void name##_rows(long kc, const void *a, const long *a_off, const void *b, void *c, long ldc, \
                      double alpha, double beta, long m, long n);
 
+#define EMBER_DECLARE_PACKED_EPILOGUE(name)                                                      \
+    void name##_packed_epilogue(long kc, const void *a, const void *b, void *c, long ldc, double alpha, \
+                                double beta, long m, long n, const void *bias, const void *scale,   \
+                                const void *shift, int relu);
+
 EMBER_DECLARE_UKERNEL(ember_sgemm_portable)
 EMBER_DECLARE_UKERNEL(ember_dgemm_portable)
 #if defined(__x86_64__)
@@ -23,6 +28,8 @@ EMBER_DECLARE_UKERNEL(ember_dgemm_avx2)
 EMBER_DECLARE_UKERNEL(ember_sgemm_avx512)
 EMBER_DECLARE_UKERNEL(ember_sgemm_avx512_m8)
 EMBER_DECLARE_UKERNEL(ember_dgemm_avx512)
+EMBER_DECLARE_PACKED_EPILOGUE(ember_sgemm_avx2)
+EMBER_DECLARE_PACKED_EPILOGUE(ember_sgemm_avx512)
 #endif
 #if defined(__aarch64__)
 EMBER_DECLARE_UKERNEL(ember_sgemm_neon)

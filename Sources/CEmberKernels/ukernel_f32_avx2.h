@@ -10,4 +10,7 @@
 #define UKR_MUL(a, b) _mm256_mul_ps(a, b)
 #define UKR_BCAST(x) _mm256_set1_ps(x)
 #define UKR_ZERO() _mm256_setzero_ps()
+#define UKR_ADD(a, b) _mm256_add_ps(a, b)
+// 0 where v <= 0 (ordered: NaN stays), else v.
+#define UKR_RELU(v) _mm256_andnot_ps(_mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_LE_OQ), v)
 #include "ukernel_template.h"

@@ -10,4 +10,7 @@
 #define UKR_MUL(a, b) _mm512_mul_ps(a, b)
 #define UKR_BCAST(x) _mm512_set1_ps(x)
 #define UKR_ZERO() _mm512_setzero_ps()
+#define UKR_ADD(a, b) _mm512_add_ps(a, b)
+// 0 where v <= 0 (ordered: NaN stays), else v.
+#define UKR_RELU(v) _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_NLE_UQ), v)
 #include "ukernel_template.h"

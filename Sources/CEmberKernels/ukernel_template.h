@@ -173,6 +173,80 @@ UKR_TARGET void UKR_CAT(UKR_NAME, _rows)(long kc, const void *a_, const long *a_
     UKR_CAT(UKR_NAME, _write)(acc, c, ldc, (UKR_T)alpha, (UKR_T)beta, m, n);
 }
 
+#ifdef UKR_RELU
+// The GEMM epilogue on a full tile in registers: the value `_write` would store (alpha * acc, plus
+// beta * c), then `+ bias[j]`, `* scale[j] + shift[j]`, ReLU, each one rounded operation as in
+// gemm_epilogue.c. The flags are constants after inlining: one unrolled body per combination.
+static inline __attribute__((always_inline)) UKR_TARGET void UKR_CAT(UKR_NAME, _epilogue_full)(
+    UKR_V acc[UKR_MR][UKR_NV], UKR_T *restrict c, long ldc, UKR_T alpha, UKR_T beta, const UKR_T *bias,
+    const UKR_T *scale, const UKR_T *shift, const int has_bias, const int has_scale, const int relu)
+{
+    UKR_V va = UKR_BCAST(alpha), vb = UKR_BCAST(beta);
+    UKR_V bv[UKR_NV], sv[UKR_NV], tv[UKR_NV];
+#pragma clang loop unroll(full)
+    for (int j = 0; j < UKR_NV; ++j) {
+        bv[j] = has_bias ? UKR_LOAD(bias + j * UKR_VW) : UKR_ZERO();
+        sv[j] = has_scale ? UKR_LOAD(scale + j * UKR_VW) : UKR_ZERO();
+        tv[j] = has_scale ? UKR_LOAD(shift + j * UKR_VW) : UKR_ZERO();
+    }
+#pragma clang loop unroll(full)
+    for (int i = 0; i < UKR_MR; ++i)
+#pragma clang loop unroll(full)
+        for (int j = 0; j < UKR_NV; ++j) {
+            UKR_T *cp = c + i * ldc + j * UKR_VW;
+            UKR_V v = UKR_MUL(va, acc[i][j]);
+            if (beta != 0) v = UKR_FMA(vb, UKR_LOAD(cp), v);
+            if (has_bias) v = UKR_ADD(v, bv[j]);
+            if (has_scale) v = UKR_ADD(UKR_MUL(v, sv[j]), tv[j]);
+            if (relu) v = UKR_RELU(v);
+            UKR_STORE(cp, v);
+        }
+}
+
+/// `_packed`, then the GEMM epilogue: in registers on a full tile; on an edge tile the stored
+/// values go through the same steps one by one.
+UKR_TARGET void UKR_CAT(UKR_NAME, _packed_epilogue)(long kc, const void *a_, const void *b_, void *c_, long ldc,
+                                                    double alpha, double beta, long m, long n, const void *bias_,
+                                                    const void *scale_, const void *shift_, int relu)
+{
+    const UKR_T *a = (const UKR_T *)a_;
+    const UKR_T *b = (const UKR_T *)b_;
+    UKR_T *c = (UKR_T *)c_;
+    const UKR_T *bias = (const UKR_T *)bias_, *scale = (const UKR_T *)scale_, *shift = (const UKR_T *)shift_;
+    UKR_V acc[UKR_MR][UKR_NV];
+    UKR_CAT(UKR_NAME, _zero)(acc);
+    UKR_CAT(UKR_NAME, _prefetch_c)(c, ldc, m);
+    UKR_CAT(UKR_NAME, _accumulate)(kc, a, 0, 0, 1, b, acc);
+    if (m == UKR_MR && n == UKR_NR) {
+        const UKR_T al = (UKR_T)alpha, be = (UKR_T)beta;
+        switch ((bias != 0) * 4 + (scale != 0) * 2 + (relu != 0)) {
+        case 1: UKR_CAT(UKR_NAME, _epilogue_full)(acc, c, ldc, al, be, bias, scale, shift, 0, 0, 1); return;
+        case 2: UKR_CAT(UKR_NAME, _epilogue_full)(acc, c, ldc, al, be, bias, scale, shift, 0, 1, 0); return;
+        case 3: UKR_CAT(UKR_NAME, _epilogue_full)(acc, c, ldc, al, be, bias, scale, shift, 0, 1, 1); return;
+        case 4: UKR_CAT(UKR_NAME, _epilogue_full)(acc, c, ldc, al, be, bias, scale, shift, 1, 0, 0); return;
+        case 5: UKR_CAT(UKR_NAME, _epilogue_full)(acc, c, ldc, al, be, bias, scale, shift, 1, 0, 1); return;
+        case 6: UKR_CAT(UKR_NAME, _epilogue_full)(acc, c, ldc, al, be, bias, scale, shift, 1, 1, 0); return;
+        case 7: UKR_CAT(UKR_NAME, _epilogue_full)(acc, c, ldc, al, be, bias, scale, shift, 1, 1, 1); return;
+        default: UKR_CAT(UKR_NAME, _epilogue_full)(acc, c, ldc, al, be, bias, scale, shift, 0, 0, 0); return;
+        }
+    }
+    UKR_CAT(UKR_NAME, _write)(acc, c, ldc, (UKR_T)alpha, (UKR_T)beta, m, n);
+    for (long i = 0; i < m; ++i) {
+#pragma clang fp contract(off)
+        UKR_T *row = c + i * ldc;
+        for (long j = 0; j < n; ++j) {
+            UKR_T v = row[j];
+            if (bias) v = v + bias[j];
+            if (scale) v = v * scale[j] + shift[j];
+            if (relu) v = v <= 0 ? 0 : v;
+            row[j] = v;
+        }
+    }
+}
+#undef UKR_ADD
+#undef UKR_RELU
+#endif
+
 #undef UKR_NV
 #undef UKR_CAT2
 #undef UKR_CAT

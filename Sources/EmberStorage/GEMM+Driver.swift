@@ -152,7 +152,13 @@ extension GEMM {
                             var ir = 0
                             while ir < mc {
                                 let rows = min(mr, mc - ir)
-                                if packsA {
+                                if packsA, lastPanel, let fused = kernel.packedEpilogue {
+                                    // The epilogue in registers, before the tile is stored.
+                                    fused(kc, aPacked + ir * kc, bStrip, cTile + ir * ldc, ldc, alphaD, betaD, rows, cols,
+                                          tileEpilogue.bias, tileEpilogue.scale, tileEpilogue.shift, tileEpilogue.relu ? 1 : 0)
+                                    ir += mr
+                                    continue
+                                } else if packsA {
                                     kernel.packed(kc, aPacked + ir * kc, bStrip, cTile + ir * ldc, ldc,
                                                   alphaD, betaD, rows, cols)
                                 } else {

@@ -91,6 +91,8 @@ struct MicroKernel {
     let indirectShort: ember_gemm_indirect_fn?
     /// Tile kernel reading rows of A at offsets from a base and a packed B strip.
     let rows: ember_gemm_rows_fn
+    /// `packed` with the GEMM epilogue applied in registers (float32 AVX2 and AVX-512), or `nil`.
+    let packedEpilogue: ember_gemm_packed_epilogue_fn?
 
     init(_ entry: ember_gemm_ukernel, path: GEMMKernelPath) {
         guard let packed = entry.packed, let strided = entry.strided, let indirect = entry.indirect,
@@ -104,5 +106,6 @@ struct MicroKernel {
         self.indirect = indirect
         (mrShort, indirectShort) = (entry.mr_short, entry.indirect_short)
         self.rows = rows
+        packedEpilogue = entry.packed_epilogue
     }
 }

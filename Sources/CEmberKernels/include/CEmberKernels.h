@@ -74,6 +74,12 @@ void ember_dgemm_epilogue(int path, double *c, long ldc, long m, long n, const d
 void ember_layer_norm_f32(int path, const float *x, float *y, long rows, long n, double eps,
                           const float *_Nullable gamma, const float *_Nullable beta, double *mean, double *invstd);
 
+/// The packed micro-kernel with the GEMM epilogue (`ember_sgemm_epilogue`'s steps, the same bits)
+/// applied to the tile in registers before it is stored; for the last panel of a product.
+typedef void (*ember_gemm_packed_epilogue_fn)(long kc, const void *a, const void *b, void *c, long ldc, double alpha,
+                                              double beta, long m, long n, const void *_Nullable bias,
+                                              const void *_Nullable scale, const void *_Nullable shift, int relu);
+
 /// A micro-kernel and the block sizes it is tuned for.
 typedef struct {
     /// Tile rows and columns of the micro-kernel, and the lanes of one vector (`nr` is a multiple).
@@ -90,6 +96,9 @@ typedef struct {
     long mr_short;
     ember_gemm_indirect_fn _Nullable indirect_short;
     ember_gemm_rows_fn _Nullable rows;
+    /// `packed` with the epilogue in registers; NULL where the path has none (the driver then
+    /// runs `ember_sgemm_epilogue` on the stored tile: the same bits).
+    ember_gemm_packed_epilogue_fn _Nullable packed_epilogue;
 } ember_gemm_ukernel;
 
 /// The float32 micro-kernel for `path`; `kernel` is NULL when the path is not compiled in for
