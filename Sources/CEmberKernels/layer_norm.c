@@ -5,7 +5,8 @@
 //   remaining elements one by one;
 // - mean = sum / n; the squared deviations (x - mean)^2 summed the same way; invstd =
 //   1 / sqrt(var + eps);
-// - y = float(((x - mean) * invstd) * gamma + beta) in float64, gamma and beta optional.
+// - y = float(((x - mean) * invstd) * gamma + beta) in float64, gamma and beta optional;
+// - with a second input, each row is first the float32 sum x + x2 (the residual connection's add).
 // One body, compiled for AVX-512F, AVX2 and the baseline (clang vectorizes the lanes at each
 // width); contraction is off, so every path gives the same bits.
 #pragma clang fp contract(off)
@@ -83,6 +84,10 @@ static inline __attribute__((always_inline)) EMBER_AVX2 double ember_ln_sq_avx2(
 #define EMBER_LN_BODY(SUM, SQ)                                                                         \
     for (long r = 0; r < rows; ++r) {                                                                  \
         const float *p = x + r * n;                                                                    \
+        if (x2) {                                                                                      \
+            for (long j = 0; j < n; ++j) scratch[j] = p[j] + x2[r * n + j];                            \
+            p = scratch;                                                                               \
+        }                                                                                              \
         float *q = y + r * n;                                                                          \
         long whole = n - n % 8;                                                                        \
         double total = SUM(p, whole);                                                                  \
@@ -108,8 +113,9 @@ static inline __attribute__((always_inline)) EMBER_AVX2 double ember_ln_sq_avx2(
     }
 
 #define EMBER_LN_FN(name, attributes, SUM, SQ)                                                         \
-    attributes static void name(const float *x, float *y, long rows, long n, double eps, const float *gamma, \
-                                const float *beta, double *mean, double *invstd) {                     \
+    attributes static void name(const float *x, const float *x2, float *scratch, float *y, long rows, long n, \
+                                double eps, const float *gamma, const float *beta, double *mean,       \
+                                double *invstd) {                                                      \
         EMBER_LN_BODY(SUM, SQ)                                                                         \
     }
 
@@ -119,13 +125,13 @@ EMBER_LN_FN(layer_norm_avx2, EMBER_AVX2, ember_ln_sum_avx2, ember_ln_sq_avx2)
 EMBER_LN_FN(layer_norm_avx512, EMBER_AVX512, ember_ln_sum_avx512, ember_ln_sq_avx512)
 #endif
 
-void ember_layer_norm_f32(int path, const float *x, float *y, long rows, long n, double eps, const float *gamma,
-                          const float *beta, double *mean, double *invstd) {
+void ember_layer_norm_f32(int path, const float *x, const float *x2, float *scratch, float *y, long rows, long n,
+                          double eps, const float *gamma, const float *beta, double *mean, double *invstd) {
     switch (path) {
 #if defined(__x86_64__)
-    case EMBER_PATH_AVX512: layer_norm_avx512(x, y, rows, n, eps, gamma, beta, mean, invstd); return;
-    case EMBER_PATH_AVX2: layer_norm_avx2(x, y, rows, n, eps, gamma, beta, mean, invstd); return;
+    case EMBER_PATH_AVX512: layer_norm_avx512(x, x2, scratch, y, rows, n, eps, gamma, beta, mean, invstd); return;
+    case EMBER_PATH_AVX2: layer_norm_avx2(x, x2, scratch, y, rows, n, eps, gamma, beta, mean, invstd); return;
 #endif
-    default: layer_norm_portable(x, y, rows, n, eps, gamma, beta, mean, invstd); return;
+    default: layer_norm_portable(x, x2, scratch, y, rows, n, eps, gamma, beta, mean, invstd); return;
     }
 }

@@ -70,9 +70,11 @@ void ember_dgemm_epilogue(int path, double *c, long ldc, long m, long n, const d
 /// statistics: per row `mean[r]`, `invstd[r] = 1 / sqrt(biased variance + eps)` and
 /// `y = float(((x - mean) * invstd) * gamma + beta)` (`gamma`, `beta` optional, `n` values).
 /// The arithmetic of EmberFunctional's Swift `GroupedNormKernel.forward`, bitwise (layer_norm.c
-/// says how); `path` picks the vector width (any other: the baseline target).
-void ember_layer_norm_f32(int path, const float *x, float *y, long rows, long n, double eps,
-                          const float *_Nullable gamma, const float *_Nullable beta, double *mean, double *invstd);
+/// says how); `path` picks the vector width (any other: the baseline target). With `x2`, the rows
+/// normalised are the float32 sums `x + x2` (built one at a time in `scratch`, `n` floats).
+void ember_layer_norm_f32(int path, const float *x, const float *_Nullable x2, float *_Nullable scratch, float *y,
+                          long rows, long n, double eps, const float *_Nullable gamma, const float *_Nullable beta,
+                          double *mean, double *invstd);
 
 /// The packed micro-kernel with the GEMM epilogue (`ember_sgemm_epilogue`'s steps, the same bits)
 /// applied to the tile in registers before it is stored; for the last panel of a product.

@@ -44,15 +44,19 @@ package enum GroupedNormKernel {
         return forwardRows(x, y, rows: rows, size: size, eps: eps, affineIndex: affineIndex, gamma: gamma, beta: beta)
     }
 
-    /// Float32 layer normalization (`size > 0`) on `path`'s vector width.
+    /// Float32 layer normalization (`size > 0`) on `path`'s vector width, of `x`'s rows or, with
+    /// `adding`, of the float32 sums `x + adding` (bitwise normalising the sum tensor).
     package static func layerNorm(
-        path: GEMMKernelPath, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, size: Int,
-        eps: Double, gamma: UnsafePointer<Float>?, beta: UnsafePointer<Float>?
+        path: GEMMKernelPath, _ x: UnsafePointer<Float>, adding x2: UnsafePointer<Float>? = nil, _ y: UnsafeMutablePointer<Float>,
+        rows: Int, size: Int, eps: Double, gamma: UnsafePointer<Float>?, beta: UnsafePointer<Float>?
     ) -> (mean: [Double], invstd: [Double]) {
         var means = [Double](repeating: 0, count: rows), invstds = [Double](repeating: 0, count: rows)
-        means.withUnsafeMutableBufferPointer { m in
-            invstds.withUnsafeMutableBufferPointer { v in
-                ember_layer_norm_f32(Int32(path.rawValue), x, y, rows, size, eps, gamma, beta, m.baseAddress!, v.baseAddress!)
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: x2 == nil ? 0 : size) { scratch in
+            means.withUnsafeMutableBufferPointer { m in
+                invstds.withUnsafeMutableBufferPointer { v in
+                    ember_layer_norm_f32(Int32(path.rawValue), x, x2, scratch.baseAddress, y, rows, size, eps, gamma, beta,
+                                         m.baseAddress!, v.baseAddress!)
+                }
             }
         }
         return (means, invstds)
@@ -245,6 +249,26 @@ public func layerNorm(_ input: Tensor, normalizedShape: Shape, weight: Tensor?, 
     let rows = size == 0 ? 0 : input.count / size
     return GroupedNormKernel.apply(input, rows: rows, size: size, eps: eps, weight: weight, bias: bias,
                                    affineCount: size, opName: "layer_norm", affineIndex: nil)
+}
+
+/// `layerNorm(a + b, ...)` for float32 `a` and `b` of one shape, the sum never stored: the rows
+/// are summed one at a time inside the normalization (the same bits as normalising `a + b`).
+/// Nothing is recorded: for callers that checked no gradient is needed. Other dtypes, shapes or
+/// layouts take the two-step path.
+package func layerNormOfSum(_ a: Tensor, _ b: Tensor, normalizedShape: Shape, weight: Tensor?, bias: Tensor?, eps: Double,
+                            context: String) -> Tensor {
+    guard a.dtype == .float32, b.dtype == .float32, a.shape == b.shape, a.isContiguous, b.isContiguous,
+          normalizedShape.count == 1, a.rank >= 1, a.shape[a.rank - 1] == normalizedShape[0], normalizedShape[0] > 0,
+          weight.map({ $0.dtype == .float32 && $0.shape == normalizedShape }) ?? true,
+          bias.map({ $0.dtype == .float32 && $0.shape == normalizedShape }) ?? true
+    else { return layerNorm(a + b, normalizedShape: normalizedShape, weight: weight, bias: bias, eps: eps, context: context) }
+    let size = normalizedShape[0], rows = a.count / size
+    let out = Tensor(uninitializedShape: a.shape, dtype: .float32)
+    let w = weight?.contiguousRaw, c = bias?.contiguousRaw
+    _ = GroupedNormKernel.layerNorm(path: .best, a.pointer(as: Float.self), adding: b.pointer(as: Float.self),
+                                    out.mutablePointer(as: Float.self), rows: rows, size: size, eps: eps,
+                                    gamma: w?.pointer(as: Float.self), beta: c?.pointer(as: Float.self))
+    return out
 }
 
 /// Group normalization: channels (dimension 1) are split into `numGroups` groups, and each sample's

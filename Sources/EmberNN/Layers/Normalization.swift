@@ -33,6 +33,17 @@ public final class LayerNorm: Module {
         layerNorm(input, normalizedShape: normalizedShape, weight: weight?.value, bias: bias?.value, eps: eps, context: errorContext)
     }
 
+    /// `self(a + b)` (a residual connection's sum, then this normalization), with the sum built row
+    /// by row inside the normalization when nothing can observe it or needs its gradient (no hooks,
+    /// no anomaly detection, no gradient recorded): the same bits, one pass over the activations
+    /// fewer.
+    package func forwardOfSum(_ a: Tensor, _ b: Tensor) -> Tensor {
+        let recording = GradMode.isEnabled && [a, b, weight?.value, bias?.value].contains { $0?.requiresGrad ?? false }
+        guard hookTable == nil, !AnomalyDetection.isActive, !recording else { return self(a + b) }
+        return layerNormOfSum(a, b, normalizedShape: normalizedShape, weight: weight?.value, bias: bias?.value, eps: eps,
+                              context: errorContext)
+    }
+
     public override var extraDescription: String {
         "\(pythonTuple(normalizedShape)), eps=\(formatPython(eps)), elementwise_affine=\(weight != nil ? "True" : "False")"
     }

@@ -101,8 +101,8 @@ public final class TransformerEncoderLayer: Module {
             x = x + sa(norm1(x))
             x = x + ff(norm2(x))
         } else {
-            x = norm1(x + sa(x))
-            x = norm2(x + ff(x))
+            x = norm1.forwardOfSum(x, sa(x))
+            x = norm2.forwardOfSum(x, ff(x))
         }
         return x
     }
@@ -196,9 +196,9 @@ public final class TransformerDecoderLayer: Module {
             x = x + mha(norm2(x))
             x = x + ff(norm3(x))
         } else {
-            x = norm1(x + sa(x))
-            x = norm2(x + mha(x))
-            x = norm3(x + ff(x))
+            x = norm1.forwardOfSum(x, sa(x))
+            x = norm2.forwardOfSum(x, mha(x))
+            x = norm3.forwardOfSum(x, ff(x))
         }
         return x
     }
