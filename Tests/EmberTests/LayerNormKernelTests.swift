@@ -39,9 +39,9 @@ struct LayerNormKernelTests {
                     }
                 }
                 let what = "size \(size) gamma \(useGamma) beta \(useBeta)"
-                #expect(actual.map(\.bitPattern) == expected.map(\.bitPattern), "\(what): output")
-                #expect(m1.map(\.bitPattern) == m0.map(\.bitPattern), "\(what): mean")
-                #expect(v1.map(\.bitPattern) == v0.map(\.bitPattern), "\(what): invstd")
+                expectSameBits(actual, expected, "\(what): output")
+                expectSameBits(m1, m0, "\(what): mean")
+                expectSameBits(v1, v0, "\(what): invstd")
             }
         }
     }
@@ -72,8 +72,9 @@ struct LayerNormKernelTests {
                     }
                 }
             }
-            #expect(actual.map(\.bitPattern) == expected.map(\.bitPattern), "size \(size): output")
-            #expect(m1.map(\.bitPattern) == m0.map(\.bitPattern) && v1.map(\.bitPattern) == v0.map(\.bitPattern), "size \(size): statistics")
+            expectSameBits(actual, expected, "size \(size): output")
+            expectSameBits(m1, m0, "size \(size): mean")
+            expectSameBits(v1, v0, "size \(size): invstd")
         }
     }
 
