@@ -73,9 +73,15 @@ struct SequentialFusionTests {
             #expect(output.doubles.contains { $0 < 0 }, "the Linear's own output, before BatchNorm and ReLU")
             return nil
         }
+        // A hook on a ReLU right after a Linear (layers 6 and 7): it runs, on the Linear's output.
+        let h3 = m[7].registerForwardHook { _, input, _ in
+            #expect(input.doubles.contains { $0 < 0 }, "the ReLU's own input, before the ReLU")
+            seen.withLock { $0.append(input.shape) }
+            return nil
+        }
         expectBitwiseEqual(withNoGrad { m(x) }, expected)
-        #expect(seen.withLock { $0 } == [[50, 40]])
-        h1.remove(); h2.remove()
+        #expect(seen.withLock { $0 } == [[50, 40], [50, 16]])
+        h1.remove(); h2.remove(); h3.remove()
     }
 
     @Test("a fused eval-mode BatchNorm with untouched statistics is still reported")
