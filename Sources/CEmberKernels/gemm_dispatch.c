@@ -13,7 +13,7 @@
 #define EMBER_UKERNEL(name, MR, NR, VW, KC, MC, NC) \
     (ember_gemm_ukernel) { MR, NR, VW, KC, MC, NC, name##_packed, name##_strided, name##_indirect, 0, 0, name##_rows }
 
-static const ember_gemm_ukernel ember_missing = {1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0};
+static const ember_gemm_ukernel ember_missing = {1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0};
 
 ember_gemm_ukernel ember_sgemm_ukernel(int path) {
     switch (path) {
@@ -24,6 +24,7 @@ ember_gemm_ukernel ember_sgemm_ukernel(int path) {
         k.mr_short = 4;
         k.indirect_short = ember_sgemm_avx2_m4_indirect;
         k.packed_epilogue = ember_sgemm_avx2_packed_epilogue;
+        k.strided_epilogue = ember_sgemm_avx2_strided_epilogue;
         return k;
     }
     case EMBER_PATH_AVX512: {
@@ -31,6 +32,7 @@ ember_gemm_ukernel ember_sgemm_ukernel(int path) {
         k.mr_short = 8;
         k.indirect_short = ember_sgemm_avx512_m8_indirect;
         k.packed_epilogue = ember_sgemm_avx512_packed_epilogue;
+        k.strided_epilogue = ember_sgemm_avx512_strided_epilogue;
         return k;
     }
 #endif

@@ -17,7 +17,10 @@
 #define EMBER_DECLARE_PACKED_EPILOGUE(name)                                                      \
     void name##_packed_epilogue(long kc, const void *a, const void *b, void *c, long ldc, double alpha, \
                                 double beta, long m, long n, const void *bias, const void *scale,   \
-                                const void *shift, int relu);
+                                const void *shift, int relu);                                   \
+    void name##_strided_epilogue(long kc, const void *a, long rs_a, long cs_a, const void *b, void *c, \
+                                 long ldc, double alpha, double beta, long m, long n, const void *bias, \
+                                 const void *scale, const void *shift, int relu);
 
 EMBER_DECLARE_UKERNEL(ember_sgemm_portable)
 EMBER_DECLARE_UKERNEL(ember_dgemm_portable)

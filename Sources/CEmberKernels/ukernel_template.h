@@ -203,20 +203,12 @@ static inline __attribute__((always_inline)) UKR_TARGET void UKR_CAT(UKR_NAME, _
         }
 }
 
-/// `_packed`, then the GEMM epilogue: in registers on a full tile; on an edge tile the stored
-/// values go through the same steps one by one.
-UKR_TARGET void UKR_CAT(UKR_NAME, _packed_epilogue)(long kc, const void *a_, const void *b_, void *c_, long ldc,
-                                                    double alpha, double beta, long m, long n, const void *bias_,
-                                                    const void *scale_, const void *shift_, int relu)
+// The tile's accumulators through the GEMM epilogue into C: in registers on a full tile; on an
+// edge tile the stored values go through the same steps one by one.
+static inline __attribute__((always_inline)) UKR_TARGET void UKR_CAT(UKR_NAME, _finish)(
+    UKR_V acc[UKR_MR][UKR_NV], UKR_T *restrict c, long ldc, double alpha, double beta, long m, long n,
+    const UKR_T *bias, const UKR_T *scale, const UKR_T *shift, int relu)
 {
-    const UKR_T *a = (const UKR_T *)a_;
-    const UKR_T *b = (const UKR_T *)b_;
-    UKR_T *c = (UKR_T *)c_;
-    const UKR_T *bias = (const UKR_T *)bias_, *scale = (const UKR_T *)scale_, *shift = (const UKR_T *)shift_;
-    UKR_V acc[UKR_MR][UKR_NV];
-    UKR_CAT(UKR_NAME, _zero)(acc);
-    UKR_CAT(UKR_NAME, _prefetch_c)(c, ldc, m);
-    UKR_CAT(UKR_NAME, _accumulate)(kc, a, 0, 0, 1, b, acc);
     if (m == UKR_MR && n == UKR_NR) {
         const UKR_T al = (UKR_T)alpha, be = (UKR_T)beta;
         switch ((bias != 0) * 4 + (scale != 0) * 2 + (relu != 0)) {
@@ -231,17 +223,51 @@ UKR_TARGET void UKR_CAT(UKR_NAME, _packed_epilogue)(long kc, const void *a_, con
         }
     }
     UKR_CAT(UKR_NAME, _write)(acc, c, ldc, (UKR_T)alpha, (UKR_T)beta, m, n);
+    // One loop per step, each behind its own test: a loop testing the pointers per element gets
+    // if-converted into masked loads from NULL, which cost a microcode assist each.
     for (long i = 0; i < m; ++i) {
 #pragma clang fp contract(off)
         UKR_T *row = c + i * ldc;
-        for (long j = 0; j < n; ++j) {
-            UKR_T v = row[j];
-            if (bias) v = v + bias[j];
-            if (scale) v = v * scale[j] + shift[j];
-            if (relu) v = v <= 0 ? 0 : v;
-            row[j] = v;
-        }
+        if (bias)
+            for (long j = 0; j < n; ++j) row[j] = row[j] + bias[j];
+        if (scale)
+            for (long j = 0; j < n; ++j) row[j] = row[j] * scale[j] + shift[j];
+        if (relu)
+            for (long j = 0; j < n; ++j) row[j] = row[j] <= 0 ? 0 : row[j];
     }
+}
+
+/// `_packed`, then the GEMM epilogue (`_finish`).
+UKR_TARGET void UKR_CAT(UKR_NAME, _packed_epilogue)(long kc, const void *a_, const void *b_, void *c_, long ldc,
+                                                    double alpha, double beta, long m, long n, const void *bias_,
+                                                    const void *scale_, const void *shift_, int relu)
+{
+    const UKR_T *a = (const UKR_T *)a_;
+    const UKR_T *b = (const UKR_T *)b_;
+    UKR_T *c = (UKR_T *)c_;
+    UKR_V acc[UKR_MR][UKR_NV];
+    UKR_CAT(UKR_NAME, _zero)(acc);
+    UKR_CAT(UKR_NAME, _prefetch_c)(c, ldc, m);
+    UKR_CAT(UKR_NAME, _accumulate)(kc, a, 0, 0, 1, b, acc);
+    UKR_CAT(UKR_NAME, _finish)(acc, c, ldc, alpha, beta, m, n, (const UKR_T *)bias_, (const UKR_T *)scale_,
+                               (const UKR_T *)shift_, relu);
+}
+
+/// `_strided` (A read in place), then the GEMM epilogue (`_finish`).
+UKR_TARGET void UKR_CAT(UKR_NAME, _strided_epilogue)(long kc, const void *a_, long rs_a, long cs_a, const void *b_,
+                                                     void *c_, long ldc, double alpha, double beta, long m, long n,
+                                                     const void *bias_, const void *scale_, const void *shift_, int relu)
+{
+    const UKR_T *a = (const UKR_T *)a_;
+    const UKR_T *b = (const UKR_T *)b_;
+    UKR_T *c = (UKR_T *)c_;
+    long row_off[UKR_MR];
+    for (int i = 0; i < UKR_MR; ++i) row_off[i] = i < m ? i * rs_a : 0;
+    UKR_V acc[UKR_MR][UKR_NV];
+    UKR_CAT(UKR_NAME, _zero)(acc);
+    UKR_CAT(UKR_NAME, _accumulate)(kc, a, row_off, cs_a, 0, b, acc);
+    UKR_CAT(UKR_NAME, _finish)(acc, c, ldc, alpha, beta, m, n, (const UKR_T *)bias_, (const UKR_T *)scale_,
+                               (const UKR_T *)shift_, relu);
 }
 #undef UKR_ADD
 #undef UKR_RELU

@@ -76,7 +76,9 @@ private func product(_ a: Tensor, _ b: Tensor) -> Tensor {
 /// `relu?(((x W^T + b) * scale + shift))` of `input` viewed as `[rows, in]`, without recording:
 /// the rows, the output `[rows, out]` and the output's shape with `input`'s leading dimensions.
 /// `affine` (an eval-mode BatchNorm's per-feature scale and shift, contiguous, `input`'s dtype)
-/// and the ReLU run in the product's epilogue.
+/// and the ReLU run in the product's epilogue. Inlined: a returned tuple of tensors is otherwise
+/// copied through memory on every call (measured on a small network's forward).
+@inline(__always)
 package func linearProduct(_ input: Tensor, weight: Tensor, bias: Tensor?, packedWeight: RowVectorPackedWeight?,
                            affine: (scale: Tensor, shift: Tensor)?, relu: Bool) -> (rows: Tensor, out: Tensor, shape: Shape) {
     precondition(weight.rank == 2, "linear: weight must be 2-D [out, in], got shape \(weight.shape)")
@@ -93,10 +95,12 @@ package func linearProduct(_ input: Tensor, weight: Tensor, bias: Tensor?, packe
     let x2 = input.rank == 2 ? input.detached() : input.reshapedRaw([rows, inF])
     let out = Tensor(uninitializedShape: [rows, outF], dtype: input.dtype)
     let b = bias.map { $0.to(input.dtype).contiguousRaw }
-    withExtendedLifetime((b, affine)) {
+    let (scale, shift) = (affine?.scale, affine?.shift)
+    defer { withExtendedLifetime(b) {}; withExtendedLifetime(scale) {}; withExtendedLifetime(shift) {} }
+    do {
         func epilogue<T: TensorFloat>(_: T.Type) -> GEMMEpilogue<T> {
-            GEMMEpilogue(bias: b?.pointer(as: T.self), scale: affine?.scale.pointer(as: T.self),
-                         shift: affine?.shift.pointer(as: T.self), relu: relu)
+            GEMMEpilogue(bias: b?.pointer(as: T.self), scale: scale?.pointer(as: T.self),
+                         shift: shift?.pointer(as: T.self), relu: relu)
         }
         switch input.dtype {
         case .float32 where rows == 1 && packedWeight != nil && x2.strides[1] == 1:

@@ -161,6 +161,12 @@ extension GEMM {
                                 } else if packsA {
                                     kernel.packed(kc, aPacked + ir * kc, bStrip, cTile + ir * ldc, ldc,
                                                   alphaD, betaD, rows, cols)
+                                } else if lastPanel, let fused = kernel.stridedEpilogue {
+                                    fused(kc, aBlock + ir * rowStrideA, rowStrideA, colStrideA, bStrip, cTile + ir * ldc, ldc,
+                                          alphaD, betaD, rows, cols, tileEpilogue.bias, tileEpilogue.scale, tileEpilogue.shift,
+                                          tileEpilogue.relu ? 1 : 0)
+                                    ir += mr
+                                    continue
                                 } else {
                                     kernel.strided(kc, aBlock + ir * rowStrideA, rowStrideA, colStrideA, bStrip,
                                                    cTile + ir * ldc, ldc, alphaD, betaD, rows, cols)

@@ -93,6 +93,8 @@ struct MicroKernel {
     let rows: ember_gemm_rows_fn
     /// `packed` with the GEMM epilogue applied in registers (float32 AVX2 and AVX-512), or `nil`.
     let packedEpilogue: ember_gemm_packed_epilogue_fn?
+    /// `strided` with the GEMM epilogue applied in registers, or `nil` (where `packedEpilogue` is).
+    let stridedEpilogue: ember_gemm_strided_epilogue_fn?
 
     init(_ entry: ember_gemm_ukernel, path: GEMMKernelPath) {
         guard let packed = entry.packed, let strided = entry.strided, let indirect = entry.indirect,
@@ -107,5 +109,6 @@ struct MicroKernel {
         (mrShort, indirectShort) = (entry.mr_short, entry.indirect_short)
         self.rows = rows
         packedEpilogue = entry.packed_epilogue
+        stridedEpilogue = entry.strided_epilogue
     }
 }

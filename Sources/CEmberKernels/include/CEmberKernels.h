@@ -82,6 +82,12 @@ typedef void (*ember_gemm_packed_epilogue_fn)(long kc, const void *a, const void
                                               double beta, long m, long n, const void *_Nullable bias,
                                               const void *_Nullable scale, const void *_Nullable shift, int relu);
 
+/// The strided micro-kernel with the GEMM epilogue in registers, as `ember_gemm_packed_epilogue_fn`.
+typedef void (*ember_gemm_strided_epilogue_fn)(long kc, const void *a, long rs_a, long cs_a, const void *b, void *c,
+                                               long ldc, double alpha, double beta, long m, long n,
+                                               const void *_Nullable bias, const void *_Nullable scale,
+                                               const void *_Nullable shift, int relu);
+
 /// A micro-kernel and the block sizes it is tuned for.
 typedef struct {
     /// Tile rows and columns of the micro-kernel, and the lanes of one vector (`nr` is a multiple).
@@ -101,6 +107,8 @@ typedef struct {
     /// `packed` with the epilogue in registers; NULL where the path has none (the driver then
     /// runs `ember_sgemm_epilogue` on the stored tile: the same bits).
     ember_gemm_packed_epilogue_fn _Nullable packed_epilogue;
+    /// `strided` with the epilogue in registers; NULL where `packed_epilogue` is.
+    ember_gemm_strided_epilogue_fn _Nullable strided_epilogue;
 } ember_gemm_ukernel;
 
 /// The float32 micro-kernel for `path`; `kernel` is NULL when the path is not compiled in for

@@ -79,6 +79,7 @@ enum BatchNormKernel {
 
     /// `scale = invstd * gamma`, `shift = beta - mean * invstd * gamma` per channel (in float64,
     /// rounded once), the fold ``normalize(_:_:n:c:s:mean:invstd:gamma:beta:)`` applies.
+    @inline(__always)
     static func scaleShift<T: TensorFloat>(
         mean: UnsafePointer<Double>, invstd: UnsafePointer<Double>, c: Int, gamma: UnsafePointer<T>?, beta: UnsafePointer<T>?,
         scale: UnsafeMutablePointer<T>, shift: UnsafeMutablePointer<T>
