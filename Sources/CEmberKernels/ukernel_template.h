@@ -98,34 +98,43 @@ static inline __attribute__((always_inline)) UKR_TARGET void UKR_CAT(UKR_NAME, _
     }
 }
 
-/// Packed A strip: element (i, p) at a[p * MR + i], rows m..<MR zero padded.
-UKR_TARGET void UKR_CAT(UKR_NAME, _packed)(long kc, const void *a_, const void *b_, void *c_, long ldc,
-                                           double alpha, double beta, long m, long n)
+// The tile's product for a packed A strip (element (i, p) at a[p * MR + i], rows m..<MR zero
+// padded) into fresh accumulators, C's rows prefetched for the write.
+static inline __attribute__((always_inline)) UKR_TARGET void UKR_CAT(UKR_NAME, _packed_product)(
+    long kc, const void *a, const void *b, const UKR_T *c, long ldc, long m, UKR_V acc[UKR_MR][UKR_NV])
 {
-    const UKR_T *a = (const UKR_T *)a_;
-    const UKR_T *b = (const UKR_T *)b_;
-    UKR_T *c = (UKR_T *)c_;
-    UKR_V acc[UKR_MR][UKR_NV];
     UKR_CAT(UKR_NAME, _zero)(acc);
     UKR_CAT(UKR_NAME, _prefetch_c)(c, ldc, m);
-    UKR_CAT(UKR_NAME, _accumulate)(kc, a, 0, 0, 1, b, acc);
-    UKR_CAT(UKR_NAME, _write)(acc, c, ldc, (UKR_T)alpha, (UKR_T)beta, m, n);
+    UKR_CAT(UKR_NAME, _accumulate)(kc, (const UKR_T *)a, 0, 0, 1, (const UKR_T *)b, acc);
+}
+
+// The tile's product for A read in place (element (i, p) at a[i * rs_a + p * cs_a]; rows m..<MR
+// are never read: they re-read row 0 and their results are discarded).
+static inline __attribute__((always_inline)) UKR_TARGET void UKR_CAT(UKR_NAME, _strided_product)(
+    long kc, const void *a, long rs_a, long cs_a, const void *b, long m, UKR_V acc[UKR_MR][UKR_NV])
+{
+    long row_off[UKR_MR];
+    for (int i = 0; i < UKR_MR; ++i) row_off[i] = i < m ? i * rs_a : 0;
+    UKR_CAT(UKR_NAME, _zero)(acc);
+    UKR_CAT(UKR_NAME, _accumulate)(kc, (const UKR_T *)a, row_off, cs_a, 0, (const UKR_T *)b, acc);
+}
+
+/// Packed A strip: element (i, p) at a[p * MR + i], rows m..<MR zero padded.
+UKR_TARGET void UKR_CAT(UKR_NAME, _packed)(long kc, const void *a, const void *b, void *c, long ldc,
+                                           double alpha, double beta, long m, long n)
+{
+    UKR_V acc[UKR_MR][UKR_NV];
+    UKR_CAT(UKR_NAME, _packed_product)(kc, a, b, (const UKR_T *)c, ldc, m, acc);
+    UKR_CAT(UKR_NAME, _write)(acc, (UKR_T *)c, ldc, (UKR_T)alpha, (UKR_T)beta, m, n);
 }
 
 /// Strided A: element (i, p) at a[i * rs_a + p * cs_a]; rows m..<MR are never read.
-UKR_TARGET void UKR_CAT(UKR_NAME, _strided)(long kc, const void *a_, long rs_a, long cs_a, const void *b_,
-                                            void *c_, long ldc, double alpha, double beta, long m, long n)
+UKR_TARGET void UKR_CAT(UKR_NAME, _strided)(long kc, const void *a, long rs_a, long cs_a, const void *b,
+                                            void *c, long ldc, double alpha, double beta, long m, long n)
 {
-    const UKR_T *a = (const UKR_T *)a_;
-    const UKR_T *b = (const UKR_T *)b_;
-    UKR_T *c = (UKR_T *)c_;
-    long row_off[UKR_MR];
-    // Missing rows re-read row 0; their results are computed and discarded.
-    for (int i = 0; i < UKR_MR; ++i) row_off[i] = i < m ? i * rs_a : 0;
     UKR_V acc[UKR_MR][UKR_NV];
-    UKR_CAT(UKR_NAME, _zero)(acc);
-    UKR_CAT(UKR_NAME, _accumulate)(kc, a, row_off, cs_a, 0, b, acc);
-    UKR_CAT(UKR_NAME, _write)(acc, c, ldc, (UKR_T)alpha, (UKR_T)beta, m, n);
+    UKR_CAT(UKR_NAME, _strided_product)(kc, a, rs_a, cs_a, b, m, acc);
+    UKR_CAT(UKR_NAME, _write)(acc, (UKR_T *)c, ldc, (UKR_T)alpha, (UKR_T)beta, m, n);
 }
 
 /// Indirect B, packed A: vector j of row p of B starts at b + b_off[p] + j * b_step (b_step ==
@@ -238,36 +247,25 @@ static inline __attribute__((always_inline)) UKR_TARGET void UKR_CAT(UKR_NAME, _
 }
 
 /// `_packed`, then the GEMM epilogue (`_finish`).
-UKR_TARGET void UKR_CAT(UKR_NAME, _packed_epilogue)(long kc, const void *a_, const void *b_, void *c_, long ldc,
-                                                    double alpha, double beta, long m, long n, const void *bias_,
-                                                    const void *scale_, const void *shift_, int relu)
+UKR_TARGET void UKR_CAT(UKR_NAME, _packed_epilogue)(long kc, const void *a, const void *b, void *c, long ldc,
+                                                    double alpha, double beta, long m, long n, const void *bias,
+                                                    const void *scale, const void *shift, int relu)
 {
-    const UKR_T *a = (const UKR_T *)a_;
-    const UKR_T *b = (const UKR_T *)b_;
-    UKR_T *c = (UKR_T *)c_;
     UKR_V acc[UKR_MR][UKR_NV];
-    UKR_CAT(UKR_NAME, _zero)(acc);
-    UKR_CAT(UKR_NAME, _prefetch_c)(c, ldc, m);
-    UKR_CAT(UKR_NAME, _accumulate)(kc, a, 0, 0, 1, b, acc);
-    UKR_CAT(UKR_NAME, _finish)(acc, c, ldc, alpha, beta, m, n, (const UKR_T *)bias_, (const UKR_T *)scale_,
-                               (const UKR_T *)shift_, relu);
+    UKR_CAT(UKR_NAME, _packed_product)(kc, a, b, (const UKR_T *)c, ldc, m, acc);
+    UKR_CAT(UKR_NAME, _finish)(acc, (UKR_T *)c, ldc, alpha, beta, m, n, (const UKR_T *)bias, (const UKR_T *)scale,
+                               (const UKR_T *)shift, relu);
 }
 
 /// `_strided` (A read in place), then the GEMM epilogue (`_finish`).
-UKR_TARGET void UKR_CAT(UKR_NAME, _strided_epilogue)(long kc, const void *a_, long rs_a, long cs_a, const void *b_,
-                                                     void *c_, long ldc, double alpha, double beta, long m, long n,
-                                                     const void *bias_, const void *scale_, const void *shift_, int relu)
+UKR_TARGET void UKR_CAT(UKR_NAME, _strided_epilogue)(long kc, const void *a, long rs_a, long cs_a, const void *b,
+                                                     void *c, long ldc, double alpha, double beta, long m, long n,
+                                                     const void *bias, const void *scale, const void *shift, int relu)
 {
-    const UKR_T *a = (const UKR_T *)a_;
-    const UKR_T *b = (const UKR_T *)b_;
-    UKR_T *c = (UKR_T *)c_;
-    long row_off[UKR_MR];
-    for (int i = 0; i < UKR_MR; ++i) row_off[i] = i < m ? i * rs_a : 0;
     UKR_V acc[UKR_MR][UKR_NV];
-    UKR_CAT(UKR_NAME, _zero)(acc);
-    UKR_CAT(UKR_NAME, _accumulate)(kc, a, row_off, cs_a, 0, b, acc);
-    UKR_CAT(UKR_NAME, _finish)(acc, c, ldc, alpha, beta, m, n, (const UKR_T *)bias_, (const UKR_T *)scale_,
-                               (const UKR_T *)shift_, relu);
+    UKR_CAT(UKR_NAME, _strided_product)(kc, a, rs_a, cs_a, b, m, acc);
+    UKR_CAT(UKR_NAME, _finish)(acc, (UKR_T *)c, ldc, alpha, beta, m, n, (const UKR_T *)bias, (const UKR_T *)scale,
+                               (const UKR_T *)shift, relu);
 }
 #undef UKR_ADD
 #undef UKR_RELU
