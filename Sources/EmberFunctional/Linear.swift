@@ -97,27 +97,25 @@ package func linearProduct(_ input: Tensor, weight: Tensor, bias: Tensor?, packe
     let b = bias.map { $0.to(input.dtype).contiguousRaw }
     let (scale, shift) = (affine?.scale, affine?.shift)
     defer { withExtendedLifetime(b) {}; withExtendedLifetime(scale) {}; withExtendedLifetime(shift) {} }
-    do {
-        func epilogue<T: TensorFloat>(_: T.Type) -> GEMMEpilogue<T> {
-            GEMMEpilogue(bias: b?.pointer(as: T.self), scale: scale?.pointer(as: T.self),
-                         shift: shift?.pointer(as: T.self), relu: relu)
-        }
-        switch input.dtype {
-        case .float32 where rows == 1 && packedWeight != nil && x2.strides[1] == 1:
-            let y = out.mutablePointer(as: Float.self)
-            GEMM.rowVectorProduct(packed: packedWeight!, x: x2.pointer(as: Float.self), beta: 0, y: y)
-            epilogue(Float.self).apply(c: y, ldc: outF, m: 1, n: outF)
-        case .float32:
-            GEMM.sgemm(m: rows, n: outF, k: inF, alpha: 1, a: x2.pointer(as: Float.self), rowStrideA: x2.strides[0], colStrideA: x2.strides[1],
-                       b: weight.pointer(as: Float.self), rowStrideB: weight.strides[1], colStrideB: weight.strides[0],
-                       beta: 0, c: out.mutablePointer(as: Float.self), ldc: outF, epilogue: epilogue(Float.self))
-        case .float64:
-            GEMM.dgemm(m: rows, n: outF, k: inF, alpha: 1, a: x2.pointer(as: Double.self), rowStrideA: x2.strides[0], colStrideA: x2.strides[1],
-                       b: weight.pointer(as: Double.self), rowStrideB: weight.strides[1], colStrideB: weight.strides[0],
-                       beta: 0, c: out.mutablePointer(as: Double.self), ldc: outF, epilogue: epilogue(Double.self))
-        default:
-            preconditionFailure("linear: \(input.dtype) is not supported; use float32 or float64")
-        }
+    func epilogue<T: TensorFloat>(_: T.Type) -> GEMMEpilogue<T> {
+        GEMMEpilogue(bias: b?.pointer(as: T.self), scale: scale?.pointer(as: T.self),
+                     shift: shift?.pointer(as: T.self), relu: relu)
+    }
+    switch input.dtype {
+    case .float32 where rows == 1 && packedWeight != nil && x2.strides[1] == 1:
+        let y = out.mutablePointer(as: Float.self)
+        GEMM.rowVectorProduct(packed: packedWeight!, x: x2.pointer(as: Float.self), beta: 0, y: y)
+        epilogue(Float.self).apply(c: y, ldc: outF, m: 1, n: outF)
+    case .float32:
+        GEMM.sgemm(m: rows, n: outF, k: inF, alpha: 1, a: x2.pointer(as: Float.self), rowStrideA: x2.strides[0], colStrideA: x2.strides[1],
+                   b: weight.pointer(as: Float.self), rowStrideB: weight.strides[1], colStrideB: weight.strides[0],
+                   beta: 0, c: out.mutablePointer(as: Float.self), ldc: outF, path: .best, epilogue: epilogue(Float.self))
+    case .float64:
+        GEMM.dgemm(m: rows, n: outF, k: inF, alpha: 1, a: x2.pointer(as: Double.self), rowStrideA: x2.strides[0], colStrideA: x2.strides[1],
+                   b: weight.pointer(as: Double.self), rowStrideB: weight.strides[1], colStrideB: weight.strides[0],
+                   beta: 0, c: out.mutablePointer(as: Double.self), ldc: outF, path: .best, epilogue: epilogue(Double.self))
+    default:
+        preconditionFailure("linear: \(input.dtype) is not supported; use float32 or float64")
     }
     return (x2, out, outShape)
 }

@@ -50,46 +50,17 @@ public enum GEMM {
              path: GEMMKernelPath.best)
     }
 
-    /// ``sgemm(m:n:k:alpha:a:rowStrideA:colStrideA:b:rowStrideB:colStrideB:beta:c:ldc:)``
-    /// followed by `epilogue` on C (applied block by block while each is in cache).
-    ///
-    /// - Precondition: `path.isSupported`.
-    package static func sgemm(
-        m: Int, n: Int, k: Int, alpha: Float,
-        a: UnsafePointer<Float>, rowStrideA: Int, colStrideA: Int,
-        b: UnsafePointer<Float>, rowStrideB: Int, colStrideB: Int,
-        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, path: GEMMKernelPath = .best,
-        epilogue: GEMMEpilogue<Float>
-    ) {
-        gemm(m: m, n: n, k: k, alpha: alpha, a: a, rowStrideA: rowStrideA, colStrideA: colStrideA,
-             b: b, rowStrideB: rowStrideB, colStrideB: colStrideB, beta: beta, c: c, ldc: ldc, path: path,
-             epilogue: epilogue)
-    }
-
     /// ``sgemm(m:n:k:alpha:a:rowStrideA:colStrideA:b:rowStrideB:colStrideB:beta:c:ldc:)`` on a
-    /// chosen micro-kernel path, so tests can run every path the CPU supports.
+    /// chosen micro-kernel path (tests run every path the CPU supports; others pass `.best`),
+    /// followed by `epilogue` on C (applied tile by tile while each is in registers or cache).
     ///
     /// - Precondition: `path.isSupported`.
     package static func sgemm(
         m: Int, n: Int, k: Int, alpha: Float,
         a: UnsafePointer<Float>, rowStrideA: Int, colStrideA: Int,
         b: UnsafePointer<Float>, rowStrideB: Int, colStrideB: Int,
-        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, path: GEMMKernelPath
-    ) {
-        gemm(m: m, n: n, k: k, alpha: alpha, a: a, rowStrideA: rowStrideA, colStrideA: colStrideA,
-             b: b, rowStrideB: rowStrideB, colStrideB: colStrideB, beta: beta, c: c, ldc: ldc, path: path)
-    }
-
-    /// ``dgemm(m:n:k:alpha:a:rowStrideA:colStrideA:b:rowStrideB:colStrideB:beta:c:ldc:)``
-    /// followed by `epilogue` on C (applied block by block while each is in cache).
-    ///
-    /// - Precondition: `path.isSupported`.
-    package static func dgemm(
-        m: Int, n: Int, k: Int, alpha: Double,
-        a: UnsafePointer<Double>, rowStrideA: Int, colStrideA: Int,
-        b: UnsafePointer<Double>, rowStrideB: Int, colStrideB: Int,
-        beta: Double, c: UnsafeMutablePointer<Double>, ldc: Int, path: GEMMKernelPath = .best,
-        epilogue: GEMMEpilogue<Double>
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, path: GEMMKernelPath,
+        epilogue: GEMMEpilogue<Float> = .none
     ) {
         gemm(m: m, n: n, k: k, alpha: alpha, a: a, rowStrideA: rowStrideA, colStrideA: colStrideA,
              b: b, rowStrideB: rowStrideB, colStrideB: colStrideB, beta: beta, c: c, ldc: ldc, path: path,
@@ -97,16 +68,19 @@ public enum GEMM {
     }
 
     /// ``dgemm(m:n:k:alpha:a:rowStrideA:colStrideA:b:rowStrideB:colStrideB:beta:c:ldc:)`` on a
-    /// chosen micro-kernel path, so tests can run every path the CPU supports.
+    /// chosen micro-kernel path (tests run every path the CPU supports; others pass `.best`),
+    /// followed by `epilogue` on C (applied tile by tile while each is in registers or cache).
     ///
     /// - Precondition: `path.isSupported`.
     package static func dgemm(
         m: Int, n: Int, k: Int, alpha: Double,
         a: UnsafePointer<Double>, rowStrideA: Int, colStrideA: Int,
         b: UnsafePointer<Double>, rowStrideB: Int, colStrideB: Int,
-        beta: Double, c: UnsafeMutablePointer<Double>, ldc: Int, path: GEMMKernelPath
+        beta: Double, c: UnsafeMutablePointer<Double>, ldc: Int, path: GEMMKernelPath,
+        epilogue: GEMMEpilogue<Double> = .none
     ) {
         gemm(m: m, n: n, k: k, alpha: alpha, a: a, rowStrideA: rowStrideA, colStrideA: colStrideA,
-             b: b, rowStrideB: rowStrideB, colStrideB: colStrideB, beta: beta, c: c, ldc: ldc, path: path)
+             b: b, rowStrideB: rowStrideB, colStrideB: colStrideB, beta: beta, c: c, ldc: ldc, path: path,
+             epilogue: epilogue)
     }
 }

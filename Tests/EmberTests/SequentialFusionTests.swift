@@ -94,4 +94,24 @@ struct SequentialFusionTests {
         }
         #expect(kinds.withLock { $0 } == [.untrainedStatistics])
     }
+
+    @Test("a BatchNormBase subclass with its own forward is run, not fused")
+    func subclassForwardIsRun() {
+        final class ShiftedNorm: BatchNormBase {
+            var calls = 0
+            override var acceptedRanks: Set<Int> { [2] }
+            override func forward(_ input: Tensor) -> Tensor {
+                calls += 1
+                return super.forward(input) + 1
+            }
+        }
+        let norm = ShiftedNorm(6)
+        let m = withGenerator(Generator(seed: 2)) { Sequential(Linear(4, 6), norm, ReLU()) }
+        _ = m(Tensor.normal([8, 4], generator: Generator(seed: 3)))  // moves the statistics
+        m.eval()
+        let x = Tensor.normal([5, 4], generator: Generator(seed: 4))
+        let y = withNoGrad { m(x) }
+        #expect(norm.calls == 2, "its forward ran in training and in eval")
+        expectBitwiseEqual(y, withNoGrad { Self.oneByOne(m, x) })
+    }
 }

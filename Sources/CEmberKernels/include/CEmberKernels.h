@@ -57,8 +57,8 @@ typedef void (*ember_gemm_rows_fn)(long kc, const void *a, const long *a_off, co
 
 /// The GEMM epilogue on an `m x n` block of C (row `i` at `c + i * ldc`), on kernel path `path`'s
 /// vector width (any other path: the baseline target). Each element, in this order: `+ bias[j]`
-/// (unless `bias` is NULL), `* scale[j] + shift[j]` (unless `scale` is NULL; then `shift` must not
-/// be), and with `relu`, `0` where the value is `<= 0` (NaN stays NaN). Every step is one rounded
+/// (unless `bias` is NULL), `* scale[j] + shift[j]` (`scale` and `shift` both given or both NULL),
+/// and with `relu`, `0` where the value is `<= 0` (NaN stays NaN). Every step is one rounded
 /// operation (no contraction), so every path gives the same bits.
 void ember_sgemm_epilogue(int path, float *c, long ldc, long m, long n, const float *_Nullable bias,
                           const float *_Nullable scale, const float *_Nullable shift, int relu);

@@ -51,13 +51,14 @@ public final class Linear: Module {
     /// Runs this layer and takes over the layers after it that its product's epilogue can apply,
     /// when nothing can observe the values in between (no hooks, no anomaly detection): an
     /// eval-mode `BatchNorm1d` (its running statistics as a per-feature scale and shift; only
-    /// when nothing needs gradients and the input is `[N, in]`), then a `ReLU`. Returns the output
+    /// when nothing needs gradients and the input is `[N, in]`), then a `ReLU`. Only those final
+    /// classes: a subclass of `BatchNormBase` may override `forward`, which fusing would skip. Returns the output
     /// and how many layers of `next` it covered, or `nil` when it covers none. The values are
     /// bitwise those of running the layers one by one.
     package func forwardFusing(_ input: Tensor, _ next: ArraySlice<Module>) -> (output: Tensor, covered: Int)? {
         guard hookTable == nil, !AnomalyDetection.isActive, var i = next.indices.first else { return nil }
         var affine: (scale: Tensor, shift: Tensor)?
-        if let norm = next[i] as? BatchNormBase, input.rank == 2, !needsGradient(input, norm) {
+        if let norm = next[i] as? BatchNorm1d, input.rank == 2, !needsGradient(input, norm) {
             affine = norm.evalScaleShift(inputShape: [input.shape[0], outFeatures], dtype: input.dtype)
             if affine != nil { i += 1 }
         }
@@ -72,7 +73,7 @@ public final class Linear: Module {
     }
 
     /// Whether any input of this layer followed by `norm` records a gradient.
-    private func needsGradient(_ input: Tensor, _ norm: BatchNormBase) -> Bool {
+    private func needsGradient(_ input: Tensor, _ norm: BatchNorm1d) -> Bool {
         GradMode.isEnabled && ([input, weight.value, bias?.value, norm.weight?.value, norm.bias?.value]
             .contains { $0?.requiresGrad ?? false })
     }
