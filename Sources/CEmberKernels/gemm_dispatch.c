@@ -7,13 +7,16 @@
 // 144 rows skip packing A (n = 112..144: 89-93 instead of 65-86 GFLOP/s). The AVX-512 float32
 // sizes were checked on an Intel Xeon (family 6 model 207: 48 KiB L1d, 2 MiB L2): deeper or
 // shallower panels and larger A blocks were no better (BENCHMARKS.md, "On an AVX-512 machine").
+// There, reading a row-major A in place (no packing) beat packing it for C up to 768 columns wide
+// (the packing pass is amortised over too few tiles); on the AVX2 kernels it was 15% slower, so
+// they always pack (BENCHMARKS.md, "Thirteenth session").
 // The others follow the same rule and are not tuned (no arm64 machine was at hand).
 #include "gemm_kernels.h"
 
 #define EMBER_UKERNEL(name, MR, NR, VW, KC, MC, NC) \
     (ember_gemm_ukernel) { MR, NR, VW, KC, MC, NC, name##_packed, name##_strided, name##_indirect, 0, 0, name##_rows }
 
-static const ember_gemm_ukernel ember_missing = {1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0};
+static const ember_gemm_ukernel ember_missing = {1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0};
 
 ember_gemm_ukernel ember_sgemm_ukernel(int path) {
     switch (path) {
@@ -33,6 +36,7 @@ ember_gemm_ukernel ember_sgemm_ukernel(int path) {
         k.indirect_short = ember_sgemm_avx512_m8_indirect;
         k.packed_epilogue = ember_sgemm_avx512_packed_epilogue;
         k.strided_epilogue = ember_sgemm_avx512_strided_epilogue;
+        k.a_in_place_n = 768;
         return k;
     }
 #endif

@@ -19,13 +19,28 @@
 #define UKR_CAT2(a, b) a##b
 #define UKR_CAT(a, b) UKR_CAT2(a, b)
 
+// Prefetches the tile of C (m rows at c, c + ldc, ...) for writing during the last `UKR_C_LEAD`
+// steps of the depth loop, one line per step: all at once before the loop, the lines fill the
+// core's line-fill buffers for a memory latency (stalling the loads of A and B) and are evicted
+// again by the streaming A strips before the tile is written.
+#define UKR_C_LEAD 128
+#define UKR_PREFETCH_C_STEP(p, kc, c, ldc, m)                                                        \
+    do {                                                                                              \
+        if (c) {                                                                                      \
+            unsigned long q_ = (unsigned long)((p) - ((kc) > UKR_C_LEAD ? (kc) - UKR_C_LEAD : 0));     \
+            if (q_ < 2 * (unsigned long)(m)) __builtin_prefetch((c) + (q_ >> 1) * (ldc) + (q_ & 1) * (UKR_NR - 1), 1); \
+        }                                                                                             \
+    } while (0)
+
 // acc += A(MR x kc) * B(kc x NR). `packed`: A is a packed strip (element (i, p) at a[p * MR + i]);
-// otherwise row i of A starts at a + row_off[i] and steps by cs_a.
+// otherwise row i of A starts at a + row_off[i] and steps by cs_a. `c`, when not null, is the
+// tile of C to prefetch (m rows).
 static inline __attribute__((always_inline)) UKR_TARGET void UKR_CAT(UKR_NAME, _accumulate)(
     long kc, const UKR_T *restrict a, const long *restrict row_off, long cs_a, int packed,
-    const UKR_T *restrict b, UKR_V acc[UKR_MR][UKR_NV])
+    const UKR_T *restrict b, UKR_V acc[UKR_MR][UKR_NV], const UKR_T *c, long ldc, long m)
 {
     for (long p = 0; p < kc; ++p) {
+        UKR_PREFETCH_C_STEP(p, kc, c, ldc, m);
         UKR_V bv[UKR_NV];
 #pragma clang loop unroll(full)
         for (int j = 0; j < UKR_NV; ++j) bv[j] = UKR_LOAD(b + j * UKR_VW);
@@ -36,6 +51,34 @@ static inline __attribute__((always_inline)) UKR_TARGET void UKR_CAT(UKR_NAME, _
             for (int j = 0; j < UKR_NV; ++j) acc[i][j] = UKR_FMA(av, bv[j], acc[i][j]);
         }
         a += packed ? UKR_MR : cs_a;
+        b += UKR_NR;
+    }
+}
+
+// acc += A(MR x kc) * B(kc x NR) for a full tile of A read in place with contiguous rows (row i
+// at a + i * rs). Rows go in groups of five from one base pointer each: the offsets 0, rs, 2 rs,
+// 3 rs and 4 rs are x86 addressing modes over two stride registers, so no row address is spilled
+// (a row_off table costs a load per row per step).
+static inline __attribute__((always_inline)) UKR_TARGET void UKR_CAT(UKR_NAME, _accumulate_rows)(
+    long kc, const UKR_T *restrict a, long rs, const UKR_T *restrict b, UKR_V acc[UKR_MR][UKR_NV],
+    const UKR_T *c, long ldc)
+{
+    const UKR_T *g[(UKR_MR + 4) / 5];
+#pragma clang loop unroll(full)
+    for (int q = 0; q < (UKR_MR + 4) / 5; ++q) g[q] = a + q * 5 * rs;
+    for (long p = 0; p < kc; ++p) {
+        UKR_PREFETCH_C_STEP(p, kc, c, ldc, UKR_MR);
+        UKR_V bv[UKR_NV];
+#pragma clang loop unroll(full)
+        for (int j = 0; j < UKR_NV; ++j) bv[j] = UKR_LOAD(b + j * UKR_VW);
+#pragma clang loop unroll(full)
+        for (int i = 0; i < UKR_MR; ++i) {
+            UKR_V av = UKR_BCAST(g[i / 5][(i % 5) * rs]);
+#pragma clang loop unroll(full)
+            for (int j = 0; j < UKR_NV; ++j) acc[i][j] = UKR_FMA(av, bv[j], acc[i][j]);
+        }
+#pragma clang loop unroll(full)
+        for (int q = 0; q < (UKR_MR + 4) / 5; ++q) g[q] += 1;
         b += UKR_NR;
     }
 }
@@ -89,34 +132,29 @@ static inline __attribute__((always_inline)) UKR_TARGET void UKR_CAT(UKR_NAME, _
         for (int j = 0; j < UKR_NV; ++j) acc[i][j] = UKR_ZERO();
 }
 
-static inline __attribute__((always_inline)) UKR_TARGET void UKR_CAT(UKR_NAME, _prefetch_c)(
-    const UKR_T *c, long ldc, long m)
-{
-    for (long i = 0; i < m; ++i) {
-        __builtin_prefetch(c + i * ldc, 1);
-        __builtin_prefetch(c + i * ldc + UKR_NR - 1, 1);
-    }
-}
-
 // The tile's product for a packed A strip (element (i, p) at a[p * MR + i], rows m..<MR zero
 // padded) into fresh accumulators, C's rows prefetched for the write.
 static inline __attribute__((always_inline)) UKR_TARGET void UKR_CAT(UKR_NAME, _packed_product)(
     long kc, const void *a, const void *b, const UKR_T *c, long ldc, long m, UKR_V acc[UKR_MR][UKR_NV])
 {
     UKR_CAT(UKR_NAME, _zero)(acc);
-    UKR_CAT(UKR_NAME, _prefetch_c)(c, ldc, m);
-    UKR_CAT(UKR_NAME, _accumulate)(kc, (const UKR_T *)a, 0, 0, 1, (const UKR_T *)b, acc);
+    UKR_CAT(UKR_NAME, _accumulate)(kc, (const UKR_T *)a, 0, 0, 1, (const UKR_T *)b, acc, c, ldc, m);
 }
 
 // The tile's product for A read in place (element (i, p) at a[i * rs_a + p * cs_a]; rows m..<MR
-// are never read: they re-read row 0 and their results are discarded).
+// are never read: they re-read row 0 and their results are discarded), C's rows prefetched.
 static inline __attribute__((always_inline)) UKR_TARGET void UKR_CAT(UKR_NAME, _strided_product)(
-    long kc, const void *a, long rs_a, long cs_a, const void *b, long m, UKR_V acc[UKR_MR][UKR_NV])
+    long kc, const void *a, long rs_a, long cs_a, const void *b, const UKR_T *c, long ldc, long m,
+    UKR_V acc[UKR_MR][UKR_NV])
 {
+    UKR_CAT(UKR_NAME, _zero)(acc);
+    if (m == UKR_MR && cs_a == 1) {
+        UKR_CAT(UKR_NAME, _accumulate_rows)(kc, (const UKR_T *)a, rs_a, (const UKR_T *)b, acc, c, ldc);
+        return;
+    }
     long row_off[UKR_MR];
     for (int i = 0; i < UKR_MR; ++i) row_off[i] = i < m ? i * rs_a : 0;
-    UKR_CAT(UKR_NAME, _zero)(acc);
-    UKR_CAT(UKR_NAME, _accumulate)(kc, (const UKR_T *)a, row_off, cs_a, 0, (const UKR_T *)b, acc);
+    UKR_CAT(UKR_NAME, _accumulate)(kc, (const UKR_T *)a, row_off, cs_a, 0, (const UKR_T *)b, acc, c, ldc, m);
 }
 
 /// Packed A strip: element (i, p) at a[p * MR + i], rows m..<MR zero padded.
@@ -133,7 +171,7 @@ UKR_TARGET void UKR_CAT(UKR_NAME, _strided)(long kc, const void *a, long rs_a, l
                                             void *c, long ldc, double alpha, double beta, long m, long n)
 {
     UKR_V acc[UKR_MR][UKR_NV];
-    UKR_CAT(UKR_NAME, _strided_product)(kc, a, rs_a, cs_a, b, m, acc);
+    UKR_CAT(UKR_NAME, _strided_product)(kc, a, rs_a, cs_a, b, (const UKR_T *)c, ldc, m, acc);
     UKR_CAT(UKR_NAME, _write)(acc, (UKR_T *)c, ldc, (UKR_T)alpha, (UKR_T)beta, m, n);
 }
 
@@ -149,8 +187,8 @@ UKR_TARGET void UKR_CAT(UKR_NAME, _indirect)(long kc, const void *a_, const void
     UKR_T *c = (UKR_T *)c_;
     UKR_V acc[UKR_MR][UKR_NV];
     UKR_CAT(UKR_NAME, _zero)(acc);
-    UKR_CAT(UKR_NAME, _prefetch_c)(c, ldc, m);
     for (long p = 0; p < kc; ++p) {
+        UKR_PREFETCH_C_STEP(p, kc, c, ldc, m);
         const UKR_T *row = b + b_off[p];
         UKR_V bv[UKR_NV];
 #pragma clang loop unroll(full)
@@ -178,7 +216,7 @@ UKR_TARGET void UKR_CAT(UKR_NAME, _rows)(long kc, const void *a_, const long *a_
     for (int i = 0; i < UKR_MR; ++i) row_off[i] = i < m ? a_off[i] : a_off[0];
     UKR_V acc[UKR_MR][UKR_NV];
     UKR_CAT(UKR_NAME, _zero)(acc);
-    UKR_CAT(UKR_NAME, _accumulate)(kc, a, row_off, 1, 0, b, acc);
+    UKR_CAT(UKR_NAME, _accumulate)(kc, a, row_off, 1, 0, b, acc, c, ldc, m);
     UKR_CAT(UKR_NAME, _write)(acc, c, ldc, (UKR_T)alpha, (UKR_T)beta, m, n);
 }
 
@@ -263,7 +301,7 @@ UKR_TARGET void UKR_CAT(UKR_NAME, _strided_epilogue)(long kc, const void *a, lon
                                                      const void *bias, const void *scale, const void *shift, int relu)
 {
     UKR_V acc[UKR_MR][UKR_NV];
-    UKR_CAT(UKR_NAME, _strided_product)(kc, a, rs_a, cs_a, b, m, acc);
+    UKR_CAT(UKR_NAME, _strided_product)(kc, a, rs_a, cs_a, b, (const UKR_T *)c, ldc, m, acc);
     UKR_CAT(UKR_NAME, _finish)(acc, (UKR_T *)c, ldc, alpha, beta, m, n, (const UKR_T *)bias, (const UKR_T *)scale,
                                (const UKR_T *)shift, relu);
 }
@@ -272,6 +310,8 @@ UKR_TARGET void UKR_CAT(UKR_NAME, _strided_epilogue)(long kc, const void *a, lon
 #endif
 
 #undef UKR_NV
+#undef UKR_C_LEAD
+#undef UKR_PREFETCH_C_STEP
 #undef UKR_CAT2
 #undef UKR_CAT
 #undef UKR_NAME

@@ -40,7 +40,8 @@ extension GEMM {
         let work = m * n * k
         let grid = work < parallelWorkThreshold
             ? ThreadGrid.single
-            : ThreadGrid(m: m, n: n, k: k, threads: min(Threading.maxThreads, work / workPerThread), kernel: kernel)
+            : ThreadGrid(m: m, n: n, k: k, colStrideA: colStrideA,
+                         threads: min(Threading.maxThreads, work / workPerThread), kernel: kernel)
         if grid.chunks == 1 {
             blocked(kernel, m: m, n: n, k: k, alpha: alpha, a: a, rowStrideA: rowStrideA, colStrideA: colStrideA,
                     b: b, rowStrideB: rowStrideB, colStrideB: colStrideB, beta: beta, c: c, ldc: ldc,
@@ -61,8 +62,8 @@ extension GEMM {
     /// How a product is split over threads: `rowBlocks x columnBlocks` disjoint blocks of C, each
     /// `height x width` (whole micro-tiles; the last row and column of blocks may be smaller).
     ///
-    /// Every block packs its own columns of B and, unless its rows of A fit one `mc x kc` block
-    /// (then read in place), its rows of A: `rowBlocks * k * n` plus `columnBlocks * m * k` packed
+    /// Every block packs its own columns of B and, unless it reads them in place (``packsA``), its
+    /// rows of A: `rowBlocks * k * n` plus `columnBlocks * m * k` packed
     /// elements, A's counted twice (packing A gathers, packing B copies rows). The grid minimises
     /// that. With two threads this is a split of the columns (wide C) or the rows (tall or square
     /// C: each half of a 256^3 product then reads A in place).
@@ -75,7 +76,7 @@ extension GEMM {
 
         init() {}
 
-        init(m: Int, n: Int, k: Int, threads requested: Int, kernel: MicroKernel) {
+        init(m: Int, n: Int, k: Int, colStrideA: Int, threads requested: Int, kernel: MicroKernel) {
             let threads = max(1, requested)
             // Prefer the grid that keeps the most threads busy, then the one that packs least.
             var best = (chunks: 0, cost: Int.max)
@@ -85,7 +86,7 @@ extension GEMM {
                 let height = roundUp((m + rows - 1) / rows, to: kernel.mr)
                 let width = roundUp((n + columns - 1) / columns, to: kernel.nr)
                 let (usedRows, usedColumns) = ((m + height - 1) / height, (n + width - 1) / width)
-                let packsA = height > kernel.mc || k > kernel.kc
+                let packsA = GEMM.packsA(m: height, n: width, k: k, colStrideA: colStrideA, kernel: kernel)
                 let candidate = (chunks: usedRows * usedColumns, cost: (packsA ? 2 * usedColumns * m : 0) + usedRows * n)
                 if candidate.chunks > best.chunks || candidate.chunks == best.chunks && candidate.cost < best.cost {
                     best = candidate
@@ -110,7 +111,7 @@ extension GEMM {
         let mr = kernel.mr, nr = kernel.nr
         let kcMax = min(k, kernel.kc)
         let ncMax = min(roundUp(n, to: nr), kernel.nc)
-        let packsA = m > kernel.mc || k > kernel.kc
+        let packsA = packsA(m: m, n: n, k: k, colStrideA: colStrideA, kernel: kernel)
         let mcMax = min(roundUp(m, to: mr), kernel.mc)
         let bCount = kcMax * ncMax
         let aCount = packsA ? kcMax * mcMax : 0
@@ -183,6 +184,22 @@ extension GEMM {
                 jc += kernel.nc
             }
         }
+    }
+
+    /// Whether the blocked product packs A (`m x k`, for a block of C `n` wide) or reads it in place.
+    ///
+    /// A that fits one `mc x kc` block is always read in place. A larger one is packed, except that
+    /// a row-major A (`colStrideA == 1`) is read in place for blocks of C at most
+    /// `kernel.aInPlaceWidth` wide, where packing would serve too few tiles to pay for its pass.
+    static func packsA(m: Int, n: Int, k: Int, colStrideA: Int, kernel: MicroKernel) -> Bool {
+        guard m > kernel.mc || k > kernel.kc else { return false }
+        return !(colStrideA == 1 && n <= kernel.aInPlaceWidth)
+    }
+
+    /// ``packsA(m:n:k:colStrideA:kernel:)`` for the float32 (or float64) kernels of `path`.
+    package static func packsA(m: Int, n: Int, k: Int, colStrideA: Int, path: GEMMKernelPath, double: Bool = false) -> Bool {
+        packsA(m: m, n: n, k: k, colStrideA: colStrideA,
+               kernel: double ? Double.microKernel(for: path) : Float.microKernel(for: path))
     }
 
     /// `C = beta * C` (zero-fill when `beta == 0`, without reading C).

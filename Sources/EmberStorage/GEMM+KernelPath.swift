@@ -95,6 +95,8 @@ struct MicroKernel {
     let packedEpilogue: ember_gemm_packed_epilogue_fn?
     /// `strided` with the GEMM epilogue applied in registers, or `nil` (where `packedEpilogue` is).
     let stridedEpilogue: ember_gemm_strided_epilogue_fn?
+    /// Widest block of C for which a row-major A spanning several blocks is read in place (0: never).
+    let aInPlaceWidth: Int
 
     init(_ entry: ember_gemm_ukernel, path: GEMMKernelPath) {
         guard let packed = entry.packed, let strided = entry.strided, let indirect = entry.indirect,
@@ -110,5 +112,6 @@ struct MicroKernel {
         self.rows = rows
         packedEpilogue = entry.packed_epilogue
         stridedEpilogue = entry.strided_epilogue
+        aInPlaceWidth = entry.a_in_place_n
     }
 }

@@ -109,6 +109,10 @@ typedef struct {
     ember_gemm_packed_epilogue_fn _Nullable packed_epilogue;
     /// `strided` with the epilogue in registers; NULL where `packed_epilogue` is.
     ember_gemm_strided_epilogue_fn _Nullable strided_epilogue;
+    /// Widest block of C (columns) for which a row-major A is read in place rather than packed
+    /// when it spans several A blocks or panels: each packed element would serve at most
+    /// `a_in_place_n / nr` tiles. 0: always pack.
+    long a_in_place_n;
 } ember_gemm_ukernel;
 
 /// The float32 micro-kernel for `path`; `kernel` is NULL when the path is not compiled in for
