@@ -321,6 +321,51 @@ EMBER_AVX512_ONLY void ember_sexp_avx512(long n, const float *x, float *y) {
     }
 }
 
+// Lanes 8..<16 (AVX-512F has no 32-bit-lane extract of a half without DQ; the 64-bit one moves
+// the same bytes).
+static inline __attribute__((always_inline)) EMBER_AVX512_ONLY __m256 ember_high8(__m512 v) {
+    return _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+}
+
+// Softmax numerators of a tile of attention scores, in one pass: row r (cols values at
+// tile + r * ld) becomes exp(x - shifts[r]), and sums[r] their sum. Bitwise what the separate
+// passes computed: the subtraction, ember_sexp_avx512's exponential, then the sum in eight lanes
+// (chunk after chunk of eight), those lanes left to right, then the last cols % 8 values.
+EMBER_AVX512_ONLY void ember_sexp_shifted_rows_avx512(long rows, long cols, long ld, float *tile, const float *shifts,
+                                                      float *sums) {
+    for (long r = 0; r < rows; ++r) {
+        float *row = tile + r * ld;
+        const __m512 shift = _mm512_set1_ps(shifts[r]);
+        __m256 lanes = _mm256_setzero_ps();
+        long c = 0;
+        for (; c + 64 <= cols; c += 64) {
+            __m512 v[4];
+            for (int k = 0; k < 4; ++k) v[k] = _mm512_sub_ps(_mm512_loadu_ps(row + c + 16 * k), shift);
+            ember_exp16(4, v, v);
+            for (int k = 0; k < 4; ++k) {
+                _mm512_storeu_ps(row + c + 16 * k, v[k]);
+                lanes = _mm256_add_ps(lanes, _mm512_castps512_ps256(v[k]));
+                lanes = _mm256_add_ps(lanes, ember_high8(v[k]));
+            }
+        }
+        for (; c < cols; c += 16) {
+            long count = cols - c < 16 ? cols - c : 16;
+            __mmask16 mask = (__mmask16)((1u << count) - 1);
+            __m512 v = _mm512_sub_ps(_mm512_maskz_loadu_ps(mask, row + c), shift);
+            ember_exp16(1, &v, &v);
+            _mm512_mask_storeu_ps(row + c, mask, v);
+            if (count >= 8) lanes = _mm256_add_ps(lanes, _mm512_castps512_ps256(v));
+            if (count == 16) lanes = _mm256_add_ps(lanes, ember_high8(v));
+        }
+        float l[8];
+        _mm256_storeu_ps(l, lanes);
+        float sum = 0;
+        for (int k = 0; k < 8; ++k) sum += l[k];
+        for (long t = cols / 8 * 8; t < cols; ++t) sum += row[t];
+        sums[r] = sum;
+    }
+}
+
 // 8 x 8 transpose: afterwards v[j] lane i holds what v[i] lane j held.
 EMBER_INLINE void ember_transpose8(__m256 v[8]) {
     __m256 t0 = _mm256_unpacklo_ps(v[0], v[1]), t1 = _mm256_unpackhi_ps(v[0], v[1]);
@@ -563,6 +608,8 @@ EMBER_AVX2_ONLY void ember_add_block_avx2(long rows, long cols, const float *src
 
 EMBER_TRAP_STUB(void ember_sexp_avx2(long n, const float *x, float *y))
 EMBER_TRAP_STUB(void ember_sexp_avx512(long n, const float *x, float *y))
+EMBER_TRAP_STUB(void ember_sexp_shifted_rows_avx512(long rows, long cols, long ld, float *tile, const float *shifts,
+                                                    float *sums))
 EMBER_TRAP_STUB(void ember_ssilu_avx2(long n, const float *x, float *y))
 EMBER_TRAP_STUB(void ember_ssqrt_avx2(long n, const float *x, float *y))
 EMBER_TRAP_STUB(void ember_slog_avx2(long n, const float *x, float *y))

@@ -53,6 +53,15 @@ package enum ActivationKernels {
         }
     }
 
+    /// Attention's softmax numerators over a tile of scores, in place: row `r < rows` (`cols`
+    /// values at `tile + r * ld`) becomes `e^(x - shifts[r])`, and `sums[r]` is the row's sum (eight
+    /// lanes chunk by chunk, then left to right, then the last `cols % 8` values). Requires ``exp16``.
+    @inline(__always)
+    package static func exponentiateRows(_ tile: UnsafeMutablePointer<Float>, rows: Int, cols: Int, ld: Int,
+                                         shifts: UnsafePointer<Float>, sums: UnsafeMutablePointer<Float>) {
+        ember_sexp_shifted_rows_avx512(rows, cols, ld, tile, shifts, sums)
+    }
+
     /// Runs `row` when this CPU has the kernels and returns true; else returns false.
     @inline(__always)
     package static func apply(_ row: Row, _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) -> Bool {

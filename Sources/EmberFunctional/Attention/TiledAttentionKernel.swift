@@ -181,6 +181,11 @@ extension Float: AttentionFloat {
     /// too short a run to keep the exponential's long dependency chains overlapped.
     static func exponentiateTile(_ tile: UnsafeMutablePointer<Float>, rows: Int, cols: Int, ld: Int,
                                  shifts: UnsafePointer<Float>, sums: UnsafeMutablePointer<Float>) {
+        if ActivationKernels.exp16 {
+            // The same bits in one pass over the tile.
+            ActivationKernels.exponentiateRows(tile, rows: rows, cols: cols, ld: ld, shifts: shifts, sums: sums)
+            return
+        }
         guard ActivationKernels.isAvailable, cols == ld else {
             for r in 0..<rows { sums[r] = exponentiate(tile + r * ld, count: cols, minus: shifts[r]) }
             return
