@@ -1,59 +1,99 @@
 import Ember
+import Foundation
 import Testing
 
-// The one-pass softmax numerators of an attention tile (`ember_sexp_shifted_rows_avx512`) against
-// the passes they replace: subtract each row's shift, `exp` over the row, sum in eight lanes chunk
-// by chunk, the lanes left to right, then the last values. Bitwise, on row lengths below, at and
-// off multiples of 8, 16 and 64, with a padded row stride, a fully masked row and a NaN.
+// The one-pass softmax numerators of an attention tile (`ember_sexp_shifted_rows_avx512`): each
+// value within 2 ulp of e^(x - shift) (a fused multiply-add exponential, not `ember_sexp_avx512`'s
+// bits), 0 for a masked (-inf) score, NaN kept, the padding columns untouched, and each row's sum
+// the eight-lane sum of the values written (chunks of eight in order, lanes left to right, then the
+// last values), bitwise. Row lengths below, at and off multiples of 8, 16 and 64.
 
 @Suite("Attention exponentials kernel")
 struct AttentionExpKernelTests {
-    /// The separate passes on one row.
-    static func separatePasses(_ row: inout [Float], shift: Float) -> Float {
-        for c in row.indices { row[c] -= shift }
-        row.withUnsafeMutableBufferPointer { p in ActivationKernels.run(.exp, p.baseAddress!, into: p.baseAddress!, count: p.count) }
+    /// Units in the last place between `a` and the float nearest `exact`.
+    static func ulps(_ a: Float, _ exact: Double) -> Int {
+        let e = Float(exact)
+        if a == e { return 0 }
+        return abs(Int(Int32(bitPattern: a.bitPattern)) - Int(Int32(bitPattern: e.bitPattern)))
+    }
+
+    /// The eight-lane sum of a row's values.
+    static func laneSum(_ row: ArraySlice<Float>) -> Float {
+        let values = Array(row)
         var lanes = SIMD8<Float>(repeating: 0)
         var c = 0
-        while c + 8 <= row.count {
-            for j in 0..<8 { lanes[j] += row[c + j] }
+        while c + 8 <= values.count {
+            for j in 0..<8 { lanes[j] += values[c + j] }
             c += 8
         }
         var sum = lanes.sum()
-        while c < row.count { sum += row[c]; c += 1 }
+        while c < values.count { sum += values[c]; c += 1 }
         return sum
     }
 
-    @Test("one pass equals the separate passes bitwise")
-    func matchesSeparatePasses() {
+    static func run(_ tile: inout [Float], rows: Int, cols: Int, ld: Int, shifts: [Float]) -> [Float] {
+        var sums = [Float](repeating: -1, count: rows)
+        tile.withUnsafeMutableBufferPointer { t in
+            shifts.withUnsafeBufferPointer { s in
+                sums.withUnsafeMutableBufferPointer { out in
+                    ActivationKernels.exponentiateRows(t.baseAddress!, rows: rows, cols: cols, ld: ld,
+                                                       shifts: s.baseAddress!, sums: out.baseAddress!)
+                }
+            }
+        }
+        return sums
+    }
+
+    @Test("within 2 ulp of exp; masked scores give 0, NaN stays; sums are the lane sums of the values")
+    func accurateAndSummed() {
         guard ActivationKernels.exp16 else {
             print("AttentionExpKernelTests: no AVX-512 kernels dispatched on this CPU; the one-pass kernel is not used here")
             return
         }
         for cols in [1, 7, 8, 9, 15, 16, 17, 63, 64, 65, 100, 128] {
             let rows = 4, ld = cols + 3
-            var tile = gemmTestValues(rows * ld, seed: UInt64(cols)).map { Float($0 * 6) }
-            var shifts = gemmTestValues(rows, seed: 99).map { Float($0) }
-            // Row 1: every key masked (the caller passes -inf scores and shift 0: exp gives 0).
-            for c in 0..<cols { tile[ld + c] = -.infinity }
+            // Scores up to 60 below the row's shift; row 0's shift is its maximum (one value gives 1).
+            var tile = gemmTestValues(rows * ld, seed: UInt64(cols)).map { Float($0 * 30 - 30) }
+            var shifts = [Float](repeating: 0, count: rows)
+            for r in 0..<rows { shifts[r] = tile[(r * ld)..<(r * ld + cols)].max()! }
+            for c in 0..<cols { tile[ld + c] = -.infinity }  // row 1: every key masked (shift 0)
             shifts[1] = 0
             tile[2 * ld + cols / 2] = .nan  // row 2's sum is NaN
-            var expected = tile, expectedSums = [Float](repeating: 0, count: rows)
+            let before = tile
+            let sums = Self.run(&tile, rows: rows, cols: cols, ld: ld, shifts: shifts)
+            var worst = 0
             for r in 0..<rows {
-                var row = Array(expected[(r * ld)..<(r * ld + cols)])
-                expectedSums[r] = Self.separatePasses(&row, shift: shifts[r])
-                expected.replaceSubrange((r * ld)..<(r * ld + cols), with: row)
-            }
-            var sums = [Float](repeating: -1, count: rows)
-            tile.withUnsafeMutableBufferPointer { t in
-                shifts.withUnsafeBufferPointer { s in
-                    sums.withUnsafeMutableBufferPointer { out in
-                        ActivationKernels.exponentiateRows(t.baseAddress!, rows: rows, cols: cols, ld: ld,
-                                                           shifts: s.baseAddress!, sums: out.baseAddress!)
-                    }
+                for c in 0..<cols {
+                    let x = before[r * ld + c], y = tile[r * ld + c]
+                    if x.isNaN { #expect(y.isNaN, "NaN kept, \(cols) columns"); continue }
+                    if x == -.infinity { #expect(y == 0, "masked score, \(cols) columns"); continue }
+                    worst = max(worst, Self.ulps(y, exp(Double(x - shifts[r]))))  // of the float difference
                 }
+                for c in cols..<ld { #expect(tile[r * ld + c].bitPattern == before[r * ld + c].bitPattern, "padding untouched") }
+                let expected = Self.laneSum(tile[(r * ld)..<(r * ld + cols)])
+                #expect(sums[r].bitPattern == expected.bitPattern || (sums[r].isNaN && expected.isNaN),
+                        "row \(r) sum, \(cols) columns: \(sums[r]) vs \(expected)")
             }
-            expectSameBits(tile, expected, "tile, \(cols) columns")  // the padding columns untouched too
-            expectSameBits(sums, expectedSums, "sums, \(cols) columns")
+            #expect(worst <= 2, "\(cols) columns: \(worst) ulp")
+            #expect(tile[0..<cols].contains(1), "the row's maximum gives exactly 1")
         }
+    }
+
+    @Test("every float in [-104, 0] at a fine grid: within 2 ulp; underflow to 0 below")
+    func wholeRange() {
+        guard ActivationKernels.exp16 else { return }
+        let count = 200_000
+        var tile = (0..<count).map { Float(-104.0 * Double($0) / Double(count - 1)) }
+        tile += [-0.0, -1e-30, -103.97, -110, -1e30]
+        let before = tile
+        _ = Self.run(&tile, rows: 1, cols: tile.count, ld: tile.count, shifts: [0])
+        var worst = 0, at: Float = 0
+        for (x, y) in zip(before, tile) {
+            let u = Self.ulps(y, exp(Double(x)))
+            if u > worst { (worst, at) = (u, x) }
+        }
+        #expect(worst <= 2, "worst \(worst) ulp at \(at)")
+        #expect(tile[count] == 1 && tile[count + 1] == 1)
+        #expect(tile[count + 3] == 0 && tile[count + 4] == 0)
     }
 }

@@ -167,9 +167,10 @@ void ember_philox4x32_10_avx512(uint64_t seed, uint64_t index, uint64_t stream, 
 void ember_sexp_avx2(long n, const float *x, float *y);
 /// `ember_sexp_avx2` sixteen lanes at a time (the same bits). Requires AVX-512F.
 void ember_sexp_avx512(long n, const float *x, float *y);
-/// Attention's softmax numerators: row `r < rows` of the tile (`cols` values at `tile + r * ld`)
-/// becomes `e^(x - shifts[r])` (`ember_sexp_avx512`'s bits) and `sums[r]` their sum: eight lanes
-/// added chunk by chunk, the lanes left to right, then the last `cols % 8` values. Requires AVX-512F.
+/// Attention's softmax numerators: row `r < rows` of the tile (`cols` values at `tile + r * ld`,
+/// each at most `shifts[r]` or NaN) becomes `e^(x - shifts[r])` (within 2 ulp, with fused
+/// multiply-adds: not `ember_sexp_avx512`'s bits) and `sums[r]` their sum: eight lanes added chunk
+/// by chunk, the lanes left to right, then the last `cols % 8` values. Requires AVX-512F.
 void ember_sexp_shifted_rows_avx512(long rows, long cols, long ld, float *tile, const float *shifts, float *sums);
 /// `y[i] = 1 / (1 + e^-x[i])` for `i < n`.
 void ember_ssigmoid_avx2(long n, const float *x, float *y);

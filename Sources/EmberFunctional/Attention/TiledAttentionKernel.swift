@@ -4,11 +4,13 @@ import EmberTensor
 import EmberStorage
 
 /// Query rows per tile of the tiled attention kernel: the largest multiple of the GEMM
-/// micro-kernel's tile rows up to 32 (28 for float32 on AVX-512, 30 on AVX2), so the tile products
-/// compute no padding rows (32 rows took three 14-row tiles, 42 rows).
+/// micro-kernel's tile rows up to 112 (112 for float32 on AVX-512, 108 on AVX2), so the tile
+/// products compute no padding rows. Each key tile's `K` and `V` blocks are packed once per query
+/// block: 112 rows rather than 28 pack them a quarter as often (BENCHMARKS.md, "Thirteenth
+/// session": attention at sequence 512 about 11% faster).
 package func attentionQueryBlock(_ dtype: DType) -> Int {
     let mr = GEMM.tileRows(double: dtype == .float64)
-    return mr * max(1, 32 / mr)
+    return mr * max(1, 112 / mr)
 }
 /// Key rows per tile of the tiled attention kernel: 128 rather than 64, so up to 128 keys are one
 /// tile per query block (no rescaling) and the products are fewer and deeper (BENCHMARKS.md,
@@ -17,8 +19,8 @@ package let attentionKeyBlock = 128
 
 /// The scratch memory, in bytes, that the tiled (inference) attention kernel of
 /// ``scaledDotProductAttention(query:key:value:attnMask:dropoutP:isCausal:scale:enableGQA:generator:)``
-/// uses on top of its inputs and output: per worker thread one score tile of at most `32 x 128`, an
-/// accumulator of at most `32 x Ev` and five values per query row (running maximum and sum, the
+/// uses on top of its inputs and output: per worker thread one score tile of at most `112 x 128`, an
+/// accumulator of at most `112 x Ev` and five values per query row (running maximum and sum, the
 /// tile's shifts, rescale factors and sums). It depends on neither `L` nor `S`; the composed path
 /// would need `L * S` elements per head for the scores alone.
 ///
@@ -38,7 +40,7 @@ package final class AttentionWorkspaceRecorder: @unchecked Sendable {
     @TaskLocal package static var current: AttentionWorkspaceRecorder?
 }
 
-/// The tiled online-softmax attention (flash-attention style), no graph: blocks of up to 32 queries
+/// The tiled online-softmax attention (flash-attention style), no graph: blocks of up to 112 queries
 /// against blocks of 128 keys; each query row keeps a running maximum `m`, sum `l` and output
 /// accumulator, rescaled by `exp(m_old - m_new)` when the maximum grows. A row whose keys are all
 /// masked ends with `l = 0` and gives 0 (PyTorch's safe softmax).
@@ -182,7 +184,7 @@ extension Float: AttentionFloat {
     static func exponentiateTile(_ tile: UnsafeMutablePointer<Float>, rows: Int, cols: Int, ld: Int,
                                  shifts: UnsafePointer<Float>, sums: UnsafeMutablePointer<Float>) {
         if ActivationKernels.exp16 {
-            // The same bits in one pass over the tile.
+            // One pass over the tile, with a fused multiply-add exponential (within 2 ulp).
             ActivationKernels.exponentiateRows(tile, rows: rows, cols: cols, ld: ld, shifts: shifts, sums: sums)
             return
         }
