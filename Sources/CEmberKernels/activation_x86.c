@@ -270,6 +270,16 @@ EMBER_ROW_FUNCTION(ember_stanh_avx2, ember_tanh8)
 #define SPLAT16(c) _mm512_set1_ps(c)
 #define SELECT16(m, v, r) _mm512_mask_blend_ps(m, r, v)
 
+// p * 2^n for the integer n held in t's low mantissa bits (t = n + 1.5 * 2^23): two steps of
+// 2^(n/2), so that n below -126 (a subnormal result) does not wrap the exponent field.
+static inline __attribute__((always_inline)) EMBER_AVX512_ONLY __m512 ember_times_pow2_16(__m512 p, __m512 t) {
+    __m512i ni = _mm512_sub_epi32(_mm512_castps_si512(t), _mm512_set1_epi32(0x4B400000));
+    __m512i half = _mm512_srai_epi32(ni, 1);
+    __m512 s1 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(half, _mm512_set1_epi32(127)), 23));
+    __m512 s2 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(_mm512_sub_epi32(ni, half), _mm512_set1_epi32(127)), 23));
+    return _mm512_mul_ps(_mm512_mul_ps(p, s1), s2);
+}
+
 static inline __attribute__((always_inline)) EMBER_AVX512_ONLY void ember_exp16(int K, const __m512 *x, __m512 *y) {
     const __m512 magic = SPLAT16(12582912.0f);
     __m512 xc[KMAX], t[KMAX], r[KMAX], p[KMAX];
@@ -287,14 +297,7 @@ static inline __attribute__((always_inline)) EMBER_AVX512_ONLY void ember_exp16(
     FOR_K p[k] = _mm512_add_ps(_mm512_mul_ps(p[k], r[k]), SPLAT16(EMBER_F32(0x3e2aaaaau)));
     FOR_K p[k] = _mm512_add_ps(_mm512_mul_ps(p[k], r[k]), SPLAT16(EMBER_F32(0x3f000000u)));
     FOR_K p[k] = _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(p[k], _mm512_mul_ps(r[k], r[k])), r[k]), SPLAT16(1.0f));
-    FOR_K {
-        __m512i ni = _mm512_sub_epi32(_mm512_castps_si512(t[k]), _mm512_set1_epi32(0x4B400000));
-        __m512i half = _mm512_srai_epi32(ni, 1);
-        __m512 s1 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(half, _mm512_set1_epi32(127)), 23));
-        __m512 s2 = _mm512_castsi512_ps(
-            _mm512_slli_epi32(_mm512_add_epi32(_mm512_sub_epi32(ni, half), _mm512_set1_epi32(127)), 23));
-        p[k] = _mm512_mul_ps(_mm512_mul_ps(p[k], s1), s2);
-    }
+    FOR_K p[k] = ember_times_pow2_16(p[k], t[k]);
     FOR_K {
         __m512 result = SELECT16(_mm512_cmp_ps_mask(x[k], SPLAT16(EMBER_F32(0x42b17218u)), _CMP_GT_OQ),
                                  SPLAT16(__builtin_inff()), p[k]);
@@ -342,14 +345,7 @@ static inline __attribute__((always_inline)) EMBER_AVX512_ONLY void ember_exp16_
     FOR_K p[k] = _mm512_fmadd_ps(p[k], r[k], SPLAT16(EMBER_F32(0x3e2aaaaau)));
     FOR_K p[k] = _mm512_fmadd_ps(p[k], r[k], SPLAT16(EMBER_F32(0x3f000000u)));
     FOR_K p[k] = _mm512_add_ps(_mm512_fmadd_ps(p[k], _mm512_mul_ps(r[k], r[k]), r[k]), SPLAT16(1.0f));
-    FOR_K {
-        __m512i ni = _mm512_sub_epi32(_mm512_castps_si512(t[k]), _mm512_set1_epi32(0x4B400000));
-        __m512i half = _mm512_srai_epi32(ni, 1);
-        __m512 s1 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(half, _mm512_set1_epi32(127)), 23));
-        __m512 s2 = _mm512_castsi512_ps(
-            _mm512_slli_epi32(_mm512_add_epi32(_mm512_sub_epi32(ni, half), _mm512_set1_epi32(127)), 23));
-        y[k] = _mm512_mul_ps(_mm512_mul_ps(p[k], s1), s2);
-    }
+    FOR_K y[k] = ember_times_pow2_16(p[k], t[k]);
 }
 
 // Lanes 8..<16 (AVX-512F has no 32-bit-lane extract of a half without DQ; the 64-bit one moves
