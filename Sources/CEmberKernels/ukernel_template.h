@@ -55,34 +55,6 @@ static inline __attribute__((always_inline)) UKR_TARGET void UKR_CAT(UKR_NAME, _
     }
 }
 
-// acc += A(MR x kc) * B(kc x NR) for a full tile of A read in place with contiguous rows (row i
-// at a + i * rs). Rows go in groups of five from one base pointer each: the offsets 0, rs, 2 rs,
-// 3 rs and 4 rs are x86 addressing modes over two stride registers, so no row address is spilled
-// (a row_off table costs a load per row per step).
-static inline __attribute__((always_inline)) UKR_TARGET void UKR_CAT(UKR_NAME, _accumulate_rows)(
-    long kc, const UKR_T *restrict a, long rs, const UKR_T *restrict b, UKR_V acc[UKR_MR][UKR_NV],
-    const UKR_T *c, long ldc)
-{
-    const UKR_T *g[(UKR_MR + 4) / 5];
-#pragma clang loop unroll(full)
-    for (int q = 0; q < (UKR_MR + 4) / 5; ++q) g[q] = a + q * 5 * rs;
-    for (long p = 0; p < kc; ++p) {
-        UKR_PREFETCH_C_STEP(p, kc, c, ldc, UKR_MR);
-        UKR_V bv[UKR_NV];
-#pragma clang loop unroll(full)
-        for (int j = 0; j < UKR_NV; ++j) bv[j] = UKR_LOAD(b + j * UKR_VW);
-#pragma clang loop unroll(full)
-        for (int i = 0; i < UKR_MR; ++i) {
-            UKR_V av = UKR_BCAST(g[i / 5][(i % 5) * rs]);
-#pragma clang loop unroll(full)
-            for (int j = 0; j < UKR_NV; ++j) acc[i][j] = UKR_FMA(av, bv[j], acc[i][j]);
-        }
-#pragma clang loop unroll(full)
-        for (int q = 0; q < (UKR_MR + 4) / 5; ++q) g[q] += 1;
-        b += UKR_NR;
-    }
-}
-
 // c = alpha * acc + beta * c on the valid m x n part of the tile; c is not read when beta == 0.
 static inline __attribute__((always_inline)) UKR_TARGET void UKR_CAT(UKR_NAME, _write)(
     UKR_V acc[UKR_MR][UKR_NV], UKR_T *restrict c, long ldc, UKR_T alpha, UKR_T beta, long m, long n)
@@ -148,10 +120,6 @@ static inline __attribute__((always_inline)) UKR_TARGET void UKR_CAT(UKR_NAME, _
     UKR_V acc[UKR_MR][UKR_NV])
 {
     UKR_CAT(UKR_NAME, _zero)(acc);
-    if (m == UKR_MR && cs_a == 1) {
-        UKR_CAT(UKR_NAME, _accumulate_rows)(kc, (const UKR_T *)a, rs_a, (const UKR_T *)b, acc, c, ldc);
-        return;
-    }
     long row_off[UKR_MR];
     for (int i = 0; i < UKR_MR; ++i) row_off[i] = i < m ? i * rs_a : 0;
     UKR_CAT(UKR_NAME, _accumulate)(kc, (const UKR_T *)a, row_off, cs_a, 0, (const UKR_T *)b, acc, c, ldc, m);
