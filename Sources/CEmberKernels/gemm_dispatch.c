@@ -8,8 +8,8 @@
 // sizes were checked on an Intel Xeon (family 6 model 207: 48 KiB L1d, 2 MiB L2): deeper or
 // shallower panels and larger A blocks were no better (BENCHMARKS.md, "On an AVX-512 machine").
 // There, reading a row-major A in place (no packing) beat packing it for C up to 768 columns wide
-// (the packing pass is amortised over too few tiles); on the AVX2 kernels it was 15% slower, so
-// they always pack (BENCHMARKS.md, "Thirteenth session").
+// (the packing pass is amortised over too few tiles); on the AVX2 kernels it was slower, so they
+// always pack (BENCHMARKS.md, "Thirteenth session").
 // The others follow the same rule and are not tuned (no arm64 machine was at hand).
 #include "gemm_kernels.h"
 

@@ -54,8 +54,10 @@ package enum ActivationKernels {
     }
 
     /// Attention's softmax numerators over a tile of scores, in place: row `r < rows` (`cols`
-    /// values at `tile + r * ld`) becomes `e^(x - shifts[r])`, and `sums[r]` is the row's sum (eight
-    /// lanes chunk by chunk, then left to right, then the last `cols % 8` values). Requires ``exp16``.
+    /// values at `tile + r * ld`, each at most `shifts[r]` or NaN) becomes `e^(x - shifts[r])`
+    /// within 2 ulp (fused multiply-adds: not `expVector`'s bits), and `sums[r]` is the row's sum
+    /// (eight lanes chunk by chunk, then left to right, then the last `cols % 8` values).
+    /// Requires ``exp16``.
     @inline(__always)
     package static func exponentiateRows(_ tile: UnsafeMutablePointer<Float>, rows: Int, cols: Int, ld: Int,
                                          shifts: UnsafePointer<Float>, sums: UnsafeMutablePointer<Float>) {

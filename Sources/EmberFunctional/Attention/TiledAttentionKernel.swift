@@ -7,7 +7,7 @@ import EmberStorage
 /// micro-kernel's tile rows up to 112 (112 for float32 on AVX-512, 108 on AVX2), so the tile
 /// products compute no padding rows. Each key tile's `K` and `V` blocks are packed once per query
 /// block: 112 rows rather than 28 pack them a quarter as often (BENCHMARKS.md, "Thirteenth
-/// session": attention at sequence 512 about 11% faster).
+/// session").
 package func attentionQueryBlock(_ dtype: DType) -> Int {
     let mr = GEMM.tileRows(double: dtype == .float64)
     return mr * max(1, 112 / mr)
