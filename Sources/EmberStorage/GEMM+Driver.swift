@@ -64,8 +64,9 @@ extension GEMM {
     ///
     /// Every block packs its own columns of B and, unless it reads them in place (``packsA``), its
     /// rows of A: `rowBlocks * k * n` plus `columnBlocks * m * k` packed
-    /// elements, A's counted twice (packing A gathers, packing B copies rows). The grid minimises
-    /// that. With two threads this is a split of the columns (wide C) or the rows (tall or square
+    /// elements, A's counted twice (packing A gathers, packing B copies rows), and an A larger than
+    /// one block that is read in place counted once per column block (it streams from memory like
+    /// packing, without the writes). The grid minimises that. With two threads this is a split of the columns (wide C) or the rows (tall or square
     /// C: each half of a 256^3 product then reads A in place).
     struct ThreadGrid {
         var rowBlocks = 1, columnBlocks = 1
@@ -87,7 +88,10 @@ extension GEMM {
                 let width = roundUp((n + columns - 1) / columns, to: kernel.nr)
                 let (usedRows, usedColumns) = ((m + height - 1) / height, (n + width - 1) / width)
                 let packsA = GEMM.packsA(m: height, n: width, k: k, colStrideA: colStrideA, kernel: kernel)
-                let candidate = (chunks: usedRows * usedColumns, cost: (packsA ? 2 * usedColumns * m : 0) + usedRows * n)
+                // A larger than one block and read in place streams from memory once per column
+                // block, as packing does (reads only).
+                let aFactor = packsA ? 2 : (height > kernel.mc || k > kernel.kc ? 1 : 0)
+                let candidate = (chunks: usedRows * usedColumns, cost: aFactor * usedColumns * m + usedRows * n)
                 if candidate.chunks > best.chunks || candidate.chunks == best.chunks && candidate.cost < best.cost {
                     best = candidate
                     (rowBlocks, columnBlocks, self.height, self.width) = (usedRows, usedColumns, height, width)
@@ -200,6 +204,14 @@ extension GEMM {
     package static func packsA(m: Int, n: Int, k: Int, colStrideA: Int, path: GEMMKernelPath, double: Bool = false) -> Bool {
         packsA(m: m, n: n, k: k, colStrideA: colStrideA,
                kernel: double ? Double.microKernel(for: path) : Float.microKernel(for: path))
+    }
+
+    /// The thread grid (`rowBlocks`, `columnBlocks`) the float32 kernels of `path` use for a product
+    /// of this shape on `threads` threads (for tests of the choice).
+    package static func threadSplit(m: Int, n: Int, k: Int, colStrideA: Int, threads: Int,
+                                    path: GEMMKernelPath) -> (rowBlocks: Int, columnBlocks: Int) {
+        let grid = ThreadGrid(m: m, n: n, k: k, colStrideA: colStrideA, threads: threads, kernel: Float.microKernel(for: path))
+        return (grid.rowBlocks, grid.columnBlocks)
     }
 
     /// `C = beta * C` (zero-fill when `beta == 0`, without reading C).

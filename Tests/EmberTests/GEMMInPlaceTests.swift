@@ -45,6 +45,18 @@ struct GEMMInPlaceTests {
         }
     }
 
+    @Test("two threads split rows when both halves would stream a large in-place A")
+    func threadSplit() {
+        guard GEMMKernelPath.supported.contains(.avx512) else { return }
+        // The MLP's first layer at batch 1024: A (1024 x 784) read in place. Split by columns, each
+        // thread would read all of it; split by rows, half each.
+        #expect(GEMM.threadSplit(m: 1024, n: 512, k: 784, colStrideA: 1, threads: 2, path: .avx512) == (2, 1))
+        // The same product with A transposed (packed): packing B twice costs less than packing all
+        // of A twice, so still rows; a wide C with a small A splits columns.
+        #expect(GEMM.threadSplit(m: 1024, n: 512, k: 784, colStrideA: 1024, threads: 2, path: .avx512) == (2, 1))
+        #expect(GEMM.threadSplit(m: 140, n: 333, k: 97, colStrideA: 1, threads: 2, path: .avx512) == (1, 2))
+    }
+
     @Test("in place equals packed, bitwise, with and without the epilogue, on 1 and 2 threads",
           arguments: GEMMKernelPath.supported)
     func inPlaceEqualsPacked(path: GEMMKernelPath) {
