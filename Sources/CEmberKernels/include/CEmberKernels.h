@@ -157,6 +157,20 @@ void ember_philox4x32_10_avx2(uint64_t seed, uint64_t index, uint64_t stream, lo
 /// `ember_philox4x32_10_avx2` sixteen blocks at a time (the same words). Requires AVX-512F.
 void ember_philox4x32_10_avx512(uint64_t seed, uint64_t index, uint64_t stream, long blocks, uint32_t *out);
 
+// 2x2 max pooling with stride 2 (pool_x86.c, AVX2). Call only after
+// `ember_cpu_supports_path(EMBER_PATH_AVX2)` returned 1; elsewhere they trap.
+
+/// Max over each 2x2 window with stride 2 of `planes` float32 planes `ih x iw` (row-major), into
+/// `oh x ow` planes (`2 oh <= ih`, `2 ow <= iw`, `ih * iw < 2^31`): candidates top-left, top-right,
+/// bottom-left, bottom-right, a later one taking over when greater or NaN; `indices` (or NULL)
+/// gets the flat position of each maximum within its input plane.
+void ember_smax_pool2x2_avx2(long planes, long ih, long iw, long oh, long ow, const float *x, float *y,
+                             int64_t *_Nullable indices);
+/// The input gradient of `ember_smax_pool2x2_avx2`: `dx` (`planes x ih x iw`) is `0 + g` at each
+/// window's index and +0 everywhere else (every element is written).
+void ember_smax_pool2x2_backward_avx2(long planes, long ih, long iw, long oh, long ow, const float *g,
+                                      const int64_t *indices, float *dx);
+
 // Float32 activations and recurrent step passes (activation_x86.c, AVX2 without FMA). Call only
 // after `ember_cpu_supports_path(EMBER_PATH_AVX2)` returned 1; elsewhere they trap. Every value is
 // bitwise the one of EmberTensor's Swift `expVector`/`sigmoidVector`/`tanhVector` (and SiLU/GELU

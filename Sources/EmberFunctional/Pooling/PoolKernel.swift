@@ -1,8 +1,38 @@
+import CEmberKernels
 import EmberStorage
 import EmberTensor
 
 /// The loops of max and average pooling over ``PoolWindows``, plane by plane.
 enum PoolKernel {
+    /// Whether 2x2 windows with stride 2 over float32 run in C (`pool_x86.c`, AVX2), bitwise the
+    /// Swift loops (``max2x2Float(_:_:_:planes:_:)``, ``scatterTiledLoop(_:_:_:planes:_:kernelHeight:)``):
+    /// Swift's SIMD types compile to SSE2 in the baseline build, where the even/odd splits and the
+    /// int64 indices took most of the time.
+    static let native2x2 = GEMMKernelPath.avx2.isSupported
+
+    /// Whether `w`'s windows are whole 2x2 windows with stride 2 within a plane of fewer than 2^31
+    /// elements: the windows of ``max2x2Native(_:_:_:planes:_:)``.
+    static func is2x2(_ w: PoolWindows) -> Bool {
+        guard let full = w.fullWindows2d else { return false }
+        // (A single window along a dimension reports stride 1.)
+        return full.kernel == (2, 2) && (full.stride.0 == 2 || w.output[1] == 1) && (full.stride.1 == 2 || w.output[2] == 1)
+            && w.inputPlane < Int(Int32.max)
+    }
+
+    /// ``max2x2Float(_:_:_:planes:_:)`` in C; without `indices`, the values alone. Requires
+    /// ``native2x2`` and ``is2x2(_:)``.
+    static func max2x2Native(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ indices: UnsafeMutablePointer<Int64>?,
+                                     planes: Int, _ w: PoolWindows) {
+        ember_smax_pool2x2_avx2(planes, w.input[1], w.input[2], w.output[1], w.output[2], x, y, indices)
+    }
+
+    /// ``scatterTiled(_:_:_:planes:_:kernelHeight:)`` for 2x2 windows, in C. Requires
+    /// ``native2x2`` and ``is2x2(_:)``.
+    static func scatter2x2Native(_ g: UnsafePointer<Float>, _ indices: UnsafePointer<Int64>, _ dx: UnsafeMutablePointer<Float>,
+                                         planes: Int, _ w: PoolWindows) {
+        ember_smax_pool2x2_backward_avx2(planes, w.input[1], w.input[2], w.output[1], w.output[2], g, indices, dx)
+    }
+
     /// Visits every output position `(index, window)` of one plane.
     @inline(__always)
     private static func forEachWindow(_ w: PoolWindows, _ body: (Int, _ d: (Int, Int), _ h: (Int, Int), _ x: (Int, Int), Int) -> Void) {
@@ -25,7 +55,10 @@ enum PoolKernel {
     static func max<T: TensorFloat>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ indices: UnsafeMutablePointer<Int64>,
                                     planes: Int, _ w: PoolWindows) {
         if let full = w.fullWindows2d {
-            if T.self == Float.self && w.inputPlane < Int(Int32.max) && full.kernel == (2, 2) && full.stride == (2, 2) {
+            if T.self == Float.self && native2x2 && is2x2(w) {
+                max2x2Native(UnsafeRawPointer(x).assumingMemoryBound(to: Float.self),
+                             UnsafeMutableRawPointer(y).assumingMemoryBound(to: Float.self), indices, planes: planes, w)
+            } else if T.self == Float.self && w.inputPlane < Int(Int32.max) && full.kernel == (2, 2) && full.stride == (2, 2) {
                 max2x2Float(UnsafeRawPointer(x).assumingMemoryBound(to: Float.self),
                             UnsafeMutableRawPointer(y).assumingMemoryBound(to: Float.self), indices, planes: planes, w)
             } else if T.self == Float.self && w.inputPlane < Int(Int32.max) {
@@ -247,6 +280,11 @@ enum PoolKernel {
     static func maxValues2d<T: TensorFloat>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, planes: Int, _ w: PoolWindows,
                                             kernel: (Int, Int), stride: (Int, Int)) {
         let iH = w.input[1], iW = w.input[2], oH = w.output[1], oW = w.output[2]
+        if T.self == Float.self && native2x2 && is2x2(w) {
+            max2x2Native(UnsafeRawPointer(x).assumingMemoryBound(to: Float.self),
+                         UnsafeMutableRawPointer(y).assumingMemoryBound(to: Float.self), nil, planes: planes, w)
+            return
+        }
         if T.self == Float.self && kernel == (2, 2) && stride == (2, 2) && oW >= 8 {
             let src = UnsafeRawPointer(x).assumingMemoryBound(to: Float.self)
             let dst = UnsafeMutableRawPointer(y).assumingMemoryBound(to: Float.self)
@@ -342,6 +380,17 @@ enum PoolKernel {
     /// zeroed too. Saves zero-filling all of `dx` in a separate pass ahead of the scatter.
     static func scatterTiled<T: TensorFloat>(_ g: UnsafePointer<T>, _ indices: UnsafePointer<Int64>, _ dx: UnsafeMutablePointer<T>,
                                              planes: Int, _ w: PoolWindows, kernelHeight kh: Int) {
+        if T.self == Float.self && native2x2 && is2x2(w) {
+            scatter2x2Native(UnsafeRawPointer(g).assumingMemoryBound(to: Float.self), indices,
+                             UnsafeMutableRawPointer(dx).assumingMemoryBound(to: Float.self), planes: planes, w)
+        } else {
+            scatterTiledLoop(g, indices, dx, planes: planes, w, kernelHeight: kh)
+        }
+    }
+
+    /// ``scatterTiled(_:_:_:planes:_:kernelHeight:)`` in Swift, for every float type and window.
+    static func scatterTiledLoop<T: TensorFloat>(_ g: UnsafePointer<T>, _ indices: UnsafePointer<Int64>, _ dx: UnsafeMutablePointer<T>,
+                                                 planes: Int, _ w: PoolWindows, kernelHeight kh: Int) {
         let iH = w.input[1], iW = w.input[2], oH = w.output[1], oW = w.output[2]
         for p in 0..<planes {
             let gp = g + p * oH * oW, ip = indices + p * oH * oW, dp = dx + p * iH * iW
