@@ -23,7 +23,9 @@ public final class Sequential: Module {
 
     /// Runs the layers in order. A `Linear` followed by an eval-mode `BatchNorm1d` and/or a `ReLU`
     /// runs them in its product's epilogue when nothing observes the values in between
-    /// (``Linear/forwardFusing(_:_:)``): the same bits, fewer passes over the activations.
+    /// (``Linear/forwardFusing(_:_:)``): the same bits, fewer passes over the activations. A
+    /// `ReLU` followed by a max pooling runs after the pooling instead (``reluCommutes(at:_:)``):
+    /// the same values and gradients, on a quarter of the elements for 2x2 windows.
     public override func forward(_ input: Tensor) -> Tensor {
         var x = input
         var i = 0
@@ -31,12 +33,28 @@ public final class Sequential: Module {
             if let linear = layers[i] as? Linear, let (y, covered) = linear.forwardFusing(x, layers[(i + 1)...]) {
                 x = y
                 i += 1 + covered
+            } else if reluCommutes(at: i, x) {
+                x = layers[i](layers[i + 1](x))
+                i += 2
             } else {
                 x = layers[i](x)
                 i += 1
             }
         }
         return x
+    }
+
+    /// Whether layers `i` and `i + 1` are a `ReLU` and a max pooling that may run in the other
+    /// order. ReLU is non-decreasing, so the maximum of the rectified window is the rectified
+    /// maximum, taken at the same element (ties keep the first, NaN wins, as before; a window
+    /// whose elements are all at most 0 gives 0 and a zero gradient either way). Not when hooks
+    /// or anomaly detection would see the value in between, nor for integer or Boolean inputs
+    /// (whose errors would come from the other layer first).
+    private func reluCommutes(at i: Int, _ x: Tensor) -> Bool {
+        guard i + 1 < layers.count, layers[i] is ReLU, x.dtype.isFloatingPoint,
+              layers[i + 1] is MaxPool1d || layers[i + 1] is MaxPool2d || layers[i + 1] is MaxPool3d,
+              layers[i].hookTable == nil, layers[i + 1].hookTable == nil, !AnomalyDetection.isActive else { return false }
+        return true
     }
 
     /// The layer at `index`.
