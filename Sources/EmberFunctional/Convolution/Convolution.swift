@@ -82,7 +82,7 @@ package func convolution(_ input: Tensor, weight: Tensor, bias: Tensor?, dims: I
 /// The bias gradient of a convolution: `gy` (contiguous `[N, C, ...]`) summed over samples and
 /// positions per channel. Float32 planes are summed in Double lanes in place (the general
 /// reduction copied `gy` into channel-major order first).
-func biasGradient(_ gy: Tensor, batch: Int, channels: Int) -> Tensor {
+func biasGradient(_ gy: Tensor, batch: Int, channels: Int, planeSums: [Double]? = nil) -> Tensor {
     let plane = gy.count / max(batch * channels, 1)
     guard gy.dtype == .float32 else {
         return Kernels.sum(gy.reshapedRaw([batch, channels, plane]), axes: [0, 2], keepDim: false)
@@ -90,7 +90,9 @@ func biasGradient(_ gy: Tensor, batch: Int, channels: Int) -> Tensor {
     let p = gy.pointer(as: Float.self)
     var sums = [Double](repeating: 0, count: channels)
     for n in 0..<batch {
-        for c in 0..<channels { sums[c] += BatchNormPlanes.laneSum(p + (n * channels + c) * plane, plane, { $0 }, { $0 }) }
+        for c in 0..<channels {
+            sums[c] += planeSums?[n * channels + c] ?? ConvolutionKernel.biasPlaneSum(p + (n * channels + c) * plane, plane)
+        }
     }
     return Tensor(sums.map { Float($0) }, shape: [channels])
 }
@@ -167,11 +169,19 @@ func convolutionOp(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry g: Windo
         let gy = grad.contiguousRaw
         let dx: Tensor? = x.tracksGrad ? Tensor(uninitializedShape: x.shape, dtype: x.dtype) : nil
         let dw: Tensor? = weight.tracksGrad ? Tensor(uninitializedShape: weight.shape, dtype: x.dtype) : nil
+        // The weight gradient's pass over gy also sums its planes for the bias gradient.
+        var planeSums = bias?.tracksGrad == true && !transposed ? [Double](repeating: 0, count: sizes.batch * sizes.outChannels) : nil
+        var summed = false
         func back<T: TensorFloat>(_: T.Type) {
             let dxp = dx?.mutablePointer(as: T.self), dwp = dw?.mutablePointer(as: T.self)
             if transposed {
                 ConvolutionKernel.transposedBackward(x: xc.pointer(as: T.self), w: wc.pointer(as: T.self), gy: gy.pointer(as: T.self),
                                                      dx: dxp, dw: dwp, sizes, g)
+            } else if planeSums != nil {
+                summed = planeSums!.withUnsafeMutableBufferPointer { sums in
+                    ConvolutionKernel.backward(x: xc.pointer(as: T.self), w: wc.pointer(as: T.self), gy: gy.pointer(as: T.self),
+                                               dx: dxp, dw: dwp, sizes, g, planeSums: sums.baseAddress)
+                }
             } else {
                 ConvolutionKernel.backward(x: xc.pointer(as: T.self), w: wc.pointer(as: T.self), gy: gy.pointer(as: T.self),
                                            dx: dxp, dw: dwp, sizes, g)
@@ -182,7 +192,8 @@ func convolutionOp(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry g: Windo
         }
         var grads: [Tensor?] = [dx, dw]
         if let bias {
-            grads.append(bias.tracksGrad ? biasGradient(gy, batch: sizes.batch, channels: sizes.outChannels) : nil)
+            grads.append(bias.tracksGrad ? biasGradient(gy, batch: sizes.batch, channels: sizes.outChannels,
+                                                        planeSums: summed ? planeSums : nil) : nil)
         }
         return grads
     }

@@ -107,9 +107,10 @@ enum ConvolutionKernel {
             let scratch = UnsafeMutablePointer<Float>.allocate(capacity: coutG * chunk)
             defer { buffer.deallocate(); scratch.deallocate() }
             padded.prepare(buffer)
-            for n in (s.batch * part / threads)..<(s.batch * (part + 1) / threads) {
+            let samples = (s.batch * part / threads)..<(s.batch * (part + 1) / threads)
+            for n in samples {
                 for gi in 0..<s.groups {
-                    padded.fill(x + (n * s.inChannels + gi * cinG) * P, into: buffer)
+                    padded.fill(x + (n * s.inChannels + gi * cinG) * P, into: buffer, bordersZeroed: n != samples.lowerBound || gi > 0)
                     padded.forward(buffer: buffer, weight: weights[gi],
                                    y: y + (n * s.outChannels + gi * coutG) * L, scratch: scratch, chunk: chunk)
                 }
@@ -117,11 +118,16 @@ enum ConvolutionKernel {
         }
     }
 
-    /// Input and weight gradients of ``forward``; either output may be `nil` (not needed).
+    /// Input and weight gradients of ``forward``; either output may be `nil` (not needed). With
+    /// `planeSums` (`[batch, outChannels]`), the float32 weight gradient of a stride-1
+    /// convolution also writes each output-gradient plane's ``biasPlaneSum(_:_:)`` while the
+    /// plane is in cache, and the result says so (`false`: not written).
+    @discardableResult
     static func backward<T: TensorFloat>(x: UnsafePointer<T>, w: UnsafePointer<T>, gy: UnsafePointer<T>,
                                          dx: UnsafeMutablePointer<T>?, dw: UnsafeMutablePointer<T>?,
-                                         _ s: Sizes, _ g: WindowGeometry) {
-        var dx = dx, dw = dw
+                                         _ s: Sizes, _ g: WindowGeometry,
+                                         planeSums: UnsafeMutablePointer<Double>? = nil) -> Bool {
+        var dx = dx, dw = dw, summed = false
         if let target = dx, T.self == Float.self, let adjoint = adjointGeometry(g) {
             inputGradientAsConvolution(w: w, gy: gy, dx: target, s, g, adjoint)
             dx = nil
@@ -131,10 +137,12 @@ enum ConvolutionKernel {
         if let target = dw, T.self == Float.self, !g.isPointwise, rows > 0, PaddedColumns.applies(g) {
             paddedWeightGradient(x: UnsafeRawPointer(x).assumingMemoryBound(to: Float.self),
                                  gy: UnsafeRawPointer(gy).assumingMemoryBound(to: Float.self),
-                                 dw: UnsafeMutableRawPointer(target).assumingMemoryBound(to: Float.self), s, g)
+                                 dw: UnsafeMutableRawPointer(target).assumingMemoryBound(to: Float.self), s, g,
+                                 planeSums: planeSums)
             dw = nil
+            summed = planeSums != nil
         }
-        if dx == nil && dw == nil { return }
+        if dx == nil && dw == nil { return summed }
         let chunks = Chunks<T>(g, rows: rows)
         defer { chunks.release() }
         dw?.update(repeating: 0, count: s.outChannels * rows)
@@ -165,6 +173,15 @@ enum ConvolutionKernel {
                 }
             }
         }
+        return summed
+    }
+
+    /// One output-gradient plane's sum for the bias gradient: sixteen Double lanes
+    /// (`BatchNormPlanes.laneSum`), the bias gradient then adds the planes' sums over the batch in
+    /// order, so the result does not depend on where or on how many threads the planes were summed.
+    @inline(__always)
+    static func biasPlaneSum(_ plane: UnsafePointer<Float>, _ count: Int) -> Double {
+        BatchNormPlanes.laneSum(plane, count, { $0 }, { $0 })
     }
 
     /// The float32 weight gradient of a stride-1 convolution without a column matrix:
@@ -173,7 +190,7 @@ enum ConvolutionKernel {
     /// and `gy_ng` is spread over the padded columns with zeros at the dropped ones. Samples split
     /// over threads, each accumulating its own `dW^T`; the sums are transposed into `dw` at the end.
     static func paddedWeightGradient(x: UnsafePointer<Float>, gy: UnsafePointer<Float>, dw: UnsafeMutablePointer<Float>,
-                                     _ s: Sizes, _ g: WindowGeometry) {
+                                     _ s: Sizes, _ g: WindowGeometry, planeSums: UnsafeMutablePointer<Double>? = nil) {
         let cinG = s.inChannels / s.groups, coutG = s.outChannels / s.groups
         let L = g.outputPlane, P = g.inputPlane
         let padded = PaddedColumns(g, channels: cinG)
@@ -190,10 +207,16 @@ enum ConvolutionKernel {
             defer { buffer.deallocate(); spread.deallocate() }
             let sum = sums + part * perThread
             padded.rowOffsets.withUnsafeBufferPointer { offsets in
-                for n in (s.batch * part / threads)..<(s.batch * (part + 1) / threads) {
+                let samples = (s.batch * part / threads)..<(s.batch * (part + 1) / threads)
+                for n in samples {
                     for gi in 0..<s.groups {
-                        padded.fill(x + (n * s.inChannels + gi * cinG) * P, into: buffer)
-                        padded.spread(gy + (n * s.outChannels + gi * coutG) * L, planes: coutG, into: spread)
+                        let again = n != samples.lowerBound || gi > 0
+                        padded.fill(x + (n * s.inChannels + gi * cinG) * P, into: buffer, bordersZeroed: again)
+                        let planes = gy + (n * s.outChannels + gi * coutG) * L
+                        padded.spread(planes, planes: coutG, into: spread, droppedZeroed: again)
+                        if let planeSums {
+                            for o in 0..<coutG { planeSums[n * s.outChannels + gi * coutG + o] = biasPlaneSum(planes + o * L, L) }
+                        }
                         GEMM.sgemm(m: rows, n: coutG, k: columns, a: buffer, rowOffsets: offsets.baseAddress!,
                                    b: spread, rowStrideB: 1, colStrideB: columns, beta: 1, c: sum + gi * rows * coutG, ldc: coutG)
                     }

@@ -66,8 +66,10 @@ struct PaddedColumns {
     /// Whether this path applies: stride 1 everywhere.
     static func applies(_ g: WindowGeometry) -> Bool { g.stride == [1, 1, 1] }
 
-    /// Copies `channels` input planes into `buffer` with zero borders.
-    func fill(_ src: UnsafePointer<Float>, into buffer: UnsafeMutablePointer<Float>) {
+    /// Copies `channels` input planes into `buffer` with zero borders. With `bordersZeroed` the
+    /// buffer's borders are already zero (an earlier `fill` of this layout wrote them, and
+    /// nothing since has written outside the planes' interiors): only the interiors are copied.
+    func fill(_ src: UnsafePointer<Float>, into buffer: UnsafeMutablePointer<Float>, bordersZeroed: Bool = false) {
         let iD = g.input[0], iH = g.input[1], iW = g.input[2]
         let before = g.padBefore[2]
         // Only the padding is zeroed: whole padded planes and rows, then the ends of each row.
@@ -77,24 +79,26 @@ struct PaddedColumns {
                 let inside = d >= g.padBefore[0] && d < g.padBefore[0] + iD
                 for h in 0..<hp where inside && h >= g.padBefore[1] && h < g.padBefore[1] + iH {
                     let row = ((c * dp + d) * hp + h) * wp
-                    (buffer + zeroFrom).update(repeating: 0, count: row + before - zeroFrom)
-                    (buffer + row + before).update(from: src + ((c * iD + d - g.padBefore[0]) * iH + h - g.padBefore[1]) * iW, count: iW)
+                    if !bordersZeroed { (buffer + zeroFrom).update(repeating: 0, count: row + before - zeroFrom) }
+                    Self.copy(src + ((c * iD + d - g.padBefore[0]) * iH + h - g.padBefore[1]) * iW, to: buffer + row + before, count: iW)
                     zeroFrom = row + before + iW
                 }
             }
         }
-        (buffer + zeroFrom).update(repeating: 0, count: (onesOffset ?? bufferCount) - zeroFrom)
+        if !bordersZeroed { (buffer + zeroFrom).update(repeating: 0, count: (onesOffset ?? bufferCount) - zeroFrom) }
     }
 
     /// Copies `planes` output planes (`[planes, outputPlane]`) into `[planes, columns]` in padded
     /// column coordinates, zero at the dropped columns: the right operand of the weight gradient.
-    func spread(_ src: UnsafePointer<Float>, planes: Int, into dst: UnsafeMutablePointer<Float>) {
+    /// With `droppedZeroed` the dropped columns are already zero (an earlier `spread` of this
+    /// layout and plane count wrote them).
+    func spread(_ src: UnsafePointer<Float>, planes: Int, into dst: UnsafeMutablePointer<Float>, droppedZeroed: Bool = false) {
         let oD = g.output[0], oH = g.output[1], oW = g.output[2]
-        dst.update(repeating: 0, count: planes * columns)
+        if !droppedZeroed { dst.update(repeating: 0, count: planes * columns) }
         for o in 0..<planes {
             for od in 0..<oD {
                 for oh in 0..<oH {
-                    (dst + o * columns + (od * hp + oh) * wp).update(from: src + o * g.outputPlane + (od * oH + oh) * oW, count: oW)
+                    Self.copy(src + o * g.outputPlane + (od * oH + oh) * oW, to: dst + o * columns + (od * hp + oh) * wp, count: oW)
                 }
             }
         }
@@ -153,34 +157,47 @@ struct PaddedColumns {
             }
             return
         }
+        // The runs of real output columns in a chunk, found once per chunk for every channel:
+        // (offset in the chunk, offset in an output plane, length).
+        var runs: [(from: Int, to: Int, count: Int)] = []
         rowOffsets.withUnsafeBufferPointer { offsets in
             var start = 0
             while start < columns {
                 let width = min(chunk, columns - start)
                 GEMM.sgemm(weight, n: width, b: buffer + start, rowOffsets: offsets.baseAddress!, beta: 0, c: scratch, ldc: width)
-                // Compact the real output columns of this chunk.
+                runs.removeAll(keepingCapacity: true)
+                var j = start
+                while j < start + width {
+                    let od = j / plane, rest = j - od * plane, oh = rest / wp, ow = rest - oh * wp
+                    let run = min(wp - ow, start + width - j)
+                    if oh < oH && ow < oW { runs.append((j - start, (od * oH + oh) * oW + ow, min(run, oW - ow))) }
+                    j += run
+                }
                 for o in 0..<outChannels {
-                    let row = scratch + o * width
-                    var j = start
-                    while j < start + width {
-                        let od = j / plane, rest = j - od * plane, oh = rest / wp, ow = rest - oh * wp
-                        let run = min(wp - ow, start + width - j)
-                        if oh < oH && ow < oW {
-                            let count = min(run, oW - ow)
-                            let to = y + o * g.outputPlane + (od * oH + oh) * oW + ow, from = row + (j - start)
-                            var i = 0
-                            while i + 8 <= count {
-                                let v = UnsafeRawPointer(from + i).loadUnaligned(as: SIMD8<Float>.self)
-                                UnsafeMutableRawPointer(to + i).storeBytes(of: v, as: SIMD8<Float>.self)
-                                i += 8
-                            }
-                            while i < count { to[i] = from[i]; i += 1 }
-                        }
-                        j += run
-                    }
+                    let row = scratch + o * width, plane = y + o * g.outputPlane
+                    for run in runs { Self.copy(row + run.from, to: plane + run.to, count: run.count) }
                 }
                 start += width
             }
+        }
+    }
+
+    /// Copies `count` floats with eight-wide moves; a run of at least 8 ends with one that
+    /// overlaps the previous (the source and destination never overlap each other).
+    @inline(__always)
+    static func copy(_ from: UnsafePointer<Float>, to: UnsafeMutablePointer<Float>, count: Int) {
+        if count < 8 {
+            for i in 0..<count { to[i] = from[i] }
+            return
+        }
+        var i = 0
+        while i + 8 <= count {
+            UnsafeMutableRawPointer(to + i).storeBytes(of: UnsafeRawPointer(from + i).loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
+            i += 8
+        }
+        if i < count {
+            let last = count - 8
+            UnsafeMutableRawPointer(to + last).storeBytes(of: UnsafeRawPointer(from + last).loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
         }
     }
 }
