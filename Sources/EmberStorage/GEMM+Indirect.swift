@@ -98,10 +98,13 @@ extension GEMM {
         }
         blocks.append(first..<a.strips.count)
         let short = kernel.indirectShort
+        // Depth panels of equal length up to a quarter over the kernel's (B's rows for a tile
+        // still fit L1): no short last panel that pays C's reload for a few steps.
+        let panels = (k + kernel.kc * 5 / 4 - 1) / (kernel.kc * 5 / 4), depth = (k + panels - 1) / panels
         rowOffsets.withMemoryRebound(to: CLong.self, capacity: k) { offsets in
             var pc = 0
             while pc < k {
-                let kc = min(kernel.kc, k - pc)
+                let kc = min(depth, k - pc)
                 let betaD = pc == 0 ? Double(beta) : 1
                 for block in blocks {
                     var jr = 0
@@ -116,7 +119,7 @@ extension GEMM {
                         jr += nr
                     }
                 }
-                pc += kernel.kc
+                pc += depth
             }
         }
     }
