@@ -37,6 +37,13 @@ import _EmberTestSupport
         Case(dims: 2, batch: 2, inChannels: 6, outChannels: 10, size: [7, 8], kernel: [3, 3], padding: [1, 1], dilation: [1, 1], groups: 2, bias: true),
         Case(dims: 3, batch: 1, inChannels: 3, outChannels: 9, size: [2, 3, 16], kernel: [1, 3, 3], padding: [0, 1, 1], dilation: [1, 1, 1], groups: 1, bias: true),
         Case(dims: 2, batch: 1, inChannels: 2, outChannels: 17, size: [3, 34], kernel: [3, 7], padding: [1, 0], dilation: [1, 3], groups: 1, bias: false),
+        // Small padded planes whose last tile is mostly unused stack several samples in one
+        // buffer, sharing their padding rows (`PaddedColumns.stackedSamples`): three per buffer
+        // over seven samples (a last group of one) with the bias row; the input gradient of a
+        // valid convolution (padding 2 on 11 x 11); dilated.
+        Case(dims: 2, batch: 7, inChannels: 112, outChannels: 5, size: [11, 11], kernel: [3, 3], padding: [2, 2], dilation: [1, 1], groups: 1, bias: true),
+        Case(dims: 2, batch: 5, inChannels: 4, outChannels: 6, size: [13, 13], kernel: [3, 3], padding: [0, 0], dilation: [1, 1], groups: 1, bias: true),
+        Case(dims: 2, batch: 3, inChannels: 2, outChannels: 3, size: [5, 5], kernel: [3, 3], padding: [3, 3], dilation: [2, 2], groups: 1, bias: true),
     ]
 
     @Test(arguments: cases)

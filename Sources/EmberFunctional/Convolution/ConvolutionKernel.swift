@@ -85,7 +85,6 @@ enum ConvolutionKernel {
         let L = g.outputPlane, P = g.inputPlane
         let padded = PaddedColumns(g, channels: cinG, bias: bias != nil)
         let rows = padded.rowOffsets.count, weightColumns = cinG * g.kernelVolume
-        let chunk = max(16, chunkElements / rows / 16 * 16)
         // Samples are split over threads (each with its own buffers); the products run on one
         // thread each.
         let work = s.batch * s.outChannels * L * rows
@@ -102,12 +101,32 @@ enum ConvolutionKernel {
             }
             return GEMM.PackedSingleA(m: coutG, k: rows, a: augmented, rowStride: rows, colStride: 1)
         }
+        // Columns per product: whole tiles (a partial tile costs a whole one), about 256 KB of B.
+        let nr = weights[0].tileColumns
+        let chunk = max(nr, chunkElements / rows / nr * nr)
+        let stack = s.groups > 1 || padded.writesRows(tileColumns: nr) || padded.rowsPerTile(weights[0]) > 1 ? 1
+            : PaddedColumns.stackedSamples(g, channels: cinG, tileColumns: nr, samples: s.batch / threads)
+        let stacked = PaddedColumns(g, channels: cinG, bias: bias != nil, stack: stack)
         Threading.parallelFor(chunks: threads) { part in
+            let samples = (s.batch * part / threads)..<(s.batch * (part + 1) / threads)
+            if stack > 1 {
+                let buffer = UnsafeMutablePointer<Float>.allocate(capacity: stacked.bufferCount)
+                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: coutG * chunk)
+                defer { buffer.deallocate(); scratch.deallocate() }
+                stacked.prepare(buffer)
+                for first in stride(from: samples.lowerBound, to: samples.upperBound, by: stack) {
+                    let count = min(stack, samples.upperBound - first)
+                    stacked.fillSamples(x + first * s.inChannels * P, sampleStride: s.inChannels * P, count: count, into: buffer,
+                                        bordersZeroed: first != samples.lowerBound)
+                    stacked.forwardSamples(buffer: buffer, weight: weights[0], count: count, y: y + first * s.outChannels * L,
+                                           sampleStride: s.outChannels * L, scratch: scratch, chunk: chunk)
+                }
+                return
+            }
             let buffer = UnsafeMutablePointer<Float>.allocate(capacity: padded.bufferCount)
             let scratch = UnsafeMutablePointer<Float>.allocate(capacity: coutG * chunk)
             defer { buffer.deallocate(); scratch.deallocate() }
             padded.prepare(buffer)
-            let samples = (s.batch * part / threads)..<(s.batch * (part + 1) / threads)
             for n in samples {
                 for gi in 0..<s.groups {
                     padded.fill(x + (n * s.inChannels + gi * cinG) * P, into: buffer, bordersZeroed: n != samples.lowerBound || gi > 0)

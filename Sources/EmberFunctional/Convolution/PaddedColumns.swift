@@ -13,12 +13,23 @@ import EmberStorage
 /// a 3x3 kernel with padding 1 on 32 columns). When the output rows are a whole number of the
 /// kernel's tiles wide (32 or 16 columns on 16-wide tiles) the products run one output row at a
 /// time instead, written straight into the output: no dropped columns and no compaction.
+///
+/// Small padded planes waste much of a tile row on the last few columns of each sample (13 x 13
+/// outputs on 15 x 15 padded planes are 193 columns, seven 32-wide tiles for 169 outputs). With
+/// `stack` samples, the buffer holds each channel's planes of that many samples one below the
+/// other, sharing their padding rows, and one product covers them all (``forwardSamples``).
 struct PaddedColumns {
     let g: WindowGeometry
     let channels: Int
     /// Padded sizes.
     let dp: Int, hp: Int, wp: Int
-    /// Padded output columns (the last real output's corner, plus one).
+    /// Samples per buffer, their planes stacked along the height (2-D geometries only), and the
+    /// rows from one sample's plane to the next (the input's rows plus the larger of the two
+    /// paddings: the padding rows between two samples are shared).
+    let stack: Int, sampleRows: Int
+    /// Rows of one channel's (stacked) plane in the buffer.
+    let planeRows: Int
+    /// Padded output columns (the last real output's corner, plus one), for `stack` samples.
     let columns: Int
     /// Per column-matrix row, its offset in the padded buffer.
     let rowOffsets: [Int]
@@ -31,25 +42,29 @@ struct PaddedColumns {
     /// The layout for `channels` input planes; with `bias`, one more column-matrix row of ones
     /// after the image, so the bias is one more multiply-add of the product instead of a pass
     /// over the output.
-    init(_ g: WindowGeometry, channels: Int, bias: Bool = false) {
+    init(_ g: WindowGeometry, channels: Int, bias: Bool = false, stack: Int = 1) {
+        precondition(stack == 1 || Self.stacks(g), "PaddedColumns: samples stack only for 2-D geometries")
         self.g = g
         self.channels = channels
+        self.stack = stack
         dp = g.input[0] + g.padBefore[0] + g.padAfter[0]
         hp = g.input[1] + g.padBefore[1] + g.padAfter[1]
         wp = g.input[2] + g.padBefore[2] + g.padAfter[2]
-        columns = (g.output[0] - 1) * hp * wp + (g.output[1] - 1) * wp + g.output[2]
+        sampleRows = g.input[1] + max(g.padBefore[1], g.padAfter[1])
+        planeRows = (stack - 1) * sampleRows + hp
+        columns = (g.output[0] - 1) * hp * wp + ((stack - 1) * sampleRows + g.output[1] - 1) * wp + g.output[2]
         var offsets: [Int] = []
         offsets.reserveCapacity(channels * g.kernelVolume)
         for c in 0..<channels {
             for kd in 0..<g.kernel[0] {
                 for kh in 0..<g.kernel[1] {
                     for kw in 0..<g.kernel[2] {
-                        offsets.append(((c * dp + kd * g.dilation[0]) * hp + kh * g.dilation[1]) * wp + kw * g.dilation[2])
+                        offsets.append(((c * dp + kd * g.dilation[0]) * planeRows + kh * g.dilation[1]) * wp + kw * g.dilation[2])
                     }
                 }
             }
         }
-        let image = channels * dp * hp * wp
+        let image = channels * dp * planeRows * wp
         onesOffset = bias ? image : nil
         if bias { offsets.append(image) }
         rowOffsets = offsets
@@ -66,26 +81,78 @@ struct PaddedColumns {
     /// Whether this path applies: stride 1 everywhere.
     static func applies(_ g: WindowGeometry) -> Bool { g.stride == [1, 1, 1] }
 
+    /// Whether samples may stack: a 2-D (or 1-D) geometry, no depth.
+    static func stacks(_ g: WindowGeometry) -> Bool {
+        g.input[0] == 1 && g.kernel[0] == 1 && g.padBefore[0] == 0 && g.padAfter[0] == 0
+    }
+
+    /// How many samples a forward should stack (1: none): when one sample's padded columns end
+    /// in a partly used tile of `tileColumns` and its stacked share (its plane, sharing padding
+    /// rows) is at least 5% fewer columns, as many as keep the buffer near 256 KB, at most
+    /// `samples`.
+    static func stackedSamples(_ g: WindowGeometry, channels: Int, tileColumns nr: Int, samples: Int) -> Int {
+        guard stacks(g), samples > 1 else { return 1 }
+        let single = PaddedColumns(g, channels: 0)
+        let tiles = (single.columns + nr - 1) / nr * nr, share = single.sampleRows * single.wp
+        guard share * 20 < tiles * 19 else { return 1 }
+        return max(1, min(samples, 16, 65_536 / max(channels * share, 1)))
+    }
+
     /// Copies `channels` input planes into `buffer` with zero borders. With `bordersZeroed` the
     /// buffer's borders are already zero (an earlier `fill` of this layout wrote them, and
     /// nothing since has written outside the planes' interiors): only the interiors are copied.
     func fill(_ src: UnsafePointer<Float>, into buffer: UnsafeMutablePointer<Float>, bordersZeroed: Bool = false) {
         let iD = g.input[0], iH = g.input[1], iW = g.input[2]
-        let before = g.padBefore[2]
+        let d0 = g.padBefore[0], h0 = g.padBefore[1], before = g.padBefore[2]
+        if bordersZeroed {
+            // The interiors alone: rows of iW at a padded-row stride.
+            var from = src
+            for c in 0..<channels {
+                for d in d0..<(d0 + iD) {
+                    var to = buffer + ((c * dp + d) * hp + h0) * wp + before
+                    for _ in 0..<iH {
+                        Self.copy(from, to: to, count: iW)
+                        from += iW
+                        to += wp
+                    }
+                }
+            }
+            return
+        }
         // Only the padding is zeroed: whole padded planes and rows, then the ends of each row.
         var zeroFrom = 0
         for c in 0..<channels {
             for d in 0..<dp {
-                let inside = d >= g.padBefore[0] && d < g.padBefore[0] + iD
-                for h in 0..<hp where inside && h >= g.padBefore[1] && h < g.padBefore[1] + iH {
+                let inside = d >= d0 && d < d0 + iD
+                for h in 0..<hp where inside && h >= h0 && h < h0 + iH {
                     let row = ((c * dp + d) * hp + h) * wp
-                    if !bordersZeroed { (buffer + zeroFrom).update(repeating: 0, count: row + before - zeroFrom) }
-                    Self.copy(src + ((c * iD + d - g.padBefore[0]) * iH + h - g.padBefore[1]) * iW, to: buffer + row + before, count: iW)
+                    (buffer + zeroFrom).update(repeating: 0, count: row + before - zeroFrom)
+                    Self.copy(src + ((c * iD + d - d0) * iH + h - h0) * iW, to: buffer + row + before, count: iW)
                     zeroFrom = row + before + iW
                 }
             }
         }
-        if !bordersZeroed { (buffer + zeroFrom).update(repeating: 0, count: (onesOffset ?? bufferCount) - zeroFrom) }
+        (buffer + zeroFrom).update(repeating: 0, count: (onesOffset ?? bufferCount) - zeroFrom)
+    }
+
+    /// ``fill(_:into:bordersZeroed:)`` for `count <= stack` samples (`sampleStride` elements apart
+    /// in `src`), sample `s` at rows `s * sampleRows` of each channel's stacked plane. Rows of
+    /// samples `count..<stack` left from an earlier call are read only by dropped columns.
+    func fillSamples(_ src: UnsafePointer<Float>, sampleStride: Int, count: Int, into buffer: UnsafeMutablePointer<Float>,
+                     bordersZeroed: Bool) {
+        let iH = g.input[1], iW = g.input[2]
+        if !bordersZeroed { buffer.update(repeating: 0, count: onesOffset ?? bufferCount) }
+        for n in 0..<count {
+            var from = src + n * sampleStride
+            for c in 0..<channels {
+                var to = buffer + (c * planeRows + n * sampleRows + g.padBefore[1]) * wp + g.padBefore[2]
+                for _ in 0..<iH {
+                    Self.copy(from, to: to, count: iW)
+                    from += iW
+                    to += wp
+                }
+            }
+        }
     }
 
     /// Copies `planes` output planes (`[planes, outputPlane]`) into `[planes, columns]` in padded
@@ -95,10 +162,14 @@ struct PaddedColumns {
     func spread(_ src: UnsafePointer<Float>, planes: Int, into dst: UnsafeMutablePointer<Float>, droppedZeroed: Bool = false) {
         let oD = g.output[0], oH = g.output[1], oW = g.output[2]
         if !droppedZeroed { dst.update(repeating: 0, count: planes * columns) }
+        var from = src
         for o in 0..<planes {
             for od in 0..<oD {
-                for oh in 0..<oH {
-                    Self.copy(src + o * g.outputPlane + (od * oH + oh) * oW, to: dst + o * columns + (od * hp + oh) * wp, count: oW)
+                var to = dst + o * columns + od * hp * wp
+                for _ in 0..<oH {
+                    Self.copy(from, to: to, count: oW)
+                    from += oW
+                    to += wp
                 }
             }
         }
@@ -174,6 +245,36 @@ struct PaddedColumns {
                     j += run
                 }
                 for o in 0..<outChannels {
+                    let row = scratch + o * width, plane = y + o * g.outputPlane
+                    for run in runs { Self.copy(row + run.from, to: plane + run.to, count: run.count) }
+                }
+                start += width
+            }
+        }
+    }
+
+    /// ``forward(buffer:weight:y:scratch:chunk:)`` for `count <= stack` stacked samples
+    /// (``fillSamples``): sample `n`'s output `[outChannels, outputPlane]` goes to
+    /// `y + n * sampleStride`.
+    func forwardSamples(buffer: UnsafePointer<Float>, weight: GEMM.PackedSingleA, count: Int,
+                        y: UnsafeMutablePointer<Float>, sampleStride: Int, scratch: UnsafeMutablePointer<Float>, chunk: Int) {
+        let oH = g.output[1], oW = g.output[2]
+        let total = ((count - 1) * sampleRows + oH - 1) * wp + oW
+        var runs: [(from: Int, to: Int, count: Int)] = []
+        rowOffsets.withUnsafeBufferPointer { offsets in
+            var start = 0
+            while start < total {
+                let width = min(chunk, total - start)
+                GEMM.sgemm(weight, n: width, b: buffer + start, rowOffsets: offsets.baseAddress!, beta: 0, c: scratch, ldc: width)
+                runs.removeAll(keepingCapacity: true)
+                var j = start
+                while j < start + width {
+                    let row = j / wp, ow = j - row * wp, n = row / sampleRows, oh = row - n * sampleRows
+                    let run = min(wp - ow, start + width - j)
+                    if oh < oH && ow < oW { runs.append((j - start, n * sampleStride + oh * oW + ow, min(run, oW - ow))) }
+                    j += run
+                }
+                for o in 0..<weight.m {
                     let row = scratch + o * width, plane = y + o * g.outputPlane
                     for run in runs { Self.copy(row + run.from, to: plane + run.to, count: run.count) }
                 }
