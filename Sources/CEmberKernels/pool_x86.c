@@ -203,4 +203,93 @@ POOL_AVX2 void ember_smax_pool2x2_backward_avx2(long planes, long ih, long iw, l
     }
 }
 
+// The same two kernels sixteen windows at a time with AVX-512F mask registers (the same values,
+// indices and gradients); a row's last windows, or a row of fewer than sixteen, through masked
+// loads and stores.
+#define POOL_AVX512 __attribute__((target("avx512f")))
+
+// Lanes where v replaces the running maximum: greater, or NaN.
+static inline __attribute__((always_inline)) POOL_AVX512 __mmask16 pool_takes16(__m512 v, __m512 best) {
+    return _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+}
+
+// The first n lanes (none for n <= 0, all for n >= 16).
+static inline __attribute__((always_inline)) __mmask16 pool_lanes(long n) {
+    return (__mmask16)(n <= 0 ? 0 : n >= 16 ? 0xFFFF : (1u << n) - 1);
+}
+
+POOL_AVX512 void ember_smax_pool2x2_avx512(long planes, long ih, long iw, long oh, long ow, const float *x, float *y,
+                                           int64_t *indices) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    for (long p = 0; p < planes; ++p) {
+        const float *src = x + p * ih * iw;
+        for (long r = 0; r < oh; ++r) {
+            float *dst = y + (p * oh + r) * ow;
+            int64_t *at = indices ? indices + (p * oh + r) * ow : 0;
+            for (long c = 0; c < ow; c += 16) {
+                long n = ow - c < 16 ? ow - c : 16;
+                __mmask16 out = pool_lanes(n), in0 = pool_lanes(2 * n), in1 = pool_lanes(2 * n - 16);
+                long top = 2 * r * iw + 2 * c, bottom = top + iw;
+                __m512 a = _mm512_maskz_loadu_ps(in0, src + top), b = _mm512_maskz_loadu_ps(in1, src + top + 16);
+                __m512 ue = _mm512_permutex2var_ps(a, even, b), uo = _mm512_permutex2var_ps(a, odd, b);
+                a = _mm512_maskz_loadu_ps(in0, src + bottom);
+                b = _mm512_maskz_loadu_ps(in1, src + bottom + 16);
+                __m512 le = _mm512_permutex2var_ps(a, even, b), lo = _mm512_permutex2var_ps(a, odd, b);
+                __m512 best = ue;
+                __mmask16 k1 = pool_takes16(uo, best);
+                best = _mm512_mask_mov_ps(best, k1, uo);
+                __mmask16 k2 = pool_takes16(le, best);
+                best = _mm512_mask_mov_ps(best, k2, le);
+                __mmask16 k3 = pool_takes16(lo, best);
+                best = _mm512_mask_mov_ps(best, k3, lo);
+                _mm512_mask_storeu_ps(dst + c, out, best);
+                if (at) {
+                    __m512i pos = _mm512_add_epi32(even, _mm512_set1_epi32((int)top));
+                    pos = _mm512_mask_mov_epi32(pos, k1, _mm512_add_epi32(even, _mm512_set1_epi32((int)top + 1)));
+                    pos = _mm512_mask_mov_epi32(pos, k2, _mm512_add_epi32(even, _mm512_set1_epi32((int)bottom)));
+                    pos = _mm512_mask_mov_epi32(pos, k3, _mm512_add_epi32(even, _mm512_set1_epi32((int)bottom + 1)));
+                    _mm512_mask_storeu_epi64(at + c, (__mmask8)out, _mm512_cvtepi32_epi64(_mm512_castsi512_si256(pos)));
+                    _mm512_mask_storeu_epi64(at + c + 8, (__mmask8)(out >> 8), _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(pos, 1)));
+                }
+            }
+        }
+    }
+}
+
+POOL_AVX512 void ember_smax_pool2x2_backward_avx512(long planes, long ih, long iw, long oh, long ow, const float *g,
+                                                    const int64_t *indices, float *dx) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    // Interleaving (left, right) lane pairs: lanes 0-7 of each, then lanes 8-15.
+    const __m512i low = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i high = _mm512_add_epi32(low, _mm512_set1_epi32(8));
+    for (long p = 0; p < planes; ++p) {
+        float *plane = dx + p * ih * iw;
+        for (long r = 0; r < oh; ++r) {
+            const float *gr = g + (p * oh + r) * ow;
+            const int64_t *ir = indices + (p * oh + r) * ow;
+            float *upper = plane + 2 * r * iw, *lower = upper + iw;
+            for (long c = 0; c < ow; c += 16) {
+                long n = ow - c < 16 ? ow - c : 16;
+                __mmask16 in = pool_lanes(n), out0 = pool_lanes(2 * n), out1 = pool_lanes(2 * n - 16);
+                __m512i at = _mm512_inserti64x4(
+                    _mm512_castsi256_si512(_mm512_cvtepi64_epi32(_mm512_maskz_loadu_epi64((__mmask8)in, ir + c))),
+                    _mm512_cvtepi64_epi32(_mm512_maskz_loadu_epi64((__mmask8)(in >> 8), ir + c + 8)), 1);
+                __m512i first = _mm512_add_epi32(even, _mm512_set1_epi32((int)(2 * r * iw + 2 * c)));
+                __m512 v = _mm512_add_ps(_mm512_setzero_ps(), _mm512_maskz_loadu_ps(in, gr + c));
+                __m512 tl = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(at, first), v);
+                __m512 tr = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(at, _mm512_add_epi32(first, _mm512_set1_epi32(1))), v);
+                __m512 bl = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(at, _mm512_add_epi32(first, _mm512_set1_epi32((int)iw))), v);
+                __m512 br = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(at, _mm512_add_epi32(first, _mm512_set1_epi32((int)iw + 1))), v);
+                _mm512_mask_storeu_ps(upper + 2 * c, out0, _mm512_permutex2var_ps(tl, low, tr));
+                _mm512_mask_storeu_ps(upper + 2 * c + 16, out1, _mm512_permutex2var_ps(tl, high, tr));
+                _mm512_mask_storeu_ps(lower + 2 * c, out0, _mm512_permutex2var_ps(bl, low, br));
+                _mm512_mask_storeu_ps(lower + 2 * c + 16, out1, _mm512_permutex2var_ps(bl, high, br));
+            }
+            for (long j = 2 * ow; j < iw; ++j) upper[j] = lower[j] = 0.0f;
+        }
+        for (long j = 2 * oh * iw; j < ih * iw; ++j) plane[j] = 0.0f;
+    }
+}
+
 #endif

@@ -170,6 +170,12 @@ void ember_smax_pool2x2_avx2(long planes, long ih, long iw, long oh, long ow, co
 /// window's index and +0 everywhere else (every element is written).
 void ember_smax_pool2x2_backward_avx2(long planes, long ih, long iw, long oh, long ow, const float *g,
                                       const int64_t *indices, float *dx);
+/// `ember_smax_pool2x2_avx2` sixteen windows at a time (the same values and indices). Requires AVX-512F.
+void ember_smax_pool2x2_avx512(long planes, long ih, long iw, long oh, long ow, const float *x, float *y,
+                               int64_t *_Nullable indices);
+/// `ember_smax_pool2x2_backward_avx2` sixteen windows at a time (the same gradient). Requires AVX-512F.
+void ember_smax_pool2x2_backward_avx512(long planes, long ih, long iw, long oh, long ow, const float *g,
+                                        const int64_t *indices, float *dx);
 
 // Float32 activations and recurrent step passes (activation_x86.c, AVX2 without FMA). Call only
 // after `ember_cpu_supports_path(EMBER_PATH_AVX2)` returned 1; elsewhere they trap. Every value is

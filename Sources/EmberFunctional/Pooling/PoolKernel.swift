@@ -10,6 +10,10 @@ enum PoolKernel {
     /// int64 indices took most of the time.
     static let native2x2 = GEMMKernelPath.avx2.isSupported
 
+    /// Whether they run sixteen windows at a time (AVX-512F, the same bits): where GEMM
+    /// dispatches its AVX-512 kernels (`EMBER_DISABLE_AVX512=1` turns both off).
+    static let native2x2Wide = GEMMKernelPath.best == .avx512
+
     /// Whether `w`'s windows are whole 2x2 windows with stride 2 within a plane of fewer than 2^31
     /// elements: the windows of ``max2x2Native(_:_:_:planes:_:)``.
     static func is2x2(_ w: PoolWindows) -> Bool {
@@ -22,15 +26,23 @@ enum PoolKernel {
     /// ``max2x2Float(_:_:_:planes:_:)`` in C; without `indices`, the values alone. Requires
     /// ``native2x2`` and ``is2x2(_:)``.
     static func max2x2Native(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ indices: UnsafeMutablePointer<Int64>?,
-                                     planes: Int, _ w: PoolWindows) {
-        ember_smax_pool2x2_avx2(planes, w.input[1], w.input[2], w.output[1], w.output[2], x, y, indices)
+                                     planes: Int, _ w: PoolWindows, wide: Bool = native2x2Wide) {
+        if wide {
+            ember_smax_pool2x2_avx512(planes, w.input[1], w.input[2], w.output[1], w.output[2], x, y, indices)
+        } else {
+            ember_smax_pool2x2_avx2(planes, w.input[1], w.input[2], w.output[1], w.output[2], x, y, indices)
+        }
     }
 
     /// ``scatterTiled(_:_:_:planes:_:kernelHeight:)`` for 2x2 windows, in C. Requires
     /// ``native2x2`` and ``is2x2(_:)``.
     static func scatter2x2Native(_ g: UnsafePointer<Float>, _ indices: UnsafePointer<Int64>, _ dx: UnsafeMutablePointer<Float>,
-                                         planes: Int, _ w: PoolWindows) {
-        ember_smax_pool2x2_backward_avx2(planes, w.input[1], w.input[2], w.output[1], w.output[2], g, indices, dx)
+                                         planes: Int, _ w: PoolWindows, wide: Bool = native2x2Wide) {
+        if wide {
+            ember_smax_pool2x2_backward_avx512(planes, w.input[1], w.input[2], w.output[1], w.output[2], g, indices, dx)
+        } else {
+            ember_smax_pool2x2_backward_avx2(planes, w.input[1], w.input[2], w.output[1], w.output[2], g, indices, dx)
+        }
     }
 
     /// Visits every output position `(index, window)` of one plane.
