@@ -42,6 +42,17 @@ public func conv3d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride:
 package func convolution(_ input: Tensor, weight: Tensor, bias: Tensor?, dims: Int, stride: SpatialSize,
                          padding: ConvPadding, dilation: SpatialSize, groups: Int, paddingMode: PaddingMode,
                          context: () -> String) -> Tensor {
+    let (setup, padded, g, outShape) = convolutionGeometry(input, weight: weight, bias: bias, dims: dims, stride: stride, padding: padding,
+                                                           dilation: dilation, groups: groups, paddingMode: paddingMode, context: context)
+    return setup.finish(convolutionOp(padded, weight: weight, bias: bias, geometry: g, groups: groups, outShape: outShape, transposed: false))
+}
+
+/// The checks, padding and geometry of ``convolution(_:weight:bias:dims:stride:padding:dilation:groups:paddingMode:context:)``:
+/// the batched input (padded first for padding modes other than zeros), the window geometry and
+/// the output shape.
+func convolutionGeometry(_ input: Tensor, weight: Tensor, bias: Tensor?, dims: Int, stride: SpatialSize,
+                         padding: ConvPadding, dilation: SpatialSize, groups: Int, paddingMode: PaddingMode,
+                         context: () -> String) -> (setup: ConvolutionSetup, input: Tensor, geometry: WindowGeometry, outShape: Shape) {
     let name = "conv\(dims)d"
     let setup = ConvolutionSetup(input, dims: dims, name: name, context: context)
     let x = setup.input
@@ -75,8 +86,7 @@ package func convolution(_ input: Tensor, weight: Tensor, bias: Tensor?, dims: I
     let g = WindowGeometry.convolution(input: Array(padded.shape.dropFirst(2)), kernel: kernel, stride: s,
                                        padBefore: before, padAfter: after, dilation: d, describe: context)
     let outShape = [padded.shape[0], weight.shape[0]] + Array(g.output.suffix(dims))
-    return setup.finish(convolutionOp(padded, weight: weight, bias: bias, geometry: g, groups: groups,
-                                      outShape: Shape(outShape), transposed: false))
+    return (setup, padded, g, Shape(outShape))
 }
 
 /// The bias gradient of a convolution: `gy` (contiguous `[N, C, ...]`) summed over samples and
@@ -143,7 +153,20 @@ func convolutionOp(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry g: Windo
     }
     if x.dtype == .float32 { run(Float.self) } else { run(Double.self) }
     let opName = transposed ? "convolution_transpose" : "convolution"
-    let backward: (Tensor) -> [Tensor?] = { grad in
+    let backward = convolutionBackward(x, weight: weight, bias: bias, geometry: g, groups: groups, outShape: outShape,
+                                       transposed: transposed, output: out)
+    if let bias { return out.recorded(opName, x, weight, bias, twice: true, backward: backward) }
+    return out.recorded(opName, x, weight, twice: true, backward: backward)
+}
+
+/// The backward of ``convolutionOp(_:weight:bias:geometry:groups:outShape:transposed:)``: from the
+/// output's gradient, those of `x`, `weight` and (when given) `bias`. `output` (the op's output)
+/// is read for its shape by a transposed convolution's double backward.
+func convolutionBackward(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry g: WindowGeometry, groups: Int,
+                         outShape: Shape, transposed: Bool, output out: Tensor?) -> (Tensor) -> [Tensor?] {
+    let xc = x.contiguousRaw, wc = weight.contiguousRaw
+    let sizes = ConvolutionKernel.Sizes(batch: x.shape[0], inChannels: x.shape[1], outChannels: outShape[1], groups: groups)
+    return { grad in
         if creatingGraph {
             var grads: [Tensor?]
             if transposed {
@@ -152,7 +175,7 @@ func convolutionOp(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry g: Windo
                 // convolution, and that convolution's weight gradient with the roles swapped.
                 let family = ConvolutionFamily(
                     sizes: .init(batch: sizes.batch, inChannels: sizes.outChannels, outChannels: sizes.inChannels, groups: groups),
-                    geometry: g, input: out, weight: wc, outShape: x.shape)
+                    geometry: g, input: out!, weight: wc, outShape: x.shape)
                 grads = [x.tracksGrad ? family.convolve(grad, weight) : nil,
                          weight.tracksGrad ? family.weightGradient(grad, x) : nil]
             } else {
@@ -197,8 +220,6 @@ func convolutionOp(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry g: Windo
         }
         return grads
     }
-    if let bias { return out.recorded(opName, x, weight, bias, twice: true, backward: backward) }
-    return out.recorded(opName, x, weight, twice: true, backward: backward)
 }
 
 /// A convolution and its two adjoints, as recorded ops whose backwards are each other: what a

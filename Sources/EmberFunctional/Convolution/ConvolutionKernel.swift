@@ -78,9 +78,12 @@ enum ConvolutionKernel {
         }
     }
 
-    /// ``forward`` for float32 with stride 1 (``PaddedColumns``).
+    /// ``forward`` for float32 with stride 1 (``PaddedColumns``). With a `sink`, each sample's
+    /// output (`[outChannels, outputPlane]`) goes to a per-thread scratch instead of `y`, and
+    /// `sink(n, output)` consumes it on the same thread while it is in cache.
     static func paddedForward(x: UnsafePointer<Float>, w: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-                              y: UnsafeMutablePointer<Float>, _ s: Sizes, _ g: WindowGeometry) {
+                              y: UnsafeMutablePointer<Float>?, _ s: Sizes, _ g: WindowGeometry,
+                              sink: ((Int, UnsafePointer<Float>) -> Void)? = nil) {
         let cinG = s.inChannels / s.groups, coutG = s.outChannels / s.groups
         let L = g.outputPlane, P = g.inputPlane
         let padded = PaddedColumns(g, channels: cinG, bias: bias != nil)
@@ -104,7 +107,7 @@ enum ConvolutionKernel {
         // Columns per product: whole tiles (a partial tile costs a whole one), about 256 KB of B.
         let nr = weights[0].tileColumns
         let chunk = max(nr, chunkElements / rows / nr * nr)
-        let stack = s.groups > 1 || padded.writesRows(tileColumns: nr) || padded.rowsPerTile(weights[0]) > 1 ? 1
+        let stack = sink != nil || s.groups > 1 || padded.writesRows(tileColumns: nr) || padded.rowsPerTile(weights[0]) > 1 ? 1
             : PaddedColumns.stackedSamples(g, channels: cinG, tileColumns: nr, samples: s.batch / threads)
         let stacked = PaddedColumns(g, channels: cinG, bias: bias != nil, stack: stack)
         Threading.parallelFor(chunks: threads) { part in
@@ -118,21 +121,23 @@ enum ConvolutionKernel {
                     let count = min(stack, samples.upperBound - first)
                     stacked.fillSamples(x + first * s.inChannels * P, sampleStride: s.inChannels * P, count: count, into: buffer,
                                         bordersZeroed: first != samples.lowerBound)
-                    stacked.forwardSamples(buffer: buffer, weight: weights[0], count: count, y: y + first * s.outChannels * L,
+                    stacked.forwardSamples(buffer: buffer, weight: weights[0], count: count, y: y! + first * s.outChannels * L,
                                            sampleStride: s.outChannels * L, scratch: scratch, chunk: chunk)
                 }
                 return
             }
             let buffer = UnsafeMutablePointer<Float>.allocate(capacity: padded.bufferCount)
             let scratch = UnsafeMutablePointer<Float>.allocate(capacity: coutG * chunk)
-            defer { buffer.deallocate(); scratch.deallocate() }
+            let sampleOutput = sink == nil ? nil : UnsafeMutablePointer<Float>.allocate(capacity: max(s.outChannels * L, 1))
+            defer { buffer.deallocate(); scratch.deallocate(); sampleOutput?.deallocate() }
             padded.prepare(buffer)
             for n in samples {
+                let out = sampleOutput ?? y! + n * s.outChannels * L
                 for gi in 0..<s.groups {
                     padded.fill(x + (n * s.inChannels + gi * cinG) * P, into: buffer, bordersZeroed: n != samples.lowerBound || gi > 0)
-                    padded.forward(buffer: buffer, weight: weights[gi],
-                                   y: y + (n * s.outChannels + gi * coutG) * L, scratch: scratch, chunk: chunk)
+                    padded.forward(buffer: buffer, weight: weights[gi], y: out + gi * coutG * L, scratch: scratch, chunk: chunk)
                 }
+                if let sink, let sampleOutput { sink(n, sampleOutput) }
             }
         }
     }

@@ -25,12 +25,17 @@ public final class Sequential: Module {
     /// runs them in its product's epilogue when nothing observes the values in between
     /// (``Linear/forwardFusing(_:_:)``): the same bits, fewer passes over the activations. A
     /// `ReLU` followed by a max pooling runs after the pooling instead (``reluCommutes(at:_:)``):
-    /// the same values and gradients, on a quarter of the elements for 2x2 windows.
+    /// the same values and gradients, on a quarter of the elements for 2x2 windows. A `Conv2d`
+    /// followed by a 2x2 `MaxPool2d` (a `ReLU` between or not) pools each sample's convolution
+    /// output while it is in cache (``Conv2d/forwardPooling(_:_:)``), the same bits again.
     public override func forward(_ input: Tensor) -> Tensor {
         var x = input
         var i = 0
         while i < layers.count {
             if let linear = layers[i] as? Linear, let (y, covered) = linear.forwardFusing(x, layers[(i + 1)...]) {
+                x = y
+                i += 1 + covered
+            } else if let conv = layers[i] as? Conv2d, let (y, covered) = conv.forwardPooling(x, layers[(i + 1)...]) {
                 x = y
                 i += 1 + covered
             } else if reluCommutes(at: i, x) {

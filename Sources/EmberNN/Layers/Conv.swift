@@ -209,3 +209,25 @@ public final class ConvTranspose3d: ConvTransposeBase {
                    groups: groups, bias: bias, dilation: dilation, dtype: dtype, generator: generator)
     }
 }
+
+extension Conv2d {
+    /// This layer and the `MaxPool2d(2)` at the start of `next` (2x2 windows, stride 2, no padding,
+    /// floor mode), with a `ReLU` between them or not, as one op
+    /// (`convolutionMaxPool2x2`: the convolution's output pooled sample by sample while in cache,
+    /// never stored), the ReLU after the pooling (``Sequential/forward(_:)`` explains why that is
+    /// the same). Returns the output and how many layers of `next` it covered, or `nil` where the
+    /// op does not apply or a hook or anomaly detection would see the values in between.
+    func forwardPooling(_ input: Tensor, _ next: ArraySlice<Module>) -> (output: Tensor, covered: Int)? {
+        guard hookTable == nil, !AnomalyDetection.isActive, var i = next.indices.first else { return nil }
+        let relu = next[i] is ReLU && next[i].hookTable == nil
+        if relu { i += 1 }
+        let two = [SpatialSize(2), SpatialSize([2, 2])]
+        guard i < next.endIndex, let pool = next[i] as? MaxPool2d, pool.hookTable == nil, two.contains(pool.kernelSize),
+              two.contains(pool.stride), [SpatialSize(0), SpatialSize([0, 0])].contains(pool.padding),
+              [SpatialSize(1), SpatialSize([1, 1])].contains(pool.dilation), !pool.ceilMode,
+              let pooled = convolutionMaxPool2x2(input, weight: weight.value, bias: bias?.value, stride: SpatialSize(stride),
+                                                 padding: padding, dilation: SpatialSize(dilation), groups: groups,
+                                                 paddingMode: paddingMode, context: { self.errorContext }) else { return nil }
+        return (relu ? next[i - 1](pooled) : pooled, i + 1 - next.startIndex)
+    }
+}
