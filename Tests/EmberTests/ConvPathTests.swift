@@ -1,4 +1,5 @@
 import Ember
+@testable import EmberFunctional
 import Testing
 import _EmberTestSupport
 
@@ -78,6 +79,28 @@ import _EmberTestSupport
         // fast path; the weight gradient builds columns.
         expectClose(grads[.float32]!.0.to(.float64), grads[.float64]!.0, atol: 1e-4, rtol: 1e-4, "input gradient, \(c.testDescription)")
         expectClose(grads[.float32]!.1.to(.float64), grads[.float64]!.1, atol: 1e-3, rtol: 1e-4, "weight gradient, \(c.testDescription)")
+    }
+
+    /// Stacked samples with unequal padding above and below (the input gradient of a `"same"`
+    /// convolution with an even kernel has such padding): each sample's rows start the larger of the
+    /// two paddings after the previous sample's, so no output reads another sample's rows. The
+    /// float32 stacked forward against the float64 column-matrix loop on the same geometry.
+    @Test func stackedSamplesWithUnequalPadding() {
+        let g = WindowGeometry.convolution(input: [1, 11, 11], kernel: [1, 3, 3], stride: [1, 1, 1], padBefore: [0, 2, 2],
+                                           padAfter: [0, 1, 1], dilation: [1, 1, 1], describe: { "test" })
+        // Five input channels: 46 column-matrix rows, more than the one-row-at-a-time path takes.
+        let sizes = ConvolutionKernel.Sizes(batch: 5, inChannels: 5, outChannels: 4, groups: 1)
+        let x = Tensor.normal([5, 5, 11, 11], dtype: .float64, generator: Generator(seed: 3))
+        let w = Tensor.normal([4, 5, 3, 3], dtype: .float64, generator: Generator(seed: 4))
+        let b = Tensor.normal([4], dtype: .float64, generator: Generator(seed: 5))
+        let outShape: Shape = [5, 4, g.output[1], g.output[2]]
+        let single = Tensor(uninitializedShape: outShape, dtype: .float32), double = Tensor(uninitializedShape: outShape, dtype: .float64)
+        let (x32, w32, b32) = (x.to(.float32), w.to(.float32), b.to(.float32))
+        ConvolutionKernel.forward(x: x32.pointer(as: Float.self), w: w32.pointer(as: Float.self), bias: b32.pointer(as: Float.self),
+                                  y: single.mutablePointer(as: Float.self), sizes, g)
+        ConvolutionKernel.forward(x: x.pointer(as: Double.self), w: w.pointer(as: Double.self), bias: b.pointer(as: Double.self),
+                                  y: double.mutablePointer(as: Double.self), sizes, g)
+        expectClose(single.to(.float64), double, atol: 1e-4, rtol: 1e-4)
     }
 
     /// 2x2 windows on rows of 4-7 outputs run four columns at a time (`max2x2FloatNarrow`): the

@@ -59,6 +59,17 @@ struct ReLUPoolOrderTests {
         }
     }
 
+    @Test("other poolings keep their order: ReLU does not commute with averages")
+    func averagesKeepTheOrder() {
+        let x = Self.input([2, 3, 6, 6], seed: 8, nan: false)
+        for m in [Sequential(ReLU(), AvgPool2d(2)), Sequential(ReLU(), AdaptiveAvgPool2d(1)), Sequential(ReLU(), LPPool2d(2, 2))] {
+            let plain = Self.oneByOne(m, x)
+            expectBitwiseEqual(m(x), plain)
+            let swapped = m[0](m[1](x))
+            #expect(swapped.doubles != plain.doubles, "the inputs tell the two orders apart")
+        }
+    }
+
     @Test("hooks on the ReLU or the pooling see the values they would see unfused")
     func hooksStepAside() {
         let m = Sequential(ReLU(), MaxPool2d(2))
