@@ -48,6 +48,20 @@ struct ConvolutionMaxPoolTests {
         }
     }
 
+    @Test("a first layer (input without gradient): weight and bias gradients bitwise the layers one by one")
+    func firstLayerGradients() {
+        for (name, m, shape) in Self.cases() {
+            let x = Self.input(shape, seed: 22)
+            let fused = m(x), plain = Self.oneByOne(m, x)
+            expectBitwiseEqual(fused, plain, name)
+            let params = m.parameters().map(\.value)
+            let upstream = Tensor.normal(fused.shape, generator: Generator(seed: 23))
+            let gf = Autograd.grad([(fused * upstream).sum()], params)
+            let gp = Autograd.grad([(plain * upstream).sum()], params)
+            for (a, b) in zip(gf, gp) { expectBitwiseEqual(a!, b!, "\(name): gradient") }
+        }
+    }
+
     @Test("the fused op runs where it applies")
     func fusedOpRuns() {
         let m = withGenerator(Generator(seed: 1)) { Sequential(Conv2d(2, 3, 3), ReLU(), MaxPool2d(2)) }
