@@ -11,12 +11,6 @@ import _EmberTestSupport
 
 @Suite("Conv2d then 2x2 max pooling")
 struct ConvolutionMaxPoolTests {
-    static func oneByOne(_ m: Sequential, _ x: Tensor) -> Tensor {
-        var y = x
-        for layer in m.layers { y = layer(y) }
-        return y
-    }
-
     /// Normal values, every fifth replaced by -1 or 0 (ties in the pooling windows).
     static func input(_ shape: Shape, seed: UInt64) -> Tensor {
         let base = Tensor.normal(shape, generator: Generator(seed: seed)).doubles
@@ -38,7 +32,7 @@ struct ConvolutionMaxPoolTests {
     func gradients() {
         for (name, m, shape) in Self.cases() {
             let x = Self.input(shape, seed: 12).requiringGrad()
-            let fused = m(x), plain = Self.oneByOne(m, x)
+            let fused = m(x), plain = m.oneByOne(x)
             expectBitwiseEqual(fused, plain, name)
             let inputs = [x] + m.parameters().map(\.value)
             let upstream = Tensor.normal(fused.shape, generator: Generator(seed: 13))
@@ -52,7 +46,7 @@ struct ConvolutionMaxPoolTests {
     func firstLayerGradients() {
         for (name, m, shape) in Self.cases() {
             let x = Self.input(shape, seed: 22)
-            let fused = m(x), plain = Self.oneByOne(m, x)
+            let fused = m(x), plain = m.oneByOne(x)
             expectBitwiseEqual(fused, plain, name)
             let params = m.parameters().map(\.value)
             let upstream = Tensor.normal(fused.shape, generator: Generator(seed: 23))
@@ -80,7 +74,7 @@ struct ConvolutionMaxPoolTests {
             var values = Self.input(shape, seed: 14).doubles
             for i in stride(from: 3, to: values.count, by: 17) { values[i] = .nan }
             let x = Tensor(values, shape: shape).to(.float32)
-            expectBitwiseEqual(withNoGrad { m(x) }, withNoGrad { Self.oneByOne(m, x) }, name)
+            expectBitwiseEqual(withNoGrad { m(x) }, withNoGrad { m.oneByOne(x) }, name)
         }
     }
 
@@ -92,7 +86,7 @@ struct ConvolutionMaxPoolTests {
             let g = try #require(Autograd.grad([(y * y).sum()], [x], createGraph: true)[0])
             return Autograd.grad([(g * g).sum()], [x] + m.parameters().map(\.value))
         }
-        let fused = try penalty(m(x)), plain = try penalty(Self.oneByOne(m, x))
+        let fused = try penalty(m(x)), plain = try penalty(m.oneByOne(x))
         for (a, b) in zip(fused, plain) { expectBitwiseEqual(a!, b!, "second derivative") }
     }
 
@@ -103,7 +97,7 @@ struct ConvolutionMaxPoolTests {
         let x = Self.input([2, 2, 8, 8], seed: 18)
         let seen = Mutex<[Shape]>([])
         let h = hooked[0].registerForwardHook { _, _, output in seen.withLock { $0.append(output.shape) }; return nil }
-        expectBitwiseEqual(hooked(x), Self.oneByOne(hooked, x))
+        expectBitwiseEqual(hooked(x), hooked.oneByOne(x))
         #expect(seen.withLock { $0 }.first == [2, 3, 6, 6], "the hook saw the convolution's own output")
         h.remove()
         let others: [(Sequential, Tensor)] = withGenerator(g) {
@@ -117,7 +111,7 @@ struct ConvolutionMaxPoolTests {
         for (m, input) in others {
             let y = m(input.requiringGrad())
             #expect(y.gradFnName != "convolution_max_pool2d")
-            expectBitwiseEqual(y, Self.oneByOne(m, input))
+            expectBitwiseEqual(y, m.oneByOne(input))
         }
     }
 }

@@ -11,12 +11,6 @@ import _EmberTestSupport
 
 @Suite("ReLU before max pooling")
 struct ReLUPoolOrderTests {
-    static func oneByOne(_ m: Sequential, _ x: Tensor) -> Tensor {
-        var y = x
-        for layer in m.layers { y = layer(y) }
-        return y
-    }
-
     /// Normal values, a third of them replaced by -1, 0, -0 or NaN (rounded to make ties).
     static func input(_ shape: Shape, seed: UInt64, dtype: DType = .float32, nan: Bool = true) -> Tensor {
         let base = Tensor.normal(shape, generator: Generator(seed: seed)).doubles
@@ -40,7 +34,7 @@ struct ReLUPoolOrderTests {
     func gradients(dtype: DType) {
         for (name, m, shape) in Self.cases(dtype) {
             let x = Self.input(shape, seed: 4, dtype: dtype, nan: false).requiringGrad()
-            let reordered = m(x), plain = Self.oneByOne(m, x)
+            let reordered = m(x), plain = m.oneByOne(x)
             expectBitwiseEqual(reordered, plain, name)
             let inputs = [x] + m.parameters().map(\.value)
             let upstream = Self.input(reordered.shape, seed: 5, dtype: dtype, nan: false)
@@ -55,7 +49,7 @@ struct ReLUPoolOrderTests {
         for (name, m, shape) in Self.cases(.float32) {
             m.eval()
             let x = Self.input(shape, seed: 6)
-            expectBitwiseEqual(withNoGrad { m(x) }, withNoGrad { Self.oneByOne(m, x) }, name)
+            expectBitwiseEqual(withNoGrad { m(x) }, withNoGrad { m.oneByOne(x) }, name)
         }
     }
 
@@ -63,7 +57,7 @@ struct ReLUPoolOrderTests {
     func averagesKeepTheOrder() {
         let x = Self.input([2, 3, 6, 6], seed: 8, nan: false)
         for m in [Sequential(ReLU(), AvgPool2d(2)), Sequential(ReLU(), AdaptiveAvgPool2d(1)), Sequential(ReLU(), LPPool2d(2, 2))] {
-            let plain = Self.oneByOne(m, x)
+            let plain = m.oneByOne(x)
             expectBitwiseEqual(m(x), plain)
             let swapped = m[0](m[1](x))
             #expect(swapped.doubles != plain.doubles, "the inputs tell the two orders apart")
@@ -81,14 +75,14 @@ struct ReLUPoolOrderTests {
             seen.withLock { $0.append(input.shape) }
             return nil
         }
-        expectBitwiseEqual(m(x), Self.oneByOne(m, x))
+        expectBitwiseEqual(m(x), m.oneByOne(x))
         #expect(seen.withLock { $0 } == [[2, 2, 6, 6], [2, 2, 6, 6]], "the ReLU ran first, on the unpooled input")
         h.remove()
         let h2 = m[1].registerForwardHook { _, input, _ in
             #expect(!input.doubles.contains { $0 < 0 }, "the pooling's own input is rectified")
             return nil
         }
-        expectBitwiseEqual(m(x), Self.oneByOne(m, x))
+        expectBitwiseEqual(m(x), m.oneByOne(x))
         h2.remove()
     }
 }

@@ -23,13 +23,6 @@ struct SequentialFusionTests {
         return m
     }
 
-    /// The layers one by one, each through its own `callAsFunction`.
-    static func oneByOne(_ m: Sequential, _ x: Tensor) -> Tensor {
-        var y = x
-        for layer in m.layers { y = layer(y) }
-        return y
-    }
-
     static func input(_ dtype: DType, rows: Int = 50) -> Tensor {
         Tensor.normal([rows, 30], generator: Generator(seed: 6)).to(dtype)
     }
@@ -41,7 +34,7 @@ struct SequentialFusionTests {
         m.eval()
         for rows in [50, 1] {
             let x = Self.input(dtype, rows: rows)
-            expectBitwiseEqual(withNoGrad { m(x) }, withNoGrad { Self.oneByOne(m, x) }, "\(rows) rows")
+            expectBitwiseEqual(withNoGrad { m(x) }, withNoGrad { m.oneByOne(x) }, "\(rows) rows")
         }
     }
 
@@ -55,7 +48,7 @@ struct SequentialFusionTests {
         let fused = withGenerator(Generator(seed: 9)) { m(x) }
         let params = m.parameters().map(\.value)
         let gf = Autograd.grad([fused.pow(2).sum()], params)
-        let plain = withGenerator(Generator(seed: 9)) { Self.oneByOne(m, x) }
+        let plain = withGenerator(Generator(seed: 9)) { m.oneByOne(x) }
         let gp = Autograd.grad([plain.pow(2).sum()], params)
         expectBitwiseEqual(fused, plain)
         for (a, b) in zip(gf, gp) { expectBitwiseEqual(a!, b!, "gradient") }
@@ -66,7 +59,7 @@ struct SequentialFusionTests {
         let m = Self.model(.float32)
         m.eval()
         let x = Self.input(.float32)
-        let expected = withNoGrad { Self.oneByOne(m, x) }
+        let expected = withNoGrad { m.oneByOne(x) }
         let seen = Mutex<[Shape]>([])
         let h1 = m[1].registerForwardHook { _, input, _ in seen.withLock { $0.append(input.shape) }; return nil }
         let h2 = m[0].registerForwardHook { _, _, output in
@@ -112,6 +105,6 @@ struct SequentialFusionTests {
         let x = Tensor.normal([5, 4], generator: Generator(seed: 4))
         let y = withNoGrad { m(x) }
         #expect(norm.calls == 2, "its forward ran in training and in eval")
-        expectBitwiseEqual(y, withNoGrad { Self.oneByOne(m, x) })
+        expectBitwiseEqual(y, withNoGrad { m.oneByOne(x) })
     }
 }

@@ -195,7 +195,6 @@ struct PaddedColumns {
     /// `outChannels * chunk` floats.
     func forward(buffer: UnsafePointer<Float>, weight: GEMM.PackedSingleA,
                  y: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, chunk: Int) {
-        let outChannels = weight.m
         let oD = g.output[0], oH = g.output[1], oW = g.output[2], plane = hp * wp
         let perTile = rowsPerTile(weight)
         if perTile > 1 {
@@ -228,28 +227,9 @@ struct PaddedColumns {
             }
             return
         }
-        // The runs of real output columns in a chunk, found once per chunk for every channel:
-        // (offset in the chunk, offset in an output plane, length).
-        var runs: [(from: Int, to: Int, count: Int)] = []
-        rowOffsets.withUnsafeBufferPointer { offsets in
-            var start = 0
-            while start < columns {
-                let width = min(chunk, columns - start)
-                GEMM.sgemm(weight, n: width, b: buffer + start, rowOffsets: offsets.baseAddress!, beta: 0, c: scratch, ldc: width)
-                runs.removeAll(keepingCapacity: true)
-                var j = start
-                while j < start + width {
-                    let od = j / plane, rest = j - od * plane, oh = rest / wp, ow = rest - oh * wp
-                    let run = min(wp - ow, start + width - j)
-                    if oh < oH && ow < oW { runs.append((j - start, (od * oH + oh) * oW + ow, min(run, oW - ow))) }
-                    j += run
-                }
-                for o in 0..<outChannels {
-                    let row = scratch + o * width, plane = y + o * g.outputPlane
-                    for run in runs { Self.copy(row + run.from, to: plane + run.to, count: run.count) }
-                }
-                start += width
-            }
+        productCompacted(buffer: buffer, weight: weight, columns: columns, y: y, scratch: scratch, chunk: chunk) { j in
+            let od = j / plane, rest = j - od * plane, oh = rest / wp, ow = rest - oh * wp
+            return (oh < oH && ow < oW ? (od * oH + oh) * oW + ow : nil, oW - ow, wp - ow)
         }
     }
 
@@ -260,18 +240,32 @@ struct PaddedColumns {
                         y: UnsafeMutablePointer<Float>, sampleStride: Int, scratch: UnsafeMutablePointer<Float>, chunk: Int) {
         let oH = g.output[1], oW = g.output[2]
         let total = ((count - 1) * sampleRows + oH - 1) * wp + oW
+        productCompacted(buffer: buffer, weight: weight, columns: total, y: y, scratch: scratch, chunk: chunk) { j in
+            let row = j / wp, ow = j - row * wp, n = row / sampleRows, oh = row - n * sampleRows
+            return (oh < oH && ow < oW ? n * sampleStride + oh * oW + ow : nil, oW - ow, wp - ow)
+        }
+    }
+
+    /// The product over `columns` padded columns, a chunk of columns at a time into `scratch`,
+    /// each chunk's real columns then copied to `y` (`[outChannels, outputPlane]`). For a padded
+    /// column `j`, `place(j)` gives where its run of real columns starts in `y`'s planes (`nil`
+    /// for a dropped column), how many real columns the run has from `j`, and how many columns
+    /// are left in its padded row. The runs are found once per chunk for every channel.
+    private func productCompacted(buffer: UnsafePointer<Float>, weight: GEMM.PackedSingleA, columns: Int,
+                                  y: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, chunk: Int,
+                                  place: (Int) -> (to: Int?, real: Int, rowLeft: Int)) {
         var runs: [(from: Int, to: Int, count: Int)] = []
         rowOffsets.withUnsafeBufferPointer { offsets in
             var start = 0
-            while start < total {
-                let width = min(chunk, total - start)
+            while start < columns {
+                let width = min(chunk, columns - start)
                 GEMM.sgemm(weight, n: width, b: buffer + start, rowOffsets: offsets.baseAddress!, beta: 0, c: scratch, ldc: width)
                 runs.removeAll(keepingCapacity: true)
                 var j = start
                 while j < start + width {
-                    let row = j / wp, ow = j - row * wp, n = row / sampleRows, oh = row - n * sampleRows
-                    let run = min(wp - ow, start + width - j)
-                    if oh < oH && ow < oW { runs.append((j - start, n * sampleStride + oh * oW + ow, min(run, oW - ow))) }
+                    let (to, real, rowLeft) = place(j)
+                    let run = min(rowLeft, start + width - j)
+                    if let to { runs.append((j - start, to, min(run, real))) }
                     j += run
                 }
                 for o in 0..<weight.m {
