@@ -44,6 +44,16 @@ struct ReLUPoolOrderTests {
         }
     }
 
+    @Test("the ReLU runs after the pooling: it is the output's last recorded op")
+    func reluRunsLast() {
+        let x = Self.input([2, 2, 6, 6], seed: 9, nan: false).requiringGrad()
+        for (m, input) in [(Sequential(ReLU(), MaxPool2d(2)), x), (Sequential(ReLU(), MaxPool1d(2)), x.reshaped([2, 12, 6])),
+                           (Sequential(ReLU(), MaxPool3d(1, stride: 2)), x)] {
+            #expect(m(input).gradFnName == "relu")
+            #expect(m.oneByOne(input).gradFnName != "relu")
+        }
+    }
+
     @Test("eval without gradients, NaN included: bitwise the layers one by one")
     func evalWithNaN() {
         for (name, m, shape) in Self.cases(.float32) {

@@ -193,7 +193,8 @@ func convolutionBackward(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry g:
         let dx: Tensor? = x.tracksGrad ? Tensor(uninitializedShape: x.shape, dtype: x.dtype) : nil
         let dw: Tensor? = weight.tracksGrad ? Tensor(uninitializedShape: weight.shape, dtype: x.dtype) : nil
         // The weight gradient's pass over gy also sums its planes for the bias gradient.
-        var planeSums = bias?.tracksGrad == true && !transposed ? [Double](repeating: 0, count: sizes.batch * sizes.outChannels) : nil
+        var planeSums = bias?.tracksGrad == true && !transposed && x.dtype == .float32
+            ? [Double](repeating: 0, count: sizes.batch * sizes.outChannels) : nil
         var summed = false
         func back<T: TensorFloat>(_: T.Type) {
             let dxp = dx?.mutablePointer(as: T.self), dwp = dw?.mutablePointer(as: T.self)

@@ -109,10 +109,10 @@ enum ConvolutionKernel {
         let chunk = max(nr, chunkElements / rows / nr * nr)
         let stack = sink != nil || s.groups > 1 || padded.writesRows(tileColumns: nr) || padded.rowsPerTile(weights[0]) > 1 ? 1
             : PaddedColumns.stackedSamples(g, channels: cinG, tileColumns: nr, samples: s.batch / threads)
-        let stacked = PaddedColumns(g, channels: cinG, bias: bias != nil, stack: stack)
+        let stacked = stack > 1 ? PaddedColumns(g, channels: cinG, bias: bias != nil, stack: stack) : nil
         Threading.parallelFor(chunks: threads) { part in
             let samples = (s.batch * part / threads)..<(s.batch * (part + 1) / threads)
-            if stack > 1 {
+            if let stacked {
                 let buffer = UnsafeMutablePointer<Float>.allocate(capacity: stacked.bufferCount)
                 let scratch = UnsafeMutablePointer<Float>.allocate(capacity: coutG * chunk)
                 defer { buffer.deallocate(); scratch.deallocate() }

@@ -1,4 +1,3 @@
-import CEmberKernels
 import EmberAutograd
 import EmberStorage
 import EmberTensor
@@ -36,15 +35,9 @@ package func convolutionMaxPool2x2(_ input: Tensor, weight: Tensor, bias: Tensor
     let indices: Tensor? = record ? Tensor(uninitializedShape: shape, dtype: .int64) : nil
     let xc = x.contiguousRaw, wc = weight.contiguousRaw, bc = bias?.contiguousRaw
     let y = out.mutablePointer(as: Float.self), at = indices?.mutablePointer(as: Int64.self)
-    let (ih, iw, oh, ow) = (g.output[1], g.output[2], windows.output[1], windows.output[2])
     ConvolutionKernel.paddedForward(x: xc.pointer(as: Float.self), w: wc.pointer(as: Float.self), bias: bc?.pointer(as: Float.self),
                                     y: nil, sizes, g) { n, sample in
-        let pooled = y + n * planes * pooledPlane, positions = at.map { $0 + n * planes * pooledPlane }
-        if PoolKernel.native2x2Wide {
-            ember_smax_pool2x2_avx512(planes, ih, iw, oh, ow, sample, pooled, positions)
-        } else {
-            ember_smax_pool2x2_avx2(planes, ih, iw, oh, ow, sample, pooled, positions)
-        }
+        PoolKernel.max2x2Native(sample, y + n * planes * pooledPlane, at.map { $0 + n * planes * pooledPlane }, planes: planes, windows)
     }
     guard let indices else { return out }
     let convolutionGradients = convolutionBackward(x, weight: weight, bias: bias, geometry: g, groups: groups, outShape: convShape,

@@ -140,6 +140,7 @@ struct PaddedColumns {
     /// samples `count..<stack` left from an earlier call are read only by dropped columns.
     func fillSamples(_ src: UnsafePointer<Float>, sampleStride: Int, count: Int, into buffer: UnsafeMutablePointer<Float>,
                      bordersZeroed: Bool) {
+        precondition(count >= 1 && count <= stack, "PaddedColumns: \(count) samples for a stack of \(stack)")
         let iH = g.input[1], iW = g.input[2]
         if !bordersZeroed { buffer.update(repeating: 0, count: onesOffset ?? bufferCount) }
         for n in 0..<count {
@@ -238,6 +239,7 @@ struct PaddedColumns {
     /// `y + n * sampleStride`.
     func forwardSamples(buffer: UnsafePointer<Float>, weight: GEMM.PackedSingleA, count: Int,
                         y: UnsafeMutablePointer<Float>, sampleStride: Int, scratch: UnsafeMutablePointer<Float>, chunk: Int) {
+        precondition(count >= 1 && count <= stack, "PaddedColumns: \(count) samples for a stack of \(stack)")
         let oH = g.output[1], oW = g.output[2]
         let total = ((count - 1) * sampleRows + oH - 1) * wp + oW
         productCompacted(buffer: buffer, weight: weight, columns: total, y: y, scratch: scratch, chunk: chunk) { j in

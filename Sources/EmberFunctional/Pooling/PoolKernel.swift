@@ -5,9 +5,8 @@ import EmberTensor
 /// The loops of max and average pooling over ``PoolWindows``, plane by plane.
 enum PoolKernel {
     /// Whether 2x2 windows with stride 2 over float32 run in C (`pool_x86.c`, AVX2), bitwise the
-    /// Swift loops (``max2x2Float(_:_:_:planes:_:)``, ``scatterTiledLoop(_:_:_:planes:_:kernelHeight:)``):
-    /// Swift's SIMD types compile to SSE2 in the baseline build, where the even/odd splits and the
-    /// int64 indices took most of the time.
+    /// Swift loops (``max2x2Float(_:_:_:planes:_:)``, ``scatterTiledLoop(_:_:_:planes:_:kernelHeight:)``),
+    /// whose SIMD types compile to SSE2 in the baseline build (BENCHMARKS.md, fourteenth session).
     static let native2x2 = GEMMKernelPath.avx2.isSupported
 
     /// Whether they run sixteen windows at a time (AVX-512F, the same bits): where GEMM
