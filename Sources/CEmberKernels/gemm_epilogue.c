@@ -77,3 +77,57 @@ void ember_dgemm_epilogue(int path, double *c, long ldc, long m, long n, const d
     default: depilogue_portable(c, ldc, m, n, bias, scale, shift, relu); return;
     }
 }
+
+// The channel epilogue of a convolution's output (one sample, `[channels, plane]`): the same
+// steps as the GEMM epilogue with the scale and shift per row (channel), then a residual added.
+// Each flag combination is its own loop after inlining.
+static inline __attribute__((always_inline)) void channel_epilogue_plane(
+    const float *x, float *y, long plane, float scale, float shift, const float *residual, int has_scale,
+    int has_residual, int relu) {
+    for (long j = 0; j < plane; ++j) {
+        float v = x[j];
+        if (has_scale) v = v * scale + shift;
+        if (has_residual) v = v + residual[j];
+        if (relu) v = v <= 0 ? 0 : v;
+        y[j] = v;
+    }
+}
+
+#define EMBER_CHANNEL_CASE(S, R, U)                                                              \
+    case (S) * 4 + (R) * 2 + (U):                                                               \
+        for (long i = 0; i < channels; ++i)                                                     \
+            channel_epilogue_plane(x + i * plane, y + i * plane, plane, (S) ? scale[i] : 1,     \
+                                   (S) ? shift[i] : 0, (R) ? residual + i * plane : 0, S, R, U); \
+        return;
+
+#define EMBER_CHANNEL_FN(name, attributes)                                                      \
+    attributes static void name(const float *x, float *y, long channels, long plane, const float *scale, \
+                                const float *shift, const float *residual, int relu) {          \
+        switch ((scale != 0) * 4 + (residual != 0) * 2 + (relu != 0)) {                         \
+        EMBER_CHANNEL_CASE(0, 0, 0)                                                             \
+        EMBER_CHANNEL_CASE(0, 0, 1)                                                             \
+        EMBER_CHANNEL_CASE(0, 1, 0)                                                             \
+        EMBER_CHANNEL_CASE(0, 1, 1)                                                             \
+        EMBER_CHANNEL_CASE(1, 0, 0)                                                             \
+        EMBER_CHANNEL_CASE(1, 0, 1)                                                             \
+        EMBER_CHANNEL_CASE(1, 1, 0)                                                             \
+        EMBER_CHANNEL_CASE(1, 1, 1)                                                             \
+        }                                                                                       \
+    }
+
+EMBER_CHANNEL_FN(channel_epilogue_portable, )
+#if defined(__x86_64__)
+EMBER_CHANNEL_FN(channel_epilogue_avx2, __attribute__((target("avx2"))))
+EMBER_CHANNEL_FN(channel_epilogue_avx512, __attribute__((target("avx512f"))))
+#endif
+
+void ember_channel_epilogue_f32(int path, const float *x, float *y, long channels, long plane, const float *scale,
+                                const float *shift, const float *residual, int relu) {
+    switch (path) {
+#if defined(__x86_64__)
+    case EMBER_PATH_AVX512: channel_epilogue_avx512(x, y, channels, plane, scale, shift, residual, relu); return;
+    case EMBER_PATH_AVX2: channel_epilogue_avx2(x, y, channels, plane, scale, shift, residual, relu); return;
+#endif
+    default: channel_epilogue_portable(x, y, channels, plane, scale, shift, residual, relu); return;
+    }
+}

@@ -62,6 +62,14 @@ typedef void (*ember_gemm_rows_fn)(long kc, const void *a, const long *a_off, co
 /// operation (no contraction), so every path gives the same bits.
 void ember_sgemm_epilogue(int path, float *c, long ldc, long m, long n, const float *_Nullable bias,
                           const float *_Nullable scale, const float *_Nullable shift, int relu);
+/// The epilogue of a convolution's output, one sample's `[channels, plane]` float32 values `x`
+/// into `y` (they may be the same): per channel `i`, in this order, `* scale[i] + shift[i]`
+/// (`scale` and `shift` both given or both NULL), `+ residual[i * plane + j]` (unless NULL), and
+/// with `relu`, `0` where the value is `<= 0` (NaN stays NaN). Each step one rounded operation, as
+/// an eval-mode BatchNorm, an addition and a ReLU compute them; `path` as `ember_sgemm_epilogue`.
+void ember_channel_epilogue_f32(int path, const float *x, float *y, long channels, long plane,
+                                const float *_Nullable scale, const float *_Nullable shift,
+                                const float *_Nullable residual, int relu);
 /// `ember_sgemm_epilogue` for float64.
 void ember_dgemm_epilogue(int path, double *c, long ldc, long m, long n, const double *_Nullable bias,
                           const double *_Nullable scale, const double *_Nullable shift, int relu);

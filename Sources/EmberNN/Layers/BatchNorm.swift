@@ -118,14 +118,14 @@ open class BatchNormBase: Module {
         return noteEvalModeOutput(out)
     }
 
-    /// This layer's eval-mode map of a `[N, numFeatures]` input as a per-feature scale and shift
-    /// (bitwise what its forward computes), after the report its forward makes on first use, for a
-    /// product's epilogue to apply (``Linear`` before it in a ``Sequential``); `nil` when its
-    /// forward would do something else or be observed: training, no running statistics, folded,
-    /// hooks, anomaly detection, another shape.
+    /// This layer's eval-mode map of an input of `inputShape` (`[N, numFeatures, ...]`) as a
+    /// per-feature scale and shift (bitwise what its forward computes), after the report its
+    /// forward makes on first use, for a product's epilogue to apply (a ``Linear`` or ``Conv2d``
+    /// before it); `nil` when its forward would do something else or be observed: training, no
+    /// running statistics, folded, hooks, anomaly detection, a rank it does not accept.
     package func evalScaleShift(inputShape: Shape, dtype: DType) -> (scale: Tensor, shift: Tensor)? {
         guard !isTraining, !isFolded, hookTable == nil, !AnomalyDetection.isActive,
-              inputShape.count == 2, acceptedRankSet.contains(2), inputShape[1] == numFeatures,
+              acceptedRankSet.contains(inputShape.count), inputShape.count >= 2, inputShape[1] == numFeatures,
               let mean = runningMean?.value, let variance = runningVar?.value else { return nil }
         if !checkedInitialStatistics {
             checkedInitialStatistics = true

@@ -27,7 +27,9 @@ public final class Sequential: Module {
     /// `ReLU` followed by a max pooling runs after the pooling instead (``reluCommutes(at:_:)``):
     /// the same values and gradients, on a quarter of the elements for 2x2 windows. A `Conv2d`
     /// followed by a 2x2 `MaxPool2d` (a `ReLU` between or not) pools each sample's convolution
-    /// output while it is in cache (``Conv2d/forwardPooling(_:_:)``), the same bits again.
+    /// output while it is in cache (``Conv2d/forwardPooling(_:_:)``), the same bits again;
+    /// otherwise, without gradients, a `Conv2d` followed by an eval-mode `BatchNorm2d` and/or a
+    /// `ReLU` applies them to each sample's output in cache (``Conv2d/forwardFusing(_:_:)``).
     public override func forward(_ input: Tensor) -> Tensor {
         var x = input
         var i = 0
@@ -35,7 +37,8 @@ public final class Sequential: Module {
             if let linear = layers[i] as? Linear, let (y, covered) = linear.forwardFusing(x, layers[(i + 1)...]) {
                 x = y
                 i += 1 + covered
-            } else if let conv = layers[i] as? Conv2d, let (y, covered) = conv.forwardPooling(x, layers[(i + 1)...]) {
+            } else if let conv = layers[i] as? Conv2d,
+                      let (y, covered) = conv.forwardPooling(x, layers[(i + 1)...]) ?? conv.forwardFusing(x, layers[(i + 1)...]) {
                 x = y
                 i += 1 + covered
             } else if reluCommutes(at: i, x) {

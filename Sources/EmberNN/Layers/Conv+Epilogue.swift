@@ -1,0 +1,71 @@
+import EmberAutograd
+import EmberFunctional
+import EmberStorage
+import EmberTensor
+
+extension Conv2d {
+    /// `relu?(norm(self(input)) + residual)`: the convolution, the BatchNorm after it, a residual
+    /// sum and a ReLU, as a ResNet block writes them.
+    ///
+    /// ```swift
+    /// let h = conv1(x, then: bn1, relu: true)          // relu(bn1(conv1(x)))
+    /// return conv2(h, then: bn2, adding: x, relu: true) // relu(bn2(conv2(h)) + x)
+    /// ```
+    ///
+    /// In eval mode without gradients (inference), the BatchNorm, the sum and the ReLU run on each
+    /// sample's convolution output while it is in cache instead of as three passes over the whole
+    /// output, with the same bits (``forwardEpilogue(_:norm:residual:relu:)``). Otherwise, or with
+    /// hooks or anomaly detection on, it runs the separate calls: training, gradients, hooks and
+    /// errors are exactly theirs.
+    ///
+    /// PyTorch parity: `relu(bn(conv(x)) + residual)` in eager mode; the fusion is what
+    /// `torch.ao.nn.intrinsic.ConvBnReLU2d` or a compiler would do, with no conversion step.
+    public func callAsFunction(_ input: Tensor, then norm: BatchNorm2d, adding residual: Tensor? = nil,
+                               relu: Bool = false) -> Tensor {
+        if let y = forwardEpilogue(input, norm: norm, residual: residual, relu: relu) { return y }
+        var y = norm(self(input))
+        if let residual { y = y + residual }
+        return relu ? y.relu() : y
+    }
+
+    /// This layer and, in this order, `norm` (eval mode), `+ residual` and a ReLU as one op
+    /// (`convolutionWithEpilogue`), or `nil` where that does not apply: a gradient to record, a
+    /// BatchNorm in training mode or without running statistics, hooks on either layer, anomaly
+    /// detection, or an input the op does not take (the separate calls then run). A folded `norm`
+    /// is the identity it stands for.
+    func forwardEpilogue(_ input: Tensor, norm: BatchNorm2d?, residual: Tensor?, relu: Bool) -> Tensor? {
+        guard hookTable == nil, !AnomalyDetection.isActive, input.rank == 4, !needsGradient(input, norm, residual) else { return nil }
+        var epilogue = ConvolutionEpilogue(residual: residual, relu: relu)
+        if let norm {
+            if norm.isFolded {
+                guard norm.hookTable == nil else { return nil }
+            } else {
+                let shape = Shape([input.shape[0], outChannels] + Array(input.shape.dropFirst(2)))
+                guard let (scale, shift) = norm.evalScaleShift(inputShape: shape, dtype: input.dtype) else { return nil }
+                (epilogue.scale, epilogue.shift) = (scale, shift)
+            }
+        }
+        return convolutionWithEpilogue(input, weight: weight.value, bias: bias?.value, dims: 2, stride: SpatialSize(stride),
+                                       padding: padding, dilation: SpatialSize(dilation), groups: groups, paddingMode: paddingMode,
+                                       epilogue: epilogue, context: { self.errorContext })
+    }
+
+    /// This layer and what follows it at the start of `next` among an eval-mode `BatchNorm2d`
+    /// and a `ReLU` (in that order), as one op (``forwardEpilogue(_:norm:residual:relu:)``), for
+    /// ``Sequential``. Returns the output and how many layers of `next` it covered, or `nil`.
+    func forwardFusing(_ input: Tensor, _ next: ArraySlice<Module>) -> (output: Tensor, covered: Int)? {
+        guard var i = next.indices.first else { return nil }
+        let norm = next[i] as? BatchNorm2d
+        if norm != nil { i += 1 }
+        let relu = i < next.endIndex && next[i] is ReLU && next[i].hookTable == nil
+        if relu { i += 1 }
+        guard i > next.startIndex, let y = forwardEpilogue(input, norm: norm, residual: nil, relu: relu) else { return nil }
+        return (y, i - next.startIndex)
+    }
+
+    /// Whether any input of this layer, `norm` or the residual records a gradient.
+    private func needsGradient(_ input: Tensor, _ norm: BatchNorm2d?, _ residual: Tensor?) -> Bool {
+        GradMode.isEnabled && ([input, weight.value, bias?.value, norm?.weight?.value, norm?.bias?.value, residual]
+            .contains { $0?.requiresGrad ?? false })
+    }
+}
