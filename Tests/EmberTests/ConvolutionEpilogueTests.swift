@@ -143,6 +143,17 @@ struct ConvolutionEpilogueTests {
         let inputs = [x, r] + (conv.parameters() + bn.parameters()).map(\.value)
         let gf = Autograd.grad([fused.sum()], inputs), gp = Autograd.grad([plain.sum()], inputs)
         for (a, b) in zip(gf, gp) { expectBitwiseEqual(a!, b!, "gradient") }
+        // Fine-tuning the norms: a frozen convolution, input without gradient, the BatchNorm's
+        // weight and bias trained. Their gradients must come.
+        let (frozen, norm) = Self.layers({ Conv2d(3, 3, 3, padding: 1) }, input: [2, 3, 5, 5], seed: 15)
+        frozen.requiresGrad(false)
+        norm.eval()
+        let input = Self.input([2, 3, 5, 5], seed: 16, nan: false)
+        #expect(frozen.forwardEpilogue(input, norm: norm, residual: nil, relu: true) == nil)
+        let tuned = frozen(input, then: norm, relu: true), reference = Self.separate(frozen, norm, input, nil, relu: true)
+        let normParameters = norm.parameters().map(\.value)
+        let gt = Autograd.grad([tuned.sum()], normParameters), gr = Autograd.grad([reference.sum()], normParameters)
+        for (a, b) in zip(gt, gr) { expectBitwiseEqual(a!, b!, "BatchNorm parameter gradient") }
         // Only the residual needs a gradient: still the separate calls.
         let r2 = Self.input([2, 3, 5, 5], seed: 14, nan: false).requiringGrad()
         #expect(conv.forwardEpilogue(x.detached(), norm: bn, residual: r2, relu: false) == nil)
