@@ -84,6 +84,17 @@ void ember_layer_norm_f32(int path, const float *x, const float *_Nullable x2, f
                           long rows, long n, double eps, const float *_Nullable gamma, const float *_Nullable beta,
                           double *mean, double *invstd);
 
+/// Batch normalization along one float32 plane of `s` values (batch_norm.c), bitwise EmberFunctional's
+/// Swift `BatchNormPlanes` loops on every `path` (any other: the baseline target): the sum of `x`,
+/// or with `squared` of `(x - mu)^2`, in sixteen float64 lanes.
+double ember_bn_plane_sum_f32(int path, const float *x, long s, int squared, double mu);
+/// `sum(g)` and `sum(g * (x - mu) * inv)` along one plane, as `ember_bn_plane_sum_f32` sums.
+void ember_bn_plane_gradient_sums_f32(int path, const float *x, const float *g, long s, double mu, double inv,
+                                      double *sum_g, double *sum_gx);
+/// `dx = float(k * ((m * g - sum_g) - (x - mu) * inv * sum_gx))` along one plane, in float64.
+void ember_bn_plane_input_gradient_f32(int path, const float *x, const float *g, float *dx, long s, double m,
+                                       double mu, double inv, double k, double sum_g, double sum_gx);
+
 /// The packed micro-kernel with the GEMM epilogue (`ember_sgemm_epilogue`'s steps, the same bits)
 /// applied to the tile in registers before it is stored; for the last panel of a product.
 typedef void (*ember_gemm_packed_epilogue_fn)(long kc, const void *a, const void *b, void *c, long ldc, double alpha,

@@ -1,3 +1,4 @@
+import CEmberKernels
 import EmberStorage
 import EmberTensor
 
@@ -201,11 +202,12 @@ enum ConvolutionKernel {
     }
 
     /// One output-gradient plane's sum for the bias gradient: sixteen Double lanes
-    /// (`BatchNormPlanes.laneSum`), the bias gradient then adds the planes' sums over the batch in
-    /// order, so the result does not depend on where or on how many threads the planes were summed.
+    /// (`ember_bn_plane_sum_f32`, BatchNorm's sum), the bias gradient then adds the planes' sums
+    /// over the batch in order, so the result does not depend on where or on how many threads the
+    /// planes were summed.
     @inline(__always)
     static func biasPlaneSum(_ plane: UnsafePointer<Float>, _ count: Int) -> Double {
-        BatchNormPlanes.laneSum(plane, count, { $0 }, { $0 })
+        ember_bn_plane_sum_f32(Int32(GEMMKernelPath.best.rawValue), plane, count, 0, 0)
     }
 
     /// The float32 weight gradient of a stride-1 convolution without a column matrix:

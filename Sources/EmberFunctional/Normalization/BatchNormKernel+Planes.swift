@@ -1,3 +1,4 @@
+import CEmberKernels
 import EmberStorage
 import EmberTensor
 
@@ -10,6 +11,9 @@ import EmberTensor
 /// across thread counts: threads split channels or planes, never a sum) and independent of the
 /// other samples' values, but not bitwise those of the one-chain sum (both are float64 sums of
 /// float32 values). Element-wise outputs (`y`, `dx`) are computed exactly as the scalar loops do.
+/// The sums and the input gradient run in C (`batch_norm.c`), at the CPU's vector width on
+/// `path`, the same bits on every path (`BatchNormPlaneKernelTests` holds them to the Swift loops
+/// they replaced).
 enum BatchNormPlanes {
     typealias F4 = SIMD4<Float>
     typealias D4 = SIMD4<Double>
@@ -21,39 +25,19 @@ enum BatchNormPlanes {
         Threading.parallelFor(chunks: threads) { t in body((c * t / threads)..<(c * (t + 1) / threads)) }
     }
 
-    @inline(__always) static func load(_ p: UnsafePointer<Float>) -> D4 {
-        D4(UnsafeRawPointer(p).loadUnaligned(as: F4.self))
-    }
-
-    /// `sum(f(row[j]))` over `j < s` in 16 lanes, then the lanes, then the tail.
-    @inline(__always)
-    static func laneSum(_ row: UnsafePointer<Float>, _ s: Int, _ f: (D4) -> D4, _ scalar: (Double) -> Double) -> Double {
-        var a0 = D4(repeating: 0), a1 = a0, a2 = a0, a3 = a0
-        var j = 0
-        while j + 16 <= s {
-            a0 += f(load(row + j)); a1 += f(load(row + j + 4)); a2 += f(load(row + j + 8)); a3 += f(load(row + j + 12))
-            j += 16
-        }
-        var total = ((a0 + a1) + (a2 + a3)).sum()
-        while j < s { total += scalar(Double(row[j])); j += 1 }
-        return total
-    }
-
     /// Per-channel means and biased variances (`BatchNormKernel.statistics`).
     static func statistics(_ x: UnsafePointer<Float>, n: Int, c: Int, s: Int,
-                           mean: UnsafeMutablePointer<Double>, variance: UnsafeMutablePointer<Double>) {
-        let m = Double(n * s)
+                           mean: UnsafeMutablePointer<Double>, variance: UnsafeMutablePointer<Double>,
+                           path: GEMMKernelPath = .best) {
+        let m = Double(n * s), p = Int32(path.rawValue)
         // Channels split over threads: each owns its channels' sums, added in sample order.
         forEachChannels(n: n, c: c, s: s) { channels in
             for i in 0..<n {
-                for ch in channels { mean[ch] += laneSum(x + (i * c + ch) * s, s, { $0 }, { $0 }) }
+                for ch in channels { mean[ch] += ember_bn_plane_sum_f32(p, x + (i * c + ch) * s, s, 0, 0) }
             }
             for ch in channels { mean[ch] /= m }
             for i in 0..<n {
-                for ch in channels {
-                    let mu = mean[ch], mv = D4(repeating: mu)
-                    variance[ch] += laneSum(x + (i * c + ch) * s, s, { ($0 - mv) * ($0 - mv) }, { ($0 - mu) * ($0 - mu) })
-                }
+                for ch in channels { variance[ch] += ember_bn_plane_sum_f32(p, x + (i * c + ch) * s, s, 1, mean[ch]) }
             }
             for ch in channels { variance[ch] /= m }
         }
@@ -75,27 +59,17 @@ enum BatchNormPlanes {
     /// `sum(g)` and `sum(g * (x - mean) * invstd)` per channel, added to `sumG` and `sumGX`.
     static func gradientSums(x: UnsafePointer<Float>, g: UnsafePointer<Float>, n: Int, c: Int, s: Int,
                              mean: UnsafePointer<Double>, invstd: UnsafePointer<Double>,
-                             sumG: UnsafeMutablePointer<Double>, sumGX: UnsafeMutablePointer<Double>) {
+                             sumG: UnsafeMutablePointer<Double>, sumGX: UnsafeMutablePointer<Double>,
+                             path: GEMMKernelPath = .best) {
+        let p = Int32(path.rawValue)
         forEachChannels(n: n, c: c, s: s) { channels in
             for i in 0..<n {
                 for ch in channels {
-                    let o = (i * c + ch) * s, mu = mean[ch], inv = invstd[ch]
-                    let mv = D4(repeating: mu), iv = D4(repeating: inv)
-                    sumG[ch] += laneSum(g + o, s, { $0 }, { $0 })
-                    // g * (x - mu) * inv, lane by lane.
-                    var a0 = D4(repeating: 0), a1 = a0, a2 = a0, a3 = a0
-                    var j = 0
-                    let xp = x + o, gp = g + o
-                    while j + 16 <= s {
-                        a0 += load(gp + j) * (load(xp + j) - mv) * iv
-                        a1 += load(gp + j + 4) * (load(xp + j + 4) - mv) * iv
-                        a2 += load(gp + j + 8) * (load(xp + j + 8) - mv) * iv
-                        a3 += load(gp + j + 12) * (load(xp + j + 12) - mv) * iv
-                        j += 16
-                    }
-                    var total = ((a0 + a1) + (a2 + a3)).sum()
-                    while j < s { total += Double(gp[j]) * (Double(xp[j]) - mu) * inv; j += 1 }
-                    sumGX[ch] += total
+                    let o = (i * c + ch) * s
+                    var sg = 0.0, sgx = 0.0
+                    ember_bn_plane_gradient_sums_f32(p, x + o, g + o, s, mean[ch], invstd[ch], &sg, &sgx)
+                    sumG[ch] += sg
+                    sumGX[ch] += sgx
                 }
             }
         }
@@ -104,27 +78,13 @@ enum BatchNormPlanes {
     /// `dx = Float(k * (m g - sumG - xhat sumGX))` with `xhat = (x - mean) * invstd`, per channel.
     static func inputGradient(x: UnsafePointer<Float>, g: UnsafePointer<Float>, n: Int, c: Int, s: Int, m: Double,
                               mean: UnsafePointer<Double>, invstd: UnsafePointer<Double>, k: UnsafePointer<Double>,
-                              sumG: UnsafePointer<Double>, sumGX: UnsafePointer<Double>, dx: UnsafeMutablePointer<Float>) {
-        let mm = D4(repeating: m)
+                              sumG: UnsafePointer<Double>, sumGX: UnsafePointer<Double>, dx: UnsafeMutablePointer<Float>,
+                              path: GEMMKernelPath = .best) {
+        let p = Int32(path.rawValue)
         Kernels.forEachChunk(count: n * c, minimumPerThread: max(1, 32_768 / s)) { start, count in
             for plane in start..<(start + count) {
-                let ch = plane % c
-                let o = plane * s, mu = mean[ch], inv = invstd[ch], kc = k[ch], sg = sumG[ch], sgx = sumGX[ch]
-                let mv = D4(repeating: mu), iv = D4(repeating: inv), kv = D4(repeating: kc)
-                let sgv = D4(repeating: sg), sgxv = D4(repeating: sgx)
-                let xp = x + o, gp = g + o, dp = dx + o
-                var j = 0
-                while j + 4 <= s {
-                    let xhat = (load(xp + j) - mv) * iv
-                    let v = kv * (mm * load(gp + j) - sgv - xhat * sgxv)
-                    UnsafeMutableRawPointer(dp + j).storeBytes(of: F4(v), as: F4.self)
-                    j += 4
-                }
-                while j < s {
-                    let xhat = (Double(xp[j]) - mu) * inv
-                    dp[j] = Float(kc * (m * Double(gp[j]) - sg - xhat * sgx))
-                    j += 1
-                }
+                let ch = plane % c, o = plane * s
+                ember_bn_plane_input_gradient_f32(p, x + o, g + o, dx + o, s, m, mean[ch], invstd[ch], k[ch], sumG[ch], sumGX[ch])
             }
         }
     }
