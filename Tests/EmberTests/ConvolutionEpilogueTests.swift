@@ -131,6 +131,62 @@ struct ConvolutionEpilogueTests {
         for (a, b) in zip(g1, g2) { expectBitwiseEqual(a!, b!, "gradient") }
     }
 
+    /// Training-mode shapes for the BatchNorm's own fusion: planes (float32 in C), 1 x 1 outputs
+    /// (`[N, C]` planes of one, the channels-last loops) and float64.
+    static let trainingCases: [(name: String, dtype: DType, shape: Shape, kernel: Int, padding: Int)] = [
+        ("float32 planes", .float32, [3, 4, 6, 7], 3, 1),
+        ("1 x 1 outputs", .float32, [5, 4, 3, 3], 3, 0),
+        ("float64", .float64, [2, 3, 5, 5], 3, 1),
+    ]
+
+    @Test("training: the BatchNorm adds and rectifies as it normalises, bitwise the separate ops with their gradients",
+          arguments: [(true, true), (true, false), (false, true)])
+    func trainingFusion(residual withResidual: Bool, relu: Bool) {
+        for c in Self.trainingCases {
+            let make = {
+                let conv = withGenerator(Generator(seed: 30)) { Conv2d(c.shape[1], 4, SpatialSize(c.kernel), padding: c.padding == 0 ? 0 : 1, dtype: c.dtype) }
+                let bn = BatchNorm2d(4, dtype: c.dtype)
+                bn.weight!.value = Tensor.normal([4], generator: Generator(seed: 31)).to(c.dtype)
+                return (conv, bn)
+            }
+            let (c1, b1) = make(), (c2, b2) = make()
+            var values = Self.input(c.shape, seed: 32, nan: false).doubles
+            for i in stride(from: 1, to: values.count, by: 13) { values[i] = -0.0 }
+            let x = Tensor(values, shape: c.shape).to(c.dtype).requiringGrad()
+            let outShape = withNoGrad { c1(x) }.shape
+            let r = withResidual ? Self.input(outShape, seed: 33, nan: false).to(c.dtype).requiringGrad() : nil
+            let fused = c1(x, then: b1, adding: r, relu: relu), plain = Self.separate(c2, b2, x, r, relu: relu)
+            #expect(fused.gradFnName == "batch_norm_add_relu", "\(c.name)")
+            expectBitwiseEqual(fused, plain, "\(c.name): values")
+            expectBitwiseEqual(b1.runningMean!.value, b2.runningMean!.value, "\(c.name): running mean")
+            expectBitwiseEqual(b1.runningVar!.value, b2.runningVar!.value, "\(c.name): running variance")
+            let upstream = Tensor.normal(outShape, generator: Generator(seed: 34)).to(c.dtype)
+            let inputs1 = [x] + (r.map { [$0] } ?? []) + (c1.parameters() + b1.parameters()).map(\.value)
+            let inputs2 = [x] + (r.map { [$0] } ?? []) + (c2.parameters() + b2.parameters()).map(\.value)
+            let g1 = Autograd.grad([(fused * upstream).sum()], inputs1), g2 = Autograd.grad([(plain * upstream).sum()], inputs2)
+            for (i, (a, b)) in zip(g1, g2).enumerated() { expectBitwiseEqual(a!, b!, "\(c.name): gradient \(i)") }
+        }
+    }
+
+    @Test("training, createGraph: second derivatives through the fused BatchNorm are the separate ops'")
+    func trainingDoubleBackward() throws {
+        let make = {
+            (withGenerator(Generator(seed: 35)) { Conv2d(2, 3, 3, padding: 1, dtype: .float64) }, BatchNorm2d(3, dtype: .float64))
+        }
+        let (c1, b1) = make(), (c2, b2) = make()
+        let x = Self.input([2, 2, 4, 5], seed: 36, nan: false).to(.float64).requiringGrad()
+        let r = Self.input([2, 3, 4, 5], seed: 37, nan: false).to(.float64).requiringGrad()
+        func penalty(_ y: Tensor, _ params: [Tensor]) throws -> [Tensor?] {
+            let g = try #require(Autograd.grad([(y * y).sum()], [x], createGraph: true)[0])
+            return Autograd.grad([(g * g).sum()], [x, r] + params)
+        }
+        let fused = try penalty(c1(x, then: b1, adding: r, relu: true), (c1.parameters() + b1.parameters()).map(\.value))
+        let plain = try penalty(Self.separate(c2, b2, x, r, relu: true), (c2.parameters() + b2.parameters()).map(\.value))
+        for (a, b) in zip(fused, plain) {
+            expectClose(try #require(a), try #require(b), atol: 1e-12, rtol: 1e-9, "second derivative")
+        }
+    }
+
     @Test("eval with gradients: the separate calls, and gradients reach input, weights and residual")
     func evalWithGradients() {
         let (conv, bn) = Self.layers({ Conv2d(3, 3, 3, padding: 1) }, input: [2, 3, 5, 5], seed: 11)
@@ -204,9 +260,21 @@ struct ConvolutionEpilogueTests {
         let nan = Self.input([4, 3, 12, 12], seed: 22)
         expectBitwiseEqual(withNoGrad { m(nan) }, withNoGrad { m.oneByOne(nan) }, "eval, no gradients")
         expectBitwiseEqual(m(x), m.oneByOne(x), "eval, recording")
+        // Training: BatchNorm2d, ReLU fuse (the BatchNorm rectifies as it normalises); each run on
+        // its own copy, since the statistics move.
+        let copy = m.deepCopy(rebuilding: {
+            Sequential(Conv2d(3, 6, 3, padding: 1), BatchNorm2d(6), ReLU(), Conv2d(6, 6, 3, bias: false), ReLU(),
+                       Conv2d(6, 4, 3, padding: 1), BatchNorm2d(4), Dropout2d(0.3), MaxPool2d(2), Conv2d(4, 4, 1), BatchNorm2d(4))
+        })
         m.train()
-        let fused = withGenerator(Generator(seed: 23)) { m(x) }, plain = withGenerator(Generator(seed: 23)) { m.oneByOne(x) }
+        copy.train()
+        let input = x.requiringGrad()
+        let fused = withGenerator(Generator(seed: 23)) { m(input) }, plain = withGenerator(Generator(seed: 23)) { copy.oneByOne(input) }
         expectBitwiseEqual(fused, plain, "training")
+        for (a, b) in zip(m.buffers(), copy.buffers()) { expectBitwiseEqual(a.value, b.value, "running statistics") }
+        let gf = Autograd.grad([fused.pow(2).sum()], [input] + m.parameters().map(\.value))
+        let gp = Autograd.grad([plain.pow(2).sum()], [input] + copy.parameters().map(\.value))
+        for (a, b) in zip(gf, gp) { expectBitwiseEqual(a!, b!, "training gradient") }
     }
 
     @Test("a fused eval-mode BatchNorm2d with untouched statistics is still reported")

@@ -33,6 +33,21 @@ package func batchNorm(
     _ input: Tensor, runningMean: inout Tensor?, runningVar: inout Tensor?,
     weight: Tensor?, bias: Tensor?, training: Bool, momentum: Double, eps: Double, context: () -> String
 ) -> Tensor {
+    batchNorm(input, runningMean: &runningMean, runningVar: &runningVar, weight: weight, bias: bias, training: training,
+              momentum: momentum, eps: eps, adding: nil, relu: false, context: context)
+}
+
+/// `relu?(batchNorm(input, ...) + residual)` as one op (`batch_norm_add_relu` when it adds or
+/// rectifies): the sum and the ReLU are applied to each plane right after it is normalised
+/// instead of as two more passes over the output, and the backward masks the gradient by the
+/// output before the BatchNorm's backward, as the separate ops' backwards do. Values, statistics
+/// updates and gradients are bitwise those of the separate ops. `residual` has `input`'s shape and
+/// dtype (the caller broadcasts otherwise).
+package func batchNorm(
+    _ input: Tensor, runningMean: inout Tensor?, runningVar: inout Tensor?,
+    weight: Tensor?, bias: Tensor?, training: Bool, momentum: Double, eps: Double, adding residual: Tensor?, relu: Bool,
+    context: () -> String
+) -> Tensor {
     precondition(input.rank >= 2, "\(context()): expected input with at least 2 dimensions [N, C, ...], got shape \(input.shape)")
     precondition(input.dtype.isFloatingPoint, "\(context()): expected a float32 or float64 input, got \(input.dtype)")
     let n = input.shape[0], c = input.shape[1]
@@ -49,11 +64,16 @@ package func batchNorm(
         precondition(!training || eps > 0, "\(context()): batch_norm eps must be positive during training, but got \(eps)")
     }
     precondition(eps >= 0, "\(context()): batch_norm eps must be non-negative, but got \(eps)")
+    if let residual {
+        precondition(residual.shape == input.shape && residual.dtype == input.dtype,
+                     "\(context()): the residual \(residual.shape) (\(residual.dtype)) must match the input \(input.shape) (\(input.dtype))")
+    }
+    let after = (residual, relu)
     switch input.dtype {
     case .float32:
-        return batchNormTyped(Float.self, input, &runningMean, &runningVar, weight, bias, training, useBatchStats, momentum, eps, n, c, s)
+        return batchNormTyped(Float.self, input, &runningMean, &runningVar, weight, bias, training, useBatchStats, momentum, eps, n, c, s, after)
     default:
-        return batchNormTyped(Double.self, input, &runningMean, &runningVar, weight, bias, training, useBatchStats, momentum, eps, n, c, s)
+        return batchNormTyped(Double.self, input, &runningMean, &runningVar, weight, bias, training, useBatchStats, momentum, eps, n, c, s, after)
     }
 }
 
@@ -84,9 +104,10 @@ package func batchNormEvalScaleShift(runningMean: Tensor, runningVar: Tensor, we
 private func batchNormTyped<T: TensorFloat>(
     _: T.Type, _ input: Tensor, _ runningMean: inout Tensor?, _ runningVar: inout Tensor?,
     _ weight: Tensor?, _ bias: Tensor?, _ training: Bool, _ useBatchStats: Bool,
-    _ momentum: Double, _ eps: Double, _ n: Int, _ c: Int, _ s: Int
+    _ momentum: Double, _ eps: Double, _ n: Int, _ c: Int, _ s: Int, _ after: (residual: Tensor?, relu: Bool)
 ) -> Tensor {
     let x = input.contiguousRaw
+    let residual = after.residual, relu = after.relu, r = residual?.contiguousRaw
     let w = weight?.to(T.dtype).contiguousRaw, b = bias?.to(T.dtype).contiguousRaw
     // mean in [0, c), invstd in [c, 2c): one allocation, kept by the backward closure.
     var stats = [Double](unsafeUninitializedCapacity: 2 * c) { _, count in count = 2 * c }  // all written below
@@ -117,7 +138,11 @@ private func batchNormTyped<T: TensorFloat>(
     stats.withUnsafeBufferPointer { buffer in
         BatchNormKernel.normalize(x.pointer(as: T.self), out.mutablePointer(as: T.self), n: n, c: c, s: s,
                                   mean: buffer.baseAddress!, invstd: buffer.baseAddress! + c,
-                                  gamma: w?.pointer(as: T.self), beta: b?.pointer(as: T.self))
+                                  gamma: w?.pointer(as: T.self), beta: b?.pointer(as: T.self),
+                                  residual: r?.pointer(as: T.self), relu: relu)
+    }
+    if residual != nil || relu {
+        return recordedWithSum(T.self, input, weight, bias, residual, relu: relu, output: out, stats: stats, x: x, w: w, n, c, s, useBatchStats, eps)
     }
     let needX = input.requiresGrad, needW = weight?.requiresGrad ?? false, needB = bias?.requiresGrad ?? false
     let backward = { (g: Tensor) -> (dx: Tensor?, dw: Tensor?, db: Tensor?) in
@@ -175,6 +200,60 @@ private func batchNormTyped<T: TensorFloat>(
         if weight != nil { grads.append(dw) }
         if bias != nil { grads.append(db) }
         return grads
+    }
+}
+
+/// The recording of ``batchNorm(_:runningMean:runningVar:weight:bias:training:momentum:eps:adding:relu:context:)``
+/// with a residual or a ReLU: inputs `input`, then those of `weight`, `bias` and `residual` that
+/// are given. The backward masks the gradient by the output (the ReLU's backward), hands it to the
+/// residual unchanged (the sum's) and to the BatchNorm's backward; under `createGraph` it
+/// differentiates the same computation built from recorded ops.
+private func recordedWithSum<T: TensorFloat>(
+    _: T.Type, _ input: Tensor, _ weight: Tensor?, _ bias: Tensor?, _ residual: Tensor?, relu: Bool, output out: Tensor,
+    stats: [Double], x: Tensor, w: Tensor?, _ n: Int, _ c: Int, _ s: Int, _ useBatchStats: Bool, _ eps: Double
+) -> Tensor {
+    let inputs = [input, weight, bias, residual].compactMap { $0 }
+    guard shouldRecord(inputs) else { return out }
+    let needX = input.requiresGrad, needW = weight?.requiresGrad ?? false, needB = bias?.requiresGrad ?? false
+    func composite(_ args: [Tensor?]) -> Tensor {
+        let x = args[0]!
+        var shape = Shape(repeating: 1, count: x.rank)
+        shape[1] = c
+        let axes = [0] + Array(2..<x.rank)
+        var y: Tensor
+        if useBatchStats {
+            let centered = x - x.mean(axes: axes, keepDim: true)
+            y = centered / (centered.pow(2).mean(axes: axes, keepDim: true) + eps).sqrt()
+        } else {
+            let mean = Tensor(Array(stats[0..<c]), shape: shape).to(x.dtype)
+            let invstd = Tensor(Array(stats[c..<(2 * c)]), shape: shape).to(x.dtype)
+            y = (x - mean) * invstd
+        }
+        if let w = args[1] { y = y * w.reshaped(shape) }
+        if let b = args[2] { y = y + b.reshaped(shape) }
+        if let r = args[3] { y = y + r }
+        return relu ? y.relu() : y
+    }
+    return out.recorded("batch_norm_add_relu", inputs, twice: true) { gOut in
+        let all: [Tensor?]
+        if creatingGraph {
+            all = recomputedGradients([input, weight, bias, residual], gOut, composite)
+        } else {
+            let g = relu ? Kernels.reluBackward(gOut, out) : gOut
+            let gc = g.contiguousRaw
+            let dx = needX ? Tensor(uninitializedShape: x.shape, dtype: T.dtype) : nil
+            let dw = needW ? Tensor(uninitializedShape: [c], dtype: T.dtype) : nil
+            let db = needB ? Tensor(uninitializedShape: [c], dtype: T.dtype) : nil
+            stats.withUnsafeBufferPointer { buffer in
+                BatchNormKernel.backward(x: x.pointer(as: T.self), g: gc.pointer(as: T.self), n: n, c: c, s: s,
+                                         mean: buffer.baseAddress!, invstd: buffer.baseAddress! + c,
+                                         gamma: w?.pointer(as: T.self), usedBatchStats: useBatchStats,
+                                         dx: dx?.mutablePointer(as: T.self), dgamma: dw?.mutablePointer(as: T.self),
+                                         dbeta: db?.mutablePointer(as: T.self))
+            }
+            all = [dx, dw.map { $0.to(weight!.dtype) }, db.map { $0.to(bias!.dtype) }, residual?.requiresGrad == true ? g : nil]
+        }
+        return zip(all, [input, weight, bias, residual]).compactMap { grad, x in x == nil ? nil : .some(grad) }
     }
 }
 

@@ -15,9 +15,6 @@ import EmberTensor
 /// `path`, the same bits on every path (`BatchNormPlaneKernelTests` holds them to the Swift loops
 /// they replaced).
 enum BatchNormPlanes {
-    typealias F4 = SIMD4<Float>
-    typealias D4 = SIMD4<Double>
-
     /// Runs `body` on disjoint ranges of channels, over threads when the tensor is large.
     static func forEachChannels(n: Int, c: Int, s: Int, _ body: (Range<Int>) -> Void) {
         let threads = n * c * s >= 1 << 16 ? min(Threading.maxThreads, c) : 1
@@ -41,19 +38,6 @@ enum BatchNormPlanes {
             }
             for ch in channels { variance[ch] /= m }
         }
-    }
-
-    /// `y = x * scale + shift` along one plane (no fused multiply-add, as the scalar loop).
-    @inline(__always)
-    static func affine(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ s: Int, _ scale: Float, _ shift: Float) {
-        let sc = SIMD8<Float>(repeating: scale), sh = SIMD8<Float>(repeating: shift)
-        var j = 0
-        while j + 8 <= s {
-            let v = UnsafeRawPointer(x + j).loadUnaligned(as: SIMD8<Float>.self)
-            UnsafeMutableRawPointer(y + j).storeBytes(of: v * sc + sh, as: SIMD8<Float>.self)
-            j += 8
-        }
-        while j < s { y[j] = x[j] * scale + shift; j += 1 }
     }
 
     /// `sum(g)` and `sum(g * (x - mean) * invstd)` per channel, added to `sumG` and `sumGX`.

@@ -1,3 +1,4 @@
+import CEmberKernels
 import EmberAutograd
 import EmberTensor
 import EmberStorage
@@ -102,10 +103,14 @@ enum BatchNormKernel {
         }
     }
 
-    /// `y = (x - mean) * invstd * gamma + beta` per channel, folded into `x * scale + shift`.
+    /// `y = (x - mean) * invstd * gamma + beta` per channel, folded into `x * scale + shift`; then,
+    /// when given, `+ residual` (`x`'s layout) and with `relu`, `y <= 0 ? 0 : y`: each step the
+    /// rounded operation the separate op computes. Float32 planes run in C
+    /// (`ember_channel_epilogue_f32`), the sum and the ReLU applied while the plane is in cache.
     static func normalize<T: TensorFloat>(
         _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, n: Int, c: Int, s: Int,
-        mean: UnsafePointer<Double>, invstd: UnsafePointer<Double>, gamma: UnsafePointer<T>?, beta: UnsafePointer<T>?
+        mean: UnsafePointer<Double>, invstd: UnsafePointer<Double>, gamma: UnsafePointer<T>?, beta: UnsafePointer<T>?,
+        residual: UnsafePointer<T>? = nil, relu: Bool = false
     ) {
         withUnsafeTemporaryAllocation(of: T.self, capacity: 2 * c) { buffer in
             let scale = buffer.baseAddress!, shift = scale + c
@@ -131,13 +136,16 @@ enum BatchNormKernel {
                 let yf = UnsafeMutableRawPointer(y).assumingMemoryBound(to: Float.self)
                 let sf = UnsafeRawPointer(scale).assumingMemoryBound(to: Float.self)
                 let hf = UnsafeRawPointer(shift).assumingMemoryBound(to: Float.self)
+                let rf = residual.map { UnsafeRawPointer($0).assumingMemoryBound(to: Float.self) }
+                let path = Int32(GEMMKernelPath.best.rawValue)
                 // Planes split over threads when there are many elements (each writes its own).
                 Kernels.forEachChunk(count: n * c, minimumPerThread: max(1, 32_768 / s)) { start, count in
                     for plane in start..<(start + count) {
-                        let ch = plane % c
-                        BatchNormPlanes.affine(xf + plane * s, yf + plane * s, s, sf[ch], hf[ch])
+                        let ch = plane % c, o = plane * s
+                        ember_channel_epilogue_f32(path, xf + o, yf + o, 1, s, sf + ch, hf + ch, rf.map { $0 + o }, relu ? 1 : 0)
                     }
                 }
+                return
             } else {
                 for i in 0..<n {
                     for ch in 0..<c {
@@ -145,6 +153,20 @@ enum BatchNormKernel {
                         for j in 0..<s { y[o + j] = x[o + j] * sc + sh }
                     }
                 }
+            }
+            guard residual != nil || relu else { return }
+            if T.self == Float.self {
+                // One pass over the output (rows of channels have no plane to apply it to).
+                ember_channel_epilogue_f32(Int32(GEMMKernelPath.best.rawValue), UnsafeRawPointer(y).assumingMemoryBound(to: Float.self),
+                                           UnsafeMutableRawPointer(y).assumingMemoryBound(to: Float.self), 1, n * c * s, nil, nil,
+                                           residual.map { UnsafeRawPointer($0).assumingMemoryBound(to: Float.self) }, relu ? 1 : 0)
+                return
+            }
+            for i in 0..<(n * c * s) {
+                var v = y[i]
+                if let residual { v = v + residual[i] }
+                if relu && v <= 0 { v = 0 }
+                y[i] = v
             }
         }
     }

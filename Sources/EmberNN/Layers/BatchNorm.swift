@@ -80,8 +80,21 @@ open class BatchNormBase: Module {
         numBatchesTracked?.value = .zeros([], dtype: .int64)
     }
 
-    open override func forward(_ input: Tensor) -> Tensor {
-        if isFolded { return input }
+    open override func forward(_ input: Tensor) -> Tensor { forward(input, adding: nil, relu: false) }
+
+    /// `relu?(forward(input) + residual)`, the sum and the ReLU applied to each plane as it is
+    /// normalised (EmberFunctional's `batchNorm(...adding:relu:)`, bitwise the separate ops, their
+    /// gradients included) when `residual` has the input's shape and dtype and no synchronizer is
+    /// set; otherwise as separate ops after this forward. Hooks are the caller's business: this is
+    /// the forward, without them.
+    func forward(_ input: Tensor, adding residual: Tensor?, relu: Bool) -> Tensor {
+        if isFolded && residual == nil && !relu { return input }
+        let fusable = residual.map { $0.shape == input.shape && $0.dtype == input.dtype } ?? true
+        if residual != nil || relu, isFolded || !fusable || (isTraining && synchronizer != nil) {
+            var y = forward(input, adding: nil, relu: false)
+            if let residual { y = y + residual }
+            return relu ? y.relu() : y
+        }
         precondition(acceptedRankSet.contains(input.rank),
                      "\(errorContext): expected \(rankDescription) input (got \(input.rank)D input), shape \(input.shape)")
         precondition(input.shape[1] == numFeatures,
@@ -109,7 +122,8 @@ open class BatchNormBase: Module {
                                          momentum: factor, eps: eps, context: { errorContext })
         } else {
             out = batchNorm(input, runningMean: &rm, runningVar: &rv, weight: weight?.value, bias: bias?.value,
-                            training: isTraining || rm == nil, momentum: factor, eps: eps, context: { errorContext })
+                            training: isTraining || rm == nil, momentum: factor, eps: eps, adding: residual, relu: relu,
+                            context: { errorContext })
         }
         if update, let rm, let rv {
             runningMean?.value = rm

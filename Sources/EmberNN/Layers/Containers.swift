@@ -29,7 +29,8 @@ public final class Sequential: Module {
     /// followed by a 2x2 `MaxPool2d` (a `ReLU` between or not) pools each sample's convolution
     /// output while it is in cache (``Conv2d/forwardPooling(_:_:)``), the same bits again;
     /// otherwise, without gradients, a `Conv2d` followed by an eval-mode `BatchNorm2d` and/or a
-    /// `ReLU` applies them to each sample's output in cache (``Conv2d/forwardFusing(_:_:)``).
+    /// `ReLU` applies them to each sample's output in cache (``Conv2d/forwardFusing(_:_:)``). A
+    /// BatchNorm followed by a `ReLU` applies it as it normalises, in any mode.
     public override func forward(_ input: Tensor) -> Tensor {
         var x = input
         var i = 0
@@ -41,6 +42,9 @@ public final class Sequential: Module {
                       let (y, covered) = conv.forwardPooling(x, layers[(i + 1)...]) ?? conv.forwardFusing(x, layers[(i + 1)...]) {
                 x = y
                 i += 1 + covered
+            } else if let norm = normalizesWithReLU(at: i) {
+                x = norm.forward(x, adding: nil, relu: true)
+                i += 2
             } else if reluCommutes(at: i, x) {
                 x = layers[i](layers[i + 1](x))
                 i += 2
@@ -50,6 +54,16 @@ public final class Sequential: Module {
             }
         }
         return x
+    }
+
+    /// The BatchNorm at `i` when layer `i + 1` is a `ReLU` it can apply as it normalises (any
+    /// mode; bitwise the two layers, gradients included): `BatchNorm1d/2d/3d` themselves (a
+    /// subclass may override `forward`), no hooks on either, no anomaly detection.
+    private func normalizesWithReLU(at i: Int) -> BatchNormBase? {
+        guard i + 1 < layers.count, layers[i + 1] is ReLU, let norm = layers[i] as? BatchNormBase,
+              norm is BatchNorm1d || norm is BatchNorm2d || norm is BatchNorm3d,
+              norm.hookTable == nil, layers[i + 1].hookTable == nil, !AnomalyDetection.isActive else { return nil }
+        return norm
     }
 
     /// Whether layers `i` and `i + 1` are a `ReLU` and a max pooling that may run in the other

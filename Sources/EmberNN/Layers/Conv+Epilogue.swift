@@ -23,9 +23,15 @@ extension Conv2d {
     public func callAsFunction(_ input: Tensor, then norm: BatchNorm2d, adding residual: Tensor? = nil,
                                relu: Bool = false) -> Tensor {
         if let y = forwardEpilogue(input, norm: norm, residual: residual, relu: relu) { return y }
-        var y = norm(self(input))
-        if let residual { y = y + residual }
-        return relu ? y.relu() : y
+        let y = self(input)
+        // Without hooks to observe the BatchNorm's own output, it adds and rectifies as it
+        // normalises (training, gradients: bitwise the separate calls).
+        if norm.hookTable == nil && !AnomalyDetection.isActive {
+            return norm.forward(y, adding: residual, relu: relu)
+        }
+        var z = norm(y)
+        if let residual { z = z + residual }
+        return relu ? z.relu() : z
     }
 
     /// This layer and, in this order, `norm` (eval mode), `+ residual` and a ReLU as one op
