@@ -113,6 +113,15 @@ struct BatchNormPlaneKernelTests {
                         let expected = Reference.inputGradient(xp, gp, s, m: 96, mu: mu, inv: inv, k: 0.01, sg: 3.5, sgx: -2.25)
                         #expect(zip(dx, expected).allSatisfy { $0.bitPattern == $1.bitPattern }, "\(path) s=\(s): input gradient")
                         #expect(dx[s] == 42, "\(path) s=\(s): wrote past the plane")
+                        // Cancellation shows the order of the operations: ((1 - 2^54) + 2^54) is 0
+                        // where (1 - (2^54 - 2^54)) would be 1.
+                        let ones = [Float](repeating: 1, count: s), big = 0x1p54
+                        var cancelled = [Float](repeating: 42, count: s)
+                        cancelled.withUnsafeMutableBufferPointer { d in
+                            ember_bn_plane_input_gradient_f32(Int32(path.rawValue), ones, ones, d.baseAddress!, s, 1, 0, 1, 1, big, -big)
+                        }
+                        let reference = Reference.inputGradient(ones, ones, s, m: 1, mu: 0, inv: 1, k: 1, sg: big, sgx: -big)
+                        #expect(cancelled == reference && reference.allSatisfy { $0 == 0 }, "\(path) s=\(s): order of the terms")
                     }
                 }
             }
