@@ -131,3 +131,27 @@ void ember_channel_epilogue_f32(int path, const float *x, float *y, long channel
     default: channel_epilogue_portable(x, y, channels, plane, scale, shift, residual, relu); return;
     }
 }
+
+// ReLU's backward: the gradient where the output is above 0 (or NaN), else 0.
+static inline __attribute__((always_inline)) void relu_backward_body(long n, const float *g, const float *y, float *out) {
+    for (long i = 0; i < n; ++i) out[i] = y[i] <= 0 ? 0 : g[i];
+}
+static void relu_backward_portable(long n, const float *g, const float *y, float *out) { relu_backward_body(n, g, y, out); }
+#if defined(__x86_64__)
+__attribute__((target("avx2"))) static void relu_backward_avx2(long n, const float *g, const float *y, float *out) {
+    relu_backward_body(n, g, y, out);
+}
+__attribute__((target("avx512f"))) static void relu_backward_avx512(long n, const float *g, const float *y, float *out) {
+    relu_backward_body(n, g, y, out);
+}
+#endif
+
+void ember_relu_backward_f32(int path, long n, const float *g, const float *y, float *out) {
+    switch (path) {
+#if defined(__x86_64__)
+    case EMBER_PATH_AVX512: relu_backward_avx512(n, g, y, out); return;
+    case EMBER_PATH_AVX2: relu_backward_avx2(n, g, y, out); return;
+#endif
+    default: relu_backward_portable(n, g, y, out); return;
+    }
+}

@@ -36,6 +36,14 @@ package enum ActivationKernels {
         case rsqrt
     }
 
+    /// ReLU's backward, `out[i] = y[i] <= 0 ? 0 : g[i]`, at the CPU's vector width
+    /// (`ember_relu_backward_f32`; any CPU, every path the same bits).
+    @inline(__always)
+    package static func reluBackward(_ g: UnsafePointer<Float>, _ y: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>,
+                                     count: Int, path: GEMMKernelPath = .best) {
+        ember_relu_backward_f32(Int32(path.rawValue), count, g, y, out)
+    }
+
     /// Runs `row` over `count` elements. Requires ``isAvailable``.
     @inline(__always)
     package static func run(_ row: Row, _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {

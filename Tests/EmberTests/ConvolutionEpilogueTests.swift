@@ -1,6 +1,7 @@
 import Ember
 @testable import EmberFunctional
 @testable import EmberNN
+import EmberStorage
 import SeedNetwork
 import Synchronization
 import Testing
@@ -113,6 +114,13 @@ struct ConvolutionEpilogueTests {
                 #expect(zip(y, expected).allSatisfy { $0.bitPattern == $1.bitPattern }, "\(path) \(withScale) \(withResidual) \(relu)")
                 #expect(y.last == 7, "\(path): wrote past the end")
             }
+            // ReLU's backward in the same file: the gradient where the output is above 0 or NaN.
+            var out = [Float](repeating: 7, count: x.count + 1)
+            out.withUnsafeMutableBufferPointer { o in
+                ActivationKernels.reluBackward(residual, x, into: o.baseAddress!, count: x.count, path: path)
+            }
+            let expected = zip(residual, x).map { g, y in y <= 0 ? 0 : g }
+            #expect(zip(out, expected).allSatisfy { $0.bitPattern == $1.bitPattern } && out.last == 7, "\(path): ReLU backward")
         }
     }
 

@@ -70,6 +70,9 @@ void ember_sgemm_epilogue(int path, float *c, long ldc, long m, long n, const fl
 void ember_channel_epilogue_f32(int path, const float *x, float *y, long channels, long plane,
                                 const float *_Nullable scale, const float *_Nullable shift,
                                 const float *_Nullable residual, int relu);
+/// ReLU's backward on float32: `out[i] = y[i] <= 0 ? 0 : g[i]` (`y` the ReLU's output; NaN passes
+/// the gradient), on `path`'s vector width (any other: the baseline target).
+void ember_relu_backward_f32(int path, long n, const float *g, const float *y, float *out);
 /// `ember_sgemm_epilogue` for float64.
 void ember_dgemm_epilogue(int path, double *c, long ldc, long m, long n, const double *_Nullable bias,
                           const double *_Nullable scale, const double *_Nullable shift, int relu);
