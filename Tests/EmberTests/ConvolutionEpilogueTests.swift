@@ -1,3 +1,4 @@
+import CEmberKernels
 import Ember
 @testable import EmberFunctional
 @testable import EmberNN
@@ -85,7 +86,7 @@ struct ConvolutionEpilogueTests {
         expectBitwiseEqual(plain, c.relu ? expected.relu() : expected, "\(c.name), no BatchNorm")
     }
 
-    @Test("every kernel path gives the Swift loop's bits")
+    @Test("every kernel path gives the Swift loop's bits: the epilogue, ReLU's backward, row copies")
     func kernelPaths() {
         let channels = 3, plane = 37
         var x = Self.input([channels * plane], seed: 6).floats
@@ -121,6 +122,14 @@ struct ConvolutionEpilogueTests {
             }
             let expected = zip(residual, x).map { g, y in y <= 0 ? 0 : g }
             #expect(zip(out, expected).allSatisfy { $0.bitPattern == $1.bitPattern } && out.last == 7, "\(path): ReLU backward")
+            // The padded buffer's row copies: 3 rows of 37 into rows 40 apart, the gaps untouched.
+            var rows = [Float](repeating: 7, count: 3 * 40)
+            rows.withUnsafeMutableBufferPointer { d in ember_copy_rows_f32(Int32(path.rawValue), 3, 37, x, 37, d.baseAddress!, 40) }
+            let copied: [Float] = (0..<(3 * 40)).map { (i: Int) -> Float in
+                let row = i / 40, column = i % 40
+                return column < 37 ? x[row * 37 + column] : 7
+            }
+            #expect(zip(rows, copied).allSatisfy { $0.bitPattern == $1.bitPattern }, "\(path): row copies")
         }
     }
 

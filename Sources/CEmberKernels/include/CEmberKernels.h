@@ -73,6 +73,9 @@ void ember_channel_epilogue_f32(int path, const float *x, float *y, long channel
 /// ReLU's backward on float32: `out[i] = y[i] <= 0 ? 0 : g[i]` (`y` the ReLU's output; NaN passes
 /// the gradient), on `path`'s vector width (any other: the baseline target).
 void ember_relu_backward_f32(int path, long n, const float *g, const float *y, float *out);
+/// Copies `rows` rows of `cols` floats from `src` (rows `src_stride` apart) to `dst` (rows
+/// `dst_stride` apart; the two do not overlap), on `path`'s vector width.
+void ember_copy_rows_f32(int path, long rows, long cols, const float *src, long src_stride, float *dst, long dst_stride);
 /// `ember_sgemm_epilogue` for float64.
 void ember_dgemm_epilogue(int path, double *c, long ldc, long m, long n, const double *_Nullable bias,
                           const double *_Nullable scale, const double *_Nullable shift, int relu);

@@ -1,3 +1,4 @@
+import CEmberKernels
 import EmberStorage
 
 /// The float32 forward of a stride-1 convolution without a column matrix.
@@ -107,14 +108,11 @@ struct PaddedColumns {
         if bordersZeroed {
             // The interiors alone: rows of iW at a padded-row stride.
             var from = src
+            let path = Int32(GEMMKernelPath.best.rawValue)
             for c in 0..<channels {
                 for d in d0..<(d0 + iD) {
-                    var to = buffer + ((c * dp + d) * hp + h0) * wp + before
-                    for _ in 0..<iH {
-                        Self.copy(from, to: to, count: iW)
-                        from += iW
-                        to += wp
-                    }
+                    ember_copy_rows_f32(path, iH, iW, from, iW, buffer + ((c * dp + d) * hp + h0) * wp + before, wp)
+                    from += iH * iW
                 }
             }
             return
