@@ -144,41 +144,14 @@ private func batchNormTyped<T: TensorFloat>(
     if residual != nil || relu {
         return recordedWithSum(T.self, input, weight, bias, residual, relu: relu, output: out, stats: stats, x: x, w: w, n, c, s, useBatchStats, eps)
     }
-    let needX = input.requiresGrad, needW = weight?.requiresGrad ?? false, needB = bias?.requiresGrad ?? false
+    let needs = (x: input.requiresGrad, weight: weight?.requiresGrad ?? false, bias: bias?.requiresGrad ?? false)
     let backward = { (g: Tensor) -> (dx: Tensor?, dw: Tensor?, db: Tensor?) in
-        let gc = g.contiguousRaw
-        let dx = needX ? Tensor(uninitializedShape: x.shape, dtype: T.dtype) : nil
-        let dw = needW ? Tensor(uninitializedShape: [c], dtype: T.dtype) : nil
-        let db = needB ? Tensor(uninitializedShape: [c], dtype: T.dtype) : nil
-        stats.withUnsafeBufferPointer { buffer in
-            BatchNormKernel.backward(x: x.pointer(as: T.self), g: gc.pointer(as: T.self), n: n, c: c, s: s,
-                                     mean: buffer.baseAddress!, invstd: buffer.baseAddress! + c,
-                                     gamma: w?.pointer(as: T.self), usedBatchStats: useBatchStats,
-                                     dx: dx?.mutablePointer(as: T.self), dgamma: dw?.mutablePointer(as: T.self),
-                                     dbeta: db?.mutablePointer(as: T.self))
-        }
-        return (dx, dw.map { $0.to(weight!.dtype) }, db.map { $0.to(bias!.dtype) })
+        batchNormGradients(T.self, g, x: x, w: w, weight: weight, bias: bias, stats: stats, n, c, s, useBatchStats, needs)
     }
     // With createGraph: the same normalization from recorded ops, differentiated again (built
     // only then: a closure made here would cost an allocation on every call).
     func composite(_ args: [Tensor?]) -> Tensor {
-        let statistics = stats
-        let x = args[0]!
-        var shape = Shape(repeating: 1, count: x.rank)
-        shape[1] = c
-        let axes = [0] + Array(2..<x.rank)
-        var y: Tensor
-        if useBatchStats {
-            let centered = x - x.mean(axes: axes, keepDim: true)
-            y = centered / (centered.pow(2).mean(axes: axes, keepDim: true) + eps).sqrt()
-        } else {
-            let mean = Tensor(Array(statistics[0..<c]), shape: shape).to(x.dtype)
-            let invstd = Tensor(Array(statistics[c..<(2 * c)]), shape: shape).to(x.dtype)
-            y = (x - mean) * invstd
-        }
-        if let w = args[1] { y = y * w.reshaped(shape) }
-        if let b = args[2] { y = y + b.reshaped(shape) }
-        return y
+        batchNormComposite(args[0]!, args[1], args[2], stats: stats, c: c, useBatchStats: useBatchStats, eps: eps)
     }
     if let weight, let bias {
         return out.recorded("batch_norm", input, weight, bias, twice: true) { g in
@@ -214,23 +187,9 @@ private func recordedWithSum<T: TensorFloat>(
 ) -> Tensor {
     let inputs = [input, weight, bias, residual].compactMap { $0 }
     guard shouldRecord(inputs) else { return out }
-    let needX = input.requiresGrad, needW = weight?.requiresGrad ?? false, needB = bias?.requiresGrad ?? false
+    let needs = (x: input.requiresGrad, weight: weight?.requiresGrad ?? false, bias: bias?.requiresGrad ?? false)
     func composite(_ args: [Tensor?]) -> Tensor {
-        let x = args[0]!
-        var shape = Shape(repeating: 1, count: x.rank)
-        shape[1] = c
-        let axes = [0] + Array(2..<x.rank)
-        var y: Tensor
-        if useBatchStats {
-            let centered = x - x.mean(axes: axes, keepDim: true)
-            y = centered / (centered.pow(2).mean(axes: axes, keepDim: true) + eps).sqrt()
-        } else {
-            let mean = Tensor(Array(stats[0..<c]), shape: shape).to(x.dtype)
-            let invstd = Tensor(Array(stats[c..<(2 * c)]), shape: shape).to(x.dtype)
-            y = (x - mean) * invstd
-        }
-        if let w = args[1] { y = y * w.reshaped(shape) }
-        if let b = args[2] { y = y + b.reshaped(shape) }
+        var y = batchNormComposite(args[0]!, args[1], args[2], stats: stats, c: c, useBatchStats: useBatchStats, eps: eps)
         if let r = args[3] { y = y + r }
         return relu ? y.relu() : y
     }
@@ -240,21 +199,54 @@ private func recordedWithSum<T: TensorFloat>(
             all = recomputedGradients([input, weight, bias, residual], gOut, composite)
         } else {
             let g = relu ? Kernels.reluBackward(gOut, out) : gOut
-            let gc = g.contiguousRaw
-            let dx = needX ? Tensor(uninitializedShape: x.shape, dtype: T.dtype) : nil
-            let dw = needW ? Tensor(uninitializedShape: [c], dtype: T.dtype) : nil
-            let db = needB ? Tensor(uninitializedShape: [c], dtype: T.dtype) : nil
-            stats.withUnsafeBufferPointer { buffer in
-                BatchNormKernel.backward(x: x.pointer(as: T.self), g: gc.pointer(as: T.self), n: n, c: c, s: s,
-                                         mean: buffer.baseAddress!, invstd: buffer.baseAddress! + c,
-                                         gamma: w?.pointer(as: T.self), usedBatchStats: useBatchStats,
-                                         dx: dx?.mutablePointer(as: T.self), dgamma: dw?.mutablePointer(as: T.self),
-                                         dbeta: db?.mutablePointer(as: T.self))
-            }
-            all = [dx, dw.map { $0.to(weight!.dtype) }, db.map { $0.to(bias!.dtype) }, residual?.requiresGrad == true ? g : nil]
+            let (dx, dw, db) = batchNormGradients(T.self, g, x: x, w: w, weight: weight, bias: bias, stats: stats, n, c, s,
+                                                  useBatchStats, needs)
+            all = [dx, dw, db, residual?.requiresGrad == true ? g : nil]
         }
         return zip(all, [input, weight, bias, residual]).compactMap { grad, x in x == nil ? nil : .some(grad) }
     }
+}
+
+/// The gradients of input, weight and bias (those `needs` asks for) from the output's gradient
+/// `g`, with the statistics the forward saved (`x` and `w` its contiguous input and weight).
+private func batchNormGradients<T: TensorFloat>(
+    _: T.Type, _ g: Tensor, x: Tensor, w: Tensor?, weight: Tensor?, bias: Tensor?, stats: [Double], _ n: Int, _ c: Int, _ s: Int,
+    _ useBatchStats: Bool, _ needs: (x: Bool, weight: Bool, bias: Bool)
+) -> (dx: Tensor?, dw: Tensor?, db: Tensor?) {
+    let gc = g.contiguousRaw
+    let dx = needs.x ? Tensor(uninitializedShape: x.shape, dtype: T.dtype) : nil
+    let dw = needs.weight ? Tensor(uninitializedShape: [c], dtype: T.dtype) : nil
+    let db = needs.bias ? Tensor(uninitializedShape: [c], dtype: T.dtype) : nil
+    stats.withUnsafeBufferPointer { buffer in
+        BatchNormKernel.backward(x: x.pointer(as: T.self), g: gc.pointer(as: T.self), n: n, c: c, s: s,
+                                 mean: buffer.baseAddress!, invstd: buffer.baseAddress! + c,
+                                 gamma: w?.pointer(as: T.self), usedBatchStats: useBatchStats,
+                                 dx: dx?.mutablePointer(as: T.self), dgamma: dw?.mutablePointer(as: T.self),
+                                 dbeta: db?.mutablePointer(as: T.self))
+    }
+    return (dx, dw.map { $0.to(weight!.dtype) }, db.map { $0.to(bias!.dtype) })
+}
+
+/// Batch normalization of `x` built from recorded ops, for `createGraph`: with the batch's
+/// statistics recomputed (so they are differentiated too), or with the fixed ones in `stats`
+/// (means, then inverse standard deviations), then the affine parameters.
+private func batchNormComposite(_ x: Tensor, _ weight: Tensor?, _ bias: Tensor?, stats: [Double], c: Int, useBatchStats: Bool,
+                                eps: Double) -> Tensor {
+    var shape = Shape(repeating: 1, count: x.rank)
+    shape[1] = c
+    let axes = [0] + Array(2..<x.rank)
+    var y: Tensor
+    if useBatchStats {
+        let centered = x - x.mean(axes: axes, keepDim: true)
+        y = centered / (centered.pow(2).mean(axes: axes, keepDim: true) + eps).sqrt()
+    } else {
+        let mean = Tensor(Array(stats[0..<c]), shape: shape).to(x.dtype)
+        let invstd = Tensor(Array(stats[c..<(2 * c)]), shape: shape).to(x.dtype)
+        y = (x - mean) * invstd
+    }
+    if let weight { y = y * weight.reshaped(shape) }
+    if let bias { y = y + bias.reshaped(shape) }
+    return y
 }
 
 /// Reads the `count` elements of a 1-D float tensor as Doubles.
