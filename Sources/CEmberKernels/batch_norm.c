@@ -8,8 +8,8 @@
 // - the input gradient is element-wise: float(k * ((m * g - sumG) - xhat * sumGX)) with
 //   xhat = (x - mean) * invstd, in float64.
 // One body, compiled for AVX-512F, AVX2 and the baseline (clang vectorizes the lanes at each
-// width); contraction is off, so every path gives the same bits. The Swift loops compiled for the
-// baseline target run two float64 lanes per instruction; these were 13% of a ResNet training step.
+// width); contraction is off, so every path gives the same bits. The Swift loops, compiled for the
+// baseline target, ran two float64 lanes per instruction.
 #pragma clang fp contract(off)
 #include "include/CEmberKernels.h"
 

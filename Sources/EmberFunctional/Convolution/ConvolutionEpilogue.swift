@@ -32,8 +32,8 @@ package struct ConvolutionEpilogue {
 /// It applies to a batched float32 convolution on the stride-1 path (``PaddedColumns``) when no
 /// input needs a gradient: each sample's output gets the epilogue on the thread that computed it,
 /// while it is in cache (`ember_channel_epilogue_f32`), instead of one pass over the whole output
-/// per op (a ResNet block's eval-mode BatchNorms, ReLUs and residual sums were 20% of its
-/// forward). Each step is the rounded operation the separate op computes (BatchNorm's
+/// per op (BENCHMARKS.md, fifteenth session, has what the passes cost a ResNet block). Each step
+/// is the rounded operation the separate op computes (BatchNorm's
 /// `x * scale + shift`, the sum, `x <= 0 ? 0 : x`), so the result is bitwise theirs. Checks and
 /// messages are the convolution's.
 package func convolutionWithEpilogue(_ input: Tensor, weight: Tensor, bias: Tensor?, dims: Int, stride: SpatialSize,
