@@ -14,9 +14,10 @@ extension Conv2d {
     ///
     /// In eval mode without gradients (inference), the BatchNorm, the sum and the ReLU run on each
     /// sample's convolution output while it is in cache instead of as three passes over the whole
-    /// output, with the same bits (``forwardEpilogue(_:norm:residual:relu:)``). Otherwise, or with
-    /// hooks or anomaly detection on, it runs the separate calls: training, gradients, hooks and
-    /// errors are exactly theirs.
+    /// output, with the same bits (``forwardEpilogue(_:norm:residual:relu:)``). Otherwise (training,
+    /// gradients) the BatchNorm adds and rectifies as it normalises each plane, bitwise the
+    /// separate calls with their statistics updates and gradients; with hooks or anomaly detection
+    /// on, the separate calls run, so hooks and errors are exactly theirs.
     ///
     /// PyTorch parity: `relu(bn(conv(x)) + residual)` in eager mode; the fusion is what
     /// `torch.ao.nn.intrinsic.ConvBnReLU2d` or a compiler would do, with no conversion step.
