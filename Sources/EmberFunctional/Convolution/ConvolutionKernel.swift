@@ -98,10 +98,13 @@ enum ConvolutionKernel {
                 return GEMM.PackedSingleA(m: coutG, k: rows, a: w + gi * coutG * rows, rowStride: rows, colStride: 1)
             }
             // [W_g | b_g]: the bias multiplies the row of ones.
-            var augmented = [Float](repeating: 0, count: coutG * rows)
-            for o in 0..<coutG {
-                for r in 0..<weightColumns { augmented[o * rows + r] = w[(gi * coutG + o) * weightColumns + r] }
-                augmented[o * rows + weightColumns] = bias[gi * coutG + o]
+            let augmented = [Float](unsafeUninitializedCapacity: coutG * rows) { buffer, count in
+                for o in 0..<coutG {
+                    let row = buffer.baseAddress! + o * rows
+                    row.initialize(from: w + (gi * coutG + o) * weightColumns, count: weightColumns)
+                    row[weightColumns] = bias[gi * coutG + o]
+                }
+                count = coutG * rows
             }
             return GEMM.PackedSingleA(m: coutG, k: rows, a: augmented, rowStride: rows, colStride: 1)
         }
