@@ -292,6 +292,9 @@ struct ConvolutionEpilogueTests {
         let gf = Autograd.grad([fused.pow(2).sum()], [input] + m.parameters().map(\.value))
         let gp = Autograd.grad([plain.pow(2).sum()], [input] + copy.parameters().map(\.value))
         for (a, b) in zip(gf, gp) { expectBitwiseEqual(a!, b!, "training gradient") }
+        // The fusion applies: a BatchNorm then a ReLU record one op.
+        let pair = Sequential(BatchNorm2d(3), ReLU())
+        #expect(pair(x.requiringGrad()).gradFnName == "batch_norm_add_relu")
     }
 
     @Test("a fused eval-mode BatchNorm2d with untouched statistics is still reported")

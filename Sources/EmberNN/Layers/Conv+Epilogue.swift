@@ -19,8 +19,10 @@ extension Conv2d {
     /// separate calls with their statistics updates and gradients; with hooks or anomaly detection
     /// on, the separate calls run, so hooks and errors are exactly theirs.
     ///
-    /// PyTorch parity: `relu(bn(conv(x)) + residual)` in eager mode; the fusion is what
-    /// `torch.ao.nn.intrinsic.ConvBnReLU2d` or a compiler would do, with no conversion step.
+    /// PyTorch parity: `relu(bn(conv(x)) + residual)` in eager mode. PyTorch's
+    /// `torch.ao.nn.intrinsic.ConvBnReLU2d` groups the same three modules, but as a sequential
+    /// container that runs them one after another until quantization replaces it
+    /// (`torch/ao/nn/intrinsic/modules/fused.py`); here the grouping is a call, in float.
     public func callAsFunction(_ input: Tensor, then norm: BatchNorm2d, adding residual: Tensor? = nil,
                                relu: Bool = false) -> Tensor {
         if let y = forwardEpilogue(input, norm: norm, residual: residual, relu: relu) { return y }
