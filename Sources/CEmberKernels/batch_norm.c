@@ -5,6 +5,8 @@
 //   the whole groups of sixteen (the Swift loop's four SIMD4 accumulators a0..a3), combined as
 //   r = (a0 + a1) + (a2 + a3) lane by lane, then ((r0 + r1) + r2) + r3 (`SIMD.sum()`), then the
 //   remaining elements added one by one;
+// - a plane's moments are its sum and the sum of squared deviations from the plane's own mean
+//   (sum / s), each such a sum;
 // - the input gradient is element-wise: float(k * ((m * g - sumG) - xhat * sumGX)) with
 //   xhat = (x - mean) * invstd, in float64.
 // One body, compiled for AVX-512F, AVX2 and the baseline (clang vectorizes the lanes at each
@@ -64,9 +66,70 @@ static inline __attribute__((always_inline)) void bn_input_gradient(const float 
     }
 }
 
+// The lanes of a sum as vectors: clang kept the `lanes[16]` loop above in two-lane registers
+// (SSE width, with element inserts) even when compiled for AVX-512, which made the statistics
+// compute-bound. Lane c still adds the elements j = c mod 16 in order, so the bits are the same.
+static double bn_finish(const double *lanes, const float *x, long j, long s, int squared, double mu) {
+    double total = bn_combine(lanes);
+    for (; j < s; ++j) {
+        double v = (double)x[j];
+        total += squared ? (v - mu) * (v - mu) : v;
+    }
+    return total;
+}
+
+static double bn_sum_portable(const float *x, long s, int squared, double mu) {
+    return squared ? bn_sum(x, s, 1, mu) : bn_sum(x, s, 0, mu);
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+__attribute__((target("avx512f"))) static double bn_sum_avx512(const float *x, long s, int squared, double mu) {
+    __m512d lo = _mm512_setzero_pd(), hi = _mm512_setzero_pd();
+    const __m512d m = _mm512_set1_pd(mu);
+    long j = 0;
+    for (; j + 16 <= s; j += 16) {
+        __m512d a = _mm512_cvtps_pd(_mm256_loadu_ps(x + j)), b = _mm512_cvtps_pd(_mm256_loadu_ps(x + j + 8));
+        if (squared) {
+            a = _mm512_sub_pd(a, m);
+            b = _mm512_sub_pd(b, m);
+            a = _mm512_mul_pd(a, a);
+            b = _mm512_mul_pd(b, b);
+        }
+        lo = _mm512_add_pd(lo, a);
+        hi = _mm512_add_pd(hi, b);
+    }
+    double lanes[16];
+    _mm512_storeu_pd(lanes, lo);
+    _mm512_storeu_pd(lanes + 8, hi);
+    return bn_finish(lanes, x, j, s, squared, mu);
+}
+
+__attribute__((target("avx2"))) static double bn_sum_avx2(const float *x, long s, int squared, double mu) {
+    __m256d acc[4] = {_mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd()};
+    const __m256d m = _mm256_set1_pd(mu);
+    long j = 0;
+    for (; j + 16 <= s; j += 16)
+        for (int q = 0; q < 4; ++q) {
+            __m256d v = _mm256_cvtps_pd(_mm_loadu_ps(x + j + 4 * q));
+            if (squared) {
+                v = _mm256_sub_pd(v, m);
+                v = _mm256_mul_pd(v, v);
+            }
+            acc[q] = _mm256_add_pd(acc[q], v);
+        }
+    double lanes[16];
+    for (int q = 0; q < 4; ++q) _mm256_storeu_pd(lanes + 4 * q, acc[q]);
+    return bn_finish(lanes, x, j, s, squared, mu);
+}
+#endif
+
 #define EMBER_BN_FNS(suffix, attributes)                                                                   \
-    attributes static double bn_sum_##suffix(const float *x, long s, int squared, double mu) {            \
-        return squared ? bn_sum(x, s, 1, mu) : bn_sum(x, s, 0, mu);                                        \
+    attributes static void bn_moments_##suffix(const float *x, long s, double *sum, double *m2) {         \
+        double total = bn_sum_##suffix(x, s, 0, 0);                                                        \
+        *sum = total;                                                                                      \
+        *m2 = bn_sum_##suffix(x, s, 1, total / (double)s);                                                 \
     }                                                                                                      \
     attributes static void bn_gradient_sums_##suffix(const float *x, const float *g, long s, double mu,   \
                                                      double inv, double *sum_g, double *sum_gx) {          \
@@ -91,6 +154,16 @@ double ember_bn_plane_sum_f32(int path, const float *x, long s, int squared, dou
     case EMBER_PATH_AVX2: return bn_sum_avx2(x, s, squared, mu);
 #endif
     default: return bn_sum_portable(x, s, squared, mu);
+    }
+}
+
+void ember_bn_plane_moments_f32(int path, const float *x, long s, double *sum, double *m2) {
+    switch (path) {
+#if defined(__x86_64__)
+    case EMBER_PATH_AVX512: bn_moments_avx512(x, s, sum, m2); return;
+    case EMBER_PATH_AVX2: bn_moments_avx2(x, s, sum, m2); return;
+#endif
+    default: bn_moments_portable(x, s, sum, m2); return;
     }
 }
 

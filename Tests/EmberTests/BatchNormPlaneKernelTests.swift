@@ -99,6 +99,11 @@ struct BatchNormPlaneKernelTests {
                         let sum = ember_bn_plane_sum_f32(Int32(path.rawValue), xp, s, 0, 0)
                         #expect(Self.same(sum, Reference.laneSum(xp, s, { $0 }, { $0 })), "\(path) s=\(s): sum")
                         let mv = SIMD4<Double>(repeating: mu)
+                        var planeSum = 0.0, planeDeviations = 0.0
+                        ember_bn_plane_moments_f32(Int32(path.rawValue), xp, s, &planeSum, &planeDeviations)
+                        let pm = sum / Double(s), pv = SIMD4<Double>(repeating: pm)
+                        #expect(Self.same(planeSum, sum) && Self.same(planeDeviations, Reference.laneSum(xp, s, { ($0 - pv) * ($0 - pv) }, { ($0 - pm) * ($0 - pm) })),
+                                "\(path) s=\(s): moments")
                         let sq = ember_bn_plane_sum_f32(Int32(path.rawValue), xp, s, 1, mu)
                         #expect(Self.same(sq, Reference.laneSum(xp, s, { ($0 - mv) * ($0 - mv) }, { ($0 - mu) * ($0 - mu) })),
                                 "\(path) s=\(s): squared deviations")
@@ -141,16 +146,20 @@ struct BatchNormPlaneKernelTests {
             BatchNormPlanes.gradientSums(x: x, g: g, n: n, c: c, s: s, mean: mean, invstd: invstd, sumG: &sumG, sumGX: &sumGX, path: path)
             BatchNormPlanes.inputGradient(x: x, g: g, n: n, c: c, s: s, m: Double(n * s), mean: mean, invstd: invstd, k: k,
                                           sumG: sumG, sumGX: sumGX, dx: &dx, path: path)
-            // The reference: the Swift loops, channel by channel in sample order.
+            // The reference: the Swift loops, channel by channel in sample order; the variance
+            // combines each plane's squared deviations from its own mean with the plane mean's
+            // distance from the channel's.
             for ch in 0..<c {
                 var m0 = 0.0, v0 = 0.0, g0 = 0.0, gx0 = 0.0
                 x.withUnsafeBufferPointer { xb in
                     g.withUnsafeBufferPointer { gb in
                         for i in 0..<n { m0 += Reference.laneSum(xb.baseAddress! + (i * c + ch) * s, s, { $0 }, { $0 }) }
                         m0 /= Double(n * s)
-                        let mv = SIMD4<Double>(repeating: m0)
                         for i in 0..<n {
-                            v0 += Reference.laneSum(xb.baseAddress! + (i * c + ch) * s, s, { ($0 - mv) * ($0 - mv) }, { ($0 - m0) * ($0 - m0) })
+                            let plane = xb.baseAddress! + (i * c + ch) * s
+                            let pm = Reference.laneSum(plane, s, { $0 }, { $0 }) / Double(s), pv = SIMD4<Double>(repeating: pm)
+                            let d = pm - m0
+                            v0 += Reference.laneSum(plane, s, { ($0 - pv) * ($0 - pv) }, { ($0 - pm) * ($0 - pm) }) + Double(s) * d * d
                             g0 += Reference.laneSum(gb.baseAddress! + (i * c + ch) * s, s, { $0 }, { $0 })
                             gx0 += Reference.gradientSumX(xb.baseAddress! + (i * c + ch) * s, gb.baseAddress! + (i * c + ch) * s, s, m0, 1.25)
                         }
@@ -162,5 +171,25 @@ struct BatchNormPlaneKernelTests {
             results.append(mean.map(\.bitPattern) + variance.map(\.bitPattern) + dx.map { UInt64($0.bitPattern) })
         }
         #expect(Set(results).count == 1, "every path the same bits")
+    }
+
+    @Test("the combined variance is the squared deviations from the batch mean, far from zero too")
+    func varianceAccuracy() {
+        // Channels centred far from zero with a small spread, where a sum of squares minus the
+        // squared sum would lose every digit: the result must be the two-pass variance.
+        let (n, c, s) = (7, 3, 45)
+        let x = Self.values(n * c * s, seed: 3, special: false).enumerated().map { i, v in 1e4 * Float(i / s % c + 1) + v * 1e-3 }
+        for path in GEMMKernelPath.supported {
+            var mean = [Double](repeating: 0, count: c), variance = mean
+            BatchNormPlanes.statistics(x, n: n, c: c, s: s, mean: &mean, variance: &variance, path: path)
+            for ch in 0..<c {
+                var values: [Double] = []
+                for i in 0..<n { values += x[((i * c + ch) * s)..<((i * c + ch + 1) * s)].map { Double($0) } }
+                let mu = values.reduce(0, +) / Double(values.count)
+                let v = values.map { ($0 - mu) * ($0 - mu) }.reduce(0, +) / Double(values.count)
+                #expect(abs(mean[ch] - mu) <= 1e-12 * abs(mu), "\(path) channel \(ch): mean \(mean[ch]) vs \(mu)")
+                #expect(v > 0 && abs(variance[ch] - v) <= 1e-9 * v, "\(path) channel \(ch): variance \(variance[ch]) vs \(v)")
+            }
+        }
     }
 }

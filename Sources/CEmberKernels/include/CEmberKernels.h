@@ -94,6 +94,9 @@ void ember_layer_norm_f32(int path, const float *x, const float *_Nullable x2, f
 /// Swift `BatchNormPlanes` loops on every `path` (any other: the baseline target): the sum of `x`,
 /// or with `squared` of `(x - mu)^2`, in sixteen float64 lanes.
 double ember_bn_plane_sum_f32(int path, const float *x, long s, int squared, double mu);
+/// A plane's moments: `sum` of `x` and `m2`, the sum of `(x - sum / s)^2`, as `ember_bn_plane_sum_f32`
+/// sums (the plane is read twice while it is in cache).
+void ember_bn_plane_moments_f32(int path, const float *x, long s, double *sum, double *m2);
 /// `sum(g)` and `sum(g * (x - mu) * inv)` along one plane, as `ember_bn_plane_sum_f32` sums.
 void ember_bn_plane_gradient_sums_f32(int path, const float *x, const float *g, long s, double mu, double inv,
                                       double *sum_g, double *sum_gx);

@@ -22,21 +22,50 @@ enum BatchNormPlanes {
         Threading.parallelFor(chunks: threads) { t in body((c * t / threads)..<(c * (t + 1) / threads)) }
     }
 
-    /// Per-channel means and biased variances (`BatchNormKernel.statistics`).
+    /// Per-channel means and biased variances (`BatchNormKernel.statistics`), from the planes'
+    /// moments (``planeMoments(_:planes:s:sums:deviations:path:)``, ``combine(sums:deviations:n:c:s:mean:variance:)``):
+    /// each plane is read from memory once, its second pass hitting the cache, where a mean over
+    /// the whole batch first meant two passes over the input.
     static func statistics(_ x: UnsafePointer<Float>, n: Int, c: Int, s: Int,
                            mean: UnsafeMutablePointer<Double>, variance: UnsafeMutablePointer<Double>,
                            path: GEMMKernelPath = .best) {
-        let m = Double(n * s), p = Int32(path.rawValue)
-        // Channels split over threads: each owns its channels' sums, added in sample order.
-        forEachChannels(n: n, c: c, s: s) { channels in
+        var moments = [Double](repeating: 0, count: 2 * n * c)
+        moments.withUnsafeMutableBufferPointer { buffer in
+            let sums = buffer.baseAddress!, deviations = sums + n * c
+            planeMoments(x, planes: n * c, s: s, sums: sums, deviations: deviations, path: path)
+            combine(sums: sums, deviations: deviations, n: n, c: c, s: s, mean: mean, variance: variance)
+        }
+    }
+
+    /// Each plane's sum and squared deviations from its own mean (`ember_bn_plane_moments_f32`),
+    /// plane `p` of `[planes, s]` into `sums[p]` and `deviations[p]`; planes split over threads.
+    static func planeMoments(_ x: UnsafePointer<Float>, planes: Int, s: Int, sums: UnsafeMutablePointer<Double>,
+                             deviations: UnsafeMutablePointer<Double>, path: GEMMKernelPath = .best) {
+        let p = Int32(path.rawValue)
+        Kernels.forEachChunk(count: planes, minimumPerThread: max(1, 32_768 / s)) { start, count in
+            for plane in start..<(start + count) { ember_bn_plane_moments_f32(p, x + plane * s, s, sums + plane, deviations + plane) }
+        }
+    }
+
+    /// Per-channel means and biased variances of `[n, c, s]` input from its planes' moments
+    /// (`[n, c]` each): the mean is the planes' sums added in sample order, over `n s`; the
+    /// variance adds, in sample order, each plane's squared deviations and `s (planeMean - mean)^2`
+    /// (Chan, Golub and LeVeque's pairwise combination: in exact arithmetic the squared deviations
+    /// from the batch mean, without a second pass over the input that needs the mean first).
+    static func combine(sums: UnsafePointer<Double>, deviations: UnsafePointer<Double>, n: Int, c: Int, s: Int,
+                        mean: UnsafeMutablePointer<Double>, variance: UnsafeMutablePointer<Double>) {
+        let m = Double(n * s), size = Double(s)
+        for ch in 0..<c {
+            var total = 0.0
+            for i in 0..<n { total += sums[i * c + ch] }
+            let mu = total / m
+            var squares = 0.0
             for i in 0..<n {
-                for ch in channels { mean[ch] += ember_bn_plane_sum_f32(p, x + (i * c + ch) * s, s, 0, 0) }
+                let d = sums[i * c + ch] / size - mu
+                squares += deviations[i * c + ch] + size * d * d
             }
-            for ch in channels { mean[ch] /= m }
-            for i in 0..<n {
-                for ch in channels { variance[ch] += ember_bn_plane_sum_f32(p, x + (i * c + ch) * s, s, 1, mean[ch]) }
-            }
-            for ch in channels { variance[ch] /= m }
+            mean[ch] = mu
+            variance[ch] = squares / m
         }
     }
 

@@ -15,7 +15,8 @@ import EmberStorage
 /// runs over contiguous channels and vectorises.
 enum BatchNormKernel {
     /// Per-channel batch statistics accumulated in Double: `mean[ch]` and the biased variance
-    /// `variance[ch]` (two passes: the mean, then the squared deviations from it).
+    /// `variance[ch]` (two passes: the mean, then the squared deviations from it; float32 planes
+    /// combine each plane's own two passes, `BatchNormPlanes.statistics`).
     static func statistics<T: TensorFloat>(
         _ x: UnsafePointer<T>, n: Int, c: Int, s: Int,
         mean: UnsafeMutablePointer<Double>, variance: UnsafeMutablePointer<Double>
