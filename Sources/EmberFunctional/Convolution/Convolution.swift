@@ -1,3 +1,4 @@
+import CEmberKernels
 import EmberAutograd
 import EmberStorage
 import EmberTensor
@@ -45,6 +46,30 @@ package func convolution(_ input: Tensor, weight: Tensor, bias: Tensor?, dims: I
     let (setup, padded, g, outShape) = convolutionGeometry(input, weight: weight, bias: bias, dims: dims, stride: stride, padding: padding,
                                                            dilation: dilation, groups: groups, paddingMode: paddingMode, context: context)
     return setup.finish(convolutionOp(padded, weight: weight, bias: bias, geometry: g, groups: groups, outShape: outShape, transposed: false))
+}
+
+/// ``convolution(_:weight:bias:dims:stride:padding:dilation:groups:paddingMode:context:)`` (the same
+/// output, recorded the same way) and, where the batched float32 stride-1 path runs, the moments
+/// of its output planes, taken from each sample's output as it is written, while it is in cache:
+/// for a BatchNorm in training after it (``batchNorm(_:runningMean:runningVar:weight:bias:training:momentum:eps:adding:relu:moments:context:)``),
+/// which then makes no pass over the output for its statistics.
+package func convolutionWithMoments(_ input: Tensor, weight: Tensor, bias: Tensor?, dims: Int, stride: SpatialSize,
+                                    padding: ConvPadding, dilation: SpatialSize, groups: Int, paddingMode: PaddingMode,
+                                    context: () -> String) -> (output: Tensor, moments: PlaneMoments?) {
+    let (setup, padded, g, outShape) = convolutionGeometry(input, weight: weight, bias: bias, dims: dims, stride: stride, padding: padding,
+                                                           dilation: dilation, groups: groups, paddingMode: paddingMode, context: context)
+    let (out, moments) = convolutionOp(padded, weight: weight, bias: bias, geometry: g, groups: groups, outShape: outShape,
+                                       transposed: false, moments: input.rank == dims + 2)
+    return (setup.finish(out), moments)
+}
+
+/// The moments of a float32 `[N, C, plane]` tensor's planes: each plane's sum and the sum of its
+/// squared deviations from its own mean (`ember_bn_plane_moments_f32`, what
+/// `BatchNormPlanes.statistics` computes), `[N, C]` of each.
+package struct PlaneMoments {
+    let batch: Int, channels: Int, plane: Int
+    /// The sums, then the squared deviations.
+    let values: [Double]
 }
 
 /// The checks, padding and geometry of ``convolution(_:weight:bias:dims:stride:padding:dilation:groups:paddingMode:context:)``:
@@ -138,14 +163,38 @@ func checkWeight(_ weight: Tensor, bias: Tensor?, input x: Tensor, dims: Int, gr
 /// The recorded op: one forward over the whole batch and one backward for input, weight and bias.
 func convolutionOp(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry g: WindowGeometry, groups: Int,
                    outShape: Shape, transposed: Bool) -> Tensor {
+    convolutionOp(x, weight: weight, bias: bias, geometry: g, groups: groups, outShape: outShape, transposed: transposed,
+                  moments: false).output
+}
+
+/// ``convolutionOp(_:weight:bias:geometry:groups:outShape:transposed:)``, with the output planes'
+/// moments when `moments` asks for them and the float32 stride-1 path runs (``PlaneMoments``).
+func convolutionOp(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry g: WindowGeometry, groups: Int,
+                   outShape: Shape, transposed: Bool, moments wanted: Bool) -> (output: Tensor, moments: PlaneMoments?) {
     let xc = x.contiguousRaw, wc = weight.contiguousRaw, bc = bias?.contiguousRaw
     let sizes = ConvolutionKernel.Sizes(batch: x.shape[0], inChannels: x.shape[1], outChannels: outShape[1], groups: groups)
     let out = Tensor(uninitializedShape: outShape, dtype: x.dtype)
+    var moments: PlaneMoments?
     func run<T: TensorFloat>(_: T.Type) {
         let bp = bc?.pointer(as: T.self)
         if transposed {
             ConvolutionKernel.transposedForward(x: xc.pointer(as: T.self), w: wc.pointer(as: T.self), bias: bp,
                                                 y: out.mutablePointer(as: T.self), sizes, g)
+        } else if wanted && T.self == Float.self {
+            let planes = sizes.batch * sizes.outChannels, plane = g.outputPlane, channels = sizes.outChannels
+            let path = Int32(GEMMKernelPath.best.rawValue)
+            var values = [Double](repeating: 0, count: 2 * planes)
+            let written = values.withUnsafeMutableBufferPointer { buffer in
+                let sums = buffer.baseAddress!, deviations = sums + planes
+                return ConvolutionKernel.forward(x: xc.pointer(as: T.self), w: wc.pointer(as: T.self), bias: bp,
+                                                 y: out.mutablePointer(as: T.self), sizes, g) { n, sample in
+                    for ch in 0..<channels {
+                        let p = n * channels + ch
+                        ember_bn_plane_moments_f32(path, sample + ch * plane, plane, sums + p, deviations + p)
+                    }
+                }
+            }
+            if written { moments = PlaneMoments(batch: sizes.batch, channels: channels, plane: plane, values: values) }
         } else {
             ConvolutionKernel.forward(x: xc.pointer(as: T.self), w: wc.pointer(as: T.self), bias: bp,
                                       y: out.mutablePointer(as: T.self), sizes, g)
@@ -155,8 +204,8 @@ func convolutionOp(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry g: Windo
     let opName = transposed ? "convolution_transpose" : "convolution"
     let backward = convolutionBackward(x, weight: weight, bias: bias, geometry: g, groups: groups, outShape: outShape,
                                        transposed: transposed, output: out)
-    if let bias { return out.recorded(opName, x, weight, bias, twice: true, backward: backward) }
-    return out.recorded(opName, x, weight, twice: true, backward: backward)
+    if let bias { return (out.recorded(opName, x, weight, bias, twice: true, backward: backward), moments) }
+    return (out.recorded(opName, x, weight, twice: true, backward: backward), moments)
 }
 
 /// The backward of ``convolutionOp(_:weight:bias:geometry:groups:outShape:transposed:)``: from the

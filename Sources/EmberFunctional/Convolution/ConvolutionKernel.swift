@@ -39,17 +39,23 @@ enum ConvolutionKernel {
         func release() { scratch?.deallocate() }
     }
 
+    /// With `written`, the float32 stride-1 path calls `written(n, output)` on each sample's
+    /// output right after writing it (on the thread that did, while it is in cache), and the
+    /// result says so (`false`: the path does not apply and `written` was not called).
+    @discardableResult
     static func forward<T: TensorFloat>(x: UnsafePointer<T>, w: UnsafePointer<T>, bias: UnsafePointer<T>?,
-                                        y: UnsafeMutablePointer<T>, _ s: Sizes, _ g: WindowGeometry) {
+                                        y: UnsafeMutablePointer<T>, _ s: Sizes, _ g: WindowGeometry,
+                                        written: ((Int, UnsafePointer<Float>) -> Void)? = nil) -> Bool {
         let cinG = s.inChannels / s.groups, coutG = s.outChannels / s.groups
         let rows = cinG * g.kernelVolume, L = g.outputPlane, P = g.inputPlane, oW = g.output[2]
         if T.self == Float.self && !g.isPointwise && rows > 0 && PaddedColumns.applies(g) {
             paddedForward(x: UnsafeRawPointer(x).assumingMemoryBound(to: Float.self),
                           w: UnsafeRawPointer(w).assumingMemoryBound(to: Float.self),
                           bias: bias.map { UnsafeRawPointer($0).assumingMemoryBound(to: Float.self) },
-                          y: UnsafeMutableRawPointer(y).assumingMemoryBound(to: Float.self), s, g)
-            return
+                          y: UnsafeMutableRawPointer(y).assumingMemoryBound(to: Float.self), s, g, sink: written)
+            return written != nil
         }
+        if written != nil { return false }
         let chunks = Chunks<T>(g, rows: rows)
         defer { chunks.release() }
         for n in 0..<s.batch {
@@ -77,11 +83,12 @@ enum ConvolutionKernel {
                 }
             }
         }
+        return false
     }
 
-    /// ``forward`` for float32 with stride 1 (``PaddedColumns``). With a `sink`, each sample's
-    /// output (`[outChannels, outputPlane]`) goes to a per-thread scratch instead of `y`, and
-    /// `sink(n, output)` consumes it on the same thread while it is in cache.
+    /// ``forward`` for float32 with stride 1 (``PaddedColumns``). With a `sink`, `sink(n, output)`
+    /// gets each sample's output (`[outChannels, outputPlane]`) on the thread that computed it,
+    /// while it is in cache: in `y` when given, else in a per-thread scratch.
     static func paddedForward(x: UnsafePointer<Float>, w: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                               y: UnsafeMutablePointer<Float>?, _ s: Sizes, _ g: WindowGeometry,
                               sink: ((Int, UnsafePointer<Float>) -> Void)? = nil) {
@@ -132,7 +139,7 @@ enum ConvolutionKernel {
             }
             let buffer = UnsafeMutablePointer<Float>.allocate(capacity: padded.bufferCount)
             let scratch = UnsafeMutablePointer<Float>.allocate(capacity: coutG * chunk)
-            let sampleOutput = sink == nil ? nil : UnsafeMutablePointer<Float>.allocate(capacity: max(s.outChannels * L, 1))
+            let sampleOutput = sink == nil || y != nil ? nil : UnsafeMutablePointer<Float>.allocate(capacity: max(s.outChannels * L, 1))
             defer { buffer.deallocate(); scratch.deallocate(); sampleOutput?.deallocate() }
             padded.prepare(buffer)
             for n in samples {
@@ -141,7 +148,7 @@ enum ConvolutionKernel {
                     padded.fill(x + (n * s.inChannels + gi * cinG) * P, into: buffer, bordersZeroed: n != samples.lowerBound || gi > 0)
                     padded.forward(buffer: buffer, weight: weights[gi], y: out + gi * coutG * L, scratch: scratch, chunk: chunk)
                 }
-                if let sink, let sampleOutput { sink(n, sampleOutput) }
+                sink?(n, out)
             }
         }
     }

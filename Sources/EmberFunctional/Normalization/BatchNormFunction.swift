@@ -34,7 +34,7 @@ package func batchNorm(
     weight: Tensor?, bias: Tensor?, training: Bool, momentum: Double, eps: Double, context: () -> String
 ) -> Tensor {
     batchNorm(input, runningMean: &runningMean, runningVar: &runningVar, weight: weight, bias: bias, training: training,
-              momentum: momentum, eps: eps, adding: nil, relu: false, context: context)
+              momentum: momentum, eps: eps, adding: nil, relu: false, moments: nil, context: context)
 }
 
 /// `relu?(batchNorm(input, ...) + residual)` as one op (`batch_norm_add_relu` when it adds or
@@ -43,10 +43,15 @@ package func batchNorm(
 /// output before the BatchNorm's backward, as the separate ops' backwards do. Values, statistics
 /// updates and gradients are bitwise those of the separate ops. `residual` has `input`'s shape and
 /// dtype (the caller broadcasts otherwise).
+///
+/// `moments`, when given, are `input`'s plane moments (``PlaneMoments``, from
+/// ``convolutionWithMoments(_:weight:bias:dims:stride:padding:dilation:groups:paddingMode:context:)``
+/// on the op that produced `input`): batch statistics of float32 planes then come from them, the
+/// same bits as from a pass over `input`. Moments of another shape are ignored.
 package func batchNorm(
     _ input: Tensor, runningMean: inout Tensor?, runningVar: inout Tensor?,
     weight: Tensor?, bias: Tensor?, training: Bool, momentum: Double, eps: Double, adding residual: Tensor?, relu: Bool,
-    context: () -> String
+    moments: PlaneMoments? = nil, context: () -> String
 ) -> Tensor {
     precondition(input.rank >= 2, "\(context()): expected input with at least 2 dimensions [N, C, ...], got shape \(input.shape)")
     precondition(input.dtype.isFloatingPoint, "\(context()): expected a float32 or float64 input, got \(input.dtype)")
@@ -71,7 +76,9 @@ package func batchNorm(
     let after = (residual, relu)
     switch input.dtype {
     case .float32:
-        return batchNormTyped(Float.self, input, &runningMean, &runningVar, weight, bias, training, useBatchStats, momentum, eps, n, c, s, after)
+        let given = moments.flatMap { $0.batch == n && $0.channels == c && $0.plane == s && s > 1 ? $0 : nil }
+        return batchNormTyped(Float.self, input, &runningMean, &runningVar, weight, bias, training, useBatchStats, momentum, eps, n, c, s, after,
+                              moments: given)
     default:
         return batchNormTyped(Double.self, input, &runningMean, &runningVar, weight, bias, training, useBatchStats, momentum, eps, n, c, s, after)
     }
@@ -104,7 +111,8 @@ package func batchNormEvalScaleShift(runningMean: Tensor, runningVar: Tensor, we
 private func batchNormTyped<T: TensorFloat>(
     _: T.Type, _ input: Tensor, _ runningMean: inout Tensor?, _ runningVar: inout Tensor?,
     _ weight: Tensor?, _ bias: Tensor?, _ training: Bool, _ useBatchStats: Bool,
-    _ momentum: Double, _ eps: Double, _ n: Int, _ c: Int, _ s: Int, _ after: (residual: Tensor?, relu: Bool)
+    _ momentum: Double, _ eps: Double, _ n: Int, _ c: Int, _ s: Int, _ after: (residual: Tensor?, relu: Bool),
+    moments: PlaneMoments? = nil
 ) -> Tensor {
     let x = input.contiguousRaw
     let residual = after.residual, relu = after.relu, r = residual?.contiguousRaw
@@ -115,7 +123,13 @@ private func batchNormTyped<T: TensorFloat>(
         let mean = buffer.baseAddress!, invstd = mean + c
         if useBatchStats {
             // The biased variance goes into `invstd` and is inverted below.
-            BatchNormKernel.statistics(x.pointer(as: T.self), n: n, c: c, s: s, mean: mean, variance: invstd)
+            if let moments {
+                moments.values.withUnsafeBufferPointer { v in
+                    BatchNormPlanes.combine(sums: v.baseAddress!, deviations: v.baseAddress! + n * c, n: n, c: c, s: s, mean: mean, variance: invstd)
+                }
+            } else {
+                BatchNormKernel.statistics(x.pointer(as: T.self), n: n, c: c, s: s, mean: mean, variance: invstd)
+            }
             if training, var rm = runningMean, var rv = runningVar {
                 runningMean = nil; runningVar = nil  // so the copies above are unique and update in place
                 let m = Double(n * s)

@@ -82,16 +82,25 @@ open class BatchNormBase: Module {
 
     open override func forward(_ input: Tensor) -> Tensor { forward(input, adding: nil, relu: false) }
 
+    /// Whether the forward normalises with the batch's statistics computed here (training, or no
+    /// running statistics; not folded, and no synchronizer gathering them across processes).
+    var normalizesWithBatchStatistics: Bool {
+        !isFolded && (isTraining ? synchronizer == nil : runningMean == nil)
+    }
+
     /// `relu?(forward(input) + residual)`, the sum and the ReLU applied to each plane as it is
     /// normalised (EmberFunctional's `batchNorm(...adding:relu:)`, bitwise the separate ops, their
     /// gradients included) when `residual` has the input's shape and dtype and no synchronizer is
     /// set; otherwise as separate ops after this forward. Hooks are the caller's business: this is
     /// the forward, without them.
-    func forward(_ input: Tensor, adding residual: Tensor?, relu: Bool) -> Tensor {
+    ///
+    /// `moments`: the input's plane moments from the convolution that produced it
+    /// (EmberFunctional's `convolutionWithMoments`), used for the batch statistics.
+    func forward(_ input: Tensor, adding residual: Tensor?, relu: Bool, moments: PlaneMoments? = nil) -> Tensor {
         if isFolded && residual == nil && !relu { return input }
         let fusable = residual.map { $0.shape == input.shape && $0.dtype == input.dtype } ?? true
         if residual != nil || relu, isFolded || !fusable || (isTraining && synchronizer != nil) {
-            var y = forward(input, adding: nil, relu: false)
+            var y = forward(input, adding: nil, relu: false, moments: moments)
             if let residual { y = y + residual }
             return relu ? y.relu() : y
         }
@@ -123,7 +132,7 @@ open class BatchNormBase: Module {
         } else {
             out = batchNorm(input, runningMean: &rm, runningVar: &rv, weight: weight?.value, bias: bias?.value,
                             training: isTraining || rm == nil, momentum: factor, eps: eps, adding: residual, relu: relu,
-                            context: { errorContext })
+                            moments: moments, context: { errorContext })
         }
         if update, let rm, let rv {
             runningMean?.value = rm

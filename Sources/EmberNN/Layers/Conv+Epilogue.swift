@@ -26,15 +26,28 @@ extension Conv2d {
     public func callAsFunction(_ input: Tensor, then norm: BatchNorm2d, adding residual: Tensor? = nil,
                                relu: Bool = false) -> Tensor {
         if let y = forwardEpilogue(input, norm: norm, residual: residual, relu: relu) { return y }
-        let y = self(input)
-        // Without hooks to observe the BatchNorm's own output, it adds and rectifies as it
-        // normalises (training, gradients: bitwise the separate calls).
-        if norm.hookTable == nil && !AnomalyDetection.isActive {
-            return norm.forward(y, adding: residual, relu: relu)
+        // Without hooks to observe either output, the convolution hands the BatchNorm its output
+        // planes' moments when the BatchNorm normalises with batch statistics (no pass over the
+        // output for them), and the BatchNorm adds and rectifies as it normalises (training,
+        // gradients: bitwise the separate calls).
+        if hookTable == nil && norm.hookTable == nil && !AnomalyDetection.isActive {
+            let (y, moments) = forwardWithMoments(input, for: norm)
+            return norm.forward(y, adding: residual, relu: relu, moments: moments)
         }
+        let y = self(input)
         var z = norm(y)
         if let residual { z = z + residual }
         return relu ? z.relu() : z
+    }
+
+    /// This layer's forward and, when `norm` normalises with the batch's statistics, its output
+    /// planes' moments for `norm` (EmberFunctional's `convolutionWithMoments`; `nil` otherwise,
+    /// or where the convolution's path gives none). Hooks are the caller's business.
+    func forwardWithMoments(_ input: Tensor, for norm: BatchNorm2d) -> (output: Tensor, moments: PlaneMoments?) {
+        guard norm.normalizesWithBatchStatistics, input.dtype == .float32 else { return (forward(input), nil) }
+        return convolutionWithMoments(input, weight: weight.value, bias: bias?.value, dims: 2, stride: SpatialSize(stride),
+                                      padding: padding, dilation: SpatialSize(dilation), groups: groups, paddingMode: paddingMode,
+                                      context: { self.errorContext })
     }
 
     /// This layer and, in this order, `norm` (eval mode), `+ residual` and a ReLU as one op
