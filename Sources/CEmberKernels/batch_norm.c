@@ -39,31 +39,57 @@ static inline __attribute__((always_inline)) double bn_sum(const float *x, long 
     return total;
 }
 
-// sum(g) and sum(g * (x - mu) * inv).
-static inline __attribute__((always_inline)) void bn_gradient_sums(const float *x, const float *g, long s, double mu,
-                                                                     double inv, double *sum_g, double *sum_gx) {
+// sum(g) and sum(g * (x - mu) * inv). With `masked` (a constant at each call), g is first
+// replaced by ReLU's backward through the output y (`y <= 0 ? 0 : g`, ember_relu_backward_f32),
+// and with `store` that gradient is also written to gm.
+static inline __attribute__((always_inline)) void bn_gradient_sums_body(const float *x, const float *g, const float *y, float *gm,
+                                                                          long s, double mu, double inv, double *sum_g,
+                                                                          double *sum_gx, const int masked, const int store) {
     double lg[16] = {0}, lgx[16] = {0};
     long j = 0;
     for (; j + 16 <= s; j += 16)
         for (int c = 0; c < 16; ++c) {
-            double gv = (double)g[j + c];
+            float gf = g[j + c];
+            if (masked) gf = y[j + c] <= 0 ? 0 : gf;
+            if (store) gm[j + c] = gf;
+            double gv = (double)gf;
             lg[c] += gv;
             lgx[c] += gv * ((double)x[j + c] - mu) * inv;
         }
     double tg = bn_combine(lg), tgx = bn_combine(lgx);
-    for (long t = j; t < s; ++t) tg += (double)g[t];
-    for (; j < s; ++j) tgx += (double)g[j] * ((double)x[j] - mu) * inv;
+    for (; j < s; ++j) {
+        float gf = g[j];
+        if (masked) gf = y[j] <= 0 ? 0 : gf;
+        if (store) gm[j] = gf;
+        tg += (double)gf;
+        tgx += (double)gf * ((double)x[j] - mu) * inv;
+    }
     *sum_g = tg;
     *sum_gx = tgx;
+}
+
+static inline __attribute__((always_inline)) void bn_gradient_sums(const float *x, const float *g, long s, double mu,
+                                                                     double inv, double *sum_g, double *sum_gx) {
+    bn_gradient_sums_body(x, g, 0, 0, s, mu, inv, sum_g, sum_gx, 0, 0);
+}
+
+// dx from g, or with `masked` from ReLU's backward of g through y.
+static inline __attribute__((always_inline)) void bn_input_gradient_body(const float *x, const float *g, const float *y,
+                                                                           float *dx, long s, double m, double mu,
+                                                                           double inv, double k, double sg, double sgx,
+                                                                           const int masked) {
+    for (long j = 0; j < s; ++j) {
+        float gf = g[j];
+        if (masked) gf = y[j] <= 0 ? 0 : gf;
+        double xhat = ((double)x[j] - mu) * inv;
+        dx[j] = (float)(k * ((m * (double)gf - sg) - xhat * sgx));
+    }
 }
 
 static inline __attribute__((always_inline)) void bn_input_gradient(const float *x, const float *g, float *dx, long s,
                                                                       double m, double mu, double inv, double k,
                                                                       double sg, double sgx) {
-    for (long j = 0; j < s; ++j) {
-        double xhat = ((double)x[j] - mu) * inv;
-        dx[j] = (float)(k * ((m * (double)g[j] - sg) - xhat * sgx));
-    }
+    bn_input_gradient_body(x, g, 0, dx, s, m, mu, inv, k, sg, sgx, 0);
 }
 
 // The lanes of a sum as vectors: clang kept the `lanes[16]` loop above in two-lane registers
@@ -139,6 +165,19 @@ __attribute__((target("avx2"))) static double bn_sum_avx2(const float *x, long s
                                                       double m, double mu, double inv, double k, double sg, \
                                                       double sgx) {                                        \
         bn_input_gradient(x, g, dx, s, m, mu, inv, k, sg, sgx);                                            \
+    }                                                                                                      \
+    attributes static void bn_masked_gradient_sums_##suffix(const float *x, const float *g, const float *y, \
+                                                            float *gm, long s, double mu, double inv,      \
+                                                            double *sum_g, double *sum_gx) {               \
+        if (gm)                                                                                            \
+            bn_gradient_sums_body(x, g, y, gm, s, mu, inv, sum_g, sum_gx, 1, 1);                          \
+        else                                                                                               \
+            bn_gradient_sums_body(x, g, y, 0, s, mu, inv, sum_g, sum_gx, 1, 0);                           \
+    }                                                                                                      \
+    attributes static void bn_masked_input_gradient_##suffix(const float *x, const float *g, const float *y, \
+                                                             float *dx, long s, double m, double mu,       \
+                                                             double inv, double k, double sg, double sgx) { \
+        bn_input_gradient_body(x, g, y, dx, s, m, mu, inv, k, sg, sgx, 1);                                 \
     }
 
 EMBER_BN_FNS(portable, )
@@ -186,5 +225,27 @@ void ember_bn_plane_input_gradient_f32(int path, const float *x, const float *g,
     case EMBER_PATH_AVX2: bn_input_gradient_avx2(x, g, dx, s, m, mu, inv, k, sum_g, sum_gx); return;
 #endif
     default: bn_input_gradient_portable(x, g, dx, s, m, mu, inv, k, sum_g, sum_gx); return;
+    }
+}
+
+void ember_bn_plane_masked_gradient_sums_f32(int path, const float *x, const float *g, const float *y, float *gm, long s,
+                                             double mu, double inv, double *sum_g, double *sum_gx) {
+    switch (path) {
+#if defined(__x86_64__)
+    case EMBER_PATH_AVX512: bn_masked_gradient_sums_avx512(x, g, y, gm, s, mu, inv, sum_g, sum_gx); return;
+    case EMBER_PATH_AVX2: bn_masked_gradient_sums_avx2(x, g, y, gm, s, mu, inv, sum_g, sum_gx); return;
+#endif
+    default: bn_masked_gradient_sums_portable(x, g, y, gm, s, mu, inv, sum_g, sum_gx); return;
+    }
+}
+
+void ember_bn_plane_masked_input_gradient_f32(int path, const float *x, const float *g, const float *y, float *dx, long s,
+                                              double m, double mu, double inv, double k, double sum_g, double sum_gx) {
+    switch (path) {
+#if defined(__x86_64__)
+    case EMBER_PATH_AVX512: bn_masked_input_gradient_avx512(x, g, y, dx, s, m, mu, inv, k, sum_g, sum_gx); return;
+    case EMBER_PATH_AVX2: bn_masked_input_gradient_avx2(x, g, y, dx, s, m, mu, inv, k, sum_g, sum_gx); return;
+#endif
+    default: bn_masked_input_gradient_portable(x, g, y, dx, s, m, mu, inv, k, sum_g, sum_gx); return;
     }
 }

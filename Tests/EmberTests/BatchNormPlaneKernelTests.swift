@@ -118,6 +118,30 @@ struct BatchNormPlaneKernelTests {
                         let expected = Reference.inputGradient(xp, gp, s, m: 96, mu: mu, inv: inv, k: 0.01, sg: 3.5, sgx: -2.25)
                         #expect(zip(dx, expected).allSatisfy { $0.bitPattern == $1.bitPattern }, "\(path) s=\(s): input gradient")
                         #expect(dx[s] == 42, "\(path) s=\(s): wrote past the plane")
+                        // Masked by a ReLU's output y: the same as ReLU's backward first, then the
+                        // unmasked loops (y's NaN keeps the gradient, -0 and 0 drop it).
+                        let y = Self.values(s, seed: UInt64(s) + 7, special: true).enumerated().map { i, v in i % 3 == 0 ? -abs(v) : v }
+                        let relu = zip(g, y).map { $1 <= 0 ? Float(0) : $0 }
+                        var msg = 0.0, msgx = 0.0, usg = 0.0, usgx = 0.0
+                        var stored = [Float](repeating: 42, count: s + 1), mdx = [Float](repeating: 42, count: s + 1)
+                        stored.withUnsafeMutableBufferPointer { st in
+                            ember_bn_plane_masked_gradient_sums_f32(Int32(path.rawValue), xp, gp, y, st.baseAddress!, s, mu, inv, &msg, &msgx)
+                        }
+                        ember_bn_plane_gradient_sums_f32(Int32(path.rawValue), xp, relu, s, mu, inv, &usg, &usgx)
+                        var nsg = 0.0, nsgx = 0.0
+                        ember_bn_plane_masked_gradient_sums_f32(Int32(path.rawValue), xp, gp, y, nil, s, mu, inv, &nsg, &nsgx)
+                        #expect(Self.same(msg, usg) && Self.same(msgx, usgx) && Self.same(nsg, usg) && Self.same(nsgx, usgx),
+                                "\(path) s=\(s): masked sums")
+                        #expect(zip(stored, relu).allSatisfy { $0.bitPattern == $1.bitPattern } && stored[s] == 42,
+                                "\(path) s=\(s): the masked gradient written")
+                        mdx.withUnsafeMutableBufferPointer { d in
+                            ember_bn_plane_masked_input_gradient_f32(Int32(path.rawValue), xp, gp, y, d.baseAddress!, s, 96, mu, inv, 0.01, 3.5, -2.25)
+                        }
+                        let maskedExpected = relu.withUnsafeBufferPointer {
+                            Reference.inputGradient(xp, $0.baseAddress!, s, m: 96, mu: mu, inv: inv, k: 0.01, sg: 3.5, sgx: -2.25)
+                        }
+                        #expect(zip(mdx, maskedExpected).allSatisfy { $0.bitPattern == $1.bitPattern } && mdx[s] == 42,
+                                "\(path) s=\(s): masked input gradient")
                         // Cancellation shows the order of the operations: ((1 - 2^54) + 2^54) is 0
                         // where (1 - (2^54 - 2^54)) would be 1.
                         let ones = [Float](repeating: 1, count: s), big = 0x1p54

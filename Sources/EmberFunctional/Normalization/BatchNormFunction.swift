@@ -211,6 +211,13 @@ private func recordedWithSum<T: TensorFloat>(
         let all: [Tensor?]
         if creatingGraph {
             all = recomputedGradients([input, weight, bias, residual], gOut, composite)
+        } else if relu && T.self == Float.self && s > 1 && useBatchStats {
+            // ReLU's backward within BatchNorm's passes (its mask applied as they read the
+            // gradient; written out only for the residual).
+            let keep = residual?.requiresGrad == true ? Tensor(uninitializedShape: out.shape, dtype: T.dtype) : nil
+            let (dx, dw, db) = batchNormGradients(T.self, gOut, x: x, w: w, weight: weight, bias: bias, stats: stats, n, c, s,
+                                                  useBatchStats, needs, mask: out, maskedGradient: keep)
+            all = [dx, dw, db, keep]
         } else {
             let g = relu ? Kernels.reluBackward(gOut, out) : gOut
             let (dx, dw, db) = batchNormGradients(T.self, g, x: x, w: w, weight: weight, bias: bias, stats: stats, n, c, s,
@@ -225,7 +232,7 @@ private func recordedWithSum<T: TensorFloat>(
 /// `g`, with the statistics the forward saved (`x` and `w` its contiguous input and weight).
 private func batchNormGradients<T: TensorFloat>(
     _: T.Type, _ g: Tensor, x: Tensor, w: Tensor?, weight: Tensor?, bias: Tensor?, stats: [Double], _ n: Int, _ c: Int, _ s: Int,
-    _ useBatchStats: Bool, _ needs: (x: Bool, weight: Bool, bias: Bool)
+    _ useBatchStats: Bool, _ needs: (x: Bool, weight: Bool, bias: Bool), mask: Tensor? = nil, maskedGradient: Tensor? = nil
 ) -> (dx: Tensor?, dw: Tensor?, db: Tensor?) {
     let gc = g.contiguousRaw
     let dx = needs.x ? Tensor(uninitializedShape: x.shape, dtype: T.dtype) : nil
@@ -236,7 +243,8 @@ private func batchNormGradients<T: TensorFloat>(
                                  mean: buffer.baseAddress!, invstd: buffer.baseAddress! + c,
                                  gamma: w?.pointer(as: T.self), usedBatchStats: useBatchStats,
                                  dx: dx?.mutablePointer(as: T.self), dgamma: dw?.mutablePointer(as: T.self),
-                                 dbeta: db?.mutablePointer(as: T.self))
+                                 dbeta: db?.mutablePointer(as: T.self), mask: mask?.pointer(as: T.self),
+                                 maskedGradient: maskedGradient?.mutablePointer(as: T.self))
     }
     return (dx, dw.map { $0.to(weight!.dtype) }, db.map { $0.to(bias!.dtype) })
 }

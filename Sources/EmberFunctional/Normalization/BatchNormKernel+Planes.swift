@@ -69,10 +69,13 @@ enum BatchNormPlanes {
         }
     }
 
-    /// `sum(g)` and `sum(g * (x - mean) * invstd)` per channel, added to `sumG` and `sumGX`.
+    /// `sum(g)` and `sum(g * (x - mean) * invstd)` per channel, added to `sumG` and `sumGX`. With
+    /// `mask` (the output of a ReLU applied after the normalization), `g` is first taken through
+    /// ReLU's backward (`mask <= 0 ? 0 : g`), and written to `masked` when given.
     static func gradientSums(x: UnsafePointer<Float>, g: UnsafePointer<Float>, n: Int, c: Int, s: Int,
                              mean: UnsafePointer<Double>, invstd: UnsafePointer<Double>,
                              sumG: UnsafeMutablePointer<Double>, sumGX: UnsafeMutablePointer<Double>,
+                             mask: UnsafePointer<Float>? = nil, masked: UnsafeMutablePointer<Float>? = nil,
                              path: GEMMKernelPath = .best) {
         let p = Int32(path.rawValue)
         forEachChannels(n: n, c: c, s: s) { channels in
@@ -80,7 +83,12 @@ enum BatchNormPlanes {
                 for ch in channels {
                     let o = (i * c + ch) * s
                     var sg = 0.0, sgx = 0.0
-                    ember_bn_plane_gradient_sums_f32(p, x + o, g + o, s, mean[ch], invstd[ch], &sg, &sgx)
+                    if let mask {
+                        ember_bn_plane_masked_gradient_sums_f32(p, x + o, g + o, mask + o, masked.map { $0 + o }, s, mean[ch], invstd[ch],
+                                                                &sg, &sgx)
+                    } else {
+                        ember_bn_plane_gradient_sums_f32(p, x + o, g + o, s, mean[ch], invstd[ch], &sg, &sgx)
+                    }
                     sumG[ch] += sg
                     sumGX[ch] += sgx
                 }
@@ -88,16 +96,22 @@ enum BatchNormPlanes {
         }
     }
 
-    /// `dx = Float(k * (m g - sumG - xhat sumGX))` with `xhat = (x - mean) * invstd`, per channel.
+    /// `dx = Float(k * (m g - sumG - xhat sumGX))` with `xhat = (x - mean) * invstd`, per channel;
+    /// with `mask`, of ReLU's backward of `g` (see ``gradientSums(x:g:n:c:s:mean:invstd:sumG:sumGX:mask:masked:path:)``).
     static func inputGradient(x: UnsafePointer<Float>, g: UnsafePointer<Float>, n: Int, c: Int, s: Int, m: Double,
                               mean: UnsafePointer<Double>, invstd: UnsafePointer<Double>, k: UnsafePointer<Double>,
                               sumG: UnsafePointer<Double>, sumGX: UnsafePointer<Double>, dx: UnsafeMutablePointer<Float>,
-                              path: GEMMKernelPath = .best) {
+                              mask: UnsafePointer<Float>? = nil, path: GEMMKernelPath = .best) {
         let p = Int32(path.rawValue)
         Kernels.forEachChunk(count: n * c, minimumPerThread: max(1, 32_768 / s)) { start, count in
             for plane in start..<(start + count) {
                 let ch = plane % c, o = plane * s
-                ember_bn_plane_input_gradient_f32(p, x + o, g + o, dx + o, s, m, mean[ch], invstd[ch], k[ch], sumG[ch], sumGX[ch])
+                if let mask {
+                    ember_bn_plane_masked_input_gradient_f32(p, x + o, g + o, mask + o, dx + o, s, m, mean[ch], invstd[ch], k[ch],
+                                                             sumG[ch], sumGX[ch])
+                } else {
+                    ember_bn_plane_input_gradient_f32(p, x + o, g + o, dx + o, s, m, mean[ch], invstd[ch], k[ch], sumG[ch], sumGX[ch])
+                }
             }
         }
     }

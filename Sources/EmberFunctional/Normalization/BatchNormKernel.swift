@@ -177,11 +177,21 @@ enum BatchNormKernel {
     /// With batch statistics (`usedBatchStats`): `dx = gamma * invstd / M * (M g - sum g - xhat sum(g xhat))`;
     /// with fixed running statistics: `dx = g * gamma * invstd`. Always `dgamma = sum(g xhat)`,
     /// `dbeta = sum(g)`.
+    ///
+    /// With `mask` (float32 planes with batch statistics only): the output `y` of a ReLU applied
+    /// after the normalization, and `g` the gradient of that output: `g` is taken through ReLU's
+    /// backward (`y <= 0 ? 0 : g`) as it is read, and written to `maskedGradient` when given (the
+    /// residual's gradient when one was added before the ReLU): no pass of its own.
     static func backward<T: TensorFloat>(
         x: UnsafePointer<T>, g: UnsafePointer<T>, n: Int, c: Int, s: Int,
         mean: UnsafePointer<Double>, invstd: UnsafePointer<Double>, gamma: UnsafePointer<T>?, usedBatchStats: Bool,
-        dx: UnsafeMutablePointer<T>?, dgamma: UnsafeMutablePointer<T>?, dbeta: UnsafeMutablePointer<T>?
+        dx: UnsafeMutablePointer<T>?, dgamma: UnsafeMutablePointer<T>?, dbeta: UnsafeMutablePointer<T>?,
+        mask: UnsafePointer<T>? = nil, maskedGradient: UnsafeMutablePointer<T>? = nil
     ) {
+        precondition(mask == nil || (T.self == Float.self && s > 1 && usedBatchStats),
+                     "BatchNormKernel.backward: a ReLU mask needs float32 planes and batch statistics")
+        let maskF = mask.map { UnsafeRawPointer($0).assumingMemoryBound(to: Float.self) }
+        let maskedF = maskedGradient.map { UnsafeMutableRawPointer($0).assumingMemoryBound(to: Float.self) }
         let m = Double(n * s)
         withUnsafeTemporaryAllocation(of: Double.self, capacity: 3 * c) { buffer in
             let sumG = buffer.baseAddress!, sumGX = sumG + c, k = sumGX + c
@@ -210,7 +220,7 @@ enum BatchNormKernel {
             } else if T.self == Float.self {
                 BatchNormPlanes.gradientSums(x: UnsafeRawPointer(x).assumingMemoryBound(to: Float.self),
                                              g: UnsafeRawPointer(g).assumingMemoryBound(to: Float.self), n: n, c: c, s: s,
-                                             mean: mean, invstd: invstd, sumG: sumG, sumGX: sumGX)
+                                             mean: mean, invstd: invstd, sumG: sumG, sumGX: sumGX, mask: maskF, masked: maskedF)
             } else {
                 for i in 0..<n {
                     for ch in 0..<c {
@@ -256,10 +266,13 @@ enum BatchNormKernel {
                     }
                 }
             } else if usedBatchStats && T.self == Float.self {
+                // The masked gradient when the sums' pass wrote it, else `g` masked as it is read.
                 BatchNormPlanes.inputGradient(x: UnsafeRawPointer(x).assumingMemoryBound(to: Float.self),
-                                              g: UnsafeRawPointer(g).assumingMemoryBound(to: Float.self), n: n, c: c, s: s, m: m,
+                                              g: maskedF.map { UnsafePointer($0) } ?? UnsafeRawPointer(g).assumingMemoryBound(to: Float.self),
+                                              n: n, c: c, s: s, m: m,
                                               mean: mean, invstd: invstd, k: k, sumG: sumG, sumGX: sumGX,
-                                              dx: UnsafeMutableRawPointer(dx).assumingMemoryBound(to: Float.self))
+                                              dx: UnsafeMutableRawPointer(dx).assumingMemoryBound(to: Float.self),
+                                              mask: maskedF == nil ? maskF : nil)
             } else if usedBatchStats {
                 for i in 0..<n {
                     for ch in 0..<c {
