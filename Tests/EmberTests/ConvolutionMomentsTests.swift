@@ -50,14 +50,18 @@ struct ConvolutionMomentsTests {
         }
     }
 
-    @Test("no moments where the path does not give them: stride 2, float64, unbatched")
+    @Test("no moments where the path does not give them (stride 2, 1 x 1, float64, unbatched), and the convolution's output")
     func noMomentsElsewhere() {
         func moments(_ conv: Conv2d, _ x: Tensor) -> PlaneMoments? {
-            convolutionWithMoments(x, weight: conv.weight.value, bias: conv.bias?.value, dims: 2, stride: SpatialSize(conv.stride),
-                                   padding: conv.padding, dilation: SpatialSize(conv.dilation), groups: conv.groups,
-                                   paddingMode: conv.paddingMode, context: { "test" }).moments
+            let (y, moments) = convolutionWithMoments(x, weight: conv.weight.value, bias: conv.bias?.value, dims: 2,
+                                                      stride: SpatialSize(conv.stride), padding: conv.padding,
+                                                      dilation: SpatialSize(conv.dilation), groups: conv.groups,
+                                                      paddingMode: conv.paddingMode, context: { "test" })
+            expectBitwiseEqual(y, conv(x), "output")
+            return moments
         }
         #expect(moments(Conv2d(3, 4, 3, stride: 2), .normal([2, 3, 9, 9])) == nil, "stride 2")
+        #expect(moments(Conv2d(3, 4, 1), .normal([2, 3, 9, 9])) == nil, "1 x 1")
         #expect(moments(Conv2d(3, 4, 3, dtype: .float64), .normal([2, 3, 9, 9], dtype: .float64)) == nil, "float64")
         #expect(moments(Conv2d(3, 4, 3), .normal([3, 9, 9])) == nil, "unbatched")
     }

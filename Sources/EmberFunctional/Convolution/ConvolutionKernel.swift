@@ -55,7 +55,6 @@ enum ConvolutionKernel {
                           y: UnsafeMutableRawPointer(y).assumingMemoryBound(to: Float.self), s, g, sink: written)
             return written != nil
         }
-        if written != nil { return false }
         let chunks = Chunks<T>(g, rows: rows)
         defer { chunks.release() }
         for n in 0..<s.batch {

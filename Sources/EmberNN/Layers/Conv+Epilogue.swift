@@ -72,17 +72,24 @@ extension Conv2d {
                                        epilogue: epilogue, context: { self.errorContext })
     }
 
-    /// This layer and what follows it at the start of `next` among an eval-mode `BatchNorm2d`
-    /// and a `ReLU` (in that order), as one op (``forwardEpilogue(_:norm:residual:relu:)``), for
-    /// ``Sequential``. Returns the output and how many layers of `next` it covered, or `nil`.
+    /// This layer and what follows it at the start of `next` among a `BatchNorm2d` and a `ReLU`
+    /// (in that order), for ``Sequential``: in eval mode without gradients as one op
+    /// (``forwardEpilogue(_:norm:residual:relu:)``); where the BatchNorm normalises with batch
+    /// statistics, the convolution hands it its output's moments
+    /// (``forwardWithMoments(_:for:)``) and the BatchNorm applies the ReLU. Returns the output and
+    /// how many layers of `next` it covered, or `nil`.
     func forwardFusing(_ input: Tensor, _ next: ArraySlice<Module>) -> (output: Tensor, covered: Int)? {
         guard var i = next.indices.first else { return nil }
         let norm = next[i] as? BatchNorm2d
         if norm != nil { i += 1 }
         let relu = i < next.endIndex && next[i] is ReLU && next[i].hookTable == nil
         if relu { i += 1 }
-        guard i > next.startIndex, let y = forwardEpilogue(input, norm: norm, residual: nil, relu: relu) else { return nil }
-        return (y, i - next.startIndex)
+        guard i > next.startIndex else { return nil }
+        if let y = forwardEpilogue(input, norm: norm, residual: nil, relu: relu) { return (y, i - next.startIndex) }
+        guard let norm, norm.normalizesWithBatchStatistics, hookTable == nil, norm.hookTable == nil, !AnomalyDetection.isActive,
+              input.rank == 4 else { return nil }
+        let (y, moments) = forwardWithMoments(input, for: norm)
+        return (norm.forward(y, adding: nil, relu: relu, moments: moments), i - next.startIndex)
     }
 
     /// Whether any input of this layer, `norm` or the residual records a gradient.
