@@ -134,6 +134,21 @@ extension GEMM {
         b: UnsafePointer<Float>, rowStrideB: Int, colStrideB: Int,
         beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, path: GEMMKernelPath = .best
     ) {
+        sgemm(m: m, n: n, k: k, a: a, rowOffsets: rowOffsets, beta: beta, c: c, ldc: ldc, path: path) { pc, kc, jc, nc, panel, nr in
+            packB(k: kc, n: nc, b + pc * rowStrideB + jc * colStrideB, rowStride: rowStrideB, colStride: colStrideB, into: panel, nr: nr)
+        }
+    }
+
+    /// ``sgemm(m:n:k:a:rowOffsets:b:rowStrideB:colStrideB:beta:c:ldc:path:)`` with B given by
+    /// `packB(pc, kc, jc, nc, panel, nr)`, which writes rows `pc..<pc + kc` and columns
+    /// `jc..<jc + nc` of B into `panel` in ``packB(k:n:_:rowStride:colStride:into:nr:)``'s layout
+    /// (strips of `nr` columns, zero padded): for a B that is cheaper to pack from its source than
+    /// to lay out as a strided matrix first.
+    package static func sgemm(
+        m: Int, n: Int, k: Int, a: UnsafePointer<Float>, rowOffsets: UnsafePointer<Int>,
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, path: GEMMKernelPath = .best,
+        packB: (_ pc: Int, _ kc: Int, _ jc: Int, _ nc: Int, _ panel: UnsafeMutablePointer<Float>, _ nr: Int) -> Void
+    ) {
         precondition(m >= 0 && n >= 0 && k >= 0 && ldc >= n, "GEMM: bad sizes m=\(m) n=\(n) k=\(k) ldc=\(ldc)")
         if m == 0 || n == 0 { return }
         if k == 0 {
@@ -152,8 +167,7 @@ extension GEMM {
                 var pc = 0
                 while pc < k {
                     let kc = min(kernel.kc, k - pc)
-                    packB(k: kc, n: nc, b + pc * rowStrideB + jc * colStrideB, rowStride: rowStrideB, colStride: colStrideB,
-                          into: panel, nr: nr)
+                    packB(pc, kc, jc, nc, panel, nr)
                     let betaD = pc == 0 ? Double(beta) : 1
                     var jr = 0
                     while jr < nc {

@@ -9,6 +9,13 @@ import CEmberKernels
 // calls to `memcpy`/`memset` per row, which dominated small products.
 
 extension GEMM {
+    /// ``packB(k:n:_:rowStride:colStride:into:nr:)`` for float32, for packers outside this module
+    /// (``sgemm(m:n:k:a:rowOffsets:beta:c:ldc:path:packB:)``'s callers).
+    package static func packFloatB(k: Int, n: Int, _ b: UnsafePointer<Float>, rowStride: Int, colStride: Int,
+                                   into dst: UnsafeMutablePointer<Float>, nr: Int) {
+        packB(k: k, n: n, b, rowStride: rowStride, colStride: colStride, into: dst, nr: nr)
+    }
+
     /// Packs the `k x n` block of B at `b` into `ceil(n / nr)` strips of `k x nr`, zero padded.
     ///
     /// Strip `s` holds element `(p, j)` of the block at `dst[s * k * nr + p * nr + (j - s * nr)]`.

@@ -238,8 +238,7 @@ enum ConvolutionKernel {
         sums.update(repeating: 0, count: threads * perThread)
         Threading.parallelFor(chunks: threads) { part in
             let buffer = UnsafeMutablePointer<Float>.allocate(capacity: padded.bufferCount)
-            let spread = UnsafeMutablePointer<Float>.allocate(capacity: max(coutG * columns, 1))
-            defer { buffer.deallocate(); spread.deallocate() }
+            defer { buffer.deallocate() }
             let sum = sums + part * perThread
             padded.rowOffsets.withUnsafeBufferPointer { offsets in
                 let samples = (s.batch * part / threads)..<(s.batch * (part + 1) / threads)
@@ -248,12 +247,14 @@ enum ConvolutionKernel {
                         let again = n != samples.lowerBound || gi > 0
                         padded.fill(x + (n * s.inChannels + gi * cinG) * P, into: buffer, bordersZeroed: again)
                         let planes = gy + (n * s.outChannels + gi * coutG) * L
-                        padded.spread(planes, planes: coutG, into: spread, droppedZeroed: again)
                         if let planeSums {
                             for o in 0..<coutG { planeSums[n * s.outChannels + gi * coutG + o] = biasPlaneSum(planes + o * L, L) }
                         }
-                        GEMM.sgemm(m: rows, n: coutG, k: columns, a: buffer, rowOffsets: offsets.baseAddress!,
-                                   b: spread, rowStrideB: 1, colStrideB: columns, beta: 1, c: sum + gi * rows * coutG, ldc: coutG)
+                        // gy spread over the padded columns, packed panel by panel straight from its planes.
+                        GEMM.sgemm(m: rows, n: coutG, k: columns, a: buffer, rowOffsets: offsets.baseAddress!, beta: 1,
+                                   c: sum + gi * rows * coutG, ldc: coutG) { pc, kc, jc, nc, panel, nr in
+                            padded.packSpread(planes, pc: pc, kc: kc, jc: jc, nc: nc, into: panel, nr: nr)
+                        }
                     }
                 }
             }

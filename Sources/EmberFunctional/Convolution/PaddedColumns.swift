@@ -154,23 +154,30 @@ struct PaddedColumns {
         }
     }
 
-    /// Copies `planes` output planes (`[planes, outputPlane]`) into `[planes, columns]` in padded
-    /// column coordinates, zero at the dropped columns: the right operand of the weight gradient.
-    /// With `droppedZeroed` the dropped columns are already zero (an earlier `spread` of this
-    /// layout and plane count wrote them).
-    func spread(_ src: UnsafePointer<Float>, planes: Int, into dst: UnsafeMutablePointer<Float>, droppedZeroed: Bool = false) {
-        let oD = g.output[0], oH = g.output[1], oW = g.output[2]
-        if !droppedZeroed { dst.update(repeating: 0, count: planes * columns) }
-        var from = src
-        for o in 0..<planes {
-            for od in 0..<oD {
-                var to = dst + o * columns + od * hp * wp
-                for _ in 0..<oH {
-                    Self.copy(from, to: to, count: oW)
-                    from += oW
-                    to += wp
+    /// Packs rows `pc..<pc + kc` and columns `jc..<jc + nc` of the weight gradient's right operand
+    /// into GEMM strips of `nr` columns (`GEMM.packFloatB`'s layout): element `(p, j)` is plane `j` of
+    /// `src` (`[planes, outputPlane]`) at padded column `p`, 0 at the dropped columns. Packed
+    /// straight from the planes: a copy spread over the padded columns first cost a pass.
+    func packSpread(_ src: UnsafePointer<Float>, pc: Int, kc: Int, jc: Int, nc: Int, into panel: UnsafeMutablePointer<Float>, nr: Int) {
+        let oH = g.output[1], oW = g.output[2], plane = hp * wp, L = g.outputPlane
+        var strip = panel, j0 = jc
+        while j0 < jc + nc {
+            let width = min(nr, jc + nc - j0)
+            var p = pc
+            while p < pc + kc {
+                // The rest of padded row (od, oh) from column ow: its real columns, then dropped ones.
+                let od = p / plane, rest = p - od * plane, oh = rest / wp, ow = rest - oh * wp
+                let run = min(wp - ow, pc + kc - p)
+                let real = oh < oH ? max(0, min(oW - ow, run)) : 0
+                let dst = strip + (p - pc) * nr
+                if real > 0 {
+                    GEMM.packFloatB(k: real, n: width, src + j0 * L + (od * oH + oh) * oW + ow, rowStride: 1, colStride: L, into: dst, nr: nr)
                 }
+                if real < run { (dst + real * nr).update(repeating: 0, count: (run - real) * nr) }
+                p += run
             }
+            strip += kc * nr
+            j0 += nr
         }
     }
 
