@@ -141,6 +141,23 @@ EMBER_AVX512_ONLY void ember_sexp_shifted_rows_avx512(long rows, long cols, long
     }
 }
 
+// The largest of row[0..<count] ignoring NaN, -inf if none: `max_ps(x, m)` returns m when x is
+// NaN or equal to it, as the comparison `x > m` keeps m.
+EMBER_AVX512_ONLY float ember_smax_row_avx512(const float *row, long count) {
+    __m512 m = _mm512_set1_ps(-__builtin_inff());
+    long c = 0;
+    for (; c + 16 <= count; c += 16) m = _mm512_max_ps(_mm512_loadu_ps(row + c), m);
+    if (c < count) {
+        __mmask16 mask = (__mmask16)((1u << (count - c)) - 1);
+        m = _mm512_mask_max_ps(m, mask, _mm512_maskz_loadu_ps(mask, row + c), m);
+    }
+    float l[16], best = -__builtin_inff();
+    _mm512_storeu_ps(l, m);
+    for (int k = 0; k < 16; ++k)
+        if (l[k] > best) best = l[k];
+    return best;
+}
+
 #else
 
 #pragma clang diagnostic ignored "-Wunused-parameter"
@@ -148,6 +165,7 @@ EMBER_AVX512_ONLY void ember_sexp_shifted_rows_avx512(long rows, long cols, long
     signature { __builtin_trap(); }  // callers check the dispatched GEMM path first
 
 EMBER_TRAP_STUB(void ember_sexp_avx512(long n, const float *x, float *y))
+EMBER_TRAP_STUB(float ember_smax_row_avx512(const float *row, long count))
 EMBER_TRAP_STUB(void ember_sexp_shifted_rows_avx512(long rows, long cols, long ld, float *tile, const float *shifts,
                                                     float *sums))
 

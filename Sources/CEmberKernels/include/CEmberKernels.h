@@ -227,6 +227,9 @@ void ember_sexp_avx512(long n, const float *x, float *y);
 /// multiply-adds: not `ember_sexp_avx512`'s bits) and `sums[r]` their sum: eight lanes added chunk
 /// by chunk, the lanes left to right, then the last `cols % 8` values. Requires AVX-512F.
 void ember_sexp_shifted_rows_avx512(long rows, long cols, long ld, float *tile, const float *shifts, float *sums);
+/// The largest of `row[0..<count]` ignoring NaN (as `x > max` comparisons do), `-inf` if none.
+/// Requires AVX-512F.
+float ember_smax_row_avx512(const float *row, long count);
 /// `y[i] = 1 / (1 + e^-x[i])` for `i < n`.
 void ember_ssigmoid_avx2(long n, const float *x, float *y);
 /// `y[i] = tanh(x[i])` for `i < n`.

@@ -1,3 +1,4 @@
+import CEmberKernels
 import Foundation
 import EmberAutograd
 import EmberTensor
@@ -215,6 +216,7 @@ extension Float: AttentionFloat {
     }
 
     static func maximum(_ row: UnsafeMutablePointer<Float>, count: Int) -> Float {
+        if ActivationKernels.exp16 { return ember_smax_row_avx512(row, count) }
         var lanes = Float8(repeating: -.infinity)
         var c = 0
         while c + 8 <= count {

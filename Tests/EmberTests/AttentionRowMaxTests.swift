@@ -1,0 +1,39 @@
+import CEmberKernels
+import Ember
+@testable import EmberFunctional
+import Testing
+
+/// Attention's row maximum (the shift of each row's exponentials) in C at AVX-512 width
+/// (`ember_smax_row_avx512`) gives what the Swift lane loop gives: the largest value ignoring NaN,
+/// -inf for an empty or all-NaN row, over row lengths around the sixteen lanes.
+@Suite("Attention row maximum kernel")
+struct AttentionRowMaxTests {
+    /// The comparison loop the kernel stands for.
+    static func reference(_ row: [Float]) -> Float {
+        var m = -Float.infinity
+        for x in row where x > m { m = x }
+        return m
+    }
+
+    @Test("the largest value ignoring NaN, on every length", .enabled(if: ActivationKernels.exp16, "needs AVX-512"))
+    func matchesTheComparisonLoop() {
+        for count in Array(0...40) + [63, 64, 65, 100, 128] {
+            for pattern in 0..<4 {
+                var row = (0..<count).map { Float(($0 * 37 + pattern * 11) % 23) - 15.5 }
+                switch pattern {
+                case 1: for i in stride(from: 3, to: count, by: 5) { row[i] = .nan }
+                case 2: row = row.map { _ in .nan }
+                case 3: if count > 0 { row[count - 1] = 1e9 }; for i in stride(from: 0, to: count, by: 7) { row[i] = -.infinity }
+                default: break
+                }
+                // The kernel must not read past the row: a larger value right after it.
+                let padded = row + [Float.infinity]
+                let got = padded.withUnsafeBufferPointer { ember_smax_row_avx512($0.baseAddress!, count) }
+                let want = Self.reference(row)
+                #expect(got.bitPattern == want.bitPattern || got == want, "count \(count), pattern \(pattern): \(got) vs \(want)")
+                #expect(Float.maximum(UnsafeMutablePointer(mutating: row), count: count) == want || count == 0,
+                        "the attention kernel's maximum, count \(count)")
+            }
+        }
+    }
+}
