@@ -18,12 +18,15 @@ struct AttentionRowMaxTests {
     @Test("the largest value ignoring NaN, on every length", .enabled(if: ActivationKernels.exp16, "needs AVX-512"))
     func matchesTheComparisonLoop() {
         for count in Array(0...40) + [63, 64, 65, 100, 128] {
-            for pattern in 0..<4 {
+            for pattern in 0..<5 {
                 var row = (0..<count).map { Float(($0 * 37 + pattern * 11) % 23) - 15.5 }
                 switch pattern {
                 case 1: for i in stride(from: 3, to: count, by: 5) { row[i] = .nan }
                 case 2: row = row.map { _ in .nan }
                 case 3: if count > 0 { row[count - 1] = 1e9 }; for i in stride(from: 0, to: count, by: 7) { row[i] = -.infinity }
+                // The maximum first, then NaN in the same lane of later chunks: a NaN must not
+                // displace what came before it.
+                case 4: if count > 0 { row[0] = 100 }; for i in stride(from: 16, to: count, by: 16) { row[i] = .nan }
                 default: break
                 }
                 // The kernel must not read past the row: a larger value right after it.
