@@ -5,13 +5,14 @@
 //   the whole groups of sixteen (the Swift loop's four SIMD4 accumulators a0..a3), combined as
 //   r = (a0 + a1) + (a2 + a3) lane by lane, then ((r0 + r1) + r2) + r3 (`SIMD.sum()`), then the
 //   remaining elements added one by one;
-// - a plane's moments are its sum and the sum of squared deviations from the plane's own mean
-//   (sum / s), each such a sum;
 // - the input gradient is element-wise: float(k * ((m * g - sumG) - xhat * sumGX)) with
 //   xhat = (x - mean) * invstd, in float64.
-// One body, compiled for AVX-512F, AVX2 and the baseline (clang vectorizes the lanes at each
-// width); contraction is off, so every path gives the same bits. The Swift loops, compiled for the
-// baseline target, ran two float64 lanes per instruction.
+// Added since, with no Swift loop behind them: a plane's moments (its sum and the sum of squared
+// deviations from its own mean sum / s, each such a sum), and masked forms of the gradient loops
+// that apply a following ReLU's backward to the gradient as they read it.
+// The sums' lanes are intrinsics on AVX-512F and AVX2; the other loops are one body compiled for
+// each width and the baseline. Contraction is off, so every path gives the same bits. The Swift
+// loops, compiled for the baseline target, ran two float64 lanes per instruction.
 #pragma clang fp contract(off)
 #include "include/CEmberKernels.h"
 
@@ -19,6 +20,16 @@ static inline __attribute__((always_inline)) double bn_combine(const double *l) 
     double r0 = (l[0] + l[4]) + (l[8] + l[12]), r1 = (l[1] + l[5]) + (l[9] + l[13]);
     double r2 = (l[2] + l[6]) + (l[10] + l[14]), r3 = (l[3] + l[7]) + (l[11] + l[15]);
     return ((r0 + r1) + r2) + r3;
+}
+
+// The end of a sum: the sixteen lanes combined, then the elements from j on added one by one.
+static double bn_finish(const double *lanes, const float *x, long j, long s, int squared, double mu) {
+    double total = bn_combine(lanes);
+    for (; j < s; ++j) {
+        double v = (double)x[j];
+        total += squared ? (v - mu) * (v - mu) : v;
+    }
+    return total;
 }
 
 // sum(x), or with `squared` sum((x - mu)^2).
@@ -31,12 +42,7 @@ static inline __attribute__((always_inline)) double bn_sum(const float *x, long 
             if (squared) v = (v - mu) * (v - mu);
             lanes[c] += v;
         }
-    double total = bn_combine(lanes);
-    for (; j < s; ++j) {
-        double v = (double)x[j];
-        total += squared ? (v - mu) * (v - mu) : v;
-    }
-    return total;
+    return bn_finish(lanes, x, j, s, squared, mu);
 }
 
 // sum(g) and sum(g * (x - mu) * inv). With `masked` (a constant at each call), g is first
@@ -92,18 +98,6 @@ static inline __attribute__((always_inline)) void bn_input_gradient(const float 
     bn_input_gradient_body(x, g, 0, dx, s, m, mu, inv, k, sg, sgx, 0);
 }
 
-// The lanes of a sum as vectors: clang kept the `lanes[16]` loop above in two-lane registers
-// (SSE width, with element inserts) even when compiled for AVX-512, which made the statistics
-// compute-bound. Lane c still adds the elements j = c mod 16 in order, so the bits are the same.
-static double bn_finish(const double *lanes, const float *x, long j, long s, int squared, double mu) {
-    double total = bn_combine(lanes);
-    for (; j < s; ++j) {
-        double v = (double)x[j];
-        total += squared ? (v - mu) * (v - mu) : v;
-    }
-    return total;
-}
-
 static double bn_sum_portable(const float *x, long s, int squared, double mu) {
     return squared ? bn_sum(x, s, 1, mu) : bn_sum(x, s, 0, mu);
 }
@@ -111,6 +105,9 @@ static double bn_sum_portable(const float *x, long s, int squared, double mu) {
 #if defined(__x86_64__)
 #include <immintrin.h>
 
+// The lanes of a sum as vectors: clang kept bn_sum's `lanes[16]` loop in two-lane registers (SSE
+// width, with element inserts) even when compiled for AVX-512. Lane c still adds the elements
+// j = c mod 16 in order, so the bits are the same.
 __attribute__((target("avx512f"))) static double bn_sum_avx512(const float *x, long s, int squared, double mu) {
     __m512d lo = _mm512_setzero_pd(), hi = _mm512_setzero_pd();
     const __m512d m = _mm512_set1_pd(mu);

@@ -1,4 +1,3 @@
-import CEmberKernels
 import EmberAutograd
 import EmberStorage
 import EmberTensor
@@ -182,16 +181,13 @@ func convolutionOp(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry g: Windo
                                                 y: out.mutablePointer(as: T.self), sizes, g)
         } else if wanted && T.self == Float.self {
             let planes = sizes.batch * sizes.outChannels, plane = g.outputPlane, channels = sizes.outChannels
-            let path = Int32(GEMMKernelPath.best.rawValue)
             var values = [Double](repeating: 0, count: 2 * planes)
             let written = values.withUnsafeMutableBufferPointer { buffer in
                 let sums = buffer.baseAddress!, deviations = sums + planes
                 return ConvolutionKernel.forward(x: xc.pointer(as: T.self), w: wc.pointer(as: T.self), bias: bp,
                                                  y: out.mutablePointer(as: T.self), sizes, g) { n, sample in
-                    for ch in 0..<channels {
-                        let p = n * channels + ch
-                        ember_bn_plane_moments_f32(path, sample + ch * plane, plane, sums + p, deviations + p)
-                    }
+                    BatchNormPlanes.momentsOfPlanes(sample, planes: channels, s: plane, sums: sums + n * channels,
+                                                    deviations: deviations + n * channels)
                 }
             }
             if written { moments = PlaneMoments(batch: sizes.batch, channels: channels, plane: plane, values: values) }

@@ -37,14 +37,21 @@ enum BatchNormPlanes {
         }
     }
 
-    /// Each plane's sum and squared deviations from its own mean (`ember_bn_plane_moments_f32`),
-    /// plane `p` of `[planes, s]` into `sums[p]` and `deviations[p]`; planes split over threads.
+    /// ``momentsOfPlanes(_:planes:s:sums:deviations:path:)`` with the planes split over threads.
     static func planeMoments(_ x: UnsafePointer<Float>, planes: Int, s: Int, sums: UnsafeMutablePointer<Double>,
                              deviations: UnsafeMutablePointer<Double>, path: GEMMKernelPath = .best) {
-        let p = Int32(path.rawValue)
         Kernels.forEachChunk(count: planes, minimumPerThread: max(1, 32_768 / s)) { start, count in
-            for plane in start..<(start + count) { ember_bn_plane_moments_f32(p, x + plane * s, s, sums + plane, deviations + plane) }
+            momentsOfPlanes(x + start * s, planes: count, s: s, sums: sums + start, deviations: deviations + start, path: path)
         }
+    }
+
+    /// Each plane's sum and squared deviations from its own mean (`ember_bn_plane_moments_f32`),
+    /// plane `p` of `[planes, s]` into `sums[p]` and `deviations[p]`, on the calling thread (a
+    /// convolution takes its output's moments with it, sample by sample, on its worker threads).
+    static func momentsOfPlanes(_ x: UnsafePointer<Float>, planes: Int, s: Int, sums: UnsafeMutablePointer<Double>,
+                                deviations: UnsafeMutablePointer<Double>, path: GEMMKernelPath = .best) {
+        let p = Int32(path.rawValue)
+        for plane in 0..<planes { ember_bn_plane_moments_f32(p, x + plane * s, s, sums + plane, deviations + plane) }
     }
 
     /// Per-channel means and biased variances of `[n, c, s]` input from its planes' moments
