@@ -122,20 +122,28 @@ struct BatchNormPlaneKernelTests {
                         // unmasked loops (y's NaN keeps the gradient, -0 and 0 drop it).
                         let y = Self.values(s, seed: UInt64(s) + 7, special: true).enumerated().map { i, v in i % 3 == 0 ? -abs(v) : v }
                         let relu = zip(g, y).map { $1 <= 0 ? Float(0) : $0 }
+                        // The mask as bits: bit j % 16 of word j / 16 where y[j] is not <= 0, the last
+                        // word's unused bits 0 (the words start 42 to show they are all written).
+                        var bits = [UInt16](repeating: 42, count: (s + 15) / 16 + 1)
+                        bits.withUnsafeMutableBufferPointer { ember_relu_mask_bits_f32(Int32(path.rawValue), y, s, $0.baseAddress!) }
+                        let expectedBits = (0..<((s + 15) / 16)).map { w in
+                            (0..<16).reduce(UInt16(0)) { word, b in w * 16 + b < s && !(y[w * 16 + b] <= 0) ? word | 1 << b : word }
+                        }
+                        #expect(Array(bits.prefix((s + 15) / 16)) == expectedBits && bits.last == 42, "\(path) s=\(s): mask bits")
                         var msg = 0.0, msgx = 0.0, usg = 0.0, usgx = 0.0
                         var stored = [Float](repeating: 42, count: s + 1), mdx = [Float](repeating: 42, count: s + 1)
                         stored.withUnsafeMutableBufferPointer { st in
-                            ember_bn_plane_masked_gradient_sums_f32(Int32(path.rawValue), xp, gp, y, st.baseAddress!, s, mu, inv, &msg, &msgx)
+                            ember_bn_plane_masked_gradient_sums_f32(Int32(path.rawValue), xp, gp, bits, st.baseAddress!, s, mu, inv, &msg, &msgx)
                         }
                         ember_bn_plane_gradient_sums_f32(Int32(path.rawValue), xp, relu, s, mu, inv, &usg, &usgx)
                         var nsg = 0.0, nsgx = 0.0
-                        ember_bn_plane_masked_gradient_sums_f32(Int32(path.rawValue), xp, gp, y, nil, s, mu, inv, &nsg, &nsgx)
+                        ember_bn_plane_masked_gradient_sums_f32(Int32(path.rawValue), xp, gp, bits, nil, s, mu, inv, &nsg, &nsgx)
                         #expect(Self.same(msg, usg) && Self.same(msgx, usgx) && Self.same(nsg, usg) && Self.same(nsgx, usgx),
                                 "\(path) s=\(s): masked sums")
                         #expect(zip(stored, relu).allSatisfy { $0.bitPattern == $1.bitPattern } && stored[s] == 42,
                                 "\(path) s=\(s): the masked gradient written")
                         mdx.withUnsafeMutableBufferPointer { d in
-                            ember_bn_plane_masked_input_gradient_f32(Int32(path.rawValue), xp, gp, y, d.baseAddress!, s, 96, mu, inv, 0.01, 3.5, -2.25)
+                            ember_bn_plane_masked_input_gradient_f32(Int32(path.rawValue), xp, gp, bits, d.baseAddress!, s, 96, mu, inv, 0.01, 3.5, -2.25)
                         }
                         let maskedExpected = relu.withUnsafeBufferPointer {
                             Reference.inputGradient(xp, $0.baseAddress!, s, m: 96, mu: mu, inv: inv, k: 0.01, sg: 3.5, sgx: -2.25)
@@ -151,6 +159,12 @@ struct BatchNormPlaneKernelTests {
                         }
                         let reference = Reference.inputGradient(ones, ones, s, m: 1, mu: 0, inv: 1, k: 1, sg: big, sgx: -big)
                         #expect(cancelled == reference && reference.allSatisfy { $0 == 0 }, "\(path) s=\(s): order of the terms")
+                        let all = [UInt16](repeating: 0xFFFF, count: (s + 15) / 16)
+                        cancelled = [Float](repeating: 42, count: s)
+                        cancelled.withUnsafeMutableBufferPointer { d in
+                            ember_bn_plane_masked_input_gradient_f32(Int32(path.rawValue), ones, ones, all, d.baseAddress!, s, 1, 0, 1, 1, big, -big)
+                        }
+                        #expect(cancelled == reference, "\(path) s=\(s): order of the masked terms")
                     }
                 }
             }

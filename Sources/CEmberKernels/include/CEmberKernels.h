@@ -100,13 +100,20 @@ void ember_bn_plane_moments_f32(int path, const float *x, long s, double *sum, d
 /// `sum(g)` and `sum(g * (x - mu) * inv)` along one plane, as `ember_bn_plane_sum_f32` sums.
 void ember_bn_plane_gradient_sums_f32(int path, const float *x, const float *g, long s, double mu, double inv,
                                       double *sum_g, double *sum_gx);
-/// `ember_bn_plane_gradient_sums_f32` of ReLU's backward of `g` through the output `y`
-/// (`y <= 0 ? 0 : g`, `ember_relu_backward_f32`), which is also written to `gm` when given.
-void ember_bn_plane_masked_gradient_sums_f32(int path, const float *x, const float *g, const float *y, float *_Nullable gm,
-                                             long s, double mu, double inv, double *sum_g, double *sum_gx);
-/// `ember_bn_plane_input_gradient_f32` of ReLU's backward of `g` through the output `y`.
-void ember_bn_plane_masked_input_gradient_f32(int path, const float *x, const float *g, const float *y, float *dx, long s,
-                                              double m, double mu, double inv, double k, double sum_g, double sum_gx);
+/// ReLU's mask of the `s` float32 values `y` (a ReLU's output): bit `j % 16` of `bits[j / 16]` is
+/// set where `y[j]` is not `<= 0` (NaN included), the bits past `s` in the last word are 0;
+/// `(s + 15) / 16` words.
+void ember_relu_mask_bits_f32(int path, const float *y, long s, uint16_t *bits);
+/// `ember_bn_plane_gradient_sums_f32` of ReLU's backward of `g` (`y <= 0 ? 0 : g`,
+/// `ember_relu_backward_f32`) through the mask `bits` of its output `y`
+/// (`ember_relu_mask_bits_f32`), which is also written to `gm` when given.
+void ember_bn_plane_masked_gradient_sums_f32(int path, const float *x, const float *g, const uint16_t *bits,
+                                             float *_Nullable gm, long s, double mu, double inv, double *sum_g,
+                                             double *sum_gx);
+/// `ember_bn_plane_input_gradient_f32` of ReLU's backward of `g` through the mask `bits`.
+void ember_bn_plane_masked_input_gradient_f32(int path, const float *x, const float *g, const uint16_t *bits, float *dx,
+                                              long s, double m, double mu, double inv, double k, double sum_g,
+                                              double sum_gx);
 /// `dx = float(k * ((m * g - sum_g) - (x - mu) * inv * sum_gx))` along one plane, in float64.
 void ember_bn_plane_input_gradient_f32(int path, const float *x, const float *g, float *dx, long s, double m,
                                        double mu, double inv, double k, double sum_g, double sum_gx);

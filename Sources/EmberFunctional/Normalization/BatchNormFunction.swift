@@ -149,14 +149,24 @@ private func batchNormTyped<T: TensorFloat>(
         BatchNormKernel.invertStandardDeviation(invstd, count: c, eps: eps)
     }
     let out = Tensor(uninitializedShape: x.shape, dtype: T.dtype)
+    // A recorded ReLU on float32 planes with batch statistics keeps its mask as bits for the
+    // backward (`recordedWithSum`), taken as the forward writes each plane.
+    let records = (residual != nil || relu) && shouldRecord([input, weight, bias, residual].compactMap { $0 })
+    var maskBits: [UInt16]? = records && relu && T.self == Float.self && s > 1 && useBatchStats
+        ? [UInt16](repeating: 0, count: n * c * BatchNormPlanes.maskWords(s: s)) : nil
     stats.withUnsafeBufferPointer { buffer in
-        BatchNormKernel.normalize(x.pointer(as: T.self), out.mutablePointer(as: T.self), n: n, c: c, s: s,
-                                  mean: buffer.baseAddress!, invstd: buffer.baseAddress! + c,
-                                  gamma: w?.pointer(as: T.self), beta: b?.pointer(as: T.self),
-                                  residual: r?.pointer(as: T.self), relu: relu)
+        func run(_ bits: UnsafeMutablePointer<UInt16>?) {
+            BatchNormKernel.normalize(x.pointer(as: T.self), out.mutablePointer(as: T.self), n: n, c: c, s: s,
+                                      mean: buffer.baseAddress!, invstd: buffer.baseAddress! + c,
+                                      gamma: w?.pointer(as: T.self), beta: b?.pointer(as: T.self),
+                                      residual: r?.pointer(as: T.self), relu: relu, maskBits: bits)
+        }
+        if maskBits != nil { maskBits!.withUnsafeMutableBufferPointer { run($0.baseAddress!) } } else { run(nil) }
     }
     if residual != nil || relu {
-        return recordedWithSum(T.self, input, weight, bias, residual, relu: relu, output: out, stats: stats, x: x, w: w, n, c, s, useBatchStats, eps)
+        guard records else { return out }
+        return recordedWithSum(T.self, input, weight, bias, residual, relu: relu, output: out, stats: stats, x: x, w: w, n, c, s,
+                               useBatchStats, eps, maskBits: maskBits)
     }
     let needs = (x: input.requiresGrad, weight: weight?.requiresGrad ?? false, bias: bias?.requiresGrad ?? false)
     let backward = { (g: Tensor) -> (dx: Tensor?, dw: Tensor?, db: Tensor?) in
@@ -197,10 +207,10 @@ private func batchNormTyped<T: TensorFloat>(
 /// differentiates the same computation built from recorded ops.
 private func recordedWithSum<T: TensorFloat>(
     _: T.Type, _ input: Tensor, _ weight: Tensor?, _ bias: Tensor?, _ residual: Tensor?, relu: Bool, output out: Tensor,
-    stats: [Double], x: Tensor, w: Tensor?, _ n: Int, _ c: Int, _ s: Int, _ useBatchStats: Bool, _ eps: Double
+    stats: [Double], x: Tensor, w: Tensor?, _ n: Int, _ c: Int, _ s: Int, _ useBatchStats: Bool, _ eps: Double,
+    maskBits: [UInt16]?
 ) -> Tensor {
     let inputs = [input, weight, bias, residual].compactMap { $0 }
-    guard shouldRecord(inputs) else { return out }
     let needs = (x: input.requiresGrad, weight: weight?.requiresGrad ?? false, bias: bias?.requiresGrad ?? false)
     func composite(_ args: [Tensor?]) -> Tensor {
         var y = batchNormComposite(args[0]!, args[1], args[2], stats: stats, c: c, useBatchStats: useBatchStats, eps: eps)
@@ -211,12 +221,12 @@ private func recordedWithSum<T: TensorFloat>(
         let all: [Tensor?]
         if creatingGraph {
             all = recomputedGradients([input, weight, bias, residual], gOut, composite)
-        } else if relu && T.self == Float.self && s > 1 && useBatchStats {
+        } else if let maskBits {
             // ReLU's backward within BatchNorm's passes (its mask applied as they read the
             // gradient; written out only for the residual).
             let keep = residual?.requiresGrad == true ? Tensor(uninitializedShape: out.shape, dtype: T.dtype) : nil
             let (dx, dw, db) = batchNormGradients(T.self, gOut, x: x, w: w, weight: weight, bias: bias, stats: stats, n, c, s,
-                                                  useBatchStats, needs, mask: out, maskedGradient: keep)
+                                                  useBatchStats, needs, maskBits: maskBits, maskedGradient: keep)
             all = [dx, dw, db, keep]
         } else {
             let g = relu ? Kernels.reluBackward(gOut, out) : gOut
@@ -232,20 +242,23 @@ private func recordedWithSum<T: TensorFloat>(
 /// `g`, with the statistics the forward saved (`x` and `w` its contiguous input and weight).
 private func batchNormGradients<T: TensorFloat>(
     _: T.Type, _ g: Tensor, x: Tensor, w: Tensor?, weight: Tensor?, bias: Tensor?, stats: [Double], _ n: Int, _ c: Int, _ s: Int,
-    _ useBatchStats: Bool, _ needs: (x: Bool, weight: Bool, bias: Bool), mask: Tensor? = nil, maskedGradient: Tensor? = nil
+    _ useBatchStats: Bool, _ needs: (x: Bool, weight: Bool, bias: Bool), maskBits: [UInt16]? = nil, maskedGradient: Tensor? = nil
 ) -> (dx: Tensor?, dw: Tensor?, db: Tensor?) {
     let gc = g.contiguousRaw
     let dx = needs.x ? Tensor(uninitializedShape: x.shape, dtype: T.dtype) : nil
     let dw = needs.weight ? Tensor(uninitializedShape: [c], dtype: T.dtype) : nil
     let db = needs.bias ? Tensor(uninitializedShape: [c], dtype: T.dtype) : nil
-    stats.withUnsafeBufferPointer { buffer in
-        BatchNormKernel.backward(x: x.pointer(as: T.self), g: gc.pointer(as: T.self), n: n, c: c, s: s,
-                                 mean: buffer.baseAddress!, invstd: buffer.baseAddress! + c,
-                                 gamma: w?.pointer(as: T.self), usedBatchStats: useBatchStats,
-                                 dx: dx?.mutablePointer(as: T.self), dgamma: dw?.mutablePointer(as: T.self),
-                                 dbeta: db?.mutablePointer(as: T.self), mask: mask?.pointer(as: T.self),
-                                 maskedGradient: maskedGradient?.mutablePointer(as: T.self))
+    func run(_ bits: UnsafePointer<UInt16>?) {
+        stats.withUnsafeBufferPointer { buffer in
+            BatchNormKernel.backward(x: x.pointer(as: T.self), g: gc.pointer(as: T.self), n: n, c: c, s: s,
+                                     mean: buffer.baseAddress!, invstd: buffer.baseAddress! + c,
+                                     gamma: w?.pointer(as: T.self), usedBatchStats: useBatchStats,
+                                     dx: dx?.mutablePointer(as: T.self), dgamma: dw?.mutablePointer(as: T.self),
+                                     dbeta: db?.mutablePointer(as: T.self), maskBits: bits,
+                                     maskedGradient: maskedGradient?.mutablePointer(as: T.self))
+        }
     }
+    if let maskBits { maskBits.withUnsafeBufferPointer { run($0.baseAddress!) } } else { run(nil) }
     return (dx, dw.map { $0.to(weight!.dtype) }, db.map { $0.to(bias!.dtype) })
 }
 

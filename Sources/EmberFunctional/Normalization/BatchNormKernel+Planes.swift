@@ -76,23 +76,35 @@ enum BatchNormPlanes {
         }
     }
 
+    /// Words of a plane's ReLU mask (`ember_relu_mask_bits_f32`: a bit per element, planes
+    /// starting on whole 16-bit words).
+    static func maskWords(s: Int) -> Int { (s + 15) / 16 }
+
+    /// Writes the ReLU mask of each plane of `y` (`[planes, s]`, a ReLU's output) to `bits`
+    /// (``maskWords(s:)`` words per plane), on the calling thread.
+    static func maskBits(_ y: UnsafePointer<Float>, planes: Range<Int>, s: Int, into bits: UnsafeMutablePointer<UInt16>,
+                         path: GEMMKernelPath = .best) {
+        let p = Int32(path.rawValue), words = maskWords(s: s)
+        for plane in planes { ember_relu_mask_bits_f32(p, y + plane * s, s, bits + plane * words) }
+    }
+
     /// `sum(g)` and `sum(g * (x - mean) * invstd)` per channel, added to `sumG` and `sumGX`. With
-    /// `mask` (the output of a ReLU applied after the normalization), `g` is first taken through
-    /// ReLU's backward (`mask <= 0 ? 0 : g`), and written to `masked` when given.
+    /// `maskBits` (the mask of a ReLU applied after the normalization, ``maskBits(_:planes:s:into:path:)``),
+    /// `g` is first taken through ReLU's backward (`y <= 0 ? 0 : g`), and written to `masked` when given.
     static func gradientSums(x: UnsafePointer<Float>, g: UnsafePointer<Float>, n: Int, c: Int, s: Int,
                              mean: UnsafePointer<Double>, invstd: UnsafePointer<Double>,
                              sumG: UnsafeMutablePointer<Double>, sumGX: UnsafeMutablePointer<Double>,
-                             mask: UnsafePointer<Float>? = nil, masked: UnsafeMutablePointer<Float>? = nil,
+                             maskBits: UnsafePointer<UInt16>? = nil, masked: UnsafeMutablePointer<Float>? = nil,
                              path: GEMMKernelPath = .best) {
-        let p = Int32(path.rawValue)
+        let p = Int32(path.rawValue), words = maskWords(s: s)
         forEachChannels(n: n, c: c, s: s) { channels in
             for i in 0..<n {
                 for ch in channels {
                     let o = (i * c + ch) * s
                     var sg = 0.0, sgx = 0.0
-                    if let mask {
-                        ember_bn_plane_masked_gradient_sums_f32(p, x + o, g + o, mask + o, masked.map { $0 + o }, s, mean[ch], invstd[ch],
-                                                                &sg, &sgx)
+                    if let maskBits {
+                        ember_bn_plane_masked_gradient_sums_f32(p, x + o, g + o, maskBits + (i * c + ch) * words, masked.map { $0 + o }, s,
+                                                                mean[ch], invstd[ch], &sg, &sgx)
                     } else {
                         ember_bn_plane_gradient_sums_f32(p, x + o, g + o, s, mean[ch], invstd[ch], &sg, &sgx)
                     }
@@ -104,17 +116,17 @@ enum BatchNormPlanes {
     }
 
     /// `dx = Float(k * (m g - sumG - xhat sumGX))` with `xhat = (x - mean) * invstd`, per channel;
-    /// with `mask`, of ReLU's backward of `g` (see ``gradientSums(x:g:n:c:s:mean:invstd:sumG:sumGX:mask:masked:path:)``).
+    /// with `maskBits`, of ReLU's backward of `g` (see ``gradientSums(x:g:n:c:s:mean:invstd:sumG:sumGX:maskBits:masked:path:)``).
     static func inputGradient(x: UnsafePointer<Float>, g: UnsafePointer<Float>, n: Int, c: Int, s: Int, m: Double,
                               mean: UnsafePointer<Double>, invstd: UnsafePointer<Double>, k: UnsafePointer<Double>,
                               sumG: UnsafePointer<Double>, sumGX: UnsafePointer<Double>, dx: UnsafeMutablePointer<Float>,
-                              mask: UnsafePointer<Float>? = nil, path: GEMMKernelPath = .best) {
-        let p = Int32(path.rawValue)
+                              maskBits: UnsafePointer<UInt16>? = nil, path: GEMMKernelPath = .best) {
+        let p = Int32(path.rawValue), words = maskWords(s: s)
         Kernels.forEachChunk(count: n * c, minimumPerThread: max(1, 32_768 / s)) { start, count in
             for plane in start..<(start + count) {
                 let ch = plane % c, o = plane * s
-                if let mask {
-                    ember_bn_plane_masked_input_gradient_f32(p, x + o, g + o, mask + o, dx + o, s, m, mean[ch], invstd[ch], k[ch],
+                if let maskBits {
+                    ember_bn_plane_masked_input_gradient_f32(p, x + o, g + o, maskBits + plane * words, dx + o, s, m, mean[ch], invstd[ch], k[ch],
                                                              sumG[ch], sumGX[ch])
                 } else {
                     ember_bn_plane_input_gradient_f32(p, x + o, g + o, dx + o, s, m, mean[ch], invstd[ch], k[ch], sumG[ch], sumGX[ch])

@@ -107,12 +107,15 @@ enum BatchNormKernel {
     /// `y = (x - mean) * invstd * gamma + beta` per channel, folded into `x * scale + shift`; then,
     /// when given, `+ residual` (`x`'s layout) and with `relu`, `y <= 0 ? 0 : y`: each step the
     /// rounded operation the separate op computes. Float32 planes run in C
-    /// (`ember_channel_epilogue_f32`), the sum and the ReLU applied while the plane is in cache.
+    /// (`ember_channel_epilogue_f32`), the sum and the ReLU applied while the plane is in cache;
+    /// with `maskBits` (float32 planes and `relu`), each output plane's ReLU mask is written there
+    /// too (``BatchNormPlanes/maskBits(_:planes:s:into:path:)``), for ``backward``.
     static func normalize<T: TensorFloat>(
         _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, n: Int, c: Int, s: Int,
         mean: UnsafePointer<Double>, invstd: UnsafePointer<Double>, gamma: UnsafePointer<T>?, beta: UnsafePointer<T>?,
-        residual: UnsafePointer<T>? = nil, relu: Bool = false
+        residual: UnsafePointer<T>? = nil, relu: Bool = false, maskBits: UnsafeMutablePointer<UInt16>? = nil
     ) {
+        precondition(maskBits == nil || (relu && T.self == Float.self && s > 1), "BatchNormKernel.normalize: a ReLU mask needs a ReLU on float32 planes")
         withUnsafeTemporaryAllocation(of: T.self, capacity: 2 * c) { buffer in
             let scale = buffer.baseAddress!, shift = scale + c
             scaleShift(mean: mean, invstd: invstd, c: c, gamma: gamma, beta: beta, scale: scale, shift: shift)
@@ -144,6 +147,8 @@ enum BatchNormKernel {
                     for plane in start..<(start + count) {
                         let ch = plane % c, o = plane * s
                         ember_channel_epilogue_f32(path, xf + o, yf + o, 1, s, sf + ch, hf + ch, rf.map { $0 + o }, relu ? 1 : 0)
+                        // The ReLU's mask for the backward, from the plane just written (in cache).
+                        if let maskBits { BatchNormPlanes.maskBits(yf, planes: plane..<(plane + 1), s: s, into: maskBits) }
                     }
                 }
                 return
@@ -178,19 +183,19 @@ enum BatchNormKernel {
     /// with fixed running statistics: `dx = g * gamma * invstd`. Always `dgamma = sum(g xhat)`,
     /// `dbeta = sum(g)`.
     ///
-    /// With `mask` (float32 planes with batch statistics only): the output `y` of a ReLU applied
-    /// after the normalization, and `g` the gradient of that output: `g` is taken through ReLU's
-    /// backward (`y <= 0 ? 0 : g`) as it is read, and written to `maskedGradient` when given (the
+    /// With `maskBits` (float32 planes with batch statistics only): the mask of a ReLU applied
+    /// after the normalization (``BatchNormPlanes/maskBits(_:planes:s:into:path:)`` of its output
+    /// `y`), and `g` the gradient of that output: `g` is taken through ReLU's backward
+    /// (`y <= 0 ? 0 : g`) as it is read, and written to `maskedGradient` when given (the
     /// residual's gradient when one was added before the ReLU): no pass of its own.
     static func backward<T: TensorFloat>(
         x: UnsafePointer<T>, g: UnsafePointer<T>, n: Int, c: Int, s: Int,
         mean: UnsafePointer<Double>, invstd: UnsafePointer<Double>, gamma: UnsafePointer<T>?, usedBatchStats: Bool,
         dx: UnsafeMutablePointer<T>?, dgamma: UnsafeMutablePointer<T>?, dbeta: UnsafeMutablePointer<T>?,
-        mask: UnsafePointer<T>? = nil, maskedGradient: UnsafeMutablePointer<T>? = nil
+        maskBits: UnsafePointer<UInt16>? = nil, maskedGradient: UnsafeMutablePointer<T>? = nil
     ) {
-        precondition(mask == nil || (T.self == Float.self && s > 1 && usedBatchStats),
+        precondition(maskBits == nil || (T.self == Float.self && s > 1 && usedBatchStats),
                      "BatchNormKernel.backward: a ReLU mask needs float32 planes and batch statistics")
-        let maskF = mask.map { UnsafeRawPointer($0).assumingMemoryBound(to: Float.self) }
         let maskedF = maskedGradient.map { UnsafeMutableRawPointer($0).assumingMemoryBound(to: Float.self) }
         let m = Double(n * s)
         withUnsafeTemporaryAllocation(of: Double.self, capacity: 3 * c) { buffer in
@@ -220,7 +225,7 @@ enum BatchNormKernel {
             } else if T.self == Float.self {
                 BatchNormPlanes.gradientSums(x: UnsafeRawPointer(x).assumingMemoryBound(to: Float.self),
                                              g: UnsafeRawPointer(g).assumingMemoryBound(to: Float.self), n: n, c: c, s: s,
-                                             mean: mean, invstd: invstd, sumG: sumG, sumGX: sumGX, mask: maskF, masked: maskedF)
+                                             mean: mean, invstd: invstd, sumG: sumG, sumGX: sumGX, maskBits: maskBits, masked: maskedF)
             } else {
                 for i in 0..<n {
                     for ch in 0..<c {
@@ -272,7 +277,7 @@ enum BatchNormKernel {
                                               n: n, c: c, s: s, m: m,
                                               mean: mean, invstd: invstd, k: k, sumG: sumG, sumGX: sumGX,
                                               dx: UnsafeMutableRawPointer(dx).assumingMemoryBound(to: Float.self),
-                                              mask: maskedF == nil ? maskF : nil)
+                                              maskBits: maskedF == nil ? maskBits : nil)
             } else if usedBatchStats {
                 for i in 0..<n {
                     for ch in 0..<c {
