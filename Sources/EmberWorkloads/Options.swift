@@ -20,6 +20,8 @@ struct Options {
     /// Runs one workload's body this many times, untimed (for `valgrind --tool=callgrind`).
     var profileKey: String?
     var profileIterations = 1000
+    /// `--time`: like `--profile`, each call timed.
+    var timesCalls = false
 
     static let usage = """
         usage: ember-workloads [options]
@@ -36,6 +38,9 @@ struct Options {
           --memory-run         (internal) train --model mlp|lenet on --samples and print peak RSS as JSON
           --profile KEY[:N]    run workload KEY (e.g. seed.train_step) N times (default 1000), untimed,
                                for valgrind --tool=callgrind; threads from --threads (first)
+          --time KEY[:N]       run workload KEY N times (default 1000) after 3 untimed calls and print
+                               the fastest, 10th-percentile and median call in ms (for A/B runs of two
+                               builds: the fastest call is the least disturbed by other load)
         """
 
     init(_ arguments: [String]) {
@@ -67,6 +72,9 @@ struct Options {
                 guard let model = MemoryModel(rawValue: value(arg)) else { fail("--model needs mlp or lenet") }
                 memoryModel = model
             case "--epochs": epochs = ints(arg)[0]
+            case "--time":
+                timesCalls = true
+                fallthrough
             case "--profile":
                 let parts = value(arg).split(separator: ":")
                 profileKey = String(parts[0])

@@ -20,7 +20,20 @@ if let key = options.profileKey {
     }
     Threading.withThreads(options.threads[0]) {
         let body = w.make()
-        for _ in 0..<options.profileIterations { body() }
+        guard options.timesCalls else {
+            for _ in 0..<options.profileIterations { body() }
+            return
+        }
+        for _ in 0..<3 { body() }
+        var times: [Double] = []
+        for _ in 0..<max(1, options.profileIterations) {
+            let start = nowNanoseconds()
+            body()
+            times.append(Double(nowNanoseconds() - start) / 1e6)
+        }
+        times.sort()
+        let at = { (q: Double) in times[min(times.count - 1, Int(q * Double(times.count)))] }
+        print(String(format: "%@ min %.3f p10 %.3f median %.3f ms (%d calls)", key, times[0], at(0.1), at(0.5), times.count))
     }
     exit(0)
 }

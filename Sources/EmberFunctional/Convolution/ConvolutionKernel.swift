@@ -94,31 +94,12 @@ enum ConvolutionKernel {
         let cinG = s.inChannels / s.groups, coutG = s.outChannels / s.groups
         let L = g.outputPlane, P = g.inputPlane
         let padded = PaddedColumns(g, channels: cinG, bias: bias != nil)
-        let rows = padded.rowOffsets.count, weightColumns = cinG * g.kernelVolume
+        let rows = padded.rowOffsets.count
         // Samples are split over threads (each with its own buffers); the products run on one
         // thread each.
-        let work = s.batch * s.outChannels * L * rows
-        let threads = work < GEMM.parallelWorkThreshold ? 1 : min(Threading.maxThreads, s.batch)
-        let weights = (0..<s.groups).map { gi in
-            guard let bias else {
-                return GEMM.PackedSingleA(m: coutG, k: rows, a: w + gi * coutG * rows, rowStride: rows, colStride: 1)
-            }
-            // [W_g | b_g]: the bias multiplies the row of ones.
-            let augmented = [Float](unsafeUninitializedCapacity: coutG * rows) { buffer, count in
-                for o in 0..<coutG {
-                    let row = buffer.baseAddress! + o * rows
-                    row.initialize(from: w + (gi * coutG + o) * weightColumns, count: weightColumns)
-                    row[weightColumns] = bias[gi * coutG + o]
-                }
-                count = coutG * rows
-            }
-            return GEMM.PackedSingleA(m: coutG, k: rows, a: augmented, rowStride: rows, colStride: 1)
-        }
-        // Columns per product: whole tiles (a partial tile costs a whole one), about 256 KB of B.
-        let nr = weights[0].tileColumns
-        let chunk = max(nr, chunkElements / rows / nr * nr)
-        let stack = sink != nil || s.groups > 1 || padded.writesRows(tileColumns: nr) || padded.rowsPerTile(weights[0]) > 1 ? 1
-            : PaddedColumns.stackedSamples(g, channels: cinG, tileColumns: nr, samples: s.batch / threads)
+        let threads = forwardThreads(s, g, rows: rows)
+        let weights = packedWeights(w, bias: bias, s, g)
+        let (chunk, stack) = forwardLayout(padded, weights: weights, s, g, threads: threads, sink: sink != nil)
         let stacked = stack > 1 ? PaddedColumns(g, channels: cinG, bias: bias != nil, stack: stack) : nil
         Threading.parallelFor(chunks: threads) { part in
             let samples = (s.batch * part / threads)..<(s.batch * (part + 1) / threads)
@@ -152,6 +133,45 @@ enum ConvolutionKernel {
         }
     }
 
+    /// Threads for a stride-1 float32 convolution's samples: one for small work.
+    static func forwardThreads(_ s: Sizes, _ g: WindowGeometry, rows: Int) -> Int {
+        s.batch * s.outChannels * g.outputPlane * rows < GEMM.parallelWorkThreshold ? 1 : min(Threading.maxThreads, s.batch)
+    }
+
+    /// Each group's weight `[coutG, cinG * kernelVolume]` packed for ``PaddedColumns/forward(buffer:weight:y:scratch:chunk:)``,
+    /// with the bias as one more column when given (it multiplies the padded buffer's row of ones).
+    static func packedWeights(_ w: UnsafePointer<Float>, bias: UnsafePointer<Float>?, _ s: Sizes, _ g: WindowGeometry) -> [GEMM.PackedSingleA] {
+        let cinG = s.inChannels / s.groups, coutG = s.outChannels / s.groups
+        let weightColumns = cinG * g.kernelVolume, rows = weightColumns + (bias == nil ? 0 : 1)
+        return (0..<s.groups).map { gi in
+            guard let bias else {
+                return GEMM.PackedSingleA(m: coutG, k: rows, a: w + gi * coutG * rows, rowStride: rows, colStride: 1)
+            }
+            // [W_g | b_g]: the bias multiplies the row of ones.
+            let augmented = [Float](unsafeUninitializedCapacity: coutG * rows) { buffer, count in
+                for o in 0..<coutG {
+                    let row = buffer.baseAddress! + o * rows
+                    row.initialize(from: w + (gi * coutG + o) * weightColumns, count: weightColumns)
+                    row[weightColumns] = bias[gi * coutG + o]
+                }
+                count = coutG * rows
+            }
+            return GEMM.PackedSingleA(m: coutG, k: rows, a: augmented, rowStride: rows, colStride: 1)
+        }
+    }
+
+    /// Columns per product of a stride-1 forward (whole tiles, a partial tile costs a whole one;
+    /// about 256 KB of B) and how many samples one product covers (``PaddedColumns/stackedSamples(_:channels:tileColumns:samples:)``;
+    /// 1 with a per-sample `sink`).
+    static func forwardLayout(_ padded: PaddedColumns, weights: [GEMM.PackedSingleA], _ s: Sizes, _ g: WindowGeometry,
+                              threads: Int, sink: Bool) -> (chunk: Int, stack: Int) {
+        let rows = padded.rowOffsets.count, nr = weights[0].tileColumns
+        let chunk = max(nr, chunkElements / rows / nr * nr)
+        let stack = sink || s.groups > 1 || padded.writesRows(tileColumns: nr) || padded.rowsPerTile(weights[0]) > 1 ? 1
+            : PaddedColumns.stackedSamples(g, channels: s.inChannels / s.groups, tileColumns: nr, samples: s.batch / threads)
+        return (chunk, stack)
+    }
+
     /// Input and weight gradients of ``forward``; either output may be `nil` (not needed). With
     /// `planeSums` (`[batch, outChannels]`), the float32 weight gradient of a stride-1
     /// convolution also writes each output-gradient plane's ``biasPlaneSum(_:_:)`` while the
@@ -162,6 +182,14 @@ enum ConvolutionKernel {
                                          _ s: Sizes, _ g: WindowGeometry,
                                          planeSums: UnsafeMutablePointer<Double>? = nil) -> Bool {
         var dx = dx, dw = dw, summed = false
+        if let target = dx, let weights = dw, T.self == Float.self, let adjoint = adjointGeometry(g), !g.isPointwise,
+           s.inChannels > 0, s.outChannels > 0,
+           paddedBackward(x: UnsafeRawPointer(x).assumingMemoryBound(to: Float.self), w: UnsafeRawPointer(w).assumingMemoryBound(to: Float.self),
+                          gy: UnsafeRawPointer(gy).assumingMemoryBound(to: Float.self),
+                          dx: UnsafeMutableRawPointer(target).assumingMemoryBound(to: Float.self),
+                          dw: UnsafeMutableRawPointer(weights).assumingMemoryBound(to: Float.self), s, g, adjoint, planeSums: planeSums) {
+            return planeSums != nil
+        }
         if let target = dx, T.self == Float.self, let adjoint = adjointGeometry(g) {
             inputGradientAsConvolution(w: w, gy: gy, dx: target, s, g, adjoint)
             dx = nil
@@ -219,6 +247,80 @@ enum ConvolutionKernel {
         ember_bn_plane_sum_f32(Int32(GEMMKernelPath.best.rawValue), plane, count, 0, 0)
     }
 
+    /// Both gradients of a float32 stride-1 convolution, sample by sample: each sample's output
+    /// gradient is copied into the input gradient's padded buffer (``inputGradientAsConvolution``'s
+    /// forward) and then, while it is still in cache, packed for the weight gradient
+    /// (``paddedWeightGradient``'s product); run one after the other, each read it from memory.
+    /// Returns `false`, having written nothing, where the input gradient's forward would stack
+    /// samples (small planes: ``PaddedColumns/stackedSamples(_:channels:tileColumns:samples:)``).
+    static func paddedBackward(x: UnsafePointer<Float>, w: UnsafePointer<Float>, gy: UnsafePointer<Float>,
+                               dx: UnsafeMutablePointer<Float>, dw: UnsafeMutablePointer<Float>,
+                               _ s: Sizes, _ g: WindowGeometry, _ adjoint: WindowGeometry, planeSums: UnsafeMutablePointer<Double>?) -> Bool {
+        let cinG = s.inChannels / s.groups, coutG = s.outChannels / s.groups
+        let L = g.outputPlane, P = g.inputPlane
+        let adjointSizes = Sizes(batch: s.batch, inChannels: s.outChannels, outChannels: s.inChannels, groups: s.groups)
+        let flipped = flippedWeight(w, s, g)
+        defer { flipped.deallocate() }
+        let inputPadded = PaddedColumns(adjoint, channels: coutG)
+        let flippedWeights = packedWeights(flipped, bias: nil, adjointSizes, adjoint)
+        let weightPadded = PaddedColumns(g, channels: cinG)
+        let rows = weightPadded.rowOffsets.count, columns = weightPadded.columns
+        let threads = min(forwardThreads(adjointSizes, adjoint, rows: inputPadded.rowOffsets.count),
+                          forwardThreads(s, g, rows: rows))
+        let (chunk, stack) = forwardLayout(inputPadded, weights: flippedWeights, adjointSizes, adjoint, threads: threads, sink: false)
+        guard stack == 1 else { return false }
+        let perThread = s.groups * rows * coutG
+        let sums = UnsafeMutablePointer<Float>.allocate(capacity: max(threads * perThread, 1))
+        defer { sums.deallocate() }
+        sums.update(repeating: 0, count: threads * perThread)
+        Threading.parallelFor(chunks: threads) { part in
+            let inputBuffer = UnsafeMutablePointer<Float>.allocate(capacity: inputPadded.bufferCount)
+            let weightBuffer = UnsafeMutablePointer<Float>.allocate(capacity: weightPadded.bufferCount)
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: cinG * chunk)
+            defer { inputBuffer.deallocate(); weightBuffer.deallocate(); scratch.deallocate() }
+            let sum = sums + part * perThread
+            weightPadded.rowOffsets.withUnsafeBufferPointer { offsets in
+                let samples = (s.batch * part / threads)..<(s.batch * (part + 1) / threads)
+                for n in samples {
+                    for gi in 0..<s.groups {
+                        let again = n != samples.lowerBound || gi > 0
+                        let planes = gy + (n * s.outChannels + gi * coutG) * L
+                        inputPadded.fill(planes, into: inputBuffer, bordersZeroed: again)
+                        inputPadded.forward(buffer: inputBuffer, weight: flippedWeights[gi], y: dx + (n * s.inChannels + gi * cinG) * P,
+                                            scratch: scratch, chunk: chunk)
+                        weightPadded.fill(x + (n * s.inChannels + gi * cinG) * P, into: weightBuffer, bordersZeroed: again)
+                        if let planeSums {
+                            for o in 0..<coutG { planeSums[n * s.outChannels + gi * coutG + o] = biasPlaneSum(planes + o * L, L) }
+                        }
+                        GEMM.sgemm(m: rows, n: coutG, k: columns, a: weightBuffer, rowOffsets: offsets.baseAddress!, beta: 1,
+                                   c: sum + gi * rows * coutG, ldc: coutG) { pc, kc, jc, nc, panel, nr in
+                            weightPadded.packSpread(planes, pc: pc, kc: kc, jc: jc, nc: nc, into: panel, nr: nr)
+                        }
+                    }
+                }
+            }
+        }
+        reduceWeightGradient(sums, threads: threads, perThread: perThread, into: dw, s, rows: rows)
+        return true
+    }
+
+    /// `dW_g` (`[coutG, rows]` per group) from the threads' transposed sums (`[rows, coutG]` per
+    /// group, `perThread` floats per thread), added in thread order.
+    static func reduceWeightGradient(_ sums: UnsafePointer<Float>, threads: Int, perThread: Int, into dw: UnsafeMutablePointer<Float>,
+                                     _ s: Sizes, rows: Int) {
+        let coutG = s.outChannels / s.groups
+        for gi in 0..<s.groups {
+            for o in 0..<coutG {
+                let to = dw + (gi * coutG + o) * rows
+                for r in 0..<rows {
+                    var total: Float = 0
+                    for t in 0..<threads { total += sums[t * perThread + (gi * rows + r) * coutG + o] }
+                    to[r] = total
+                }
+            }
+        }
+    }
+
     /// The float32 weight gradient of a stride-1 convolution without a column matrix:
     /// `dW_g^T [rows, coutG] = sum over samples of cols_ng [rows, columns] x gy_ng^T`, where row
     /// `r` of `cols_ng` is read in place from the sample's zero-padded input (``PaddedColumns``)
@@ -259,16 +361,7 @@ enum ConvolutionKernel {
                 }
             }
         }
-        for gi in 0..<s.groups {
-            for o in 0..<coutG {
-                let to = dw + (gi * coutG + o) * rows
-                for r in 0..<rows {
-                    var total: Float = 0
-                    for t in 0..<threads { total += sums[t * perThread + (gi * rows + r) * coutG + o] }
-                    to[r] = total
-                }
-            }
-        }
+        reduceWeightGradient(sums, threads: threads, perThread: perThread, into: dw, s, rows: rows)
     }
 
     /// For a stride-1 convolution whose padding is at most the dilated kernel's reach, the input
@@ -287,10 +380,18 @@ enum ConvolutionKernel {
     /// `dx` as the convolution of `gy` with the reversed, transposed weight (``adjointGeometry(_:)``).
     static func inputGradientAsConvolution<T: TensorFloat>(w: UnsafePointer<T>, gy: UnsafePointer<T>, dx: UnsafeMutablePointer<T>,
                                                            _ s: Sizes, _ g: WindowGeometry, _ adjoint: WindowGeometry) {
-        let cinG = s.inChannels / s.groups, coutG = s.outChannels / s.groups, k = g.kernelVolume
-        // w'[gi * cinG + c, o, t] = w[gi * coutG + o, c, k - 1 - t]
-        let flipped = UnsafeMutablePointer<T>.allocate(capacity: max(s.inChannels * coutG * k, 1))
+        let flipped = flippedWeight(w, s, g)
         defer { flipped.deallocate() }
+        forward(x: gy, w: flipped, bias: nil, y: dx,
+                Sizes(batch: s.batch, inChannels: s.outChannels, outChannels: s.inChannels, groups: s.groups), adjoint)
+    }
+
+    /// The weight of the input gradient as a convolution (``adjointGeometry(_:)``), taps reversed
+    /// and channel axes swapped: `w'[gi * cinG + c, o, t] = w[gi * coutG + o, c, k - 1 - t]`
+    /// (the caller deallocates it).
+    static func flippedWeight<T>(_ w: UnsafePointer<T>, _ s: Sizes, _ g: WindowGeometry) -> UnsafeMutablePointer<T> {
+        let cinG = s.inChannels / s.groups, coutG = s.outChannels / s.groups, k = g.kernelVolume
+        let flipped = UnsafeMutablePointer<T>.allocate(capacity: max(s.inChannels * coutG * k, 1))
         for gi in 0..<s.groups {
             for c in 0..<cinG {
                 for o in 0..<coutG {
@@ -299,8 +400,7 @@ enum ConvolutionKernel {
                 }
             }
         }
-        forward(x: gy, w: flipped, bias: nil, y: dx,
-                Sizes(batch: s.batch, inChannels: s.outChannels, outChannels: s.inChannels, groups: s.groups), adjoint)
+        return UnsafeMutablePointer(flipped)
     }
 
     /// Transposed convolution: `y_ng = col2im(W_g^T x_ng)`, then the bias per channel.
