@@ -60,6 +60,11 @@ private func elementwiseLossTyped<L: ElementwiseLoss, T: TensorFloat>(
     let w = weight?.contiguousRaw, p = posWeight?.contiguousRaw
     let px = x.pointer(as: T.self), py = y.pointer(as: T.self)
     let pw = w?.pointer(as: T.self), pp = p?.pointer(as: T.self)
+    // A recorded mean or sum without weights also writes the input's gradient for the usual seed
+    // (`loss.backward()`'s 1) as it reads each element: the backward then makes no pass over input
+    // and target. `g0 * derivative` with `g0 = 1 * factor` is `factor * derivative`, the same bits.
+    var seeded = reduction != .none && pw == nil && pp == nil && shouldRecord(input)
+        ? Tensor(uninitializedShape: shape, dtype: T.dtype) : nil
     let out: Tensor
     if reduction == .none {
         out = Tensor(uninitializedShape: shape, dtype: T.dtype)
@@ -74,11 +79,26 @@ private func elementwiseLossTyped<L: ElementwiseLoss, T: TensorFloat>(
         var lanes = SIMD8<Double>(repeating: 0)
         var i = 0
         if pw == nil && pp == nil {
-            while i + 8 <= n {
-                var v = SIMD8<Double>()
-                for l in 0..<8 { v[l] = Double(loss.value(px[i + l], py[i + l], 1)) }
-                lanes += v
-                i += 8
+            if let pr = seeded?.mutablePointer(as: T.self) {
+                let factor = T(reduction.scale(count: n, shape: shape))
+                while i + 8 <= n {
+                    var v = SIMD8<Double>()
+                    for l in 0..<8 {
+                        v[l] = Double(loss.value(px[i + l], py[i + l], 1))
+                        pr[i + l] = factor * loss.inputDerivative(px[i + l], py[i + l], 1)
+                    }
+                    lanes += v
+                    i += 8
+                }
+                while i < n { pr[i] = factor * loss.inputDerivative(px[i], py[i], 1); i += 1 }
+                i = n / 8 * 8
+            } else {
+                while i + 8 <= n {
+                    var v = SIMD8<Double>()
+                    for l in 0..<8 { v[l] = Double(loss.value(px[i + l], py[i + l], 1)) }
+                    lanes += v
+                    i += 8
+                }
             }
         }
         var acc = lanes.sum()
@@ -105,6 +125,10 @@ private func elementwiseLossTyped<L: ElementwiseLoss, T: TensorFloat>(
         let perElement = reduction == .none
         let g0 = perElement ? 0 : pg[0] * factor
         func gradient(ofInput: Bool) -> Tensor {
+            if ofInput, !perElement, pg[0] == 1, let ready = seeded {
+                seeded = nil  // handed out once; a second backward (retainGraph) computes it again
+                return ready
+            }
             let r = Tensor(uninitializedShape: shape, dtype: T.dtype)
             let pr = r.mutablePointer(as: T.self)
             @inline(__always) func d(_ i: Int, _ p: T) -> T {
