@@ -38,13 +38,26 @@ public func conv3d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride:
 }
 
 /// The convolution behind `conv1d`/`conv2d`/`conv3d` and the `Conv` modules, over `dims` spatial
-/// dimensions; `context` names the caller in messages (the module path for modules).
+/// dimensions; `context` names the caller in messages (the module path for modules). A module
+/// passes its `weightCache` (its packed weight, kept between calls that record no gradient).
 package func convolution(_ input: Tensor, weight: Tensor, bias: Tensor?, dims: Int, stride: SpatialSize,
                          padding: ConvPadding, dilation: SpatialSize, groups: Int, paddingMode: PaddingMode,
-                         context: () -> String) -> Tensor {
+                         weightCache: ConvolutionWeightCache? = nil, context: () -> String) -> Tensor {
     let (setup, padded, g, outShape) = convolutionGeometry(input, weight: weight, bias: bias, dims: dims, stride: stride, padding: padding,
                                                            dilation: dilation, groups: groups, paddingMode: paddingMode, context: context)
-    return setup.finish(convolutionOp(padded, weight: weight, bias: bias, geometry: g, groups: groups, outShape: outShape, transposed: false))
+    return setup.finish(convolutionOp(padded, weight: weight, bias: bias, geometry: g, groups: groups, outShape: outShape, transposed: false,
+                                      moments: false, weightCache: weightCache).output)
+}
+
+/// The packed weight for the stride-1 float32 forward from `cache` (``ConvolutionWeightCache``),
+/// or `nil` without a cache or where that path does not run.
+func cachedWeights(_ cache: ConvolutionWeightCache?, weight: Tensor, bias: Tensor?, sizes: ConvolutionKernel.Sizes,
+                   geometry g: WindowGeometry) -> [GEMM.PackedSingleA]? {
+    guard let cache, weight.dtype == .float32, ConvolutionKernel.usesPaddedForward(Float.self, sizes, g) else { return nil }
+    return cache.packed(weight: weight, bias: bias, groups: sizes.groups) {
+        let wc = weight.contiguousRaw, bc = bias?.contiguousRaw
+        return ConvolutionKernel.packedWeights(wc.pointer(as: Float.self), bias: bc?.pointer(as: Float.self), sizes, g)
+    }
 }
 
 /// ``convolution(_:weight:bias:dims:stride:padding:dilation:groups:paddingMode:context:)`` (the same
@@ -169,10 +182,12 @@ func convolutionOp(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry g: Windo
 /// ``convolutionOp(_:weight:bias:geometry:groups:outShape:transposed:)``, with the output planes'
 /// moments when `moments` asks for them and the float32 stride-1 path runs (``PlaneMoments``).
 func convolutionOp(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry g: WindowGeometry, groups: Int,
-                   outShape: Shape, transposed: Bool, moments wanted: Bool) -> (output: Tensor, moments: PlaneMoments?) {
+                   outShape: Shape, transposed: Bool, moments wanted: Bool,
+                   weightCache: ConvolutionWeightCache? = nil) -> (output: Tensor, moments: PlaneMoments?) {
     let xc = x.contiguousRaw, wc = weight.contiguousRaw, bc = bias?.contiguousRaw
     let sizes = ConvolutionKernel.Sizes(batch: x.shape[0], inChannels: x.shape[1], outChannels: outShape[1], groups: groups)
     let out = Tensor(uninitializedShape: outShape, dtype: x.dtype)
+    let packed = transposed ? nil : cachedWeights(weightCache, weight: weight, bias: bias, sizes: sizes, geometry: g)
     var moments: PlaneMoments?
     func run<T: TensorFloat>(_: T.Type) {
         let bp = bc?.pointer(as: T.self)
@@ -185,7 +200,7 @@ func convolutionOp(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry g: Windo
             let written = values.withUnsafeMutableBufferPointer { buffer in
                 let sums = buffer.baseAddress!, deviations = sums + planes
                 return ConvolutionKernel.forward(x: xc.pointer(as: T.self), w: wc.pointer(as: T.self), bias: bp,
-                                                 y: out.mutablePointer(as: T.self), sizes, g) { n, sample in
+                                                 y: out.mutablePointer(as: T.self), sizes, g, packed: packed) { n, sample in
                     BatchNormPlanes.momentsOfPlanes(sample, planes: channels, s: plane, sums: sums + n * channels,
                                                     deviations: deviations + n * channels)
                 }
@@ -193,7 +208,7 @@ func convolutionOp(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry g: Windo
             if written { moments = PlaneMoments(batch: sizes.batch, channels: channels, plane: plane, values: values) }
         } else {
             ConvolutionKernel.forward(x: xc.pointer(as: T.self), w: wc.pointer(as: T.self), bias: bp,
-                                      y: out.mutablePointer(as: T.self), sizes, g)
+                                      y: out.mutablePointer(as: T.self), sizes, g, packed: packed)
         }
     }
     if x.dtype == .float32 { run(Float.self) } else { run(Double.self) }

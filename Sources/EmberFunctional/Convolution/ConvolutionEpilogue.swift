@@ -38,7 +38,8 @@ package struct ConvolutionEpilogue {
 /// messages are the convolution's.
 package func convolutionWithEpilogue(_ input: Tensor, weight: Tensor, bias: Tensor?, dims: Int, stride: SpatialSize,
                                      padding: ConvPadding, dilation: SpatialSize, groups: Int, paddingMode: PaddingMode,
-                                     epilogue e: ConvolutionEpilogue, context: () -> String) -> Tensor? {
+                                     epilogue e: ConvolutionEpilogue, weightCache: ConvolutionWeightCache? = nil,
+                                     context: () -> String) -> Tensor? {
     let operands = [input, weight] + [bias, e.scale, e.shift, e.residual].compactMap { $0 }
     guard input.rank == dims + 2, operands.allSatisfy({ $0.dtype == .float32 }), !shouldRecord(operands) else { return nil }
     let (_, x, g, outShape) = convolutionGeometry(input, weight: weight, bias: bias, dims: dims, stride: stride, padding: padding,
@@ -53,8 +54,9 @@ package func convolutionWithEpilogue(_ input: Tensor, weight: Tensor, bias: Tens
     let sc = e.scale?.contiguousRaw, hc = e.shift?.contiguousRaw, rc = e.residual?.contiguousRaw
     let y = out.mutablePointer(as: Float.self), sample = channels * g.outputPlane
     let scale = sc?.pointer(as: Float.self), shift = hc?.pointer(as: Float.self), residual = rc?.pointer(as: Float.self)
+    let packed = cachedWeights(weightCache, weight: weight, bias: bias, sizes: sizes, geometry: g)
     ConvolutionKernel.paddedForward(x: xc.pointer(as: Float.self), w: wc.pointer(as: Float.self), bias: bc?.pointer(as: Float.self),
-                                    y: nil, sizes, g) { n, values in
+                                    y: nil, sizes, g, packed: packed) { n, values in
         ConvolutionEpilogue.apply(values, y + n * sample, channels: channels, plane: g.outputPlane, scale: scale, shift: shift,
                                   residual: residual.map { $0 + n * sample }, relu: e.relu)
     }

@@ -42,17 +42,20 @@ enum ConvolutionKernel {
     /// With `written`, the float32 stride-1 path calls `written(n, output)` on each sample's
     /// output right after writing it (on the thread that did, while it is in cache), and the
     /// result says so (`false`: the path does not apply and `written` was not called).
+    /// `packed`, when given, is ``packedWeights(_:bias:_:_:)`` of `w` and `bias` (kept between
+    /// calls: ``ConvolutionWeightCache``), for the float32 stride-1 path.
     @discardableResult
     static func forward<T: TensorFloat>(x: UnsafePointer<T>, w: UnsafePointer<T>, bias: UnsafePointer<T>?,
                                         y: UnsafeMutablePointer<T>, _ s: Sizes, _ g: WindowGeometry,
+                                        packed: [GEMM.PackedSingleA]? = nil,
                                         written: ((Int, UnsafePointer<Float>) -> Void)? = nil) -> Bool {
         let cinG = s.inChannels / s.groups, coutG = s.outChannels / s.groups
         let rows = cinG * g.kernelVolume, L = g.outputPlane, P = g.inputPlane, oW = g.output[2]
-        if T.self == Float.self && !g.isPointwise && rows > 0 && PaddedColumns.applies(g) {
+        if usesPaddedForward(T.self, s, g) {
             paddedForward(x: UnsafeRawPointer(x).assumingMemoryBound(to: Float.self),
                           w: UnsafeRawPointer(w).assumingMemoryBound(to: Float.self),
                           bias: bias.map { UnsafeRawPointer($0).assumingMemoryBound(to: Float.self) },
-                          y: UnsafeMutableRawPointer(y).assumingMemoryBound(to: Float.self), s, g, sink: written)
+                          y: UnsafeMutableRawPointer(y).assumingMemoryBound(to: Float.self), s, g, packed: packed, sink: written)
             return written != nil
         }
         let chunks = Chunks<T>(g, rows: rows)
@@ -85,12 +88,17 @@ enum ConvolutionKernel {
         return false
     }
 
+    /// Whether ``forward`` takes the float32 stride-1 path (``paddedForward(x:w:bias:y:_:_:packed:sink:)``).
+    static func usesPaddedForward<T>(_: T.Type, _ s: Sizes, _ g: WindowGeometry) -> Bool {
+        T.self == Float.self && !g.isPointwise && s.inChannels / s.groups * g.kernelVolume > 0 && PaddedColumns.applies(g)
+    }
+
     /// ``forward`` for float32 with stride 1 (``PaddedColumns``). With a `sink`, `sink(n, output)`
     /// gets each sample's output (`[outChannels, outputPlane]`) on the thread that computed it,
     /// while it is in cache: in `y` when given, else in a per-thread scratch.
     static func paddedForward(x: UnsafePointer<Float>, w: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                               y: UnsafeMutablePointer<Float>?, _ s: Sizes, _ g: WindowGeometry,
-                              sink: ((Int, UnsafePointer<Float>) -> Void)? = nil) {
+                              packed: [GEMM.PackedSingleA]? = nil, sink: ((Int, UnsafePointer<Float>) -> Void)? = nil) {
         let cinG = s.inChannels / s.groups, coutG = s.outChannels / s.groups
         let L = g.outputPlane, P = g.inputPlane
         let padded = PaddedColumns(g, channels: cinG, bias: bias != nil)
@@ -98,7 +106,7 @@ enum ConvolutionKernel {
         // Samples are split over threads (each with its own buffers); the products run on one
         // thread each.
         let threads = forwardThreads(s, g, rows: rows)
-        let weights = packedWeights(w, bias: bias, s, g)
+        let weights = packed ?? packedWeights(w, bias: bias, s, g)
         let (chunk, stack) = forwardLayout(padded, weights: weights, s, g, threads: threads, sink: sink != nil)
         let stacked = stack > 1 ? PaddedColumns(g, channels: cinG, bias: bias != nil, stack: stack) : nil
         Threading.parallelFor(chunks: threads) { part in

@@ -69,7 +69,7 @@ extension Conv2d {
         }
         return convolutionWithEpilogue(input, weight: weight.value, bias: bias?.value, dims: 2, stride: SpatialSize(stride),
                                        padding: padding, dilation: SpatialSize(dilation), groups: groups, paddingMode: paddingMode,
-                                       epilogue: epilogue, context: { self.errorContext })
+                                       epilogue: epilogue, weightCache: weightCache, context: { self.errorContext })
     }
 
     /// This layer and what follows it at the start of `next` among a `BatchNorm2d` and a `ReLU`

@@ -74,8 +74,13 @@ open class ConvBase: Module {
 
     open override func forward(_ input: Tensor) -> Tensor {
         convolution(input, weight: weight.value, bias: bias?.value, dims: dims, stride: SpatialSize(stride), padding: padding,
-                    dilation: SpatialSize(dilation), groups: groups, paddingMode: paddingMode, context: { self.errorContext })
+                    dilation: SpatialSize(dilation), groups: groups, paddingMode: paddingMode, weightCache: weightCache,
+                    context: { self.errorContext })
     }
+
+    /// The weight packed for the forward, kept between calls that record no gradient (inference);
+    /// discovery does not look inside it.
+    let weightCache = ConvolutionWeightCache()
 
     /// The explicit padding sizes (zeros for `.valid`; `.same` has none until an input is seen).
     var explicitPadding: [Int] {
@@ -231,3 +236,5 @@ extension Conv2d {
         return (relu ? next[i - 1](pooled) : pooled, i + 1 - next.startIndex)
     }
 }
+
+extension ConvolutionWeightCache: ModuleTreeLeaf {}
