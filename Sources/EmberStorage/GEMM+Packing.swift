@@ -33,6 +33,15 @@ extension GEMM {
     ) {
         var strip = dst
         var j0 = 0
+        if colStride == 1 && T.self == Float.self && n >= nr {
+            // The full strips of a row-major float32 B, read row by row.
+            let strips = n / nr
+            ember_pack_b_strips_f32(Int32(GEMMKernelPath.best.rawValue), k, strips, nr,
+                                    UnsafeRawPointer(b).assumingMemoryBound(to: Float.self), rowStride,
+                                    UnsafeMutableRawPointer(dst).assumingMemoryBound(to: Float.self))
+            strip += strips * k * nr
+            j0 = strips * nr
+        }
         while j0 < n {
             let width = min(nr, n - j0)
             let src = b + j0 * colStride

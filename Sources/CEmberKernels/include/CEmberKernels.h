@@ -76,6 +76,10 @@ void ember_relu_backward_f32(int path, long n, const float *g, const float *y, f
 /// Copies `rows` rows of `cols` floats from `src` (rows `src_stride` apart) to `dst` (rows
 /// `dst_stride` apart; the two do not overlap), on `path`'s vector width.
 void ember_copy_rows_f32(int path, long rows, long cols, const float *src, long src_stride, float *dst, long dst_stride);
+/// `strips` full GEMM B strips of `nr` columns from the `k x (strips * nr)` row-major float32 `src`
+/// (rows `src_stride` apart): strip `t` at `dst + t * k * nr`, its row `p` at `+ p * nr` (the
+/// layout of `GEMM.packB`), read row by row.
+void ember_pack_b_strips_f32(int path, long k, long strips, long nr, const float *src, long src_stride, float *dst);
 /// `ember_sgemm_epilogue` for float64.
 void ember_dgemm_epilogue(int path, double *c, long ldc, long m, long n, const double *_Nullable bias,
                           const double *_Nullable scale, const double *_Nullable shift, int relu);
