@@ -43,6 +43,9 @@ struct ConvolutionWeightCacheTests {
         expectChanged("after assigning a weight")
         conv.weight.value = Tensor.uniform([3, 3, 6, 8], generator: g).permuted([3, 2, 0, 1])
         expectChanged("after assigning a permuted view")
+        // The same storage, offset and shape, other strides (the taps transposed).
+        conv.weight.value = conv.weight.value.transposed(2, 3)
+        expectChanged("after assigning a view of the same storage with other strides")
         conv.bias!.value = Tensor.uniform([8], generator: g)
         expectChanged("after assigning a bias")
         // A call that records a gradient: the same values, and the next inference call still follows.
