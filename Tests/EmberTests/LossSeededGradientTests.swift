@@ -6,7 +6,8 @@ import _EmberTestSupport
 /// the seed 1 while the forward reads each element; the backward hands it out instead of making a
 /// pass over input and target. The promise: the same bits as the gradient the backward computes
 /// (a second backward with the graph retained computes it again), for float32 and float64, mean
-/// and sum, every element-wise loss; another seed still scales it.
+/// and sum, every element-wise loss; another seed still scales it; and the loss's value is the
+/// same with and without recording.
 @Suite("Element-wise losses: the input gradient written by the forward")
 struct LossSeededGradientTests {
     static let losses: [(String, @Sendable (Tensor, Tensor, Reduction) -> Tensor)] = [
@@ -24,6 +25,8 @@ struct LossSeededGradientTests {
                 let x = (Tensor.normal([13, 79], generator: Generator(seed: 5)) * 2).to(dtype).requiringGrad()
                 let t = Tensor.normal([13, 79], generator: Generator(seed: 6)).to(dtype)
                 let value = loss(x, t, reduction)
+                // Without recording the forward writes no gradient: the same value, bit for bit.
+                expectBitwiseEqual(withNoGrad { loss(x, t, reduction) }, value.detached(), "\(name) \(reduction) \(dtype): value without recording")
                 let first = Autograd.grad(value, [x], retainGraph: true)[0]!
                 let again = Autograd.grad(value, [x], retainGraph: true)[0]!
                 expectBitwiseEqual(first, again, "\(name) \(reduction) \(dtype)")
