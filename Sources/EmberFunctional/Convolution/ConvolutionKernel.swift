@@ -272,7 +272,7 @@ enum ConvolutionKernel {
         let inputPadded = PaddedColumns(adjoint, channels: coutG)
         let flippedWeights = packedWeights(flipped, bias: nil, adjointSizes, adjoint)
         let weightPadded = PaddedColumns(g, channels: cinG)
-        let rows = weightPadded.rowOffsets.count, columns = weightPadded.columns
+        let rows = weightPadded.rowOffsets.count
         let threads = min(forwardThreads(adjointSizes, adjoint, rows: inputPadded.rowOffsets.count),
                           forwardThreads(s, g, rows: rows))
         let (chunk, stack) = forwardLayout(inputPadded, weights: flippedWeights, adjointSizes, adjoint, threads: threads, sink: false)
@@ -296,20 +296,34 @@ enum ConvolutionKernel {
                         inputPadded.fill(planes, into: inputBuffer, bordersZeroed: again)
                         inputPadded.forward(buffer: inputBuffer, weight: flippedWeights[gi], y: dx + (n * s.inChannels + gi * cinG) * P,
                                             scratch: scratch, chunk: chunk)
-                        weightPadded.fill(x + (n * s.inChannels + gi * cinG) * P, into: weightBuffer, bordersZeroed: again)
-                        if let planeSums {
-                            for o in 0..<coutG { planeSums[n * s.outChannels + gi * coutG + o] = biasPlaneSum(planes + o * L, L) }
-                        }
-                        GEMM.sgemm(m: rows, n: coutG, k: columns, a: weightBuffer, rowOffsets: offsets.baseAddress!, beta: 1,
-                                   c: sum + gi * rows * coutG, ldc: coutG) { pc, kc, jc, nc, panel, nr in
-                            weightPadded.packSpread(planes, pc: pc, kc: kc, jc: jc, nc: nc, into: panel, nr: nr)
-                        }
+                        addWeightGradient(weightPadded, input: x + (n * s.inChannels + gi * cinG) * P, outputGradient: planes,
+                                          channels: coutG, buffer: weightBuffer, bordersZeroed: again, offsets: offsets.baseAddress!,
+                                          planeSums: planeSums.map { $0 + n * s.outChannels + gi * coutG }, into: sum + gi * rows * coutG)
                     }
                 }
             }
         }
         reduceWeightGradient(sums, threads: threads, perThread: perThread, into: dw, s, rows: rows)
         return true
+    }
+
+    /// One sample and group's share of a stride-1 weight gradient: its `input` planes copied into
+    /// `buffer` (``PaddedColumns/fill(_:into:bordersZeroed:)``), with `planeSums` each of its
+    /// `channels` output-gradient planes' ``biasPlaneSum(_:_:)``, and `sum += cols gy^T` (`sum` is
+    /// `[rows, channels]`), `gy` spread over the padded columns and packed panel by panel straight
+    /// from its planes (``PaddedColumns/packSpread(_:pc:kc:jc:nc:into:nr:)``).
+    static func addWeightGradient(_ padded: PaddedColumns, input: UnsafePointer<Float>, outputGradient planes: UnsafePointer<Float>,
+                                  channels: Int, buffer: UnsafeMutablePointer<Float>, bordersZeroed: Bool, offsets: UnsafePointer<Int>,
+                                  planeSums: UnsafeMutablePointer<Double>?, into sum: UnsafeMutablePointer<Float>) {
+        padded.fill(input, into: buffer, bordersZeroed: bordersZeroed)
+        let L = padded.g.outputPlane
+        if let planeSums {
+            for o in 0..<channels { planeSums[o] = biasPlaneSum(planes + o * L, L) }
+        }
+        GEMM.sgemm(m: padded.rowOffsets.count, n: channels, k: padded.columns, a: buffer, rowOffsets: offsets, beta: 1,
+                   c: sum, ldc: channels) { pc, kc, jc, nc, panel, nr in
+            padded.packSpread(planes, pc: pc, kc: kc, jc: jc, nc: nc, into: panel, nr: nr)
+        }
     }
 
     /// `dW_g` (`[coutG, rows]` per group) from the threads' transposed sums (`[rows, coutG]` per
@@ -339,7 +353,7 @@ enum ConvolutionKernel {
         let cinG = s.inChannels / s.groups, coutG = s.outChannels / s.groups
         let L = g.outputPlane, P = g.inputPlane
         let padded = PaddedColumns(g, channels: cinG)
-        let rows = padded.rowOffsets.count, columns = padded.columns
+        let rows = padded.rowOffsets.count
         let work = s.batch * s.outChannels * L * rows
         let threads = work < GEMM.parallelWorkThreshold ? 1 : min(Threading.maxThreads, s.batch)
         let perThread = s.groups * rows * coutG
@@ -354,17 +368,10 @@ enum ConvolutionKernel {
                 let samples = (s.batch * part / threads)..<(s.batch * (part + 1) / threads)
                 for n in samples {
                     for gi in 0..<s.groups {
-                        let again = n != samples.lowerBound || gi > 0
-                        padded.fill(x + (n * s.inChannels + gi * cinG) * P, into: buffer, bordersZeroed: again)
-                        let planes = gy + (n * s.outChannels + gi * coutG) * L
-                        if let planeSums {
-                            for o in 0..<coutG { planeSums[n * s.outChannels + gi * coutG + o] = biasPlaneSum(planes + o * L, L) }
-                        }
-                        // gy spread over the padded columns, packed panel by panel straight from its planes.
-                        GEMM.sgemm(m: rows, n: coutG, k: columns, a: buffer, rowOffsets: offsets.baseAddress!, beta: 1,
-                                   c: sum + gi * rows * coutG, ldc: coutG) { pc, kc, jc, nc, panel, nr in
-                            padded.packSpread(planes, pc: pc, kc: kc, jc: jc, nc: nc, into: panel, nr: nr)
-                        }
+                        addWeightGradient(padded, input: x + (n * s.inChannels + gi * cinG) * P,
+                                          outputGradient: gy + (n * s.outChannels + gi * coutG) * L, channels: coutG, buffer: buffer,
+                                          bordersZeroed: n != samples.lowerBound || gi > 0, offsets: offsets.baseAddress!,
+                                          planeSums: planeSums.map { $0 + n * s.outChannels + gi * coutG }, into: sum + gi * rows * coutG)
                     }
                 }
             }
