@@ -259,7 +259,7 @@ __attribute__((target("avx512f"))) static void bn_masked_input_gradient_avx512(c
 
 // The gradient sums, masked when `bits` is given (and then the masked gradient written to `gm`
 // when given), and the masked input gradient.
-#define EMBER_BN_MASKED_FNS(suffix, attributes)                                                            \
+#define EMBER_BN_GRADIENT_FNS(suffix, attributes)                                                            \
     attributes static void bn_gradient_sums_##suffix(const float *x, const float *g, const uint16_t *bits, \
                                                      float *gm, long s, double mu, double inv,             \
                                                      double *sum_g, double *sum_gx) {                      \
@@ -278,10 +278,10 @@ __attribute__((target("avx512f"))) static void bn_masked_input_gradient_avx512(c
     }
 
 EMBER_BN_FNS(portable, )
-EMBER_BN_MASKED_FNS(portable, )
+EMBER_BN_GRADIENT_FNS(portable, )
 #if defined(__x86_64__)
 EMBER_BN_FNS(avx2, __attribute__((target("avx2"))))
-EMBER_BN_MASKED_FNS(avx2, __attribute__((target("avx2"))))
+EMBER_BN_GRADIENT_FNS(avx2, __attribute__((target("avx2"))))
 EMBER_BN_FNS(avx512, __attribute__((target("avx512f"))))
 #endif
 

@@ -5,7 +5,7 @@ import Testing
 import _EmberTestSupport
 
 /// A float32 stride-1 convolution's backward computes both gradients sample by sample
-/// (`ConvolutionKernel.paddedBackward`: each sample's output gradient packed for the weight
+/// (`ConvolutionKernel.paddedGradients`: each sample's output gradient packed for the weight
 /// gradient right after the input gradient read it). The promise: the same bits as asking for each
 /// gradient alone (the separate passes), on one thread and two, with groups, dilation, uneven
 /// padding and bias sums; and where the input gradient's forward would stack samples (small
@@ -71,14 +71,13 @@ struct ConvolutionBackwardPerSampleTests {
             let g = WindowGeometry.convolution(input: input, kernel: [1, 3, 3], stride: [1, 1, 1], padBefore: [0, 1, 1],
                                                padAfter: [0, 1, 1], dilation: [1, 1, 1], describe: { "test" })
             let sizes = ConvolutionKernel.Sizes(batch: batch, inChannels: 4, outChannels: 4, groups: 1)
-            let adjoint = ConvolutionKernel.adjointGeometry(g)!
             var x = [Float](repeating: 1, count: batch * 4 * g.inputPlane), w = [Float](repeating: 1, count: 16 * 9)
             var gy = [Float](repeating: 1, count: batch * 4 * g.outputPlane)
             return x.withUnsafeMutableBufferPointer { xp in w.withUnsafeMutableBufferPointer { wp in gy.withUnsafeMutableBufferPointer { gp in
                 var dx = [Float](repeating: 0, count: xp.count), dw = [Float](repeating: 0, count: wp.count)
                 return dx.withUnsafeMutableBufferPointer { d in dw.withUnsafeMutableBufferPointer { e in
-                    ConvolutionKernel.paddedBackward(x: xp.baseAddress!, w: wp.baseAddress!, gy: gp.baseAddress!, dx: d.baseAddress!,
-                                                     dw: e.baseAddress!, sizes, g, adjoint, planeSums: nil)
+                    ConvolutionKernel.paddedGradients(x: xp.baseAddress!, w: wp.baseAddress!, gy: gp.baseAddress!, dx: d.baseAddress!,
+                                                      dw: e.baseAddress!, sizes, g, planeSums: nil)
                 } }
             } } }
         }

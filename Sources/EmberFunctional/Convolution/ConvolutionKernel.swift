@@ -190,12 +190,13 @@ enum ConvolutionKernel {
                                          _ s: Sizes, _ g: WindowGeometry,
                                          planeSums: UnsafeMutablePointer<Double>? = nil) -> Bool {
         var dx = dx, dw = dw, summed = false
-        if let target = dx, let weights = dw, T.self == Float.self, let adjoint = adjointGeometry(g), !g.isPointwise,
-           s.inChannels > 0, s.outChannels > 0,
-           paddedBackward(x: UnsafeRawPointer(x).assumingMemoryBound(to: Float.self), w: UnsafeRawPointer(w).assumingMemoryBound(to: Float.self),
-                          gy: UnsafeRawPointer(gy).assumingMemoryBound(to: Float.self),
-                          dx: UnsafeMutableRawPointer(target).assumingMemoryBound(to: Float.self),
-                          dw: UnsafeMutableRawPointer(weights).assumingMemoryBound(to: Float.self), s, g, adjoint, planeSums: planeSums) {
+        let rows = s.inChannels / s.groups * g.kernelVolume
+        let paddedWeightGradient = T.self == Float.self && !g.isPointwise && rows > 0 && PaddedColumns.applies(g)
+        if let target = dx, let weights = dw, paddedWeightGradient, s.outChannels > 0,
+           paddedGradients(x: UnsafeRawPointer(x).assumingMemoryBound(to: Float.self), w: UnsafeRawPointer(w).assumingMemoryBound(to: Float.self),
+                           gy: UnsafeRawPointer(gy).assumingMemoryBound(to: Float.self),
+                           dx: UnsafeMutableRawPointer(target).assumingMemoryBound(to: Float.self),
+                           dw: UnsafeMutableRawPointer(weights).assumingMemoryBound(to: Float.self), s, g, planeSums: planeSums) {
             return planeSums != nil
         }
         if let target = dx, T.self == Float.self, let adjoint = adjointGeometry(g) {
@@ -203,12 +204,11 @@ enum ConvolutionKernel {
             dx = nil
         }
         let cinG = s.inChannels / s.groups, coutG = s.outChannels / s.groups
-        let rows = cinG * g.kernelVolume, L = g.outputPlane, P = g.inputPlane, oW = g.output[2]
-        if let target = dw, T.self == Float.self, !g.isPointwise, rows > 0, PaddedColumns.applies(g) {
-            paddedWeightGradient(x: UnsafeRawPointer(x).assumingMemoryBound(to: Float.self),
-                                 gy: UnsafeRawPointer(gy).assumingMemoryBound(to: Float.self),
-                                 dw: UnsafeMutableRawPointer(target).assumingMemoryBound(to: Float.self), s, g,
-                                 planeSums: planeSums)
+        let L = g.outputPlane, P = g.inputPlane, oW = g.output[2]
+        if let target = dw, paddedWeightGradient {
+            paddedGradients(x: UnsafeRawPointer(x).assumingMemoryBound(to: Float.self), w: UnsafeRawPointer(w).assumingMemoryBound(to: Float.self),
+                            gy: UnsafeRawPointer(gy).assumingMemoryBound(to: Float.self), dx: nil,
+                            dw: UnsafeMutableRawPointer(target).assumingMemoryBound(to: Float.self), s, g, planeSums: planeSums)
             dw = nil
             summed = planeSums != nil
         }
@@ -255,37 +255,53 @@ enum ConvolutionKernel {
         ember_bn_plane_sum_f32(Int32(GEMMKernelPath.best.rawValue), plane, count, 0, 0)
     }
 
-    /// Both gradients of a float32 stride-1 convolution, sample by sample: each sample's output
-    /// gradient is copied into the input gradient's padded buffer (``inputGradientAsConvolution``'s
-    /// forward) and then, while it is still in cache, packed for the weight gradient
-    /// (``paddedWeightGradient``'s product); run one after the other, each read it from memory.
-    /// Returns `false`, having written nothing, where the input gradient's forward would stack
-    /// samples (small planes: ``PaddedColumns/stackedSamples(_:channels:tileColumns:samples:)``).
-    static func paddedBackward(x: UnsafePointer<Float>, w: UnsafePointer<Float>, gy: UnsafePointer<Float>,
-                               dx: UnsafeMutablePointer<Float>, dw: UnsafeMutablePointer<Float>,
-                               _ s: Sizes, _ g: WindowGeometry, _ adjoint: WindowGeometry, planeSums: UnsafeMutablePointer<Double>?) -> Bool {
+    /// The float32 weight gradient of a stride-1 convolution without a column matrix and, when `dx`
+    /// is given, its input gradient in the same pass over the samples.
+    ///
+    /// `dW_g^T [rows, coutG] = sum over samples of cols_ng [rows, columns] x gy_ng^T`, where row `r`
+    /// of `cols_ng` is read in place from the sample's zero-padded input (``PaddedColumns``) and
+    /// `gy_ng` is spread over the padded columns with zeros at the dropped ones
+    /// (``addWeightGradient(_:input:outputGradient:channels:buffer:bordersZeroed:offsets:planeSums:into:)``).
+    /// Samples split over threads, each accumulating its own `dW^T`; the sums are transposed into
+    /// `dw` at the end. With `dx`, each sample's input gradient is computed first
+    /// (``inputGradientAsConvolution``'s forward, per sample), and its output gradient, just copied
+    /// into the input gradient's padded buffer, is then packed for the weight gradient while it is
+    /// still in cache: run one after the other, each read it from memory. Bitwise the two alone.
+    /// Returns `false`, having written nothing, where the input gradient cannot run here: no
+    /// ``adjointGeometry(_:)``, or its forward would stack samples (small planes:
+    /// ``PaddedColumns/stackedSamples(_:channels:tileColumns:samples:)``).
+    @discardableResult
+    static func paddedGradients(x: UnsafePointer<Float>, w: UnsafePointer<Float>, gy: UnsafePointer<Float>,
+                                dx: UnsafeMutablePointer<Float>?, dw: UnsafeMutablePointer<Float>,
+                                _ s: Sizes, _ g: WindowGeometry, planeSums: UnsafeMutablePointer<Double>?) -> Bool {
         let cinG = s.inChannels / s.groups, coutG = s.outChannels / s.groups
         let L = g.outputPlane, P = g.inputPlane
-        let adjointSizes = Sizes(batch: s.batch, inChannels: s.outChannels, outChannels: s.inChannels, groups: s.groups)
-        let flipped = flippedWeight(w, s, g)
-        defer { flipped.deallocate() }
-        let inputPadded = PaddedColumns(adjoint, channels: coutG)
-        let flippedWeights = packedWeights(flipped, bias: nil, adjointSizes, adjoint)
         let weightPadded = PaddedColumns(g, channels: cinG)
         let rows = weightPadded.rowOffsets.count
-        let threads = min(forwardThreads(adjointSizes, adjoint, rows: inputPadded.rowOffsets.count),
-                          forwardThreads(s, g, rows: rows))
-        let (chunk, stack) = forwardLayout(inputPadded, weights: flippedWeights, adjointSizes, adjoint, threads: threads, sink: false)
-        guard stack == 1 else { return false }
+        var threads = forwardThreads(s, g, rows: rows)
+        // The input gradient's layout, and its weight (reversed taps, swapped channel axes) packed.
+        var input: (padded: PaddedColumns, weights: [GEMM.PackedSingleA], chunk: Int)?
+        if dx != nil {
+            guard let adjoint = adjointGeometry(g) else { return false }
+            let adjointSizes = Sizes(batch: s.batch, inChannels: s.outChannels, outChannels: s.inChannels, groups: s.groups)
+            let padded = PaddedColumns(adjoint, channels: coutG)
+            let flipped = flippedWeight(w, s, g)
+            defer { flipped.deallocate() }
+            let weights = packedWeights(flipped, bias: nil, adjointSizes, adjoint)
+            threads = min(threads, forwardThreads(adjointSizes, adjoint, rows: padded.rowOffsets.count))
+            let (chunk, stack) = forwardLayout(padded, weights: weights, adjointSizes, adjoint, threads: threads, sink: false)
+            guard stack == 1 else { return false }
+            input = (padded, weights, chunk)
+        }
         let perThread = s.groups * rows * coutG
         let sums = UnsafeMutablePointer<Float>.allocate(capacity: max(threads * perThread, 1))
         defer { sums.deallocate() }
         sums.update(repeating: 0, count: threads * perThread)
         Threading.parallelFor(chunks: threads) { part in
-            let inputBuffer = UnsafeMutablePointer<Float>.allocate(capacity: inputPadded.bufferCount)
             let weightBuffer = UnsafeMutablePointer<Float>.allocate(capacity: weightPadded.bufferCount)
-            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: cinG * chunk)
-            defer { inputBuffer.deallocate(); weightBuffer.deallocate(); scratch.deallocate() }
+            let inputBuffer = input.map { UnsafeMutablePointer<Float>.allocate(capacity: $0.padded.bufferCount) }
+            let scratch = input.map { UnsafeMutablePointer<Float>.allocate(capacity: cinG * $0.chunk) }
+            defer { weightBuffer.deallocate(); inputBuffer?.deallocate(); scratch?.deallocate() }
             let sum = sums + part * perThread
             weightPadded.rowOffsets.withUnsafeBufferPointer { offsets in
                 let samples = (s.batch * part / threads)..<(s.batch * (part + 1) / threads)
@@ -293,9 +309,11 @@ enum ConvolutionKernel {
                     for gi in 0..<s.groups {
                         let again = n != samples.lowerBound || gi > 0
                         let planes = gy + (n * s.outChannels + gi * coutG) * L
-                        inputPadded.fill(planes, into: inputBuffer, bordersZeroed: again)
-                        inputPadded.forward(buffer: inputBuffer, weight: flippedWeights[gi], y: dx + (n * s.inChannels + gi * cinG) * P,
-                                            scratch: scratch, chunk: chunk)
+                        if let input, let dx, let inputBuffer, let scratch {
+                            input.padded.fill(planes, into: inputBuffer, bordersZeroed: again)
+                            input.padded.forward(buffer: inputBuffer, weight: input.weights[gi], y: dx + (n * s.inChannels + gi * cinG) * P,
+                                                 scratch: scratch, chunk: input.chunk)
+                        }
                         addWeightGradient(weightPadded, input: x + (n * s.inChannels + gi * cinG) * P, outputGradient: planes,
                                           channels: coutG, buffer: weightBuffer, bordersZeroed: again, offsets: offsets.baseAddress!,
                                           planeSums: planeSums.map { $0 + n * s.outChannels + gi * coutG }, into: sum + gi * rows * coutG)
@@ -341,42 +359,6 @@ enum ConvolutionKernel {
                 }
             }
         }
-    }
-
-    /// The float32 weight gradient of a stride-1 convolution without a column matrix:
-    /// `dW_g^T [rows, coutG] = sum over samples of cols_ng [rows, columns] x gy_ng^T`, where row
-    /// `r` of `cols_ng` is read in place from the sample's zero-padded input (``PaddedColumns``)
-    /// and `gy_ng` is spread over the padded columns with zeros at the dropped ones. Samples split
-    /// over threads, each accumulating its own `dW^T`; the sums are transposed into `dw` at the end.
-    static func paddedWeightGradient(x: UnsafePointer<Float>, gy: UnsafePointer<Float>, dw: UnsafeMutablePointer<Float>,
-                                     _ s: Sizes, _ g: WindowGeometry, planeSums: UnsafeMutablePointer<Double>? = nil) {
-        let cinG = s.inChannels / s.groups, coutG = s.outChannels / s.groups
-        let L = g.outputPlane, P = g.inputPlane
-        let padded = PaddedColumns(g, channels: cinG)
-        let rows = padded.rowOffsets.count
-        let work = s.batch * s.outChannels * L * rows
-        let threads = work < GEMM.parallelWorkThreshold ? 1 : min(Threading.maxThreads, s.batch)
-        let perThread = s.groups * rows * coutG
-        let sums = UnsafeMutablePointer<Float>.allocate(capacity: max(threads * perThread, 1))
-        defer { sums.deallocate() }
-        sums.update(repeating: 0, count: threads * perThread)
-        Threading.parallelFor(chunks: threads) { part in
-            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: padded.bufferCount)
-            defer { buffer.deallocate() }
-            let sum = sums + part * perThread
-            padded.rowOffsets.withUnsafeBufferPointer { offsets in
-                let samples = (s.batch * part / threads)..<(s.batch * (part + 1) / threads)
-                for n in samples {
-                    for gi in 0..<s.groups {
-                        addWeightGradient(padded, input: x + (n * s.inChannels + gi * cinG) * P,
-                                          outputGradient: gy + (n * s.outChannels + gi * coutG) * L, channels: coutG, buffer: buffer,
-                                          bordersZeroed: n != samples.lowerBound || gi > 0, offsets: offsets.baseAddress!,
-                                          planeSums: planeSums.map { $0 + n * s.outChannels + gi * coutG }, into: sum + gi * rows * coutG)
-                    }
-                }
-            }
-        }
-        reduceWeightGradient(sums, threads: threads, perThread: perThread, into: dw, s, rows: rows)
     }
 
     /// For a stride-1 convolution whose padding is at most the dilated kernel's reach, the input

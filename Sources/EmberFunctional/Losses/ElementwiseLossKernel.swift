@@ -78,33 +78,21 @@ private func elementwiseLossTyped<L: ElementwiseLoss, T: TensorFloat>(
         // the end: one chain of dependent additions ran at one element per adder latency.
         var lanes = SIMD8<Double>(repeating: 0)
         var i = 0
+        let pr = seeded?.mutablePointer(as: T.self), factor = T(reduction.scale(count: n, shape: shape))
         if pw == nil && pp == nil {
-            if let pr = seeded?.mutablePointer(as: T.self) {
-                let factor = T(reduction.scale(count: n, shape: shape))
-                while i + 8 <= n {
-                    var v = SIMD8<Double>()
-                    for l in 0..<8 {
-                        v[l] = Double(loss.value(px[i + l], py[i + l], 1))
-                        pr[i + l] = factor * loss.inputDerivative(px[i + l], py[i + l], 1)
-                    }
-                    lanes += v
-                    i += 8
-                }
-                while i < n { pr[i] = factor * loss.inputDerivative(px[i], py[i], 1); i += 1 }
-                i = n / 8 * 8
-            } else {
-                while i + 8 <= n {
-                    var v = SIMD8<Double>()
-                    for l in 0..<8 { v[l] = Double(loss.value(px[i + l], py[i + l], 1)) }
-                    lanes += v
-                    i += 8
-                }
+            while i + 8 <= n {
+                var v = SIMD8<Double>()
+                for l in 0..<8 { v[l] = Double(loss.value(px[i + l], py[i + l], 1)) }
+                if let pr { for l in 0..<8 { pr[i + l] = factor * loss.inputDerivative(px[i + l], py[i + l], 1) } }
+                lanes += v
+                i += 8
             }
         }
         var acc = lanes.sum()
         while i < n {
             let v = loss.value(px[i], py[i], pp?[i] ?? 1)
             acc += Double(pw.map { v * $0[i] } ?? v)
+            pr?[i] = factor * loss.inputDerivative(px[i], py[i], 1)  // `seeded` exists only without weights
             i += 1
         }
         out = Tensor([T(acc * reduction.scale(count: n, shape: shape))], shape: [])
