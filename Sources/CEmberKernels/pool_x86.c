@@ -319,7 +319,8 @@ __attribute__((target("avx512f"))) static void copy_rows_avx512(long rows, long 
 
 // Full GEMM B strips from row-major B, row by row: each row of B is read once, front to back,
 // its nr-wide pieces written to their strips. Strip by strip instead, the k rows of one strip
-// are a page apart for a B a thousand columns wide, and the reads ran at half the speed.
+// are a page apart for a B a thousand columns wide (BENCHMARKS.md, seventeenth session, has what
+// that cost).
 static inline __attribute__((always_inline)) void pack_b_strips_body(long k, long strips, long nr, const float *restrict src,
                                                                       long src_stride, float *restrict dst) {
     for (long p = 0; p < k; ++p) {

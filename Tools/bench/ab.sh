@@ -6,6 +6,10 @@
 # fastest call is the one least disturbed by other load on a shared machine; compare binaries
 # built side by side from the two revisions (copies of .build/release/ember-workloads).
 set -euo pipefail
+if [ $# -lt 4 ]; then
+  echo "usage: Tools/bench/ab.sh KEY CALLS ROUNDS BINARY[:VAR=VALUE,...] ..." >&2
+  exit 2
+fi
 key=$1; calls=$2; rounds=$3; shift 3
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT

@@ -11,9 +11,8 @@ import Synchronization
 /// storages it was made from, so any in-place write to them (optimizer steps, `loadStateDict`,
 /// initializers all write copy-on-write) goes to a fresh copy, which no longer matches. A call
 /// that records a gradient drops the entry (training changes the weight every step, and a kept
-/// reference would make each step copy it). Packing a 128 x 128 x 3 x 3 weight each call cost 2%
-/// of a batch-8 forward on one thread and 3% on two (BENCHMARKS.md). Safe to use from several
-/// threads at once.
+/// reference would make each step copy it). What packing on every call cost is in BENCHMARKS.md
+/// (seventeenth session). Safe to use from several threads at once.
 package final class ConvolutionWeightCache: @unchecked Sendable {
     /// Immutable once made; the lock guards which one is current.
     private struct Entry: @unchecked Sendable {
