@@ -61,15 +61,32 @@ package enum ActivationKernels {
         }
     }
 
+    /// Whether ``exponentiateRows(_:rows:cols:ld:shifts:sums:path:)`` and
+    /// ``rowMaximum(_:count:path:)`` run on this CPU: where GEMM dispatches its AVX2 (with FMA) or
+    /// AVX-512 kernels.
+    package static let scoreKernels = GEMMKernelPath.best == .avx2 || GEMMKernelPath.best == .avx512
+
     /// Attention's softmax numerators over a tile of scores, in place: row `r < rows` (`cols`
     /// values at `tile + r * ld`, each at most `shifts[r]` or NaN) becomes `e^(x - shifts[r])`
     /// within 2 ulp (fused multiply-adds: not `expVector`'s bits), and `sums[r]` is the row's sum
-    /// (eight lanes chunk by chunk, then left to right, then the last `cols % 8` values).
-    /// Requires ``exp16``.
+    /// (eight lanes chunk by chunk, then left to right, then the last `cols % 8` values). Both
+    /// paths give the same bits. Requires ``scoreKernels`` (and `path` supported).
     @inline(__always)
     package static func exponentiateRows(_ tile: UnsafeMutablePointer<Float>, rows: Int, cols: Int, ld: Int,
-                                         shifts: UnsafePointer<Float>, sums: UnsafeMutablePointer<Float>) {
-        ember_sexp_shifted_rows_avx512(rows, cols, ld, tile, shifts, sums)
+                                         shifts: UnsafePointer<Float>, sums: UnsafeMutablePointer<Float>,
+                                         path: GEMMKernelPath = .best) {
+        if path == .avx512 {
+            ember_sexp_shifted_rows_avx512(rows, cols, ld, tile, shifts, sums)
+        } else {
+            ember_sexp_shifted_rows_avx2(rows, cols, ld, tile, shifts, sums)
+        }
+    }
+
+    /// The largest of `row[0..<count]` ignoring NaN (as `x > max` comparisons do), `-inf` if none.
+    /// Requires ``scoreKernels`` (and `path` supported).
+    @inline(__always)
+    package static func rowMaximum(_ row: UnsafePointer<Float>, count: Int, path: GEMMKernelPath = .best) -> Float {
+        path == .avx512 ? ember_smax_row_avx512(row, count) : ember_smax_row_avx2(row, count)
     }
 
     /// Runs `row` when this CPU has the kernels and returns true; else returns false.

@@ -241,6 +241,10 @@ void ember_sexp_shifted_rows_avx512(long rows, long cols, long ld, float *tile, 
 /// The largest of `row[0..<count]` ignoring NaN (as `x > max` comparisons do), `-inf` if none.
 /// Requires AVX-512F.
 float ember_smax_row_avx512(const float *row, long count);
+/// `ember_sexp_shifted_rows_avx512` and `ember_smax_row_avx512` eight lanes wide (attention_avx2.c):
+/// the same bits. Require AVX2 and FMA.
+void ember_sexp_shifted_rows_avx2(long rows, long cols, long ld, float *tile, const float *shifts, float *sums);
+float ember_smax_row_avx2(const float *row, long count);
 /// `y[i] = 1 / (1 + e^-x[i])` for `i < n`.
 void ember_ssigmoid_avx2(long n, const float *x, float *y);
 /// `y[i] = tanh(x[i])` for `i < n`.

@@ -1,4 +1,3 @@
-import CEmberKernels
 import Foundation
 import EmberAutograd
 import EmberTensor
@@ -184,7 +183,7 @@ extension Float: AttentionFloat {
     /// too short a run to keep the exponential's long dependency chains overlapped.
     static func exponentiateTile(_ tile: UnsafeMutablePointer<Float>, rows: Int, cols: Int, ld: Int,
                                  shifts: UnsafePointer<Float>, sums: UnsafeMutablePointer<Float>) {
-        if ActivationKernels.exp16 {
+        if ActivationKernels.scoreKernels {
             // One pass over the tile, with a fused multiply-add exponential (within 2 ulp).
             ActivationKernels.exponentiateRows(tile, rows: rows, cols: cols, ld: ld, shifts: shifts, sums: sums)
             return
@@ -216,7 +215,7 @@ extension Float: AttentionFloat {
     }
 
     static func maximum(_ row: UnsafeMutablePointer<Float>, count: Int) -> Float {
-        if ActivationKernels.exp16 { return ember_smax_row_avx512(row, count) }
+        if ActivationKernels.scoreKernels { return ActivationKernels.rowMaximum(row, count: count) }
         var lanes = Float8(repeating: -.infinity)
         var c = 0
         while c + 8 <= count {
