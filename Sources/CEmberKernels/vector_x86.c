@@ -148,6 +148,25 @@ EMBER_AVX2 void ember_sgemv_packed_avx2(long n, long k, long kc, const float *x,
         ember_sgemv_strip(n - j < 32 ? n - j : 32, k, kc, x, packed + j * k, y + j, accumulate);
 }
 
+// Stores lanes 0..<n (1 <= n < 8) of v at d with plain 16-, 8- and 4-byte stores: AMD's Zen
+// cores run the masked store (VMASKMOVPS) as microcode, many times slower.
+static inline __attribute__((always_inline)) EMBER_AVX2 void ember_store_first(float *d, __m256 v, long n) {
+    __m128 part = _mm256_castps256_ps128(v);
+    if (n >= 4) {
+        _mm_storeu_ps(d, part);
+        part = _mm256_extractf128_ps(v, 1);
+        d += 4;
+        n -= 4;
+    }
+    if (n >= 2) {
+        _mm_storel_pi((__m64 *)d, part);
+        part = _mm_movehl_ps(part, part);
+        d += 2;
+        n -= 2;
+    }
+    if (n) _mm_store_ss(d, part);
+}
+
 EMBER_AVX2 void ember_spack_b_columns_avx2(long k, long width, const float *b, long col_stride, float *dst,
                                            long nr) {
     long j = 0;
@@ -163,17 +182,17 @@ EMBER_AVX2 void ember_spack_b_columns_avx2(long k, long width, const float *b, l
             for (int i = 0; i < 8; ++i) dst[p * nr + j + i] = bj[i * col_stride + p];
     }
     if (j < width) {
-        // The last width - j < 8 columns: one transpose whose missing rows re-read column j, stored
-        // through a mask (a GEMM strip of 14 or 6 is mostly such a tail).
+        // The last width - j < 8 columns: one transpose whose missing rows re-read column j, each
+        // row's first `rest` lanes stored (a GEMM strip of 14 or 6, and every A strip of 6 rows,
+        // is mostly such a tail).
         long rest = width - j;
         const float *rows[8];
         for (int i = 0; i < 8; ++i) rows[i] = b + (j + (i < rest ? i : 0)) * col_stride;
-        __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)rest), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
         long p = 0;
         for (; p + 8 <= k; p += 8) {
             __m256 r[8];
             ember_load_columns8_rows(rows, p, r);
-            for (int q = 0; q < 8; ++q) _mm256_maskstore_ps(dst + (p + q) * nr + j, mask, r[q]);
+            for (int q = 0; q < 8; ++q) ember_store_first(dst + (p + q) * nr + j, r[q], rest);
         }
         for (; p < k; ++p)
             for (long i = 0; i < rest; ++i) dst[p * nr + j + i] = rows[i][p];
