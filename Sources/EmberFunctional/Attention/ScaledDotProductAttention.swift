@@ -29,7 +29,7 @@ import EmberStorage
 /// Paths: with recording on and an input that tracks a gradient, or with `dropoutP > 0`, the
 /// attention is composed from recorded ops (`matmul`, `maskedFill`, `softmax`, `dropout`), so it is
 /// differentiable, twice too. Otherwise (inference, `withNoGrad`, eval) float32 and float64 run a
-/// tiled online-softmax kernel that never forms the `L x S` scores: its scratch memory is
+/// tiled online-softmax kernel that never forms the `L x S` scores: its scratch memory is at most
 /// ``scaledDotProductAttentionWorkspaceBytes(valueDim:dtype:threads:)``, independent of `L` and `S`.
 ///
 /// PyTorch parity: `torch.nn.functional.scaled_dot_product_attention(query, key, value,

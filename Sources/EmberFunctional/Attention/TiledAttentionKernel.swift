@@ -5,9 +5,9 @@ import EmberStorage
 
 /// Query rows per tile of the tiled attention kernel: the largest multiple of the GEMM
 /// micro-kernel's tile rows up to 112 (112 for float32 on AVX-512, 108 on AVX2), so the tile
-/// products compute no padding rows. Each key tile's `K` and `V` blocks are packed once per query
-/// block: 112 rows rather than 28 pack them a quarter as often (BENCHMARKS.md, "Thirteenth
-/// session").
+/// products compute no padding rows. Where a head's packed `K` and `V` exceed
+/// `attentionHeadPackingBytes`, each key tile's blocks are packed once per query block: 112 rows
+/// rather than 28 pack them a quarter as often (BENCHMARKS.md, "Thirteenth session").
 package func attentionQueryBlock(_ dtype: DType) -> Int {
     let mr = GEMM.tileRows(double: dtype == .float64)
     return mr * max(1, 112 / mr)
@@ -17,18 +17,23 @@ package func attentionQueryBlock(_ dtype: DType) -> Int {
 /// "Twelfth session").
 package let attentionKeyBlock = 128
 
-/// The scratch memory, in bytes, that the tiled (inference) attention kernel of
+/// Bytes per worker thread for a head's keys and values packed once for all its query blocks; a
+/// head that needs more packs each key tile again for every query block instead.
+package let attentionHeadPackingBytes = 1 << 20
+
+/// The most scratch memory, in bytes, that the tiled (inference) attention kernel of
 /// ``scaledDotProductAttention(query:key:value:attnMask:dropoutP:isCausal:scale:enableGQA:generator:)``
 /// uses on top of its inputs and output: per worker thread one score tile of at most `112 x 128`, an
-/// accumulator of at most `112 x Ev` and five values per query row (running maximum and sum, the
-/// tile's shifts, rescale factors and sums). It depends on neither `L` nor `S`; the composed path
-/// would need `L * S` elements per head for the scores alone.
+/// accumulator of at most `112 x Ev`, five values per query row (running maximum and sum, the
+/// tile's shifts, rescale factors and sums) and up to 1 MiB for a head's keys and values packed for
+/// the products. It depends on neither `L` nor `S`; the composed path would need `L * S` elements
+/// per head for the scores alone.
 ///
 /// PyTorch parity: none (PyTorch's flash-attention CPU kernel has a similar fixed-size buffer).
 public func scaledDotProductAttentionWorkspaceBytes(valueDim: Int, dtype: DType, threads: Int = Threading.maxThreads) -> Int {
     let bq = attentionQueryBlock(dtype)
-    let perThread = bq * attentionKeyBlock + bq * valueDim + 5 * bq
-    return max(threads, 1) * perThread * dtype.itemSize
+    let perThread = (bq * attentionKeyBlock + bq * valueDim + 5 * bq) * dtype.itemSize + attentionHeadPackingBytes
+    return max(threads, 1) * perThread
 }
 
 /// Records the scratch bytes tiled-attention calls allocate (for tests: they must not grow with
@@ -86,10 +91,19 @@ func tiledAttention(query: Tensor, key: Tensor, value: Tensor, mask: Tensor?, is
     let blocks = (l + bq - 1) / bq
     let tasks = nb * blocks
     let threads = max(1, min(Threading.maxThreads, tasks))
-    AttentionWorkspaceRecorder.current?.calls.append(threads * (bq * attentionKeyBlock + bq * ev + 5 * bq) * query.dtype.itemSize)
+    // A head's K^T and V tiles packed once for its query blocks when they fit the packing budget.
+    let double = query.dtype == .float64
+    let keyTiles = (s + attentionKeyBlock - 1) / attentionKeyBlock
+    let keyTilePack = GEMM.packedBCount(k: e, n: attentionKeyBlock, double: double)
+    let valueTilePack = GEMM.packedBCount(k: attentionKeyBlock, n: ev, double: double)
+    let headPack = keyTiles * (keyTilePack + valueTilePack)
+    let packsHeads = blocks > 1 && headPack * query.dtype.itemSize <= attentionHeadPackingBytes
+    let perThread = bq * attentionKeyBlock + bq * ev + 5 * bq + (packsHeads ? headPack : 0)
+    AttentionWorkspaceRecorder.current?.calls.append(threads * perThread * query.dtype.itemSize)
     let geometry = TileGeometry(l: l, s: s, e: e, ev: ev, queryBlock: bq, blocks: blocks, tasks: tasks, threads: threads, scale: scale,
                                 isCausal: isCausal, maskPlanes: maskPlanes, maskRowStride: maskRowStride,
-                                maskColStride: maskColStride)
+                                maskColStride: maskColStride,
+                                headPacking: packsHeads ? (keyTile: keyTilePack, valueTile: valueTilePack, tiles: keyTiles) : nil)
     switch query.dtype {
     case .float32:
         runTiles(Float.self, q, k, v, maskView, o, geometry)
@@ -154,6 +168,9 @@ struct TileGeometry {
     let isCausal: Bool
     let maskPlanes: [Int]
     let maskRowStride, maskColStride: Int
+    /// Elements of one packed K^T tile and one packed V tile, and the key tiles per head, when a
+    /// head's tiles are packed once for all its query blocks; nil: packed per query block.
+    let headPacking: (keyTile: Int, valueTile: Int, tiles: Int)?
 }
 
 /// The float types of the tiled kernel, with their `exp` and their matrix product (one thread:
@@ -170,6 +187,13 @@ protocol AttentionFloat: TensorScalar, BinaryFloatingPoint {
     static func gemm(m: Int, n: Int, k: Int, alpha: Self, a: UnsafePointer<Self>, rowStrideA: Int, colStrideA: Int,
                      b: UnsafePointer<Self>, rowStrideB: Int, colStrideB: Int, beta: Self,
                      c: UnsafeMutablePointer<Self>, ldc: Int)
+    /// Packs the `k x n` B for ``gemm(m:n:k:alpha:a:rowStrideA:colStrideA:packedB:beta:c:ldc:)``.
+    static func packB(k: Int, n: Int, _ b: UnsafePointer<Self>, rowStride: Int, colStride: Int,
+                      into dst: UnsafeMutablePointer<Self>)
+    /// The product with B packed by ``packB(k:n:_:rowStride:colStride:into:)`` with `packedRows`
+    /// rows, of which the first `k` are used (A read in place).
+    static func gemm(m: Int, n: Int, k: Int, alpha: Self, a: UnsafePointer<Self>, rowStrideA: Int, colStrideA: Int,
+                     packedB: UnsafePointer<Self>, packedRows: Int, beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int)
 }
 extension AttentionFloat {
     static func exponentiateTile(_ tile: UnsafeMutablePointer<Self>, rows: Int, cols: Int, ld: Int,
@@ -277,6 +301,15 @@ extension Float: AttentionFloat {
         GEMM.sgemm(m: m, n: n, k: k, alpha: alpha, a: a, rowStrideA: rowStrideA, colStrideA: colStrideA,
                    b: b, rowStrideB: rowStrideB, colStrideB: colStrideB, beta: beta, c: c, ldc: ldc)
     }
+    static func packB(k: Int, n: Int, _ b: UnsafePointer<Float>, rowStride: Int, colStride: Int,
+                      into dst: UnsafeMutablePointer<Float>) {
+        GEMM.packFloatB(k: k, n: n, b, rowStride: rowStride, colStride: colStride, into: dst, nr: GEMM.tileColumns(double: false))
+    }
+    static func gemm(m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, rowStrideA: Int, colStrideA: Int,
+                     packedB: UnsafePointer<Float>, packedRows: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        GEMM.sgemm(m: m, n: n, k: k, alpha: alpha, a: a, rowStrideA: rowStrideA, colStrideA: colStrideA,
+                   packedB: packedB, packedRows: packedRows, beta: beta, c: c, ldc: ldc)
+    }
 }
 extension Double: AttentionFloat {
     static func maximum(_ row: UnsafeMutablePointer<Double>, count: Int) -> Double {
@@ -298,6 +331,15 @@ extension Double: AttentionFloat {
                      c: UnsafeMutablePointer<Double>, ldc: Int) {
         GEMM.dgemm(m: m, n: n, k: k, alpha: alpha, a: a, rowStrideA: rowStrideA, colStrideA: colStrideA,
                    b: b, rowStrideB: rowStrideB, colStrideB: colStrideB, beta: beta, c: c, ldc: ldc)
+    }
+    static func packB(k: Int, n: Int, _ b: UnsafePointer<Double>, rowStride: Int, colStride: Int,
+                      into dst: UnsafeMutablePointer<Double>) {
+        GEMM.packDoubleB(k: k, n: n, b, rowStride: rowStride, colStride: colStride, into: dst, nr: GEMM.tileColumns(double: true))
+    }
+    static func gemm(m: Int, n: Int, k: Int, alpha: Double, a: UnsafePointer<Double>, rowStrideA: Int, colStrideA: Int,
+                     packedB: UnsafePointer<Double>, packedRows: Int, beta: Double, c: UnsafeMutablePointer<Double>, ldc: Int) {
+        GEMM.dgemm(m: m, n: n, k: k, alpha: alpha, a: a, rowStrideA: rowStrideA, colStrideA: colStrideA,
+                   packedB: packedB, packedRows: packedRows, beta: beta, c: c, ldc: ldc)
     }
 }
 
@@ -327,13 +369,22 @@ private func runTiles<T: AttentionFloat>(
         // Per tile: each row's shift, the exponent of its rescale factor, and its sum.
         let shifts = UnsafeMutablePointer<T>.allocate(capacity: 3 * bq)
         let rescale = shifts + bq, sums = rescale + bq
-        defer { scores.deallocate(); acc.deallocate(); rowMax.deallocate(); rowSum.deallocate(); shifts.deallocate() }
-        var task = worker
-        while task < g.tasks {
-            defer { task += g.threads }
+        // A head's packed K^T tiles, then its packed V tiles; `packedHead`'s first `packedTiles`
+        // tiles are current.
+        let headPacking = g.headPacking
+        let keyPack = UnsafeMutablePointer<T>.allocate(capacity: headPacking.map { $0.tiles * ($0.keyTile + $0.valueTile) } ?? 0)
+        let valuePack = keyPack + (headPacking.map { $0.tiles * $0.keyTile } ?? 0)
+        var (packedHead, packedTiles) = (-1, 0)
+        defer {
+            scores.deallocate(); acc.deallocate(); rowMax.deallocate(); rowSum.deallocate(); shifts.deallocate()
+            keyPack.deallocate()
+        }
+        // Each worker takes a run of consecutive tasks, so its query blocks share heads.
+        for task in (g.tasks * worker / g.threads)..<(g.tasks * (worker + 1) / g.threads) {
             let b = task / g.blocks, i0 = (task % g.blocks) * bq
             let rows = min(bq, l - i0)
             let qb = qp + q.planes[b] + i0 * qRow, kb = kp + k.planes[b], vb = vp + v.planes[b]
+            if b != packedHead { (packedHead, packedTiles) = (b, 0) }
             acc.update(repeating: 0, count: rows * ev)
             rowMax.update(repeating: -T.infinity, count: rows)
             rowSum.update(repeating: 0, count: rows)
@@ -342,10 +393,24 @@ private func runTiles<T: AttentionFloat>(
             let keyEnd = g.isCausal ? min(s, i0 + rows) : s
             var j0 = 0
             while j0 < keyEnd {
-                let cols = min(bk, keyEnd - j0)
-                // scores = scale Q_blk K_blk^T, one GEMM per tile (K read transposed in place).
-                T.gemm(m: rows, n: cols, k: e, alpha: scale, a: qb, rowStrideA: qRow, colStrideA: 1,
-                       b: kb + j0 * kRow, rowStrideB: 1, colStrideB: kRow, beta: 0, c: scores, ldc: bk)
+                let cols = min(bk, keyEnd - j0), tile = j0 / bk
+                if let headPacking {
+                    // The head's tiles up to this one, each packed once: K^T [e, keys], V [keys, ev].
+                    while packedTiles <= tile {
+                        let t0 = packedTiles * bk, n = min(bk, s - t0)
+                        T.packB(k: e, n: n, kb + t0 * kRow, rowStride: 1, colStride: kRow,
+                                into: keyPack + packedTiles * headPacking.keyTile)
+                        T.packB(k: n, n: ev, vb + t0 * vRow, rowStride: vRow, colStride: 1,
+                                into: valuePack + packedTiles * headPacking.valueTile)
+                        packedTiles += 1
+                    }
+                    T.gemm(m: rows, n: cols, k: e, alpha: scale, a: qb, rowStrideA: qRow, colStrideA: 1,
+                           packedB: keyPack + tile * headPacking.keyTile, packedRows: e, beta: 0, c: scores, ldc: bk)
+                } else {
+                    // scores = scale Q_blk K_blk^T, one GEMM per tile (K read transposed in place).
+                    T.gemm(m: rows, n: cols, k: e, alpha: scale, a: qb, rowStrideA: qRow, colStrideA: 1,
+                           b: kb + j0 * kRow, rowStrideB: 1, colStrideB: kRow, beta: 0, c: scores, ldc: bk)
+                }
                 for r in 0..<rows {
                     let i = i0 + r
                     let srow = scores + r * bk
@@ -389,8 +454,15 @@ private func runTiles<T: AttentionFloat>(
                     rowSum[r] = rowSum[r] * alpha + sums[r]
                 }
                 // acc += P V_blk.
-                T.gemm(m: rows, n: ev, k: cols, alpha: 1, a: scores, rowStrideA: bk, colStrideA: 1,
-                       b: vb + j0 * vRow, rowStrideB: vRow, colStrideB: 1, beta: 1, c: acc, ldc: ev)
+                if let headPacking {
+                    // The tile was packed with all its keys; a causal block may use fewer.
+                    T.gemm(m: rows, n: ev, k: cols, alpha: 1, a: scores, rowStrideA: bk, colStrideA: 1,
+                           packedB: valuePack + tile * headPacking.valueTile, packedRows: min(bk, s - j0),
+                           beta: 1, c: acc, ldc: ev)
+                } else {
+                    T.gemm(m: rows, n: ev, k: cols, alpha: 1, a: scores, rowStrideA: bk, colStrideA: 1,
+                           b: vb + j0 * vRow, rowStrideB: vRow, colStrideB: 1, beta: 1, c: acc, ldc: ev)
+                }
                 j0 += cols
             }
             for r in 0..<rows {
