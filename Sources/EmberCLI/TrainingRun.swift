@@ -75,7 +75,10 @@ struct TrainingRun {
             var mark = Date()
             var processed = 0, lastSamples = 0
             let started = Date()
-            let stop = StopSignal { [folder] in AtomicFile.removeLeftovers(in: folder) }
+            let stop = StopSignal { [folder] in
+                AtomicFile.abandonWrites()
+                AtomicFile.removeLeftovers(in: folder)
+            }
             // A second signal stops the process at once until the run has written its report.
             defer { withExtendedLifetime(stop) {} }
             let result: FitResult

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -21,6 +22,9 @@ public enum AtomicFile {
     /// The text every temporary file name holds.
     public static let temporaryMarker = ".ember-tmp-"
 
+    /// The temporary files this process is writing, and whether ``abandonWrites()`` was called.
+    private static let writes = Mutex<(temporaries: Set<String>, abandoned: Bool)>(([], false))
+
     /// Writes `data` to `path` atomically.
     public static func write(_ data: Data, to path: String) throws(AtomicFileError) {
         let url = URL(fileURLWithPath: path)
@@ -29,7 +33,16 @@ public enum AtomicFile {
         guard !name.isEmpty, name != "/" else { throw .unwritable(path: path, reason: "not a file name") }
         let unique = String(UInt64.random(in: 0...UInt64.max), radix: 36)
         let temporary = (folder as NSString).appendingPathComponent(".\(name)\(temporaryMarker)\(getpid())-\(unique)")
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        // Created and registered in one step, so ``abandonWrites()`` either removes it or keeps it
+        // from being created.
+        let opened: (fd: Int32, abandoned: Bool) = writes.withLock { state in
+            if state.abandoned { return (-1, true) }
+            let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            if fd >= 0 { state.temporaries.insert(temporary) }
+            return (fd, false)
+        }
+        if opened.abandoned { waitForExit() }
+        let fd = opened.fd
         guard fd >= 0 else { throw .unwritable(path: path, reason: String(cString: strerror(errno))) }
         var failure: String?
         data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
@@ -46,11 +59,34 @@ public enum AtomicFile {
         }
         if failure == nil, fsync(fd) != 0 { failure = String(cString: strerror(errno)) }
         if close(fd) != 0, failure == nil { failure = String(cString: strerror(errno)) }
-        if failure == nil, rename(temporary, path) != 0 { failure = String(cString: strerror(errno)) }
-        if let failure {
-            unlink(temporary)
-            throw .unwritable(path: path, reason: failure)
+        // Renamed (or removed) and unregistered in one step: after ``abandonWrites()`` removed the
+        // file, nothing renames or re-creates it.
+        let abandoned: Bool = writes.withLock { state in
+            if state.abandoned { return true }
+            if failure == nil, rename(temporary, path) != 0 { failure = String(cString: strerror(errno)) }
+            if failure != nil { unlink(temporary) }
+            state.temporaries.remove(temporary)
+            return false
         }
+        if abandoned { waitForExit() }
+        if let failure { throw .unwritable(path: path, reason: failure) }
+    }
+
+    /// Removes the temporary files of the writes this process has under way and keeps any write
+    /// from creating or renaming one afterwards (such a write waits for the process to end): a
+    /// process that exits at once on a signal calls it first, so an interrupted write leaves
+    /// neither a temporary file nor a new file behind, whichever step it was at.
+    public static func abandonWrites() {
+        writes.withLock { state in
+            state.abandoned = true
+            for temporary in state.temporaries { unlink(temporary) }
+            state.temporaries.removeAll()
+        }
+    }
+
+    /// Parks a write that ``abandonWrites()`` stopped until the process exits.
+    private static func waitForExit() -> Never {
+        while true { sleep(60) }
     }
 
     /// Removes temporary files left in `directory` by writers that no longer run (killed
