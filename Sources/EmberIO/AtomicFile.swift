@@ -35,15 +35,16 @@ public enum AtomicFile {
         let temporary = (folder as NSString).appendingPathComponent(".\(name)\(temporaryMarker)\(getpid())-\(unique)")
         // Created and registered in one step, so ``abandonWrites()`` either removes it or keeps it
         // from being created.
-        let opened: (fd: Int32, abandoned: Bool) = writes.withLock { state in
-            if state.abandoned { return (-1, true) }
+        let opened: (fd: Int32, error: String?, abandoned: Bool) = writes.withLock { state in
+            if state.abandoned { return (-1, nil, true) }
             let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-            if fd >= 0 { state.temporaries.insert(temporary) }
-            return (fd, false)
+            guard fd >= 0 else { return (fd, String(cString: strerror(errno)), false) }
+            state.temporaries.insert(temporary)
+            return (fd, nil, false)
         }
         if opened.abandoned { waitForExit() }
+        if let error = opened.error { throw .unwritable(path: path, reason: error) }
         let fd = opened.fd
-        guard fd >= 0 else { throw .unwritable(path: path, reason: String(cString: strerror(errno))) }
         var failure: String?
         data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
             var offset = 0

@@ -187,7 +187,7 @@ protocol AttentionFloat: TensorScalar, BinaryFloatingPoint {
     static func gemm(m: Int, n: Int, k: Int, alpha: Self, a: UnsafePointer<Self>, rowStrideA: Int, colStrideA: Int,
                      b: UnsafePointer<Self>, rowStrideB: Int, colStrideB: Int, beta: Self,
                      c: UnsafeMutablePointer<Self>, ldc: Int)
-    /// Packs the `k x n` B for ``gemm(m:n:k:alpha:a:rowStrideA:colStrideA:packedB:beta:c:ldc:)``.
+    /// Packs the `k x n` B for ``gemm(m:n:k:alpha:a:rowStrideA:colStrideA:packedB:packedRows:beta:c:ldc:)``.
     static func packB(k: Int, n: Int, _ b: UnsafePointer<Self>, rowStride: Int, colStride: Int,
                       into dst: UnsafeMutablePointer<Self>)
     /// The product with B packed by ``packB(k:n:_:rowStride:colStride:into:)`` with `packedRows`
